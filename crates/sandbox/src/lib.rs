@@ -1,0 +1,154 @@
+//! Sandbox providers. A [`Provider`] starts, stops, removes and runs commands in sandboxes; it
+//! knows nothing of HTTP, the database or the vault. The server hands it an [`Injection`]
+//! (already decrypted values, in zeroizing types) and gets back output chunks to redact.
+//!
+//! The local provider ([`local::LocalProvider`]) runs each sandbox under bubblewrap.
+
+pub mod lifecycle;
+pub mod local;
+pub mod redact;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use amika_types::NetworkMode;
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+/// A secret byte string on its way into a sandbox: zeroized on drop, masked in `Debug`,
+/// no `Serialize`.
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+    /// The raw value. Named loudly so every use is easy to audit.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes([REDACTED; {} bytes])", self.0.len())
+    }
+}
+
+impl Clone for SecretBytes {
+    fn clone(&self) -> Self {
+        SecretBytes::new(self.0.to_vec())
+    }
+}
+
+/// An environment variable to set in every process of the sandbox.
+#[derive(Debug, Clone)]
+pub struct InjectedEnv {
+    pub name: String,
+    pub value: SecretBytes,
+    /// What output redaction calls it: `[REDACTED:<label>]` (the secret or credential name).
+    pub label: String,
+}
+
+/// A file to place in the sandbox user's home, mode 0600, owned by `amika`, never on host disk.
+#[derive(Debug, Clone)]
+pub struct InjectedFile {
+    /// Path relative to `/home/amika`, e.g. `.claude/.credentials.json`.
+    pub relative_path: String,
+    pub contents: SecretBytes,
+    pub label: String,
+}
+
+/// Everything injected into one run of a sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct Injection {
+    pub env: Vec<InjectedEnv>,
+    pub files: Vec<InjectedFile>,
+}
+
+/// How to build a sandbox (non-secret).
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// amika's sandbox id; also names its directory and cgroup.
+    pub id: String,
+    pub network: NetworkMode,
+    pub memory_mib: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+/// A command to run inside a running sandbox.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    /// Working directory inside the sandbox; default `/home/amika/workspace`.
+    pub cwd: Option<String>,
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// A piece of a running command's output, in order of arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEvent {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command ended: its exit code (128 + signal when killed by a signal).
+    Exit(i32),
+}
+
+/// A running command: events arrive on `events`; dropping it kills the command's tree.
+#[derive(Debug)]
+pub struct ExecHandle {
+    pub events: mpsc::Receiver<ExecEvent>,
+    pub(crate) _guard: Option<Box<dyn Send + Sync + fmt::Debug>>,
+}
+
+/// What the provider sees running for a sandbox (reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeStatus {
+    Running,
+    /// Not running; the reason when known (e.g. "killed by the OOM killer", "init exited 1").
+    NotRunning { reason: Option<String> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// A prerequisite is missing; the message says exactly what to install.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("sandbox {0} is not running")]
+    NotRunning(String),
+    #[error("sandbox {id} failed to start: {reason}")]
+    StartFailed { id: String, reason: String },
+    #[error("invalid command: {0}")]
+    InvalidCommand(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// A place sandboxes run. Implemented by the local bubblewrap provider; later by OCI and
+/// Kubernetes providers.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// Short name stored on the sandbox, e.g. `local`.
+    fn name(&self) -> &'static str;
+    /// Whether sandboxes can be started on this machine; the error says what to install.
+    fn check(&self) -> Result<()>;
+    /// Start the sandbox (creating its persistent home and workspace on first start) with this
+    /// injection, and return once it is ready for `exec`.
+    async fn start(&self, spec: &SandboxSpec, injection: Injection) -> Result<()>;
+    /// Stop every process of the sandbox, keeping home and workspace. Idempotent.
+    async fn stop(&self, id: &str) -> Result<()>;
+    /// Kill every process and remove all files of the sandbox. Idempotent.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Run a command in the running sandbox with its injected environment.
+    async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle>;
+    async fn status(&self, id: &str) -> Result<RuntimeStatus>;
+    /// Ids of every sandbox this provider has processes or files for (reconciliation).
+    async fn list(&self) -> Result<Vec<String>>;
+    /// Where the provider keeps sandbox files (for tests that scan for leaked values).
+    fn root_dir(&self) -> Option<PathBuf> {
+        None
+    }
+}

@@ -1,0 +1,1 @@
+//! amika server (placeholder).

@@ -1,0 +1,106 @@
+//! amika's persistent state behind one [`Store`] trait, with a SQLite backend (the embedded
+//! default) and a PostgreSQL backend (several servers sharing one state), chosen by URL.
+//!
+//! The store never sees a secret value: values arrive as [`Sealed`] ciphertext produced by the
+//! vault, and leave the same way. Not-found is its own error variant, never `None` from a failed
+//! query and never a default.
+
+mod models;
+pub use models::*;
+
+use async_trait::async_trait;
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule was violated (e.g. a name already taken); the message names it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Every persistent operation amika performs. Implementations: `sqlite::SqliteStore`,
+/// `postgres::PostgresStore`; [`connect`] picks one by URL.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // ---- vault metadata
+    /// The canary sealed under the master key at first start (`None` only on a fresh database).
+    async fn vault_canary(&self) -> Result<Option<Sealed>>;
+    async fn set_vault_canary(&self, sealed: &Sealed) -> Result<()>;
+    /// Distinct KEK ids referenced by any stored row (secrets, credentials, canary).
+    async fn kek_ids_in_use(&self) -> Result<Vec<String>>;
+    /// Every sealed value with what is needed to rebuild its AAD, for key rotation.
+    async fn all_sealed(&self) -> Result<Vec<SealedRef>>;
+    /// Replace the sealed material of many rows in one transaction (key rotation).
+    async fn replace_sealed(&self, updates: &[SealedRef]) -> Result<()>;
+
+    // ---- orgs, users, api keys
+    async fn create_org(&self, org: &OrgRow) -> Result<()>;
+    async fn get_org(&self, id: &str) -> Result<OrgRow>;
+    async fn get_org_by_name(&self, name: &str) -> Result<OrgRow>;
+    async fn count_users(&self) -> Result<i64>;
+    async fn create_user(&self, user: &UserRow) -> Result<()>;
+    async fn get_user(&self, id: &str) -> Result<UserRow>;
+    async fn create_api_key(&self, key: &ApiKeyRow) -> Result<()>;
+    /// Look a key up by the SHA-256 hash of its plaintext.
+    async fn get_api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRow>;
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>>;
+    async fn delete_api_key(&self, user_id: &str, id: &str) -> Result<()>;
+    async fn touch_api_key(&self, id: &str, at: chrono::DateTime<chrono::Utc>) -> Result<()>;
+
+    // ---- generic secrets
+    /// Insert; `Conflict` when (owner, name) is taken in that scope.
+    async fn insert_secret(&self, row: &SecretRow) -> Result<()>;
+    /// Overwrite metadata and sealed value of an existing row (same id).
+    async fn update_secret(&self, row: &SecretRow) -> Result<()>;
+    async fn get_secret(&self, id: &str) -> Result<SecretRow>;
+    /// Secrets visible to a user: their own user-scoped ones and their org's org-scoped ones.
+    async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>>;
+    /// The user's own secret of that name, else the org's.
+    async fn find_visible_secret(&self, org_id: &str, user_id: &str, name: &str) -> Result<SecretRow>;
+    async fn delete_secret(&self, id: &str) -> Result<()>;
+
+    // ---- agent credentials
+    async fn insert_credential(&self, row: &CredentialRow) -> Result<()>;
+    async fn update_credential(&self, row: &CredentialRow) -> Result<()>;
+    async fn get_credential(&self, id: &str) -> Result<CredentialRow>;
+    /// Credentials of one kind visible to a user (own user-scoped + org-scoped).
+    async fn list_visible_credentials(&self, org_id: &str, user_id: &str, kind: amika_types::AgentKind) -> Result<Vec<CredentialRow>>;
+    /// Clear `is_default` on every other user-scoped credential of this user and kind.
+    async fn clear_default_credential(&self, user_id: &str, kind: amika_types::AgentKind, except_id: &str) -> Result<()>;
+    async fn delete_credential(&self, id: &str) -> Result<()>;
+
+    // ---- sandboxes
+    /// Insert; `Conflict` when the user already has a sandbox of that name.
+    async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()>;
+    async fn update_sandbox(&self, row: &SandboxRow) -> Result<()>;
+    async fn get_sandbox(&self, id: &str) -> Result<SandboxRow>;
+    async fn get_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow>;
+    async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;
+    /// Every sandbox of every user (reconciliation at start).
+    async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>>;
+    async fn delete_sandbox(&self, id: &str) -> Result<()>;
+
+    // ---- audit
+    async fn insert_audit_event(&self, event: &AuditRow) -> Result<()>;
+    /// Newest first.
+    async fn list_audit_events(&self, org_id: &str, limit: i64) -> Result<Vec<AuditRow>>;
+}
+
+/// Open (creating if needed) and migrate the store named by `url`:
+/// `sqlite://PATH` / `sqlite:PATH` or `postgres://...` / `postgresql://...`.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    let _ = url;
+    todo!()
+}

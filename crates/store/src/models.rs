@@ -1,0 +1,139 @@
+//! Rows as the store keeps them. Secret material appears only as [`Sealed`] ciphertext.
+
+use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
+use chrono::{DateTime, Utc};
+
+/// Envelope ciphertext of one value, as produced by the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Id of the master key (KEK) that wrapped `wrapped_key`.
+    pub kek_id: String,
+    /// The data key, encrypted under the KEK (nonce prepended).
+    pub wrapped_key: Vec<u8>,
+    /// The value, encrypted under the data key (nonce prepended).
+    pub ciphertext: Vec<u8>,
+}
+
+/// Which table a sealed value lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedTable {
+    Secret,
+    Credential,
+    Canary,
+}
+
+/// A sealed value with what is needed to rebuild its AAD (key rotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRef {
+    pub table: SealedTable,
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub version: i64,
+    pub sealed: Sealed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// Hex SHA-256 of the plaintext key; the plaintext is never stored.
+    pub hash: String,
+    /// e.g. `amk_ab…wxyz`, safe to show.
+    pub obfuscated: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRow {
+    pub id: String,
+    pub org_id: String,
+    /// The creator; for user scope, the owner.
+    pub user_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub scope: Scope,
+    pub version: i64,
+    pub sealed: Sealed,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub kind: AgentKind,
+    pub credential_type: CredentialType,
+    pub name: String,
+    pub scope: Scope,
+    pub is_default: bool,
+    pub version: i64,
+    /// OAuth `expiresAt`, kept in clear so the resolver can pass over expired tokens without
+    /// decrypting (it is not secret).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub sealed: Sealed,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub provider: String,
+    pub state: SandboxState,
+    pub error_message: Option<String>,
+    /// JSON: `{"ENV_VAR": "secret name", ...}` as requested.
+    pub secret_env_vars: serde_json::Value,
+    /// JSON: the `agent_credentials` refs as requested (re-resolved ids live in `injection`).
+    pub agent_credentials: serde_json::Value,
+    /// JSON: `[ResolvedAgentCredential]` as returned on the wire.
+    pub resolved_agent_credentials: serde_json::Value,
+    /// JSON: secret names injected, sorted.
+    pub secret_names: serde_json::Value,
+    /// JSON: non-secret description of what was injected (secret ids/versions, credential
+    /// ids/versions), so a restart can inject current values again.
+    pub injection: serde_json::Value,
+    /// JSON: network mode, limits and other provider options.
+    pub options: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub object_name: String,
+    pub version: Option<i64>,
+    pub sandbox_id: Option<String>,
+    pub detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,485 @@
+//! The wire contract of amika's REST API (`/api/v0beta1`).
+//!
+//! Everything that crosses HTTP is defined here once, shared by the server, the typed client,
+//! the CLI and (through the generated OpenAPI document) the TypeScript SDK. Plain serde structs:
+//! no I/O, no secret-holding types — a request that carries a secret value carries it as a
+//! `String` only for the duration of (de)serialisation; the server moves it into a zeroizing type
+//! at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Base path of every API route.
+pub const API_BASE: &str = "/api/v0beta1";
+
+/// Header carrying the per-request trace id.
+pub const TRACE_HEADER: &str = "x-trace-id";
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal $(| $alias:literal)*),+ $(,)? } expected $expected:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+        pub enum $name { $(#[serde(rename = $s)] $variant),+ }
+
+        impl $name {
+            /// Every variant, in sort order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The canonical wire spelling.
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $s),+ } }
+            /// What a parse error lists as accepted.
+            pub const EXPECTED: &'static str = $expected;
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s $(| $alias)* => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {:?}: expected {}", stringify!($name).to_lowercase(), other, $expected)),
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Who can see a secret or credential: its owner only, or every member of the org.
+    Scope { User => "user", Org => "org" } expected "user or org"
+);
+
+string_enum!(
+    /// The agents amika knows how to give credentials to.
+    AgentKind { Claude => "claude", Codex => "codex" } expected "claude or codex"
+);
+
+string_enum!(
+    /// How an agent credential authenticates. `api-key` is accepted as a spelling of `api_key`.
+    CredentialType { ApiKey => "api_key" | "api-key", Oauth => "oauth" } expected "oauth, api_key or api-key"
+);
+
+impl CredentialType {
+    /// Default-order rank: OAuth is preferred over an API key.
+    pub fn preference(self) -> u8 {
+        match self {
+            CredentialType::Oauth => 0,
+            CredentialType::ApiKey => 1,
+        }
+    }
+}
+
+string_enum!(
+    /// Lifecycle of a sandbox. `running` is the ready state clients wait for.
+    SandboxState {
+        Deleting => "deleting",
+        Failed => "failed",
+        Initializing => "initializing",
+        Running => "running",
+        Stopped => "stopped",
+        Stopping => "stopping",
+    } expected "initializing, running, stopping, stopped, failed or deleting"
+);
+
+string_enum!(
+    /// Network mode of a sandbox.
+    NetworkMode { Egress => "egress", Host => "host", None => "none" } expected "egress, none or host"
+);
+
+/// The error envelope of every non-2xx answer.
+///
+/// `error_code` repeats `code` for clients of the reference API, which names the field that way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: String,
+    pub error_code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: Vec<serde_json::Value>,
+    pub trace_id: String,
+}
+
+/// `{"ok": true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OkStatus {
+    pub ok: bool,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+// ---------------------------------------------------------------- secrets
+
+/// `POST /secrets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecretRequest {
+    pub name: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `PUT /secrets/{id}`: every field optional; a new `value` stores a new version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSecretRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A generic secret, never with its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecretSummary {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub scope: Scope,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST .../reveal`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevealSecretResponse {
+    pub value: String,
+}
+
+// ---------------------------------------------------------------- agent credentials
+
+/// `POST /secrets/{kind}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCredentialRequest {
+    pub name: String,
+    pub value: String,
+    #[serde(rename = "type")]
+    pub credential_type: CredentialType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// Make this the caller's default credential of its kind (user scope only).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// An agent credential, never with its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CredentialSummary {
+    pub id: String,
+    pub kind: AgentKind,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub credential_type: CredentialType,
+    pub scope: Scope,
+    pub is_default: bool,
+    pub org_id: String,
+    pub user_id: String,
+    pub version: i64,
+    /// For OAuth credentials, the token's `expiresAt` when the document has one.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- api keys (camelCase as in the reference)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeySummary {
+    pub id: String,
+    pub name: String,
+    pub obfuscated_value: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The one answer that carries a key's plaintext: its creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyWithValue {
+    #[serde(flatten)]
+    pub summary: ApiKeySummary,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageInfo {
+    pub after: Option<String>,
+    pub has_next_page: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListApiKeysResponse {
+    pub data: Vec<ApiKeySummary>,
+    pub page_info: PageInfo,
+}
+
+// ---------------------------------------------------------------- users and orgs (admin)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub user_name: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub name: String,
+    /// Org name or id.
+    pub org: String,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub org_id: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new user with their first API key (shown once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    pub user: User,
+    pub api_key: String,
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    /// e.g. `secret.created`, `secret.revealed`, `credential.injected`, `sandbox.created`.
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub object_name: String,
+    pub version: Option<i64>,
+    pub sandbox_id: Option<String>,
+    /// Non-secret detail (names, ids, versions); never a value.
+    pub detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- sandboxes
+
+/// One agent-credential reference of a create request: `{kind, name?, type?, none?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCredentialRef {
+    pub kind: AgentKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub credential_type: Option<CredentialType>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub none: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `POST /sandboxes`. Fields of the reference schema that the local provider has no use for are
+/// not accepted (unknown fields are rejected with a 400 naming them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandboxRequest {
+    pub name: String,
+    /// Env var name → secret name.
+    #[serde(default)]
+    pub secret_env_vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub agent_credentials: Vec<AgentCredentialRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkMode>,
+    /// Memory limit in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Maximum number of processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+}
+
+/// Outcome of resolving one agent kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionOutcome {
+    Resolved,
+    Skipped,
+}
+
+/// One row of `resolved_agent_credentials` (DESIGN §4 table: exactly these strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedAgentCredential {
+    pub kind: AgentKind,
+    pub outcome: ResolutionOutcome,
+    /// The credential's name, `""` when skipped.
+    pub name: String,
+    /// `oauth` / `api_key`, `""` when skipped.
+    #[serde(rename = "type")]
+    pub credential_type: String,
+    /// `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`.
+    pub source: String,
+    pub reason: String,
+}
+
+/// A sandbox. Keys of the reference schema that do not apply are present and null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Sandbox {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub provider: String,
+    pub provider_sandbox_id: Option<String>,
+    pub provider_url: Option<String>,
+    pub amika_opencode_web: Option<String>,
+    pub repo_name: Option<String>,
+    pub repo_provider: Option<String>,
+    pub repo_id: Option<String>,
+    pub repo_url: Option<String>,
+    pub branch: Option<String>,
+    pub commit_hash: Option<String>,
+    pub snapshot: Option<String>,
+    pub current_session_id: Option<String>,
+    pub services: Option<Vec<serde_json::Value>>,
+    pub state: SandboxState,
+    pub error_message: Option<String>,
+    pub network: NetworkMode,
+    pub memory_mib: Option<u64>,
+    pub pids: Option<u64>,
+    pub secret_names: Vec<String>,
+    pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /sandboxes/{id}/exec` (an extension of ours). Output is relayed redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    /// Working directory inside the sandbox; defaults to the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Seconds before the command is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// One frame of the streamed exec answer (newline-delimited JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "stream", rename_all = "snake_case")]
+pub enum ExecFrame {
+    Stdout { data: String },
+    Stderr { data: String },
+    Exit { code: i32 },
+    Error { message: String },
+}
+
+/// `POST /sandboxes/resolve-preview`: what a create would resolve to, creating nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResolutionPreview {
+    pub secret_names: Vec<String>,
+    pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_spelling_is_accepted_and_output_is_api_key() {
+        let t: CredentialType = serde_json::from_str("\"api-key\"").unwrap();
+        assert_eq!(t, CredentialType::ApiKey);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"api_key\"");
+        assert_eq!("api_key".parse::<CredentialType>().unwrap(), CredentialType::ApiKey);
+    }
+
+    #[test]
+    fn unknown_kind_names_what_is_expected() {
+        let err = "gemini".parse::<AgentKind>().unwrap_err();
+        assert!(err.contains("\"gemini\"") && err.contains("claude or codex"), "{err}");
+        let err = serde_json::from_str::<AgentKind>("\"x\"").unwrap_err().to_string();
+        assert!(err.contains("claude or codex"), "{err}");
+    }
+
+    #[test]
+    fn create_sandbox_rejects_unknown_fields_by_name() {
+        let err = serde_json::from_str::<CreateSandboxRequest>(r#"{"name":"a","colour":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn agent_credential_ref_round_trips_without_empty_fields() {
+        let r = AgentCredentialRef { kind: AgentKind::Codex, name: None, credential_type: None, none: true };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"kind":"codex","none":true}"#);
+    }
+}
