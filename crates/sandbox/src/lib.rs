@@ -107,7 +107,9 @@ pub struct ExecHandle {
 pub enum RuntimeStatus {
     Running,
     /// Not running; the reason when known (e.g. "killed by the OOM killer", "init exited 1").
-    NotRunning { reason: Option<String> },
+    NotRunning {
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

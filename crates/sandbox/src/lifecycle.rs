@@ -1,1 +1,253 @@
-//! placeholder
+//! The sandbox lifecycle: which operation is allowed in which [`SandboxState`], and what state
+//! it leads to.
+//!
+//! The server checks every operation here *before* touching a provider, so a request that makes
+//! no sense ("exec in a stopped sandbox") fails fast with a clear message instead of reaching
+//! bubblewrap. The rules live in one `match` so that a reader (and the table-driven test) can see
+//! the whole machine at once.
+//!
+//! ```text
+//!             start                 mark_running
+//!  stopped ──────────► initializing ────────────► running ──stop──► stopping ──mark_stopped──► stopped
+//!  failed  ──────────►      │  └──stop──► stopping                     │
+//!                           └──mark_failed──► failed ◄──mark_failed────┘ (also from running)
+//!  any state except deleting ──delete──► deleting
+//! ```
+
+use std::fmt;
+
+pub use amika_types::SandboxState;
+
+/// Something that changes (or needs) a sandbox's state. The `Mark*` operations are what the
+/// server records when the provider reports back (start finished, start failed, stop finished,
+/// reconciliation found the processes gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// (Re)start a stopped or failed sandbox.
+    Start,
+    /// Stop a running or still-initializing sandbox.
+    Stop,
+    /// Delete a sandbox and its files, whatever state it is in (unless already being deleted).
+    Delete,
+    /// Run a command; needs a running sandbox and does not change the state.
+    Exec,
+    /// The provider finished starting the sandbox.
+    MarkRunning,
+    /// Starting, running or stopping failed (or reconciliation found the sandbox dead).
+    MarkFailed,
+    /// The provider finished stopping the sandbox (or found it stopped).
+    MarkStopped,
+}
+
+impl Operation {
+    /// Every operation, for exhaustive tests and documentation.
+    pub const ALL: &'static [Operation] = &[
+        Operation::Start,
+        Operation::Stop,
+        Operation::Delete,
+        Operation::Exec,
+        Operation::MarkRunning,
+        Operation::MarkFailed,
+        Operation::MarkStopped,
+    ];
+
+    /// How the operation reads in an error message: "cannot {verb} sandbox in state {state}".
+    fn verb(self) -> &'static str {
+        match self {
+            Operation::Start => "start",
+            Operation::Stop => "stop",
+            Operation::Delete => "delete",
+            Operation::Exec => "exec in",
+            Operation::MarkRunning => "mark as running a",
+            Operation::MarkFailed => "mark as failed a",
+            Operation::MarkStopped => "mark as stopped a",
+        }
+    }
+}
+
+/// An operation that is not allowed in the sandbox's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} sandbox in state {from}", .op.verb())]
+pub struct TransitionError {
+    pub from: SandboxState,
+    pub op: Operation,
+}
+
+/// The state `op` leads to from `from`, or why it is not allowed.
+pub fn check_transition(
+    from: SandboxState,
+    op: Operation,
+) -> Result<SandboxState, TransitionError> {
+    use Operation as O;
+    use SandboxState as S;
+    let next = match (op, from) {
+        (O::Start, S::Stopped | S::Failed) => S::Initializing,
+        // Stopping an initializing sandbox is how a client cancels a start that hangs.
+        (O::Stop, S::Running | S::Initializing) => S::Stopping,
+        // Delete must work from every settled *and* transient state, so that a sandbox stuck in
+        // initializing or failed can always be cleaned up; only a second delete is refused.
+        (O::Delete, S::Initializing | S::Running | S::Stopping | S::Stopped | S::Failed) => {
+            S::Deleting
+        }
+        (O::Exec, S::Running) => S::Running,
+        (O::MarkRunning, S::Initializing) => S::Running,
+        // A delete that fails leaves the sandbox failed, from where it can be deleted again.
+        (O::MarkFailed, S::Initializing | S::Running | S::Stopping | S::Deleting) => S::Failed,
+        // Running -> stopped is reconciliation finding that the init exited on its own.
+        (O::MarkStopped, S::Stopping | S::Running) => S::Stopped,
+        _ => return Err(TransitionError { from, op }),
+    };
+    Ok(next)
+}
+
+/// Whether commands (exec, agent-send) may run in a sandbox in this state.
+pub fn can_exec(state: SandboxState) -> bool {
+    check_transition(state, Operation::Exec).is_ok()
+}
+
+/// Whether a sandbox in this state may be started.
+pub fn can_start(state: SandboxState) -> bool {
+    check_transition(state, Operation::Start).is_ok()
+}
+
+/// Whether a sandbox in this state may be stopped.
+pub fn can_stop(state: SandboxState) -> bool {
+    check_transition(state, Operation::Stop).is_ok()
+}
+
+/// Whether a sandbox in this state may be deleted.
+pub fn can_delete(state: SandboxState) -> bool {
+    check_transition(state, Operation::Delete).is_ok()
+}
+
+/// States in which an operation is in flight. After a server restart, a sandbox found in one of
+/// these was interrupted and must be reconciled with what really runs.
+pub fn is_transient(state: SandboxState) -> bool {
+    matches!(
+        state,
+        SandboxState::Initializing | SandboxState::Stopping | SandboxState::Deleting
+    )
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Operation::Start => "start",
+            Operation::Stop => "stop",
+            Operation::Delete => "delete",
+            Operation::Exec => "exec",
+            Operation::MarkRunning => "mark-running",
+            Operation::MarkFailed => "mark-failed",
+            Operation::MarkStopped => "mark-stopped",
+        };
+        f.write_str(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Operation as O;
+    use SandboxState as S;
+
+    /// The whole machine as a table: (operation, from) -> next, `None` for refused. Every pair
+    /// appears, so adding a state or an operation fails this test until the table is updated.
+    #[test]
+    fn every_state_and_operation_pair() {
+        let table: &[(O, S, Option<S>)] = &[
+            (O::Start, S::Initializing, None),
+            (O::Start, S::Running, None),
+            (O::Start, S::Stopping, None),
+            (O::Start, S::Stopped, Some(S::Initializing)),
+            (O::Start, S::Failed, Some(S::Initializing)),
+            (O::Start, S::Deleting, None),
+            (O::Stop, S::Initializing, Some(S::Stopping)),
+            (O::Stop, S::Running, Some(S::Stopping)),
+            (O::Stop, S::Stopping, None),
+            (O::Stop, S::Stopped, None),
+            (O::Stop, S::Failed, None),
+            (O::Stop, S::Deleting, None),
+            (O::Delete, S::Initializing, Some(S::Deleting)),
+            (O::Delete, S::Running, Some(S::Deleting)),
+            (O::Delete, S::Stopping, Some(S::Deleting)),
+            (O::Delete, S::Stopped, Some(S::Deleting)),
+            (O::Delete, S::Failed, Some(S::Deleting)),
+            (O::Delete, S::Deleting, None),
+            (O::Exec, S::Initializing, None),
+            (O::Exec, S::Running, Some(S::Running)),
+            (O::Exec, S::Stopping, None),
+            (O::Exec, S::Stopped, None),
+            (O::Exec, S::Failed, None),
+            (O::Exec, S::Deleting, None),
+            (O::MarkRunning, S::Initializing, Some(S::Running)),
+            (O::MarkRunning, S::Running, None),
+            (O::MarkRunning, S::Stopping, None),
+            (O::MarkRunning, S::Stopped, None),
+            (O::MarkRunning, S::Failed, None),
+            (O::MarkRunning, S::Deleting, None),
+            (O::MarkFailed, S::Initializing, Some(S::Failed)),
+            (O::MarkFailed, S::Running, Some(S::Failed)),
+            (O::MarkFailed, S::Stopping, Some(S::Failed)),
+            (O::MarkFailed, S::Stopped, None),
+            (O::MarkFailed, S::Failed, None),
+            (O::MarkFailed, S::Deleting, Some(S::Failed)),
+            (O::MarkStopped, S::Initializing, None),
+            (O::MarkStopped, S::Running, Some(S::Stopped)),
+            (O::MarkStopped, S::Stopping, Some(S::Stopped)),
+            (O::MarkStopped, S::Stopped, None),
+            (O::MarkStopped, S::Failed, None),
+            (O::MarkStopped, S::Deleting, None),
+        ];
+        assert_eq!(table.len(), O::ALL.len() * S::ALL.len());
+        for &op in O::ALL {
+            for &from in S::ALL {
+                let expected = table
+                    .iter()
+                    .find(|(o, s, _)| *o == op && *s == from)
+                    .unwrap_or_else(|| panic!("table misses ({op}, {from})"))
+                    .2;
+                let got = check_transition(from, op);
+                match expected {
+                    Some(next) => assert_eq!(got, Ok(next), "({op}, {from})"),
+                    None => assert_eq!(got, Err(TransitionError { from, op }), "({op}, {from})"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_read_well() {
+        let msg = |from, op| check_transition(from, op).unwrap_err().to_string();
+        assert_eq!(
+            msg(S::Stopped, O::Stop),
+            "cannot stop sandbox in state stopped"
+        );
+        assert_eq!(
+            msg(S::Running, O::Start),
+            "cannot start sandbox in state running"
+        );
+        assert_eq!(
+            msg(S::Deleting, O::Delete),
+            "cannot delete sandbox in state deleting"
+        );
+        assert_eq!(
+            msg(S::Stopped, O::Exec),
+            "cannot exec in sandbox in state stopped"
+        );
+        assert_eq!(
+            msg(S::Stopped, O::MarkRunning),
+            "cannot mark as running a sandbox in state stopped"
+        );
+    }
+
+    #[test]
+    fn helpers_agree_with_the_table() {
+        for &s in S::ALL {
+            assert_eq!(can_exec(s), s == S::Running);
+            assert_eq!(can_start(s), matches!(s, S::Stopped | S::Failed));
+            assert_eq!(can_stop(s), matches!(s, S::Running | S::Initializing));
+            assert_eq!(can_delete(s), s != S::Deleting);
+        }
+        assert!(is_transient(S::Initializing) && !is_transient(S::Running));
+    }
+}
