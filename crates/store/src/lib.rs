@@ -6,7 +6,13 @@
 //! query and never a default.
 
 mod models;
+pub mod postgres;
+mod shared;
+pub mod sqlite;
+
 pub use models::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 
@@ -68,7 +74,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Secrets visible to a user: their own user-scoped ones and their org's org-scoped ones.
     async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>>;
     /// The user's own secret of that name, else the org's.
-    async fn find_visible_secret(&self, org_id: &str, user_id: &str, name: &str) -> Result<SecretRow>;
+    async fn find_visible_secret(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> Result<SecretRow>;
     async fn delete_secret(&self, id: &str) -> Result<()>;
 
     // ---- agent credentials
@@ -76,9 +87,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn update_credential(&self, row: &CredentialRow) -> Result<()>;
     async fn get_credential(&self, id: &str) -> Result<CredentialRow>;
     /// Credentials of one kind visible to a user (own user-scoped + org-scoped).
-    async fn list_visible_credentials(&self, org_id: &str, user_id: &str, kind: amika_types::AgentKind) -> Result<Vec<CredentialRow>>;
+    async fn list_visible_credentials(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        kind: amika_types::AgentKind,
+    ) -> Result<Vec<CredentialRow>>;
     /// Clear `is_default` on every other user-scoped credential of this user and kind.
-    async fn clear_default_credential(&self, user_id: &str, kind: amika_types::AgentKind, except_id: &str) -> Result<()>;
+    async fn clear_default_credential(
+        &self,
+        user_id: &str,
+        kind: amika_types::AgentKind,
+        except_id: &str,
+    ) -> Result<()>;
     async fn delete_credential(&self, id: &str) -> Result<()>;
 
     // ---- sandboxes
@@ -101,6 +122,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Open (creating if needed) and migrate the store named by `url`:
 /// `sqlite://PATH` / `sqlite:PATH` or `postgres://...` / `postgresql://...`.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    let _ = url;
-    todo!()
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_string()))
+    }
 }

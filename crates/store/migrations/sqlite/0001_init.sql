@@ -1,0 +1,117 @@
+-- amika's schema for SQLite. Kept column-for-column in step with migrations/postgres so that the
+-- shared SQL in src/shared.rs runs unchanged on both.
+--
+-- Timestamps are TEXT in RFC 3339 (as sqlx encodes chrono::DateTime<Utc>), always in UTC so they
+-- also sort correctly as text. JSON documents are TEXT. Enums are their wire spelling.
+-- Sealed values are (kek_id, wrapped_key, ciphertext); the store never sees plaintext.
+
+CREATE TABLE orgs (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX orgs_name ON orgs (name);
+
+CREATE TABLE users (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs (id),
+    name        TEXT NOT NULL,
+    is_admin    BOOLEAN NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX users_org_name ON users (org_id, name);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    hash         TEXT NOT NULL,
+    obfuscated   TEXT NOT NULL,
+    last_used_at TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE UNIQUE INDEX api_keys_hash ON api_keys (hash);
+CREATE INDEX api_keys_user ON api_keys (user_id);
+
+CREATE TABLE secrets (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs (id),
+    user_id     TEXT NOT NULL REFERENCES users (id),
+    name        TEXT NOT NULL,
+    description TEXT,
+    scope       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    kek_id      TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+-- A user-scoped name belongs to its owner, an org-scoped one to the whole org.
+CREATE UNIQUE INDEX secrets_user_name ON secrets (user_id, name) WHERE scope = 'user';
+CREATE UNIQUE INDEX secrets_org_name ON secrets (org_id, name) WHERE scope = 'org';
+
+CREATE TABLE credentials (
+    id              TEXT PRIMARY KEY,
+    org_id          TEXT NOT NULL REFERENCES orgs (id),
+    user_id         TEXT NOT NULL REFERENCES users (id),
+    kind            TEXT NOT NULL,
+    credential_type TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    scope           TEXT NOT NULL,
+    is_default      BOOLEAN NOT NULL,
+    version         INTEGER NOT NULL,
+    expires_at      TEXT,
+    kek_id          TEXT NOT NULL,
+    wrapped_key     BLOB NOT NULL,
+    ciphertext      BLOB NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX credentials_user_kind_name ON credentials (user_id, kind, name) WHERE scope = 'user';
+CREATE UNIQUE INDEX credentials_org_kind_name ON credentials (org_id, kind, name) WHERE scope = 'org';
+
+CREATE TABLE sandboxes (
+    id                         TEXT PRIMARY KEY,
+    org_id                     TEXT NOT NULL REFERENCES orgs (id),
+    user_id                    TEXT NOT NULL REFERENCES users (id),
+    name                       TEXT NOT NULL,
+    provider                   TEXT NOT NULL,
+    state                      TEXT NOT NULL,
+    error_message              TEXT,
+    secret_env_vars            TEXT NOT NULL,
+    agent_credentials          TEXT NOT NULL,
+    resolved_agent_credentials TEXT NOT NULL,
+    secret_names               TEXT NOT NULL,
+    injection                  TEXT NOT NULL,
+    options                    TEXT NOT NULL,
+    created_at                 TEXT NOT NULL,
+    updated_at                 TEXT NOT NULL
+);
+CREATE UNIQUE INDEX sandboxes_user_name ON sandboxes (user_id, name);
+
+-- No foreign keys: the trail must outlive the objects (and users) it mentions.
+CREATE TABLE audit_events (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_name TEXT NOT NULL,
+    version     INTEGER,
+    sandbox_id  TEXT,
+    detail      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX audit_events_org_time ON audit_events (org_id, created_at);
+
+-- One row, id 'canary': a known value sealed under the master key, so a wrong key is caught at
+-- start instead of when a user first reads a secret.
+CREATE TABLE vault_meta (
+    id          TEXT PRIMARY KEY CHECK (id = 'canary'),
+    kek_id      TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL
+);

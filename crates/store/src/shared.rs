@@ -1,0 +1,1078 @@
+//! What the SQLite and PostgreSQL backends share: the records sqlx decodes rows into, their
+//! conversion to the public row types, and [`impl_store!`], which writes the one `Store`
+//! implementation (and with it all SQL text) for a concrete pool type.
+//!
+//! Sharing works because the two schemas are kept column-for-column alike and both dialects
+//! accept `$n` placeholders, partial unique indexes, `ON CONFLICT ... DO UPDATE` and `UNION`. A
+//! macro rather than generic functions: sqlx's generic bounds (`Encode`/`Type`/`Executor` for
+//! every bound type, higher-ranked over lifetimes) would outweigh the code they save, while
+//! inside the macro each backend sees plain concrete types.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::{ApiKeyRow, CredentialRow, OrgRow, SandboxRow, Sealed, SecretRow, StoreError, UserRow};
+
+/// PostgreSQL keeps microseconds, SQLite whatever text it is given. Both backends bind
+/// timestamps through here so a value reads back the same from either.
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// JSON columns are TEXT in both schemas (nothing queries inside them), so they are bound as
+/// their serialisation.
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(s: &str, column: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{column} is not JSON: {e}")))
+}
+
+fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+/// A unique-index violation becomes a `Conflict` that names the object; any other error stays a
+/// database error.
+pub(crate) fn conflict_or_db(err: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => err.into(),
+    }
+}
+
+/// `NotFound` when an UPDATE or DELETE matched no row.
+pub(crate) fn expect_rows(rows_affected: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn secret_conflict(row: &SecretRow) -> String {
+    format!(
+        "a secret named {} already exists in {} scope",
+        row.name, row.scope
+    )
+}
+
+pub(crate) fn credential_conflict(row: &CredentialRow) -> String {
+    format!(
+        "a {} credential named {} already exists in {} scope",
+        row.kind, row.name, row.scope
+    )
+}
+
+pub(crate) fn sandbox_conflict(row: &SandboxRow) -> String {
+    format!("a sandbox named {} already exists", row.name)
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SealedRecord {
+    pub kek_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl From<SealedRecord> for Sealed {
+    fn from(r: SealedRecord) -> Self {
+        Sealed {
+            kek_id: r.kek_id,
+            wrapped_key: r.wrapped_key,
+            ciphertext: r.ciphertext,
+        }
+    }
+}
+
+/// A secret's or credential's sealed value with its AAD inputs (key rotation).
+#[derive(sqlx::FromRow)]
+pub(crate) struct SealedRefRecord {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub version: i64,
+    #[sqlx(flatten)]
+    pub sealed: SealedRecord,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrgRecord {
+    id: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OrgRecord> for OrgRow {
+    fn from(r: OrgRecord) -> Self {
+        OrgRow {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRecord {
+    id: String,
+    org_id: String,
+    name: String,
+    is_admin: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserRow {
+    fn from(r: UserRecord) -> Self {
+        UserRow {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            is_admin: r.is_admin,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRecord {
+    id: String,
+    user_id: String,
+    name: String,
+    hash: String,
+    obfuscated: String,
+    last_used_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ApiKeyRecord> for ApiKeyRow {
+    fn from(r: ApiKeyRecord) -> Self {
+        ApiKeyRow {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            hash: r.hash,
+            obfuscated: r.obfuscated,
+            last_used_at: r.last_used_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SecretRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    name: String,
+    description: Option<String>,
+    scope: String,
+    version: i64,
+    #[sqlx(flatten)]
+    sealed: SealedRecord,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SecretRecord> for SecretRow {
+    type Error = StoreError;
+    fn try_from(r: SecretRecord) -> Result<Self, StoreError> {
+        Ok(SecretRow {
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            name: r.name,
+            description: r.description,
+            scope: parse_enum(&r.scope)?,
+            version: r.version,
+            sealed: r.sealed.into(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    kind: String,
+    credential_type: String,
+    name: String,
+    scope: String,
+    is_default: bool,
+    version: i64,
+    expires_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    sealed: SealedRecord,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CredentialRecord> for CredentialRow {
+    type Error = StoreError;
+    fn try_from(r: CredentialRecord) -> Result<Self, StoreError> {
+        Ok(CredentialRow {
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            kind: parse_enum(&r.kind)?,
+            credential_type: parse_enum(&r.credential_type)?,
+            name: r.name,
+            scope: parse_enum(&r.scope)?,
+            is_default: r.is_default,
+            version: r.version,
+            expires_at: r.expires_at,
+            sealed: r.sealed.into(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SandboxRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    name: String,
+    provider: String,
+    state: String,
+    error_message: Option<String>,
+    secret_env_vars: String,
+    agent_credentials: String,
+    resolved_agent_credentials: String,
+    secret_names: String,
+    injection: String,
+    options: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SandboxRecord> for SandboxRow {
+    type Error = StoreError;
+    fn try_from(r: SandboxRecord) -> Result<Self, StoreError> {
+        Ok(SandboxRow {
+            state: parse_enum(&r.state)?,
+            secret_env_vars: parse_json(&r.secret_env_vars, "sandboxes.secret_env_vars")?,
+            agent_credentials: parse_json(&r.agent_credentials, "sandboxes.agent_credentials")?,
+            resolved_agent_credentials: parse_json(
+                &r.resolved_agent_credentials,
+                "sandboxes.resolved_agent_credentials",
+            )?,
+            secret_names: parse_json(&r.secret_names, "sandboxes.secret_names")?,
+            injection: parse_json(&r.injection, "sandboxes.injection")?,
+            options: parse_json(&r.options, "sandboxes.options")?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            name: r.name,
+            provider: r.provider,
+            error_message: r.error_message,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    action: String,
+    object_type: String,
+    object_id: String,
+    object_name: String,
+    version: Option<i64>,
+    sandbox_id: Option<String>,
+    detail: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditRecord> for crate::AuditRow {
+    type Error = StoreError;
+    fn try_from(r: AuditRecord) -> Result<Self, StoreError> {
+        Ok(crate::AuditRow {
+            detail: parse_json(&r.detail, "audit_events.detail")?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            action: r.action,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            object_name: r.object_name,
+            version: r.version,
+            sandbox_id: r.sandbox_id,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Convert every record, failing on the first corrupt one.
+pub(crate) fn convert_all<R, T>(records: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    records.into_iter().map(T::try_from).collect()
+}
+
+// Column lists, so each SELECT and its record stay in step.
+macro_rules! secret_columns {
+    () => {
+        "id, org_id, user_id, name, description, scope, version, kek_id, wrapped_key, ciphertext, \
+         created_at, updated_at"
+    };
+}
+macro_rules! credential_columns {
+    () => {
+        "id, org_id, user_id, kind, credential_type, name, scope, is_default, version, expires_at, \
+         kek_id, wrapped_key, ciphertext, created_at, updated_at"
+    };
+}
+macro_rules! sandbox_columns {
+    () => {
+        "id, org_id, user_id, name, provider, state, error_message, secret_env_vars, \
+         agent_credentials, resolved_agent_credentials, secret_names, injection, options, \
+         created_at, updated_at"
+    };
+}
+macro_rules! api_key_columns {
+    () => {
+        "id, user_id, name, hash, obfuscated, last_used_at, created_at, updated_at"
+    };
+}
+macro_rules! audit_columns {
+    () => {
+        "id, org_id, user_id, action, object_type, object_id, object_name, version, sandbox_id, \
+         detail, created_at"
+    };
+}
+pub(crate) use {
+    api_key_columns, audit_columns, credential_columns, sandbox_columns, secret_columns,
+};
+
+/// Implement [`crate::Store`] for `$store`, a struct with a `pool` field of a concrete sqlx pool.
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            // ---- vault metadata
+
+            async fn vault_canary(&self) -> $crate::Result<Option<$crate::Sealed>> {
+                let record: Option<$crate::shared::SealedRecord> = sqlx::query_as(
+                    "SELECT kek_id, wrapped_key, ciphertext FROM vault_meta WHERE id = 'canary'",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(record.map(Into::into))
+            }
+
+            async fn set_vault_canary(&self, sealed: &$crate::Sealed) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO vault_meta (id, kek_id, wrapped_key, ciphertext) \
+                     VALUES ('canary', $1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id, \
+                     wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext",
+                )
+                .bind(&sealed.kek_id)
+                .bind(&sealed.wrapped_key)
+                .bind(&sealed.ciphertext)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn kek_ids_in_use(&self) -> $crate::Result<Vec<String>> {
+                let mut ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT kek_id FROM secrets UNION SELECT kek_id FROM credentials \
+                     UNION SELECT kek_id FROM vault_meta",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                // Sorted here rather than in SQL, where the order would depend on the collation.
+                ids.sort();
+                Ok(ids)
+            }
+
+            async fn all_sealed(&self) -> $crate::Result<Vec<$crate::SealedRef>> {
+                use $crate::shared::SealedRefRecord;
+                use $crate::{SealedRef, SealedTable};
+                fn refs(
+                    table: SealedTable,
+                    records: Vec<SealedRefRecord>,
+                ) -> impl Iterator<Item = SealedRef> {
+                    records.into_iter().map(move |r| SealedRef {
+                        table,
+                        id: r.id,
+                        org_id: r.org_id,
+                        user_id: r.user_id,
+                        version: r.version,
+                        sealed: r.sealed.into(),
+                    })
+                }
+                let secrets: Vec<SealedRefRecord> = sqlx::query_as(
+                    "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
+                     FROM secrets ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let credentials: Vec<SealedRefRecord> = sqlx::query_as(
+                    "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
+                     FROM credentials ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut all: Vec<SealedRef> = refs(SealedTable::Secret, secrets)
+                    .chain(refs(SealedTable::Credential, credentials))
+                    .collect();
+                if let Some(sealed) = self.vault_canary().await? {
+                    all.push(SealedRef {
+                        table: SealedTable::Canary,
+                        id: "canary".into(),
+                        org_id: String::new(),
+                        user_id: String::new(),
+                        version: 0,
+                        sealed,
+                    });
+                }
+                Ok(all)
+            }
+
+            async fn replace_sealed(&self, updates: &[$crate::SealedRef]) -> $crate::Result<()> {
+                use $crate::SealedTable;
+                // Dropping the transaction on an early return rolls it back: all or nothing.
+                let mut tx = self.pool.begin().await?;
+                for u in updates {
+                    // Secrets and credentials also match the version the new material was sealed
+                    // for: if the row moved on since `all_sealed`, writing would pair a new
+                    // version number with a value (and AAD) of the old one.
+                    let (sql, what) = match u.table {
+                        SealedTable::Secret => (
+                            "UPDATE secrets SET kek_id = $1, wrapped_key = $2, ciphertext = $3 \
+                             WHERE id = $4 AND version = $5",
+                            "secret",
+                        ),
+                        SealedTable::Credential => (
+                            "UPDATE credentials SET kek_id = $1, wrapped_key = $2, ciphertext = $3 \
+                             WHERE id = $4 AND version = $5",
+                            "credential",
+                        ),
+                        SealedTable::Canary => (
+                            "UPDATE vault_meta SET kek_id = $1, wrapped_key = $2, ciphertext = $3 \
+                             WHERE id = $4",
+                            "vault canary",
+                        ),
+                    };
+                    let mut query = sqlx::query(sql)
+                        .bind(&u.sealed.kek_id)
+                        .bind(&u.sealed.wrapped_key)
+                        .bind(&u.sealed.ciphertext)
+                        .bind(&u.id);
+                    if u.table != SealedTable::Canary {
+                        query = query.bind(u.version);
+                    }
+                    let done = query.execute(&mut *tx).await?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::Conflict(format!(
+                            "{what} {} (version {}) was changed or deleted during key rotation; \
+                             nothing was replaced",
+                            u.id, u.version
+                        )));
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            // ---- orgs, users, api keys
+
+            async fn create_org(&self, org: &$crate::OrgRow) -> $crate::Result<()> {
+                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(&org.id)
+                    .bind(&org.name)
+                    .bind($crate::shared::ts(org.created_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        $crate::shared::conflict_or_db(e, || {
+                            format!("an org named {} already exists", org.name)
+                        })
+                    })?;
+                Ok(())
+            }
+
+            async fn get_org(&self, id: &str) -> $crate::Result<$crate::OrgRow> {
+                let record: Option<$crate::shared::OrgRecord> =
+                    sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                record.map(Into::into).ok_or($crate::StoreError::NotFound("org"))
+            }
+
+            async fn get_org_by_name(&self, name: &str) -> $crate::Result<$crate::OrgRow> {
+                let record: Option<$crate::shared::OrgRecord> =
+                    sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                record.map(Into::into).ok_or($crate::StoreError::NotFound("org"))
+            }
+
+            async fn count_users(&self) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+            }
+
+            async fn create_user(&self, user: &$crate::UserRow) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, org_id, name, is_admin, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&user.id)
+                .bind(&user.org_id)
+                .bind(&user.name)
+                .bind(user.is_admin)
+                .bind($crate::shared::ts(user.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || {
+                        format!("a user named {} already exists in this org", user.name)
+                    })
+                })?;
+                Ok(())
+            }
+
+            async fn get_user(&self, id: &str) -> $crate::Result<$crate::UserRow> {
+                let record: Option<$crate::shared::UserRecord> = sqlx::query_as(
+                    "SELECT id, org_id, name, is_admin, created_at FROM users WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.map(Into::into).ok_or($crate::StoreError::NotFound("user"))
+            }
+
+            async fn create_api_key(&self, key: &$crate::ApiKeyRow) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO api_keys (",
+                    $crate::shared::api_key_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(&key.id)
+                .bind(&key.user_id)
+                .bind(&key.name)
+                .bind(&key.hash)
+                .bind(&key.obfuscated)
+                .bind(key.last_used_at.map($crate::shared::ts))
+                .bind($crate::shared::ts(key.created_at))
+                .bind($crate::shared::ts(key.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    // Keys are random, so only a reused id or hash can collide.
+                    $crate::shared::conflict_or_db(e, || "this API key already exists".to_string())
+                })?;
+                Ok(())
+            }
+
+            async fn get_api_key_by_hash(&self, hash: &str) -> $crate::Result<$crate::ApiKeyRow> {
+                let record: Option<$crate::shared::ApiKeyRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::api_key_columns!(),
+                    " FROM api_keys WHERE hash = $1"
+                ))
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.map(Into::into).ok_or($crate::StoreError::NotFound("api key"))
+            }
+
+            async fn list_api_keys(
+                &self,
+                user_id: &str,
+            ) -> $crate::Result<Vec<$crate::ApiKeyRow>> {
+                let records: Vec<$crate::shared::ApiKeyRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::api_key_columns!(),
+                    " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(records.into_iter().map(Into::into).collect())
+            }
+
+            async fn delete_api_key(&self, user_id: &str, id: &str) -> $crate::Result<()> {
+                // Matching the owner too: another user's key id is as good as a missing one.
+                let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "api key")
+            }
+
+            async fn touch_api_key(
+                &self,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                let done = sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind($crate::shared::ts(at))
+                    .execute(&self.pool)
+                    .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "api key")
+            }
+
+            // ---- generic secrets
+
+            async fn insert_secret(&self, row: &$crate::SecretRow) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO secrets (",
+                    $crate::shared::secret_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ))
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(&row.name)
+                .bind(&row.description)
+                .bind(row.scope.as_str())
+                .bind(row.version)
+                .bind(&row.sealed.kek_id)
+                .bind(&row.sealed.wrapped_key)
+                .bind(&row.sealed.ciphertext)
+                .bind($crate::shared::ts(row.created_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::secret_conflict(row))
+                })?;
+                Ok(())
+            }
+
+            async fn update_secret(&self, row: &$crate::SecretRow) -> $crate::Result<()> {
+                // Everything but id and created_at; a rename or scope change can still conflict.
+                let done = sqlx::query(
+                    "UPDATE secrets SET org_id = $2, user_id = $3, name = $4, description = $5, \
+                     scope = $6, version = $7, kek_id = $8, wrapped_key = $9, ciphertext = $10, \
+                     updated_at = $11 WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(&row.name)
+                .bind(&row.description)
+                .bind(row.scope.as_str())
+                .bind(row.version)
+                .bind(&row.sealed.kek_id)
+                .bind(&row.sealed.wrapped_key)
+                .bind(&row.sealed.ciphertext)
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::secret_conflict(row))
+                })?;
+                $crate::shared::expect_rows(done.rows_affected(), "secret")
+            }
+
+            async fn get_secret(&self, id: &str) -> $crate::Result<$crate::SecretRow> {
+                let record: Option<$crate::shared::SecretRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::secret_columns!(),
+                    " FROM secrets WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.ok_or($crate::StoreError::NotFound("secret"))?.try_into()
+            }
+
+            async fn list_visible_secrets(
+                &self,
+                org_id: &str,
+                user_id: &str,
+            ) -> $crate::Result<Vec<$crate::SecretRow>> {
+                let records: Vec<$crate::shared::SecretRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::secret_columns!(),
+                    " FROM secrets WHERE org_id = $1 AND (scope = 'org' OR user_id = $2) \
+                     ORDER BY name, scope"
+                ))
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            async fn find_visible_secret(
+                &self,
+                org_id: &str,
+                user_id: &str,
+                name: &str,
+            ) -> $crate::Result<$crate::SecretRow> {
+                // The user's own secret shadows the org's of the same name.
+                let record: Option<$crate::shared::SecretRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::secret_columns!(),
+                    " FROM secrets WHERE org_id = $1 AND name = $3 \
+                     AND (scope = 'org' OR user_id = $2) \
+                     ORDER BY CASE scope WHEN 'user' THEN 0 ELSE 1 END LIMIT 1"
+                ))
+                .bind(org_id)
+                .bind(user_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.ok_or($crate::StoreError::NotFound("secret"))?.try_into()
+            }
+
+            async fn delete_secret(&self, id: &str) -> $crate::Result<()> {
+                let done = sqlx::query("DELETE FROM secrets WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "secret")
+            }
+
+            // ---- agent credentials
+
+            async fn insert_credential(&self, row: &$crate::CredentialRow) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO credentials (",
+                    $crate::shared::credential_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ))
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(row.kind.as_str())
+                .bind(row.credential_type.as_str())
+                .bind(&row.name)
+                .bind(row.scope.as_str())
+                .bind(row.is_default)
+                .bind(row.version)
+                .bind(row.expires_at.map($crate::shared::ts))
+                .bind(&row.sealed.kek_id)
+                .bind(&row.sealed.wrapped_key)
+                .bind(&row.sealed.ciphertext)
+                .bind($crate::shared::ts(row.created_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::credential_conflict(row))
+                })?;
+                Ok(())
+            }
+
+            async fn update_credential(&self, row: &$crate::CredentialRow) -> $crate::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE credentials SET org_id = $2, user_id = $3, kind = $4, \
+                     credential_type = $5, name = $6, scope = $7, is_default = $8, version = $9, \
+                     expires_at = $10, kek_id = $11, wrapped_key = $12, ciphertext = $13, \
+                     updated_at = $14 WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(row.kind.as_str())
+                .bind(row.credential_type.as_str())
+                .bind(&row.name)
+                .bind(row.scope.as_str())
+                .bind(row.is_default)
+                .bind(row.version)
+                .bind(row.expires_at.map($crate::shared::ts))
+                .bind(&row.sealed.kek_id)
+                .bind(&row.sealed.wrapped_key)
+                .bind(&row.sealed.ciphertext)
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::credential_conflict(row))
+                })?;
+                $crate::shared::expect_rows(done.rows_affected(), "credential")
+            }
+
+            async fn get_credential(&self, id: &str) -> $crate::Result<$crate::CredentialRow> {
+                let record: Option<$crate::shared::CredentialRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::credential_columns!(),
+                    " FROM credentials WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.ok_or($crate::StoreError::NotFound("credential"))?.try_into()
+            }
+
+            async fn list_visible_credentials(
+                &self,
+                org_id: &str,
+                user_id: &str,
+                kind: amika_types::AgentKind,
+            ) -> $crate::Result<Vec<$crate::CredentialRow>> {
+                let records: Vec<$crate::shared::CredentialRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::credential_columns!(),
+                    " FROM credentials WHERE org_id = $1 AND kind = $3 \
+                     AND (scope = 'org' OR user_id = $2) ORDER BY name, scope"
+                ))
+                .bind(org_id)
+                .bind(user_id)
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            async fn clear_default_credential(
+                &self,
+                user_id: &str,
+                kind: amika_types::AgentKind,
+                except_id: &str,
+            ) -> $crate::Result<()> {
+                // Matching nothing is fine: there may be no other default to clear.
+                sqlx::query(
+                    "UPDATE credentials SET is_default = FALSE \
+                     WHERE user_id = $1 AND kind = $2 AND scope = 'user' AND id <> $3",
+                )
+                .bind(user_id)
+                .bind(kind.as_str())
+                .bind(except_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_credential(&self, id: &str) -> $crate::Result<()> {
+                let done = sqlx::query("DELETE FROM credentials WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "credential")
+            }
+
+            // ---- sandboxes
+
+            async fn insert_sandbox(&self, row: &$crate::SandboxRow) -> $crate::Result<()> {
+                use $crate::shared::json_text;
+                sqlx::query(concat!(
+                    "INSERT INTO sandboxes (",
+                    $crate::shared::sandbox_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ))
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(&row.name)
+                .bind(&row.provider)
+                .bind(row.state.as_str())
+                .bind(&row.error_message)
+                .bind(json_text(&row.secret_env_vars))
+                .bind(json_text(&row.agent_credentials))
+                .bind(json_text(&row.resolved_agent_credentials))
+                .bind(json_text(&row.secret_names))
+                .bind(json_text(&row.injection))
+                .bind(json_text(&row.options))
+                .bind($crate::shared::ts(row.created_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::sandbox_conflict(row))
+                })?;
+                Ok(())
+            }
+
+            async fn update_sandbox(&self, row: &$crate::SandboxRow) -> $crate::Result<()> {
+                use $crate::shared::json_text;
+                let done = sqlx::query(
+                    "UPDATE sandboxes SET org_id = $2, user_id = $3, name = $4, provider = $5, \
+                     state = $6, error_message = $7, secret_env_vars = $8, \
+                     agent_credentials = $9, resolved_agent_credentials = $10, \
+                     secret_names = $11, injection = $12, options = $13, updated_at = $14 \
+                     WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(&row.name)
+                .bind(&row.provider)
+                .bind(row.state.as_str())
+                .bind(&row.error_message)
+                .bind(json_text(&row.secret_env_vars))
+                .bind(json_text(&row.agent_credentials))
+                .bind(json_text(&row.resolved_agent_credentials))
+                .bind(json_text(&row.secret_names))
+                .bind(json_text(&row.injection))
+                .bind(json_text(&row.options))
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || $crate::shared::sandbox_conflict(row))
+                })?;
+                $crate::shared::expect_rows(done.rows_affected(), "sandbox")
+            }
+
+            async fn get_sandbox(&self, id: &str) -> $crate::Result<$crate::SandboxRow> {
+                let record: Option<$crate::shared::SandboxRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::sandbox_columns!(),
+                    " FROM sandboxes WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.ok_or($crate::StoreError::NotFound("sandbox"))?.try_into()
+            }
+
+            async fn get_sandbox_by_name(
+                &self,
+                user_id: &str,
+                name: &str,
+            ) -> $crate::Result<$crate::SandboxRow> {
+                let record: Option<$crate::shared::SandboxRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::sandbox_columns!(),
+                    " FROM sandboxes WHERE user_id = $1 AND name = $2"
+                ))
+                .bind(user_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.ok_or($crate::StoreError::NotFound("sandbox"))?.try_into()
+            }
+
+            async fn list_sandboxes(
+                &self,
+                user_id: &str,
+            ) -> $crate::Result<Vec<$crate::SandboxRow>> {
+                let records: Vec<$crate::shared::SandboxRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::sandbox_columns!(),
+                    " FROM sandboxes WHERE user_id = $1 ORDER BY name"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            async fn list_all_sandboxes(&self) -> $crate::Result<Vec<$crate::SandboxRow>> {
+                let records: Vec<$crate::shared::SandboxRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::sandbox_columns!(),
+                    " FROM sandboxes ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            async fn delete_sandbox(&self, id: &str) -> $crate::Result<()> {
+                let done = sqlx::query("DELETE FROM sandboxes WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "sandbox")
+            }
+
+            // ---- audit
+
+            async fn insert_audit_event(&self, event: &$crate::AuditRow) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO audit_events (",
+                    $crate::shared::audit_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&event.id)
+                .bind(&event.org_id)
+                .bind(&event.user_id)
+                .bind(&event.action)
+                .bind(&event.object_type)
+                .bind(&event.object_id)
+                .bind(&event.object_name)
+                .bind(event.version)
+                .bind(&event.sandbox_id)
+                .bind($crate::shared::json_text(&event.detail))
+                .bind($crate::shared::ts(event.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit_events(
+                &self,
+                org_id: &str,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::AuditRow>> {
+                // Ids break ties between events of the same microsecond (they are UUIDv7, so
+                // time-ordered themselves).
+                let records: Vec<$crate::shared::AuditRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::audit_columns!(),
+                    " FROM audit_events WHERE org_id = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(org_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+        }
+    };
+}
+pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_enum_spelling_is_a_corrupt_row_not_a_panic() {
+        let record = SecretRecord {
+            id: "s".into(),
+            org_id: "o".into(),
+            user_id: "u".into(),
+            name: "n".into(),
+            description: None,
+            scope: "everyone".into(),
+            version: 1,
+            sealed: SealedRecord {
+                kek_id: "k".into(),
+                wrapped_key: vec![],
+                ciphertext: vec![],
+            },
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let err = SecretRow::try_from(record).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt(ref m) if m.contains("everyone")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_microseconds_only() {
+        let t = DateTime::parse_from_rfc3339("2024-05-06T07:08:09.123456789Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(ts(t).to_rfc3339(), "2024-05-06T07:08:09.123456+00:00");
+    }
+}

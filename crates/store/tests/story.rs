@@ -1,0 +1,862 @@
+//! The one story of amika's storage, told to both backends: orgs and users, API keys, secrets and
+//! credentials in both scopes (who sees what, which name wins, which names collide), sandboxes,
+//! audit events and the sealed material key rotation walks through.
+//!
+//! `story_postgres` needs a server: run it under `scripts/with-postgres.sh`, which exports
+//! `AMIKA_TEST_DATABASE_URL`. It fails without one (so CI cannot silently skip it) unless
+//! `AMIKA_SKIP_POSTGRES=1`.
+
+use std::sync::Arc;
+
+use amika_store::{
+    ApiKeyRow, AuditRow, CredentialRow, OrgRow, SandboxRow, Sealed, SealedRef, SealedTable,
+    SecretRow, Store, StoreError, UserRow,
+};
+use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use serde_json::json;
+
+/// A fixed clock, so rows compare equal after a round trip and ordering is deliberate.
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap() + Duration::seconds(seconds)
+}
+
+fn sealed(kek: &str, tag: &str) -> Sealed {
+    Sealed {
+        kek_id: kek.into(),
+        wrapped_key: format!("wrapped:{tag}").into_bytes(),
+        ciphertext: format!("cipher:{tag}").into_bytes(),
+    }
+}
+
+fn org(id: &str, name: &str) -> OrgRow {
+    OrgRow {
+        id: id.into(),
+        name: name.into(),
+        created_at: at(0),
+    }
+}
+
+fn user(id: &str, org: &OrgRow, name: &str, is_admin: bool) -> UserRow {
+    UserRow {
+        id: id.into(),
+        org_id: org.id.clone(),
+        name: name.into(),
+        is_admin,
+        created_at: at(1),
+    }
+}
+
+fn api_key(id: &str, user: &UserRow, hash: &str, created: i64) -> ApiKeyRow {
+    ApiKeyRow {
+        id: id.into(),
+        user_id: user.id.clone(),
+        name: format!("key {id}"),
+        hash: hash.into(),
+        obfuscated: "amk_ab…wxyz".into(),
+        last_used_at: None,
+        created_at: at(created),
+        updated_at: at(created),
+    }
+}
+
+fn secret(id: &str, owner: &UserRow, name: &str, scope: Scope) -> SecretRow {
+    SecretRow {
+        id: id.into(),
+        org_id: owner.org_id.clone(),
+        user_id: owner.id.clone(),
+        name: name.into(),
+        description: None,
+        scope,
+        version: 1,
+        sealed: sealed("kek-1", id),
+        created_at: at(10),
+        updated_at: at(10),
+    }
+}
+
+fn credential(
+    id: &str,
+    owner: &UserRow,
+    kind: AgentKind,
+    name: &str,
+    scope: Scope,
+) -> CredentialRow {
+    CredentialRow {
+        id: id.into(),
+        org_id: owner.org_id.clone(),
+        user_id: owner.id.clone(),
+        kind,
+        credential_type: CredentialType::Oauth,
+        name: name.into(),
+        scope,
+        is_default: scope == Scope::User,
+        version: 1,
+        expires_at: Some(at(3600)),
+        sealed: sealed("kek-2", id),
+        created_at: at(20),
+        updated_at: at(20),
+    }
+}
+
+fn sandbox(id: &str, owner: &UserRow, name: &str, created: i64) -> SandboxRow {
+    SandboxRow {
+        id: id.into(),
+        org_id: owner.org_id.clone(),
+        user_id: owner.id.clone(),
+        name: name.into(),
+        provider: "local".into(),
+        state: SandboxState::Initializing,
+        error_message: None,
+        secret_env_vars: json!({"GITHUB_TOKEN": "TOKEN"}),
+        agent_credentials: json!([{"kind": "claude"}]),
+        resolved_agent_credentials: json!([]),
+        secret_names: json!(["TOKEN"]),
+        injection: json!({}),
+        options: json!({"network": "egress", "memory_mb": 2048}),
+        created_at: at(created),
+        updated_at: at(created),
+    }
+}
+
+fn audit(id: &str, org: &OrgRow, seconds: i64) -> AuditRow {
+    AuditRow {
+        id: id.into(),
+        org_id: org.id.clone(),
+        user_id: "u-alice".into(),
+        action: "secret.revealed".into(),
+        object_type: "secret".into(),
+        object_id: "s-org-token".into(),
+        object_name: "TOKEN".into(),
+        version: Some(seconds),
+        sandbox_id: (seconds % 2 == 0).then(|| "sb-dev".to_string()),
+        detail: json!({"hmac": format!("h{seconds}")}),
+        created_at: at(seconds),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::NotFound(w)) => assert_eq!(w, what),
+        other => panic!("expected NotFound({what}), got {other:?}"),
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, message: &str) {
+    match result {
+        Err(StoreError::Conflict(m)) => assert_eq!(m, message),
+        other => panic!("expected Conflict({message:?}), got {other:?}"),
+    }
+}
+
+/// (name, scope, id) — what the visibility rules are about.
+fn secret_view(rows: &[SecretRow]) -> Vec<(&str, Scope, &str)> {
+    rows.iter()
+        .map(|r| (r.name.as_str(), r.scope, r.id.as_str()))
+        .collect()
+}
+
+fn credential_view(rows: &[CredentialRow]) -> Vec<(&str, Scope, &str)> {
+    rows.iter()
+        .map(|r| (r.name.as_str(), r.scope, r.id.as_str()))
+        .collect()
+}
+
+async fn story(store: Arc<dyn Store>) {
+    // ---- a fresh database
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    assert_eq!(store.vault_canary().await.unwrap(), None);
+    assert!(store.kek_ids_in_use().await.unwrap().is_empty());
+    assert!(store.all_sealed().await.unwrap().is_empty());
+
+    // ---- orgs
+    let acme = org("o-acme", "acme");
+    let other = org("o-other", "other");
+    store.create_org(&acme).await.unwrap();
+    store.create_org(&other).await.unwrap();
+    assert_eq!(store.get_org("o-acme").await.unwrap(), acme);
+    assert_eq!(store.get_org_by_name("other").await.unwrap(), other);
+    assert_not_found(store.get_org("o-missing").await, "org");
+    assert_not_found(store.get_org_by_name("missing").await, "org");
+    assert_conflict(
+        store.create_org(&org("o-acme-2", "acme")).await,
+        "an org named acme already exists",
+    );
+
+    // Both backends keep microseconds, and only microseconds.
+    let now = Utc::now();
+    let timed = OrgRow {
+        id: "o-timed".into(),
+        name: "timed".into(),
+        created_at: now,
+    };
+    store.create_org(&timed).await.unwrap();
+    assert_eq!(
+        store.get_org("o-timed").await.unwrap().created_at,
+        now.trunc_subsecs(6)
+    );
+
+    // ---- users
+    let alice = user("u-alice", &acme, "alice", true);
+    let bob = user("u-bob", &acme, "bob", false);
+    let carol = user("u-carol", &other, "carol", false);
+    for u in [&alice, &bob, &carol] {
+        store.create_user(u).await.unwrap();
+    }
+    assert_eq!(store.get_user("u-bob").await.unwrap(), bob);
+    assert_not_found(store.get_user("u-missing").await, "user");
+    assert_conflict(
+        store
+            .create_user(&user("u-alice-2", &acme, "alice", false))
+            .await,
+        "a user named alice already exists in this org",
+    );
+    // Names are unique per org only.
+    store
+        .create_user(&user("u-alice-other", &other, "alice", false))
+        .await
+        .unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 4);
+
+    // ---- api keys
+    let key1 = api_key("k-1", &alice, "hash-1", 2);
+    let key2 = api_key("k-2", &alice, "hash-2", 3);
+    let key3 = api_key("k-3", &bob, "hash-3", 4);
+    for k in [&key1, &key2, &key3] {
+        store.create_api_key(k).await.unwrap();
+    }
+    assert_eq!(store.get_api_key_by_hash("hash-1").await.unwrap(), key1);
+    assert_not_found(store.get_api_key_by_hash("hash-missing").await, "api key");
+    assert_conflict(
+        store
+            .create_api_key(&api_key("k-4", &bob, "hash-1", 5))
+            .await,
+        "this API key already exists",
+    );
+    assert_eq!(
+        store.list_api_keys("u-alice").await.unwrap(),
+        vec![key1.clone(), key2.clone()]
+    );
+    store.touch_api_key("k-1", at(100)).await.unwrap();
+    assert_eq!(
+        store
+            .get_api_key_by_hash("hash-1")
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(at(100))
+    );
+    assert_not_found(store.touch_api_key("k-missing", at(100)).await, "api key");
+    // Bob cannot delete Alice's key: to him it does not exist.
+    assert_not_found(store.delete_api_key("u-bob", "k-1").await, "api key");
+    assert!(store.get_api_key_by_hash("hash-1").await.is_ok());
+    store.delete_api_key("u-alice", "k-1").await.unwrap();
+    assert_eq!(store.list_api_keys("u-alice").await.unwrap(), vec![key2]);
+    assert_not_found(store.delete_api_key("u-alice", "k-1").await, "api key");
+    assert_eq!(store.list_api_keys("u-bob").await.unwrap(), vec![key3]);
+
+    // ---- secrets: who sees what
+    let org_token = secret("s-org-token", &alice, "TOKEN", Scope::Org);
+    let mut alice_token = secret("s-alice-token", &alice, "TOKEN", Scope::User);
+    alice_token.description = Some("alice's own".into());
+    let alice_db = secret("s-alice-db", &alice, "DB_URL", Scope::User);
+    let bob_only = secret("s-bob-only", &bob, "BOB_ONLY", Scope::User);
+    let other_token = secret("s-other-token", &carol, "TOKEN", Scope::Org);
+    for s in [&org_token, &alice_token, &alice_db, &bob_only, &other_token] {
+        store.insert_secret(s).await.unwrap();
+    }
+    assert_eq!(
+        store.get_secret("s-alice-token").await.unwrap(),
+        alice_token
+    );
+    assert_not_found(store.get_secret("s-missing").await, "secret");
+
+    // The user's own secret wins over the org's of the same name.
+    assert_eq!(
+        store
+            .find_visible_secret("o-acme", "u-alice", "TOKEN")
+            .await
+            .unwrap(),
+        alice_token
+    );
+    assert_eq!(
+        store
+            .find_visible_secret("o-acme", "u-bob", "TOKEN")
+            .await
+            .unwrap(),
+        org_token
+    );
+    assert_eq!(
+        store
+            .find_visible_secret("o-other", "u-carol", "TOKEN")
+            .await
+            .unwrap(),
+        other_token
+    );
+    // Never another user's private secret, never another org's.
+    assert_not_found(
+        store.find_visible_secret("o-acme", "u-bob", "DB_URL").await,
+        "secret",
+    );
+    assert_not_found(
+        store
+            .find_visible_secret("o-acme", "u-alice", "BOB_ONLY")
+            .await,
+        "secret",
+    );
+    assert_not_found(
+        store
+            .find_visible_secret("o-other", "u-carol", "DB_URL")
+            .await,
+        "secret",
+    );
+
+    let seen = store
+        .list_visible_secrets("o-acme", "u-alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        secret_view(&seen),
+        [
+            ("DB_URL", Scope::User, "s-alice-db"),
+            ("TOKEN", Scope::Org, "s-org-token"),
+            ("TOKEN", Scope::User, "s-alice-token"),
+        ]
+    );
+    let seen = store.list_visible_secrets("o-acme", "u-bob").await.unwrap();
+    assert_eq!(
+        secret_view(&seen),
+        [
+            ("BOB_ONLY", Scope::User, "s-bob-only"),
+            ("TOKEN", Scope::Org, "s-org-token")
+        ]
+    );
+    let seen = store
+        .list_visible_secrets("o-other", "u-carol")
+        .await
+        .unwrap();
+    assert_eq!(secret_view(&seen), [("TOKEN", Scope::Org, "s-other-token")]);
+
+    // ---- secrets: names that collide
+    assert_conflict(
+        store
+            .insert_secret(&secret("s-dup-user", &alice, "TOKEN", Scope::User))
+            .await,
+        "a secret named TOKEN already exists in user scope",
+    );
+    assert_conflict(
+        store
+            .insert_secret(&secret("s-dup-org", &bob, "TOKEN", Scope::Org))
+            .await,
+        "a secret named TOKEN already exists in org scope",
+    );
+    // Bob may shadow the org's TOKEN with his own, which then wins for him.
+    let bob_token = secret("s-bob-token", &bob, "TOKEN", Scope::User);
+    store.insert_secret(&bob_token).await.unwrap();
+    assert_eq!(
+        store
+            .find_visible_secret("o-acme", "u-bob", "TOKEN")
+            .await
+            .unwrap(),
+        bob_token
+    );
+
+    // ---- secrets: update and delete
+    let mut updated = alice_token.clone();
+    updated.version = 2;
+    updated.description = None;
+    updated.sealed = sealed("kek-1", "alice-token-v2");
+    updated.updated_at = at(50);
+    store.update_secret(&updated).await.unwrap();
+    assert_eq!(store.get_secret("s-alice-token").await.unwrap(), updated);
+    let mut renamed = updated.clone();
+    renamed.name = "DB_URL".into();
+    assert_conflict(
+        store.update_secret(&renamed).await,
+        "a secret named DB_URL already exists in user scope",
+    );
+    assert_not_found(
+        store
+            .update_secret(&secret("s-missing", &alice, "X", Scope::User))
+            .await,
+        "secret",
+    );
+
+    store.delete_secret("s-alice-token").await.unwrap();
+    assert_not_found(store.get_secret("s-alice-token").await, "secret");
+    assert_not_found(store.delete_secret("s-alice-token").await, "secret");
+    // With her own gone, Alice sees the org's TOKEN again.
+    assert_eq!(
+        store
+            .find_visible_secret("o-acme", "u-alice", "TOKEN")
+            .await
+            .unwrap(),
+        org_token
+    );
+
+    // ---- credentials: who sees what
+    let cred_a = credential(
+        "c-alice-personal",
+        &alice,
+        AgentKind::Claude,
+        "personal",
+        Scope::User,
+    );
+    let mut cred_b = credential(
+        "c-alice-work",
+        &alice,
+        AgentKind::Claude,
+        "work",
+        Scope::User,
+    );
+    cred_b.credential_type = CredentialType::ApiKey;
+    cred_b.expires_at = None;
+    let cred_codex = credential(
+        "c-alice-codex",
+        &alice,
+        AgentKind::Codex,
+        "personal",
+        Scope::User,
+    );
+    let cred_team = credential("c-acme-team", &alice, AgentKind::Claude, "team", Scope::Org);
+    let cred_bob = credential(
+        "c-bob-personal",
+        &bob,
+        AgentKind::Claude,
+        "personal",
+        Scope::User,
+    );
+    let cred_other = credential(
+        "c-other-team",
+        &carol,
+        AgentKind::Claude,
+        "team",
+        Scope::Org,
+    );
+    for c in [
+        &cred_a,
+        &cred_b,
+        &cred_codex,
+        &cred_team,
+        &cred_bob,
+        &cred_other,
+    ] {
+        store.insert_credential(c).await.unwrap();
+    }
+    assert_eq!(store.get_credential("c-alice-work").await.unwrap(), cred_b);
+    assert_not_found(store.get_credential("c-missing").await, "credential");
+
+    let seen = store
+        .list_visible_credentials("o-acme", "u-alice", AgentKind::Claude)
+        .await
+        .unwrap();
+    assert_eq!(
+        credential_view(&seen),
+        [
+            ("personal", Scope::User, "c-alice-personal"),
+            ("team", Scope::Org, "c-acme-team"),
+            ("work", Scope::User, "c-alice-work"),
+        ]
+    );
+    assert_eq!(seen[0], cred_a);
+    // Kinds are kept apart: the codex "personal" is not among Claude's, and vice versa.
+    let seen = store
+        .list_visible_credentials("o-acme", "u-alice", AgentKind::Codex)
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![cred_codex.clone()]);
+    let seen = store
+        .list_visible_credentials("o-acme", "u-bob", AgentKind::Claude)
+        .await
+        .unwrap();
+    assert_eq!(
+        credential_view(&seen),
+        [
+            ("personal", Scope::User, "c-bob-personal"),
+            ("team", Scope::Org, "c-acme-team")
+        ]
+    );
+    let seen = store
+        .list_visible_credentials("o-other", "u-carol", AgentKind::Claude)
+        .await
+        .unwrap();
+    assert_eq!(
+        credential_view(&seen),
+        [("team", Scope::Org, "c-other-team")]
+    );
+    assert!(store
+        .list_visible_credentials("o-other", "u-carol", AgentKind::Codex)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // ---- credentials: names that collide
+    assert_conflict(
+        store
+            .insert_credential(&credential(
+                "c-dup",
+                &alice,
+                AgentKind::Claude,
+                "personal",
+                Scope::User,
+            ))
+            .await,
+        "a claude credential named personal already exists in user scope",
+    );
+    assert_conflict(
+        store
+            .insert_credential(&credential(
+                "c-dup",
+                &bob,
+                AgentKind::Claude,
+                "team",
+                Scope::Org,
+            ))
+            .await,
+        "a claude credential named team already exists in org scope",
+    );
+    // The same name under another kind is another credential.
+    store
+        .insert_credential(&credential(
+            "c-acme-codex-team",
+            &bob,
+            AgentKind::Codex,
+            "team",
+            Scope::Org,
+        ))
+        .await
+        .unwrap();
+
+    // ---- credentials: one default per user and kind
+    store
+        .clear_default_credential("u-alice", AgentKind::Claude, "c-alice-personal")
+        .await
+        .unwrap();
+    let is_default = |id: &'static str| {
+        let store = store.clone();
+        async move { store.get_credential(id).await.unwrap().is_default }
+    };
+    assert!(is_default("c-alice-personal").await);
+    assert!(!is_default("c-alice-work").await);
+    assert!(
+        is_default("c-alice-codex").await,
+        "another kind is untouched"
+    );
+    assert!(
+        is_default("c-bob-personal").await,
+        "another user is untouched"
+    );
+    // Clearing when there is nothing else to clear is not an error.
+    store
+        .clear_default_credential("u-carol", AgentKind::Codex, "c-none")
+        .await
+        .unwrap();
+
+    // ---- credentials: update and delete
+    let mut cred_b2 = store.get_credential("c-alice-work").await.unwrap();
+    cred_b2.is_default = true;
+    cred_b2.version = 2;
+    cred_b2.expires_at = Some(at(7200));
+    cred_b2.sealed = sealed("kek-2", "work-v2");
+    cred_b2.updated_at = at(60);
+    store.update_credential(&cred_b2).await.unwrap();
+    assert_eq!(store.get_credential("c-alice-work").await.unwrap(), cred_b2);
+    let mut clash = cred_b2.clone();
+    clash.name = "personal".into();
+    assert_conflict(
+        store.update_credential(&clash).await,
+        "a claude credential named personal already exists in user scope",
+    );
+    assert_not_found(
+        store
+            .update_credential(&credential(
+                "c-missing",
+                &alice,
+                AgentKind::Claude,
+                "x",
+                Scope::User,
+            ))
+            .await,
+        "credential",
+    );
+    store.delete_credential("c-bob-personal").await.unwrap();
+    assert_not_found(store.get_credential("c-bob-personal").await, "credential");
+    assert_not_found(
+        store.delete_credential("c-bob-personal").await,
+        "credential",
+    );
+
+    // ---- sandboxes
+    let dev = sandbox("sb-dev", &alice, "dev", 30);
+    let ci = sandbox("sb-ci", &alice, "ci", 31);
+    let bob_dev = sandbox("sb-bob-dev", &bob, "dev", 32);
+    for s in [&dev, &ci, &bob_dev] {
+        store.insert_sandbox(s).await.unwrap();
+    }
+    assert_conflict(
+        store
+            .insert_sandbox(&sandbox("sb-dup", &alice, "dev", 33))
+            .await,
+        "a sandbox named dev already exists",
+    );
+    assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), dev);
+    assert_eq!(
+        store.get_sandbox_by_name("u-bob", "dev").await.unwrap(),
+        bob_dev
+    );
+    assert_not_found(
+        store.get_sandbox_by_name("u-alice", "nope").await,
+        "sandbox",
+    );
+    assert_not_found(store.get_sandbox("sb-missing").await, "sandbox");
+
+    let mut running = dev.clone();
+    running.state = SandboxState::Running;
+    running.resolved_agent_credentials =
+        json!([{"kind": "claude", "credential_id": "c-alice-personal"}]);
+    running.injection = json!({"secrets": {"s-org-token": 1}});
+    running.updated_at = at(40);
+    store.update_sandbox(&running).await.unwrap();
+    assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
+    let mut failed = ci.clone();
+    failed.state = SandboxState::Failed;
+    failed.error_message = Some("bwrap exited with 1".into());
+    store.update_sandbox(&failed).await.unwrap();
+    assert_eq!(
+        store.get_sandbox_by_name("u-alice", "ci").await.unwrap(),
+        failed
+    );
+    assert_conflict(
+        store
+            .update_sandbox(&SandboxRow {
+                name: "dev".into(),
+                ..failed.clone()
+            })
+            .await,
+        "a sandbox named dev already exists",
+    );
+    assert_not_found(
+        store
+            .update_sandbox(&sandbox("sb-missing", &alice, "x", 0))
+            .await,
+        "sandbox",
+    );
+
+    assert_eq!(
+        store.list_sandboxes("u-alice").await.unwrap(),
+        vec![failed.clone(), running.clone()]
+    );
+    assert_eq!(
+        store.list_all_sandboxes().await.unwrap(),
+        vec![running.clone(), failed.clone(), bob_dev.clone()]
+    );
+    store.delete_sandbox("sb-ci").await.unwrap();
+    assert_eq!(
+        store.list_sandboxes("u-alice").await.unwrap(),
+        vec![running]
+    );
+    assert_not_found(store.delete_sandbox("sb-ci").await, "sandbox");
+    assert!(store.list_sandboxes("u-carol").await.unwrap().is_empty());
+
+    // ---- audit: newest first, limited, per org
+    for (id, seconds) in [
+        ("a-3", 203),
+        ("a-1", 201),
+        ("a-5", 205),
+        ("a-2", 202),
+        ("a-4", 204),
+    ] {
+        store
+            .insert_audit_event(&audit(id, &acme, seconds))
+            .await
+            .unwrap();
+    }
+    store
+        .insert_audit_event(&audit("a-other", &other, 206))
+        .await
+        .unwrap();
+    let newest = store.list_audit_events("o-acme", 3).await.unwrap();
+    assert_eq!(
+        newest,
+        vec![
+            audit("a-5", &acme, 205),
+            audit("a-4", &acme, 204),
+            audit("a-3", &acme, 203)
+        ]
+    );
+    assert_eq!(
+        store.list_audit_events("o-acme", 100).await.unwrap().len(),
+        5
+    );
+    assert_eq!(
+        store.list_audit_events("o-other", 100).await.unwrap(),
+        vec![audit("a-other", &other, 206)]
+    );
+
+    // ---- vault: canary, KEKs in use, rotation
+    store
+        .set_vault_canary(&sealed("kek-0", "canary"))
+        .await
+        .unwrap();
+    store
+        .set_vault_canary(&sealed("kek-1", "canary"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.vault_canary().await.unwrap(),
+        Some(sealed("kek-1", "canary"))
+    );
+    assert_eq!(store.kek_ids_in_use().await.unwrap(), ["kek-1", "kek-2"]);
+
+    let all = store.all_sealed().await.unwrap();
+    let count = |table| all.iter().filter(|r| r.table == table).count();
+    // Secrets left: org TOKEN, alice DB_URL, BOB_ONLY, other TOKEN, bob TOKEN. Credentials: six.
+    assert_eq!(
+        (
+            count(SealedTable::Secret),
+            count(SealedTable::Credential),
+            count(SealedTable::Canary)
+        ),
+        (5, 6, 1)
+    );
+    let canary = all.iter().find(|r| r.table == SealedTable::Canary).unwrap();
+    assert_eq!(
+        canary,
+        &SealedRef {
+            table: SealedTable::Canary,
+            id: "canary".into(),
+            org_id: String::new(),
+            user_id: String::new(),
+            version: 0,
+            sealed: sealed("kek-1", "canary"),
+        }
+    );
+    let work = all.iter().find(|r| r.id == "c-alice-work").unwrap();
+    assert_eq!(
+        (
+            work.table,
+            work.org_id.as_str(),
+            work.user_id.as_str(),
+            work.version
+        ),
+        (SealedTable::Credential, "o-acme", "u-alice", 2)
+    );
+    assert_eq!(work.sealed, sealed("kek-2", "work-v2"));
+
+    // A batch with one stale row (its version moved on) changes nothing at all.
+    let rewrap = |r: &SealedRef| SealedRef {
+        sealed: sealed("kek-3", &format!("{}-rewrapped", r.id)),
+        ..r.clone()
+    };
+    let mut stale: Vec<SealedRef> = all.iter().map(rewrap).collect();
+    stale
+        .iter_mut()
+        .find(|r| r.id == "c-alice-work")
+        .unwrap()
+        .version = 1;
+    assert!(matches!(
+        store.replace_sealed(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.kek_ids_in_use().await.unwrap(), ["kek-1", "kek-2"]);
+    assert_eq!(store.all_sealed().await.unwrap(), all);
+
+    let rotated: Vec<SealedRef> = all.iter().map(rewrap).collect();
+    store.replace_sealed(&rotated).await.unwrap();
+    assert_eq!(store.kek_ids_in_use().await.unwrap(), ["kek-3"]);
+    let after = store.all_sealed().await.unwrap();
+    assert_eq!(after.len(), rotated.len());
+    for r in &rotated {
+        assert!(after.contains(r), "{} was not replaced", r.id);
+    }
+    // Rotation touches the sealed material only.
+    let org_secret = store.get_secret("s-org-token").await.unwrap();
+    assert_eq!(org_secret.sealed, sealed("kek-3", "s-org-token-rewrapped"));
+    assert_eq!(
+        SecretRow {
+            sealed: org_token.sealed.clone(),
+            ..org_secret
+        },
+        org_token
+    );
+    assert_eq!(
+        store.vault_canary().await.unwrap(),
+        Some(sealed("kek-3", "canary-rewrapped"))
+    );
+}
+
+#[tokio::test]
+async fn story_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("amika.db").display());
+    story(amika_store::connect(&url).await.unwrap()).await;
+
+    // Reopening migrates nothing twice and finds everything where it was left.
+    let reopened = amika_store::connect(&url).await.unwrap();
+    assert_eq!(reopened.count_users().await.unwrap(), 4);
+
+    // The in-memory spelling works too, and keeps its data across queries.
+    let memory = amika_store::connect("sqlite::memory:").await.unwrap();
+    memory.create_org(&org("o-mem", "mem")).await.unwrap();
+    assert_eq!(memory.get_org_by_name("mem").await.unwrap().id, "o-mem");
+
+    assert!(matches!(
+        amika_store::connect("mysql://localhost/amika").await,
+        Err(StoreError::BadUrl(_))
+    ));
+}
+
+#[tokio::test]
+async fn story_postgres() {
+    let Ok(url) = std::env::var("AMIKA_TEST_DATABASE_URL") else {
+        if std::env::var("AMIKA_SKIP_POSTGRES").as_deref() == Ok("1") {
+            eprintln!("story_postgres skipped: AMIKA_SKIP_POSTGRES=1");
+            return;
+        }
+        panic!(
+            "AMIKA_TEST_DATABASE_URL is not set: run this test under scripts/with-postgres.sh \
+             (e.g. `bash scripts/with-postgres.sh cargo test -p amika-store`), \
+             or set AMIKA_SKIP_POSTGRES=1 to skip it"
+        );
+    };
+
+    // A fresh database per run, so reruns and parallel runs never see each other's rows.
+    use sqlx::Connection;
+    let database = format!("amika_story_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect to AMIKA_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    story(
+        amika_store::connect(&with_database(&url, &database))
+            .await
+            .unwrap(),
+    )
+    .await;
+    eprintln!("story_postgres: story took {:?}", started.elapsed());
+
+    // FORCE: the story's pool may still be closing its connections.
+    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// `url` with its database name replaced, keeping any `?params`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, params) = match url.split_once('?') {
+        Some((base, params)) => (base, format!("?{params}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{server}/{database}{params}")
+}
