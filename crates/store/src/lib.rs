@@ -56,6 +56,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_org(&self, id: &str) -> Result<OrgRow>;
     async fn get_org_by_name(&self, name: &str) -> Result<OrgRow>;
     async fn count_users(&self) -> Result<i64>;
+    async fn count_users_in_org(&self, org_id: &str) -> Result<i64>;
     async fn create_user(&self, user: &UserRow) -> Result<()>;
     async fn get_user(&self, id: &str) -> Result<UserRow>;
     async fn create_api_key(&self, key: &ApiKeyRow) -> Result<()>;

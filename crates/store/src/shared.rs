@@ -529,6 +529,13 @@ macro_rules! impl_store {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
             }
 
+            async fn count_users_in_org(&self, org_id: &str) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE org_id = $1")
+                    .bind(org_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn create_user(&self, user: &$crate::UserRow) -> $crate::Result<()> {
                 sqlx::query(
                     "INSERT INTO users (id, org_id, name, is_admin, created_at) \

@@ -217,6 +217,9 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.count_users().await.unwrap(), 4);
+    assert_eq!(store.count_users_in_org(&acme.id).await.unwrap(), 2);
+    assert_eq!(store.count_users_in_org(&other.id).await.unwrap(), 2);
+    assert_eq!(store.count_users_in_org("o-none").await.unwrap(), 0);
 
     // ---- api keys
     let key1 = api_key("k-1", &alice, "hash-1", 2);

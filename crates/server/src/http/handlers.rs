@@ -1,0 +1,390 @@
+//! REST handlers under `/api/v0beta1`: thin translations between HTTP and the service layer.
+
+use amika_sandbox::ExecEvent;
+use amika_types::{self as t, AgentKind};
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::{ApiJson, ApiPath, Auth};
+use super::error::{ApiError, ApiResult};
+use crate::service::{Service, ServiceError};
+
+fn kind(s: &str) -> Result<AgentKind, ApiError> {
+    s.parse::<AgentKind>().map_err(|e| {
+        ServiceError::BadRequest {
+            code: "unknown_kind",
+            message: e,
+        }
+        .into()
+    })
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = t::Health)))]
+pub async fn healthz() -> Json<t::Health> {
+    Json(t::Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/me", tag = "auth", responses((status = 200, body = t::Me), (status = 401, body = t::ErrorBody)))]
+pub async fn me(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<Json<t::Me>> {
+    Ok(Json(svc.me(&c).await?))
+}
+
+// ------------------------------------------------------------------ admin
+
+#[utoipa::path(post, path = "/api/v0beta1/admin/orgs", tag = "admin", request_body = t::CreateOrgRequest,
+    responses((status = 201, body = t::Org), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn create_org(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateOrgRequest>,
+) -> ApiResult<(StatusCode, Json<t::Org>)> {
+    Ok((StatusCode::CREATED, Json(svc.create_org(&c, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/admin/orgs", tag = "admin", responses((status = 200, body = Vec<t::Org>)))]
+pub async fn list_orgs(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<Json<Vec<t::Org>>> {
+    Ok(Json(svc.list_orgs(&c).await?))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/admin/users", tag = "admin", request_body = t::CreateUserRequest,
+    responses((status = 201, body = t::CreatedUser), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn create_user(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateUserRequest>,
+) -> ApiResult<(StatusCode, Json<t::CreatedUser>)> {
+    let (user, key) = svc.create_user(&c, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(t::CreatedUser {
+            user,
+            api_key: key.to_string(),
+        }),
+    ))
+}
+
+// ------------------------------------------------------------------ api keys
+
+#[utoipa::path(get, path = "/api/v0beta1/api-keys", tag = "api-keys", responses((status = 200, body = t::ListApiKeysResponse)))]
+pub async fn list_api_keys(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+) -> ApiResult<Json<t::ListApiKeysResponse>> {
+    Ok(Json(svc.list_api_keys(&c).await?))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/api-keys", tag = "api-keys", request_body = t::CreateApiKeyRequest, responses((status = 201, body = t::ApiKeyWithValue)))]
+pub async fn create_api_key(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateApiKeyRequest>,
+) -> ApiResult<(StatusCode, Json<t::ApiKeyWithValue>)> {
+    let (summary, key) = svc.create_api_key(&c, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(t::ApiKeyWithValue {
+            summary,
+            value: key.to_string(),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v0beta1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)), responses((status = 204), (status = 404, body = t::ErrorBody)))]
+pub async fn delete_api_key(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    svc.delete_api_key(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------ secrets
+
+#[utoipa::path(get, path = "/api/v0beta1/secrets", tag = "secrets", responses((status = 200, body = Vec<t::SecretSummary>)))]
+pub async fn list_secrets(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+) -> ApiResult<Json<Vec<t::SecretSummary>>> {
+    Ok(Json(svc.list_secrets(&c).await?))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/secrets", tag = "secrets", request_body = t::CreateSecretRequest,
+    responses((status = 201, body = t::SecretSummary), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn create_secret(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateSecretRequest>,
+) -> ApiResult<(StatusCode, Json<t::SecretSummary>)> {
+    Ok((StatusCode::CREATED, Json(svc.create_secret(&c, req).await?)))
+}
+
+/// `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST).
+#[utoipa::path(put, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
+    request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody)))]
+pub async fn update_secret(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::UpdateSecretRequest>,
+) -> ApiResult<Json<t::SecretSummary>> {
+    Ok(Json(svc.update_secret(&c, &id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
+    responses((status = 204), (status = 404, body = t::ErrorBody)))]
+pub async fn delete_secret(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    svc.delete_secret(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/secrets/{id}/reveal", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
+    responses((status = 200, body = t::RevealSecretResponse), (status = 403, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
+pub async fn reveal_secret(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<t::RevealSecretResponse>> {
+    let v = svc.reveal_secret(&c, &id).await?;
+    Ok(Json(t::RevealSecretResponse {
+        value: v.expose_secret().to_string(),
+    }))
+}
+
+// ------------------------------------------------------------------ agent credentials
+
+#[utoipa::path(get, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex")),
+    responses((status = 200, body = Vec<t::CredentialSummary>), (status = 400, body = t::ErrorBody)))]
+pub async fn list_credentials(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(k): ApiPath<String>,
+) -> ApiResult<Json<Vec<t::CredentialSummary>>> {
+    Ok(Json(svc.list_credentials(&c, kind(&k)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex")),
+    request_body = t::CreateCredentialRequest, responses((status = 201, body = t::CredentialSummary), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn create_credential(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(k): ApiPath<String>,
+    ApiJson(req): ApiJson<t::CreateCredentialRequest>,
+) -> ApiResult<(StatusCode, Json<t::CredentialSummary>)> {
+    let kind = kind(&k)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.create_credential(&c, kind, req).await?),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v0beta1/secrets/{kind}/{id}", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
+    request_body = t::UpdateCredentialRequest, responses((status = 200, body = t::CredentialSummary), (status = 404, body = t::ErrorBody)))]
+pub async fn update_credential(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((k, id)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<t::UpdateCredentialRequest>,
+) -> ApiResult<Json<t::CredentialSummary>> {
+    let kind = kind(&k)?;
+    Ok(Json(svc.update_credential(&c, kind, &id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v0beta1/secrets/{kind}/{id}", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
+    responses((status = 204), (status = 404, body = t::ErrorBody)))]
+pub async fn delete_credential(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((k, id)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    svc.delete_credential(&c, kind(&k)?, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/secrets/{kind}/{id}/reveal", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
+    responses((status = 200, body = t::RevealSecretResponse), (status = 403, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
+pub async fn reveal_credential(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((k, id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<t::RevealSecretResponse>> {
+    let v = svc.reveal_credential(&c, kind(&k)?, &id).await?;
+    Ok(Json(t::RevealSecretResponse {
+        value: v.expose_secret().to_string(),
+    }))
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// At most this many events, newest first (1..=1000, default 100).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/audit-events", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<t::AuditEvent>)))]
+pub async fn list_audit_events(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<t::AuditEvent>>> {
+    Ok(Json(svc.list_audit_events(&c, q.limit).await?))
+}
+
+// ------------------------------------------------------------------ sandboxes
+
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes", tag = "sandboxes", responses((status = 200, body = Vec<t::Sandbox>)))]
+pub async fn list_sandboxes(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+) -> ApiResult<Json<Vec<t::Sandbox>>> {
+    Ok(Json(svc.list_sandboxes(&c).await?))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes", tag = "sandboxes", request_body = t::CreateSandboxRequest,
+    responses((status = 202, body = t::Sandbox), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody), (status = 422, body = t::ErrorBody), (status = 503, body = t::ErrorBody)))]
+pub async fn create_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateSandboxRequest>,
+) -> ApiResult<(StatusCode, Json<t::Sandbox>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(svc.create_sandbox(&c, req).await?),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/resolve-preview", tag = "sandboxes", request_body = t::CreateSandboxRequest,
+    responses((status = 200, body = t::ResolutionPreview), (status = 400, body = t::ErrorBody), (status = 422, body = t::ErrorBody)))]
+pub async fn preview_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::CreateSandboxRequest>,
+) -> ApiResult<Json<t::ResolutionPreview>> {
+    Ok(Json(svc.preview_sandbox(&c, &req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
+    responses((status = 200, body = t::Sandbox), (status = 404, body = t::ErrorBody)))]
+pub async fn get_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<t::Sandbox>> {
+    Ok(Json(svc.get_sandbox(&c, &id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v0beta1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
+    responses((status = 200, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn delete_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<t::OkStatus>> {
+    svc.delete_sandbox(&c, &id).await?;
+    Ok(Json(t::OkStatus { ok: true }))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/start", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
+    responses((status = 202, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn start_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<t::OkStatus>)> {
+    svc.start_sandbox(&c, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(t::OkStatus { ok: true })))
+}
+
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/stop", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
+    responses((status = 202, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn stop_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<t::OkStatus>)> {
+    svc.stop_sandbox(&c, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(t::OkStatus { ok: true })))
+}
+
+/// Streams newline-delimited [`t::ExecFrame`]s as the command writes, with every injected
+/// value replaced by `[REDACTED:<name>]`. Closing the connection kills the command.
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/exec", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
+    request_body = t::ExecRequest,
+    responses((status = 200, description = "newline-delimited JSON ExecFrame objects", content_type = "application/x-ndjson", body = t::ExecFrame),
+        (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn exec_sandbox(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::ExecRequest>,
+) -> ApiResult<Response> {
+    let (mut handle, redactions) = svc.exec_sandbox(&c, &id, req).await?;
+    // A relay task owns the command; when the client goes away, sending fails, the task ends
+    // and dropping the handle kills the command.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(32);
+    tokio::spawn(async move {
+        let (mut out, mut err) = (redactions.filter(), redactions.filter());
+        loop {
+            let frames = match handle.events.recv().await {
+                Some(ExecEvent::Stdout(b)) => vec![t::ExecFrame::Stdout { data: out.push(&b) }],
+                Some(ExecEvent::Stderr(b)) => vec![t::ExecFrame::Stderr { data: err.push(&b) }],
+                Some(ExecEvent::Exit(code)) => {
+                    let frames = vec![
+                        t::ExecFrame::Stdout { data: out.finish() },
+                        t::ExecFrame::Stderr { data: err.finish() },
+                        t::ExecFrame::Exit { code },
+                    ];
+                    let _ = tx.send(ndjson(&frames)).await;
+                    return;
+                }
+                None => {
+                    let _ = tx
+                        .send(ndjson(&[t::ExecFrame::Error {
+                            message: "the command ended without an exit status".into(),
+                        }]))
+                        .await;
+                    return;
+                }
+            };
+            if tx.send(ndjson(&frames)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Frames as newline-delimited JSON, leaving out empty output frames.
+fn ndjson(frames: &[t::ExecFrame]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for f in frames {
+        if matches!(f, t::ExecFrame::Stdout { data } | t::ExecFrame::Stderr { data } if data.is_empty())
+        {
+            continue;
+        }
+        if let Ok(line) = serde_json::to_vec(f) {
+            bytes.extend(line);
+            bytes.push(b'\n');
+        }
+    }
+    bytes
+}

@@ -1,0 +1,133 @@
+//! The HTTP face of the service: the router (buildable without a socket, for `oneshot` tests),
+//! trace ids, body limits, the OpenAPI document at `/openapi.json` and its browsable UI at `/docs`.
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+
+use crate::service::Service;
+use error::{ApiError, TRACE_ID};
+use handlers as h;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("amk_...")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "amika API", description = "Sandboxes for AI coding agents with secrets and agent credentials injected from an encrypted vault."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    paths(
+        h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,
+        h::list_api_keys, h::create_api_key, h::delete_api_key,
+        h::list_secrets, h::create_secret, h::update_secret, h::delete_secret, h::reveal_secret,
+        h::list_credentials, h::create_credential, h::update_credential, h::delete_credential, h::reveal_credential,
+        h::list_audit_events,
+        h::list_sandboxes, h::create_sandbox, h::preview_sandbox, h::get_sandbox, h::delete_sandbox,
+        h::start_sandbox, h::stop_sandbox, h::exec_sandbox,
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route of the server.
+pub fn router(svc: Service) -> Router {
+    let max_body = svc.config.max_body_bytes;
+    let api = Router::new()
+        .route("/me", get(h::me))
+        .route("/admin/orgs", get(h::list_orgs).post(h::create_org))
+        .route("/admin/users", post(h::create_user))
+        .route("/api-keys", get(h::list_api_keys).post(h::create_api_key))
+        .route("/api-keys/{id}", axum::routing::delete(h::delete_api_key))
+        .route("/secrets", get(h::list_secrets).post(h::create_secret))
+        .route(
+            "/secrets/{id}",
+            get(h::list_credentials)
+                .post(h::create_credential)
+                .put(h::update_secret)
+                .delete(h::delete_secret),
+        )
+        .route("/secrets/{id}/reveal", post(h::reveal_secret))
+        .route(
+            "/secrets/{id}/{credential}",
+            put(h::update_credential).delete(h::delete_credential),
+        )
+        .route(
+            "/secrets/{id}/{credential}/reveal",
+            post(h::reveal_credential),
+        )
+        .route("/audit-events", get(h::list_audit_events))
+        .route("/sandboxes", get(h::list_sandboxes).post(h::create_sandbox))
+        .route("/sandboxes/resolve-preview", post(h::preview_sandbox))
+        .route(
+            "/sandboxes/{id}",
+            get(h::get_sandbox).delete(h::delete_sandbox),
+        )
+        .route("/sandboxes/{id}/start", post(h::start_sandbox))
+        .route("/sandboxes/{id}/stop", post(h::stop_sandbox))
+        .route("/sandboxes/{id}/exec", post(h::exec_sandbox));
+    Router::new()
+        .nest(amika_types::API_BASE, api)
+        .route("/healthz", get(h::healthz))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(trace))
+        .with_state(svc)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+/// Give each request a trace id (in the error body, the `x-trace-id` header and the log).
+async fn trace(req: Request, next: Next) -> Response {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut resp = TRACE_ID.scope(trace_id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&trace_id) {
+        resp.headers_mut().insert(amika_types::TRACE_HEADER, v);
+    }
+    // Method, path, status and time only: never headers or bodies (they carry keys and values).
+    tracing::debug!(%trace_id, %method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}

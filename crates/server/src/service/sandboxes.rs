@@ -1,0 +1,813 @@
+//! Sandboxes: create (resolve, decrypt, inject, start), get, list, start, stop, delete, exec,
+//! and reconciliation with what really runs after a restart.
+//!
+//! A create resolves everything before it writes anything: an unknown secret, an unknown
+//! credential, a type mismatch or a missing provider prerequisite leaves no row and no files.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amika_sandbox::lifecycle::{check_transition, Operation};
+use amika_sandbox::{
+    ExecHandle, ExecSpec, InjectedEnv, InjectedFile, Injection, RuntimeStatus, SandboxSpec,
+    SecretBytes,
+};
+use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
+use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
+use amika_vault::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::audit::Subject;
+use super::redaction::RedactionSet;
+use super::resolver::{resolve_agent_credentials, Candidate};
+use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
+
+/// How long a create or start waits for the provider before answering 202 with the sandbox
+/// still `initializing` (the start goes on in the background).
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// What went into a sandbox: ids and versions, never values. Stored on the row so a restart
+/// can inject the current values again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InjectionRecord {
+    pub secrets: Vec<InjectedSecretRef>,
+    pub credentials: Vec<InjectedCredentialRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InjectedSecretRef {
+    pub env: String,
+    pub secret_id: String,
+    pub name: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InjectedCredentialRef {
+    pub kind: AgentKind,
+    pub credential_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub credential_type: CredentialType,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SandboxOptions {
+    network: NetworkMode,
+    memory_mib: Option<u64>,
+    pids: Option<u64>,
+}
+
+/// Everything a start needs: the injection with its values, and what to redact.
+struct Prepared {
+    injection: Injection,
+    redactions: RedactionSet,
+    record: InjectionRecord,
+}
+
+fn state_error(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Conflict {
+        code: "invalid_state",
+        message: e.to_string(),
+    }
+}
+
+pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
+    let options: Option<SandboxOptions> = serde_json::from_value(r.options.clone()).ok();
+    t::Sandbox {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        user_id: r.user_id.clone(),
+        org_id: r.org_id.clone(),
+        provider: r.provider.clone(),
+        provider_sandbox_id: Some(r.id.clone()),
+        provider_url: None,
+        amika_opencode_web: None,
+        repo_name: None,
+        repo_provider: None,
+        repo_id: None,
+        repo_url: None,
+        branch: None,
+        commit_hash: None,
+        snapshot: None,
+        current_session_id: None,
+        services: None,
+        state: r.state,
+        error_message: r.error_message.clone(),
+        network: options.as_ref().map_or(NetworkMode::Egress, |o| o.network),
+        memory_mib: options.as_ref().and_then(|o| o.memory_mib),
+        pids: options.as_ref().and_then(|o| o.pids),
+        secret_names: serde_json::from_value(r.secret_names.clone()).unwrap_or_default(),
+        resolved_agent_credentials: serde_json::from_value(r.resolved_agent_credentials.clone())
+            .unwrap_or_default(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn candidate(row: &CredentialRow) -> Candidate {
+    Candidate {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        kind: row.kind,
+        credential_type: row.credential_type,
+        scope: row.scope,
+        is_default: row.is_default,
+        version: row.version,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
+    }
+}
+
+fn secret_bytes(v: &SecretString) -> SecretBytes {
+    SecretBytes::new(v.expose_secret().as_bytes().to_vec())
+}
+
+/// Add one credential to the injection, as DESIGN §5 lays out.
+fn inject_credential(
+    injection: &mut Injection,
+    kind: AgentKind,
+    ty: CredentialType,
+    label: &str,
+    value: &SecretString,
+) -> Result<()> {
+    let env = |name: &str| InjectedEnv {
+        name: name.to_string(),
+        value: secret_bytes(value),
+        label: label.to_string(),
+    };
+    let file = |path: &str, contents: SecretBytes| InjectedFile {
+        relative_path: path.to_string(),
+        contents,
+        label: label.to_string(),
+    };
+    match (kind, ty) {
+        (AgentKind::Claude, CredentialType::ApiKey) => injection.env.push(env("ANTHROPIC_API_KEY")),
+        (AgentKind::Claude, CredentialType::Oauth) => injection
+            .files
+            .push(file(".claude/.credentials.json", secret_bytes(value))),
+        (AgentKind::Codex, CredentialType::ApiKey) => {
+            injection.env.push(env("OPENAI_API_KEY"));
+            let doc = zeroize::Zeroizing::new(
+                serde_json::to_vec(&json!({ "OPENAI_API_KEY": value.expose_secret() }))
+                    .map_err(ServiceError::internal)?,
+            );
+            injection
+                .files
+                .push(file(".codex/auth.json", SecretBytes::new(doc.to_vec())));
+        }
+        (AgentKind::Codex, CredentialType::Oauth) => injection
+            .files
+            .push(file(".codex/auth.json", secret_bytes(value))),
+    }
+    Ok(())
+}
+
+impl Service {
+    fn sandbox_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// A sandbox of the caller's by id or name.
+    pub async fn find_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
+        let not_found = || ServiceError::NotFound(format!("sandbox {id_or_name:?}"));
+        let found = match self.store.get_sandbox(id_or_name).await {
+            Ok(r) if r.user_id == caller.user_id => Ok(r),
+            Ok(_) | Err(StoreError::NotFound(_)) => {
+                self.store
+                    .get_sandbox_by_name(&caller.user_id, id_or_name)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(r) => Ok(r),
+            Err(StoreError::NotFound(_)) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<t::Sandbox> {
+        Ok(to_wire(&self.find_sandbox(caller, id_or_name).await?))
+    }
+
+    pub async fn list_sandboxes(&self, caller: &Caller) -> Result<Vec<t::Sandbox>> {
+        Ok(self
+            .store
+            .list_sandboxes(&caller.user_id)
+            .await?
+            .iter()
+            .map(to_wire)
+            .collect())
+    }
+
+    /// Validate a create request and resolve its secrets and credentials, touching nothing.
+    async fn resolve_request(
+        &self,
+        caller: &Caller,
+        req: &t::CreateSandboxRequest,
+    ) -> Result<(Vec<(String, SecretRow)>, Vec<super::resolver::Resolution>)> {
+        validate::sandbox_name(&req.name)?;
+        if let Some(p) = &req.provider {
+            if p != self.provider.name() {
+                return Err(ServiceError::bad_request(format!(
+                    "unknown provider {p:?}: this server runs {:?}",
+                    self.provider.name()
+                )));
+            }
+        }
+        if req.memory_mib.is_some_and(|m| m < 32) {
+            return Err(ServiceError::bad_request("memory_mib must be at least 32"));
+        }
+        if req.pids.is_some_and(|p| p < 8) {
+            return Err(ServiceError::bad_request("pids must be at least 8"));
+        }
+        let mut secrets = Vec::new();
+        for (env, name) in &req.secret_env_vars {
+            validate::env_var(env)?;
+            if name.is_empty() {
+                return Err(ServiceError::bad_request(format!(
+                    "secret_env_vars.{env}: secret name must not be empty"
+                )));
+            }
+            match self.store.find_visible_secret(&caller.org_id, &caller.user_id, name).await {
+                Ok(row) => secrets.push((env.clone(), row)),
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ServiceError::Unprocessable {
+                        code: "secret_not_found",
+                        message: format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        let mut candidates = Vec::new();
+        for kind in kinds {
+            let rows = self
+                .store
+                .list_visible_credentials(&caller.org_id, &caller.user_id, kind)
+                .await?;
+            candidates.extend(rows.iter().map(candidate));
+        }
+        let resolutions =
+            resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())
+                .map_err(|e| match e.status() {
+                    400 => ServiceError::BadRequest {
+                        code: e.code(),
+                        message: e.to_string(),
+                    },
+                    _ => ServiceError::Unprocessable {
+                        code: e.code(),
+                        message: e.to_string(),
+                    },
+                })?;
+        Ok((secrets, resolutions))
+    }
+
+    /// What a create would resolve to, creating nothing (the web UI's preview).
+    pub async fn preview_sandbox(
+        &self,
+        caller: &Caller,
+        req: &t::CreateSandboxRequest,
+    ) -> Result<t::ResolutionPreview> {
+        let (secrets, resolutions) = self.resolve_request(caller, req).await?;
+        let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
+        secret_names.sort();
+        secret_names.dedup();
+        Ok(t::ResolutionPreview {
+            secret_names,
+            resolved_agent_credentials: resolutions.into_iter().map(|r| r.entry).collect(),
+        })
+    }
+
+    /// Decrypt what the record names, at the versions current now.
+    fn prepare(
+        &self,
+        secrets: &[(String, SecretRow)],
+        credentials: &[CredentialRow],
+    ) -> Result<Prepared> {
+        let mut injection = Injection::default();
+        let mut redactions = RedactionSet::new();
+        let mut record = InjectionRecord::default();
+        for cred in credentials {
+            let value = self.open_credential(cred)?;
+            inject_credential(
+                &mut injection,
+                cred.kind,
+                cred.credential_type,
+                &cred.name,
+                &value,
+            )?;
+            redactions.add(&cred.name, value.expose_secret());
+            record.credentials.push(InjectedCredentialRef {
+                kind: cred.kind,
+                credential_id: cred.id.clone(),
+                name: cred.name.clone(),
+                credential_type: cred.credential_type,
+                version: cred.version,
+            });
+        }
+        for (env, row) in secrets {
+            let value = self.open_secret(row)?;
+            // An explicit `--secret env:VAR=...` wins over a credential's variable of the same name.
+            injection.env.retain(|e| &e.name != env);
+            injection.env.push(InjectedEnv {
+                name: env.clone(),
+                value: secret_bytes(&value),
+                label: row.name.clone(),
+            });
+            redactions.add(&row.name, value.expose_secret());
+            record.secrets.push(InjectedSecretRef {
+                env: env.clone(),
+                secret_id: row.id.clone(),
+                name: row.name.clone(),
+                version: row.version,
+            });
+        }
+        Ok(Prepared {
+            injection,
+            redactions,
+            record,
+        })
+    }
+
+    fn spec(row: &SandboxRow) -> SandboxSpec {
+        let o: SandboxOptions =
+            serde_json::from_value(row.options.clone()).unwrap_or(SandboxOptions {
+                network: NetworkMode::Egress,
+                memory_mib: None,
+                pids: None,
+            });
+        SandboxSpec {
+            id: row.id.clone(),
+            network: o.network,
+            memory_mib: o.memory_mib,
+            pids: o.pids,
+        }
+    }
+
+    pub async fn create_sandbox(
+        &self,
+        caller: &Caller,
+        req: t::CreateSandboxRequest,
+    ) -> Result<t::Sandbox> {
+        let (secrets, resolutions) = self.resolve_request(caller, &req).await?;
+        self.provider
+            .check()
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let mut credentials = Vec::new();
+        for r in &resolutions {
+            if let Some(c) = &r.credential {
+                credentials.push(self.store.get_credential(&c.id).await?);
+            }
+        }
+        let prepared = self.prepare(&secrets, &credentials)?;
+
+        let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
+        secret_names.sort();
+        secret_names.dedup();
+        let resolved: Vec<t::ResolvedAgentCredential> =
+            resolutions.into_iter().map(|r| r.entry).collect();
+        let options = SandboxOptions {
+            network: req.network.unwrap_or(NetworkMode::Egress),
+            memory_mib: req.memory_mib.or(self.config.default_memory_mib),
+            pids: req.pids.or(self.config.default_pids),
+        };
+        let at = now();
+        let row = SandboxRow {
+            id: new_id("sbx"),
+            org_id: caller.org_id.clone(),
+            user_id: caller.user_id.clone(),
+            name: req.name.clone(),
+            provider: self.provider.name().to_string(),
+            state: SandboxState::Initializing,
+            error_message: None,
+            secret_env_vars: json!(req.secret_env_vars),
+            agent_credentials: json!(req.agent_credentials),
+            resolved_agent_credentials: json!(resolved),
+            secret_names: json!(secret_names),
+            injection: json!(prepared.record),
+            options: json!(options),
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_sandbox(&row).await.map_err(|e| match e {
+            StoreError::Conflict(_) => ServiceError::Conflict {
+                code: "sandbox_exists",
+                message: format!(
+                    "a sandbox named {:?} already exists: pick another name or delete it first",
+                    row.name
+                ),
+            },
+            e => e.into(),
+        })?;
+        self.audit_injection(caller, &row, &prepared.record, "sandbox.created")
+            .await?;
+
+        match self.start_in_background(row.clone(), prepared).await {
+            Some(Err(e)) => {
+                // Started and failed at once: leave nothing behind.
+                let _ = self.provider.remove(&row.id).await;
+                self.store.delete_sandbox(&row.id).await?;
+                let subject = Subject {
+                    object_type: "sandbox",
+                    object_id: &row.id,
+                    object_name: &row.name,
+                    version: None,
+                };
+                self.audit(
+                    caller,
+                    "sandbox.create_failed",
+                    subject,
+                    Some(&row.id),
+                    json!({"error": e.to_string()}),
+                )
+                .await?;
+                Err(e)
+            }
+            _ => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
+        }
+    }
+
+    async fn audit_injection(
+        &self,
+        caller: &Caller,
+        row: &SandboxRow,
+        record: &InjectionRecord,
+        action: &str,
+    ) -> Result<()> {
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &row.id,
+            object_name: &row.name,
+            version: None,
+        };
+        self.audit(
+            caller,
+            action,
+            subject,
+            Some(&row.id),
+            json!({"secrets": record.secrets, "credentials": record.credentials}),
+        )
+        .await?;
+        for c in &record.credentials {
+            let subject = Subject {
+                object_type: "credential",
+                object_id: &c.credential_id,
+                object_name: &c.name,
+                version: Some(c.version),
+            };
+            self.audit(
+                caller,
+                "credential.injected",
+                subject,
+                Some(&row.id),
+                json!({"kind": c.kind, "type": c.credential_type}),
+            )
+            .await?;
+        }
+        for s in &record.secrets {
+            let subject = Subject {
+                object_type: "secret",
+                object_id: &s.secret_id,
+                object_name: &s.name,
+                version: Some(s.version),
+            };
+            self.audit(
+                caller,
+                "secret.injected",
+                subject,
+                Some(&row.id),
+                json!({"env": s.env}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Start the provider in a task that outlives the request; wait up to [`START_WAIT`] for
+    /// it. `None`: still starting (the task will record the outcome on the row).
+    async fn start_in_background(&self, row: SandboxRow, prepared: Prepared) -> Option<Result<()>> {
+        let svc = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let lock = svc.sandbox_lock(&row.id);
+            let _guard = lock.lock().await;
+            let result = svc.run_start(&row, prepared).await;
+            let _ = tx.send(result);
+        });
+        tokio::time::timeout(START_WAIT, rx)
+            .await
+            .ok()
+            .map(|r| r.unwrap_or_else(|_| Err(ServiceError::internal("start task ended"))))
+    }
+
+    async fn run_start(&self, row: &SandboxRow, prepared: Prepared) -> Result<()> {
+        let Prepared {
+            injection,
+            redactions,
+            ..
+        } = prepared;
+        let outcome = self.provider.start(&Self::spec(row), injection).await;
+        let mut current = self.store.get_sandbox(&row.id).await?;
+        if current.state != SandboxState::Initializing {
+            // Deleted or stopped meanwhile: do not resurrect it.
+            let _ = self.provider.stop(&row.id).await;
+            return Err(state_error(format!(
+                "sandbox {} changed to {} while starting",
+                row.name, current.state
+            )));
+        }
+        current.updated_at = now();
+        match outcome {
+            Ok(()) => {
+                current.state = SandboxState::Running;
+                current.error_message = None;
+                self.store.update_sandbox(&current).await?;
+                self.redactions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(row.id.clone(), Arc::new(redactions));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.provider.stop(&row.id).await;
+                current.state = SandboxState::Failed;
+                current.error_message = Some(e.to_string());
+                self.store.update_sandbox(&current).await?;
+                Err(match e {
+                    amika_sandbox::ProviderError::Unavailable(m) => ServiceError::Unavailable(m),
+                    e => ServiceError::Internal(e.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Start a stopped or failed sandbox, injecting the current values of what it was given.
+    pub async fn start_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        let lock = self.sandbox_lock(&row.id);
+        let guard = lock.lock().await;
+        let mut row = self.store.get_sandbox(&row.id).await?;
+        let next = check_transition(row.state, Operation::Start).map_err(state_error)?;
+        self.provider
+            .check()
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let record: InjectionRecord =
+            serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
+        let mut secrets = Vec::new();
+        for s in &record.secrets {
+            let current = match self.store.get_secret(&s.secret_id).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound(_)) => self.store.find_visible_secret(&caller.org_id, &caller.user_id, &s.name).await.map_err(|_| ServiceError::Unprocessable {
+                    code: "secret_not_found",
+                    message: format!("env var {}: secret {:?} no longer exists: push it again or recreate the sandbox", s.env, s.name),
+                })?,
+                Err(e) => return Err(e.into()),
+            };
+            secrets.push((s.env.clone(), current));
+        }
+        let mut credentials = Vec::new();
+        for c in &record.credentials {
+            credentials.push(self.store.get_credential(&c.credential_id).await.map_err(
+                |e| match e {
+                    StoreError::NotFound(_) => ServiceError::Unprocessable {
+                        code: "agent_credential_not_found",
+                        message: format!(
+                            "{} credential {:?} no longer exists: recreate the sandbox",
+                            c.kind, c.name
+                        ),
+                    },
+                    e => e.into(),
+                },
+            )?);
+        }
+        let prepared = self.prepare(&secrets, &credentials)?;
+        row.state = next;
+        row.error_message = None;
+        row.injection = json!(prepared.record);
+        row.updated_at = now();
+        self.store.update_sandbox(&row).await?;
+        self.audit_injection(caller, &row, &prepared.record, "sandbox.started")
+            .await?;
+        drop(guard);
+        match self.start_in_background(row, prepared).await {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn stop_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        let lock = self.sandbox_lock(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.get_sandbox(&row.id).await?;
+        row.state = check_transition(row.state, Operation::Stop).map_err(state_error)?;
+        row.updated_at = now();
+        self.store.update_sandbox(&row).await?;
+        let result = self.provider.stop(&row.id).await;
+        self.redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&row.id);
+        row.state = SandboxState::Stopped;
+        row.error_message = result.as_ref().err().map(|e| format!("stop: {e}"));
+        row.updated_at = now();
+        self.store.update_sandbox(&row).await?;
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &row.id,
+            object_name: &row.name,
+            version: None,
+        };
+        self.audit(caller, "sandbox.stopped", subject, Some(&row.id), json!({}))
+            .await?;
+        result.map_err(ServiceError::internal)
+    }
+
+    pub async fn delete_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        let lock = self.sandbox_lock(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = match self.store.get_sandbox(&row.id).await {
+            Ok(r) => r,
+            // Deleted by a concurrent request while we waited: already done.
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if row.state != SandboxState::Deleting {
+            row.state = check_transition(row.state, Operation::Delete).map_err(state_error)?;
+            row.updated_at = now();
+            self.store.update_sandbox(&row).await?;
+        }
+        self.redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&row.id);
+        if let Err(e) = self.provider.remove(&row.id).await {
+            row.error_message = Some(format!("delete: {e}"));
+            self.store.update_sandbox(&row).await?;
+            return Err(ServiceError::internal(e));
+        }
+        self.store.delete_sandbox(&row.id).await?;
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &row.id,
+            object_name: &row.name,
+            version: None,
+        };
+        self.audit(caller, "sandbox.deleted", subject, Some(&row.id), json!({}))
+            .await
+    }
+
+    /// Run a command in a running sandbox; the caller relays its output through the
+    /// returned redaction set.
+    pub async fn exec_sandbox(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::ExecRequest,
+    ) -> Result<(ExecHandle, Arc<RedactionSet>)> {
+        if req.command.is_empty() || req.command[0].is_empty() {
+            return Err(ServiceError::bad_request("command must not be empty"));
+        }
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        check_transition(row.state, Operation::Exec).map_err(|_| ServiceError::Conflict {
+            code: "invalid_state",
+            message: format!(
+                "sandbox {:?} is {}: exec needs it running (`amika sandbox start {}`)",
+                row.name, row.state, row.name
+            ),
+        })?;
+        let redactions = self.redactions_for(&row).await?;
+        let spec = ExecSpec {
+            argv: req.command,
+            cwd: req.cwd,
+            timeout: req.timeout_secs.map(Duration::from_secs),
+        };
+        let handle = self
+            .provider
+            .exec(&row.id, spec)
+            .await
+            .map_err(|e| match e {
+                amika_sandbox::ProviderError::NotRunning(_) => ServiceError::Conflict {
+                    code: "invalid_state",
+                    message: format!("sandbox {:?} is not running", row.name),
+                },
+                amika_sandbox::ProviderError::InvalidCommand(m) => ServiceError::bad_request(m),
+                e => ServiceError::internal(e),
+            })?;
+        Ok((handle, redactions))
+    }
+
+    /// The redaction set of a running sandbox; after a server restart it is rebuilt from the
+    /// values recorded for the sandbox.
+    async fn redactions_for(&self, row: &SandboxRow) -> Result<Arc<RedactionSet>> {
+        if let Some(set) = self
+            .redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row.id)
+        {
+            return Ok(set.clone());
+        }
+        let record: InjectionRecord =
+            serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
+        let mut set = RedactionSet::new();
+        for s in &record.secrets {
+            if let Ok(secret) = self.store.get_secret(&s.secret_id).await {
+                set.add(&secret.name, self.open_secret(&secret)?.expose_secret());
+            }
+        }
+        for c in &record.credentials {
+            if let Ok(cred) = self.store.get_credential(&c.credential_id).await {
+                set.add(&cred.name, self.open_credential(&cred)?.expose_secret());
+            }
+        }
+        let set = Arc::new(set);
+        self.redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id.clone(), set.clone());
+        Ok(set)
+    }
+
+    /// After a restart: make every record match what runs, and remove what runs without a
+    /// record. Returns a line per change, for the log.
+    pub async fn reconcile_sandboxes(&self) -> Result<Vec<String>> {
+        let mut changes = Vec::new();
+        let rows = self.store.list_all_sandboxes().await?;
+        let known: BTreeMap<&str, &SandboxRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        for id in self.provider.list().await.map_err(ServiceError::internal)? {
+            if !known.contains_key(id.as_str()) {
+                self.provider
+                    .remove(&id)
+                    .await
+                    .map_err(ServiceError::internal)?;
+                changes.push(format!("removed orphaned sandbox files and processes {id}"));
+            }
+        }
+        for row in &rows {
+            let status = self
+                .provider
+                .status(&row.id)
+                .await
+                .map_err(ServiceError::internal)?;
+            let mut row = row.clone();
+            let note = match (row.state, status) {
+                (SandboxState::Deleting, _) => {
+                    self.provider
+                        .remove(&row.id)
+                        .await
+                        .map_err(ServiceError::internal)?;
+                    self.store.delete_sandbox(&row.id).await?;
+                    changes.push(format!("finished deleting {}", row.name));
+                    continue;
+                }
+                (SandboxState::Running, RuntimeStatus::Running) => continue,
+                (
+                    SandboxState::Stopped | SandboxState::Failed,
+                    RuntimeStatus::NotRunning { .. },
+                ) => continue,
+                (SandboxState::Initializing, _) => {
+                    let _ = self.provider.stop(&row.id).await;
+                    row.state = SandboxState::Failed;
+                    "the server stopped while this sandbox was starting: start it again".to_string()
+                }
+                (
+                    SandboxState::Running | SandboxState::Stopping,
+                    RuntimeStatus::NotRunning { reason },
+                ) => {
+                    row.state = SandboxState::Stopped;
+                    format!(
+                        "its processes were gone when the server restarted{}",
+                        reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                    )
+                }
+                (
+                    SandboxState::Stopping | SandboxState::Stopped | SandboxState::Failed,
+                    RuntimeStatus::Running,
+                ) => {
+                    self.provider
+                        .stop(&row.id)
+                        .await
+                        .map_err(ServiceError::internal)?;
+                    row.state = SandboxState::Stopped;
+                    "stopped on restart: it was recorded as not running".to_string()
+                }
+            };
+            changes.push(format!("{}: {note}", row.name));
+            row.error_message = Some(note);
+            row.updated_at = now();
+            self.store.update_sandbox(&row).await?;
+        }
+        Ok(changes)
+    }
+}

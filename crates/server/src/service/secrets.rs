@@ -1,0 +1,305 @@
+//! Generic secrets (for env injection): create, update (a new version), delete, list, reveal.
+//! Values are sealed by the vault before they reach the store, and opened only for injection
+//! or the audited reveal.
+
+use amika_store::{SecretRow, StoreError};
+use amika_types::{self as t, Scope};
+use amika_vault::{Aad, SecretString};
+use serde_json::json;
+
+use super::audit::Subject;
+use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
+
+pub(crate) const SECRET_FIELD: &str = "secret.value";
+
+pub(crate) fn secret_aad(row: &SecretRow) -> Aad<'_> {
+    Aad {
+        org_id: &row.org_id,
+        owner: &row.user_id,
+        object_id: &row.id,
+        version: row.version,
+        field: SECRET_FIELD,
+    }
+}
+
+pub(crate) fn to_store_sealed(s: amika_vault::Sealed) -> amika_store::Sealed {
+    amika_store::Sealed {
+        kek_id: s.kek_id,
+        wrapped_key: s.wrapped_key,
+        ciphertext: s.ciphertext,
+    }
+}
+
+pub(crate) fn to_vault_sealed(s: &amika_store::Sealed) -> amika_vault::Sealed {
+    amika_vault::Sealed {
+        kek_id: s.kek_id.clone(),
+        wrapped_key: s.wrapped_key.clone(),
+        ciphertext: s.ciphertext.clone(),
+    }
+}
+
+fn to_wire(r: SecretRow) -> t::SecretSummary {
+    t::SecretSummary {
+        id: r.id,
+        org_id: r.org_id,
+        user_id: r.user_id,
+        name: r.name,
+        description: r.description,
+        scope: r.scope,
+        version: r.version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// May the caller see (and use) an object of this org, owner and scope?
+pub(crate) fn visible(caller: &Caller, org_id: &str, owner: &str, scope: Scope) -> bool {
+    org_id == caller.org_id && (scope == Scope::Org || owner == caller.user_id)
+}
+
+/// May the caller change or reveal it? The owner for user scope, org admins for org scope.
+pub(crate) fn writable(caller: &Caller, org_id: &str, owner: &str, scope: Scope) -> bool {
+    visible(caller, org_id, owner, scope)
+        && match scope {
+            Scope::User => owner == caller.user_id,
+            Scope::Org => caller.is_admin,
+        }
+}
+
+pub(crate) fn forbid_org_write(caller: &Caller, scope: Scope, what: &str) -> Result<()> {
+    if scope == Scope::Org && !caller.is_admin {
+        return Err(ServiceError::Forbidden(format!(
+            "only org admins can change org-scoped {what}"
+        )));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Find a visible secret by id (`sec_...`) or by name (the caller's own first, then the org's).
+    pub async fn find_secret(&self, caller: &Caller, id_or_name: &str) -> Result<SecretRow> {
+        let not_found = || ServiceError::NotFound(format!("secret {id_or_name:?}"));
+        let row = if id_or_name.starts_with("sec_") {
+            match self.store.get_secret(id_or_name).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound(_)) => return Err(not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match self
+                .store
+                .find_visible_secret(&caller.org_id, &caller.user_id, id_or_name)
+                .await
+            {
+                Ok(r) => r,
+                Err(StoreError::NotFound(_)) => return Err(not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // Someone else's row answers exactly like a missing one: existence is not disclosed.
+        if !visible(caller, &row.org_id, &row.user_id, row.scope) {
+            return Err(not_found());
+        }
+        Ok(row)
+    }
+
+    pub async fn list_secrets(&self, caller: &Caller) -> Result<Vec<t::SecretSummary>> {
+        Ok(self
+            .store
+            .list_visible_secrets(&caller.org_id, &caller.user_id)
+            .await?
+            .into_iter()
+            .map(to_wire)
+            .collect())
+    }
+
+    pub async fn create_secret(
+        &self,
+        caller: &Caller,
+        req: t::CreateSecretRequest,
+    ) -> Result<t::SecretSummary> {
+        validate::object_name("secret name", &req.name)?;
+        let value = SecretString::new(req.value);
+        validate::value("secret", value.expose_secret())?;
+        let scope = req.scope.unwrap_or(Scope::User);
+        forbid_org_write(caller, scope, "secrets")?;
+        let at = now();
+        let mut row = SecretRow {
+            id: new_id("sec"),
+            org_id: caller.org_id.clone(),
+            user_id: caller.user_id.clone(),
+            name: req.name,
+            description: req.description,
+            scope,
+            version: 1,
+            sealed: amika_store::Sealed {
+                kek_id: String::new(),
+                wrapped_key: vec![],
+                ciphertext: vec![],
+            },
+            created_at: at,
+            updated_at: at,
+        };
+        row.sealed = to_store_sealed(self.vault.seal(&value, &secret_aad(&row))?);
+        self.store.insert_secret(&row).await.map_err(|e| match e {
+            StoreError::Conflict(_) => ServiceError::Conflict {
+                code: "secret_exists",
+                message: format!(
+                    "a {scope}-scoped secret named {:?} already exists: update it instead",
+                    row.name
+                ),
+            },
+            e => e.into(),
+        })?;
+        let detail = json!({"scope": scope, "value_hmac": self.vault.hmac(&value)});
+        self.audit(
+            caller,
+            "secret.created",
+            self.secret_subject(&row),
+            None,
+            detail,
+        )
+        .await?;
+        Ok(to_wire(row))
+    }
+
+    fn secret_subject<'a>(&self, row: &'a SecretRow) -> Subject<'a> {
+        Subject {
+            object_type: "secret",
+            object_id: &row.id,
+            object_name: &row.name,
+            version: Some(row.version),
+        }
+    }
+
+    pub async fn update_secret(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::UpdateSecretRequest,
+    ) -> Result<t::SecretSummary> {
+        let mut row = self.find_secret(caller, id_or_name).await?;
+        if !writable(caller, &row.org_id, &row.user_id, row.scope) {
+            return Err(ServiceError::Forbidden(format!(
+                "only org admins can change the org-scoped secret {:?}",
+                row.name
+            )));
+        }
+        if let Some(name) = req.name {
+            validate::object_name("secret name", &name)?;
+            row.name = name;
+        }
+        if let Some(scope) = req.scope {
+            forbid_org_write(caller, scope, "secrets")?;
+            row.scope = scope;
+        }
+        if req.description.is_some() {
+            row.description = req.description;
+        }
+        let mut detail = json!({"scope": row.scope});
+        if let Some(v) = req.value {
+            let value = SecretString::new(v);
+            validate::value("secret", value.expose_secret())?;
+            row.version += 1;
+            row.sealed = to_store_sealed(self.vault.seal(&value, &secret_aad(&row))?);
+            detail["value_hmac"] = json!(self.vault.hmac(&value));
+        }
+        row.updated_at = now();
+        self.store.update_secret(&row).await.map_err(|e| match e {
+            StoreError::Conflict(_) => ServiceError::Conflict {
+                code: "secret_exists",
+                message: format!(
+                    "a {}-scoped secret named {:?} already exists",
+                    row.scope, row.name
+                ),
+            },
+            e => e.into(),
+        })?;
+        self.audit(
+            caller,
+            "secret.updated",
+            self.secret_subject(&row),
+            None,
+            detail,
+        )
+        .await?;
+        Ok(to_wire(row))
+    }
+
+    pub async fn delete_secret(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        let row = self.find_secret(caller, id_or_name).await?;
+        if !writable(caller, &row.org_id, &row.user_id, row.scope) {
+            return Err(ServiceError::Forbidden(format!(
+                "only org admins can delete the org-scoped secret {:?}",
+                row.name
+            )));
+        }
+        self.store.delete_secret(&row.id).await?;
+        self.audit(
+            caller,
+            "secret.deleted",
+            self.secret_subject(&row),
+            None,
+            json!({"scope": row.scope}),
+        )
+        .await
+    }
+
+    /// Decrypt a stored secret (for injection). Callers check visibility first.
+    pub(crate) fn open_secret(&self, row: &SecretRow) -> Result<SecretString> {
+        Ok(self
+            .vault
+            .open(&to_vault_sealed(&row.sealed), &secret_aad(row))?)
+    }
+
+    pub async fn reveal_secret(&self, caller: &Caller, id_or_name: &str) -> Result<SecretString> {
+        let row = self.find_secret(caller, id_or_name).await?;
+        self.check_reveal(
+            caller,
+            &row.org_id,
+            &row.user_id,
+            row.scope,
+            self.secret_subject(&row),
+        )
+        .await?;
+        let value = self.open_secret(&row)?;
+        let detail = json!({"value_hmac": self.vault.hmac(&value)});
+        self.audit(
+            caller,
+            "secret.revealed",
+            self.secret_subject(&row),
+            None,
+            detail,
+        )
+        .await?;
+        Ok(value)
+    }
+
+    /// Reveal policy, shared by secrets and credentials; a refusal is audited too.
+    pub(crate) async fn check_reveal(
+        &self,
+        caller: &Caller,
+        org_id: &str,
+        owner: &str,
+        scope: Scope,
+        subject: Subject<'_>,
+    ) -> Result<()> {
+        let refusal = if !self.config.allow_reveal {
+            Some("reveal is switched off on this server".to_string())
+        } else if !writable(caller, org_id, owner, scope) {
+            Some(match scope {
+                Scope::User => "only the owner can reveal a user-scoped value".to_string(),
+                Scope::Org => "only org admins can reveal an org-scoped value".to_string(),
+            })
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            let action = format!("{}.reveal_denied", subject.object_type);
+            self.audit(caller, &action, subject, None, json!({"reason": why}))
+                .await?;
+            return Err(ServiceError::Forbidden(why));
+        }
+        Ok(())
+    }
+}

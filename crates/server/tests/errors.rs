@@ -1,0 +1,363 @@
+//! Bad input gets a clear 4xx in the error envelope, with a trace id, and changes nothing.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+
+const B: &str = "/api/v0beta1";
+
+fn post(path: &str, key: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("{B}{path}"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx_envelopes_that_name_the_problem() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    let cases: Vec<(Request<Body>, StatusCode, &str, &str)> = vec![
+        (
+            post("/secrets", &k, "{not json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "malformed JSON",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"A","value":"v","colour":"red"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "colour",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"A"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "value",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"","value":"v"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "must not be empty",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"a b","value":"v"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "invalid secret name",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"A","value":""}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "must not be empty",
+        ),
+        (
+            post("/secrets", &k, r#"{"name":"A","value":"v","scope":"team"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "user or org",
+        ),
+        (
+            post(
+                "/secrets",
+                &k,
+                format!(
+                    r#"{{"name":"A","value":"{}"}}"#,
+                    "x".repeat(2 * 1024 * 1024)
+                ),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "too large",
+        ),
+        (
+            post(
+                "/secrets/claude",
+                &k,
+                r#"{"name":"c","value":"{not json","type":"oauth"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_oauth_json",
+            "not valid JSON",
+        ),
+        (
+            post(
+                "/secrets/claude",
+                &k,
+                r#"{"name":"c","value":"k","type":"password"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "oauth, api_key or api-key",
+        ),
+        (
+            post(
+                "/secrets/gemini",
+                &k,
+                r#"{"name":"c","value":"k","type":"api_key"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "unknown_kind",
+            "claude or codex",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","agent_credentials":[{"kind":"gemini"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "claude or codex",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","agent_credentials":[{"kind":"claude"},{"kind":"claude"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_credentials",
+            "claude",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","agent_credentials":[{"kind":"codex","none":true,"name":"a"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_credentials",
+            "codex",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","repo_url":"https://example"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "repo_url",
+        ),
+        (
+            post("/sandboxes", &k, r#"{"name":"Bad Name!"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "sandbox name",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","secret_env_vars":{"1BAD":"S"}}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "env var",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","secret_env_vars":{"DB":"MISSING"}}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "secret_not_found",
+            "env var DB: secret \"MISSING\"",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","agent_credentials":[{"kind":"codex","name":"nope"}]}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "agent_credential_not_found",
+            "codex",
+        ),
+        (
+            post(
+                "/sandboxes",
+                &k,
+                r#"{"name":"x","agent_credentials":[{"kind":"codex","type":"oauth"}]}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "agent_credential_not_found",
+            "codex",
+        ),
+    ];
+    for (req, status, code, needle) in cases {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (got, headers, body) = app.raw(req).await;
+        assert_eq!(got, status, "{what}: {body}");
+        assert_eq!(body["type"], "error", "{what}: {body}");
+        assert_eq!(body["code"], code, "{what}: {body}");
+        assert_eq!(body["error_code"], code, "{what}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{what}: {body}"
+        );
+        let trace = body["trace_id"].as_str().unwrap();
+        assert!(
+            !trace.is_empty() && headers["x-trace-id"] == trace,
+            "{what}: trace id"
+        );
+    }
+    // None of it stored anything or created a sandbox.
+    assert_eq!(
+        app.ok(Method::GET, &format!("{B}/secrets"), &k, None).await,
+        json!([])
+    );
+    assert_eq!(
+        app.ok(Method::GET, &format!("{B}/secrets/claude"), &k, None)
+            .await,
+        json!([])
+    );
+    assert_eq!(
+        app.ok(Method::GET, &format!("{B}/sandboxes"), &k, None)
+            .await,
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn duplicate_names_conflict_and_keep_the_first_value() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets"),
+        &k,
+        Some(json!({"name": "DUP", "value": "first"})),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("{B}/secrets"),
+            Some(&k),
+            Some(json!({"name": "DUP", "value": "second"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "secret_exists");
+    // The same name in org scope is another secret; the user's own wins on lookup.
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets"),
+        &k,
+        Some(json!({"name": "DUP", "value": "org-one", "scope": "org"})),
+    )
+    .await;
+    assert_eq!(
+        app.ok(Method::POST, &format!("{B}/secrets/DUP/reveal"), &k, None)
+            .await["value"],
+        "first"
+    );
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets/claude"),
+        &k,
+        Some(json!({"name": "c", "value": "k1", "type": "api_key"})),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("{B}/secrets/claude"),
+            Some(&k),
+            Some(json!({"name": "c", "value": "{}", "type": "oauth"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "credential_exists");
+    // Kinds are separate namespaces.
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets/codex"),
+        &k,
+        Some(json!({"name": "c", "value": "k2", "type": "api_key"})),
+    )
+    .await;
+    assert_eq!(
+        app.ok(
+            Method::POST,
+            &format!("{B}/secrets/claude/c/reveal"),
+            &k,
+            None
+        )
+        .await["value"],
+        "k1"
+    );
+}
+
+#[tokio::test]
+async fn updates_store_new_versions_and_defaults_move() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    let s = app
+        .ok(
+            Method::POST,
+            &format!("{B}/secrets"),
+            &k,
+            Some(json!({"name": "V", "value": "one"})),
+        )
+        .await;
+    assert_eq!(s["version"], 1);
+    let s = app
+        .ok(
+            Method::PUT,
+            &format!("{B}/secrets/V"),
+            &k,
+            Some(json!({"value": "two"})),
+        )
+        .await;
+    assert_eq!(s["version"], 2);
+    assert_eq!(
+        app.ok(Method::POST, &format!("{B}/secrets/V/reveal"), &k, None)
+            .await["value"],
+        "two"
+    );
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets/claude"),
+        &k,
+        Some(json!({"name": "a", "value": "k1", "type": "api_key", "is_default": true})),
+    )
+    .await;
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets/claude"),
+        &k,
+        Some(json!({"name": "b", "value": "k2", "type": "api_key", "is_default": true})),
+    )
+    .await;
+    let list = app
+        .ok(Method::GET, &format!("{B}/secrets/claude"), &k, None)
+        .await;
+    let defaults: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["is_default"] == true)
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(defaults, vec![json!("b")]);
+    // Unknown routes and methods answer in the envelope too.
+    let (status, body) = app
+        .call(Method::GET, "/api/v0beta1/nope", Some(&k), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the system packages amika and its tests need, when missing (Debian/Ubuntu, as root).
+# Usage: scripts/install-deps.sh [runtime|test]
+set -euo pipefail
+want=(bubblewrap slirp4netns)
+if [[ "${1:-runtime}" == test ]]; then
+  want+=(postgresql)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+  echo "amika needs these packages: ${missing[*]} — install them (e.g. sudo apt-get install -y ${missing[*]})" >&2
+  [[ "${1:-runtime}" == test ]] && exit 1 || exit 0
+fi
+echo "installing ${missing[*]} ..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
