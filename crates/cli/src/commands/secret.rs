@@ -1,0 +1,437 @@
+//! `amika secret`: generic secrets for env injection (push, list, delete, reveal), and the
+//! `claude`/`codex` agent-credential subcommands and `extract`, which live in their own files.
+//!
+//! `push` merges its sources with precedence `--from-file` < positional `KEY=VALUE` <
+//! `--from-env`, shows a masked preview, asks, then creates each secret or stores a new version
+//! of the caller's existing one in the same scope.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use amika_client::Client;
+use amika_types::{CreateSecretRequest, Scope, SecretSummary, UpdateSecretRequest};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde::Serialize;
+use serde_json::json;
+
+use super::credential::{self, CredentialCommand};
+use super::extract::{self, ExtractArgs};
+use super::Ctx;
+use crate::dotenv;
+use crate::output::{mask_for_table, or_dash, print_json, time, Table};
+use crate::prompt;
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store secrets (masked preview, then [y/N]); an existing name gets a new version.
+    Push(PushArgs),
+    /// List the secrets you can use (never their values).
+    List,
+    /// Delete one of your secrets.
+    Delete {
+        /// The secret's name (or id).
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Print a secret's value (audited).
+    Reveal {
+        /// The secret's name (or id).
+        name: String,
+    },
+    /// Manage Claude credentials.
+    #[command(subcommand)]
+    Claude(CredentialCommand),
+    /// Manage Codex credentials.
+    #[command(subcommand)]
+    Codex(CredentialCommand),
+    /// Find the agent credentials on this machine (and push them with --push).
+    Extract(ExtractArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// Secrets as KEY=VALUE.
+    #[arg(value_name = "KEY=VALUE")]
+    pub pairs: Vec<String>,
+    /// Read KEY=VALUE lines from a .env file.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Read these environment variables of this process (comma-separated).
+    #[arg(long, value_name = "VAR,...", value_delimiter = ',')]
+    pub from_env: Vec<String>,
+    /// Who can use the secrets: only you (user) or your whole org (org).
+    #[arg(long, default_value = "user")]
+    pub scope: Scope,
+    /// A description stored with every pushed secret.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+pub async fn run(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretCommand::Push(args) => push(ctx, args).await,
+        SecretCommand::List => list(ctx).await,
+        SecretCommand::Delete { name, yes } => delete(ctx, name, yes).await,
+        SecretCommand::Reveal { name } => reveal(ctx, name).await,
+        SecretCommand::Claude(cmd) => {
+            credential::run(ctx, amika_types::AgentKind::Claude, cmd).await
+        }
+        SecretCommand::Codex(cmd) => credential::run(ctx, amika_types::AgentKind::Codex, cmd).await,
+        SecretCommand::Extract(args) => extract::run(ctx, args).await,
+    }
+}
+
+/// Merges the push sources (file < positional < env) into name → value. Pure: the file's
+/// content and the environment are passed in.
+pub fn collect_values(
+    file: Option<(&str, &str)>,
+    pairs: &[String],
+    env_names: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    if let Some((name, content)) = file {
+        for (key, value) in dotenv::parse(name, content)? {
+            origin.insert(key.clone(), format!("in {name}"));
+            values.insert(key, value);
+        }
+    }
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("invalid argument {pair:?}: expected KEY=VALUE");
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("invalid argument {pair:?}: expected KEY=VALUE, found an empty key");
+        }
+        origin.insert(key.to_string(), "on the command line".to_string());
+        values.insert(key.to_string(), value.to_string());
+    }
+    for name in env_names {
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("--from-env: empty variable name");
+        }
+        let Some(value) = env(name) else {
+            bail!("--from-env: environment variable {name} is not set");
+        };
+        origin.insert(name.to_string(), "in the environment".to_string());
+        values.insert(name.to_string(), value);
+    }
+    if let Some((key, _)) = values.iter().find(|(_, v)| v.is_empty()) {
+        bail!(
+            "empty value for {key} ({}): a secret needs a value",
+            origin[key]
+        );
+    }
+    Ok(values)
+}
+
+/// What a push did to one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Updated,
+}
+
+impl Action {
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Created => "Created",
+            Action::Updated => "Updated",
+        }
+    }
+    fn preview(self) -> &'static str {
+        match self {
+            Action::Created => "Create",
+            Action::Updated => "Update",
+        }
+    }
+}
+
+/// The caller's secret named `name` in `scope`, if any (the list holds only the caller's user
+/// secrets and their org's secrets, so name and scope identify it).
+fn find_secret<'a>(
+    secrets: &'a [SecretSummary],
+    name: &str,
+    scope: Scope,
+) -> Option<&'a SecretSummary> {
+    secrets.iter().find(|s| s.name == name && s.scope == scope)
+}
+
+async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
+    let file = match &args.from_file {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--from-file: cannot read {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let values = collect_values(
+        file.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+        &args.pairs,
+        &args.from_env,
+        |name| std::env::var(name).ok(),
+    )?;
+    if values.is_empty() {
+        bail!("nothing to push: give KEY=VALUE arguments, --from-file FILE or --from-env VARS");
+    }
+    prompt::ensure_can_confirm(ctx.output, args.yes, "--yes", "push")?;
+
+    let client = ctx.client()?;
+    let existing = client.list_secrets().await?;
+    let plan: Vec<(&String, &String, Option<String>)> = values
+        .iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v,
+                find_secret(&existing, k, args.scope).map(|s| s.id.clone()),
+            )
+        })
+        .collect();
+
+    if !ctx.json() {
+        let mut table = Table::new(&["NAME", "VALUE", "SCOPE", "ACTION"]);
+        for (name, value, id) in &plan {
+            let action = if id.is_some() {
+                Action::Updated
+            } else {
+                Action::Created
+            };
+            table.row(vec![
+                name.to_string(),
+                mask_for_table(value),
+                args.scope.to_string(),
+                action.preview().to_string(),
+            ]);
+        }
+        table.eprint();
+    }
+    let count = plan.len();
+    prompt::confirm(
+        ctx.output,
+        args.yes,
+        "--yes",
+        "push",
+        &format!(
+            "Push {count} secret{} to {}?",
+            if count == 1 { "" } else { "s" },
+            client.base_url()
+        ),
+    )?;
+
+    let mut results = Vec::new();
+    for (name, value, id) in plan {
+        let (action, secret) = upsert_secret(&client, name, value, &args, id)
+            .await
+            .with_context(|| format!("cannot push {name}"))?;
+        if !ctx.json() {
+            println!("{} {}", action.label(), secret.name);
+        }
+        results.push(json!({
+            "name": secret.name,
+            "action": action,
+            "id": secret.id,
+            "version": secret.version,
+            "scope": secret.scope,
+        }));
+    }
+    if ctx.json() {
+        print_json(&results)?;
+    }
+    Ok(())
+}
+
+async fn upsert_secret(
+    client: &Client,
+    name: &str,
+    value: &str,
+    args: &PushArgs,
+    existing_id: Option<String>,
+) -> anyhow::Result<(Action, SecretSummary)> {
+    let update = |id: String| async move {
+        let req = UpdateSecretRequest {
+            value: Some(value.to_string()),
+            description: args.description.clone(),
+            ..Default::default()
+        };
+        client.update_secret(&id, &req).await
+    };
+    if let Some(id) = existing_id {
+        return Ok((Action::Updated, update(id).await?));
+    }
+    let req = CreateSecretRequest {
+        name: name.to_string(),
+        value: value.to_string(),
+        scope: Some(args.scope),
+        description: args.description.clone(),
+    };
+    match client.create_secret(&req).await {
+        Ok(secret) => Ok((Action::Created, secret)),
+        // Created by someone else since the preview: store a new version of it instead.
+        Err(e) if e.is_code("secret_exists") => {
+            let secrets = client.list_secrets().await?;
+            let Some(found) = find_secret(&secrets, name, args.scope) else {
+                return Err(e.into());
+            };
+            Ok((Action::Updated, update(found.id.clone()).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let secrets = ctx.client()?.list_secrets().await?;
+    if ctx.json() {
+        return print_json(&secrets);
+    }
+    let mut table = Table::new(&[
+        "NAME",
+        "SCOPE",
+        "VERSION",
+        "CREATED",
+        "UPDATED",
+        "DESCRIPTION",
+    ]);
+    for s in &secrets {
+        table.row(vec![
+            s.name.clone(),
+            s.scope.to_string(),
+            s.version.to_string(),
+            time(&s.created_at),
+            time(&s.updated_at),
+            or_dash(s.description.as_ref()),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    prompt::confirm(
+        ctx.output,
+        yes,
+        "--yes",
+        &format!("delete secret {name:?}"),
+        &format!("Delete secret {name:?}? Sandboxes that map it can no longer be created."),
+    )?;
+    client.delete_secret(&name).await?;
+    if ctx.json() {
+        print_json(&json!({ "deleted": name }))
+    } else {
+        println!("Deleted secret {name}");
+        Ok(())
+    }
+}
+
+async fn reveal(ctx: &Ctx, name: String) -> anyhow::Result<()> {
+    let revealed = ctx.client()?.reveal_secret(&name).await?;
+    if ctx.json() {
+        print_json(&json!({ "name": name, "value": revealed.value }))
+    } else {
+        println!("{}", revealed.value);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn sources_merge_file_then_positional_then_env() {
+        let env = |name: &str| (name == "B" || name == "C").then(|| format!("env-{name}"));
+        let values = collect_values(
+            Some((".env", "A=file-a\nB=file-b\nC=file-c\nD=file-d\n")),
+            &strings(&["B=pos-b", "D=pos-d", "E=pos=e"]),
+            &strings(&["B", "C"]),
+            env,
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("A", "file-a"),
+                ("B", "env-B"),
+                ("C", "env-C"),
+                ("D", "pos-d"),
+                ("E", "pos=e"),
+            ]
+        );
+    }
+
+    #[test]
+    fn positional_without_equals_names_it() {
+        let err = collect_values(None, &strings(&["DATABASE_URL"]), &[], no_env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid argument \"DATABASE_URL\": expected KEY=VALUE"
+        );
+    }
+
+    #[test]
+    fn positional_with_empty_key_is_an_error() {
+        let err = collect_values(None, &strings(&["=v"]), &[], no_env).unwrap_err();
+        assert!(err.to_string().contains("empty key"), "{err}");
+    }
+
+    #[test]
+    fn missing_env_var_is_named() {
+        let err = collect_values(None, &[], &strings(&["NOPE_NOT_SET"]), no_env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--from-env: environment variable NOPE_NOT_SET is not set"
+        );
+    }
+
+    #[test]
+    fn empty_values_are_errors_naming_key_and_source() {
+        let err = collect_values(None, &strings(&["A="]), &[], no_env).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("empty value for A (on the command line)"),
+            "{err}"
+        );
+        let err = collect_values(Some(("x.env", "B=\n")), &[], &[], no_env).unwrap_err();
+        assert!(
+            err.to_string().contains("empty value for B (in x.env)"),
+            "{err}"
+        );
+        let env = |_: &str| Some(String::new());
+        let err = collect_values(None, &[], &strings(&["C"]), env).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("empty value for C (in the environment)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_env_file_line_names_file_and_line() {
+        let err = collect_values(Some(("my.env", "A=1\noops\n")), &[], &[], no_env).unwrap_err();
+        assert_eq!(err.to_string(), "my.env:2: expected KEY=VALUE");
+    }
+}

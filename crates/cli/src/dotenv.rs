@@ -1,0 +1,159 @@
+//! `.env` parsing for `amika secret push --from-file` (DESIGN §9).
+//!
+//! Deliberately literal, so what is stored is exactly what the file says: blank lines and lines
+//! whose first non-space character is `#` are skipped; each other line splits at its first `=`;
+//! the key is trimmed; the value is kept verbatim (no quote stripping, no inline comments, no
+//! `$VAR` expansion) except for a trailing `\r`; later duplicates win. A line without `=` or with
+//! an empty key is an error naming the file and the 1-based line number.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A malformed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotenvError {
+    pub file: String,
+    pub line: usize,
+    pub problem: &'static str,
+}
+
+impl fmt::Display for DotenvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.problem)
+    }
+}
+
+impl std::error::Error for DotenvError {}
+
+/// Parses `content`, read from `file` (used in error messages only).
+pub fn parse(file: &str, content: &str) -> Result<BTreeMap<String, String>, DotenvError> {
+    let content = content.strip_prefix('\u{feff}').unwrap_or(content);
+    let mut map = BTreeMap::new();
+    for (index, raw) in content.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let error = |problem| DotenvError {
+            file: file.to_string(),
+            line: index + 1,
+            problem,
+        };
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| error("expected KEY=VALUE"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(error("expected KEY=VALUE, found an empty key"));
+        }
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ok(content: &str) -> BTreeMap<String, String> {
+        parse(".env", content).unwrap()
+    }
+
+    fn pairs(map: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+        map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn blank_and_comment_lines_are_skipped() {
+        let map = ok("\n   \n# comment\n   # indented comment\nA=1\n\t\nB=2");
+        assert_eq!(pairs(&map), vec![("A", "1"), ("B", "2")]);
+    }
+
+    #[test]
+    fn splits_at_the_first_equals_and_keeps_the_value_verbatim() {
+        let map = ok("URL=postgres://u:p@h/db?x=1\nQ=\"quoted\"\nC=v # not a comment\nE=$HOME\nS=  padded  \n");
+        assert_eq!(map["URL"], "postgres://u:p@h/db?x=1");
+        assert_eq!(map["Q"], "\"quoted\"");
+        assert_eq!(map["C"], "v # not a comment");
+        assert_eq!(map["E"], "$HOME");
+        assert_eq!(map["S"], "  padded  ");
+    }
+
+    #[test]
+    fn keys_are_trimmed() {
+        assert_eq!(pairs(&ok("  KEY  =v")), vec![("KEY", "v")]);
+    }
+
+    #[test]
+    fn trailing_carriage_return_is_stripped() {
+        assert_eq!(pairs(&ok("A=1\r\nB=2\r")), vec![("A", "1"), ("B", "2")]);
+    }
+
+    #[test]
+    fn empty_values_parse_as_empty() {
+        assert_eq!(pairs(&ok("A=")), vec![("A", "")]);
+    }
+
+    #[test]
+    fn later_duplicates_win() {
+        assert_eq!(pairs(&ok("A=1\nA=2\n")), vec![("A", "2")]);
+    }
+
+    #[test]
+    fn a_leading_bom_is_ignored() {
+        assert_eq!(pairs(&ok("\u{feff}A=1")), vec![("A", "1")]);
+    }
+
+    #[test]
+    fn a_line_without_equals_names_file_and_line() {
+        let err = parse("config/.env", "A=1\n\n# c\nNOPE\n").unwrap_err();
+        assert_eq!(err.to_string(), "config/.env:4: expected KEY=VALUE");
+    }
+
+    #[test]
+    fn an_empty_key_names_file_and_line() {
+        let err = parse(".env", "A=1\n  =value\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(
+            err.to_string().starts_with(".env:2: expected KEY=VALUE"),
+            "{err}"
+        );
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        "[A-Za-z_][A-Za-z0-9_]{0,12}"
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        // Anything but line breaks; leading `#`, spaces, `=` and quotes included.
+        "[^\n\r]{0,30}"
+    }
+
+    proptest! {
+        #[test]
+        fn writing_lines_and_parsing_gives_the_map_back(
+            map in proptest::collection::btree_map(key(), value(), 0..12),
+            crlf in any::<bool>(),
+            noise in proptest::collection::vec(prop_oneof![Just(""), Just("   "), Just("# c=1"), Just("  #x")], 0..12),
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            let mut noise = noise.into_iter();
+            for (k, v) in &map {
+                if let Some(n) = noise.next() {
+                    text.push_str(n);
+                    text.push_str(eol);
+                }
+                text.push_str(&format!("{k}={v}{eol}"));
+            }
+            prop_assert_eq!(parse("p.env", &text).unwrap(), map);
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = parse("any", &text);
+        }
+    }
+}

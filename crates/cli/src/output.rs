@@ -1,0 +1,191 @@
+//! How the CLI shows things: the `-o text|json` switch, value masking, aligned tables and JSON.
+//!
+//! Every preview of a secret value goes through [`mask`]; the only commands that print a value in
+//! clear are `reveal` and the ones that hand out a freshly created API key once.
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The global `-o/--output` format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text and tables.
+    Text,
+    /// Only JSON on stdout; never prompts.
+    Json,
+}
+
+impl OutputFormat {
+    pub fn is_json(self) -> bool {
+        self == OutputFormat::Json
+    }
+}
+
+/// Masks a secret value for previews (DESIGN §9): up to 12 characters → all `*`; longer → the
+/// first 4 characters, a `*` for every character in between, the last 4. Characters, not bytes.
+/// Control characters among the shown ones become spaces so a preview stays on one line.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    if n <= 12 {
+        return "*".repeat(n);
+    }
+    let shown = |c: &char| if c.is_control() { ' ' } else { *c };
+    let mut out = String::with_capacity(n + 8);
+    out.extend(chars[..4].iter().map(shown));
+    out.push_str(&"*".repeat(n - 8));
+    out.extend(chars[n - 4..].iter().map(shown));
+    out
+}
+
+/// [`mask`] for a table cell: a very long value (an OAuth document is kilobytes) keeps its first
+/// and last 4 characters but at most `MAX_STARS` stars, so the table stays readable. It shows no
+/// more than `mask` does.
+pub fn mask_for_table(value: &str) -> String {
+    const MAX_STARS: usize = 24;
+    let masked = mask(value);
+    let n = masked.chars().count();
+    if n <= 8 + MAX_STARS {
+        return masked;
+    }
+    let chars: Vec<char> = masked.chars().collect();
+    let mut out: String = chars[..4].iter().collect();
+    out.push_str(&"*".repeat(MAX_STARS));
+    out.extend(&chars[n - 4..]);
+    out.push_str(&format!(" ({} chars)", value.chars().count()));
+    out
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode output as JSON")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// A column-aligned text table.
+#[derive(Debug)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table as text, columns separated by two spaces, no trailing spaces.
+    pub fn render(&self) -> String {
+        let columns = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for line in std::iter::once(&self.headers).chain(&self.rows) {
+            let mut text = String::new();
+            for (i, cell) in line.iter().enumerate().take(columns) {
+                if i > 0 {
+                    text.push_str("  ");
+                }
+                text.push_str(cell);
+                if i + 1 < columns {
+                    let pad = widths[i].saturating_sub(cell.chars().count());
+                    text.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Prints the table on stdout.
+    pub fn print(&self) {
+        print!("{}", self.render());
+    }
+
+    /// Prints the table on stderr (previews, which must not mix with JSON on stdout).
+    pub fn eprint(&self) {
+        eprint!("{}", self.render());
+    }
+}
+
+/// A timestamp for tables: `2024-05-01 12:34:56` (UTC).
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An optional cell: `-` when absent or empty.
+pub fn or_dash(value: Option<impl ToString>) -> String {
+    value
+        .map(|v| v.to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_all_stars() {
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("a"), "*");
+        assert_eq!(mask("abcdefghijkl"), "************");
+    }
+
+    #[test]
+    fn long_values_keep_four_chars_at_each_end() {
+        assert_eq!(mask("abcdefghijklm"), "abcd*****jklm");
+        assert_eq!(mask("sk-ant-0123456789abcdef"), "sk-a***************cdef");
+        assert_eq!(mask("abcdefghijklm").chars().count(), 13);
+    }
+
+    #[test]
+    fn mask_counts_chars_not_bytes() {
+        // 12 two-byte characters: still "short".
+        assert_eq!(mask("éééééééééééé"), "************");
+        assert_eq!(mask("ééééxxxxxüüüü"), "éééé*****üüüü");
+    }
+
+    #[test]
+    fn mask_keeps_previews_on_one_line() {
+        let masked = mask("{\n  \"claudeAiOauth\": {}\n}\n");
+        assert!(!masked.contains('\n'), "{masked:?}");
+    }
+
+    #[test]
+    fn table_mask_caps_stars_but_shows_nothing_more() {
+        let long = format!("abcd{}wxyz", "s".repeat(1000));
+        let cell = mask_for_table(&long);
+        assert_eq!(cell, format!("abcd{}wxyz (1008 chars)", "*".repeat(24)));
+        assert_eq!(mask_for_table("abcdefghijklm"), "abcd*****jklm");
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let mut t = Table::new(&["NAME", "SCOPE"]);
+        t.row(vec!["a-long-name".into(), "user".into()]);
+        t.row(vec!["b".into(), "org".into()]);
+        assert_eq!(
+            t.render(),
+            "NAME         SCOPE\na-long-name  user\nb            org\n"
+        );
+    }
+}
