@@ -91,7 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { output: cli.output };
     match cli.command {
         Command::Up(args) => up::run(args).await?,
-        Command::Server(args) => server::run(args).await?,
+        Command::Server(args) => server::run(args, ctx.output).await?,
         Command::Auth(cmd) => auth::run(&ctx, cmd).await?,
         Command::Admin(cmd) => admin::run(&ctx, cmd).await?,
         Command::Secret(cmd) => secret::run(&ctx, cmd).await?,

@@ -1,10 +1,14 @@
-//! placeholder
-//!
-//! `amika server ...`: the lead fills this in. `amika server --listen ADDR --data-dir DIR
-//! [--database-url URL] [--no-reveal]` runs the server; `amika server rotate-key --data-dir DIR
-//! [--database-url URL] [--new-key-file PATH]` re-wraps every data key under a new master key.
+//! `amika server --listen ADDR --data-dir DIR [--database-url URL] [--no-reveal]` runs the server
+//! in the foreground without touching the CLI config; `amika server rotate-key` re-wraps every
+//! data key under a new master key. Also the serving loop `amika up` shares.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use amika_server::ServerConfig;
+use anyhow::Context;
+
+use crate::output::OutputFormat;
 
 /// `amika server [OPTIONS] [COMMAND]`: without a subcommand, runs the server.
 #[derive(Debug, clap::Args)]
@@ -32,7 +36,7 @@ pub struct ServerRunArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// A database URL (sqlite://... or postgres://...) instead of the embedded SQLite file.
-    #[arg(long)]
+    #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Disable the reveal endpoints (secret values can then never be read back).
     #[arg(long)]
@@ -52,14 +56,85 @@ pub struct RotateKeyArgs {
     #[arg(long)]
     pub data_dir: PathBuf,
     /// A database URL instead of the embedded SQLite file in the data dir.
-    #[arg(long)]
+    #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where to write the new key (default: replace the key file in the data dir).
     #[arg(long)]
     pub new_key_file: Option<PathBuf>,
 }
 
-pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let _ = (args.command, args.run.allow_reveal());
-    anyhow::bail!("not yet implemented")
+pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
+    match args.command {
+        Some(ServerCommand::RotateKey(a)) => {
+            let mut config = ServerConfig::new("127.0.0.1:0".parse()?, a.data_dir);
+            config.database_url = a.database_url;
+            let kek = amika_server::rotate_key(&config, a.new_key_file.as_deref()).await?;
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::json!({"kek_id": kek})),
+                OutputFormat::Text => println!("Rotated: every data key is now wrapped by {kek}"),
+            }
+            Ok(())
+        }
+        None => {
+            let config = server_config(&args.run.listen, args.run.data_dir.clone(), args.run.database_url.clone(), args.run.allow_reveal())?;
+            serve(config, |url, _| {
+                // The one line a supervisor or a test waits for.
+                println!("amika server listening on {url}");
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/amika`, else `~/.local/share/amika`.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("amika"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("cannot find a data dir: set --data-dir, XDG_DATA_HOME or HOME")?;
+    Ok(PathBuf::from(home).join(".local/share/amika"))
+}
+
+pub fn server_config(listen: &str, data_dir: Option<PathBuf>, database_url: Option<String>, allow_reveal: bool) -> anyhow::Result<ServerConfig> {
+    let listen: SocketAddr = listen.parse().with_context(|| format!("invalid --listen {listen:?}: expected IP:PORT, e.g. 127.0.0.1:7070"))?;
+    let data_dir = match data_dir {
+        Some(d) => d,
+        None => default_data_dir()?,
+    };
+    let mut config = ServerConfig::new(listen, data_dir);
+    config.database_url = database_url.filter(|u| !u.is_empty());
+    config.allow_reveal = allow_reveal;
+    Ok(config)
+}
+
+/// Open the server state, bind, call `on_ready(url, first_admin_key)`, and serve until
+/// Ctrl-C or SIGTERM. Logs go to stderr (`RUST_LOG`, default `info`).
+pub async fn serve(config: ServerConfig, on_ready: impl FnOnce(&str, Option<&str>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let listen = config.listen;
+    let data_dir = config.data_dir.clone();
+    let opened = amika_server::open(config).await?;
+    if let Err(e) = opened.service.provider.check() {
+        eprintln!("warning: sandboxes cannot start here: {e}");
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(data_dir = %data_dir.display(), %url, "amika server ready");
+    on_ready(&url, opened.first_admin_key.as_deref().map(|k| k.as_str()))?;
+    amika_server::launch(opened.service, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+    tracing::info!("shutting down");
 }

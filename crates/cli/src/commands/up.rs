@@ -1,9 +1,11 @@
-//! placeholder
-//!
-//! `amika up`: the lead fills this in (start a server on embedded SQLite with local sandboxes,
-//! create the first admin and org, and log the CLI in via `crate::config::save_login`).
+//! `amika up`: start a server (embedded SQLite, local sandboxes) in the foreground and log the
+//! CLI in to it — with the first admin's key on a fresh data dir, or with the key the first
+//! start left in `DATA_DIR/admin-api-key`.
 
 use std::path::PathBuf;
+
+use super::server::{serve, server_config};
+use crate::config;
 
 /// `amika up`.
 #[derive(Debug, clap::Args)]
@@ -15,11 +17,30 @@ pub struct UpArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// A database URL (sqlite://... or postgres://...) instead of the embedded SQLite file.
-    #[arg(long)]
+    #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("not yet implemented")
+    let config = server_config(&args.listen, args.data_dir, args.database_url, true)?;
+    let key_file = config.data_dir.join("admin-api-key");
+    serve(config, |url, first_key| {
+        let key = match first_key {
+            Some(k) => Some(k.to_string()),
+            None => std::fs::read_to_string(&key_file).ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()),
+        };
+        match key {
+            Some(key) => {
+                let path = config::save_login(url, &key)?;
+                if first_key.is_some() {
+                    eprintln!("Created the first admin user \"admin\" in org \"default\"; its API key is in {}", key_file.display());
+                }
+                eprintln!("Logged the CLI in ({})", path.display());
+            }
+            None => eprintln!("CLI config unchanged: log in with `amika auth login --url {url} --api-key ...`"),
+        }
+        println!("amika is running at {url} (Ctrl-C to stop)");
+        Ok(())
+    })
+    .await
 }
