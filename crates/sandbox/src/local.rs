@@ -1,1 +1,1091 @@
-//! placeholder
+//! The local provider: each sandbox is a set of Linux namespaces made by bubblewrap on this
+//! machine, kept alive by a tiny init, entered with `nsenter` for every command.
+//!
+//! Files of sandbox `<id>` live in `<root_dir>/<id>/` (mode 0700):
+//! - `home/` — bound on `/home/amika`, persists across stop/start; `home/workspace` is the
+//!   default working directory;
+//! - `etc/` — the sandbox's own `passwd`, `group`, `hosts` (and `resolv.conf` for egress);
+//! - `state.json` — non-secret facts about the running sandbox: pids with their start times,
+//!   cgroups. It is what lets a *new* provider instance (after a server restart) find, use, stop
+//!   and remove sandboxes that an earlier instance started;
+//! - `slirp4netns.log` — diagnostics of the egress network helper.
+//!
+//! Design choices (see the module docs of `script`, `proc`, `cgroup` for the details):
+//! - **Sandboxes survive a server restart.** bwrap runs without `--die-with-parent`, in its own
+//!   session (`setsid`), and is reaped by a background task; a restarted server finds it through
+//!   `state.json`. Nothing is orphaned: `stop` kills by recorded (pid, start time) pairs.
+//! - **The init** is `/bin/sh` as pid 1 of the sandbox's pid namespace (`--as-pid-1`): it sleeps
+//!   in a loop and its `wait` reaps orphans. Killing it makes the kernel kill everything else in
+//!   the namespace, so `stop` is one SIGKILL plus waiting on a pidfd.
+//! - **Secrets** reach the sandbox only through a pipe to a shell that already runs inside it
+//!   (never argv, never the environment of a host-side process, never the host's disk).
+//! - **Env after a restart**: an exec takes its environment from the init's own
+//!   `/proc/<pid>/environ` — the values the sandbox was started with, for as long as it runs,
+//!   whichever provider instance started it. Nothing secret is kept in memory or on disk by the
+//!   provider.
+//! - **Host-side processes** (bwrap, nsenter, slirp4netns) get a fixed environment of constants
+//!   and every inherited descriptor closed (see [`proc::install`]).
+
+mod cgroup;
+mod proc;
+mod script;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use amika_types::NetworkMode;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use self::proc::{ChildSetup, ProcRef};
+use self::script::HOME;
+use crate::redact::Redactor;
+use crate::{
+    ExecEvent, ExecHandle, ExecSpec, Injection, Provider, ProviderError, Result, RuntimeStatus,
+    SandboxSpec,
+};
+
+/// The sandbox user's uid and gid inside the sandbox.
+const SANDBOX_ID: u32 = 1000;
+/// Default working directory of execs.
+const WORKSPACE: &str = "/home/amika/workspace";
+/// The environment of every host-side process and the base environment inside the sandbox.
+/// Constants only: see `script` for why no injected value goes here.
+const BASE_ENV: &[(&str, &str)] = &[
+    ("HOME", HOME),
+    ("USER", "amika"),
+    ("LOGNAME", "amika"),
+    ("SHELL", "/bin/sh"),
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("LANG", "C.UTF-8"),
+];
+/// What the init prints on stderr once the injected environment and files are in place.
+const READY_LINE: &[u8] = b"amika-ready";
+/// Stage 1 of the init (`$1` is stage 2): create the workspace, source the injection script from
+/// stdin (exports and credential files, written under `umask 077`), then replace itself by stage
+/// 2 — whose environment block (`/proc/<pid>/environ`) thereby holds every injected variable
+/// from its first instruction on, before it reports ready.
+const INIT_STAGE1: &str = "set -e; [ -d /home/amika/workspace ] || mkdir -p /home/amika/workspace; \
+    cd /home/amika/workspace; umask 077; . /dev/stdin; umask 022; exec /bin/sh -c \"$1\" amika-init";
+/// Stage 2, the long-lived init (pid 1 of the sandbox): report ready, let go of the pipes, sleep
+/// forever. `wait` returns for any child, so orphans re-parented to pid 1 are reaped. Signals
+/// from inside the sandbox cannot kill it (pid 1 without handlers); the host's SIGKILL can.
+const INIT_STAGE2: &str = "echo amika-ready >&2; exec </dev/null >/dev/null 2>&1; \
+    while :; do sleep 3600 & wait; done";
+/// Run by every exec inside the sandbox: change to the requested directory, source the
+/// environment from stdin, run the command with stdin on /dev/null. `cd` failing exits 126.
+const EXEC_SCRIPT: &str = "cd -- \"$1\" || exit 126; shift; . /dev/stdin; exec \"$@\" </dev/null";
+/// Exit code reported for a command killed by its timeout (as `timeout(1)` does).
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+/// How long `start` waits for the sandbox to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a SIGKILLed process to exit.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// After an exec's command exits, how long its output may still drain. A background process
+/// that keeps the pipes open does not hold the exec open beyond this.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// `/etc` entries a sandbox sees (read-only) besides its own passwd/group/hosts: what programs
+/// need to link, resolve names, verify TLS and look things up. Deliberately *not* all of /etc:
+/// sandbox processes are the server's uid on the host, so a root-owned 0600 file such as
+/// `/etc/shadow` or `/etc/ssl/private/*` would be readable if it were mounted.
+const ETC_ENTRIES: &[&str] = &[
+    "alternatives",
+    "bash.bashrc",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "fonts",
+    "gai.conf",
+    "gitconfig",
+    "host.conf",
+    "inputrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "locale.alias",
+    "localtime",
+    "magic",
+    "magic.mime",
+    "mime.types",
+    "networks",
+    "nsswitch.conf",
+    "os-release",
+    "perl",
+    "profile",
+    "profile.d",
+    "protocols",
+    "python3",
+    "services",
+    "shells",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "terminfo",
+    "timezone",
+    "vim",
+];
+
+const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\n\
+    amika:x:1000:1000:amika:/home/amika:/bin/sh\n\
+    nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\namika:x:1000:\nnogroup:x:65534:\n";
+const HOSTS: &str = "127.0.0.1\tlocalhost amika\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+/// slirp4netns' built-in DNS forwarder.
+const EGRESS_RESOLV_CONF: &str = "nameserver 10.0.2.3\n";
+
+/// Host programs the provider runs. Absolute paths, resolved once, so that nothing depends on
+/// the `PATH` of whoever started the server.
+#[derive(Debug, Clone)]
+struct Tools {
+    bwrap: PathBuf,
+    nsenter: PathBuf,
+    slirp4netns: PathBuf,
+}
+
+/// Sandboxes as bubblewrap namespaces on this machine. See the module docs.
+#[derive(Debug)]
+pub struct LocalProvider {
+    root_dir: PathBuf,
+    tools: Tools,
+    cgroups: OnceLock<cgroup::Layout>,
+    /// One lock per sandbox id, so that start/stop/remove of one sandbox never interleave.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What `state.json` records about a running sandbox. Nothing secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunRecord {
+    /// The host-side bubblewrap process (parent of the init).
+    bwrap: ProcRef,
+    /// Pid 1 of the sandbox's pid namespace, as seen from the host.
+    init: ProcRef,
+    /// The egress network helper, if the sandbox has one.
+    slirp4netns: Option<ProcRef>,
+    /// Cgroup directories of the sandbox (limits), joined by every exec.
+    cgroups: Vec<PathBuf>,
+}
+
+/// What bwrap writes to `--info-fd`.
+#[derive(Debug, Deserialize)]
+struct BwrapInfo {
+    #[serde(rename = "child-pid")]
+    child_pid: i32,
+}
+
+impl LocalProvider {
+    /// A provider keeping sandboxes under `root_dir` (the server's data dir + `/sandboxes`).
+    /// Cheap: nothing is touched until a sandbox is started.
+    pub fn new(root_dir: PathBuf) -> Self {
+        LocalProvider {
+            root_dir,
+            tools: Tools {
+                bwrap: find_tool("bwrap"),
+                nsenter: find_tool("nsenter"),
+                slirp4netns: find_tool("slirp4netns"),
+            },
+            cgroups: OnceLock::new(),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Use this bubblewrap binary (tests point it at a missing path to see `check` fail).
+    pub fn with_bwrap_path(mut self, path: PathBuf) -> Self {
+        self.tools.bwrap = path;
+        self
+    }
+
+    /// Use this `nsenter` binary.
+    pub fn with_nsenter_path(mut self, path: PathBuf) -> Self {
+        self.tools.nsenter = path;
+        self
+    }
+
+    /// Use this `slirp4netns` binary (egress networking).
+    pub fn with_slirp4netns_path(mut self, path: PathBuf) -> Self {
+        self.tools.slirp4netns = path;
+        self
+    }
+
+    fn sandbox_dir(&self, id: &str) -> PathBuf {
+        self.root_dir.join(id)
+    }
+
+    fn state_file(&self, id: &str) -> PathBuf {
+        self.sandbox_dir(id).join("state.json")
+    }
+
+    fn cgroup_layout(&self) -> &cgroup::Layout {
+        self.cgroups.get_or_init(cgroup::Layout::detect)
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+
+    fn read_record(&self, id: &str) -> Result<Option<RunRecord>> {
+        match std::fs::read(self.state_file(id)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                ProviderError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("corrupt state file of sandbox {id}: {e}"),
+                ))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_record(&self, id: &str, record: &RunRecord) -> io::Result<()> {
+        let path = self.state_file(id);
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// The record of a sandbox whose init is alive, or `NotRunning`.
+    fn running_record(&self, id: &str) -> Result<RunRecord> {
+        if check_id(id).is_err() {
+            return Err(ProviderError::NotRunning(id.to_owned()));
+        }
+        match self.read_record(id)? {
+            Some(record) if record.init.is_alive() => Ok(record),
+            _ => Err(ProviderError::NotRunning(id.to_owned())),
+        }
+    }
+
+    /// Kill every process of a run and remove its cgroups and state file.
+    async fn teardown(&self, id: &str, record: &RunRecord) -> Result<()> {
+        // The init first: the kernel then kills the rest of the pid namespace before the init's
+        // pidfd reports its exit. bwrap exits by itself when its child does; kill it anyway in
+        // case it was stuck before creating the child.
+        record.init.kill_and_wait(KILL_TIMEOUT).await?;
+        record.bwrap.kill_and_wait(KILL_TIMEOUT).await?;
+        if let Some(slirp) = &record.slirp4netns {
+            slirp.kill_and_wait(KILL_TIMEOUT).await?;
+        }
+        cgroup::remove(&record.cgroups).await?;
+        match std::fs::remove_file(self.state_file(id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn stop_locked(&self, id: &str) -> Result<()> {
+        match self.read_record(id)? {
+            Some(record) => self.teardown(id, &record).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Create the sandbox's directories and its non-secret `/etc` files.
+    fn prepare_dirs(&self, spec: &SandboxSpec) -> io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.root_dir)?;
+        let dir = self.sandbox_dir(&spec.id);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        // The home is written by the sandbox: never follow what may be a symlink it made.
+        // `create_dir` does not follow a final symlink, and `workspace` is only created when
+        // nothing at all is there (the init recreates it from inside if needed).
+        let home = dir.join("home");
+        if !home.exists() {
+            std::fs::create_dir(&home)?;
+        }
+        let workspace = home.join("workspace");
+        if let Err(e) = std::fs::symlink_metadata(&workspace) {
+            if e.kind() == io::ErrorKind::NotFound {
+                std::fs::create_dir(&workspace)?;
+            }
+        }
+        let etc = dir.join("etc");
+        std::fs::create_dir_all(&etc)?;
+        std::fs::write(etc.join("passwd"), PASSWD)?;
+        std::fs::write(etc.join("group"), GROUP)?;
+        std::fs::write(etc.join("hosts"), HOSTS)?;
+        std::fs::write(etc.join("resolv.conf"), EGRESS_RESOLV_CONF)?;
+        Ok(dir)
+    }
+
+    /// bubblewrap's arguments. All of them are world-readable in `/proc/<pid>/cmdline`: paths
+    /// and constants only.
+    fn bwrap_args(&self, spec: &SandboxSpec, dir: &Path, tmpfs_dirs: &[String]) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
+            args.extend(items.iter().map(|s| s.as_ref().to_os_string()));
+        };
+        // User, pid, ipc, uts, mount, cgroup and net namespaces; `--share-net` keeps the host's
+        // network for `host` mode.
+        push(&[&"--unshare-all"]);
+        if spec.network == NetworkMode::Host {
+            push(&[&"--share-net"]);
+        }
+        let uid = SANDBOX_ID.to_string();
+        push(&[&"--uid", &uid, &"--gid", &uid, &"--hostname", &"amika"]);
+        // --new-session: no controlling terminal to inject keystrokes into (CVE-2017-5226).
+        // --as-pid-1: our init is pid 1 and reaps orphans itself; bwrap's info then gives its pid.
+        push(&[&"--new-session", &"--as-pid-1"]);
+        push(&[&"--ro-bind", &"/usr", &"/usr"]);
+        for (target, link) in [
+            ("usr/bin", "/bin"),
+            ("usr/sbin", "/sbin"),
+            ("usr/lib", "/lib"),
+            ("usr/lib64", "/lib64"),
+        ] {
+            push(&[&"--symlink", &target, &link]);
+        }
+        push(&[&"--dir", &"/etc"]);
+        for entry in etc_entries() {
+            let path = Path::new("/etc").join(entry);
+            push(&[&"--ro-bind-try", &path, &path]);
+        }
+        let etc = dir.join("etc");
+        for name in ["passwd", "group"] {
+            push(&[&"--ro-bind", &etc.join(name), &Path::new("/etc").join(name)]);
+        }
+        match spec.network {
+            // Host networking also means the host's name resolution.
+            NetworkMode::Host => {
+                push(&[&"--ro-bind-try", &"/etc/hosts", &"/etc/hosts"]);
+                push(&[&"--ro-bind-try", &"/etc/resolv.conf", &"/etc/resolv.conf"]);
+            }
+            NetworkMode::Egress => {
+                push(&[&"--ro-bind", &etc.join("hosts"), &"/etc/hosts"]);
+                push(&[&"--ro-bind", &etc.join("resolv.conf"), &"/etc/resolv.conf"]);
+            }
+            NetworkMode::None => push(&[&"--ro-bind", &etc.join("hosts"), &"/etc/hosts"]),
+        }
+        push(&[&"--dev", &"/dev", &"--proc", &"/proc"]);
+        push(&[&"--perms", &"1777", &"--tmpfs", &"/tmp"]);
+        push(&[&"--bind", &dir.join("home"), &HOME]);
+        // Credential files go into a tmpfs over their directory: memory only, never the host's
+        // disk (the mount point itself is an empty directory in the persistent home).
+        for rel in tmpfs_dirs {
+            let target = format!("{HOME}/{rel}");
+            push(&[&"--perms", &"0700", &"--tmpfs", &target]);
+        }
+        push(&[&"--chdir", &HOME]);
+        // bwrap reports the init's host pid on its stdout.
+        push(&[&"--info-fd", &"1"]);
+        push(&[
+            &"--",
+            &"/bin/sh",
+            &"-c",
+            &INIT_STAGE1,
+            &"amika-setup",
+            &INIT_STAGE2,
+        ]);
+        args
+    }
+
+    async fn start_locked(&self, spec: &SandboxSpec, injection: Injection) -> Result<()> {
+        let id = spec.id.as_str();
+        let failed = |reason: String| ProviderError::StartFailed {
+            id: id.to_owned(),
+            reason,
+        };
+
+        // A previous run: refuse if alive, clean up what is left of it otherwise.
+        if let Some(record) = self.read_record(id)? {
+            if record.init.is_alive() {
+                return Err(failed("it is already running".into()));
+            }
+            self.teardown(id, &record).await?;
+        }
+
+        let egress = spec.network == NetworkMode::Egress;
+        if egress && !is_executable(&self.tools.slirp4netns) {
+            return Err(ProviderError::Unavailable(
+                "slirp4netns is not installed: run `apt-get install -y slirp4netns`".into(),
+            ));
+        }
+
+        let dir = self.prepare_dirs(spec)?;
+        let tmpfs_dirs =
+            script::tmpfs_dirs(injection.files.iter().map(|f| f.relative_path.as_str()));
+
+        // The injection script: exports, then files. Zeroized when dropped.
+        let mut init_script = Zeroizing::new(Vec::new());
+        for env in &injection.env {
+            script::push_export(&mut init_script, &env.name, env.value.expose_secret());
+        }
+        for file in &injection.files {
+            let path = format!("{HOME}/{}", file.relative_path);
+            script::push_write_file(&mut init_script, &path, file.contents.expose_secret());
+        }
+
+        let cgroups = if spec.memory_mib.is_some() || spec.pids.is_some() {
+            match self.cgroup_layout() {
+                cgroup::Layout::Unavailable(reason) => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "cannot enforce memory/pids limits: {reason}"
+                    )))
+                }
+                layout => layout
+                    .create(id, spec.memory_mib, spec.pids)
+                    .map_err(failed)?,
+            }
+        } else {
+            Vec::new()
+        };
+
+        // The egress helper's exit fd: one end is inherited by bwrap and the init, the other goes
+        // to slirp4netns, which exits when every holder of the first end is gone — i.e. when the
+        // sandbox dies, even if no server is around to stop it.
+        let exit_pair = if egress {
+            Some(std::os::unix::net::UnixStream::pair()?)
+        } else {
+            None
+        };
+
+        let mut cmd = Command::new(&self.tools.bwrap);
+        cmd.args(self.bwrap_args(spec, &dir, &tmpfs_dirs))
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        proc::install(
+            &mut cmd,
+            ChildSetup {
+                join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
+                keep_fds: exit_pair.iter().map(|(keep, _)| keep.as_raw_fd()).collect(),
+            },
+        )?;
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = cgroup::remove(&cgroups).await;
+                return Err(failed(format!(
+                    "cannot run {}: {e}",
+                    self.tools.bwrap.display()
+                )));
+            }
+        };
+        // Only bwrap (and through it the init) may hold the sandbox's end of the exit pair.
+        let exit_for_slirp = exit_pair.map(|(keep, other)| {
+            drop(keep);
+            other
+        });
+
+        let redactor = Redactor::from_injection(&injection);
+        drop(injection);
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        // Written concurrently with the sandbox reading it: a pipe holds 64 KiB, the script can
+        // be larger (credential files).
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&init_script).await;
+        });
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+
+        let ready = tokio::time::timeout(START_TIMEOUT, async {
+            let info = read_info(&mut stdout).await?;
+            wait_ready(&mut stderr).await?;
+            Ok::<_, String>(info)
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
+
+        let info = match ready {
+            Ok(info) => info,
+            Err(reason) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let mut rest = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut rest))
+                    .await;
+                let rest = redactor.redact(&rest);
+                let _ = cgroup::remove(&cgroups).await;
+                let detail = String::from_utf8_lossy(&rest);
+                return Err(failed(format!(
+                    "{reason}; bubblewrap said: {}",
+                    detail.trim()
+                )));
+            }
+        };
+
+        let record = async {
+            let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1))?;
+            let init = ProcRef::of(info.child_pid)?;
+            Ok::<_, io::Error>(RunRecord {
+                bwrap,
+                init,
+                slirp4netns: None,
+                cgroups: cgroups.clone(),
+            })
+        }
+        .await;
+        // From here on a failure must tear the run down through its record.
+        let mut record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let _ = cgroup::remove(&cgroups).await;
+                return Err(failed(format!(
+                    "the sandbox exited right after starting: {e}"
+                )));
+            }
+        };
+        // Reap bwrap whenever it exits; the sandbox does not depend on this task (or on this
+        // server process) staying around.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+            drop(stdout);
+            drop(stderr);
+        });
+
+        if let Some(exit_fd) = exit_for_slirp {
+            match self.start_slirp4netns(&dir, &record, exit_fd).await {
+                Ok(slirp) => record.slirp4netns = Some(slirp),
+                Err(reason) => {
+                    let _ = self.teardown(id, &record).await;
+                    return Err(failed(reason));
+                }
+            }
+        }
+        if let Err(e) = self.write_record(id, &record) {
+            let _ = self.teardown(id, &record).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Give the sandbox's network namespace a user-mode NAT to the outside (egress mode).
+    async fn start_slirp4netns(
+        &self,
+        dir: &Path,
+        record: &RunRecord,
+        exit_fd: std::os::unix::net::UnixStream,
+    ) -> std::result::Result<ProcRef, String> {
+        let (ready_read, ready_write) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+        let log_path = dir.join("slirp4netns.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(&self.tools.slirp4netns);
+        cmd.arg("--configure")
+            .arg("--mtu=65520")
+            // No way from the sandbox to the host's 127.0.0.1 services (the server among them).
+            .arg("--disable-host-loopback")
+            .arg("--enable-sandbox")
+            .arg("--enable-seccomp")
+            .arg(format!("--ready-fd={}", ready_write.as_raw_fd()))
+            .arg(format!("--exit-fd={}", exit_fd.as_raw_fd()));
+        // bwrap started by real root creates the namespaces owned by the *initial* user
+        // namespace (and the user namespace after them): joining the sandbox's user namespace
+        // first, slirp4netns' default, would lose the right to enter its network namespace.
+        // Naming our own user namespace makes that join a no-op.
+        if rustix::process::geteuid().is_root() {
+            cmd.arg("--userns-path=/proc/self/ns/user");
+        }
+        cmd.arg(record.init.pid.to_string())
+            .arg("tap0")
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        proc::install(
+            &mut cmd,
+            ChildSetup {
+                join_cgroups: Vec::new(),
+                keep_fds: vec![ready_write.as_raw_fd(), exit_fd.as_raw_fd()],
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.tools.slirp4netns.display()))?;
+        drop(ready_write);
+        drop(exit_fd);
+        let slirp = child
+            .id()
+            .ok_or_else(|| "slirp4netns exited at once".to_string())
+            .and_then(|pid| ProcRef::of(pid as i32).map_err(|e| e.to_string()));
+        ready_read
+            .set_nonblocking(true)
+            .map_err(|e| e.to_string())?;
+        let mut ready_read =
+            tokio::net::UnixStream::from_std(ready_read).map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        let ready = tokio::time::timeout(START_TIMEOUT, ready_read.read(&mut byte)).await;
+        let slirp = match (ready, slirp) {
+            (Ok(Ok(1)), Ok(slirp)) => slirp,
+            _ => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!(
+                    "slirp4netns did not set up the network: {}",
+                    log.trim()
+                ));
+            }
+        };
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(slirp)
+    }
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn check(&self) -> Result<()> {
+        if !is_executable(&self.tools.bwrap) {
+            return Err(ProviderError::Unavailable(
+                "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap`".into(),
+            ));
+        }
+        if !is_executable(&self.tools.nsenter) {
+            return Err(ProviderError::Unavailable(
+                "nsenter (util-linux) is not installed: run `apt-get install -y util-linux`".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn start(&self, spec: &SandboxSpec, injection: Injection) -> Result<()> {
+        let failed = |reason: String| ProviderError::StartFailed {
+            id: spec.id.clone(),
+            reason,
+        };
+        check_id(&spec.id).map_err(failed)?;
+        self.check()?;
+        for env in &injection.env {
+            if !script::is_valid_env_name(&env.name) {
+                return Err(failed(format!(
+                    "invalid environment variable name {:?}",
+                    env.name
+                )));
+            }
+            if env.value.expose_secret().contains(&0) {
+                return Err(failed(format!(
+                    "the value of {} contains a NUL byte",
+                    env.name
+                )));
+            }
+        }
+        for file in &injection.files {
+            script::check_file_path(&file.relative_path).map_err(failed)?;
+        }
+        let lock = self.lock_for(&spec.id);
+        let _guard = lock.lock().await;
+        self.start_locked(spec, injection).await
+    }
+
+    async fn stop(&self, id: &str) -> Result<()> {
+        if check_id(id).is_err() {
+            return Ok(()); // nothing can exist under an invalid id
+        }
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        self.stop_locked(id).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        if check_id(id).is_err() {
+            return Ok(());
+        }
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        self.stop_locked(id).await?;
+        // std's remove_dir_all does not follow symlinks, whatever the sandbox left in its home.
+        match std::fs::remove_dir_all(self.sandbox_dir(id)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
+        if spec.argv.is_empty() {
+            return Err(ProviderError::InvalidCommand("the command is empty".into()));
+        }
+        let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
+        if cwd.is_empty()
+            || spec
+                .argv
+                .iter()
+                .chain([&cwd.to_owned()])
+                .any(|a| a.contains('\0'))
+        {
+            return Err(ProviderError::InvalidCommand(
+                "the command or working directory contains a NUL byte (or the directory is empty)"
+                    .into(),
+            ));
+        }
+        let record = self.running_record(id)?;
+        // The sandbox's environment, as its init was started with it (whichever provider
+        // instance started it).
+        let environ = Zeroizing::new(
+            record
+                .init
+                .environ()
+                .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?,
+        );
+        let mut env_script = Zeroizing::new(Vec::new());
+        for (name, value) in script::parse_environ(&environ) {
+            script::push_export(&mut env_script, &name, &value);
+        }
+
+        let pid = record.init.pid.to_string();
+        let uid = SANDBOX_ID.to_string();
+        let mut cmd = Command::new(&self.tools.nsenter);
+        // All namespaces of the init, its root and cwd, as amika. nsenter forks, so the command
+        // is really inside the pid namespace (and dies with it).
+        cmd.args(["-t", &pid, "-a", "-r", "-w", "-S", &uid, "-G", &uid, "--"])
+            .args(["/bin/sh", "-c", EXEC_SCRIPT, "amika-exec", cwd])
+            .args(&spec.argv)
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        proc::install(
+            &mut cmd,
+            ChildSetup {
+                join_cgroups: record
+                    .cgroups
+                    .iter()
+                    .map(|d| d.join("cgroup.procs"))
+                    .collect(),
+                keep_fds: Vec::new(),
+            },
+        )?;
+        let mut child = cmd.spawn()?;
+        // A new session: the command's process group is nsenter's pid.
+        let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&env_script).await;
+        });
+
+        let (tx, rx) = mpsc::channel(64);
+        let done = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run_exec(child, tx, spec.timeout, pgid, done.clone()));
+        Ok(ExecHandle {
+            events: rx,
+            _guard: Some(Box::new(KillGroupOnDrop { pgid, done })),
+        })
+    }
+
+    async fn status(&self, id: &str) -> Result<RuntimeStatus> {
+        if check_id(id).is_err() {
+            return Ok(RuntimeStatus::NotRunning {
+                reason: Some("invalid sandbox id".into()),
+            });
+        }
+        Ok(match self.read_record(id)? {
+            None => RuntimeStatus::NotRunning { reason: None },
+            Some(record) if record.init.is_alive() => RuntimeStatus::Running,
+            Some(record) => RuntimeStatus::NotRunning {
+                reason: Some(if cgroup::oom_killed(&record.cgroups) {
+                    "killed by the OOM killer".into()
+                } else {
+                    "the sandbox's init process exited".into()
+                }),
+            },
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str() {
+                if check_id(name).is_ok() {
+                    ids.push(name.to_owned());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn root_dir(&self) -> Option<PathBuf> {
+        Some(self.root_dir.clone())
+    }
+}
+
+/// Kills an exec's whole process group if its handle is dropped before the command ended.
+#[derive(Debug)]
+struct KillGroupOnDrop {
+    pgid: i32,
+    done: Arc<AtomicBool>,
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::SeqCst) {
+            proc::kill_group(self.pgid);
+        }
+    }
+}
+
+/// Relay an exec's output as it arrives, then its exit code.
+async fn run_exec(
+    mut child: Child,
+    tx: mpsc::Sender<ExecEvent>,
+    timeout: Option<Duration>,
+    pgid: i32,
+    done: Arc<AtomicBool>,
+) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let out_task = tokio::spawn(forward(stdout, tx.clone(), ExecEvent::Stdout));
+    let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr));
+
+    let waited = match timeout {
+        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
+        None => Some(child.wait().await),
+    };
+    let timed_out = waited.is_none();
+    let status = match waited {
+        Some(status) => status.map_err(|_| ()),
+        None => {
+            // Timed out: kill the whole group (nsenter and the command's tree inside).
+            proc::kill_group(pgid);
+            let _ = child.wait().await;
+            Err(())
+        }
+    };
+    let (out_abort, err_abort) = (out_task.abort_handle(), err_task.abort_handle());
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        let _ = out_task.await;
+        let _ = err_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        out_abort.abort();
+        err_abort.abort();
+    }
+    done.store(true, Ordering::SeqCst);
+    let code = match (timed_out, status) {
+        (true, _) => {
+            let limit = timeout.unwrap_or_default();
+            let note = format!("amika: command timed out after {limit:?} and was killed\n");
+            let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;
+            TIMEOUT_EXIT_CODE
+        }
+        (false, Ok(status)) => exit_code(status),
+        (false, Err(())) => 255,
+    };
+    let _ = tx.send(ExecEvent::Exit(code)).await;
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(255)
+}
+
+async fn forward<R: AsyncRead + Unpin>(
+    mut reader: R,
+    tx: mpsc::Sender<ExecEvent>,
+    wrap: fn(Vec<u8>) -> ExecEvent,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Read bwrap's `--info-fd` JSON (it does not necessarily close the descriptor after it).
+async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> std::result::Result<BwrapInfo, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stdout.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("bubblewrap exited before starting the sandbox".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match serde_json::from_slice::<BwrapInfo>(&buf) {
+            Ok(info) => return Ok(info),
+            Err(e) if e.is_eof() => continue,
+            Err(e) => return Err(format!("unexpected bubblewrap info: {e}")),
+        }
+    }
+}
+
+/// Wait for the init's ready line on bwrap's stderr. Anything else there is bwrap (or the
+/// injection script) failing.
+async fn wait_ready<R: AsyncRead + Unpin>(
+    stderr: &mut BufReader<R>,
+) -> std::result::Result<(), String> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = stderr
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the sandbox's init exited before it was ready".into());
+        }
+        if line.trim_ascii_end() == READY_LINE {
+            return Ok(());
+        }
+        // Keep going: the failure, if any, ends with EOF and is reported from there.
+        tracing::debug!(
+            "sandbox setup: {}",
+            String::from_utf8_lossy(&line).trim_end()
+        );
+    }
+}
+
+/// Sandbox ids name directories and cgroups: `[A-Za-z0-9_.-]`, not starting with `.`, at most
+/// 128 bytes.
+fn check_id(id: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid sandbox id {id:?}"))
+    }
+}
+
+/// The `/etc` entries to mount: the fixed list plus versioned ones (`python3.11`, `java-17-…`).
+fn etc_entries() -> Vec<String> {
+    static ENTRIES: OnceLock<Vec<String>> = OnceLock::new();
+    ENTRIES
+        .get_or_init(|| {
+            let mut entries: Vec<String> = ETC_ENTRIES.iter().map(|s| s.to_string()).collect();
+            if let Ok(dir) = std::fs::read_dir("/etc") {
+                for entry in dir.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.starts_with("python3.") || name.starts_with("java-") {
+                        entries.push(name);
+                    }
+                }
+            }
+            entries.sort();
+            entries
+        })
+        .clone()
+}
+
+fn find_tool(name: &str) -> PathBuf {
+    let from_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_absolute() && is_executable(candidate))
+    });
+    from_path.unwrap_or_else(|| Path::new("/usr/bin").join(name))
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        check_id("sbx_01J9Z-abc.1").unwrap();
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"x".repeat(129)] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn curated_etc_hides_host_secrets() {
+        let entries = etc_entries();
+        for secret in [
+            "shadow",
+            "gshadow",
+            "ssl",
+            "ssl/private",
+            "ssh",
+            "sudoers",
+            "npmrc",
+            "pip.conf",
+        ] {
+            assert!(
+                !entries.iter().any(|e| e == secret),
+                "{secret} must not be mounted"
+            );
+        }
+    }
+
+    #[test]
+    fn bwrap_args_hold_no_secret_and_no_die_with_parent() {
+        let provider = LocalProvider::new("/nonexistent".into());
+        let spec = SandboxSpec {
+            id: "x".into(),
+            network: NetworkMode::None,
+            memory_mib: None,
+            pids: None,
+        };
+        let args = provider.bwrap_args(&spec, Path::new("/nonexistent/x"), &[".claude".into()]);
+        let joined: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(!joined
+            .iter()
+            .any(|a| a == "--die-with-parent" || a == "--setenv"));
+        assert!(!joined.iter().any(|a| a == "--share-net"));
+        let tmpfs = joined
+            .iter()
+            .position(|a| a == "/home/amika/.claude")
+            .unwrap();
+        assert_eq!(joined[tmpfs - 1], "--tmpfs");
+        let home = joined.iter().position(|a| a == "/home/amika").unwrap();
+        assert!(
+            home < tmpfs,
+            "the tmpfs must be mounted over the bound home, not under it"
+        );
+    }
+}

@@ -42,7 +42,7 @@ impl Redactor {
             out.push((value, format!("[REDACTED:{label}]").into_bytes()));
         }
         // Stable sort: among equal lengths the caller's order is kept.
-        out.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        out.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
         Redactor {
             values: out,
             pending: Zeroizing::new(Vec::new()),

@@ -1,0 +1,313 @@
+//! Per-sandbox cgroups for memory and pids limits, on cgroup v2 or the v1/hybrid layout.
+//!
+//! Layout is detected once from `/proc/self/mountinfo`:
+//! - **v2** (`/sys/fs/cgroup` is cgroup2 and offers `memory` and `pids`): sandboxes go under
+//!   `<root>/amika/<id>`, with both controllers enabled in the subtree. They hang off the root
+//!   because v2 forbids enabling controllers below a cgroup that has processes (the server's).
+//! - **v1/hybrid** (separate `memory` and `pids` hierarchies): sandboxes go under the *server's
+//!   own* cgroup in each hierarchy, `<mount>/<server's path>/amika/<id>`, so whatever limits the
+//!   server runs under (a systemd unit, a container) still bound its sandboxes.
+//!
+//! A process joins by writing to `cgroup.procs` in the child before exec (see
+//! [`super::proc::install`]), so nothing it forks escapes. Execs join too: `nsenter` enters the
+//! sandbox's namespaces but not its cgroups.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where per-sandbox cgroups live on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Layout {
+    V2 {
+        base: PathBuf,
+    },
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+    },
+    /// Limits cannot be enforced; the reason says why.
+    Unavailable(String),
+}
+
+impl Layout {
+    /// Detect from the running system.
+    pub fn detect() -> Layout {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let v2_controllers = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").ok();
+        Layout::from_system(&mountinfo, &own, v2_controllers.as_deref())
+    }
+
+    /// Detection from the text of `/proc/self/mountinfo`, `/proc/self/cgroup` and (if present)
+    /// `/sys/fs/cgroup/cgroup.controllers`; separate so each layout can be unit-tested.
+    pub fn from_system(mountinfo: &str, own_cgroup: &str, v2_controllers: Option<&str>) -> Layout {
+        let mounts: Vec<Mount> = mountinfo.lines().filter_map(Mount::parse).collect();
+        if let Some(m) = mounts
+            .iter()
+            .find(|m| m.fstype == "cgroup2" && m.mount_point == "/sys/fs/cgroup")
+        {
+            let controllers = v2_controllers.unwrap_or("");
+            let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+            return if has("memory") && has("pids") {
+                Layout::V2 {
+                    base: PathBuf::from(&m.mount_point).join("amika"),
+                }
+            } else {
+                Layout::Unavailable(format!(
+                    "cgroup v2 at /sys/fs/cgroup does not offer the memory and pids controllers (it offers: {})",
+                    controllers.trim()
+                ))
+            };
+        }
+        let v1 = |controller: &str| -> Option<PathBuf> {
+            let m = mounts.iter().find(|m| {
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller)
+            })?;
+            // "4:memory:/process_api/abc" — the server's own cgroup in that hierarchy.
+            let own_path = own_cgroup.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+                list.split(',').any(|c| c == controller).then_some(path)
+            })?;
+            // The mount may show only a subtree (containers): strip the mount's root.
+            let relative = own_path
+                .strip_prefix(m.root.trim_end_matches('/'))
+                .unwrap_or(own_path);
+            Some(
+                Path::new(&m.mount_point)
+                    .join(relative.trim_start_matches('/'))
+                    .join("amika"),
+            )
+        };
+        match (v1("memory"), v1("pids")) {
+            (Some(memory), Some(pids)) => Layout::V1 { memory, pids },
+            _ => Layout::Unavailable(
+                "no usable cgroup hierarchy with the memory and pids controllers (neither cgroup v2 at /sys/fs/cgroup nor v1 memory and pids hierarchies are mounted)".into(),
+            ),
+        }
+    }
+
+    /// Create the cgroup(s) of sandbox `id` with these limits; returns their directories (each
+    /// with a `cgroup.procs` to join). Replaces leftovers of an earlier run.
+    pub fn create(
+        &self,
+        id: &str,
+        memory_mib: Option<u64>,
+        pids: Option<u64>,
+    ) -> Result<Vec<PathBuf>, String> {
+        let memory_bytes = memory_mib.map(|m| m.saturating_mul(1024 * 1024));
+        match self {
+            Layout::Unavailable(reason) => {
+                Err(format!("cannot enforce memory/pids limits: {reason}"))
+            }
+            Layout::V2 { base } => {
+                let dir = base.join(id);
+                (|| -> io::Result<()> {
+                    enable_v2_controllers(base)?;
+                    make_fresh_dir(&dir)?;
+                    if let Some(bytes) = memory_bytes {
+                        std::fs::write(dir.join("memory.max"), bytes.to_string())?;
+                        // Without this, a v2 sandbox could push its excess into swap.
+                        let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                    }
+                    if let Some(n) = pids {
+                        std::fs::write(dir.join("pids.max"), n.to_string())?;
+                    }
+                    Ok(())
+                })()
+                .map_err(|e| format!("cannot set up cgroup {}: {e}", dir.display()))?;
+                Ok(vec![dir])
+            }
+            Layout::V1 {
+                memory,
+                pids: pids_base,
+            } => {
+                let mem_dir = memory.join(id);
+                let pids_dir = pids_base.join(id);
+                (|| -> io::Result<()> {
+                    make_fresh_dir(&mem_dir)?;
+                    make_fresh_dir(&pids_dir)?;
+                    if let Some(bytes) = memory_bytes {
+                        std::fs::write(mem_dir.join("memory.limit_in_bytes"), bytes.to_string())?;
+                        // Only present with swap accounting; must not be below the plain limit.
+                        let _ = std::fs::write(
+                            mem_dir.join("memory.memsw.limit_in_bytes"),
+                            bytes.to_string(),
+                        );
+                    }
+                    if let Some(n) = pids {
+                        std::fs::write(pids_dir.join("pids.max"), n.to_string())?;
+                    }
+                    Ok(())
+                })()
+                .map_err(|e| {
+                    format!(
+                        "cannot set up cgroups {} and {}: {e}",
+                        mem_dir.display(),
+                        pids_dir.display()
+                    )
+                })?;
+                Ok(vec![mem_dir, pids_dir])
+            }
+        }
+    }
+}
+
+/// Remove sandbox cgroups (their processes must be gone). Missing ones are fine. A cgroup whose
+/// last process just exited can be busy for a moment, hence the short retry.
+pub(crate) async fn remove(dirs: &[PathBuf]) -> io::Result<()> {
+    for dir in dirs {
+        let mut attempt = 0;
+        loop {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    tracing::debug!(dir = %dir.display(), error = %e, "cgroup busy, retrying");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the kernel's OOM killer killed a process in these cgroups (for a useful
+/// "not running" reason).
+pub(crate) fn oom_killed(dirs: &[PathBuf]) -> bool {
+    dirs.iter().any(|dir| {
+        ["memory.events", "memory.oom_control"].iter().any(|file| {
+            std::fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+        })
+    })
+}
+
+fn make_fresh_dir(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)
+}
+
+fn enable_v2_controllers(base: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(base)?;
+    for dir in [base.parent().unwrap_or(base), base] {
+        let control = dir.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control)?;
+        if !(enabled.split_whitespace().any(|c| c == "memory")
+            && enabled.split_whitespace().any(|c| c == "pids"))
+        {
+            std::fs::write(&control, "+memory +pids")?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug)]
+struct Mount {
+    root: String,
+    mount_point: String,
+    fstype: String,
+    super_options: String,
+}
+
+impl Mount {
+    fn parse(line: &str) -> Option<Mount> {
+        // "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory"
+        let (left, right) = line.split_once(" - ")?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        Some(Mount {
+            root: left.get(3)?.to_string(),
+            mount_point: left.get(4)?.to_string(),
+            fstype: right.first()?.to_string(),
+            super_options: right.get(2).unwrap_or(&"").to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn detects_hybrid_v1_under_the_servers_own_cgroup() {
+        let own = "8:pids:/\n4:memory:/process_api/abc\n0::/\n";
+        assert_eq!(
+            Layout::from_system(HYBRID, own, None),
+            Layout::V1 {
+                memory: "/sys/fs/cgroup/memory/process_api/abc/amika".into(),
+                pids: "/sys/fs/cgroup/pids/amika".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn detects_v1_mounted_as_a_subtree() {
+        let mountinfo = "\
+35 31 0:32 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+39 31 0:36 /docker/x /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let own = "8:pids:/docker/x\n4:memory:/docker/x/inner\n";
+        assert_eq!(
+            Layout::from_system(mountinfo, own, None),
+            Layout::V1 {
+                memory: "/sys/fs/cgroup/memory/inner/amika".into(),
+                pids: "/sys/fs/cgroup/pids/amika".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn detects_pure_v2() {
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            Layout::from_system(
+                mountinfo,
+                "0::/user.slice\n",
+                Some("cpuset cpu io memory pids\n")
+            ),
+            Layout::V2 {
+                base: "/sys/fs/cgroup/amika".into()
+            }
+        );
+        assert!(matches!(
+            Layout::from_system(mountinfo, "0::/\n", Some("cpu io\n")),
+            Layout::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn nothing_usable() {
+        assert!(matches!(
+            Layout::from_system("", "", None),
+            Layout::Unavailable(_)
+        ));
+        let err = Layout::from_system("", "", None)
+            .create("x", Some(1), None)
+            .unwrap_err();
+        assert!(
+            err.starts_with("cannot enforce memory/pids limits"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Host-side process plumbing for the local provider: the hook that runs between `fork` and
+//! `exec` of every host process the provider starts (the crate's one audited `unsafe`), and
+//! process identities that stay meaningful across a server restart.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, PidfdFlags, Signal};
+use serde::{Deserialize, Serialize};
+
+/// What every host process the provider spawns (bwrap, nsenter, slirp4netns) gets set up in the
+/// child, between `fork` and `exec`.
+#[derive(Debug, Default)]
+pub(crate) struct ChildSetup {
+    /// `cgroup.procs` files to join, so the limits hold from the first instruction and for
+    /// everything the process forks (joining from the parent after spawn would race with forks).
+    pub join_cgroups: Vec<PathBuf>,
+    /// Descriptors the child must inherit (e.g. slirp4netns' ready and exit fds); all others
+    /// above stderr are closed on exec.
+    pub keep_fds: Vec<RawFd>,
+}
+
+/// Install [`ChildSetup`] on `cmd`. In the child, before exec:
+/// - `setsid()`: a new session and process group. The process is not killed with the server's
+///   terminal or process group (sandboxes outlive a server restart), a timeout can kill the whole
+///   group, and — the reason it is a session, not just a group — a sandboxed process can never
+///   reach the server's controlling terminal (`/dev/tty` + `TIOCSTI` injection, CVE-2017-5226).
+/// - every descriptor above 2 is marked close-on-exec, except `keep_fds`: descriptors the server
+///   itself inherited without `CLOEXEC` must not leak into a sandbox (`bwrap` and `nsenter` pass
+///   their open descriptors on to the sandboxed program).
+/// - join the cgroups by writing `0` ("the writing process") to each `cgroup.procs`.
+#[allow(unsafe_code)]
+pub(crate) fn install(cmd: &mut tokio::process::Command, setup: ChildSetup) -> io::Result<()> {
+    let cgroup_files: Vec<CString> = setup
+        .join_cgroups
+        .iter()
+        .map(|p| CString::new(p.as_os_str().as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in cgroup path"))?;
+    let keep_fds = setup.keep_fds;
+    // SAFETY: the closure runs in the forked child of a possibly multi-threaded process, where
+    // only async-signal-safe functions may be called. It allocates nothing (the C strings and the
+    // fd list are prepared above and only borrowed), takes no locks, and calls only raw system
+    // calls through libc: setsid, close_range, fcntl, open, write, close — all async-signal-safe.
+    // It touches no descriptor it does not own: close_range only sets a flag (the descriptors
+    // stay open until exec, so std's own exec-error pipe keeps working), `keep_fds` are
+    // descriptors the caller keeps open until after spawn, and the cgroup file descriptors are
+    // opened and closed here.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // Best effort on kernels before 5.11 (ENOSYS): nothing else leaks there in practice
+            // since Rust opens every descriptor with O_CLOEXEC.
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            for &fd in &keep_fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for file in &cgroup_files {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(err);
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// A process as the provider records it: its pid and its start time (field 22 of
+/// `/proc/<pid>/stat`, clock ticks since boot). Pids are reused; the pair is not, so a record
+/// read back after a server restart never makes the provider signal an unrelated process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProcRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// The fields of `/proc/<pid>/stat` the provider needs.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    state: u8,
+    start_time: u64,
+}
+
+fn read_stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces or ')': split after
+    // the last ')'. What follows starts at field 3 (state); start time is field 22.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(Stat { state, start_time })
+}
+
+impl ProcRef {
+    /// Identify the live process `pid` now.
+    pub fn of(pid: i32) -> io::Result<ProcRef> {
+        read_stat(pid)
+            .map(|s| ProcRef {
+                pid,
+                start_time: s.start_time,
+            })
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("process {pid} is gone"))
+            })
+    }
+
+    /// Running (not exited, not a zombie waiting to be reaped) and still the same process.
+    pub fn is_alive(&self) -> bool {
+        matches!(read_stat(self.pid), Some(s) if s.start_time == self.start_time && s.state != b'Z' && s.state != b'X')
+    }
+
+    /// A pidfd for exactly this process, or `None` if it has exited. The start time is checked
+    /// *after* opening: a pidfd pins the process it was opened for, so if the start time still
+    /// matches then, every later signal through it reaches this process and no other.
+    fn pidfd(&self) -> Option<OwnedFd> {
+        let pid = Pid::from_raw(self.pid)?;
+        let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()?;
+        self.is_alive().then_some(fd)
+    }
+
+    /// SIGKILL the process and wait (up to `timeout`) until it has exited. Ok if it was gone.
+    pub async fn kill_and_wait(&self, timeout: Duration) -> io::Result<()> {
+        let Some(fd) = self.pidfd() else {
+            return Ok(());
+        };
+        match rustix::process::pidfd_send_signal(&fd, Signal::KILL) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // A pidfd becomes readable when its process exits. For the init of a pid namespace that
+        // is after the kernel has killed and waited for every other process in the namespace.
+        // (A blocking poll on a worker thread: registering the fd with tokio's reactor would
+        // need `unsafe`.)
+        let pid = self.pid;
+        let exited = tokio::task::spawn_blocking(move || {
+            let limit = rustix::event::Timespec {
+                tv_sec: timeout.as_secs() as _,
+                tv_nsec: timeout.subsec_nanos() as _,
+            };
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            loop {
+                match rustix::event::poll(&mut fds, Some(&limit)) {
+                    Ok(n) => return Ok(n > 0),
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(io::Error::from(e)),
+                }
+            }
+        })
+        .await
+        .map_err(io::Error::other)??;
+        if exited {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("process {pid} did not exit within {timeout:?} of SIGKILL"),
+            ))
+        }
+    }
+
+    /// The environment the process was started with (`/proc/<pid>/environ`), if it is still this
+    /// process after reading.
+    pub fn environ(&self) -> Option<Vec<u8>> {
+        let data = std::fs::read(format!("/proc/{}/environ", self.pid)).ok()?;
+        self.is_alive().then_some(data)
+    }
+}
+
+/// SIGKILL every process in the process group `pgid` (a session leader's pid, see [`install`]).
+pub(crate) fn kill_group(pgid: i32) {
+    if let Some(pid) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifies_this_process() {
+        let me = ProcRef::of(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        let reused = ProcRef {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(
+            !reused.is_alive(),
+            "a different start time is a different process"
+        );
+        assert!(me.environ().is_some());
+    }
+
+    #[tokio::test]
+    async fn kill_and_wait_kills_exactly_the_recorded_process() {
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let rec = ProcRef::of(child.id().unwrap() as i32).unwrap();
+        // A record with the wrong start time is not signalled.
+        let stale = ProcRef {
+            start_time: rec.start_time + 1,
+            ..rec
+        };
+        stale.kill_and_wait(Duration::from_secs(1)).await.unwrap();
+        assert!(rec.is_alive());
+        rec.kill_and_wait(Duration::from_secs(5)).await.unwrap();
+        assert!(
+            !rec.is_alive(),
+            "exited (a zombie until reaped) counts as gone"
+        );
+        let status = child.wait().await.unwrap();
+        assert!(!status.success());
+    }
+}

@@ -1,0 +1,884 @@
+//! The local provider against real bubblewrap: no mocks. Every test removes its sandboxes even
+//! when it fails (see [`Guard`]).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use amika_sandbox::local::LocalProvider;
+use amika_sandbox::{
+    ExecEvent, ExecSpec, InjectedEnv, InjectedFile, Injection, Provider, ProviderError,
+    RuntimeStatus, SandboxSpec, SecretBytes,
+};
+use amika_types::NetworkMode;
+
+/// A sandbox root that removes every sandbox in it when dropped — through a *fresh* provider,
+/// which also exercises finding sandboxes from `state.json` alone.
+struct Guard {
+    root: tempfile::TempDir,
+}
+
+impl Guard {
+    fn new() -> Guard {
+        Guard {
+            root: tempfile::Builder::new()
+                .prefix("amika-sbx-test")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+    fn path(&self) -> PathBuf {
+        self.root.path().join("sandboxes")
+    }
+    fn provider(&self) -> LocalProvider {
+        LocalProvider::new(self.path())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let root = self.path();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let provider = LocalProvider::new(root);
+                for id in provider.list().await.unwrap_or_default() {
+                    if let Err(e) = provider.remove(&id).await {
+                        eprintln!("cleanup of sandbox {id} failed: {e}");
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn spec(id: &str) -> SandboxSpec {
+    SandboxSpec {
+        id: id.into(),
+        network: NetworkMode::None,
+        memory_mib: None,
+        pids: None,
+    }
+}
+
+fn env(name: &str, value: &[u8]) -> InjectedEnv {
+    InjectedEnv {
+        name: name.into(),
+        value: SecretBytes::new(value.to_vec()),
+        label: name.into(),
+    }
+}
+
+fn file(path: &str, contents: &[u8]) -> InjectedFile {
+    InjectedFile {
+        relative_path: path.into(),
+        contents: SecretBytes::new(contents.to_vec()),
+        label: path.into(),
+    }
+}
+
+/// A value no process or file on this machine contains by accident.
+fn distinctive(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("amika-{tag}-{}-{nanos:x}", std::process::id())
+}
+
+#[derive(Debug, Default)]
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    code: Option<i32>,
+}
+
+impl Output {
+    fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+async fn exec_spec(p: &LocalProvider, id: &str, spec: ExecSpec) -> Output {
+    let mut handle = p.exec(id, spec).await.expect("exec");
+    let mut out = Output::default();
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            ExecEvent::Stdout(b) => out.stdout.extend(b),
+            ExecEvent::Stderr(b) => out.stderr.extend(b),
+            ExecEvent::Exit(c) => out.code = Some(c),
+        }
+    }
+    out
+}
+
+async fn run(p: &LocalProvider, id: &str, argv: &[&str]) -> Output {
+    exec_spec(
+        p,
+        id,
+        ExecSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            cwd: None,
+            timeout: Some(Duration::from_secs(30)),
+        },
+    )
+    .await
+}
+
+/// Run and expect success; stdout as a string.
+async fn sh(p: &LocalProvider, id: &str, script: &str) -> String {
+    let out = run(p, id, &["sh", "-c", script]).await;
+    assert_eq!(
+        out.code,
+        Some(0),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.out()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every host process's command line that contains `needle`.
+fn cmdlines_containing(needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = entry.path().join("cmdline");
+        if let Ok(bytes) = std::fs::read(&cmdline) {
+            if contains(&bytes, needle) {
+                hits.push(format!(
+                    "{}: {}",
+                    cmdline.display(),
+                    String::from_utf8_lossy(&bytes)
+                ));
+            }
+        }
+    }
+    hits
+}
+
+/// Every file under `dir` (not following symlinks) whose contents contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let ty = entry.file_type().unwrap();
+            if ty.is_dir() {
+                stack.push(entry.path());
+            } else if ty.is_file() && contains(&std::fs::read(entry.path()).unwrap(), needle) {
+                hits.push(entry.path());
+            }
+        }
+    }
+    hits
+}
+
+fn init_pid(root: &Path, id: &str) -> i32 {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join(id).join("state.json")).unwrap()).unwrap();
+    state["init"]["pid"].as_i64().unwrap() as i32
+}
+
+#[tokio::test]
+async fn injected_env_and_files_reach_the_sandbox_and_nowhere_else() {
+    let g = Guard::new();
+    let p = g.provider();
+    let env_value = distinctive("env");
+    let cred_value = distinctive("cred");
+    // > 64 KiB: the pipe must be written while the sandbox reads it.
+    let big: Vec<u8> = distinctive("big")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(200 * 1024)
+        .collect();
+    let injection = Injection {
+        env: vec![env("AMIKA_TEST_SECRET", env_value.as_bytes())],
+        files: vec![
+            file(".claude/.credentials.json", cred_value.as_bytes()),
+            file(".codex/auth.json", &big),
+        ],
+    };
+    p.start(&spec("inject"), injection).await.unwrap();
+
+    assert_eq!(
+        sh(&p, "inject", "printenv AMIKA_TEST_SECRET").await.trim(),
+        env_value
+    );
+    assert!(run(&p, "inject", &["env"]).await.out().contains(&env_value));
+    assert_eq!(
+        sh(&p, "inject", "cat ~/.claude/.credentials.json").await,
+        cred_value
+    );
+    let got_big = run(&p, "inject", &["cat", "/home/amika/.codex/auth.json"]).await;
+    assert_eq!(got_big.stdout.len(), big.len());
+    assert!(got_big.stdout == big, "200 KiB file arrives intact");
+    assert_eq!(
+        sh(
+            &p,
+            "inject",
+            "stat -c '%a %u' ~/.claude/.credentials.json ~/.codex/auth.json"
+        )
+        .await,
+        "600 1000\n600 1000\n"
+    );
+    assert_eq!(sh(&p, "inject", "id -u").await, "1000\n");
+    assert_eq!(sh(&p, "inject", "id -un").await, "amika\n");
+    assert_eq!(sh(&p, "inject", "pwd").await, "/home/amika/workspace\n");
+    assert_eq!(sh(&p, "inject", "echo $HOME").await, "/home/amika\n");
+
+    // Nothing on any command line of the host, even while an exec runs.
+    let mut running = p
+        .exec(
+            "inject",
+            ExecSpec {
+                argv: vec!["sleep".into(), "5".into()],
+                cwd: None,
+                timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    for needle in [env_value.as_bytes(), cred_value.as_bytes(), &big[..40]] {
+        let hits = cmdlines_containing(needle);
+        assert!(hits.is_empty(), "secret on a command line: {hits:?}");
+        // And nowhere on disk under the provider's root (the tmpfs is memory).
+        let files = files_containing(&g.path(), needle);
+        assert!(files.is_empty(), "secret on disk: {files:?}");
+    }
+    drop(running.events.try_recv());
+    drop(running);
+}
+
+#[tokio::test]
+async fn home_persists_across_restart_and_tmp_does_not() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("persist"), Injection::default())
+        .await
+        .unwrap();
+    sh(
+        &p,
+        "persist",
+        "echo kept > ~/workspace/note; echo gone > /tmp/note",
+    )
+    .await;
+    p.stop("persist").await.unwrap();
+    assert_eq!(
+        p.status("persist").await.unwrap(),
+        RuntimeStatus::NotRunning { reason: None }
+    );
+    assert!(matches!(
+        p.exec(
+            "persist",
+            ExecSpec {
+                argv: vec!["true".into()],
+                cwd: None,
+                timeout: None
+            }
+        )
+        .await,
+        Err(ProviderError::NotRunning(_))
+    ));
+    p.start(&spec("persist"), Injection::default())
+        .await
+        .unwrap();
+    assert_eq!(sh(&p, "persist", "cat ~/workspace/note").await, "kept\n");
+    assert_ne!(
+        run(&p, "persist", &["cat", "/tmp/note"]).await.code,
+        Some(0)
+    );
+    // Stop is idempotent.
+    p.stop("persist").await.unwrap();
+    p.stop("persist").await.unwrap();
+}
+
+#[tokio::test]
+async fn remove_kills_every_process_and_deletes_the_files() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("doomed"), Injection::default())
+        .await
+        .unwrap();
+    let out = run(
+        &p,
+        "doomed",
+        &["sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo started"],
+    )
+    .await;
+    assert_eq!(out.code, Some(0));
+    assert_eq!(out.out(), "started\n");
+
+    let init = init_pid(&g.path(), "doomed");
+    let pidns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    let members = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path().join("ns/pid")).ok().as_ref() == Some(&pidns))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        members().len() >= 3,
+        "init, its sleep and the background sleep 1000"
+    );
+
+    p.remove("doomed").await.unwrap();
+    assert!(members().is_empty(), "processes survived: {:?}", members());
+    assert!(!Path::new(&format!("/proc/{init}")).exists() || !amika_alive(init));
+    assert!(!g.path().join("doomed").exists());
+    assert!(!p.list().await.unwrap().contains(&"doomed".to_string()));
+    // Idempotent, and fine for something that never existed.
+    p.remove("doomed").await.unwrap();
+    p.remove("never-existed").await.unwrap();
+}
+
+fn amika_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn exit_codes_propagate() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("codes"), Injection::default()).await.unwrap();
+    assert_eq!(
+        run(&p, "codes", &["sh", "-c", "exit 7"]).await.code,
+        Some(7)
+    );
+    assert_eq!(run(&p, "codes", &["true"]).await.code, Some(0));
+    assert_eq!(
+        run(&p, "codes", &["no-such-command-amika"]).await.code,
+        Some(127)
+    );
+    assert_eq!(
+        run(&p, "codes", &["sh", "-c", "kill -9 $$"]).await.code,
+        Some(137)
+    );
+    let out = exec_spec(
+        &p,
+        "codes",
+        ExecSpec {
+            argv: vec!["pwd".into()],
+            cwd: Some("/tmp".into()),
+            timeout: None,
+        },
+    )
+    .await;
+    assert_eq!((out.out().as_str(), out.code), ("/tmp\n", Some(0)));
+    let out = exec_spec(
+        &p,
+        "codes",
+        ExecSpec {
+            argv: vec!["pwd".into()],
+            cwd: Some("/no/such/dir".into()),
+            timeout: None,
+        },
+    )
+    .await;
+    assert_eq!(out.code, Some(126));
+    assert!(matches!(
+        p.exec(
+            "codes",
+            ExecSpec {
+                argv: vec![],
+                cwd: None,
+                timeout: None
+            }
+        )
+        .await,
+        Err(ProviderError::InvalidCommand(_))
+    ));
+    // Arguments with spaces and quotes arrive as they are.
+    let out = run(&p, "codes", &["printf", "%s|", "a b", "it's", "$HOME"]).await;
+    assert_eq!(out.out(), "a b|it's|$HOME|");
+}
+
+#[tokio::test]
+async fn output_streams_as_it_arrives() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("stream"), Injection::default())
+        .await
+        .unwrap();
+    let mut handle = p
+        .exec(
+            "stream",
+            ExecSpec {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo first; sleep 0.3; echo second >&2".into(),
+                ],
+                cwd: None,
+                timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    let first = handle.events.recv().await.unwrap();
+    let first_at = Instant::now();
+    assert_eq!(first, ExecEvent::Stdout(b"first\n".to_vec()));
+    let mut rest = Vec::new();
+    while let Some(e) = handle.events.recv().await {
+        rest.push(e);
+    }
+    assert!(
+        first_at.elapsed() >= Duration::from_millis(250),
+        "the first chunk came before the command slept, not at the end"
+    );
+    assert_eq!(
+        rest,
+        vec![ExecEvent::Stderr(b"second\n".to_vec()), ExecEvent::Exit(0)]
+    );
+}
+
+async fn processes(p: &LocalProvider, id: &str) -> String {
+    sh(p, id, "ps -eo args").await
+}
+
+#[tokio::test]
+async fn timeout_and_drop_kill_the_command_tree() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("kill"), Injection::default()).await.unwrap();
+    let started = Instant::now();
+    let out = exec_spec(
+        &p,
+        "kill",
+        ExecSpec {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "sleep 1001 & sleep 1002; echo never".into(),
+            ],
+            cwd: None,
+            timeout: Some(Duration::from_millis(300)),
+        },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.code, Some(amika_sandbox::local::TIMEOUT_EXIT_CODE));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
+    assert!(!out.out().contains("never"));
+    let ps = processes(&p, "kill").await;
+    assert!(
+        !ps.contains("sleep 1001") && !ps.contains("sleep 1002"),
+        "{ps}"
+    );
+
+    // Dropping the handle kills the command too.
+    let handle = p
+        .exec(
+            "kill",
+            ExecSpec {
+                argv: vec!["sleep".into(), "1003".into()],
+                cwd: None,
+                timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(processes(&p, "kill").await.contains("sleep 1003"));
+    drop(handle);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ps = processes(&p, "kill").await;
+        if !ps.contains("sleep 1003") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sleep 1003 survived the dropped handle: {ps}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_provider_finds_and_uses_running_sandboxes() {
+    let g = Guard::new();
+    let value = distinctive("restart");
+    {
+        let first = g.provider();
+        first
+            .start(
+                &spec("survivor"),
+                Injection {
+                    env: vec![env("AMIKA_TEST_SECRET", value.as_bytes())],
+                    files: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    } // the first provider is gone, as after a server restart
+
+    let second = g.provider();
+    assert_eq!(second.list().await.unwrap(), vec!["survivor".to_string()]);
+    assert_eq!(
+        second.status("survivor").await.unwrap(),
+        RuntimeStatus::Running
+    );
+    assert_eq!(
+        sh(&second, "survivor", "printenv AMIKA_TEST_SECRET")
+            .await
+            .trim(),
+        value
+    );
+    assert!(matches!(
+        second.start(&spec("survivor"), Injection::default()).await,
+        Err(ProviderError::StartFailed { .. })
+    ));
+    second.stop("survivor").await.unwrap();
+    assert!(matches!(
+        second.status("survivor").await.unwrap(),
+        RuntimeStatus::NotRunning { .. }
+    ));
+    // A sandbox killed behind the provider's back is reported, with a reason.
+    second
+        .start(&spec("survivor"), Injection::default())
+        .await
+        .unwrap();
+    let init = init_pid(&g.path(), "survivor");
+    std::process::Command::new("kill")
+        .args(["-9", &init.to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while second.status("survivor").await.unwrap() == RuntimeStatus::Running {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        second.status("survivor").await.unwrap(),
+        RuntimeStatus::NotRunning {
+            reason: Some("the sandbox's init process exited".into())
+        }
+    );
+    // Starting again cleans up what is left and works.
+    second
+        .start(&spec("survivor"), Injection::default())
+        .await
+        .unwrap();
+    assert_eq!(sh(&second, "survivor", "echo ok").await, "ok\n");
+}
+
+#[tokio::test]
+async fn check_names_what_to_install() {
+    let g = Guard::new();
+    let p = g.provider().with_bwrap_path("/nonexistent/bwrap".into());
+    let err = p.check().unwrap_err();
+    assert!(matches!(err, ProviderError::Unavailable(_)));
+    assert_eq!(
+        err.to_string(),
+        "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap`"
+    );
+    assert!(matches!(
+        p.start(&spec("x"), Injection::default()).await,
+        Err(ProviderError::Unavailable(_))
+    ));
+    let p = g
+        .provider()
+        .with_nsenter_path("/nonexistent/nsenter".into());
+    assert!(p.check().unwrap_err().to_string().contains("util-linux"));
+    g.provider().check().unwrap();
+}
+
+#[tokio::test]
+async fn the_host_stays_out_of_reach() {
+    let g = Guard::new();
+    let p = g.provider();
+    let probe = PathBuf::from(format!("/root/{}", distinctive("probe")));
+    std::fs::write(&probe, "host secret").unwrap();
+    struct RemoveProbe(PathBuf);
+    impl Drop for RemoveProbe {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _probe = RemoveProbe(probe.clone());
+
+    p.start(&spec("jail"), Injection::default()).await.unwrap();
+    let out = run(&p, "jail", &["cat", probe.to_str().unwrap()]).await;
+    assert_ne!(out.code, Some(0));
+    assert!(!out.out().contains("host secret"));
+    assert_ne!(run(&p, "jail", &["cat", "/etc/shadow"]).await.code, Some(0));
+    assert_ne!(
+        run(&p, "jail", &["ls", "/etc/ssl/private"]).await.code,
+        Some(0)
+    );
+    // The provider's own directory is not visible either.
+    let root = g.path();
+    assert_ne!(
+        run(&p, "jail", &["ls", root.to_str().unwrap()]).await.code,
+        Some(0)
+    );
+    // Read-only system, and no network but loopback.
+    assert_ne!(
+        run(&p, "jail", &["touch", "/usr/amika-probe"]).await.code,
+        Some(0)
+    );
+    assert_eq!(
+        sh(
+            &p,
+            "jail",
+            "ls /sys/class/net 2>/dev/null || ip -o link | cut -d: -f2"
+        )
+        .await
+        .trim(),
+        "lo"
+    );
+    // No descriptor of the server leaks in.
+    assert_eq!(
+        sh(&p, "jail", "ls /proc/self/fd | sort -n | tr '\\n' ' '").await,
+        "0 1 2 3 "
+    );
+}
+
+/// An address of this host that is not loopback (what an egress sandbox can reach).
+fn host_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn network_modes() {
+    let g = Guard::new();
+    let p = g.provider();
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let connect = |host: String| format!("exec 3<>/dev/tcp/{host}/{port} && echo connected");
+
+    let mut none = spec("net-none");
+    none.network = NetworkMode::None;
+    p.start(&none, Injection::default()).await.unwrap();
+    let out = run(
+        &p,
+        "net-none",
+        &["bash", "-c", &connect("127.0.0.1".into())],
+    )
+    .await;
+    assert_ne!(
+        out.code,
+        Some(0),
+        "loopback of the sandbox is not the host's"
+    );
+
+    let mut host = spec("net-host");
+    host.network = NetworkMode::Host;
+    p.start(&host, Injection::default()).await.unwrap();
+    assert_eq!(
+        run(
+            &p,
+            "net-host",
+            &["bash", "-c", &connect("127.0.0.1".into())]
+        )
+        .await
+        .out(),
+        "connected\n"
+    );
+
+    let mut egress = spec("net-egress");
+    egress.network = NetworkMode::Egress;
+    p.start(&egress, Injection::default()).await.unwrap();
+    assert!(sh(&p, "net-egress", "ip -o -4 addr show tap0")
+        .await
+        .contains("10.0.2.100"));
+    // The host's loopback (where the server listens) stays unreachable.
+    let out = run(
+        &p,
+        "net-egress",
+        &["bash", "-c", &connect("10.0.2.2".into())],
+    )
+    .await;
+    assert_ne!(out.code, Some(0));
+    if let Some(ip) = host_ip() {
+        let out = run(&p, "net-egress", &["bash", "-c", &connect(ip.to_string())]).await;
+        assert_eq!(
+            out.out(),
+            "connected\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&p, "net-none", &["bash", "-c", &connect(ip.to_string())]).await;
+        assert_ne!(out.code, Some(0));
+    }
+    // The network helper goes away with the sandbox.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(g.path().join("net-egress/state.json")).unwrap())
+            .unwrap();
+    let slirp = state["slirp4netns"]["pid"].as_i64().unwrap();
+    p.stop("net-egress").await.unwrap();
+    assert!(!amika_alive(slirp as i32));
+
+    let missing = g
+        .provider()
+        .with_slirp4netns_path("/nonexistent/slirp4netns".into());
+    let err = missing
+        .start(&spec("net-missing").tap_egress(), Injection::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "slirp4netns is not installed: run `apt-get install -y slirp4netns`"
+    );
+}
+
+trait TapEgress {
+    fn tap_egress(self) -> Self;
+}
+impl TapEgress for SandboxSpec {
+    fn tap_egress(mut self) -> Self {
+        self.network = NetworkMode::Egress;
+        self
+    }
+}
+
+#[tokio::test]
+async fn limits_hold_for_execs() {
+    let g = Guard::new();
+    let p = g.provider();
+    let mut limited = spec("limited");
+    limited.pids = Some(24);
+    limited.memory_mib = Some(64);
+    p.start(&limited, Injection::default()).await.unwrap();
+    // More processes than allowed: forks fail.
+    let out = run(
+        &p,
+        "limited",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 40); do sleep 5 & done 2>&1; echo forked",
+        ],
+    )
+    .await;
+    let all = format!("{}{}", out.out(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        all.contains("fork") || out.code != Some(0),
+        "pids limit not enforced: {all}"
+    );
+    // More memory than allowed: the OOM killer ends the command.
+    let out = run(
+        &p,
+        "limited",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        ],
+    )
+    .await;
+    assert_ne!(
+        out.code,
+        Some(0),
+        "memory limit not enforced: {}",
+        out.out()
+    );
+    // The sandbox itself survives and its cgroups go away with it.
+    assert_eq!(sh(&p, "limited", "echo alive").await, "alive\n");
+    p.stop("limited").await.unwrap();
+    let mut lingering = Vec::new();
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup",
+    ] {
+        let found = std::process::Command::new("find")
+            .args([
+                base,
+                "-maxdepth",
+                "6",
+                "-type",
+                "d",
+                "-name",
+                "limited",
+                "-path",
+                "*amika*",
+            ])
+            .output()
+            .unwrap();
+        lingering.extend(
+            String::from_utf8_lossy(&found.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert!(lingering.is_empty(), "cgroups left behind: {lingering:?}");
+}
+
+/// Start and exec latency against a bare `bwrap ... /bin/true`. Prints the numbers; asserts only
+/// a loose bound so that a loaded CI machine does not fail it.
+#[tokio::test]
+async fn start_and_exec_are_fast() {
+    let g = Guard::new();
+    let p = g.provider();
+    let raw = {
+        let t = Instant::now();
+        for _ in 0..5 {
+            let ok = std::process::Command::new("bwrap")
+                .args([
+                    "--unshare-all",
+                    "--uid",
+                    "1000",
+                    "--gid",
+                    "1000",
+                    "--ro-bind",
+                    "/usr",
+                    "/usr",
+                    "--symlink",
+                    "usr/bin",
+                    "/bin",
+                    "--symlink",
+                    "usr/lib",
+                    "/lib",
+                    "--symlink",
+                    "usr/lib64",
+                    "/lib64",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "/bin/true",
+                ])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        t.elapsed() / 5
+    };
+    let mut starts = Vec::new();
+    let mut execs = Vec::new();
+    for i in 0..5 {
+        let id = format!("fast{i}");
+        let t = Instant::now();
+        p.start(&spec(&id), Injection::default()).await.unwrap();
+        starts.push(t.elapsed());
+        let t = Instant::now();
+        assert_eq!(run(&p, &id, &["true"]).await.code, Some(0));
+        execs.push(t.elapsed());
+    }
+    starts.sort();
+    execs.sort();
+    let (start, exec) = (starts[2], execs[2]);
+    eprintln!(
+        "raw bwrap /bin/true {raw:?}; start (median) {start:?}; first exec (median) {exec:?}; \
+         create-to-first-exec {:?} = {:.1}x raw",
+        start + exec,
+        (start + exec).as_secs_f64() / raw.as_secs_f64()
+    );
+    assert!(start + exec < Duration::from_secs(2));
+}
