@@ -1,0 +1,284 @@
+//! End-to-end harness: a real `amika server` process on a free port of 127.0.0.1 (SQLite in a
+//! temp dir, or a fresh database in the throwaway PostgreSQL that `scripts/with-postgres.sh`
+//! starts), and the real `amika` binary talking to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+pub struct Server {
+    pub url: String,
+    pub admin_key: String,
+    pub dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub database_url: Option<String>,
+    child: Child,
+}
+
+/// A fresh PostgreSQL database in the test cluster, or `None` when no cluster runs (only
+/// allowed with `AMIKA_SKIP_POSTGRES=1`).
+pub fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("AMIKA_TEST_DATABASE_URL") else {
+        assert!(std::env::var("AMIKA_SKIP_POSTGRES").is_ok_and(|v| v == "1"), "AMIKA_TEST_DATABASE_URL is not set: run the tests under scripts/with-postgres.sh (or set AMIKA_SKIP_POSTGRES=1 to skip PostgreSQL)");
+        return None;
+    };
+    let name = format!(
+        "amika_e2e_{}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    );
+    let status = psql(&base, &format!("CREATE DATABASE {name}"));
+    assert!(status, "could not create database {name}");
+    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    let dir =
+        std::env::var("AMIKA_TEST_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    Path::new(&dir).join(tool)
+}
+
+pub fn psql(url: &str, sql: &str) -> bool {
+    Command::new(pg_bin("psql"))
+        .args([url, "-q", "-c", sql])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `pg_dump` of a database, as text.
+pub fn pg_dump(url: &str) -> Vec<u8> {
+    let out = Command::new(pg_bin("pg_dump"))
+        .arg(url)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(None, &[])
+    }
+
+    pub fn start_with(database_url: Option<String>, extra_args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        Self::start_in(dir, data_dir, database_url, extra_args)
+    }
+
+    /// Start (or restart) a server on an existing data dir.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        extra_args: &[&str],
+    ) -> Server {
+        let log = dir.path().join(format!("server-{}.log", rand_suffix()));
+        let mut cmd = Command::cargo_bin("amika").unwrap();
+        cmd.args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .args(extra_args);
+        cmd.env_remove("AMIKA_DATABASE_URL")
+            .env_remove("AMIKA_MASTER_KEY");
+        if let Some(url) = &database_url {
+            cmd.args(["--database-url", url]);
+        }
+        // Debug logging on purpose: tests check that even this level never shows a value.
+        cmd.env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut child = cmd.spawn().expect("amika server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = match line.trim().strip_prefix("amika server listening on ") {
+            Some(u) => u.to_string(),
+            None => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start: {line:?}\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        let admin_key = std::fs::read_to_string(data_dir.join("admin-api-key"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Server {
+            url,
+            admin_key,
+            dir,
+            data_dir,
+            log,
+            database_url,
+            child,
+        }
+    }
+
+    /// The real `amika` binary, logged in as `key`, with a private HOME and config.
+    pub fn amika_as(&self, key: &str) -> Command {
+        let mut cmd = Command::cargo_bin("amika").unwrap();
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        cmd.env("AMIKA_API_URL", &self.url)
+            .env("AMIKA_API_KEY", key)
+            .env("AMIKA_CONFIG", self.dir.path().join("cli-config.json"))
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("OPENAI_API_KEY")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn amika(&self) -> Command {
+        self.amika_as(&self.admin_key)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kill the server (SIGKILL) and keep its directory, e.g. to restart on it.
+    pub fn kill(mut self) -> (tempfile::TempDir, PathBuf, Option<String>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (dir, self.data_dir.clone(), self.database_url.clone())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Remove what this server's sandboxes left running before the temp dir goes.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command, assert success, return stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run a command, assert success, parse stdout as JSON.
+pub fn ok_json(cmd: &mut Command) -> serde_json::Value {
+    let out = ok(cmd);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Run a command, assert failure, return stderr.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{cmd:?} should fail:\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                if let Ok(bytes) = std::fs::read(&p) {
+                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(p);
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A bare HTTP/1.1 request to the server (no client library between the test and the wire).
+pub fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = server.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
