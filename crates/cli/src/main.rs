@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     match commands::run(cli).await {
         Ok(code) => code,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", commands::one_line(&err));
             ExitCode::FAILURE

@@ -59,6 +59,36 @@ pub fn mask_for_table(value: &str) -> String {
     out
 }
 
+/// Writes one line on stdout, returning write errors (a closed pipe, as with `| head`) instead
+/// of panicking the way `println!` does; `main` ends quietly on a broken pipe.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_fmt(args)?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `println!` that returns its write error with `?` (see [`write_stdout`]).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))?
+    };
+}
+
+/// Whether an error is stdout's reader having gone away.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode output as JSON")?;
@@ -116,8 +146,11 @@ impl Table {
     }
 
     /// Prints the table on stdout.
-    pub fn print(&self) {
-        print!("{}", self.render());
+    pub fn print(&self) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(self.render().as_bytes())?;
+        stdout.flush()?;
+        Ok(())
     }
 
     /// Prints the table on stderr (previews, which must not mix with JSON on stdout).

@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, cmd: AdminCommand) -> anyhow::Result<()> {
             if ctx.json() {
                 return print_json(&org);
             }
-            println!("Created org {} ({})", org.name, org.id);
+            crate::outln!("Created org {} ({})", org.name, org.id);
         }
         AdminCommand::Org(OrgCommand::List) => {
             let orgs = client.list_orgs().await?;
@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, cmd: AdminCommand) -> anyhow::Result<()> {
                     time(&org.created_at),
                 ]);
             }
-            table.print();
+            table.print()?;
         }
         AdminCommand::User(UserCommand::Create { name, org, admin }) => {
             let created = client
@@ -80,7 +80,7 @@ pub async fn run(ctx: &Ctx, cmd: AdminCommand) -> anyhow::Result<()> {
                 created.user.name,
                 created.user.id
             );
-            println!("{}", created.api_key);
+            crate::outln!("{}", created.api_key);
         }
     }
     Ok(())

@@ -31,6 +31,6 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> anyhow::Result<()> {
             or_dash(e.sandbox_id.as_ref()),
         ]);
     }
-    table.print();
+    table.print()?;
     Ok(())
 }

@@ -92,14 +92,14 @@ async fn login(ctx: &Ctx, url: Option<String>, api_key: Option<String>) -> anyho
             "config_path": path,
         }))
     } else {
-        println!(
+        crate::outln!(
             "Logged in to {} as {} (org {}{})",
             client.base_url(),
             me.user_name,
             me.org_name,
             if me.is_admin { ", admin" } else { "" }
         );
-        println!("Saved to {}", path.display());
+        crate::outln!("Saved to {}", path.display());
         Ok(())
     }
 }
@@ -128,11 +128,11 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             "api_key_source": key_from,
         }))
     } else {
-        println!("Server:   {} (from {url_from})", settings.url);
-        println!("User:     {} ({})", me.user_name, me.user_id);
-        println!("Org:      {} ({})", me.org_name, me.org_id);
-        println!("Admin:    {}", if me.is_admin { "yes" } else { "no" });
-        println!("API key:  {masked} (from {key_from})");
+        crate::outln!("Server:   {} (from {url_from})", settings.url);
+        crate::outln!("User:     {} ({})", me.user_name, me.user_id);
+        crate::outln!("Org:      {} ({})", me.org_name, me.org_id);
+        crate::outln!("Admin:    {}", if me.is_admin { "yes" } else { "no" });
+        crate::outln!("API key:  {masked} (from {key_from})");
         Ok(())
     }
 }
@@ -149,7 +149,7 @@ async fn api_key(ctx: &Ctx, cmd: ApiKeyCommand) -> anyhow::Result<()> {
                 "Created API key \"{}\" ({}). It is shown only this once:",
                 created.summary.name, created.summary.id
             );
-            println!("{}", created.value);
+            crate::outln!("{}", created.value);
             Ok(())
         }
         ApiKeyCommand::List => {
@@ -167,7 +167,7 @@ async fn api_key(ctx: &Ctx, cmd: ApiKeyCommand) -> anyhow::Result<()> {
                     time(&key.created_at),
                 ]);
             }
-            table.print();
+            table.print()?;
             Ok(())
         }
         ApiKeyCommand::Delete { id, yes } => {
@@ -182,7 +182,7 @@ async fn api_key(ctx: &Ctx, cmd: ApiKeyCommand) -> anyhow::Result<()> {
             if ctx.json() {
                 print_json(&json!({"deleted": id}))
             } else {
-                println!("Deleted API key {id}");
+                crate::outln!("Deleted API key {id}");
                 Ok(())
             }
         }

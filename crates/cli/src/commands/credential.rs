@@ -235,7 +235,7 @@ async fn push(ctx: &Ctx, kind: AgentKind, args: PushArgs) -> anyhow::Result<()> 
             "version": credential.version,
         }))
     } else {
-        println!("{} {kind} credential {:?}", action.label(), credential.name);
+        crate::outln!("{} {kind} credential {:?}", action.label(), credential.name);
         Ok(())
     }
 }
@@ -256,7 +256,7 @@ async fn list(ctx: &Ctx, kind: AgentKind) -> anyhow::Result<()> {
             time(&c.updated_at),
         ]);
     }
-    table.print();
+    table.print()?;
     Ok(())
 }
 
@@ -273,7 +273,7 @@ async fn delete(ctx: &Ctx, kind: AgentKind, name: String, yes: bool) -> anyhow::
     if ctx.json() {
         print_json(&json!({ "kind": kind, "deleted": name }))
     } else {
-        println!("Deleted {kind} credential {name:?}");
+        crate::outln!("Deleted {kind} credential {name:?}");
         Ok(())
     }
 }
@@ -283,7 +283,7 @@ async fn reveal(ctx: &Ctx, kind: AgentKind, name: String) -> anyhow::Result<()> 
     if ctx.json() {
         print_json(&json!({ "kind": kind, "name": name, "value": revealed.value }))
     } else {
-        println!("{}", revealed.value);
+        crate::outln!("{}", revealed.value);
         Ok(())
     }
 }

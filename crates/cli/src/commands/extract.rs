@@ -230,7 +230,7 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
                 mask_for_table(&f.value),
             ]);
         }
-        table.print();
+        table.print()?;
         eprintln!("Run `amika secret extract --push` to store them as your credentials.");
         return Ok(());
     }
@@ -294,7 +294,7 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
         };
         let (action, credential) = upsert_credential(&client, f.kind, req, existing_id(f)).await?;
         if !ctx.json() {
-            println!(
+            crate::outln!(
                 "{} {} credential {:?}",
                 action.label(),
                 f.kind,

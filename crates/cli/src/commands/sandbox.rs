@@ -232,10 +232,10 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<()> {
             return print_json(&preview);
         }
         for r in &preview.resolved_agent_credentials {
-            println!("{}", resolution_line(r));
+            crate::outln!("{}", resolution_line(r));
         }
         for (var, secret) in &req.secret_env_vars {
-            println!("Secret {secret:?} as ${var}");
+            crate::outln!("Secret {secret:?} as ${var}");
         }
         return Ok(());
     }
@@ -263,12 +263,14 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<()> {
     if ctx.json() {
         return print_json(&sandbox);
     }
-    println!(
+    crate::outln!(
         "Sandbox {:?} is {} (id {})",
-        sandbox.name, sandbox.state, sandbox.id
+        sandbox.name,
+        sandbox.state,
+        sandbox.id
     );
     if !sandbox.secret_names.is_empty() {
-        println!("Secrets: {}", sandbox.secret_names.join(", "));
+        crate::outln!("Secrets: {}", sandbox.secret_names.join(", "));
     }
     Ok(())
 }
@@ -307,7 +309,7 @@ async fn list(ctx: &Ctx) -> anyhow::Result<()> {
             time(&s.created_at),
         ]);
     }
-    table.print();
+    table.print()?;
     Ok(())
 }
 
@@ -316,22 +318,22 @@ async fn get(ctx: &Ctx, name: String) -> anyhow::Result<()> {
     if ctx.json() {
         return print_json(&s);
     }
-    println!("Name:      {}", s.name);
-    println!("ID:        {}", s.id);
-    println!("State:     {}", s.state);
+    crate::outln!("Name:      {}", s.name);
+    crate::outln!("ID:        {}", s.id);
+    crate::outln!("State:     {}", s.state);
     if let Some(error) = s.error_message.as_deref().filter(|e| !e.is_empty()) {
-        println!("Error:     {error}");
+        crate::outln!("Error:     {error}");
     }
-    println!("Provider:  {}", s.provider);
-    println!("Network:   {}", s.network);
-    println!(
+    crate::outln!("Provider:  {}", s.provider);
+    crate::outln!("Network:   {}", s.network);
+    crate::outln!(
         "Memory:    {}",
         or_dash(s.memory_mib.map(|m| format!("{m} MiB")))
     );
-    println!("Pids:      {}", or_dash(s.pids));
-    println!("Created:   {}", time(&s.created_at));
-    println!("Updated:   {}", time(&s.updated_at));
-    println!(
+    crate::outln!("Pids:      {}", or_dash(s.pids));
+    crate::outln!("Created:   {}", time(&s.created_at));
+    crate::outln!("Updated:   {}", time(&s.updated_at));
+    crate::outln!(
         "Secrets:   {}",
         if s.secret_names.is_empty() {
             "-".to_string()
@@ -339,7 +341,7 @@ async fn get(ctx: &Ctx, name: String) -> anyhow::Result<()> {
             s.secret_names.join(", ")
         }
     );
-    println!();
+    crate::outln!();
     let mut table = Table::new(&["KIND", "OUTCOME", "NAME", "TYPE", "SOURCE", "REASON"]);
     for r in &s.resolved_agent_credentials {
         table.row(vec![
@@ -355,7 +357,7 @@ async fn get(ctx: &Ctx, name: String) -> anyhow::Result<()> {
             or_dash(Some(&r.reason)),
         ]);
     }
-    table.print();
+    table.print()?;
     Ok(())
 }
 
@@ -372,7 +374,7 @@ async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {
     if ctx.json() {
         print_json(&json!({ "ok": status.ok, "deleted": name }))
     } else {
-        println!("Deleted sandbox {name}");
+        crate::outln!("Deleted sandbox {name}");
         Ok(())
     }
 }
@@ -398,7 +400,7 @@ async fn stop(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     if ctx.json() {
         return print_json(&sandbox);
     }
-    println!("Sandbox {:?} is {}", sandbox.name, sandbox.state);
+    crate::outln!("Sandbox {:?} is {}", sandbox.name, sandbox.state);
     Ok(())
 }
 
@@ -423,7 +425,7 @@ async fn start(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     if ctx.json() {
         return print_json(&sandbox);
     }
-    println!("Sandbox {:?} is {}", sandbox.name, sandbox.state);
+    crate::outln!("Sandbox {:?} is {}", sandbox.name, sandbox.state);
     Ok(())
 }
 

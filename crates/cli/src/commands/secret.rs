@@ -236,7 +236,7 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot push {name}"))?;
         if !ctx.json() {
-            println!("{} {}", action.label(), secret.name);
+            crate::outln!("{} {}", action.label(), secret.name);
         }
         results.push(json!({
             "name": secret.name,
@@ -313,7 +313,7 @@ async fn list(ctx: &Ctx) -> anyhow::Result<()> {
             or_dash(s.description.as_ref()),
         ]);
     }
-    table.print();
+    table.print()?;
     Ok(())
 }
 
@@ -330,7 +330,7 @@ async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {
     if ctx.json() {
         print_json(&json!({ "deleted": name }))
     } else {
-        println!("Deleted secret {name}");
+        crate::outln!("Deleted secret {name}");
         Ok(())
     }
 }
@@ -340,7 +340,7 @@ async fn reveal(ctx: &Ctx, name: String) -> anyhow::Result<()> {
     if ctx.json() {
         print_json(&json!({ "name": name, "value": revealed.value }))
     } else {
-        println!("{}", revealed.value);
+        crate::outln!("{}", revealed.value);
         Ok(())
     }
 }
