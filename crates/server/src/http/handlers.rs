@@ -330,11 +330,13 @@ pub async fn exec_sandbox(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<t::ExecRequest>,
 ) -> ApiResult<Response> {
-    let (mut handle, redactions) = svc.exec_sandbox(&c, &id, req).await?;
+    let (handle, redactions) = svc.exec_sandbox(&c, &id, req).await?;
     // A relay task owns the command; when the client goes away, sending fails, the task ends
     // and dropping the handle kills the command.
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(32);
     tokio::spawn(async move {
+        // Own the whole handle (not just its receiver): dropping it kills the command.
+        let mut handle = handle;
         let (mut out, mut err) = (redactions.filter(), redactions.filter());
         loop {
             let frames = match handle.events.recv().await {
