@@ -57,7 +57,11 @@ fn story(server: &Server) {
             "--yes",
         ])
         .stdin(std::process::Stdio::piped());
-    let mut child = codex.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = codex
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), CODEX.as_bytes()).unwrap();
     drop(child.stdin.take());
     assert!(child.wait_with_output().unwrap().status.success());

@@ -76,7 +76,12 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let config = server_config(&args.run.listen, args.run.data_dir.clone(), args.run.database_url.clone(), args.run.allow_reveal())?;
+            let config = server_config(
+                &args.run.listen,
+                args.run.data_dir.clone(),
+                args.run.database_url.clone(),
+                args.run.allow_reveal(),
+            )?;
             serve(config, |url, _| {
                 // The one line a supervisor or a test waits for.
                 println!("amika server listening on {url}");
@@ -92,12 +97,21 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d).join("amika"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("cannot find a data dir: set --data-dir, XDG_DATA_HOME or HOME")?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("cannot find a data dir: set --data-dir, XDG_DATA_HOME or HOME")?;
     Ok(PathBuf::from(home).join(".local/share/amika"))
 }
 
-pub fn server_config(listen: &str, data_dir: Option<PathBuf>, database_url: Option<String>, allow_reveal: bool) -> anyhow::Result<ServerConfig> {
-    let listen: SocketAddr = listen.parse().with_context(|| format!("invalid --listen {listen:?}: expected IP:PORT, e.g. 127.0.0.1:7070"))?;
+pub fn server_config(
+    listen: &str,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    allow_reveal: bool,
+) -> anyhow::Result<ServerConfig> {
+    let listen: SocketAddr = listen.parse().with_context(|| {
+        format!("invalid --listen {listen:?}: expected IP:PORT, e.g. 127.0.0.1:7070")
+    })?;
     let data_dir = match data_dir {
         Some(d) => d,
         None => default_data_dir()?,
@@ -110,9 +124,15 @@ pub fn server_config(listen: &str, data_dir: Option<PathBuf>, database_url: Opti
 
 /// Open the server state, bind, call `on_ready(url, first_admin_key)`, and serve until
 /// Ctrl-C or SIGTERM. Logs go to stderr (`RUST_LOG`, default `info`).
-pub async fn serve(config: ServerConfig, on_ready: impl FnOnce(&str, Option<&str>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub async fn serve(
+    config: ServerConfig,
+    on_ready: impl FnOnce(&str, Option<&str>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
@@ -122,7 +142,9 @@ pub async fn serve(config: ServerConfig, on_ready: impl FnOnce(&str, Option<&str
     if let Err(e) = opened.service.provider.check() {
         eprintln!("warning: sandboxes cannot start here: {e}");
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(data_dir = %data_dir.display(), %url, "amika server ready");
     on_ready(&url, opened.first_admin_key.as_deref().map(|k| k.as_str()))?;
