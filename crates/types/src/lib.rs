@@ -193,6 +193,18 @@ pub struct CreateCredentialRequest {
     pub is_default: bool,
 }
 
+/// `PUT /secrets/{kind}/{id}` (ours): a new `value` stores a new version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCredentialRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub credential_type: Option<CredentialType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+}
+
 /// An agent credential, never with its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CredentialSummary {
@@ -458,14 +470,22 @@ mod tests {
         let t: CredentialType = serde_json::from_str("\"api-key\"").unwrap();
         assert_eq!(t, CredentialType::ApiKey);
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"api_key\"");
-        assert_eq!("api_key".parse::<CredentialType>().unwrap(), CredentialType::ApiKey);
+        assert_eq!(
+            "api_key".parse::<CredentialType>().unwrap(),
+            CredentialType::ApiKey
+        );
     }
 
     #[test]
     fn unknown_kind_names_what_is_expected() {
         let err = "gemini".parse::<AgentKind>().unwrap_err();
-        assert!(err.contains("\"gemini\"") && err.contains("claude or codex"), "{err}");
-        let err = serde_json::from_str::<AgentKind>("\"x\"").unwrap_err().to_string();
+        assert!(
+            err.contains("\"gemini\"") && err.contains("claude or codex"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<AgentKind>("\"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("claude or codex"), "{err}");
     }
 
@@ -479,7 +499,15 @@ mod tests {
 
     #[test]
     fn agent_credential_ref_round_trips_without_empty_fields() {
-        let r = AgentCredentialRef { kind: AgentKind::Codex, name: None, credential_type: None, none: true };
-        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"kind":"codex","none":true}"#);
+        let r = AgentCredentialRef {
+            kind: AgentKind::Codex,
+            name: None,
+            credential_type: None,
+            none: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"kind":"codex","none":true}"#
+        );
     }
 }
