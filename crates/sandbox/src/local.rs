@@ -73,20 +73,27 @@ const BASE_ENV: &[(&str, &str)] = &[
 ];
 /// What the init prints on stderr once the injected environment and files are in place.
 const READY_LINE: &[u8] = b"amika-ready";
-/// Stage 1 of the init (`$1` is stage 2): create the workspace, source the injection script from
+/// Stage 1 of the init (`$1` is stage 2): create the workspace (tolerating whatever the sandbox
+/// left in its place, so that a sandbox cannot make itself unstartable), source the injection script from
 /// stdin (exports and credential files, written under `umask 077`), then replace itself by stage
 /// 2 — whose environment block (`/proc/<pid>/environ`) thereby holds every injected variable
 /// from its first instruction on, before it reports ready.
-const INIT_STAGE1: &str = "set -e; [ -d /home/amika/workspace ] || mkdir -p /home/amika/workspace; \
-    cd /home/amika/workspace; umask 077; . /dev/stdin; umask 022; exec /bin/sh -c \"$1\" amika-init";
+const INIT_STAGE1: &str = "set -e; \
+    [ -d /home/amika/workspace ] || mkdir -p /home/amika/workspace 2>/dev/null || :; \
+    cd /home/amika/workspace 2>/dev/null || cd /home/amika; \
+    umask 077; . /dev/stdin; umask 022; exec /bin/sh -c \"$1\" amika-init";
 /// Stage 2, the long-lived init (pid 1 of the sandbox): report ready, let go of the pipes, sleep
 /// forever. `wait` returns for any child, so orphans re-parented to pid 1 are reaped. Signals
 /// from inside the sandbox cannot kill it (pid 1 without handlers); the host's SIGKILL can.
 const INIT_STAGE2: &str = "echo amika-ready >&2; exec </dev/null >/dev/null 2>&1; \
     while :; do sleep 3600 & wait; done";
-/// Run by every exec inside the sandbox: change to the requested directory, source the
-/// environment from stdin, run the command with stdin on /dev/null. `cd` failing exits 126.
-const EXEC_SCRIPT: &str = "cd -- \"$1\" || exit 126; shift; . /dev/stdin; exec \"$@\" </dev/null";
+/// Run by every exec inside the sandbox: change to the requested directory (`$1`; when it was
+/// not chosen by the caller, `$2` is the home to fall back on, so that a sandbox which removed its
+/// workspace can still run commands), source the environment from stdin, run the command with
+/// stdin on /dev/null. A directory that cannot be entered exits 126.
+const EXEC_SCRIPT: &str = "if ! cd -- \"$1\" 2>/dev/null; then \
+    if [ -n \"$2\" ]; then cd -- \"$2\" || exit 126; else cd -- \"$1\" || exit 126; fi; fi; \
+    shift 2; . /dev/stdin; exec \"$@\" </dev/null";
 /// Exit code reported for a command killed by its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
 /// How long `start` waits for the sandbox to become ready.
@@ -269,10 +276,12 @@ impl LocalProvider {
     /// Kill every process of a run and remove its cgroups and state file.
     async fn teardown(&self, id: &str, record: &RunRecord) -> Result<()> {
         // The init first: the kernel then kills the rest of the pid namespace before the init's
-        // pidfd reports its exit. bwrap exits by itself when its child does; kill it anyway in
-        // case it was stuck before creating the child.
+        // pidfd reports its exit. bwrap then reaps it and exits by itself; it is killed only if
+        // it does not (killing it first would leave the init a zombie for the host's pid 1).
         record.init.kill_and_wait(KILL_TIMEOUT).await?;
-        record.bwrap.kill_and_wait(KILL_TIMEOUT).await?;
+        if !record.bwrap.wait_exit(Duration::from_secs(1)).await? {
+            record.bwrap.kill_and_wait(KILL_TIMEOUT).await?;
+        }
         if let Some(slirp) = &record.slirp4netns {
             slirp.kill_and_wait(KILL_TIMEOUT).await?;
         }
@@ -418,6 +427,9 @@ impl LocalProvider {
         let dir = self.prepare_dirs(spec)?;
         let tmpfs_dirs =
             script::tmpfs_dirs(injection.files.iter().map(|f| f.relative_path.as_str()));
+        for rel in &tmpfs_dirs {
+            make_mount_point(&dir.join("home"), rel).map_err(failed)?;
+        }
 
         // The injection script: exports, then files. Zeroized when dropped.
         let mut init_script = Zeroizing::new(Vec::new());
@@ -495,9 +507,10 @@ impl LocalProvider {
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
 
+        let mut setup_output = Vec::new();
         let ready = tokio::time::timeout(START_TIMEOUT, async {
             let info = read_info(&mut stdout).await?;
-            wait_ready(&mut stderr).await?;
+            wait_ready(&mut stderr, &mut setup_output).await?;
             Ok::<_, String>(info)
         })
         .await
@@ -508,9 +521,10 @@ impl LocalProvider {
             Err(reason) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                let mut rest = Vec::new();
+                let mut rest = setup_output;
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut rest))
                     .await;
+                // bwrap's and the setup shell's messages name paths, not values; redact anyway.
                 let rest = redactor.redact(&rest);
                 let _ = cgroup::remove(&cgroups).await;
                 let detail = String::from_utf8_lossy(&rest);
@@ -709,7 +723,13 @@ impl Provider for LocalProvider {
         }
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
-        self.stop_locked(id).await?;
+        match self.stop_locked(id).await {
+            // An unreadable state file must not make a sandbox undeletable.
+            Err(ProviderError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(sandbox = id, error = %e, "removing a sandbox whose state is unreadable");
+            }
+            other => other?,
+        }
         // std's remove_dir_all does not follow symlinks, whatever the sandbox left in its home.
         match std::fs::remove_dir_all(self.sandbox_dir(id)) {
             Ok(()) => {}
@@ -728,6 +748,7 @@ impl Provider for LocalProvider {
             return Err(ProviderError::InvalidCommand("the command is empty".into()));
         }
         let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
+        let fallback_cwd = if spec.cwd.is_none() { HOME } else { "" };
         if cwd.is_empty()
             || spec
                 .argv
@@ -760,7 +781,14 @@ impl Provider for LocalProvider {
         // All namespaces of the init, its root and cwd, as amika. nsenter forks, so the command
         // is really inside the pid namespace (and dies with it).
         cmd.args(["-t", &pid, "-a", "-r", "-w", "-S", &uid, "-G", &uid, "--"])
-            .args(["/bin/sh", "-c", EXEC_SCRIPT, "amika-exec", cwd])
+            .args([
+                "/bin/sh",
+                "-c",
+                EXEC_SCRIPT,
+                "amika-exec",
+                cwd,
+                fallback_cwd,
+            ])
             .args(&spec.argv)
             .env_clear()
             .envs(BASE_ENV.iter().copied())
@@ -956,6 +984,7 @@ async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> std::result::Result<
 /// injection script) failing.
 async fn wait_ready<R: AsyncRead + Unpin>(
     stderr: &mut BufReader<R>,
+    seen: &mut Vec<u8>,
 ) -> std::result::Result<(), String> {
     let mut line = Vec::new();
     loop {
@@ -970,12 +999,38 @@ async fn wait_ready<R: AsyncRead + Unpin>(
         if line.trim_ascii_end() == READY_LINE {
             return Ok(());
         }
-        // Keep going: the failure, if any, ends with EOF and is reported from there.
-        tracing::debug!(
-            "sandbox setup: {}",
-            String::from_utf8_lossy(&line).trim_end()
-        );
+        // Keep going: a failure ends with EOF, and is reported with what was seen.
+        seen.extend_from_slice(&line);
     }
+}
+
+/// Make `home/rel` a real directory for bwrap to mount a tmpfs on. bwrap creates and resolves
+/// mount points *before* it switches to the sandbox's root, so a symlink the sandbox left at
+/// `~/.claude` (say, to `/root/x`) would make it create directories on the host. Every component
+/// is therefore checked without following symlinks; a symlink is replaced by a directory (the
+/// tmpfs hides whatever is there anyway). The sandbox is not running, so nothing races with this.
+fn make_mount_point(home: &Path, rel: &str) -> std::result::Result<(), String> {
+    let mut path = home.to_path_buf();
+    for component in rel.split('/') {
+        path.push(component);
+        let replace = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_dir() => continue,
+            Ok(m) if m.file_type().is_symlink() => true,
+            Ok(_) => {
+                return Err(format!(
+                    "~/{rel} cannot hold injected files: {} is not a directory",
+                    path.display()
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+        };
+        if replace {
+            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        }
+        std::fs::create_dir(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Sandbox ids name directories and cgroups: `[A-Za-z0-9_.-]`, not starting with `.`, at most

@@ -150,34 +150,24 @@ impl ProcRef {
             Ok(()) | Err(rustix::io::Errno::SRCH) => {}
             Err(e) => return Err(e.into()),
         }
-        // A pidfd becomes readable when its process exits. For the init of a pid namespace that
-        // is after the kernel has killed and waited for every other process in the namespace.
-        // (A blocking poll on a worker thread: registering the fd with tokio's reactor would
-        // need `unsafe`.)
-        let pid = self.pid;
-        let exited = tokio::task::spawn_blocking(move || {
-            let limit = rustix::event::Timespec {
-                tv_sec: timeout.as_secs() as _,
-                tv_nsec: timeout.subsec_nanos() as _,
-            };
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            loop {
-                match rustix::event::poll(&mut fds, Some(&limit)) {
-                    Ok(n) => return Ok(n > 0),
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => return Err(io::Error::from(e)),
-                }
-            }
-        })
-        .await
-        .map_err(io::Error::other)??;
-        if exited {
+        if wait_for_exit(fd, timeout).await? {
             Ok(())
         } else {
             Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("process {pid} did not exit within {timeout:?} of SIGKILL"),
+                format!(
+                    "process {} did not exit within {timeout:?} of SIGKILL",
+                    self.pid
+                ),
             ))
+        }
+    }
+
+    /// Wait (up to `timeout`) for the process to exit by itself; whether it did (or was gone).
+    pub async fn wait_exit(&self, timeout: Duration) -> io::Result<bool> {
+        match self.pidfd() {
+            Some(fd) => wait_for_exit(fd, timeout).await,
+            None => Ok(true),
         }
     }
 
@@ -187,6 +177,29 @@ impl ProcRef {
         let data = std::fs::read(format!("/proc/{}/environ", self.pid)).ok()?;
         self.is_alive().then_some(data)
     }
+}
+
+/// Wait until the pidfd's process exits; false on timeout. A pidfd becomes readable when its
+/// process exits — for the init of a pid namespace, after the kernel has killed and waited for
+/// every other process in the namespace. (A blocking poll on a worker thread: registering the fd
+/// with tokio's reactor would need `unsafe`.)
+async fn wait_for_exit(fd: OwnedFd, timeout: Duration) -> io::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let limit = rustix::event::Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        loop {
+            match rustix::event::poll(&mut fds, Some(&limit)) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        }
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// SIGKILL every process in the process group `pgid` (a session leader's pid, see [`install`]).
