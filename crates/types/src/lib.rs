@@ -24,6 +24,10 @@ macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal $(| $alias:literal)*),+ $(,)? } expected $expected:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+        // utoipa does not see the variant renames below (their literals come from a macro
+        // argument) and would document `ApiKey`; every wire spelling is the variant's snake_case,
+        // which `rename_all` gives it. The openapi test checks the two agree.
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $(#[serde(rename = $s)] $variant),+ }
 
         impl $name {
