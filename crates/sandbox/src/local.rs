@@ -341,6 +341,10 @@ impl LocalProvider {
         // User, pid, ipc, uts, mount, cgroup and net namespaces; `--share-net` keeps the host's
         // network for `host` mode.
         push(&[&"--unshare-all"]);
+        // The sandbox may not make user namespaces of its own: each one hands out a full set of
+        // capabilities over new namespaces, the kernel's largest attack surface for an
+        // unprivileged process. (`--disable-userns` wants `--unshare-user` spelled out.)
+        push(&[&"--unshare-user", &"--disable-userns"]);
         if spec.network == NetworkMode::Host {
             push(&[&"--share-net"]);
         }
@@ -380,6 +384,16 @@ impl LocalProvider {
             NetworkMode::None => push(&[&"--ro-bind", &etc.join("hosts"), &"/etc/hosts"]),
         }
         push(&[&"--dev", &"/dev", &"--proc", &"/proc"]);
+        // Sandbox processes are the server's uid on the host (that is how an unprivileged user
+        // namespace maps them), and sysctl files and the sysrq trigger check only that uid, not a
+        // capability: writable, they would let a sandbox retune or reboot the host. bwrap covers
+        // them itself only when *it* can write them at setup, which it cannot here.
+        push(&[&"--ro-bind", &"/proc/sys", &"/proc/sys"]);
+        push(&[
+            &"--ro-bind-try",
+            &"/proc/sysrq-trigger",
+            &"/proc/sysrq-trigger",
+        ]);
         push(&[&"--perms", &"1777", &"--tmpfs", &"/tmp"]);
         push(&[&"--bind", &dir.join("home"), &HOME]);
         // Credential files go into a tmpfs over their directory: memory only, never the host's

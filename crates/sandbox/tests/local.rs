@@ -648,6 +648,24 @@ async fn the_host_stays_out_of_reach() {
         .trim(),
         "lo"
     );
+    // Global kernel settings stay out of reach (a same-value write must fail: read-only).
+    let out = run(
+        &p,
+        "jail",
+        &[
+            "sh",
+            "-c",
+            "v=$(cat /proc/sys/kernel/ctrl-alt-del) && echo $v > /proc/sys/kernel/ctrl-alt-del",
+        ],
+    )
+    .await;
+    assert_ne!(out.code, Some(0), "a sysctl is writable from the sandbox");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only"));
+    // No nested user namespaces.
+    assert_ne!(
+        run(&p, "jail", &["unshare", "-U", "true"]).await.code,
+        Some(0)
+    );
     // No descriptor of the server leaks in.
     assert_eq!(
         sh(&p, "jail", "ls /proc/self/fd | sort -n | tr '\\n' ' '").await,
