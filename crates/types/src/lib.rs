@@ -21,7 +21,7 @@ pub const API_BASE: &str = "/api/v0beta1";
 pub const TRACE_HEADER: &str = "x-trace-id";
 
 macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal $(| $alias:literal)*),+ $(,)? } expected $expected:literal) => {
+    ($(#[$m:meta])* $name:ident $what:literal { $($variant:ident => $s:literal $(| $alias:literal)*),+ $(,)? } expected $expected:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
         // utoipa does not see the variant renames below (their literals come from a macro
@@ -48,7 +48,7 @@ macro_rules! string_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
                     $($s $(| $alias)* => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {:?}: expected {}", stringify!($name).to_lowercase(), other, $expected)),
+                    other => Err(format!("unknown {} {:?}: expected {}", $what, other, $expected)),
                 }
             }
         }
@@ -64,17 +64,17 @@ macro_rules! string_enum {
 
 string_enum!(
     /// Who can see a secret or credential: its owner only, or every member of the org.
-    Scope { User => "user", Org => "org" } expected "user or org"
+    Scope "scope" { User => "user", Org => "org" } expected "user or org"
 );
 
 string_enum!(
     /// The agents amika knows how to give credentials to.
-    AgentKind { Claude => "claude", Codex => "codex" } expected "claude or codex"
+    AgentKind "kind" { Claude => "claude", Codex => "codex" } expected "claude or codex"
 );
 
 string_enum!(
     /// How an agent credential authenticates. `api-key` is accepted as a spelling of `api_key`.
-    CredentialType { ApiKey => "api_key" | "api-key", Oauth => "oauth" } expected "oauth, api_key or api-key"
+    CredentialType "credential type" { ApiKey => "api_key" | "api-key", Oauth => "oauth" } expected "oauth, api_key or api-key"
 );
 
 impl CredentialType {
@@ -89,7 +89,7 @@ impl CredentialType {
 
 string_enum!(
     /// Lifecycle of a sandbox. `running` is the ready state clients wait for.
-    SandboxState {
+    SandboxState "sandbox state" {
         Deleting => "deleting",
         Failed => "failed",
         Initializing => "initializing",
@@ -101,7 +101,7 @@ string_enum!(
 
 string_enum!(
     /// Network mode of a sandbox.
-    NetworkMode { Egress => "egress", Host => "host", None => "none" } expected "egress, none or host"
+    NetworkMode "network mode" { Egress => "egress", Host => "host", None => "none" } expected "egress, none or host"
 );
 
 /// The error envelope of every non-2xx answer.
@@ -491,6 +491,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("claude or codex"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_thing_in_words_not_the_rust_type() {
+        // Was "unknown credentialtype \"password\"" (the lowercased type name).
+        let err = "password".parse::<CredentialType>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown credential type \"password\": expected oauth, api_key or api-key"
+        );
+        let err = "gemini".parse::<AgentKind>().unwrap_err();
+        assert!(err.starts_with("unknown kind \"gemini\""), "{err}");
+        let err = "bridge".parse::<NetworkMode>().unwrap_err();
+        assert!(err.starts_with("unknown network mode \"bridge\""), "{err}");
     }
 
     #[test]
