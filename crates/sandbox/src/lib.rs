@@ -8,6 +8,10 @@ pub mod lifecycle;
 pub mod local;
 pub mod redact;
 
+pub use lifecycle::{check_transition, Operation, TransitionError};
+pub use local::LocalProvider;
+pub use redact::Redactor;
+
 use std::fmt;
 use std::path::PathBuf;
 
@@ -100,6 +104,17 @@ pub enum ExecEvent {
 pub struct ExecHandle {
     pub events: mpsc::Receiver<ExecEvent>,
     pub(crate) _guard: Option<Box<dyn Send + Sync + fmt::Debug>>,
+}
+
+impl ExecHandle {
+    /// A handle over a plain event channel, with nothing to kill on drop: for providers outside
+    /// this crate and for test doubles of [`Provider`].
+    pub fn new(events: mpsc::Receiver<ExecEvent>) -> Self {
+        ExecHandle {
+            events,
+            _guard: None,
+        }
+    }
 }
 
 /// What the provider sees running for a sandbox (reconciliation).
