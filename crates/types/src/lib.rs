@@ -465,6 +465,145 @@ pub struct ResolutionPreview {
     pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
 }
 
+// ---------------------------------------------------------------- agent send (messages to the agent in a sandbox)
+
+string_enum!(
+    /// Where an agent send (a job, a turn of a session) is: waiting, running, or finished —
+    /// `done` with a reply, `failed` with an error reply (`is_error`).
+    AgentJobState "agent job state" {
+        Done => "done",
+        Failed => "failed",
+        Pending => "pending",
+        Running => "running",
+    } expected "pending, running, done or failed"
+);
+
+string_enum!(
+    /// Whether a session has a send in flight (`running`) or is ready for the next one (`idle`).
+    AgentSessionStatus "agent session status" { Idle => "idle", Running => "running" } expected "idle or running"
+);
+
+/// `POST /sandboxes/{id}/agent-send` and `POST /sandboxes/{id}/agent-send-jobs`.
+///
+/// Without `session_id` or `new_session`, the send continues the sandbox's latest session of
+/// that agent (a new one when there is none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSendRequest {
+    /// The prompt; passed to the agent as one argument, never through a shell.
+    pub message: String,
+    /// `claude` or `codex`; default: the session's agent, else the first kind resolved for
+    /// the sandbox, else `claude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentKind>,
+    /// Continue this session (an id from an earlier answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Start a new session even if the sandbox has one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub new_session: bool,
+    /// Seconds before the agent is stopped; at most the server's deadline (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// The agent's reply. `is_error` is true when the agent failed (it crashed, could not
+/// authenticate, ran out of time, was cancelled); `response` then says what happened.
+/// Every value injected into the sandbox is replaced by `[REDACTED:<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSendResponse {
+    /// amika's session id: pass it as `session_id` to continue the conversation.
+    pub session_id: String,
+    /// The agent's own session id (what it was resumed with, or will be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session_id: Option<String>,
+    pub agent: AgentKind,
+    /// This send's id; also its job id (`GET .../agent-send-jobs/{job_id}`).
+    pub job_id: String,
+    pub response: String,
+    pub is_error: bool,
+    /// Whether the agent started a new conversation (was not asked to resume one).
+    pub is_new_session: bool,
+    /// Why it failed: `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
+    /// `agent_bad_output`, `sandbox_stopped`; null on success.
+    pub error_code: Option<String>,
+    /// The agent process's exit status (128 + signal when killed); null when it never ended.
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    pub duration_ms: u64,
+}
+
+/// An agent-send job (`POST .../agent-send-jobs` → 202, `GET .../agent-send-jobs/{job_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSendJobResponse {
+    pub job_id: String,
+    pub state: AgentJobState,
+    pub session_id: String,
+    pub agent: AgentKind,
+    pub agent_session_id: Option<String>,
+    pub is_new_session: bool,
+    pub is_error: bool,
+    /// The reply text once the job is `done` or `failed`.
+    pub result_text: Option<String>,
+    /// The whole answer once the job is `done` or `failed`, as the synchronous form gives it.
+    pub response: Option<AgentSendResponse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One send of a session's transcript: the message and what came back (redacted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentTurn {
+    /// The send's id (= its job id).
+    pub id: String,
+    pub state: AgentJobState,
+    pub message: String,
+    pub response: Option<String>,
+    pub is_error: bool,
+    pub error_code: Option<String>,
+    pub exit_code: Option<i32>,
+    pub is_new_session: bool,
+    pub agent_session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A conversation with one agent in one sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSession {
+    pub id: String,
+    pub sandbox_id: String,
+    pub org_id: String,
+    /// The agent kind, `claude` or `codex`.
+    pub agent_name: AgentKind,
+    pub status: AgentSessionStatus,
+    /// The agent's own id of the conversation, used to resume it.
+    pub agent_session_id: Option<String>,
+    pub turn_count: u64,
+    pub started_at: DateTime<Utc>,
+    /// Sessions do not end while their sandbox exists: always null.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `credential`: the name of the credential the agent ran with.
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every send of the session, oldest first (on `GET .../sessions/{session_id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Vec<AgentTurn>>,
+}
+
+/// `GET /sandboxes/{id}/sessions`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSessionsList {
+    pub sessions: Vec<AgentSession>,
+    /// How many sessions match, before `limit`/`offset`.
+    pub total: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,5 +666,53 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"kind":"codex","none":true}"#
         );
+    }
+}
+
+#[cfg(test)]
+mod agent_send_tests {
+    use super::*;
+
+    #[test]
+    fn agent_send_request_rejects_unknown_fields_and_kinds_by_name() {
+        let err = serde_json::from_str::<AgentSendRequest>(r#"{"message":"hi","sessionId":"s"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sessionId"), "{err}");
+        let err = serde_json::from_str::<AgentSendRequest>(r#"{"message":"hi","agent":"gemini"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"gemini\"") && err.contains("claude or codex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_reference_client_request_is_accepted() {
+        // The reference schema's fields, nothing else.
+        let req: AgentSendRequest = serde_json::from_str(
+            r#"{"message":"add tests","agent":"codex","session_id":"ses_1","new_session":false}"#,
+        )
+        .unwrap();
+        assert_eq!(req.agent, Some(AgentKind::Codex));
+        assert_eq!(req.session_id.as_deref(), Some("ses_1"));
+        assert_eq!(
+            serde_json::to_string(&AgentSendRequest {
+                message: "m".into(),
+                ..Default::default()
+            })
+            .unwrap(),
+            r#"{"message":"m"}"#
+        );
+    }
+
+    #[test]
+    fn job_states_have_their_wire_spellings() {
+        assert_eq!(
+            serde_json::to_string(&AgentJobState::Pending).unwrap(),
+            "\"pending\""
+        );
+        assert_eq!("done".parse::<AgentJobState>(), Ok(AgentJobState::Done));
     }
 }
