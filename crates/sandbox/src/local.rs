@@ -549,24 +549,27 @@ impl LocalProvider {
             }
         };
 
-        let record = async {
+        let record = (|| {
             let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1))?;
             let init = ProcRef::of(info.child_pid)?;
-            Ok::<_, io::Error>(RunRecord {
+            let record = RunRecord {
                 bwrap,
                 init,
                 slirp4netns: None,
                 cgroups: cgroups.clone(),
-            })
-        }
-        .await;
-        // From here on a failure must tear the run down through its record.
+            };
+            // Recorded at once, so that even a server killed during the rest of the start leaves
+            // nothing that a restarted server could not find and stop.
+            self.write_record(id, &record)?;
+            Ok::<_, io::Error>(record)
+        })();
         let mut record = match record {
             Ok(record) => record,
             Err(e) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
                 let _ = cgroup::remove(&cgroups).await;
+                let _ = std::fs::remove_file(self.state_file(id));
                 return Err(failed(format!(
                     "the sandbox exited right after starting: {e}"
                 )));
@@ -588,10 +591,10 @@ impl LocalProvider {
                     return Err(failed(reason));
                 }
             }
-        }
-        if let Err(e) = self.write_record(id, &record) {
-            let _ = self.teardown(id, &record).await;
-            return Err(e.into());
+            if let Err(e) = self.write_record(id, &record) {
+                let _ = self.teardown(id, &record).await;
+                return Err(e.into());
+            }
         }
         Ok(())
     }
