@@ -118,6 +118,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_audit_event(&self, event: &AuditRow) -> Result<()>;
     /// Newest first.
     async fn list_audit_events(&self, org_id: &str, limit: i64) -> Result<Vec<AuditRow>>;
+
+    // ---- agent sessions and their turns (every text already redacted by the server)
+    async fn insert_agent_session(&self, row: &AgentSessionRow) -> Result<()>;
+    async fn update_agent_session(&self, row: &AgentSessionRow) -> Result<()>;
+    async fn get_agent_session(&self, id: &str) -> Result<AgentSessionRow>;
+    /// A sandbox's sessions, most recently updated first.
+    async fn list_agent_sessions(&self, sandbox_id: &str) -> Result<Vec<AgentSessionRow>>;
+    async fn insert_agent_turn(&self, row: &AgentTurnRow) -> Result<()>;
+    async fn update_agent_turn(&self, row: &AgentTurnRow) -> Result<()>;
+    async fn get_agent_turn(&self, id: &str) -> Result<AgentTurnRow>;
+    /// A session's turns, oldest first.
+    async fn list_agent_turns(&self, session_id: &str) -> Result<Vec<AgentTurnRow>>;
 }
 
 /// Open (creating if needed) and migrate the store named by `url`:

@@ -137,3 +137,43 @@ pub struct AuditRow {
     pub detail: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
+
+/// A conversation with one agent in one sandbox. Goes with its sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSessionRow {
+    pub id: String,
+    pub sandbox_id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub agent: AgentKind,
+    /// The agent's own id of the conversation (`--resume` takes it); `None` until it gave one.
+    pub agent_session_id: Option<String>,
+    /// The credential the agent ran with (its name, never its value).
+    pub credential_name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One send to an agent (a message and what came back; the job API calls it a job). Every text
+/// is stored redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentTurnRow {
+    pub id: String,
+    pub session_id: String,
+    pub sandbox_id: String,
+    pub state: amika_types::AgentJobState,
+    pub message: String,
+    pub response: Option<String>,
+    pub is_error: bool,
+    pub error_code: Option<String>,
+    pub exit_code: Option<i32>,
+    pub is_new_session: bool,
+    pub agent_session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<i64>,
+    /// Past this, a turn still pending or running is given up for lost (its server stopped).
+    pub deadline_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

@@ -357,6 +357,97 @@ pub(crate) use {
     api_key_columns, audit_columns, credential_columns, sandbox_columns, secret_columns,
 };
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentSessionRecord {
+    id: String,
+    sandbox_id: String,
+    org_id: String,
+    user_id: String,
+    agent: String,
+    agent_session_id: Option<String>,
+    credential_name: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AgentSessionRecord> for crate::AgentSessionRow {
+    type Error = StoreError;
+    fn try_from(r: AgentSessionRecord) -> Result<Self, StoreError> {
+        Ok(crate::AgentSessionRow {
+            agent: parse_enum(&r.agent)?,
+            id: r.id,
+            sandbox_id: r.sandbox_id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            agent_session_id: r.agent_session_id,
+            credential_name: r.credential_name,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentTurnRecord {
+    id: String,
+    session_id: String,
+    sandbox_id: String,
+    state: String,
+    message: String,
+    response: Option<String>,
+    is_error: bool,
+    error_code: Option<String>,
+    exit_code: Option<i32>,
+    is_new_session: bool,
+    agent_session_id: Option<String>,
+    cost_usd: Option<f64>,
+    duration_ms: Option<i64>,
+    deadline_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<AgentTurnRecord> for crate::AgentTurnRow {
+    type Error = StoreError;
+    fn try_from(r: AgentTurnRecord) -> Result<Self, StoreError> {
+        Ok(crate::AgentTurnRow {
+            state: parse_enum(&r.state)?,
+            id: r.id,
+            session_id: r.session_id,
+            sandbox_id: r.sandbox_id,
+            message: r.message,
+            response: r.response,
+            is_error: r.is_error,
+            error_code: r.error_code,
+            exit_code: r.exit_code,
+            is_new_session: r.is_new_session,
+            agent_session_id: r.agent_session_id,
+            cost_usd: r.cost_usd,
+            duration_ms: r.duration_ms,
+            deadline_at: r.deadline_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+macro_rules! agent_session_columns {
+    () => {
+        "id, sandbox_id, org_id, user_id, agent, agent_session_id, credential_name, created_at, \
+         updated_at"
+    };
+}
+macro_rules! agent_turn_columns {
+    () => {
+        "id, session_id, sandbox_id, state, message, response, is_error, error_code, exit_code, \
+         is_new_session, agent_session_id, cost_usd, duration_ms, deadline_at, created_at, \
+         updated_at, finished_at"
+    };
+}
+pub(crate) use {agent_session_columns, agent_turn_columns};
+
 /// Implement [`crate::Store`] for `$store`, a struct with a `pool` field of a concrete sqlx pool.
 macro_rules! impl_store {
     ($store:ty) => {
@@ -1037,6 +1128,177 @@ macro_rules! impl_store {
                 ))
                 .bind(org_id)
                 .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            // ---- agent sessions and turns
+
+            async fn insert_agent_session(
+                &self,
+                row: &$crate::AgentSessionRow,
+            ) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO agent_sessions (",
+                    $crate::shared::agent_session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&row.id)
+                .bind(&row.sandbox_id)
+                .bind(&row.org_id)
+                .bind(&row.user_id)
+                .bind(row.agent.as_str())
+                .bind(&row.agent_session_id)
+                .bind(&row.credential_name)
+                .bind($crate::shared::ts(row.created_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || {
+                        format!("an agent session with id {} already exists", row.id)
+                    })
+                })?;
+                Ok(())
+            }
+
+            async fn update_agent_session(
+                &self,
+                row: &$crate::AgentSessionRow,
+            ) -> $crate::Result<()> {
+                // Which sandbox, org, user and agent a session belongs to never changes.
+                let done = sqlx::query(
+                    "UPDATE agent_sessions SET agent_session_id = $2, credential_name = $3, \
+                     updated_at = $4 WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(&row.agent_session_id)
+                .bind(&row.credential_name)
+                .bind($crate::shared::ts(row.updated_at))
+                .execute(&self.pool)
+                .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "agent session")
+            }
+
+            async fn get_agent_session(
+                &self,
+                id: &str,
+            ) -> $crate::Result<$crate::AgentSessionRow> {
+                let record: Option<$crate::shared::AgentSessionRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::agent_session_columns!(),
+                    " FROM agent_sessions WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record
+                    .ok_or($crate::StoreError::NotFound("agent session"))?
+                    .try_into()
+            }
+
+            async fn list_agent_sessions(
+                &self,
+                sandbox_id: &str,
+            ) -> $crate::Result<Vec<$crate::AgentSessionRow>> {
+                let records: Vec<$crate::shared::AgentSessionRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::agent_session_columns!(),
+                    " FROM agent_sessions WHERE sandbox_id = $1 \
+                     ORDER BY updated_at DESC, id DESC"
+                ))
+                .bind(sandbox_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::shared::convert_all(records)
+            }
+
+            async fn insert_agent_turn(&self, row: &$crate::AgentTurnRow) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO agent_turns (",
+                    $crate::shared::agent_turn_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, $17)"
+                ))
+                .bind(&row.id)
+                .bind(&row.session_id)
+                .bind(&row.sandbox_id)
+                .bind(row.state.as_str())
+                .bind(&row.message)
+                .bind(&row.response)
+                .bind(row.is_error)
+                .bind(&row.error_code)
+                .bind(row.exit_code)
+                .bind(row.is_new_session)
+                .bind(&row.agent_session_id)
+                .bind(row.cost_usd)
+                .bind(row.duration_ms)
+                .bind($crate::shared::ts(row.deadline_at))
+                .bind($crate::shared::ts(row.created_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .bind(row.finished_at.map($crate::shared::ts))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    $crate::shared::conflict_or_db(e, || {
+                        format!("an agent turn with id {} already exists", row.id)
+                    })
+                })?;
+                Ok(())
+            }
+
+            async fn update_agent_turn(&self, row: &$crate::AgentTurnRow) -> $crate::Result<()> {
+                // The message, session and creation time are fixed when a turn is created.
+                let done = sqlx::query(
+                    "UPDATE agent_turns SET state = $2, response = $3, is_error = $4, \
+                     error_code = $5, exit_code = $6, is_new_session = $7, \
+                     agent_session_id = $8, cost_usd = $9, duration_ms = $10, \
+                     deadline_at = $11, updated_at = $12, finished_at = $13 WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(row.state.as_str())
+                .bind(&row.response)
+                .bind(row.is_error)
+                .bind(&row.error_code)
+                .bind(row.exit_code)
+                .bind(row.is_new_session)
+                .bind(&row.agent_session_id)
+                .bind(row.cost_usd)
+                .bind(row.duration_ms)
+                .bind($crate::shared::ts(row.deadline_at))
+                .bind($crate::shared::ts(row.updated_at))
+                .bind(row.finished_at.map($crate::shared::ts))
+                .execute(&self.pool)
+                .await?;
+                $crate::shared::expect_rows(done.rows_affected(), "agent turn")
+            }
+
+            async fn get_agent_turn(&self, id: &str) -> $crate::Result<$crate::AgentTurnRow> {
+                let record: Option<$crate::shared::AgentTurnRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::agent_turn_columns!(),
+                    " FROM agent_turns WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                record
+                    .ok_or($crate::StoreError::NotFound("agent turn"))?
+                    .try_into()
+            }
+
+            async fn list_agent_turns(
+                &self,
+                session_id: &str,
+            ) -> $crate::Result<Vec<$crate::AgentTurnRow>> {
+                // Ids break ties within a microsecond (UUIDv7, so time-ordered themselves).
+                let records: Vec<$crate::shared::AgentTurnRecord> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::shared::agent_turn_columns!(),
+                    " FROM agent_turns WHERE session_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(session_id)
                 .fetch_all(&self.pool)
                 .await?;
                 $crate::shared::convert_all(records)

@@ -1,6 +1,6 @@
 //! The one story of amika's storage, told to both backends: orgs and users, API keys, secrets and
 //! credentials in both scopes (who sees what, which name wins, which names collide), sandboxes,
-//! audit events and the sealed material key rotation walks through.
+//! audit events, the sealed material key rotation walks through, and agent sessions and turns.
 //!
 //! `story_postgres` needs a server: run it under `scripts/with-postgres.sh`, which exports
 //! `AMIKA_TEST_DATABASE_URL`. It fails without one (so CI cannot silently skip it) unless
@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use amika_store::{
-    ApiKeyRow, AuditRow, CredentialRow, OrgRow, SandboxRow, Sealed, SealedRef, SealedTable,
-    SecretRow, Store, StoreError, UserRow,
+    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, OrgRow, SandboxRow, Sealed,
+    SealedRef, SealedTable, SecretRow, Store, StoreError, UserRow,
 };
-use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
+use amika_types::{AgentJobState, AgentKind, CredentialType, SandboxState, Scope};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use serde_json::json;
 
@@ -786,6 +786,165 @@ async fn story(store: Arc<dyn Store>) {
         store.vault_canary().await.unwrap(),
         Some(sealed("kek-3", "canary-rewrapped"))
     );
+
+    agent_sessions_story(store.as_ref()).await;
+}
+
+fn agent_session(id: &str, sandbox: &str, agent: AgentKind, updated: i64) -> AgentSessionRow {
+    AgentSessionRow {
+        id: id.into(),
+        sandbox_id: sandbox.into(),
+        org_id: "o-acme".into(),
+        user_id: "u-alice".into(),
+        agent,
+        agent_session_id: None,
+        credential_name: "personal".into(),
+        created_at: at(300),
+        updated_at: at(updated),
+    }
+}
+
+fn agent_turn(id: &str, session: &AgentSessionRow, created: i64) -> AgentTurnRow {
+    AgentTurnRow {
+        id: id.into(),
+        session_id: session.id.clone(),
+        sandbox_id: session.sandbox_id.clone(),
+        state: AgentJobState::Running,
+        message: "add tests for the parser ✓ [REDACTED:personal]".into(),
+        response: None,
+        is_error: false,
+        error_code: None,
+        exit_code: None,
+        is_new_session: true,
+        agent_session_id: None,
+        cost_usd: None,
+        duration_ms: None,
+        deadline_at: at(created + 600),
+        created_at: at(created),
+        updated_at: at(created),
+        finished_at: None,
+    }
+}
+
+/// Sessions and turns of the agents in sandboxes: per sandbox, newest first; turns oldest
+/// first; gone with their sandbox. Runs at the end of the story, on `sb-dev` (Alice) and
+/// `sb-bob-dev`, the sandboxes left.
+async fn agent_sessions_story(store: &dyn Store) {
+    let claude = agent_session("as-1", "sb-dev", AgentKind::Claude, 301);
+    let codex = agent_session("as-2", "sb-dev", AgentKind::Codex, 302);
+    let bobs = agent_session("as-3", "sb-bob-dev", AgentKind::Claude, 303);
+    for s in [&claude, &codex, &bobs] {
+        store.insert_agent_session(s).await.unwrap();
+    }
+    assert_conflict(
+        store.insert_agent_session(&claude).await,
+        "an agent session with id as-1 already exists",
+    );
+    // A session needs its sandbox.
+    assert!(store
+        .insert_agent_session(&agent_session("as-x", "sb-missing", AgentKind::Claude, 0))
+        .await
+        .is_err());
+    assert_eq!(store.get_agent_session("as-1").await.unwrap(), claude);
+    assert_not_found(store.get_agent_session("as-missing").await, "agent session");
+    assert_eq!(
+        store.list_agent_sessions("sb-dev").await.unwrap(),
+        vec![codex.clone(), claude.clone()]
+    );
+
+    // The agent gave its session id: the session moves to the front.
+    let resumed = AgentSessionRow {
+        agent_session_id: Some("8f0c2d6e-claude".into()),
+        updated_at: at(310),
+        ..claude.clone()
+    };
+    store.update_agent_session(&resumed).await.unwrap();
+    assert_eq!(
+        store.list_agent_sessions("sb-dev").await.unwrap(),
+        vec![resumed.clone(), codex.clone()]
+    );
+    assert_eq!(
+        store.list_agent_sessions("sb-bob-dev").await.unwrap(),
+        vec![bobs.clone()]
+    );
+    assert_not_found(
+        store
+            .update_agent_session(&agent_session("as-missing", "sb-dev", AgentKind::Claude, 0))
+            .await,
+        "agent session",
+    );
+
+    // Turns: oldest first, every field round-trips.
+    let first = AgentTurnRow {
+        state: AgentJobState::Done,
+        response: Some("Added 3 tests; token [REDACTED:personal]".into()),
+        exit_code: Some(0),
+        agent_session_id: Some("8f0c2d6e-claude".into()),
+        cost_usd: Some(0.0123),
+        duration_ms: Some(4321),
+        finished_at: Some(at(305)),
+        updated_at: at(305),
+        ..agent_turn("at-1", &resumed, 304)
+    };
+    let second = AgentTurnRow {
+        is_new_session: false,
+        ..agent_turn("at-2", &resumed, 306)
+    };
+    // Inserted out of order on purpose.
+    store.insert_agent_turn(&second).await.unwrap();
+    store.insert_agent_turn(&first).await.unwrap();
+    assert_conflict(
+        store.insert_agent_turn(&first).await,
+        "an agent turn with id at-1 already exists",
+    );
+    assert!(store
+        .insert_agent_turn(&agent_turn(
+            "at-x",
+            &agent_session("as-missing", "sb-dev", AgentKind::Codex, 0),
+            0
+        ))
+        .await
+        .is_err());
+    assert_eq!(store.get_agent_turn("at-1").await.unwrap(), first);
+    assert_not_found(store.get_agent_turn("at-missing").await, "agent turn");
+    assert_eq!(
+        store.list_agent_turns("as-1").await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert!(store.list_agent_turns("as-2").await.unwrap().is_empty());
+
+    // The second send crashed.
+    let crashed = AgentTurnRow {
+        state: AgentJobState::Failed,
+        response: Some("the agent exited with status 3".into()),
+        is_error: true,
+        error_code: Some("agent_crashed".into()),
+        exit_code: Some(3),
+        duration_ms: Some(12),
+        finished_at: Some(at(307)),
+        updated_at: at(307),
+        ..second.clone()
+    };
+    store.update_agent_turn(&crashed).await.unwrap();
+    assert_eq!(store.get_agent_turn("at-2").await.unwrap(), crashed);
+    assert_not_found(
+        store
+            .update_agent_turn(&agent_turn("at-missing", &resumed, 0))
+            .await,
+        "agent turn",
+    );
+
+    // Deleting a sandbox deletes its sessions and their turns, and nothing else.
+    store.delete_sandbox("sb-dev").await.unwrap();
+    assert!(store
+        .list_agent_sessions("sb-dev")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_not_found(store.get_agent_session("as-1").await, "agent session");
+    assert_not_found(store.get_agent_turn("at-1").await, "agent turn");
+    assert!(store.list_agent_turns("as-1").await.unwrap().is_empty());
+    assert_eq!(store.get_agent_session("as-3").await.unwrap(), bobs);
 }
 
 #[tokio::test]
