@@ -70,8 +70,10 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
             config.database_url = a.database_url;
             let kek = amika_server::rotate_key(&config, a.new_key_file.as_deref()).await?;
             match output {
-                OutputFormat::Json => println!("{}", serde_json::json!({"kek_id": kek})),
-                OutputFormat::Text => println!("Rotated: every data key is now wrapped by {kek}"),
+                OutputFormat::Json => crate::outln!("{}", serde_json::json!({"kek_id": kek})),
+                OutputFormat::Text => {
+                    crate::outln!("Rotated: every data key is now wrapped by {kek}")
+                }
             }
             Ok(())
         }
@@ -84,7 +86,7 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
             )?;
             serve(config, |url, _| {
                 // The one line a supervisor or a test waits for.
-                println!("amika server listening on {url}");
+                crate::outln!("amika server listening on {url}");
                 Ok(())
             })
             .await

@@ -39,7 +39,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             }
             None => eprintln!("CLI config unchanged: log in with `amika auth login --url {url} --api-key ...`"),
         }
-        println!("amika is running at {url} (Ctrl-C to stop)");
+        crate::outln!("amika is running at {url} (Ctrl-C to stop)");
         Ok(())
     })
     .await
