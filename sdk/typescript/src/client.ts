@@ -1,0 +1,491 @@
+/**
+ * `AmikaClient`: the amika REST API (`/api/v0beta1`) over the runtime's built-in `fetch`.
+ *
+ * Route templates are typed against the generated `paths` of `docs/openapi.json`, so a route
+ * renamed or removed on the server breaks the build here. Names and ids are URL-encoded into
+ * their path segment; bodies go out snake_case and come back camelCase (see `wire.ts`).
+ */
+import type { paths } from "./generated/openapi.js";
+import {
+  AmikaApiError,
+  AmikaError,
+  AmikaExecError,
+  AmikaNetworkError,
+  AmikaSandboxFailedError,
+  AmikaTimeoutError,
+} from "./errors.js";
+import type {
+  AgentCredential,
+  AgentKind,
+  ApiKeyList,
+  ApiKeyWithValue,
+  AuditEvent,
+  CreateApiKeyInput,
+  CreateProviderSecretInput,
+  CreateSandboxInput,
+  CreateSecretInput,
+  ExecFrame,
+  ExecOptions,
+  ExecResult,
+  ListAuditEventsOptions,
+  Me,
+  ResolutionPreview,
+  Sandbox,
+  Secret,
+  UpdateProviderSecretInput,
+  UpdateSecretInput,
+  WaitOptions,
+} from "./types.js";
+import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
+
+export const SDK_VERSION = "0.1.0";
+
+export interface AmikaClientOptions {
+  /** The server's root URL, e.g. `http://127.0.0.1:7070`. */
+  baseUrl: string;
+  /** An API key (`amk_...`), sent as `Authorization: Bearer ...`. */
+  accessToken: string;
+  /** Abandon an ordinary request after this long (default 30 000 ms; exec streams have none). */
+  timeoutMs?: number;
+  /** A `fetch` to use instead of the global one (e.g. one with a proxy agent). */
+  fetch?: typeof fetch;
+}
+
+type Route = keyof paths;
+type HttpMethod = "get" | "post" | "put" | "delete";
+/** The methods the document defines for a route. */
+type MethodOf<R extends Route> = {
+  [M in HttpMethod]: paths[R][M] extends undefined ? never : M;
+}[HttpMethod];
+/** The `{param}` names of a route template. */
+type ParamsOf<R extends string> = R extends `${string}{${infer P}}${infer Rest}`
+  ? P | ParamsOf<Rest>
+  : never;
+
+interface CallOptions {
+  body?: unknown;
+  query?: Record<string, string | number | undefined>;
+  /** Send and return the body as is (the api-keys endpoints are camelCase on the wire). */
+  raw?: boolean;
+}
+
+/** A path segment from a name or id; `.`/`..` would be resolved away by URL parsing. */
+function segment(what: string, value: string): string {
+  if (typeof value !== "string" || value === "" || value === "." || value === "..") {
+    throw new AmikaError(
+      `invalid ${what} ${JSON.stringify(value)}: expected a non-empty id or name`,
+    );
+  }
+  return encodeURIComponent(value);
+}
+
+function describeCause(e: unknown): string {
+  const cause = (e as { cause?: unknown })?.cause ?? e;
+  const c = cause as { code?: unknown; message?: unknown };
+  if (typeof c?.code === "string") return c.code + (typeof c.message === "string" ? `: ${c.message}` : "");
+  if (typeof c?.message === "string") return c.message;
+  return String(cause);
+}
+
+export class AmikaClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: AmikaClientOptions) {
+    if (!options || typeof options.baseUrl !== "string" || options.baseUrl === "") {
+      throw new AmikaError("AmikaClient: baseUrl is required, e.g. http://127.0.0.1:7070");
+    }
+    if (typeof options.accessToken !== "string" || options.accessToken === "") {
+      throw new AmikaError("AmikaClient: accessToken is required (an amika API key, amk_...)");
+    }
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new AmikaError(
+        `AmikaClient: baseUrl ${JSON.stringify(options.baseUrl)} is not a URL: expected e.g. http://127.0.0.1:7070`,
+      );
+    }
+    this.baseUrl = url.href.replace(/\/+$/, "");
+    this.#token = options.accessToken;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    const f = options.fetch ?? globalThis.fetch;
+    if (typeof f !== "function") {
+      throw new AmikaError("AmikaClient: no fetch available: use Node 18 or later");
+    }
+    this.#fetch = f;
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  #url<R extends Route>(
+    route: R,
+    params: Record<ParamsOf<R>, string>,
+    query?: CallOptions["query"],
+  ): string {
+    const ps = params as Record<string, string>;
+    let path: string = route.replace(/\{(\w+)\}/g, (_, name: string) =>
+      segment(name === "kind" ? "agent kind" : name, ps[name] as string),
+    );
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) q.set(k, String(v));
+    }
+    const qs = q.toString();
+    if (qs !== "") path += `?${qs}`;
+    return this.baseUrl + path;
+  }
+
+  async #send(
+    method: HttpMethod,
+    url: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: "application/json",
+      "user-agent": `amika-sdk-typescript/${SDK_VERSION}`,
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const request = `${method.toUpperCase()} ${url}`;
+    let resp: Response;
+    try {
+      resp = await this.#fetch(url, {
+        method: method.toUpperCase(),
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      const name = (e as { name?: string })?.name;
+      if (name === "TimeoutError") {
+        throw new AmikaNetworkError(
+          `no answer from the amika server within ${this.#timeoutMs} ms (${request})`,
+          request,
+          e,
+        );
+      }
+      if (name === "AbortError") throw e;
+      throw new AmikaNetworkError(
+        `cannot reach the amika server at ${this.baseUrl} (${describeCause(e)}) for ${request}`,
+        request,
+        e,
+      );
+    }
+    if (!resp.ok) throw await this.#apiError(resp, `${method.toUpperCase()} ${new URL(url).pathname}`);
+    return resp;
+  }
+
+  async #apiError(resp: Response, request: string): Promise<AmikaApiError> {
+    const headerTrace = resp.headers.get("x-trace-id") ?? "";
+    let text = "";
+    try {
+      text = await resp.text();
+    } catch {
+      // The body broke off: the status still says what happened.
+    }
+    let env: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
+        env = parsed as Record<string, unknown>;
+      }
+    } catch {
+      // Not our envelope (e.g. a proxy's HTML page): fall back to the status.
+    }
+    const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+    return new AmikaApiError({
+      status: resp.status,
+      code: str(env?.code) ?? str(env?.error_code) ?? `http_${resp.status}`,
+      message:
+        str(env?.message) ??
+        `${request}: HTTP ${resp.status} ${resp.statusText}${text ? `: ${text.slice(0, 200)}` : ""}`,
+      traceId: str(env?.trace_id) ?? headerTrace,
+      details: Array.isArray(env?.details) ? (env.details as unknown[]) : [],
+      request,
+    });
+  }
+
+  async #call<T, R extends Route>(
+    method: MethodOf<R>,
+    route: R,
+    params: Record<ParamsOf<R>, string>,
+    opts: CallOptions = {},
+  ): Promise<T> {
+    const url = this.#url(route, params, opts.query);
+    const body =
+      opts.body === undefined ? undefined : opts.raw ? opts.body : toWire(opts.body);
+    const resp = await this.#send(method, url, body, AbortSignal.timeout(this.#timeoutMs));
+    let text: string;
+    try {
+      text = await resp.text();
+    } catch (e) {
+      throw new AmikaNetworkError(
+        `the answer to ${method.toUpperCase()} ${url} broke off (${describeCause(e)})`,
+        `${method.toUpperCase()} ${url}`,
+        e,
+      );
+    }
+    if (text === "") return undefined as T;
+    const json: unknown = JSON.parse(text);
+    return (opts.raw ? json : fromWire<T>(json)) as T;
+  }
+
+  // ---------------------------------------------------------------- me
+
+  /** Who the access token belongs to. */
+  me(): Promise<Me> {
+    return this.#call("get", "/api/v0beta1/me", {});
+  }
+
+  // ---------------------------------------------------------------- sandboxes
+
+  /** Create a sandbox (answered at once, usually `initializing`; see `waitUntilReady`). */
+  createSandbox(input: CreateSandboxInput): Promise<Sandbox> {
+    return this.#call("post", "/api/v0beta1/sandboxes", {}, { body: sandboxBody(input) });
+  }
+
+  /** What `createSandbox(input)` would resolve to, creating nothing. */
+  resolvePreview(input: CreateSandboxInput): Promise<ResolutionPreview> {
+    return this.#call("post", "/api/v0beta1/sandboxes/resolve-preview", {}, {
+      body: sandboxBody(input),
+    });
+  }
+
+  getSandbox(idOrName: string): Promise<Sandbox> {
+    return this.#call("get", "/api/v0beta1/sandboxes/{id}", { id: idOrName });
+  }
+
+  listSandboxes(): Promise<Sandbox[]> {
+    return this.#call("get", "/api/v0beta1/sandboxes", {});
+  }
+
+  async deleteSandbox(idOrName: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/sandboxes/{id}", { id: idOrName });
+  }
+
+  /** Start a stopped or failed sandbox, injecting the current values of its secrets. */
+  async startSandbox(idOrName: string): Promise<void> {
+    await this.#call("post", "/api/v0beta1/sandboxes/{id}/start", { id: idOrName });
+  }
+
+  async stopSandbox(idOrName: string): Promise<void> {
+    await this.#call("post", "/api/v0beta1/sandboxes/{id}/stop", { id: idOrName });
+  }
+
+  /**
+   * Poll until the sandbox is `running` and return it. Throws `AmikaSandboxFailedError` (with
+   * the server's `errorMessage`) if it is `failed`, `AmikaTimeoutError` after `timeoutMs`.
+   */
+  async waitUntilReady(idOrName: string, options: WaitOptions = {}): Promise<Sandbox> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const intervalMs = options.intervalMs ?? 200;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const sb = await this.getSandbox(idOrName);
+      if (sb.state === "running") return sb;
+      if (sb.state === "failed") throw new AmikaSandboxFailedError(sb);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new AmikaTimeoutError(sb, timeoutMs);
+      await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
+    }
+  }
+
+  /**
+   * Run a command in a running sandbox and yield its output frames as they arrive (redacted:
+   * every injected value reads `[REDACTED:<name>]`). Leaving the loop early closes the stream,
+   * which kills the command on the server.
+   */
+  async *execStream(
+    idOrName: string,
+    command: string[],
+    options: ExecOptions = {},
+  ): AsyncGenerator<ExecFrame, void, undefined> {
+    const { frames } = await this.#openExec(idOrName, command, options);
+    yield* frames;
+  }
+
+  /**
+   * Run a command and collect its whole output. Throws `AmikaExecError` on an error frame or a
+   * stream that ends without an exit status; a non-zero exit code is a result, not an error.
+   */
+  async exec(idOrName: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const { frames, traceId } = await this.#openExec(idOrName, command, options);
+    let stdout = "";
+    let stderr = "";
+    for await (const frame of frames) {
+      switch (frame.stream) {
+        case "stdout":
+          stdout += frame.data;
+          break;
+        case "stderr":
+          stderr += frame.data;
+          break;
+        case "exit":
+          return { stdout, stderr, exitCode: frame.code };
+        case "error":
+          throw new AmikaExecError(`exec in sandbox ${idOrName} failed: ${frame.message}`, traceId);
+      }
+    }
+    throw new AmikaExecError(
+      `the exec stream of sandbox ${idOrName} ended without an exit status`,
+      traceId,
+    );
+  }
+
+  /** Send the exec request (errors before the stream starts are `AmikaApiError`s). */
+  async #openExec(
+    idOrName: string,
+    command: string[],
+    options: ExecOptions,
+  ): Promise<{ traceId: string; frames: AsyncGenerator<ExecFrame, void, undefined> }> {
+    const url = this.#url("/api/v0beta1/sandboxes/{id}/exec", { id: idOrName });
+    const body = toWire({ command, cwd: options.cwd, timeoutSecs: options.timeoutSecs });
+    const resp = await this.#send("post", url, body, options.signal);
+    const traceId = resp.headers.get("x-trace-id") ?? "";
+    return { traceId, frames: readFrames(resp, traceId, `POST ${url}`) };
+  }
+
+  // ---------------------------------------------------------------- secrets
+
+  listSecrets(): Promise<Secret[]> {
+    return this.#call("get", "/api/v0beta1/secrets", {});
+  }
+
+  createSecret(input: CreateSecretInput): Promise<Secret> {
+    return this.#call("post", "/api/v0beta1/secrets", {}, { body: input });
+  }
+
+  /** Update by id or name; a new `value` stores a new version. */
+  updateSecret(idOrName: string, input: UpdateSecretInput): Promise<Secret> {
+    return this.#call("put", "/api/v0beta1/secrets/{id}", { id: idOrName }, { body: input });
+  }
+
+  async deleteSecret(idOrName: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/secrets/{id}", { id: idOrName });
+  }
+
+  /** The secret's plaintext value (audited; the server may have reveal turned off). */
+  async revealSecret(idOrName: string): Promise<string> {
+    const r = await this.#call<{ value: string }, "/api/v0beta1/secrets/{id}/reveal">(
+      "post",
+      "/api/v0beta1/secrets/{id}/reveal",
+      { id: idOrName },
+    );
+    return r.value;
+  }
+
+  // ---------------------------------------------------------------- agent credentials
+
+  listProviderSecrets(kind: AgentKind): Promise<AgentCredential[]> {
+    return this.#call("get", "/api/v0beta1/secrets/{kind}", { kind });
+  }
+
+  createProviderSecret(kind: AgentKind, input: CreateProviderSecretInput): Promise<AgentCredential> {
+    return this.#call("post", "/api/v0beta1/secrets/{kind}", { kind }, {
+      body: { ...input, type: normalizeCredentialType(input.type) },
+    });
+  }
+
+  updateProviderSecret(
+    kind: AgentKind,
+    idOrName: string,
+    input: UpdateProviderSecretInput,
+  ): Promise<AgentCredential> {
+    return this.#call("put", "/api/v0beta1/secrets/{kind}/{id}", { kind, id: idOrName }, {
+      body: { ...input, type: normalizeCredentialType(input.type) },
+    });
+  }
+
+  async deleteProviderSecret(kind: AgentKind, idOrName: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/secrets/{kind}/{id}", { kind, id: idOrName });
+  }
+
+  /** The credential's plaintext value (audited; the server may have reveal turned off). */
+  async revealProviderSecret(kind: AgentKind, idOrName: string): Promise<string> {
+    const r = await this.#call<{ value: string }, "/api/v0beta1/secrets/{kind}/{id}/reveal">(
+      "post",
+      "/api/v0beta1/secrets/{kind}/{id}/reveal",
+      { kind, id: idOrName },
+    );
+    return r.value;
+  }
+
+  // ---------------------------------------------------------------- api keys (camelCase wire)
+
+  listApiKeys(): Promise<ApiKeyList> {
+    return this.#call("get", "/api/v0beta1/api-keys", {}, { raw: true });
+  }
+
+  /** A new API key for the caller; its `value` is shown only here. */
+  createApiKey(input: CreateApiKeyInput): Promise<ApiKeyWithValue> {
+    return this.#call("post", "/api/v0beta1/api-keys", {}, { body: { name: input.name }, raw: true });
+  }
+
+  async deleteApiKey(id: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/api-keys/{id}", { id }, { raw: true });
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  /** Newest first. Events never carry a value. */
+  listAuditEvents(options: ListAuditEventsOptions = {}): Promise<AuditEvent[]> {
+    return this.#call("get", "/api/v0beta1/audit-events", {}, { query: { limit: options.limit } });
+  }
+}
+
+function sandboxBody(input: CreateSandboxInput): unknown {
+  return {
+    ...input,
+    agentCredentials: input.agentCredentials?.map((r) => ({
+      ...r,
+      type: normalizeCredentialType(r.type),
+    })),
+  };
+}
+
+/** Newline-delimited JSON frames from a streamed answer, as they arrive. */
+async function* readFrames(
+  resp: Response,
+  traceId: string,
+  request: string,
+): AsyncGenerator<ExecFrame, void, undefined> {
+  if (!resp.body) throw new AmikaExecError("the exec answer has no body", traceId);
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  const parse = (line: string): ExecFrame => {
+    try {
+      return JSON.parse(line) as ExecFrame;
+    } catch {
+      throw new AmikaExecError(`bad exec frame from the server: ${line.slice(0, 200)}`, traceId);
+    }
+  };
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        if ((e as { name?: string })?.name === "AbortError") throw e;
+        throw new AmikaNetworkError(`the exec stream broke off (${describeCause(e)})`, request, e);
+      }
+      if (chunk.done) break;
+      buffered += decoder.decode(chunk.value, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line !== "") yield parse(line);
+      }
+    }
+    buffered += decoder.decode();
+    if (buffered.trim() !== "") yield parse(buffered.trim());
+  } finally {
+    // Stops the download when the caller leaves early (which kills the command); a no-op at the end.
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * The SDK's public types: camelCase views of the wire schemas in `docs/openapi.json`.
+ *
+ * They are written by hand (so editors show readable names and docs), and then checked at
+ * compile time against the snake_case types that `openapi-typescript` generated from the
+ * server's document (`src/generated/openapi.ts`): a field added, removed, renamed or retyped on
+ * the server breaks `tsc` here until the SDK follows. See the `Checks` block at the end.
+ */
+import type { components } from "./generated/openapi.js";
+
+type Schemas = components["schemas"];
+
+// ------------------------------------------------------------------ enums
+
+export type AgentKind = Schemas["AgentKind"];
+export type Scope = Schemas["Scope"];
+/** How an agent credential authenticates, as the server reports it. */
+export type CredentialType = Schemas["CredentialType"];
+/** Inputs also accept `api-key` as a spelling of `api_key` (outputs always say `api_key`). */
+export type CredentialTypeInput = CredentialType | "api-key";
+export type SandboxState = Schemas["SandboxState"];
+export type NetworkMode = Schemas["NetworkMode"];
+export type ResolutionOutcome = Schemas["ResolutionOutcome"];
+
+// ------------------------------------------------------------------ secrets
+
+/** A generic secret (for env injection), never with its value. */
+export interface Secret {
+  id: string;
+  orgId: string;
+  userId: string;
+  name: string;
+  description: string | null;
+  scope: Scope;
+  /** Increases with every new value. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateSecretInput {
+  /** Letters, digits, `_`, `-` and `.`, e.g. `DATABASE_URL`. */
+  name: string;
+  value: string;
+  /** `user` (default: private) or `org` (visible to every member of the org). */
+  scope?: Scope;
+  description?: string;
+}
+
+/** Every field optional; a new `value` stores a new version. */
+export interface UpdateSecretInput {
+  name?: string;
+  value?: string;
+  scope?: Scope;
+  description?: string;
+}
+
+// ------------------------------------------------------------------ agent credentials
+
+/** An agent credential (Claude or Codex), never with its value. */
+export interface AgentCredential {
+  id: string;
+  kind: AgentKind;
+  name: string;
+  type: CredentialType;
+  scope: Scope;
+  isDefault: boolean;
+  orgId: string;
+  userId: string;
+  version: number;
+  /** For OAuth credentials, the token's `expiresAt` when the document has one. */
+  expiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateProviderSecretInput {
+  name: string;
+  /** `oauth` (the agent's whole credential JSON) or `api_key` (also spelled `api-key`). */
+  type: CredentialTypeInput;
+  value: string;
+  scope?: Scope;
+  /** Make this the caller's default credential of its kind (user scope only). */
+  isDefault?: boolean;
+}
+
+export interface UpdateProviderSecretInput {
+  value?: string;
+  type?: CredentialTypeInput;
+  isDefault?: boolean;
+}
+
+// ------------------------------------------------------------------ api keys
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  obfuscatedValue: string;
+  lastUsedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A new API key: the only answer that carries its value. */
+export interface ApiKeyWithValue extends ApiKey {
+  value: string;
+}
+
+export interface PageInfo {
+  after: string | null;
+  hasNextPage: boolean;
+}
+
+export interface ApiKeyList {
+  data: ApiKey[];
+  pageInfo: PageInfo;
+}
+
+export interface CreateApiKeyInput {
+  name: string;
+}
+
+// ------------------------------------------------------------------ audit
+
+export interface AuditEvent {
+  id: string;
+  orgId: string;
+  userId: string;
+  /** e.g. `secret.created`, `secret.revealed`, `credential.injected`, `sandbox.created`. */
+  action: string;
+  objectType: string;
+  objectId: string;
+  objectName: string;
+  version: number | null;
+  sandboxId: string | null;
+  /** Non-secret detail (names, ids, versions), exactly as the server sent it (keys unchanged). */
+  detail: unknown;
+  createdAt: string;
+}
+
+export interface ListAuditEventsOptions {
+  /** At most this many events, newest first (1..=1000, server default 100). */
+  limit?: number;
+}
+
+// ------------------------------------------------------------------ sandboxes
+
+/** One agent-credential reference of a create request. */
+export interface AgentCredentialRef {
+  kind: AgentKind;
+  /** Pin this credential by name (yours first, then the org's). */
+  name?: string;
+  /** Pin the best credential of this type. */
+  type?: CredentialTypeInput;
+  /** Give this kind nothing. */
+  none?: boolean;
+}
+
+export interface CreateSandboxInput {
+  name: string;
+  /** Env var name → secret name. The keys are env var names and are sent unchanged. */
+  secretEnvVars?: Record<string, string>;
+  /** At most one entry per kind. A kind left out gets nothing. */
+  agentCredentials?: AgentCredentialRef[];
+  provider?: string;
+  network?: NetworkMode;
+  /** Memory limit in MiB. */
+  memoryMib?: number;
+  /** Maximum number of processes. */
+  pids?: number;
+}
+
+/** What was resolved (or skipped, and why) for one agent kind. */
+export interface ResolvedAgentCredential {
+  kind: AgentKind;
+  outcome: ResolutionOutcome;
+  /** The credential's name, `""` when skipped. */
+  name: string;
+  /** `oauth` / `api_key`, `""` when skipped. */
+  type: string;
+  /** `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`. */
+  source: string;
+  reason: string;
+}
+
+export interface Sandbox {
+  id: string;
+  name: string;
+  userId: string;
+  orgId: string;
+  provider: string;
+  providerSandboxId: string | null;
+  providerUrl: string | null;
+  amikaOpencodeWeb: string | null;
+  repoName: string | null;
+  repoProvider: string | null;
+  repoId: string | null;
+  repoUrl: string | null;
+  branch: string | null;
+  commitHash: string | null;
+  snapshot: string | null;
+  currentSessionId: string | null;
+  services: unknown[] | null;
+  /** `running` is the ready state. */
+  state: SandboxState;
+  errorMessage: string | null;
+  network: NetworkMode;
+  memoryMib: number | null;
+  pids: number | null;
+  secretNames: string[];
+  resolvedAgentCredentials: ResolvedAgentCredential[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a create would resolve to, creating nothing. */
+export interface ResolutionPreview {
+  secretNames: string[];
+  resolvedAgentCredentials: ResolvedAgentCredential[];
+}
+
+export interface ExecOptions {
+  /** Working directory inside the sandbox; defaults to the workspace. */
+  cwd?: string;
+  /** Seconds before the server kills the command. */
+  timeoutSecs?: number;
+  /** Abort the command (closing the stream kills it on the server). */
+  signal?: AbortSignal;
+}
+
+/** One frame of an exec's output stream. Output is redacted: `[REDACTED:<name>]`. */
+export type ExecFrame =
+  | { stream: "stdout"; data: string }
+  | { stream: "stderr"; data: string }
+  | { stream: "exit"; code: number }
+  | { stream: "error"; message: string };
+
+/** The whole output of an exec, collected. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface WaitOptions {
+  /** Give up after this long (default 60 000 ms). */
+  timeoutMs?: number;
+  /** Time between polls (default 200 ms). */
+  intervalMs?: number;
+}
+
+export interface Me {
+  userId: string;
+  userName: string;
+  orgId: string;
+  orgName: string;
+  isAdmin: boolean;
+}
+
+// ================================================================== Checks
+//
+// Compile-time only (no code is emitted). `Camelize` turns a generated snake_case schema type
+// into its camelCase view; each `Assert` below fails to compile when the SDK's type and the
+// schema disagree.
+
+type SnakeToCamel<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<SnakeToCamel<Tail>>}`
+  : S;
+
+/** Deep camelCase keys, except inside string-keyed maps (user data such as env var names). */
+export type Camelize<T> = T extends readonly (infer U)[]
+  ? Camelize<U>[]
+  : T extends object
+    ? string extends keyof T
+      ? T
+      : { [K in keyof T as K extends string ? SnakeToCamel<K> : K]: Camelize<T[K]> }
+    : T;
+
+/** Every field present, `undefined` removed, deeply: how answers are compared. */
+type Strict<T> = T extends readonly (infer U)[]
+  ? Strict<U>[]
+  : T extends object
+    ? string extends keyof T
+      ? T
+      : { [K in keyof T]-?: Strict<Exclude<T[K], undefined>> }
+    : T;
+
+/** Inputs accept `api-key`; the schema spells it `api_key`. */
+type NormalizeInput<T> = T extends "api-key"
+  ? "api_key"
+  : T extends readonly (infer U)[]
+    ? NormalizeInput<U>[]
+    : T extends object
+      ? string extends keyof T
+        ? T
+        : { [K in keyof T]: NormalizeInput<T[K]> }
+      : T;
+
+type Equals<A, B> =
+  (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
+
+/** An answer type is exactly the schema's (fields, their types and nullability). */
+type IsOutput<Sdk, Schema> = Equals<Strict<Sdk>, Strict<Camelize<Schema>>>;
+
+/** An input type has the schema's fields, requires what it requires, and sends what it accepts. */
+type IsInput<Sdk, Schema> = [
+  Equals<keyof Sdk, keyof Camelize<Schema>>,
+  Equals<RequiredKeys<Sdk>, RequiredKeys<Camelize<Schema>>>,
+  NormalizeInput<Sdk> extends Camelize<Schema> ? true : false,
+] extends [true, true, true]
+  ? true
+  : false;
+
+// The block below is what keeps the SDK and the server's contract from drifting apart.
+type Checks = [
+  Assert<IsOutput<Secret, Schemas["SecretSummary"]>>,
+  Assert<IsOutput<AgentCredential, Schemas["CredentialSummary"]>>,
+  Assert<IsOutput<ApiKey, Schemas["ApiKeySummary"]>>,
+  Assert<IsOutput<ApiKeyWithValue, Schemas["ApiKeyWithValue"]>>,
+  Assert<IsOutput<ApiKeyList, Schemas["ListApiKeysResponse"]>>,
+  Assert<IsOutput<AuditEvent, Schemas["AuditEvent"]>>,
+  Assert<IsOutput<Sandbox, Schemas["Sandbox"]>>,
+  Assert<IsOutput<ResolvedAgentCredential, Schemas["ResolvedAgentCredential"]>>,
+  Assert<IsOutput<ResolutionPreview, Schemas["ResolutionPreview"]>>,
+  Assert<IsOutput<ExecFrame, Schemas["ExecFrame"]>>,
+  Assert<IsOutput<Me, Schemas["Me"]>>,
+  Assert<IsInput<CreateSecretInput, Schemas["CreateSecretRequest"]>>,
+  Assert<IsInput<UpdateSecretInput, Schemas["UpdateSecretRequest"]>>,
+  Assert<IsInput<CreateProviderSecretInput, Schemas["CreateCredentialRequest"]>>,
+  Assert<IsInput<UpdateProviderSecretInput, Schemas["UpdateCredentialRequest"]>>,
+  Assert<IsInput<CreateApiKeyInput, Schemas["CreateApiKeyRequest"]>>,
+  Assert<IsInput<AgentCredentialRef, Schemas["AgentCredentialRef"]>>,
+  Assert<IsInput<CreateSandboxInput, Schemas["CreateSandboxRequest"]>>,
+  Assert<IsInput<Omit<ExecOptions, "signal"> & { command: string[] }, Schemas["ExecRequest"]>>,
+];
