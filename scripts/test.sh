@@ -15,6 +15,8 @@ echo "== cargo test (SQLite and a throwaway PostgreSQL)"
 scripts/with-postgres.sh cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee -a "$log"
 
 # (further test steps append their output to "$log" with `2>&1 | tee -a "$log"`)
+echo "== TypeScript SDK against a real server (sdk/typescript: npm ci from the lockfile, npm test)"
+(cd sdk/typescript && npm ci --no-audit --no-fund && npm test) 2>&1 | tee -a "$log"
 
 passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
