@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod web;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
@@ -97,6 +98,7 @@ pub fn router(svc: Service) -> Router {
     Router::new()
         .nest(amika_types::API_BASE, api)
         .route("/healthz", get(h::healthz))
+        .merge(web::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

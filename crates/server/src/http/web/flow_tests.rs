@@ -1,0 +1,789 @@
+//! The web UI through the real router (real store, vault and provider on a temp dir), driven
+//! in-process with `oneshot`: sign-in and its cookies, CSRF refusals, escaping, errors placed
+//! next to their fields, and values that are never echoed back.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{http::router, open, ServerConfig, Service};
+use amika_types as t;
+
+struct Ui {
+    router: Router,
+    service: Service,
+    admin_key: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+    /// The CSRF token of the first form on the page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"_csrf\" value=\"")
+            .expect("page has a CSRF field")
+            + "name=\"_csrf\" value=\"".len();
+        self.body[at..].split('"').next().unwrap().to_string()
+    }
+}
+
+/// `a=1&b=2` with each part percent-encoded.
+fn form(pairs: &[(&str, &str)]) -> String {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Ui {
+    async fn new() -> Ui {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        let opened = open(config).await.expect("server opens");
+        Ui {
+            router: router(opened.service.clone()),
+            service: opened.service,
+            admin_key: opened.first_admin_key.unwrap().to_string(),
+            _dir: dir,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Answer {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(form(fields))).unwrap()).await
+    }
+
+    /// Sign in with `key`; returns the `Cookie` header value of the session.
+    async fn sign_in(&self, key: &str) -> String {
+        let page = self.get("/login", None).await;
+        let login_cookie = cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE);
+        let token = page.csrf();
+        let a = self
+            .post(
+                "/login",
+                Some(&login_cookie),
+                &[("_csrf", &token), ("api_key", key), ("next", "")],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        cookie_pair(&a.set_cookies(), super::SESSION_COOKIE)
+    }
+
+    async fn caller(&self) -> crate::service::Caller {
+        self.service.authenticate(&self.admin_key).await.unwrap()
+    }
+}
+
+/// `name=value` of the cookie `name` among `Set-Cookie` values.
+fn cookie_pair(set_cookies: &[String], name: &str) -> String {
+    set_cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {set_cookies:?}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_session_cookie_without_the_key() {
+    let ui = Ui::new().await;
+    let page = ui.get("/login", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<label for=\"api_key\">API key</label>"));
+    assert!(page.body.contains("type=\"password\""));
+    let login_cookie = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("amika_login="))
+        .unwrap();
+    assert!(
+        login_cookie.contains("; HttpOnly; SameSite=Strict"),
+        "{login_cookie}"
+    );
+
+    let token = page.csrf();
+    let pair = cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE);
+    let a = ui
+        .post(
+            "/login",
+            Some(&pair),
+            &[
+                ("_csrf", &token),
+                ("api_key", &ui.admin_key),
+                ("next", "/secrets"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/secrets");
+    let session = a
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("amika_session="))
+        .unwrap();
+    assert!(
+        session.ends_with("; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"),
+        "{session}"
+    );
+    assert!(!session.contains("Secure"), "plain HTTP: no Secure");
+    assert!(
+        !session.contains(&ui.admin_key[4..20]),
+        "the key never goes into the cookie"
+    );
+    let id = session.split(';').next().unwrap()["amika_session=".len()..].to_string();
+    assert_eq!(id.len(), 43, "256 random bits");
+
+    // Over TLS (as a proxy reports it) the cookie is Secure.
+    let page = ui.get("/login", None).await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .header(
+            header::COOKIE,
+            cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE),
+        )
+        .body(Body::from(form(&[
+            ("_csrf", &page.csrf()),
+            ("api_key", &ui.admin_key),
+        ])))
+        .unwrap();
+    let a = ui.send(req).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let session = a
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("amika_session="))
+        .unwrap();
+    assert!(session.ends_with("; Secure"), "{session}");
+}
+
+#[tokio::test]
+async fn sign_in_refuses_a_wrong_key_and_a_form_from_elsewhere() {
+    let ui = Ui::new().await;
+    let page = ui.get("/login", None).await;
+    let pair = cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE);
+    let token = page.csrf();
+
+    let wrong = ui
+        .post(
+            "/login",
+            Some(&pair),
+            &[("_csrf", &token), ("api_key", "amk_nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("This API key was not accepted"));
+    assert!(
+        !wrong.body.contains("amk_nope"),
+        "the typed key is not echoed"
+    );
+    assert!(wrong
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("amika_session=")));
+
+    // A cross-site form has no login cookie (SameSite=Strict) and cannot know the token.
+    let no_cookie = ui
+        .post(
+            "/login",
+            None,
+            &[("_csrf", &token), ("api_key", &ui.admin_key)],
+        )
+        .await;
+    assert_eq!(no_cookie.status, StatusCode::FORBIDDEN);
+    let wrong_token = ui
+        .post(
+            "/login",
+            Some(&pair),
+            &[("_csrf", "forged"), ("api_key", &ui.admin_key)],
+        )
+        .await;
+    assert_eq!(wrong_token.status, StatusCode::FORBIDDEN);
+    for a in [&no_cookie, &wrong_token] {
+        assert!(a
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("amika_session=")));
+    }
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_carry_the_security_headers() {
+    let ui = Ui::new().await;
+    for path in ["/sandboxes", "/secrets", "/sandboxes/new", "/sandboxes/x"] {
+        let a = ui.get(path, None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(a.location(), format!("/login?next={path}"));
+    }
+    let a = ui.get("/secrets", Some("amika_session=made-up")).await;
+    assert_eq!(a.location(), "/login?next=/secrets");
+    let a = ui.get("/", None).await;
+    assert_eq!(a.location(), "/sandboxes");
+
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    for path in [
+        "/sandboxes",
+        "/secrets",
+        "/sandboxes/new",
+        "/login",
+        "/static/app.css",
+        "/static/app.js",
+    ] {
+        let a = ui.get(path, Some(&cookie)).await;
+        let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(a.headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        if path.starts_with("/static") {
+            assert_eq!(a.status, StatusCode::OK);
+        } else if path == "/login" {
+            assert_eq!(a.location(), "/sandboxes", "signed in already");
+        } else {
+            assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
+            assert_eq!(a.headers[header::CACHE_CONTROL], "no-store");
+            // Nothing on a page comes from another host.
+            assert!(
+                !a.body.contains("http://") && !a.body.contains("https://"),
+                "{path}"
+            );
+        }
+    }
+    assert!(
+        ui.get("/static/app.js", None).await.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+
+    // The API and the meta routes are untouched; unknown paths keep the JSON envelope.
+    assert_eq!(ui.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(ui.get("/openapi.json", None).await.status, StatusCode::OK);
+    let api = ui.get("/api/v0beta1/me", Some(&cookie)).await;
+    assert_eq!(
+        api.status,
+        StatusCode::UNAUTHORIZED,
+        "a session cookie is no API credential"
+    );
+    let unknown = ui.get("/nowhere", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("\"code\":\"not_found\""));
+}
+
+#[tokio::test]
+async fn posts_without_the_session_csrf_token_are_refused_and_change_nothing() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/secrets", Some(&cookie)).await.csrf();
+    let fields = |csrf: &'static str| {
+        vec![
+            ("_csrf", csrf),
+            ("name", "DATABASE_URL"),
+            ("value", "postgres://u:pw@db/x"),
+            ("scope", "user"),
+        ]
+    };
+    let missing = ui.post("/secrets", Some(&cookie), &fields("")[1..]).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    let forged = ui.post("/secrets", Some(&cookie), &fields("forged")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // Another session's token does not fit this session.
+    let other = ui.sign_in(&ui.admin_key).await;
+    let other_token = ui.get("/secrets", Some(&other)).await.csrf();
+    assert_ne!(other_token, token);
+    let mut f = fields("");
+    f[0].1 = &other_token;
+    assert_eq!(
+        ui.post("/secrets", Some(&cookie), &f).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The browser says the form came from another site: refused even with the right token.
+    let mut f = fields("");
+    f[0].1 = &token;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/secrets")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::from(form(&f)))
+        .unwrap();
+    assert_eq!(ui.send(req).await.status, StatusCode::FORBIDDEN);
+    // Sign-out needs the token too.
+    assert_eq!(
+        ui.post("/logout", Some(&cookie), &[("_csrf", "forged")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let caller = ui.caller().await;
+    assert!(ui.service.list_secrets(&caller).await.unwrap().is_empty());
+
+    // With the token, the same form works.
+    let ok = ui.post("/secrets", Some(&cookie), &f).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ui.service.list_secrets(&caller).await.unwrap().len(), 1);
+    let page = ui.get("/secrets", Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("Secret DATABASE_URL added (user scope)."));
+    assert!(!page.body.contains("pw@db"), "values are never shown");
+}
+
+#[tokio::test]
+async fn user_text_is_escaped_on_every_page() {
+    let ui = Ui::new().await;
+    let caller = ui.caller().await;
+    ui.service
+        .create_secret(
+            &caller,
+            t::CreateSecretRequest {
+                name: "API_TOKEN".into(),
+                value: "v".into(),
+                scope: None,
+                description: Some("<script>alert('x')</script> & \"quoted\"".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/secrets", Some(&cookie)).await;
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(page
+        .body
+        .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"));
+
+    // A hostile sandbox name comes back in the name field and in the error, escaped both times.
+    let token = page.csrf();
+    let evil = "<script>alert(1)</script>";
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "create"),
+                ("name", evil),
+                ("env", "\"><img src=x>"),
+                ("secret", "API_TOKEN"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(!a.body.contains("<script>alert(1)"), "{}", a.body);
+    assert!(!a.body.contains("<img src=x>"));
+    assert!(a
+        .body
+        .contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    assert!(a
+        .body
+        .contains("invalid sandbox name &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;"));
+}
+
+#[tokio::test]
+async fn secret_values_are_never_echoed_back_into_a_form() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/secrets", Some(&cookie)).await.csrf();
+    let value = "sup3r-s3cret-value-1234";
+    let a = ui
+        .post(
+            "/secrets",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("name", "bad name"),
+                ("description", "kept description"),
+                ("value", value),
+                ("scope", "org"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(!a.body.contains(value), "the value is not written back");
+    assert!(a
+        .body
+        .contains("id=\"secret-name-error\">invalid secret name"));
+    assert!(a.body.contains("value=\"bad name\""));
+    assert!(a.body.contains("value=\"kept description\""));
+    assert!(a.body.contains("<option value=\"org\" selected>"));
+    assert!(a.body.contains("enter it again"));
+
+    // A credential whose OAuth JSON does not parse: error next to the value, nothing echoed.
+    let json = "{\"claudeAiOauth\": {\"accessToken\": \"sk-ant-oat-secret\"";
+    let a = ui
+        .post(
+            "/credentials",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("kind", "claude"),
+                ("name", "personal-oauth"),
+                ("type", "oauth"),
+                ("scope", "user"),
+                ("is_default", "true"),
+                ("value", ""),
+                ("value_json", json),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(!a.body.contains("sk-ant-oat-secret"));
+    assert!(a.body.contains("id=\"cred-value-error\""));
+    assert!(a.body.contains("claude oauth value is not valid JSON"));
+    assert!(a.body.contains("value=\"personal-oauth\""));
+    assert!(a
+        .body
+        .contains("id=\"cred-default\" name=\"is_default\" value=\"true\" checked"));
+
+    // A duplicate name lands on the name field.
+    let ok = ui
+        .post(
+            "/credentials",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("kind", "claude"),
+                ("name", "work-key"),
+                ("type", "api_key"),
+                ("value", "sk-ant-api-1"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let dup = ui
+        .post(
+            "/credentials",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("kind", "claude"),
+                ("name", "work-key"),
+                ("type", "api_key"),
+                ("value", "sk-ant-api-2"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert!(dup.body.contains("id=\"cred-name-error\">a user-scoped claude credential named &quot;work-key&quot; already exists"));
+    assert!(!dup.body.contains("sk-ant-api-2"));
+}
+
+#[tokio::test]
+async fn new_sandbox_form_previews_and_places_each_error_next_to_its_field() {
+    let ui = Ui::new().await;
+    let caller = ui.caller().await;
+    ui.service
+        .create_credential(
+            &caller,
+            t::AgentKind::Claude,
+            t::CreateCredentialRequest {
+                name: "work-key".into(),
+                value: "sk-ant-api".into(),
+                credential_type: t::CredentialType::ApiKey,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/sandboxes/new", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for option in [
+        "<option value=\"default\" selected>Default (auto)</option>",
+        "<option value=\"name:work-key\">work-key — api_key</option>",
+        "<option value=\"type:oauth\">Any oauth</option>",
+        "<option value=\"type:api_key\">Any api_key</option>",
+        "<option value=\"none\">None</option>",
+    ] {
+        assert!(page.body.contains(option), "{option}");
+    }
+    // The defaults are previewed at once: claude's only credential, nothing for codex.
+    assert!(page.body.contains("Resolution preview"));
+    assert!(page.body.contains("<code>user_default</code>"));
+    let token = page.csrf();
+
+    let submit = |action: &'static str, name: &'static str, claude: &'static str| {
+        let token = token.clone();
+        let cookie = cookie.clone();
+        let ui = &ui;
+        async move {
+            ui.post(
+                "/sandboxes/new",
+                Some(&cookie),
+                &[
+                    ("_csrf", &token),
+                    ("action", action),
+                    ("name", name),
+                    ("env", "DB"),
+                    ("secret", "DATABASE_URL"),
+                    ("agent_claude", claude),
+                    ("agent_codex", "none"),
+                ],
+            )
+            .await
+        }
+    };
+    // Unknown secret: next to its row, and everything else kept.
+    let a = submit("preview", "dev-box", "name:work-key").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body
+            .contains("id=\"row-0-error\">env var DB: secret &quot;DATABASE_URL&quot; not found"),
+        "{}",
+        a.body
+    );
+    assert!(a
+        .body
+        .contains("id=\"env-0\" name=\"env\" type=\"text\" value=\"DB\""));
+    assert!(a
+        .body
+        .contains("<option value=\"DATABASE_URL\" selected>DATABASE_URL (not found)</option>"));
+    assert!(a.body.contains("<option value=\"name:work-key\" selected>"));
+    assert!(a.body.contains("value=\"dev-box\""));
+
+    ui.service
+        .create_secret(
+            &caller,
+            t::CreateSecretRequest {
+                name: "DATABASE_URL".into(),
+                value: "postgres://x".into(),
+                scope: None,
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Pinned credential that is not there: next to claude's select.
+    let a = submit("preview", "dev-box", "name:gone").await;
+    assert!(a.body.contains("id=\"agent_claude-error\">agent credential for claude: no credential named &quot;gone&quot;"), "{}", a.body);
+    assert!(a
+        .body
+        .contains("<option value=\"name:gone\" selected>gone (not found)</option>"));
+    // Type mismatch is impossible from the form's options; "Any oauth" with none stored is not.
+    let a = submit("preview", "dev-box", "type:oauth").await;
+    assert!(a
+        .body
+        .contains("id=\"agent_claude-error\">agent credential for claude: no oauth credential"));
+
+    // A good preview: the exact rows the create will store.
+    let a = submit("preview", "", "name:work-key").await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "an empty name does not block a preview"
+    );
+    assert!(a.body.contains("<td data-label=\"Kind\">claude</td><td data-label=\"Outcome\"><span class=\"badge outcome-resolved\">resolved</span></td><td data-label=\"Name\"><code>work-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><code>request:name</code></td>"), "{}", a.body);
+    assert!(a.body.contains("<td data-label=\"Kind\">codex</td><td data-label=\"Outcome\"><span class=\"badge outcome-skipped\">skipped</span></td>"));
+    assert!(a.body.contains("no-agent-credential flag"));
+    assert!(a.body.contains("<li><code>DATABASE_URL</code></li>"));
+
+    // Bad name on create: next to the name field; nothing created.
+    let a = submit("create", "bad name!", "name:work-key").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a
+        .body
+        .contains("id=\"name-error\">invalid sandbox name &quot;bad name!&quot;"));
+    assert!(a
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"name-error\" autofocus"));
+    assert!(ui.service.list_sandboxes(&caller).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn env_rows_can_be_added_and_removed_without_javascript() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("name", "box"),
+                ("env", "A"),
+                ("secret", ""),
+                ("action", "add_row"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a
+        .body
+        .contains("id=\"env-0\" name=\"env\" type=\"text\" value=\"A\""));
+    assert!(a
+        .body
+        .contains("id=\"env-1\" name=\"env\" type=\"text\" value=\"\""));
+    assert!(!a.body.contains("id=\"env-2\""));
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("name", "box"),
+                ("env", "A"),
+                ("secret", ""),
+                ("env", "B"),
+                ("secret", ""),
+                ("remove_row", "0"),
+            ],
+        )
+        .await;
+    assert!(a
+        .body
+        .contains("id=\"env-0\" name=\"env\" type=\"text\" value=\"B\""));
+    assert!(!a.body.contains("id=\"env-1\""));
+    assert!(a.body.contains("value=\"box\""));
+}
+
+#[tokio::test]
+async fn sign_out_and_deleting_the_key_end_the_session() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes", Some(&cookie)).await.csrf();
+    let a = ui
+        .post("/logout", Some(&cookie), &[("_csrf", &token)])
+        .await;
+    assert_eq!(a.location(), "/login?signed_out=1");
+    assert!(a
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("amika_session=;") && c.contains("Max-Age=0")));
+    assert_eq!(
+        ui.get("/sandboxes", Some(&cookie)).await.location(),
+        "/login?next=/sandboxes"
+    );
+    assert!(ui
+        .get("/login?signed_out=1", None)
+        .await
+        .body
+        .contains("You are signed out."));
+
+    // A session opened with a key that is then deleted ends with it.
+    let caller = ui.caller().await;
+    let (_, key) = ui
+        .service
+        .create_api_key(&caller, t::CreateApiKeyRequest { name: "ui".into() })
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&key).await;
+    assert_eq!(
+        ui.get("/secrets", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    let keys = ui.service.list_api_keys(&caller).await.unwrap();
+    let id = &keys.data.iter().find(|k| k.name == "ui").unwrap().id;
+    ui.service.delete_api_key(&caller, id).await.unwrap();
+    assert_eq!(
+        ui.get("/secrets", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn deletes_go_through_a_confirm_page() {
+    let ui = Ui::new().await;
+    let caller = ui.caller().await;
+    let s = ui
+        .service
+        .create_secret(
+            &caller,
+            t::CreateSecretRequest {
+                name: "OLD".into(),
+                value: "v".into(),
+                scope: None,
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let confirm = ui
+        .get(&format!("/secrets/{}/delete", s.id), Some(&cookie))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Delete the user secret OLD?"));
+    assert_eq!(
+        ui.service.list_secrets(&caller).await.unwrap().len(),
+        1,
+        "GET deletes nothing"
+    );
+    let a = ui
+        .post(
+            &format!("/secrets/{}/delete", s.id),
+            Some(&cookie),
+            &[("_csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(a.location(), "/secrets");
+    assert!(ui.service.list_secrets(&caller).await.unwrap().is_empty());
+    let missing = ui.get("/sandboxes/nope", Some(&cookie)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("sandbox &quot;nope&quot; not found"));
+}

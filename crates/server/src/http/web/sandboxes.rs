@@ -1,0 +1,772 @@
+//! Sandboxes: the list, the New sandbox form (env-var rows, one credential choice per agent
+//! kind, a resolution preview from `Service::preview_sandbox`), the detail page with its
+//! resolution table, and delete with a confirm page.
+//!
+//! The form never decides anything itself: it turns its fields into the API's
+//! `CreateSandboxRequest` and lets the service validate and resolve, then shows each error next
+//! to the field it names. The only checks here are about the form's own shape (a choice that is
+//! not one of the options, one env var in two rows, which a JSON map cannot even express).
+
+use std::collections::BTreeMap;
+
+use amika_types::{self as t, AgentKind, CredentialType, SandboxState, Scope};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::html::{self, escape, Nav};
+use super::{describe, error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
+use crate::http::auth::ApiPath;
+use crate::service::{Service, ServiceError};
+
+/// The name the preview runs with while the name field is still empty: a preview is about
+/// resolution, and the real name is checked when the sandbox is created.
+const PREVIEW_PLACEHOLDER_NAME: &str = "preview";
+
+/// The link to a sandbox's page: by name, or by id for a sandbox called `new` (whose name
+/// would reach the New sandbox form).
+fn sandbox_href(s: &t::Sandbox) -> String {
+    let key = if s.name == "new" { &s.id } else { &s.name };
+    format!("/sandboxes/{}", escape(key))
+}
+
+fn state_badge(state: SandboxState) -> String {
+    format!(
+        "<span class=\"badge state-{s}\">{s}</span>",
+        s = escape(state.as_str())
+    )
+}
+
+/// Whether a page showing this state should reload itself to follow it.
+fn transitional(state: SandboxState) -> bool {
+    matches!(
+        state,
+        SandboxState::Initializing | SandboxState::Stopping | SandboxState::Deleting
+    )
+}
+
+/// The resolution table of DESIGN §4: kind, outcome, name, type, source, reason.
+fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential]) -> String {
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "<span class=\"muted\" aria-label=\"none\">—</span>".to_string()
+        } else {
+            escape(s)
+        }
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let outcome = match r.outcome {
+                t::ResolutionOutcome::Resolved => "resolved",
+                t::ResolutionOutcome::Skipped => "skipped",
+            };
+            vec![
+                escape(r.kind.as_str()),
+                format!("<span class=\"badge outcome-{outcome}\">{outcome}</span>"),
+                if r.name.is_empty() {
+                    dash("")
+                } else {
+                    format!("<code>{}</code>", escape(&r.name))
+                },
+                dash(&r.credential_type),
+                format!("<code>{}</code>", escape(&r.source)),
+                dash(&r.reason),
+            ]
+        })
+        .collect();
+    let t = html::table(
+        caption,
+        &["Kind", "Outcome", "Name", "Type", "Source", "Reason"],
+        &cells,
+        "No agent kind was requested.",
+    );
+    t.replacen(
+        "<table class=\"cards\">",
+        "<table class=\"cards resolution\">",
+        1,
+    )
+}
+
+fn secret_names_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "<p class=\"empty\">None.</p>".into();
+    }
+    let items: String = names
+        .iter()
+        .map(|n| format!("<li><code>{}</code></li>", escape(n)))
+        .collect();
+    format!("<ul class=\"chips\" aria-label=\"Injected secrets\">{items}</ul>")
+}
+
+// ------------------------------------------------------------------ list
+
+pub async fn list(State(svc): State<Service>, session: WebSession) -> Response {
+    let sandboxes = match svc.list_sandboxes(&session.caller).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let rows: Vec<Vec<String>> = sandboxes
+        .iter()
+        .map(|s| {
+            let creds: Vec<String> = s
+                .resolved_agent_credentials
+                .iter()
+                .map(|r| match r.outcome {
+                    t::ResolutionOutcome::Resolved => {
+                        format!(
+                            "{}: <code>{}</code>",
+                            escape(r.kind.as_str()),
+                            escape(&r.name)
+                        )
+                    }
+                    t::ResolutionOutcome::Skipped => {
+                        format!(
+                            "{}: <span class=\"muted\">none</span>",
+                            escape(r.kind.as_str())
+                        )
+                    }
+                })
+                .collect();
+            vec![
+                format!(
+                    "<a href=\"{}\"><strong>{}</strong></a>",
+                    sandbox_href(s),
+                    escape(&s.name)
+                ),
+                state_badge(s.state),
+                if creds.is_empty() {
+                    "<span class=\"muted\">—</span>".into()
+                } else {
+                    creds.join("<br>")
+                },
+                if s.secret_names.is_empty() {
+                    "<span class=\"muted\">—</span>".into()
+                } else {
+                    s.secret_names
+                        .iter()
+                        .map(|n| format!("<code>{}</code>", escape(n)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+                html::date(&s.created_at),
+            ]
+        })
+        .collect();
+    let table = html::table(
+        "Sandboxes",
+        &["Name", "State", "Agent credentials", "Secrets", "Created"],
+        &rows,
+        "No sandboxes yet.",
+    );
+    let body = format!(
+        "<div class=\"page-head row\"><div><h1>Sandboxes</h1><p class=\"lead\">Each sandbox gets the secrets and agent credentials resolved when it was created.</p></div>\
+<a class=\"button primary\" href=\"/sandboxes/new\">New sandbox</a></div>\
+<section class=\"card\" aria-label=\"Sandbox list\">{table}</section>"
+    );
+    let refresh = sandboxes.iter().any(|s| transitional(s.state)).then_some(3);
+    html_response(
+        StatusCode::OK,
+        html::page("Sandboxes", &session.chrome(Nav::Sandboxes), &body, refresh),
+    )
+}
+
+// ------------------------------------------------------------------ new sandbox form
+
+/// The form's content as submitted (or empty), its errors, and the last preview.
+#[derive(Debug, Default)]
+struct Draft {
+    name: String,
+    /// (env var, secret name) per row, in order.
+    rows: Vec<(String, String)>,
+    /// The select value per agent kind: `default`, `name:N`, `type:T` or `none`.
+    agents: BTreeMap<AgentKind, String>,
+    errors: FormErrors,
+    preview: Option<t::ResolutionPreview>,
+}
+
+impl Draft {
+    fn agent(&self, kind: AgentKind) -> &str {
+        self.agents.get(&kind).map_or("default", String::as_str)
+    }
+
+    fn from_fields(fields: &super::Fields) -> Draft {
+        let envs = fields.all("env");
+        let secrets = fields.all("secret");
+        let n = envs.len().max(secrets.len());
+        let rows = (0..n)
+            .map(|i| {
+                (
+                    envs.get(i).map_or("", |s| s.trim()).to_string(),
+                    secrets.get(i).copied().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let agents = AgentKind::ALL
+            .iter()
+            .map(|k| {
+                let v = fields.get(&agent_field(*k));
+                (*k, if v.is_empty() { "default" } else { v }.to_string())
+            })
+            .collect();
+        Draft {
+            name: fields.get("name").trim().to_string(),
+            rows,
+            agents,
+            ..Draft::default()
+        }
+    }
+
+    /// The API request this form stands for, or `None` with errors placed on the form.
+    fn build_request(&mut self) -> Option<t::CreateSandboxRequest> {
+        let mut secret_env_vars = BTreeMap::new();
+        for (i, (env, secret)) in self.rows.iter().enumerate() {
+            if env.is_empty() && secret.is_empty() {
+                continue; // a blank row asks for nothing
+            }
+            if secret_env_vars.contains_key(env) {
+                self.errors.on(
+                    row_field(i),
+                    format!("{env} is already mapped in an earlier row: keep one row per env var"),
+                );
+                continue;
+            }
+            secret_env_vars.insert(env.clone(), secret.clone());
+        }
+        let mut agent_credentials = Vec::new();
+        for kind in AgentKind::ALL {
+            let choice = self.agent(*kind).to_string();
+            let mut r = t::AgentCredentialRef {
+                kind: *kind,
+                name: None,
+                credential_type: None,
+                none: false,
+            };
+            if choice == "none" {
+                r.none = true;
+            } else if let Some(ty) = choice.strip_prefix("type:") {
+                match ty.parse::<CredentialType>() {
+                    Ok(ty) => r.credential_type = Some(ty),
+                    Err(e) => {
+                        self.errors.on(agent_field(*kind), e);
+                        continue;
+                    }
+                }
+            } else if let Some(name) = choice.strip_prefix("name:") {
+                r.name = Some(name.to_string());
+            } else if choice != "default" {
+                self.errors.on(
+                    agent_field(*kind),
+                    format!("unknown choice {choice:?}: pick one of the listed options"),
+                );
+                continue;
+            }
+            agent_credentials.push(r);
+        }
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(t::CreateSandboxRequest {
+            name: self.name.clone(),
+            secret_env_vars,
+            agent_credentials,
+            ..Default::default()
+        })
+    }
+
+    /// Put a service error next to the field it names; returns the status to answer with.
+    fn place(&mut self, e: ServiceError) -> StatusCode {
+        let (status, code, message) = describe(e);
+        let field = self.field_for(&code, &message);
+        match field {
+            Some(f) => self.errors.on(f, message),
+            None => self.errors.general.push(message),
+        }
+        status
+    }
+
+    fn field_for(&self, code: &str, message: &str) -> Option<String> {
+        if code == "sandbox_exists" || message.contains("sandbox name") {
+            return Some("name".into());
+        }
+        for kind in AgentKind::ALL {
+            if message.starts_with(&format!("agent credential for {kind}:"))
+                || message.contains(&format!("lists {kind} twice"))
+            {
+                return Some(agent_field(*kind));
+            }
+        }
+        // Env rows: `env var X: ...`, `secret_env_vars.X: ...`, `invalid env var name "X"`.
+        let row = self.rows.iter().position(|(env, secret)| {
+            (!env.is_empty() || !secret.is_empty())
+                && (message.starts_with(&format!("env var {env}:"))
+                    || message.starts_with(&format!("secret_env_vars.{env}:"))
+                    || (message.contains("env var name")
+                        && (message.contains(&format!("{env:?}"))
+                            || (env.is_empty() && message.contains("must not be empty")))))
+        });
+        row.map(row_field)
+    }
+}
+
+fn agent_field(kind: AgentKind) -> String {
+    format!("agent_{kind}")
+}
+
+fn row_field(i: usize) -> String {
+    format!("row-{i}")
+}
+
+/// What the form offers: visible secrets and each kind's credentials.
+struct Choices {
+    /// (name, label) of each visible secret, one per name (the caller's own wins).
+    secrets: Vec<(String, String)>,
+    /// (select value, label) per kind.
+    agents: BTreeMap<AgentKind, Vec<(String, String)>>,
+}
+
+async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, ServiceError> {
+    let c = &session.caller;
+    let mut listed = svc.list_secrets(c).await?;
+    // The caller's own secret shadows an org secret of the same name, as in resolution.
+    listed.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then((a.scope != Scope::User).cmp(&(b.scope != Scope::User)))
+    });
+    listed.dedup_by(|b, a| a.name == b.name);
+    let secrets = listed
+        .into_iter()
+        .map(|s| {
+            let label = match s.scope {
+                Scope::User => s.name.clone(),
+                Scope::Org => format!("{} (org)", s.name),
+            };
+            (s.name, label)
+        })
+        .collect();
+    let mut agents = BTreeMap::new();
+    for kind in AgentKind::ALL {
+        let mut creds = svc.list_credentials(c, *kind).await?;
+        creds.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then((a.scope != Scope::User).cmp(&(b.scope != Scope::User)))
+        });
+        creds.dedup_by(|b, a| a.name == b.name);
+        let mut opts = vec![("default".to_string(), "Default (auto)".to_string())];
+        for cr in creds {
+            let mut label = format!("{} — {}", cr.name, cr.credential_type);
+            if cr.scope == Scope::Org {
+                label.push_str(" (org)");
+            }
+            if cr.is_default {
+                label.push_str(" · default");
+            }
+            opts.push((format!("name:{}", cr.name), label));
+        }
+        opts.push(("type:oauth".into(), "Any oauth".into()));
+        opts.push(("type:api_key".into(), "Any api_key".into()));
+        opts.push(("none".into(), "None".into()));
+        agents.insert(*kind, opts);
+    }
+    Ok(Choices { secrets, agents })
+}
+
+fn secret_options(choices: &Choices, current: &str) -> String {
+    let mut items: Vec<(&str, &str)> = vec![("", "— choose a secret —")];
+    items.extend(
+        choices
+            .secrets
+            .iter()
+            .map(|(v, l)| (v.as_str(), l.as_str())),
+    );
+    // Keep what was submitted even if it is no longer listed: nothing typed is lost.
+    let missing;
+    if !current.is_empty() && !choices.secrets.iter().any(|(v, _)| v == current) {
+        missing = format!("{current} (not found)");
+        items.push((current, &missing));
+    }
+    html::options(items, current)
+}
+
+fn env_row(i: usize, env: &str, secret: &str, choices: &Choices, error: Option<&str>) -> String {
+    let id = row_field(i);
+    let invalid = html::invalid_attrs(&id, error, true);
+    format!(
+        "<div class=\"env-row\" data-env-row>\
+<div class=\"field\"><label for=\"env-{i}\">Env var</label>\
+<input id=\"env-{i}\" name=\"env\" type=\"text\" value=\"{env}\" placeholder=\"DATABASE_URL\" autocomplete=\"off\" spellcheck=\"false\"{invalid}></div>\
+<div class=\"field\"><label for=\"secret-{i}\">Secret</label>\
+<select id=\"secret-{i}\" name=\"secret\"{invalid_select}>{opts}</select></div>\
+<div class=\"row-actions\"><button type=\"submit\" name=\"remove_row\" value=\"{i}\" class=\"button ghost small\" data-remove-row formnovalidate>Remove<span class=\"visually-hidden\"> env var row</span></button></div>\
+{err}</div>",
+        env = escape(env),
+        invalid_select = html::invalid_attrs(&id, error, false),
+        opts = secret_options(choices, secret),
+        err = html::field_error(&id, error),
+    )
+}
+
+fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
+    let e = &d.errors;
+    let name = html::Input {
+        id: "name",
+        name: "name",
+        label: "Sandbox name",
+        kind: "text",
+        value: &d.name,
+        hint: Some("Letters, digits, '-', '_' and '.', starting with a letter or digit."),
+        error: e.get("name"),
+        required: false,
+        autofocus: true,
+        extra: "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\"",
+    }
+    .render();
+    let rows: Vec<(String, String)> = if d.rows.is_empty() {
+        vec![(String::new(), String::new())]
+    } else {
+        d.rows.clone()
+    };
+    let rows_html: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (env, secret))| env_row(i, env, secret, choices, e.get(&row_field(i))))
+        .collect();
+    // The row JS clones to add rows without a round trip; `__N__` becomes a fresh index.
+    let template =
+        env_row(usize::MAX, "", "", choices, None).replace(&usize::MAX.to_string(), "__N__");
+    let agents: String = AgentKind::ALL
+        .iter()
+        .map(|k| {
+            let opts = choices.agents.get(k).cloned().unwrap_or_default();
+            let current = d.agent(*k);
+            let mut items: Vec<(&str, &str)> =
+                opts.iter().map(|(v, l)| (v.as_str(), l.as_str())).collect();
+            let missing;
+            if !opts.iter().any(|(v, _)| v == current) {
+                missing = format!(
+                    "{} (not found)",
+                    current.strip_prefix("name:").unwrap_or(current)
+                );
+                items.push((current, &missing));
+            }
+            html::select(
+                &agent_field(*k),
+                &agent_field(*k),
+                &format!("{} credential", k.as_str()),
+                &html::options(items, current),
+                e.get(&agent_field(*k)),
+                true,
+            )
+        })
+        .collect();
+    let preview = match &d.preview {
+        Some(p) => format!(
+            "<section class=\"card preview\" aria-labelledby=\"preview-title\" id=\"preview\"><h2 id=\"preview-title\">Resolution preview</h2>\
+<p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}\
+<h3>Secrets to inject</h3>{}</section>",
+            resolution_table("Resolution preview", &p.resolved_agent_credentials),
+            secret_names_list(&p.secret_names),
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<div class=\"page-head\"><h1>New sandbox</h1><p class=\"lead\">Map secrets to environment variables and choose the agent credentials to inject.</p></div>\
+{general}<form method=\"post\" action=\"/sandboxes/new\" class=\"sandbox-form\" novalidate>{csrf}\
+<button type=\"submit\" name=\"action\" value=\"create\" class=\"visually-hidden\" tabindex=\"-1\" aria-hidden=\"true\">Create sandbox</button>\
+<section class=\"card\" aria-labelledby=\"basics-title\"><h2 id=\"basics-title\">Sandbox</h2>{name}</section>\
+<section class=\"card\" aria-labelledby=\"env-title\"><h2 id=\"env-title\">Secrets as environment variables</h2>\
+<p class=\"hint\">Each row injects a secret's value as an env var. Leave a row blank to skip it.</p>\
+<div class=\"env-rows\" id=\"env-rows\">{rows_html}</div>\
+<template id=\"env-row-template\">{template}</template>\
+<button type=\"submit\" name=\"action\" value=\"add_row\" class=\"button secondary small\" id=\"add-row\" formnovalidate>Add env var</button></section>\
+<section class=\"card\" aria-labelledby=\"agents-title\"><h2 id=\"agents-title\">Agent credentials</h2>\
+<p class=\"hint\">Default (auto) picks your default credential, else your newest (oauth first), else your org's.</p>\
+<div class=\"agents\">{agents}</div></section>\
+{preview}\
+<div class=\"actions sticky\"><button type=\"submit\" name=\"action\" value=\"preview\" class=\"button secondary\">Preview resolution</button>\
+<button type=\"submit\" name=\"action\" value=\"create\" class=\"button primary\">Create sandbox</button>\
+<a class=\"button ghost\" href=\"/sandboxes\">Cancel</a></div></form>",
+        general = html::form_errors(&e.general),
+        csrf = html::csrf_field(&session.csrf),
+    )
+}
+
+async fn respond_form(
+    svc: &Service,
+    session: &WebSession,
+    status: StatusCode,
+    draft: &Draft,
+) -> Response {
+    let choices = match load_choices(svc, session).await {
+        Ok(c) => c,
+        Err(e) => return error_in_page(session, e),
+    };
+    html_response(
+        status,
+        html::page(
+            "New sandbox",
+            &session.chrome(Nav::NewSandbox),
+            &render_form(session, &choices, draft),
+            None,
+        ),
+    )
+}
+
+/// Run the preview for the draft; errors land on the form.
+async fn preview(svc: &Service, session: &WebSession, draft: &mut Draft) -> StatusCode {
+    let Some(mut req) = draft.build_request() else {
+        return StatusCode::BAD_REQUEST;
+    };
+    if req.name.is_empty() {
+        req.name = PREVIEW_PLACEHOLDER_NAME.into();
+    }
+    match svc.preview_sandbox(&session.caller, &req).await {
+        Ok(p) => {
+            draft.preview = Some(p);
+            StatusCode::OK
+        }
+        Err(e) => draft.place(e),
+    }
+}
+
+pub async fn new_form(State(svc): State<Service>, session: WebSession) -> Response {
+    // Open with the preview of the defaults, so what "Default (auto)" means is visible at once.
+    let mut draft = Draft::default();
+    let _ = preview(&svc, &session, &mut draft).await;
+    respond_form(&svc, &session, StatusCode::OK, &draft).await
+}
+
+pub async fn submit(State(svc): State<Service>, form: WebForm) -> Response {
+    let WebForm { session, fields } = form;
+    let mut draft = Draft::from_fields(&fields);
+    if let Ok(i) = fields.get("remove_row").parse::<usize>() {
+        if i < draft.rows.len() {
+            draft.rows.remove(i);
+        }
+        return respond_form(&svc, &session, StatusCode::OK, &draft).await;
+    }
+    match fields.get("action") {
+        "add_row" => {
+            draft.rows.push((String::new(), String::new()));
+            respond_form(&svc, &session, StatusCode::OK, &draft).await
+        }
+        "preview" => {
+            let status = preview(&svc, &session, &mut draft).await;
+            respond_form(&svc, &session, status, &draft).await
+        }
+        _ => {
+            let Some(req) = draft.build_request() else {
+                return respond_form(&svc, &session, StatusCode::BAD_REQUEST, &draft).await;
+            };
+            match svc.create_sandbox(&session.caller, req).await {
+                Ok(s) => {
+                    session.flash(format!("Sandbox {} created: {}.", s.name, s.state));
+                    see_other(&sandbox_href(&s))
+                }
+                Err(e) => {
+                    let status = draft.place(e);
+                    respond_form(&svc, &session, status, &draft).await
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ detail and delete
+
+pub async fn detail(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath(name): ApiPath<String>,
+) -> Response {
+    let s = match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let error = s.error_message.as_deref().map_or(String::new(), |m| {
+        format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m))
+    });
+    let limits = format!(
+        "{} · {}",
+        s.memory_mib
+            .map_or("no memory limit".into(), |m| format!("{m} MiB memory")),
+        s.pids
+            .map_or("no process limit".into(), |p| format!("{p} processes"))
+    );
+    let body = format!(
+        "<div class=\"page-head row\"><div><p class=\"crumb\"><a href=\"/sandboxes\">Sandboxes</a> /</p><h1>{name}</h1></div>\
+<a class=\"button danger\" href=\"{href}/delete\">Delete sandbox</a></div>{error}\
+<section class=\"card\" aria-labelledby=\"overview-title\"><h2 id=\"overview-title\">Overview</h2><dl class=\"facts\">\
+<div><dt>State</dt><dd id=\"sandbox-state\">{state}</dd></div>\
+<div><dt>Provider</dt><dd>{provider}</dd></div>\
+<div><dt>Network</dt><dd>{network}</dd></div>\
+<div><dt>Limits</dt><dd>{limits}</dd></div>\
+<div><dt>Created</dt><dd>{created}</dd></div>\
+<div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>\
+<section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
+<section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
+        name = escape(&s.name),
+        href = sandbox_href(&s),
+        state = state_badge(s.state),
+        provider = escape(&s.provider),
+        network = escape(s.network.as_str()),
+        limits = escape(&limits),
+        created = html::date(&s.created_at),
+        id = escape(&s.id),
+        table = resolution_table("Resolved agent credentials", &s.resolved_agent_credentials),
+        secrets = secret_names_list(&s.secret_names),
+    );
+    html_response(
+        StatusCode::OK,
+        html::page(
+            &s.name,
+            &session.chrome(Nav::Sandboxes),
+            &body,
+            transitional(s.state).then_some(2),
+        ),
+    )
+}
+
+fn confirm_page(
+    session: &WebSession,
+    s: &t::Sandbox,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let error = error.map_or(String::new(), |e| html::form_errors(&[e.to_string()]));
+    let body = format!(
+        "<section class=\"card narrow-card\"><h1>Delete sandbox</h1>{error}\
+<p>Delete the sandbox <strong>{name}</strong>? Its processes are killed and its home directory and workspace are removed.</p>\
+<form method=\"post\" action=\"{href}/delete\" class=\"actions\">{csrf}\
+<button type=\"submit\" class=\"button danger\" autofocus>Delete</button>\
+<a class=\"button ghost\" href=\"{href}\">Cancel</a></form></section>",
+        name = escape(&s.name),
+        href = sandbox_href(s),
+        csrf = html::csrf_field(&session.csrf),
+    );
+    html_response(
+        status,
+        html::page(
+            "Delete sandbox",
+            &session.chrome(Nav::Sandboxes),
+            &body,
+            None,
+        ),
+    )
+}
+
+pub async fn confirm_delete(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath(name): ApiPath<String>,
+) -> Response {
+    match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => confirm_page(&session, &s, None, StatusCode::OK),
+        Err(e) => error_in_page(&session, e),
+    }
+}
+
+pub async fn delete(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    let session = form.session;
+    let s = match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    match svc.delete_sandbox(&session.caller, &s.id).await {
+        Ok(()) => {
+            session.flash(format!("Sandbox {} deleted.", s.name));
+            see_other("/sandboxes")
+        }
+        Err(e) => {
+            let (status, _, message) = describe(e);
+            confirm_page(&session, &s, Some(&message), status)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(rows: &[(&str, &str)]) -> Draft {
+        Draft {
+            name: "box".into(),
+            rows: rows
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn choices_become_the_api_request() {
+        let mut d = draft(&[("DB", "DATABASE_URL"), ("", ""), ("TOKEN", "gh")]);
+        d.agents
+            .insert(AgentKind::Claude, "name:personal-oauth".into());
+        d.agents.insert(AgentKind::Codex, "none".into());
+        let req = d.build_request().unwrap();
+        assert_eq!(req.secret_env_vars.len(), 2, "blank rows ask for nothing");
+        assert_eq!(req.secret_env_vars["DB"], "DATABASE_URL");
+        assert_eq!(
+            req.agent_credentials[0].name.as_deref(),
+            Some("personal-oauth")
+        );
+        assert!(req.agent_credentials[1].none);
+
+        let mut d = draft(&[]);
+        d.agents.insert(AgentKind::Claude, "type:api-key".into());
+        let req = d.build_request().unwrap();
+        assert_eq!(
+            req.agent_credentials[0].credential_type,
+            Some(CredentialType::ApiKey)
+        );
+        assert_eq!(
+            req.agent_credentials[1],
+            t::AgentCredentialRef {
+                kind: AgentKind::Codex,
+                name: None,
+                credential_type: None,
+                none: false
+            }
+        );
+    }
+
+    #[test]
+    fn form_shape_errors_land_on_their_field() {
+        let mut d = draft(&[("DB", "a"), ("DB", "b")]);
+        d.agents.insert(AgentKind::Codex, "bogus".into());
+        assert!(d.build_request().is_none());
+        assert!(d
+            .errors
+            .get("row-1")
+            .unwrap()
+            .contains("DB is already mapped"));
+        assert!(d.errors.get("row-0").is_none());
+        assert!(d.errors.get("agent_codex").unwrap().contains("bogus"));
+    }
+
+    #[test]
+    fn service_errors_are_placed_next_to_the_field_they_name() {
+        let d = draft(&[("DB", "x"), ("bad var", "y"), ("", "z")]);
+        let cases = [
+            ("invalid_name", "invalid sandbox name \"a b\": expected ...", Some("name")),
+            ("sandbox_exists", "a sandbox named \"box\" already exists", Some("name")),
+            ("secret_not_found", "env var DB: secret \"x\" not found", Some("row-0")),
+            ("invalid_name", "invalid env var name \"bad var\": expected [A-Za-z_]", Some("row-1")),
+            ("invalid_name", "env var name must not be empty: expected [A-Za-z_]", Some("row-2")),
+            ("agent_credential_not_found", "agent credential for codex: no credential named \"x\"", Some("agent_codex")),
+            ("agent_credential_type_mismatch", "agent credential for claude: \"k\" is an api_key credential, but type oauth was requested", Some("agent_claude")),
+            ("provider_unavailable", "bubblewrap is missing", None),
+        ];
+        for (code, message, want) in cases {
+            assert_eq!(d.field_for(code, message).as_deref(), want, "{message}");
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! The Secrets page: env secrets and agent credentials listed by name, scope, type, default
+//! mark and dates (never values), the forms that add them, and delete with a confirm page.
+//!
+//! A form that fails is shown again with every field as it was typed, except the value: a
+//! secret value is never written back into HTML, and the message next to it says so.
+
+use amika_types::{self as t, AgentKind, CredentialType, Scope};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::html::{self, escape, Input, Nav};
+use super::{describe, error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
+use crate::http::auth::ApiPath;
+use crate::service::{Service, ServiceError};
+
+const VALUE_NOT_KEPT: &str =
+    "The value was not kept, for its safety: enter it again before you resubmit.";
+
+/// What the add-secret form holds when it is shown again.
+#[derive(Debug, Default)]
+struct SecretDraft {
+    name: String,
+    description: String,
+    scope: String,
+    errors: FormErrors,
+}
+
+/// What the add-credential form holds when it is shown again.
+#[derive(Debug, Default)]
+struct CredentialDraft {
+    kind: String,
+    name: String,
+    credential_type: String,
+    scope: String,
+    is_default: bool,
+    errors: FormErrors,
+}
+
+fn scope_options(current: &str) -> String {
+    html::options(
+        [
+            ("user", "user — only you"),
+            ("org", "org — every member of your org"),
+        ],
+        if current.is_empty() { "user" } else { current },
+    )
+}
+
+fn scope_badge(scope: Scope) -> String {
+    format!(
+        "<span class=\"badge scope-{s}\">{s}</span>",
+        s = escape(scope.as_str())
+    )
+}
+
+fn secrets_table(secrets: &[t::SecretSummary]) -> String {
+    let rows: Vec<Vec<String>> = secrets
+        .iter()
+        .map(|s| {
+            vec![
+                format!("<code>{}</code>", escape(&s.name)),
+                escape(s.description.as_deref().unwrap_or("")),
+                "env".to_string(),
+                scope_badge(s.scope),
+                s.version.to_string(),
+                html::date(&s.created_at),
+                html::date(&s.updated_at),
+                format!(
+                    "<a class=\"button danger small\" href=\"/secrets/{}/delete\">Delete<span class=\"visually-hidden\"> secret {}</span></a>",
+                    escape(&s.id),
+                    escape(&s.name)
+                ),
+            ]
+        })
+        .collect();
+    html::table(
+        "Environment secrets",
+        &[
+            "Name",
+            "Description",
+            "Type",
+            "Scope",
+            "Version",
+            "Created",
+            "Updated",
+            "",
+        ],
+        &rows,
+        "No secrets yet: add one below.",
+    )
+}
+
+fn credentials_table(credentials: &[t::CredentialSummary]) -> String {
+    let rows: Vec<Vec<String>> = credentials
+        .iter()
+        .map(|c| {
+            vec![
+                escape(c.kind.as_str()),
+                format!("<code>{}</code>", escape(&c.name)),
+                escape(c.credential_type.as_str()),
+                scope_badge(c.scope),
+                if c.is_default {
+                    "<span class=\"badge default\">default</span>".into()
+                } else {
+                    String::new()
+                },
+                c.expires_at.as_ref().map(html::date).unwrap_or_default(),
+                html::date(&c.created_at),
+                html::date(&c.updated_at),
+                format!(
+                    "<a class=\"button danger small\" href=\"/credentials/{}/{}/delete\">Delete<span class=\"visually-hidden\"> {} credential {}</span></a>",
+                    escape(c.kind.as_str()),
+                    escape(&c.id),
+                    escape(c.kind.as_str()),
+                    escape(&c.name)
+                ),
+            ]
+        })
+        .collect();
+    html::table(
+        "Agent credentials",
+        &[
+            "Kind", "Name", "Type", "Scope", "Default", "Expires", "Created", "Updated", "",
+        ],
+        &rows,
+        "No agent credentials yet: add one below.",
+    )
+}
+
+fn secret_form(csrf: &str, d: &SecretDraft) -> String {
+    let e = &d.errors;
+    let name = Input {
+        id: "secret-name",
+        name: "name",
+        label: "Name",
+        kind: "text",
+        value: &d.name,
+        hint: Some("Letters, digits, '_', '-' and '.', e.g. DATABASE_URL."),
+        error: e.get("name"),
+        required: true,
+        autofocus: true,
+        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+    }
+    .render();
+    let description = Input {
+        id: "secret-description",
+        name: "description",
+        label: "Description (optional)",
+        kind: "text",
+        value: &d.description,
+        hint: None,
+        error: e.get("description"),
+        required: false,
+        autofocus: true,
+        extra: "autocomplete=\"off\"",
+    }
+    .render();
+    let value = Input {
+        id: "secret-value",
+        name: "value",
+        label: "Value",
+        kind: "password",
+        value: "",
+        hint: Some("Stored encrypted; never shown again on these pages."),
+        error: e.get("value"),
+        required: true,
+        autofocus: true,
+        extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
+    }
+    .render();
+    let scope = html::select(
+        "secret-scope",
+        "scope",
+        "Scope",
+        &scope_options(&d.scope),
+        e.get("scope"),
+        true,
+    );
+    format!(
+        "<section class=\"card\" aria-labelledby=\"add-secret-title\" id=\"add-secret\"><h2 id=\"add-secret-title\">Add a secret</h2>{}\
+<form method=\"post\" action=\"/secrets\" class=\"grid-form\">{}{name}{value}{scope}{description}\
+<div class=\"actions\"><button type=\"submit\" class=\"button primary\">Add secret</button></div></form></section>",
+        html::form_errors(&e.general),
+        html::csrf_field(csrf),
+    )
+}
+
+fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
+    let e = &d.errors;
+    let kind = html::select(
+        "cred-kind",
+        "kind",
+        "Agent",
+        &html::options(
+            AgentKind::ALL.iter().map(|k| (k.as_str(), k.as_str())),
+            &d.kind,
+        ),
+        e.get("kind"),
+        true,
+    );
+    let name = Input {
+        id: "cred-name",
+        name: "name",
+        label: "Credential name",
+        kind: "text",
+        value: &d.name,
+        hint: Some("e.g. personal-oauth or work-key."),
+        error: e.get("name"),
+        required: true,
+        autofocus: true,
+        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+    }
+    .render();
+    let ty = html::select(
+        "cred-type",
+        "type",
+        "Type",
+        &html::options(
+            [("oauth", "oauth — credential JSON"), ("api_key", "api_key")],
+            &d.credential_type,
+        ),
+        e.get("type"),
+        true,
+    );
+    let scope = html::select(
+        "cred-scope",
+        "scope",
+        "Scope",
+        &scope_options(&d.scope),
+        e.get("scope"),
+        true,
+    );
+    let default = format!(
+        "<div class=\"field check\"><input type=\"checkbox\" id=\"cred-default\" name=\"is_default\" value=\"true\"{}>\
+<label for=\"cred-default\">Use as my default for this agent</label></div>",
+        if d.is_default { " checked" } else { "" }
+    );
+    let value_error = e.get("value");
+    let api_key = Input {
+        id: "cred-value",
+        name: "value",
+        label: "API key value",
+        kind: "password",
+        value: "",
+        hint: Some("For type api_key."),
+        error: None,
+        required: false,
+        autofocus: false,
+        extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
+    }
+    .render();
+    let json = format!(
+        "<div class=\"field wide\"><label for=\"cred-json\">OAuth credential JSON</label>\
+<p class=\"hint\" id=\"cred-json-hint\">For type oauth: paste the whole file, e.g. ~/.claude/.credentials.json or ~/.codex/auth.json.</p>\
+<textarea id=\"cred-json\" name=\"value_json\" rows=\"5\" spellcheck=\"false\" autocomplete=\"off\" aria-describedby=\"cred-json-hint{}\"{}></textarea></div>",
+        if value_error.is_some() { " cred-value-error" } else { "" },
+        if value_error.is_some() { " aria-invalid=\"true\"" } else { "" },
+    );
+    let value_msg = value_error.map_or(String::new(), |m| {
+        format!(
+            "<p class=\"field-error wide\" id=\"cred-value-error\" role=\"alert\">{}</p>",
+            escape(m)
+        )
+    });
+    format!(
+        "<section class=\"card\" aria-labelledby=\"add-credential-title\" id=\"add-credential\"><h2 id=\"add-credential-title\">Add an agent credential</h2>{}\
+<form method=\"post\" action=\"/credentials\" class=\"grid-form\">{}{kind}{name}{ty}{scope}{api_key}{default}{json}{value_msg}\
+<div class=\"actions\"><button type=\"submit\" class=\"button primary\">Add credential</button></div></form></section>",
+        html::form_errors(&e.general),
+        html::csrf_field(csrf),
+    )
+}
+
+/// The whole Secrets page, with the two forms in the given state.
+async fn render(
+    svc: &Service,
+    session: &WebSession,
+    status: StatusCode,
+    secret: &SecretDraft,
+    credential: &CredentialDraft,
+) -> Response {
+    let c = &session.caller;
+    let listed = async {
+        let secrets = svc.list_secrets(c).await?;
+        let mut credentials = Vec::new();
+        for kind in AgentKind::ALL {
+            credentials.extend(svc.list_credentials(c, *kind).await?);
+        }
+        Ok::<_, ServiceError>((secrets, credentials))
+    };
+    let (secrets, credentials) = match listed.await {
+        Ok(x) => x,
+        Err(e) => return error_in_page(session, e),
+    };
+    let body = format!(
+        "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p></div>\
+<section class=\"card\" aria-labelledby=\"secrets-title\"><h2 id=\"secrets-title\">Environment secrets</h2>{}</section>\
+<section class=\"card\" aria-labelledby=\"credentials-title\"><h2 id=\"credentials-title\">Agent credentials</h2>{}</section>\
+<div class=\"two\">{}{}</div>",
+        secrets_table(&secrets),
+        credentials_table(&credentials),
+        secret_form(&session.csrf, secret),
+        credential_form(&session.csrf, credential),
+    );
+    html_response(
+        status,
+        html::page("Secrets", &session.chrome(Nav::Secrets), &body, None),
+    )
+}
+
+pub async fn page(State(svc): State<Service>, session: WebSession) -> Response {
+    render(
+        &svc,
+        &session,
+        StatusCode::OK,
+        &SecretDraft::default(),
+        &CredentialDraft::default(),
+    )
+    .await
+}
+
+fn parse_scope(raw: &str, errors: &mut FormErrors) -> Option<Scope> {
+    match raw {
+        "" => None,
+        s => match s.parse() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.on("scope", e);
+                None
+            }
+        },
+    }
+}
+
+/// Put a service error next to the field it concerns. `value_entered`: whether a secret value
+/// was submitted and so has to be typed again.
+fn place_error(e: ServiceError, value_entered: bool, errors: &mut FormErrors) -> StatusCode {
+    let (status, code, message) = describe(e);
+    match code.as_str() {
+        "invalid_name" | "secret_exists" | "credential_exists" | "conflict" => {
+            errors.on("name", message)
+        }
+        "invalid_value" | "invalid_oauth_json" => errors.on("value", message),
+        "forbidden" => errors.on("scope", message),
+        _ => errors.general.push(message),
+    }
+    if value_entered {
+        errors.on("value", VALUE_NOT_KEPT);
+    }
+    status
+}
+
+pub async fn create_secret(State(svc): State<Service>, form: WebForm) -> Response {
+    let WebForm {
+        session,
+        mut fields,
+    } = form;
+    let mut draft = SecretDraft {
+        name: fields.get("name").trim().to_string(),
+        description: fields.get("description").to_string(),
+        scope: fields.get("scope").to_string(),
+        errors: FormErrors::default(),
+    };
+    let value = fields.take("value");
+    let value_entered = !value.is_empty();
+    let scope = parse_scope(&draft.scope, &mut draft.errors);
+    let status = if draft.errors.is_empty() {
+        let req = t::CreateSecretRequest {
+            name: draft.name.clone(),
+            value,
+            scope,
+            description: Some(draft.description.trim().to_string()).filter(|d| !d.is_empty()),
+        };
+        match svc.create_secret(&session.caller, req).await {
+            Ok(s) => {
+                session.flash(format!("Secret {} added ({} scope).", s.name, s.scope));
+                return see_other("/secrets");
+            }
+            Err(e) => place_error(e, value_entered, &mut draft.errors),
+        }
+    } else {
+        if value_entered {
+            draft.errors.on("value", VALUE_NOT_KEPT);
+        }
+        StatusCode::BAD_REQUEST
+    };
+    render(&svc, &session, status, &draft, &CredentialDraft::default()).await
+}
+
+pub async fn create_credential(State(svc): State<Service>, form: WebForm) -> Response {
+    let WebForm {
+        session,
+        mut fields,
+    } = form;
+    let mut draft = CredentialDraft {
+        kind: fields.get("kind").to_string(),
+        name: fields.get("name").trim().to_string(),
+        credential_type: fields.get("type").to_string(),
+        scope: fields.get("scope").to_string(),
+        is_default: fields.get("is_default") == "true",
+        errors: FormErrors::default(),
+    };
+    let key = fields.take("value");
+    let json = fields.take("value_json");
+    let value_entered = !key.is_empty() || !json.trim().is_empty();
+    let kind = draft
+        .kind
+        .parse::<AgentKind>()
+        .map_err(|e| draft.errors.on("kind", e))
+        .ok();
+    let ty = draft
+        .credential_type
+        .parse::<CredentialType>()
+        .map_err(|e| draft.errors.on("type", e))
+        .ok();
+    let scope = parse_scope(&draft.scope, &mut draft.errors);
+    let value = match (key.is_empty(), json.trim().is_empty()) {
+        (false, false) => {
+            draft.errors.on(
+                "value",
+                "Fill in either the API key value or the OAuth credential JSON, not both.",
+            );
+            String::new()
+        }
+        (false, true) => key,
+        (true, _) => json,
+    };
+    let status = match (kind, ty) {
+        (Some(kind), Some(credential_type)) if draft.errors.is_empty() => {
+            let req = t::CreateCredentialRequest {
+                name: draft.name.clone(),
+                value,
+                credential_type,
+                scope,
+                is_default: draft.is_default,
+            };
+            match svc.create_credential(&session.caller, kind, req).await {
+                Ok(c) => {
+                    session.flash(format!(
+                        "{} credential {} added ({}, {} scope{}).",
+                        c.kind,
+                        c.name,
+                        c.credential_type,
+                        c.scope,
+                        if c.is_default { ", default" } else { "" }
+                    ));
+                    return see_other("/secrets");
+                }
+                Err(e) => place_error(e, value_entered, &mut draft.errors),
+            }
+        }
+        _ => {
+            if value_entered {
+                draft.errors.on("value", VALUE_NOT_KEPT);
+            }
+            StatusCode::BAD_REQUEST
+        }
+    };
+    render(&svc, &session, status, &SecretDraft::default(), &draft).await
+}
+
+/// A confirm page: what will be deleted, a POST form to do it, and a way back.
+fn confirm(
+    session: &WebSession,
+    title: &str,
+    question: &str,
+    note: &str,
+    action: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let error = error.map_or(String::new(), |e| html::form_errors(&[e.to_string()]));
+    let body = format!(
+        "<section class=\"card narrow-card\"><h1>{}</h1>{error}<p>{}</p><p class=\"hint\">{}</p>\
+<form method=\"post\" action=\"{}\" class=\"actions\">{}\
+<button type=\"submit\" class=\"button danger\" autofocus>Delete</button>\
+<a class=\"button ghost\" href=\"/secrets\">Cancel</a></form></section>",
+        escape(title),
+        escape(question),
+        escape(note),
+        escape(action),
+        html::csrf_field(&session.csrf),
+    );
+    html_response(
+        status,
+        html::page(title, &session.chrome(Nav::Secrets), &body, None),
+    )
+}
+
+pub async fn confirm_delete_secret(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath(id): ApiPath<String>,
+) -> Response {
+    let secrets = match svc.list_secrets(&session.caller).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let Some(s) = secrets.into_iter().find(|s| s.id == id) else {
+        return error_in_page(&session, ServiceError::NotFound(format!("secret {id:?}")));
+    };
+    confirm(
+        &session,
+        "Delete secret",
+        &format!("Delete the {} secret {}?", s.scope, s.name),
+        "Sandboxes that already run keep the value they were given; new sandboxes that map it will fail to create.",
+        &format!("/secrets/{}/delete", s.id),
+        None,
+        StatusCode::OK,
+    )
+}
+
+pub async fn delete_secret(
+    State(svc): State<Service>,
+    ApiPath(id): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    let session = form.session;
+    match svc.delete_secret(&session.caller, &id).await {
+        Ok(()) => {
+            session.flash("Secret deleted.");
+            see_other("/secrets")
+        }
+        Err(e @ ServiceError::Forbidden(_)) => {
+            let (status, _, message) = describe(e);
+            confirm(
+                &session,
+                "Delete secret",
+                "This secret was not deleted.",
+                "",
+                &format!("/secrets/{id}/delete"),
+                Some(&message),
+                status,
+            )
+        }
+        Err(e) => error_in_page(&session, e),
+    }
+}
+
+fn parse_kind(raw: &str) -> Result<AgentKind, ServiceError> {
+    raw.parse::<AgentKind>()
+        .map_err(|message| ServiceError::BadRequest {
+            code: "unknown_kind",
+            message,
+        })
+}
+
+pub async fn confirm_delete_credential(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> Response {
+    let kind = match parse_kind(&kind) {
+        Ok(k) => k,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let credentials = match svc.list_credentials(&session.caller, kind).await {
+        Ok(c) => c,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let Some(c) = credentials.into_iter().find(|c| c.id == id) else {
+        return error_in_page(
+            &session,
+            ServiceError::NotFound(format!("{kind} credential {id:?}")),
+        );
+    };
+    confirm(
+        &session,
+        "Delete agent credential",
+        &format!(
+            "Delete the {} {} credential {} ({})?",
+            c.scope, c.kind, c.name, c.credential_type
+        ),
+        "Sandboxes that already run keep what they were given; new sandboxes that pin it by name will fail to create.",
+        &format!("/credentials/{}/{}/delete", c.kind, c.id),
+        None,
+        StatusCode::OK,
+    )
+}
+
+pub async fn delete_credential(
+    State(svc): State<Service>,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    form: WebForm,
+) -> Response {
+    let session = form.session;
+    let kind = match parse_kind(&kind) {
+        Ok(k) => k,
+        Err(e) => return error_in_page(&session, e),
+    };
+    match svc.delete_credential(&session.caller, kind, &id).await {
+        Ok(()) => {
+            session.flash(format!("{kind} credential deleted."));
+            see_other("/secrets")
+        }
+        Err(e @ ServiceError::Forbidden(_)) => {
+            let (status, _, message) = describe(e);
+            confirm(
+                &session,
+                "Delete agent credential",
+                "This credential was not deleted.",
+                "",
+                &format!("/credentials/{kind}/{id}/delete"),
+                Some(&message),
+                status,
+            )
+        }
+        Err(e) => error_in_page(&session, e),
+    }
+}
