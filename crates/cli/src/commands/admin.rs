@@ -20,7 +20,7 @@ pub enum AdminCommand {
 pub enum OrgCommand {
     /// Create an org.
     Create { name: String },
-    /// List orgs.
+    /// Show your org (orgs are isolated tenants: an admin sees only their own).
     List,
 }
 

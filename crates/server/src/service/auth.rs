@@ -170,7 +170,8 @@ impl Service {
         Ok(org_to_wire(org))
     }
 
-    /// Admins see every org; they administer the instance.
+    /// An admin sees only their own org: orgs are tenants, and no org learns of another
+    /// (not even its name), the same isolation every other endpoint keeps.
     pub async fn list_orgs(&self, caller: &Caller) -> Result<Vec<t::Org>> {
         Self::require_admin(caller)?;
         let own = self.store.get_org(&caller.org_id).await?;
