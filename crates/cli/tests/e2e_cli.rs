@@ -1203,6 +1203,36 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
     );
 }
 
+/// A push whose later name the server refuses used to store the names before it and then fail.
+#[test]
+fn secret_push_with_an_invalid_name_stores_nothing() {
+    let server = Server::start();
+    let env_file = server.dir.path().join("shell.env");
+    std::fs::write(
+        &env_file,
+        "AAA_FIRST=first-value\nexport ZZZ_LAST=last-value\n",
+    )
+    .unwrap();
+    fails_with(
+        server
+            .amika()
+            .args(["secret", "push", "--yes", "--from-file"])
+            .arg(&env_file),
+        &[
+            "invalid secret name \"export ZZZ_LAST\"",
+            "shell.env",
+            "nothing was pushed",
+        ],
+    );
+    fails_with(
+        server
+            .amika()
+            .args(["secret", "push", "AAA_FIRST=x", "ZZ BAD=y", "--yes"]),
+        &["\"ZZ BAD\"", "on the command line"],
+    );
+    assert_eq!(secret_names(&server), []);
+}
+
 // ---------------------------------------------------------------------------------------------
 // secret claude|codex
 

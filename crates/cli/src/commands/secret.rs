@@ -131,7 +131,27 @@ pub fn collect_values(
             origin[key]
         );
     }
+    // Checked here, before anything is sent, so that one bad name (say `export FOO` from a
+    // shell-style .env) does not leave the names before it pushed and the rest not.
+    if let Some(key) = values.keys().find(|k| !is_secret_name(k)) {
+        bail!(
+            "invalid secret name {key:?} ({}): expected {SECRET_NAME_FORM}; nothing was pushed",
+            origin[key]
+        );
+    }
     Ok(values)
+}
+
+/// What the server accepts as a secret name (`validate::object_name` there, which stays the
+/// authority; this copy only lets a push fail before its first request).
+const SECRET_NAME_FORM: &str =
+    "letters, digits, '_', '-' and '.', starting with a letter, digit or '_' (at most 128)";
+
+fn is_secret_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().count() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// What a push did to one secret.
@@ -427,6 +447,29 @@ mod tests {
                 .contains("empty value for C (in the environment)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_invalid_name_fails_the_whole_push_before_any_request() {
+        let err = collect_values(
+            Some(("app.env", "A=1\nexport FOO=bar\n")),
+            &strings(&["B=2"]),
+            &[],
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid secret name \"export FOO\" (in app.env): expected letters"),
+            "{err}"
+        );
+        assert!(err.ends_with("nothing was pushed"), "{err}");
+        for good in ["DATABASE_URL", "my-claude-key", "team.key", "_x", "9lives"] {
+            assert!(is_secret_name(good), "{good}");
+        }
+        for bad in ["-x", ".x", "a b", "a/b", "é", &"x".repeat(129)] {
+            assert!(!is_secret_name(bad), "{bad}");
+        }
     }
 
     #[test]
