@@ -13,7 +13,11 @@
 //! Design choices (see the module docs of `script`, `proc`, `cgroup` for the details):
 //! - **Sandboxes survive a server restart.** bwrap runs without `--die-with-parent`, in its own
 //!   session (`setsid`), and is reaped by a background task; a restarted server finds it through
-//!   `state.json`. Nothing is orphaned: `stop` kills by recorded (pid, start time) pairs.
+//!   `state.json`. Nothing is orphaned: `stop` kills by recorded (pid, start time) pairs, and
+//!   a start writes `state.json` *before* it hands the init its injection script, whose last
+//!   line commits the start. A server killed before that point closes the pipe, and an init
+//!   without the commit exits by itself, taking bwrap with it: no sandbox process can outlive
+//!   the server without a `state.json` that names it (see `INIT_STAGE1`).
 //! - **The init** is `/bin/sh` as pid 1 of the sandbox's pid namespace (`--as-pid-1`): it sleeps
 //!   in a loop and its `wait` reaps orphans. Killing it makes the kernel kill everything else in
 //!   the namespace, so `stop` is one SIGKILL plus waiting on a pidfd.
@@ -68,7 +72,12 @@ const BASE_ENV: &[(&str, &str)] = &[
     ("USER", "amika"),
     ("LOGNAME", "amika"),
     ("SHELL", "/bin/sh"),
-    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    // The sandbox user's own bin dir first: agent CLIs install themselves there (agent-send runs
+    // `claude`/`codex` by name). Host-side tools are started by absolute path.
+    (
+        "PATH",
+        "/home/amika/.local/bin:/usr/local/bin:/usr/bin:/bin",
+    ),
     ("LANG", "C.UTF-8"),
 ];
 /// What the init prints on stderr once the injected environment and files are in place.
@@ -78,10 +87,20 @@ const READY_LINE: &[u8] = b"amika-ready";
 /// stdin (exports and credential files, written under `umask 077`), then replace itself by stage
 /// 2 — whose environment block (`/proc/<pid>/environ`) thereby holds every injected variable
 /// from its first instruction on, before it reports ready.
+///
+/// Stage 2 runs only if the script ended with [`INIT_COMMIT`]: the provider sends the script
+/// only after `state.json` names the sandbox's processes, so a server killed before that (the
+/// pipe then ends early) leaves an init that exits by itself instead of a sandbox nobody can
+/// find. The commit is a positional parameter, not a variable: an injected `export NAME=...`
+/// cannot forge it, and a truncated last line cannot match it.
 const INIT_STAGE1: &str = "set -e; \
     [ -d /home/amika/workspace ] || mkdir -p /home/amika/workspace 2>/dev/null || :; \
     cd /home/amika/workspace 2>/dev/null || cd /home/amika; \
-    umask 077; . /dev/stdin; umask 022; exec /bin/sh -c \"$1\" amika-init";
+    umask 077; . /dev/stdin; umask 022; \
+    [ \"${2-}\" = amika-committed ] || exit 111; \
+    exec /bin/sh -c \"$1\" amika-init";
+/// The last line of every injection script (see [`INIT_STAGE1`]).
+const INIT_COMMIT: &[u8] = b"set -- \"$1\" amika-committed\n";
 /// Stage 2, the long-lived init (pid 1 of the sandbox): report ready, let go of the pipes, sleep
 /// forever. `wait` returns for any child, so orphans re-parented to pid 1 are reaped. Signals
 /// from inside the sandbox cannot kill it (pid 1 without handlers); the host's SIGKILL can.
@@ -294,10 +313,61 @@ impl LocalProvider {
     }
 
     async fn stop_locked(&self, id: &str) -> Result<()> {
+        // Strays first: one may sit in the sandbox's cgroups, which the teardown removes.
+        self.kill_strays(id).await?;
         match self.read_record(id)? {
             Some(record) => self.teardown(id, &record).await,
-            None => Ok(()),
+            None => {
+                // No record, but maybe the cgroups of a start that never got to write one.
+                cgroup::remove(&self.cgroup_layout().dirs(id)).await?;
+                Ok(())
+            }
         }
+    }
+
+    /// Host processes that still run bubblewrap's command line for a sandbox under this root,
+    /// with the sandbox's id: bwrap itself, and bwrap's child *before* it becomes the init.
+    /// `state.json` is the normal way to find a sandbox's processes; this scan is the backstop
+    /// for what a server killed mid-start leaves before the record is written. One such case is
+    /// real: bwrap writes `--info-fd` before it lets its child run, so if the server (the
+    /// reader) is gone, the write kills bwrap and leaves the child blocked forever, with
+    /// bwrap's argv. The `--bind <root>/<id>/home` argument names the sandbox.
+    fn bwrap_processes(&self) -> Vec<(String, ProcRef)> {
+        use std::os::unix::ffi::OsStrExt;
+        let bwrap = self.tools.bwrap.as_os_str().as_bytes();
+        proc::find_by_cmdline(|argv| {
+            let program = Path::new(std::ffi::OsStr::from_bytes(argv.first()?));
+            if program.as_os_str().as_bytes() != bwrap
+                && program.file_name() != Some("bwrap".as_ref())
+            {
+                return None;
+            }
+            argv.windows(2).find_map(|pair| {
+                if pair[0] != b"--bind" {
+                    return None;
+                }
+                let source = Path::new(std::ffi::OsStr::from_bytes(pair[1]));
+                let rest = source.strip_prefix(&self.root_dir).ok()?;
+                if rest.file_name()? != "home" {
+                    return None;
+                }
+                let id = rest.parent()?.to_str()?;
+                check_id(id).ok().map(|()| id.to_owned())
+            })
+        })
+    }
+
+    /// Kill what [`Self::bwrap_processes`] finds for `id`: each process's children first (a
+    /// bwrap's child is the sandbox's init, whose death ends the whole pid namespace), then the
+    /// process itself.
+    async fn kill_strays(&self, id: &str) -> Result<()> {
+        for (_, process) in self.bwrap_processes().into_iter().filter(|(i, _)| i == id) {
+            for child in process.children() {
+                child.kill_and_wait(KILL_TIMEOUT).await?;
+            }
+            process.kill_and_wait(KILL_TIMEOUT).await?;
+        }
+        Ok(())
     }
 
     /// Create the sandbox's directories and its non-secret `/etc` files.
@@ -512,69 +582,79 @@ impl LocalProvider {
 
         let redactor = Redactor::from_injection(&injection);
         drop(injection);
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        // Written concurrently with the sandbox reading it: a pipe holds 64 KiB, the script can
-        // be larger (credential files).
-        tokio::spawn(async move {
-            let _ = stdin.write_all(&init_script).await;
-        });
+        let stdin = child.stdin.take().expect("piped stdin");
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-
         let mut setup_output = Vec::new();
-        let ready = tokio::time::timeout(START_TIMEOUT, async {
-            let info = read_info(&mut stdout).await?;
-            wait_ready(&mut stderr, &mut setup_output).await?;
-            Ok::<_, String>(info)
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
 
-        let info = match ready {
-            Ok(info) => info,
-            Err(reason) => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                let mut rest = setup_output;
-                let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut rest))
-                    .await;
-                // bwrap's and the setup shell's messages name paths, not values; redact anyway.
-                let rest = redactor.redact(&rest);
-                let _ = cgroup::remove(&cgroups).await;
-                let detail = String::from_utf8_lossy(&rest);
-                return Err(failed(format!(
-                    "{reason}; bubblewrap said: {}",
-                    detail.trim()
-                )));
-            }
-        };
+        // What bwrap and the setup shell said, for a failed start. Their messages name paths,
+        // not values; redacted anyway.
+        async fn explain<R: AsyncRead + Unpin>(
+            reason: String,
+            mut seen: Vec<u8>,
+            stderr: &mut BufReader<R>,
+            redactor: &Redactor,
+        ) -> String {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut seen)).await;
+            let detail = redactor.redact(&seen);
+            format!(
+                "{reason}; bubblewrap said: {}",
+                String::from_utf8_lossy(&detail).trim()
+            )
+        }
 
-        let record = (|| {
-            let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1))?;
-            let init = ProcRef::of(info.child_pid)?;
+        // 1. The pids, recorded before the sandbox gets anything to run: until the commit line
+        //    of the script arrives, the init waits on its stdin, and if this server dies first the
+        //    pipe closes and the init exits by itself. So every sandbox that can outlive this
+        //    server has a `state.json` that a restarted one finds.
+        let info = tokio::time::timeout(START_TIMEOUT, read_info(&mut stdout))
+            .await
+            .unwrap_or_else(|_| Err(format!("not started within {START_TIMEOUT:?}")));
+        let recorded = info.and_then(|info| {
+            let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1));
+            let init = ProcRef::of(info.child_pid);
             let record = RunRecord {
-                bwrap,
-                init,
+                bwrap: bwrap.map_err(|e| format!("bubblewrap exited at once: {e}"))?,
+                init: init.map_err(|e| format!("the sandbox's init exited at once: {e}"))?,
                 slirp4netns: None,
                 cgroups: cgroups.clone(),
             };
-            // Recorded at once, so that even a server killed during the rest of the start leaves
-            // nothing that a restarted server could not find and stop.
-            self.write_record(id, &record)?;
-            Ok::<_, io::Error>(record)
-        })();
-        let mut record = match record {
+            self.write_record(id, &record)
+                .map_err(|e| format!("cannot record the sandbox's processes: {e}"))?;
+            Ok(record)
+        });
+        let mut record = match recorded {
             Ok(record) => record,
-            Err(e) => {
+            Err(reason) => {
+                drop(stdin);
                 let _ = child.start_kill();
                 let _ = child.wait().await;
                 let _ = cgroup::remove(&cgroups).await;
                 let _ = std::fs::remove_file(self.state_file(id));
-                return Err(failed(format!(
-                    "the sandbox exited right after starting: {e}"
-                )));
+                let reason = explain(reason, setup_output, &mut stderr, &redactor).await;
+                return Err(failed(reason));
             }
         };
+
+        // 2. The injection script, then its commit line. Written concurrently with the sandbox
+        //    reading it: a pipe holds 64 KiB, the script can be larger (credential files).
+        init_script.extend_from_slice(INIT_COMMIT);
+        let mut stdin = stdin;
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&init_script).await;
+        });
+        let ready = tokio::time::timeout(START_TIMEOUT, wait_ready(&mut stderr, &mut setup_output))
+            .await
+            .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
+        if let Err(reason) = ready {
+            let _ = self.teardown(id, &record).await;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            let reason = explain(reason, setup_output, &mut stderr, &redactor).await;
+            return Err(failed(reason));
+        }
+
         // Reap bwrap whenever it exits; the sandbox does not depend on this task (or on this
         // server process) staying around.
         tokio::spawn(async move {
@@ -862,12 +942,12 @@ impl Provider for LocalProvider {
 
     async fn list(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.root_dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Ok(entries) => Some(entries),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
         let mut ids = Vec::new();
-        for entry in entries {
+        for entry in entries.into_iter().flatten() {
             let entry = entry?;
             if !entry.file_type()?.is_dir() {
                 continue;
@@ -878,7 +958,10 @@ impl Provider for LocalProvider {
                 }
             }
         }
+        // Processes whose directory is already gone count too: `remove` kills them.
+        ids.extend(self.bwrap_processes().into_iter().map(|(id, _)| id));
         ids.sort();
+        ids.dedup();
         Ok(ids)
     }
 
@@ -1108,6 +1191,44 @@ mod tests {
         check_id("sbx_01J9Z-abc.1").unwrap();
         for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"x".repeat(129)] {
             assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Run the init's stage 1 on the host's `/bin/sh` with `script` on stdin, stage 2 being
+    /// `echo stage2`: (exit code, stdout).
+    fn run_stage1(script: &[u8]) -> (Option<i32>, String) {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", INIT_STAGE1, "amika-setup", "echo stage2 \"$V\""])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn an_init_whose_start_was_not_committed_exits_by_itself() {
+        let mut full = Zeroizing::new(Vec::new());
+        script::push_export(&mut full, "V", b"value");
+        // An injected variable named like the commit cannot stand in for it.
+        script::push_export(&mut full, "amika_committed", b"amika-committed");
+        let body = full.len();
+        full.extend_from_slice(INIT_COMMIT);
+        assert_eq!(run_stage1(&full), (Some(0), "stage2 value\n".into()));
+        // Every cut before the end (the server died while sending) ends the init instead.
+        for cut in (0..full.len() - 1).filter(|c| *c % 7 == 0 || *c >= body) {
+            let (code, out) = run_stage1(&full[..cut]);
+            assert_ne!(code, Some(0), "cut at {cut}: {out}");
+            assert!(!out.contains("stage2"), "cut at {cut} ran stage 2");
         }
     }
 

@@ -1036,3 +1036,50 @@ async fn a_corrupt_state_file_does_not_block_removal() {
     p.remove("corrupt").await.unwrap();
     assert!(!g.path().join("corrupt").exists());
 }
+
+/// What a server killed in the middle of a start leaves: bwrap writes `--info-fd` before it
+/// lets its child run, and with the reader (the server) gone that write kills bwrap, leaving
+/// the child blocked for good, with no `state.json` to name it. Reproduced here with a real
+/// bwrap whose info pipe has no reader; `list` must report it and `remove` must kill it.
+#[tokio::test]
+async fn a_start_cut_short_by_a_dead_server_leaves_nothing_running() {
+    let g = Guard::new();
+    let p = g.provider();
+    let id = "cut-short";
+    let home = g.path().join(id).join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new("bwrap")
+        .args(["--unshare-all", "--uid", "1000", "--gid", "1000"])
+        .args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin"])
+        .args([
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+        ])
+        .arg("--bind")
+        .arg(&home)
+        .args(["/home/amika", "--info-fd", "1", "/bin/sleep", "1000"])
+        .stdout(writer)
+        .status()
+        .unwrap();
+    assert!(!status.success(), "bwrap should die writing its info");
+    let needle = home.to_str().unwrap().as_bytes();
+    let stuck = cmdlines_containing(needle);
+    assert!(!stuck.is_empty(), "the reproduction left no stuck child");
+
+    // Its directory may be gone too (a record deleted after a failed start): still listed.
+    std::fs::remove_dir_all(g.path().join(id)).unwrap();
+    assert_eq!(p.list().await.unwrap(), vec![id.to_string()]);
+    assert!(matches!(
+        p.status(id).await.unwrap(),
+        RuntimeStatus::NotRunning { .. }
+    ));
+    p.remove(id).await.unwrap();
+    assert_eq!(cmdlines_containing(needle), Vec::<String>::new());
+    assert!(p.list().await.unwrap().is_empty());
+}

@@ -88,6 +88,15 @@ impl Layout {
         }
     }
 
+    /// Where the cgroup(s) of sandbox `id` are (whether or not they exist).
+    pub fn dirs(&self, id: &str) -> Vec<PathBuf> {
+        match self {
+            Layout::V2 { base } => vec![base.join(id)],
+            Layout::V1 { memory, pids } => vec![memory.join(id), pids.join(id)],
+            Layout::Unavailable(_) => Vec::new(),
+        }
+    }
+
     /// Create the cgroup(s) of sandbox `id` with these limits; returns their directories (each
     /// with a `cgroup.procs` to join). Replaces leftovers of an earlier run.
     pub fn create(

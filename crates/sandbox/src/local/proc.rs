@@ -202,6 +202,63 @@ async fn wait_for_exit(fd: OwnedFd, timeout: Duration) -> io::Result<bool> {
     .map_err(io::Error::other)?
 }
 
+/// Every live process whose command line `select` picks, with what it returned: a scan of
+/// `/proc`. Each process is identified *before* its command line is read and checked again
+/// after, so a pid reused in between is never returned under the old command line.
+pub(crate) fn find_by_cmdline<T>(select: impl Fn(&[&[u8]]) -> Option<T>) -> Vec<(T, ProcRef)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(proc_ref) = ProcRef::of(pid) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<&[u8]> = cmdline
+            .strip_suffix(b"\0")
+            .unwrap_or(&cmdline)
+            .split(|&b| b == 0)
+            .collect();
+        if let Some(picked) = select(&argv) {
+            if proc_ref.is_alive() {
+                found.push((picked, proc_ref));
+            }
+        }
+    }
+    found
+}
+
+impl ProcRef {
+    /// The live children of this process (`/proc/<pid>/task/*/children`).
+    pub fn children(&self) -> Vec<ProcRef> {
+        let mut children = Vec::new();
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid));
+        for task in tasks.into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            children.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .filter_map(|p| ProcRef::of(p).ok()),
+            );
+        }
+        if self.is_alive() {
+            children
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// SIGKILL every process in the process group `pgid` (a session leader's pid, see [`install`]).
 pub(crate) fn kill_group(pgid: i32) {
     if let Some(pid) = Pid::from_raw(pgid) {
