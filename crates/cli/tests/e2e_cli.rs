@@ -1857,6 +1857,34 @@ fn audit_shows_every_change_and_reveal_and_never_a_value() {
     assert_eq!(table.lines().count(), 2, "{table}");
 }
 
+/// `--limit 0` used to show one event and `--limit 5000` a thousand: the server clamps.
+#[test]
+fn audit_limit_out_of_range_is_refused_not_clamped() {
+    let server = Server::start();
+    ok(server
+        .amika()
+        .args(["secret", "push", "A=one-value", "B=two-value", "--yes"]));
+    for bad in ["0", "1001"] {
+        let out = server
+            .amika()
+            .args(["audit", "--limit", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--limit {bad} was accepted");
+        assert!(out.stdout.is_empty());
+        let err = text(&out.stderr);
+        assert!(err.contains("--limit") && err.contains(bad), "{err}");
+    }
+    let all = ok_json(
+        server
+            .amika()
+            .args(["audit", "--limit", "1000", "-o", "json"]),
+    );
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let one = ok_json(server.amika().args(["audit", "--limit", "1", "-o", "json"]));
+    assert_eq!(one.as_array().unwrap().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // sandbox
 

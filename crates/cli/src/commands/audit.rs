@@ -5,8 +5,10 @@ use crate::output::{or_dash, print_json, time, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// How many events to show (newest first).
-    #[arg(long, default_value_t = 50)]
+    /// How many events to show (newest first), 1 to 1000.
+    // The server clamps to 1..=1000; refusing here says so instead of silently showing fewer
+    // (or, for 0, one).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
 }
 
