@@ -896,7 +896,11 @@ fn admin_creates_orgs_and_users_whose_first_key_works() {
 
 #[test]
 fn secret_push_merges_sources_asks_first_and_stores_versions() {
-    let server = Server::start();
+    secret_push_story(&Server::start());
+}
+
+/// `secret push`, `list`, `reveal` and `delete`, on an empty server.
+fn secret_push_story(server: &Server) {
     let dir = server.dir.path();
     let env_file = dir.join("app.env");
     std::fs::write(
@@ -971,9 +975,9 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         "the push preview",
     );
     for (name, value) in &expected {
-        assert_eq!(reveal(&server, name), *value, "{name}");
+        assert_eq!(reveal(server, name), *value, "{name}");
     }
-    assert!(secret_names(&server)
+    assert!(secret_names(server)
         .iter()
         .all(|(_, scope, v)| scope == "user" && *v == 1));
 
@@ -986,8 +990,8 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         "--yes",
     ]));
     assert_eq!(out, "Updated DUP\nCreated NEW_ONE\n");
-    assert!(secret_names(&server).contains(&("DUP".into(), "user".into(), 2)));
-    assert_eq!(reveal(&server, "DUP"), "third-value");
+    assert!(secret_names(server).contains(&("DUP".into(), "user".into(), 2)));
+    assert_eq!(reveal(server, "DUP"), "third-value");
 
     // --scope org, -o json: the shape of what was done, nothing else on stdout.
     let pushed = ok_json(server.amika().args([
@@ -1012,7 +1016,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         assert_eq!(entry["version"], 1);
         assert!(entry["id"].as_str().unwrap().starts_with("sec_"));
     }
-    let names = secret_names(&server);
+    let names = secret_names(server);
     assert!(
         names.contains(&("DUP".into(), "org".into(), 1)),
         "{names:?}"
@@ -1022,7 +1026,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         "{names:?}"
     );
     // The user's own secret wins the name.
-    assert_eq!(reveal(&server, "DUP"), "third-value");
+    assert_eq!(reveal(server, "DUP"), "third-value");
     let again = ok_json(server.amika().args([
         "secret",
         "push",
@@ -1036,7 +1040,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
     assert_eq!(again[0]["action"], "updated");
     assert_eq!(again[0]["version"], 2);
 
-    let before = secret_names(&server);
+    let before = secret_names(server);
     // Without --yes and no terminal: refused before anything is stored.
     fails_with(
         server
@@ -1097,7 +1101,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         &["nothing to push"],
     );
     assert_eq!(
-        secret_names(&server),
+        secret_names(server),
         before,
         "a refused push stored something"
     );
@@ -1115,14 +1119,14 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
     assert!(preview < shown.find("[y/N]").unwrap(), "{shown}");
     assert!(shown.contains("aborted: nothing was changed"), "{shown}");
     assert!(!shown.contains(value), "{shown}");
-    assert_eq!(secret_names(&server), before);
+    assert_eq!(secret_names(server), before);
     let mut tty = Tty::spawn(&push);
     tty.expect("Push 1 secret to");
     tty.send("y");
     let (code, shown) = tty.finish();
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("Created TTY_SECRET"), "{shown}");
-    assert_eq!(reveal(&server, "TTY_SECRET"), value);
+    assert_eq!(reveal(server, "TTY_SECRET"), value);
 
     // list: names, scopes and versions, never a value.
     let list = ok(server.amika().args(["secret", "list"]));
@@ -1175,7 +1179,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         server.amika().args(["secret", "delete", "HASH"]),
         &["refusing", "--yes"],
     );
-    assert_eq!(reveal(&server, "HASH"), "abc # not a comment");
+    assert_eq!(reveal(server, "HASH"), "abc # not a comment");
     assert_eq!(
         ok(server.amika().args(["secret", "delete", "HASH", "--yes"])),
         "Deleted secret HASH\n"
@@ -1184,7 +1188,7 @@ fn secret_push_merges_sources_asks_first_and_stores_versions() {
         server.amika().args(["secret", "reveal", "HASH"]),
         &["HASH", "not found"],
     );
-    assert!(!secret_names(&server).iter().any(|(n, _, _)| n == "HASH"));
+    assert!(!secret_names(server).iter().any(|(n, _, _)| n == "HASH"));
     let deleted = ok_json(
         server
             .amika()
@@ -1247,7 +1251,11 @@ fn claude_oauth_doc() -> String {
 
 #[test]
 fn agent_credentials_push_list_update_and_delete() {
-    let server = Server::start();
+    agent_credentials_story(&Server::start());
+}
+
+/// `secret claude|codex push`, `list`, `reveal` and `delete`, on a server without credentials.
+fn agent_credentials_story(server: &Server) {
     let dir = server.dir.path();
     let creds = dir.join("credentials.json");
     std::fs::write(&creds, claude_oauth_doc()).unwrap();
@@ -1387,7 +1395,7 @@ fn agent_credentials_push_list_update_and_delete() {
         &[OAUTH_ACCESS, OAUTH_REFRESH, claude_key],
         "claude list",
     );
-    let claude = credential_list(&server, "claude");
+    let claude = credential_list(server, "claude");
     assert_eq!(claude.len(), 2);
     let oauth = claude
         .iter()
@@ -1454,7 +1462,7 @@ fn agent_credentials_push_list_update_and_delete() {
                 .args(["secret", "claude", "reveal", "claude-key", "-o", "json"]),
         );
     assert_eq!(revealed["value"], new_key);
-    assert_eq!(credential_list(&server, "claude").len(), 2);
+    assert_eq!(credential_list(server, "claude").len(), 2);
 
     // Invalid OAuth JSON: the file is named, nothing is stored.
     let bad = dir.join("not-json.json");
@@ -1532,10 +1540,10 @@ fn agent_credentials_push_list_update_and_delete() {
         ]),
         &["refusing to push", "--yes"],
     );
-    assert!(credential_list(&server, "claude")
+    assert!(credential_list(server, "claude")
         .iter()
         .all(|c| c["name"] != "broken"));
-    assert!(credential_list(&server, "codex")
+    assert!(credential_list(server, "codex")
         .iter()
         .all(|c| c["name"] != "broken"));
 
@@ -1546,7 +1554,7 @@ fn agent_credentials_push_list_update_and_delete() {
             .args(["secret", "codex", "delete", "team-key"]),
         &["refusing", "--yes"],
     );
-    assert_eq!(credential_list(&server, "codex").len(), 2);
+    assert_eq!(credential_list(server, "codex").len(), 2);
     assert_eq!(
         ok(server
             .amika()
@@ -1563,18 +1571,60 @@ fn agent_credentials_push_list_update_and_delete() {
         "json",
     ]));
     assert_eq!(deleted, json!({"kind": "claude", "deleted": "claude-key"}));
-    let names: Vec<Value> = credential_list(&server, "codex")
+    let names: Vec<Value> = credential_list(server, "codex")
         .iter()
         .map(|c| c["name"].clone())
         .collect();
     assert_eq!(names, [json!("codex-login")]);
-    assert_eq!(credential_list(&server, "claude").len(), 1);
+    assert_eq!(credential_list(server, "claude").len(), 1);
     fails_with(
         server
             .amika()
             .args(["secret", "claude", "reveal", "claude-key"]),
         &["not found"],
     );
+}
+
+#[test]
+fn reveal_is_refused_when_the_server_switched_it_off() {
+    let server = Server::start_with(None, &["--no-reveal"]);
+    ok(server
+        .amika()
+        .args(["secret", "push", "HIDDEN=hidden-value-123456", "--yes"]));
+    ok(server.amika().args([
+        "secret",
+        "codex",
+        "push",
+        "--name",
+        "k",
+        "--type",
+        "api_key",
+        "--value",
+        "sk-hidden-key-123456",
+        "--yes",
+    ]));
+    fails_with(
+        server.amika().args(["secret", "reveal", "HIDDEN"]),
+        &["reveal is switched off", "forbidden"],
+    );
+    fails_json(
+        server
+            .amika()
+            .args(["secret", "codex", "reveal", "k", "-o", "json"]),
+        &["reveal is switched off"],
+    );
+}
+
+/// The secret and credential commands again with the server on PostgreSQL (skipped only with
+/// `AMIKA_SKIP_POSTGRES=1`).
+#[test]
+fn secret_and_credential_commands_on_postgres() {
+    let Some(url) = common::fresh_postgres_database() else {
+        return;
+    };
+    let server = Server::start_with(Some(url), &[]);
+    secret_push_story(&server);
+    agent_credentials_story(&server);
 }
 
 // ---------------------------------------------------------------------------------------------
