@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub default_pids: Option<u64>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// How each agent is run inside a sandbox by `agent-send` (argv templates).
+    pub agent_commands: crate::service::agents::AgentCommands,
+    /// Longest an agent send may run (a request may ask for less); then its processes are killed.
+    pub agent_timeout: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -32,6 +36,8 @@ impl ServerConfig {
             default_memory_mib: Some(2048),
             default_pids: Some(1024),
             max_body_bytes: 1024 * 1024,
+            agent_commands: crate::service::agents::default_agent_commands(),
+            agent_timeout: crate::service::agents::DEFAULT_AGENT_TIMEOUT,
         }
     }
 
@@ -58,6 +64,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_memory_mib", &self.default_memory_mib)
             .field("default_pids", &self.default_pids)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("agent_commands", &self.agent_commands)
+            .field("agent_timeout", &self.agent_timeout)
             .finish()
     }
 }

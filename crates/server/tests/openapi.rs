@@ -101,6 +101,17 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/sandboxes/{id}/start", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/stop", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/exec", &["post"]),
+    ("/api/v0beta1/sandboxes/{id}/agent-send", &["post"]),
+    ("/api/v0beta1/sandboxes/{id}/agent-send-jobs", &["post"]),
+    (
+        "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}",
+        &["get"],
+    ),
+    ("/api/v0beta1/sandboxes/{id}/sessions", &["get"]),
+    (
+        "/api/v0beta1/sandboxes/{id}/sessions/{session_id}",
+        &["get"],
+    ),
 ];
 
 #[test]
@@ -172,7 +183,11 @@ fn collect_dangling_refs(
 async fn every_listed_route_is_served_by_the_router() {
     let app = common::app().await;
     for (path, methods) in ROUTES {
-        let concrete = path.replace("{id}", "x").replace("{kind}", "claude");
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{kind}", "claude")
+            .replace("{job_id}", "x")
+            .replace("{session_id}", "x");
         for m in *methods {
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
             let (status, body) = app.call(method, &concrete, None, None).await;

@@ -4,6 +4,7 @@
 //! an authenticated client built from the config), and the one-line error rendering.
 
 pub mod admin;
+pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod credential;

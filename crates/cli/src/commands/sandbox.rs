@@ -54,6 +54,8 @@ pub enum SandboxCommand {
     Start(WaitArgs),
     /// Run a command inside a sandbox, streaming its output; exits with the command's code.
     Exec(ExecArgs),
+    /// Send a message to the coding agent in a sandbox and print its reply.
+    AgentSend(super::agent::AgentSendArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +136,7 @@ pub async fn run(ctx: &Ctx, cmd: SandboxCommand) -> anyhow::Result<ExitCode> {
         SandboxCommand::Stop(args) => stop(ctx, args).await?,
         SandboxCommand::Start(args) => start(ctx, args).await?,
         SandboxCommand::Exec(args) => return exec(ctx, args).await,
+        SandboxCommand::AgentSend(args) => return super::agent::send(ctx, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The HTTP face of the service: the router (buildable without a socket, for `oneshot` tests),
 //! trace ids, body limits, the OpenAPI document at `/openapi.json` and its browsable UI at `/docs`.
 
+pub mod agents;
 pub mod auth;
 pub mod error;
 pub mod handlers;
@@ -49,6 +50,8 @@ impl utoipa::Modify for BearerAuth {
         h::list_audit_events,
         h::list_sandboxes, h::create_sandbox, h::preview_sandbox, h::get_sandbox, h::delete_sandbox,
         h::start_sandbox, h::stop_sandbox, h::exec_sandbox,
+        agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
+        agents::list_agent_sessions, agents::get_agent_session,
     )
 )]
 #[derive(Debug)]
@@ -94,7 +97,21 @@ pub fn router(svc: Service) -> Router {
         )
         .route("/sandboxes/{id}/start", post(h::start_sandbox))
         .route("/sandboxes/{id}/stop", post(h::stop_sandbox))
-        .route("/sandboxes/{id}/exec", post(h::exec_sandbox));
+        .route("/sandboxes/{id}/exec", post(h::exec_sandbox))
+        .route("/sandboxes/{id}/agent-send", post(agents::agent_send))
+        .route(
+            "/sandboxes/{id}/agent-send-jobs",
+            post(agents::create_agent_send_job),
+        )
+        .route(
+            "/sandboxes/{id}/agent-send-jobs/{job_id}",
+            get(agents::get_agent_send_job),
+        )
+        .route("/sandboxes/{id}/sessions", get(agents::list_agent_sessions))
+        .route(
+            "/sandboxes/{id}/sessions/{session_id}",
+            get(agents::get_agent_session),
+        );
     Router::new()
         .nest(amika_types::API_BASE, api)
         .route("/healthz", get(h::healthz))

@@ -2,6 +2,7 @@
 //! resolution, sandbox lifecycles and audit live here, so the API and the web UI share one
 //! implementation. It holds `Arc<dyn Store>` and `Arc<dyn Provider>` and knows nothing of axum.
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod credentials;

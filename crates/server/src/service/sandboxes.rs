@@ -709,7 +709,7 @@ impl Service {
 
     /// The redaction set of a running sandbox; after a server restart it is rebuilt from the
     /// values recorded for the sandbox.
-    async fn redactions_for(&self, row: &SandboxRow) -> Result<Arc<RedactionSet>> {
+    pub(crate) async fn redactions_for(&self, row: &SandboxRow) -> Result<Arc<RedactionSet>> {
         if let Some(set) = self
             .redactions
             .lock()

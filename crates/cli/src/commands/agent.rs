@@ -1,0 +1,221 @@
+//! `amika sandbox agent-send NAME [MESSAGE]`: send a message to the coding agent in a sandbox
+//! and print its reply.
+//!
+//! The message is an argument, or stdin when it is left out (or `-`), so a long prompt never has
+//! to be quoted for a shell. The reply goes to stdout and the session line to stderr, so
+//! `amika sandbox agent-send box "..." > reply.md` keeps just the reply. An agent that failed
+//! (crashed, could not authenticate, ran out of time) exits 1 with its error on stderr; `-o json`
+//! prints the whole answer, including `is_error`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use amika_types::{AgentKind, AgentSendRequest, AgentSendResponse};
+use anyhow::{bail, Context};
+
+use super::Ctx;
+use crate::output::print_json;
+use crate::prompt;
+use crate::spinner::Spinner;
+
+#[derive(Debug, clap::Args)]
+pub struct AgentSendArgs {
+    /// The sandbox's name (or id).
+    pub name: String,
+    /// What to tell the agent; read from stdin when left out or `-`.
+    #[arg(allow_hyphen_values = true)]
+    pub message: Option<String>,
+    /// Which agent: claude or codex (default: the session's, else the first one the sandbox
+    /// has a credential for).
+    #[arg(long, value_name = "KIND")]
+    pub agent: Option<AgentKind>,
+    /// Continue this session (default: the sandbox's latest session with the agent).
+    #[arg(long, value_name = "ID", conflicts_with = "new_session")]
+    pub session_id: Option<String>,
+    /// Start a new session.
+    #[arg(long)]
+    pub new_session: bool,
+    /// Stop the agent after this many seconds (at most the server's deadline, 10 min by default).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// The request from the arguments, with the message already read.
+pub fn build_request(args: &AgentSendArgs, message: String) -> anyhow::Result<AgentSendRequest> {
+    if message.trim().is_empty() {
+        bail!("the message is empty: pass it as an argument or on stdin");
+    }
+    if args.timeout == Some(0) {
+        bail!("--timeout must be at least 1 second");
+    }
+    Ok(AgentSendRequest {
+        message,
+        agent: args.agent,
+        session_id: args.session_id.clone(),
+        new_session: args.new_session,
+        timeout_secs: args.timeout,
+    })
+}
+
+fn read_message(args: &AgentSendArgs) -> anyhow::Result<String> {
+    match args.message.as_deref() {
+        Some(m) if m != "-" => Ok(m.to_string()),
+        _ => {
+            if prompt::stdin_is_tty() {
+                eprintln!("Type the message for the agent, then Ctrl-D:");
+            }
+            Ok(prompt::strip_one_newline(&prompt::read_stdin()?).to_string())
+        }
+    }
+}
+
+pub async fn send(ctx: &Ctx, args: AgentSendArgs) -> anyhow::Result<ExitCode> {
+    let client = ctx.client()?;
+    let req = build_request(&args, read_message(&args)?)?;
+    let reply = {
+        let _spinner = Spinner::start(format!(
+            "Waiting for the agent in sandbox {:?}...",
+            args.name
+        ));
+        client.agent_send(&args.name, &req).await?
+    };
+    if ctx.json() {
+        print_json(&reply)?;
+    } else {
+        print_reply(&reply)?;
+    }
+    Ok(if reply.is_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_reply(reply: &AgentSendResponse) -> anyhow::Result<()> {
+    eprintln!("{}", session_line(reply));
+    if reply.is_error {
+        eprintln!("error: {}", reply.response.trim_end());
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(reply.response.as_bytes())
+        .and_then(|_| {
+            if reply.response.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|_| out.flush())
+        .context("cannot write to stdout")
+}
+
+/// e.g. `claude, new session ses_0190… (continue with --session-id ses_0190…)`.
+pub fn session_line(reply: &AgentSendResponse) -> String {
+    format!(
+        "{}, {} {} (continue with --session-id {})",
+        reply.agent,
+        if reply.is_new_session {
+            "new session"
+        } else {
+            "session"
+        },
+        reply.session_id,
+        reply.session_id
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::sandbox::SandboxCommand;
+    use crate::commands::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(argv: &[&str]) -> Result<AgentSendArgs, clap::Error> {
+        let mut full = vec!["amika", "sandbox", "agent-send"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full)?.command {
+            Command::Sandbox(SandboxCommand::AgentSend(args)) => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_the_request() {
+        let args = parse(&[
+            "dev-box",
+            "add tests for the parser",
+            "--agent",
+            "codex",
+            "--session-id",
+            "ses_1",
+            "--timeout",
+            "30",
+        ])
+        .unwrap();
+        let req = build_request(&args, args.message.clone().unwrap()).unwrap();
+        assert_eq!(
+            req,
+            AgentSendRequest {
+                message: "add tests for the parser".into(),
+                agent: Some(AgentKind::Codex),
+                session_id: Some("ses_1".into()),
+                new_session: false,
+                timeout_secs: Some(30),
+            }
+        );
+    }
+
+    #[test]
+    fn a_message_may_start_with_a_dash_and_may_be_left_out() {
+        let args = parse(&["box", "--", "-v is broken"]).unwrap();
+        assert_eq!(args.message.as_deref(), Some("-v is broken"));
+        assert!(parse(&["box"]).unwrap().message.is_none());
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_what_was_wrong() {
+        let err = parse(&["box", "m", "--session-id", "s", "--new-session"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--session-id") && err.contains("--new-session"),
+            "{err}"
+        );
+        let err = parse(&["box", "m", "--agent", "gemini"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("gemini") && err.contains("claude or codex"),
+            "{err}"
+        );
+        let args = parse(&["box", "  "]).unwrap();
+        let err = build_request(&args, "  \n".into()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the message is empty: pass it as an argument or on stdin"
+        );
+    }
+
+    #[test]
+    fn the_session_line_says_how_to_continue() {
+        let reply = AgentSendResponse {
+            session_id: "ses_1".into(),
+            agent_session_id: None,
+            agent: AgentKind::Claude,
+            job_id: "job_1".into(),
+            response: "ok".into(),
+            is_error: false,
+            is_new_session: true,
+            error_code: None,
+            exit_code: Some(0),
+            cost_usd: None,
+            duration_ms: 1,
+        };
+        assert_eq!(
+            session_line(&reply),
+            "claude, new session ses_1 (continue with --session-id ses_1)"
+        );
+    }
+}

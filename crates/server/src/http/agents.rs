@@ -1,0 +1,115 @@
+//! Handlers of `agent-send` (synchronous), its job form and the sessions of a sandbox: thin
+//! translations to `service::agents`.
+//!
+//! The synchronous send runs inside the request's future: when the client goes away, the
+//! server drops that future, which kills the agent and records the send as cancelled.
+
+use amika_types as t;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::{ApiJson, ApiPath, Auth};
+use super::error::{ApiError, ApiResult};
+use crate::service::Service;
+
+/// `Query<T>` whose rejections are [`ApiError`]s (a bad `limit` is a 400 in the envelope).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
+    }
+}
+
+/// Sends a message to the agent running in the sandbox and waits for its reply (at most the
+/// server's agent deadline, 10 minutes by default, or `timeout_secs`). The agent's failures —
+/// a crash, an authentication failure, the deadline — are answers with `is_error: true`, not
+/// HTTP errors. Closing the connection stops the agent.
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/agent-send", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name")),
+    request_body = t::AgentSendRequest,
+    responses((status = 200, body = t::AgentSendResponse),
+        (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody),
+        (status = 409, description = "the sandbox is not running, or the session is answering another message", body = t::ErrorBody),
+        (status = 422, description = "`agent_credential_skipped`: the sandbox holds no credential for that agent", body = t::ErrorBody)))]
+pub async fn agent_send(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::AgentSendRequest>,
+) -> ApiResult<Json<t::AgentSendResponse>> {
+    Ok(Json(svc.agent_send(&c, &id, req).await?))
+}
+
+/// Starts a send in the background and answers at once with its job; poll
+/// `GET .../agent-send-jobs/{job_id}` until its state is `done` or `failed`.
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/agent-send-jobs", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name")),
+    request_body = t::AgentSendRequest,
+    responses((status = 202, body = t::AgentSendJobResponse),
+        (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody),
+        (status = 409, body = t::ErrorBody), (status = 422, body = t::ErrorBody)))]
+pub async fn create_agent_send_job(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::AgentSendRequest>,
+) -> ApiResult<(StatusCode, Json<t::AgentSendJobResponse>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(svc.create_agent_send_job(&c, &id, req).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), ("job_id" = String, Path)),
+    responses((status = 200, body = t::AgentSendJobResponse), (status = 404, body = t::ErrorBody)))]
+pub async fn get_agent_send_job(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((id, job_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<t::AgentSendJobResponse>> {
+    Ok(Json(svc.get_agent_send_job(&c, &id, &job_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SessionsQuery {
+    /// Only sessions in this status: `idle` or `running`.
+    pub status: Option<String>,
+    /// At most this many sessions (1..=1000, default 100), most recently used first.
+    pub limit: Option<u64>,
+    /// Skip this many first.
+    pub offset: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/sessions", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), SessionsQuery),
+    responses((status = 200, body = t::AgentSessionsList), (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
+pub async fn list_agent_sessions(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SessionsQuery>,
+) -> ApiResult<Json<t::AgentSessionsList>> {
+    Ok(Json(
+        svc.list_agent_sessions(&c, &id, q.status.as_deref(), q.limit, q.offset)
+            .await?,
+    ))
+}
+
+/// A session with its transcript: every message and reply, oldest first, redacted.
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/sessions/{session_id}", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), ("session_id" = String, Path)),
+    responses((status = 200, body = t::AgentSession), (status = 404, body = t::ErrorBody)))]
+pub async fn get_agent_session(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((id, session_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<t::AgentSession>> {
+    Ok(Json(svc.get_agent_session(&c, &id, &session_id).await?))
+}
