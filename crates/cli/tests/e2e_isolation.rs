@@ -1,0 +1,242 @@
+//! Isolation of sandboxes through the real `amika` binary, a real server and real bubblewrap:
+//! what a sandbox can reach on the network in each mode, what its limits contain, and what of
+//! the host's files it can read or write. Every check that something is out of reach is paired
+//! with one that shows the probe itself works, so a broken probe cannot pass as isolation.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+use common::{ok_json, Server};
+use serde_json::Value;
+
+/// Run `argv` in a sandbox through `amika sandbox exec -o json`: (exit code, stdout, stderr).
+fn exec(server: &Server, sandbox: &str, argv: &[&str]) -> (i64, String, String) {
+    let out = server
+        .amika()
+        .args(["sandbox", "exec", sandbox, "-o", "json", "--"])
+        .args(argv)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "exec {argv:?} in {sandbox}: not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let code = doc["exit_code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("exec {argv:?} in {sandbox} did not run: {doc}"));
+    let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
+    (code, s("stdout"), s("stderr"))
+}
+
+/// Whether a TCP connection from inside the sandbox to `host:port` succeeds within 5 s
+/// (bash's `/dev/tcp`: no nc or curl needed inside).
+fn connects(server: &Server, sandbox: &str, host: &str, port: u16) -> bool {
+    let script = format!("exec 3<>/dev/tcp/{host}/{port} && echo connected");
+    let (code, out, _) = exec(server, sandbox, &["timeout", "5", "bash", "-c", &script]);
+    code == 0 && out == "connected\n"
+}
+
+/// The sandbox's network interfaces, sorted, space-separated (from `/proc/net/dev`: no `ip`
+/// or `/sys` needed inside).
+fn interfaces(server: &Server, sandbox: &str) -> String {
+    let script = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '";
+    let (code, out, err) = exec(server, sandbox, &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+/// Deletes every sandbox of the server when dropped, so that a failing test leaves no sandbox
+/// running (a server's exit does not stop its sandboxes, by design).
+struct DeleteAll<'a>(&'a Server);
+
+impl Drop for DeleteAll<'_> {
+    fn drop(&mut self) {
+        let Ok(out) = self
+            .0
+            .amika()
+            .args(["sandbox", "list", "-o", "json"])
+            .output()
+        else {
+            return;
+        };
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        for sb in list.as_array().into_iter().flatten() {
+            if let Some(name) = sb["name"].as_str() {
+                let _ = self
+                    .0
+                    .amika()
+                    .args(["sandbox", "delete", name, "--yes"])
+                    .output();
+            }
+        }
+    }
+}
+
+fn create(server: &Server, name: &str, extra: &[&str]) -> std::process::Output {
+    let out = server
+        .amika()
+        .args(["sandbox", "create", "--name", name])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "create {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A network namespace of the test's own, joined to the host by a veth pair with a private /30
+/// (only addresses on this machine), and an `amika server` listening inside it: a service that
+/// is *not* on the host's loopback. Removed (with its veth pair) when dropped.
+struct OutsideService {
+    netns: String,
+    child: Child,
+    addr: String,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OutsideService {
+    fn start() -> OutsideService {
+        let pid = std::process::id();
+        let netns = format!("amika-test-{pid}");
+        // A /30 picked from the pid, so that concurrent runs on one machine do not collide.
+        let (a, b) = ((pid / 64) % 256, (pid % 64) * 4);
+        let (host_ip, ns_ip) = (
+            format!("10.213.{a}.{}", b + 1),
+            format!("10.213.{a}.{}", b + 2),
+        );
+        let (veth_host, veth_ns) = (format!("amkt{pid}h"), format!("amkt{pid}n"));
+        let ip = |args: &str| {
+            let status = Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args}");
+        };
+        let _ = Command::new("ip")
+            .args(["netns", "del", &netns])
+            .stderr(Stdio::null())
+            .status();
+        ip(&format!("netns add {netns}"));
+        let mut service = OutsideService {
+            netns: netns.clone(),
+            child: Command::new("true").spawn().unwrap(),
+            addr: ns_ip.clone(),
+            port: 0,
+            _dir: tempfile::tempdir().unwrap(),
+        };
+        ip(&format!(
+            "link add {veth_host} type veth peer name {veth_ns}"
+        ));
+        ip(&format!("link set {veth_ns} netns {netns}"));
+        ip(&format!("addr add {host_ip}/30 dev {veth_host}"));
+        ip(&format!("link set {veth_host} up"));
+        ip(&format!("-n {netns} addr add {ns_ip}/30 dev {veth_ns}"));
+        ip(&format!("-n {netns} link set {veth_ns} up"));
+        ip(&format!("-n {netns} link set lo up"));
+        ip(&format!("-n {netns} route add default via {host_ip}"));
+
+        let amika = assert_cmd::cargo::cargo_bin("amika");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &netns])
+            .arg(amika)
+            .args(["server", "--listen", &format!("{ns_ip}:0"), "--data-dir"])
+            .arg(service._dir.path().join("data"))
+            .env_remove("AMIKA_DATABASE_URL")
+            .env_remove("AMIKA_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        service.child = child;
+        let url = line
+            .trim()
+            .strip_prefix("amika server listening on http://")
+            .unwrap_or_else(|| panic!("the outside service did not start: {line:?}"));
+        service.port = url.rsplit_once(':').unwrap().1.parse().unwrap();
+        service
+    }
+}
+
+impl Drop for OutsideService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Deleting the namespace also deletes the veth pair (and so the host's end and route).
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn network_modes_egress_none_host() {
+    let server = Server::start();
+    let _cleanup = DeleteAll(&server);
+    let server_port: u16 = server.url.rsplit_once(':').unwrap().1.parse().unwrap();
+    // Another service on the host's loopback.
+    let local = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local_port = local.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in local.incoming() {});
+    let outside = OutsideService::start();
+
+    // egress is the default.
+    create(&server, "net-egress", &[]);
+    let sb = ok_json(
+        server
+            .amika()
+            .args(["sandbox", "get", "net-egress", "-o", "json"]),
+    );
+    assert_eq!(sb["network"], "egress");
+    // Reaches a listener outside the host's loopback (the test's own network namespace)...
+    assert!(
+        connects(&server, "net-egress", &outside.addr, outside.port),
+        "egress cannot reach {}:{}",
+        outside.addr,
+        outside.port
+    );
+    // ...but not the host's loopback: neither through slirp4netns' host alias nor its own
+    // 127.0.0.1, neither the amika server's port nor another service there.
+    for port in [server_port, local_port] {
+        for host in ["10.0.2.2", "127.0.0.1"] {
+            assert!(
+                !connects(&server, "net-egress", host, port),
+                "egress reached the host's loopback port {port} as {host}"
+            );
+        }
+    }
+
+    // none: loopback only, nothing else reachable.
+    create(&server, "net-none", &["--network", "none"]);
+    assert_eq!(interfaces(&server, "net-none"), "lo ");
+    assert_eq!(interfaces(&server, "net-egress"), "lo tap0 ");
+    assert!(!connects(&server, "net-none", &outside.addr, outside.port));
+    for port in [server_port, local_port] {
+        assert!(!connects(&server, "net-none", "127.0.0.1", port));
+        assert!(!connects(&server, "net-none", "10.0.2.2", port));
+    }
+
+    // host: the host's network, with a warning from the CLI.
+    let out = create(&server, "net-host", &["--network", "host"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: --network host") && stderr.contains("shares the host's network"),
+        "{stderr}"
+    );
+    assert!(connects(&server, "net-host", "127.0.0.1", local_port));
+    assert!(connects(&server, "net-host", "127.0.0.1", server_port));
+    assert!(connects(&server, "net-host", &outside.addr, outside.port));
+}
