@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(bubblewrap slirp4netns)
 if [[ "${1:-runtime}" == test ]]; then
-  want+=(postgresql)
+  want+=(postgresql chromium)   # chromium: the web UI tests (tests/ui) drive it headless
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -17,6 +17,8 @@ scripts/with-postgres.sh cargo test --workspace --lib --bins --tests --no-fail-f
 # (further test steps append their output to "$log" with `2>&1 | tee -a "$log"`)
 echo "== TypeScript SDK against a real server (sdk/typescript: npm ci from the lockfile, npm test)"
 (cd sdk/typescript && npm ci --no-audit --no-fund && npm test) 2>&1 | tee -a "$log"
+echo "== Web UI in headless Chromium against a real server (tests/ui: npm ci from the lockfile, npm test)"
+(cd tests/ui && npm ci --no-audit --no-fund && npm test) 2>&1 | tee -a "$log"
 
 passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')

@@ -148,6 +148,7 @@ pub struct Input<'a> {
     pub hint: Option<&'a str>,
     pub error: Option<&'a str>,
     pub required: bool,
+    /// Focus this field when the page opens (an invalid field always takes the focus).
     pub autofocus: bool,
     /// Extra attributes, trusted markup (e.g. `autocomplete="off"`).
     pub extra: &'a str,
@@ -180,7 +181,7 @@ impl Input<'_> {
             } else {
                 ""
             },
-            invalid = invalid_attrs(self.id, self.error, self.autofocus),
+            invalid = invalid_attrs(self.id, self.error, true),
             extra = self.extra,
             error = field_error(self.id, self.error),
         )

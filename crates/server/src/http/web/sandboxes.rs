@@ -419,7 +419,8 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         hint: Some("Letters, digits, '-', '_' and '.', starting with a letter or digit."),
         error: e.get("name"),
         required: false,
-        autofocus: true,
+        // Only on a clean form: with errors, the first invalid field takes the focus.
+        autofocus: e.is_empty(),
         extra: "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\"",
     }
     .render();

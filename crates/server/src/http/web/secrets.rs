@@ -139,7 +139,7 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         hint: Some("Letters, digits, '_', '-' and '.', e.g. DATABASE_URL."),
         error: e.get("name"),
         required: true,
-        autofocus: true,
+        autofocus: false,
         extra: "autocomplete=\"off\" spellcheck=\"false\"",
     }
     .render();
@@ -152,7 +152,7 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         hint: None,
         error: e.get("description"),
         required: false,
-        autofocus: true,
+        autofocus: false,
         extra: "autocomplete=\"off\"",
     }
     .render();
@@ -165,7 +165,7 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         hint: Some("Stored encrypted; never shown again on these pages."),
         error: e.get("value"),
         required: true,
-        autofocus: true,
+        autofocus: false,
         extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
     }
     .render();
@@ -208,7 +208,7 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         hint: Some("e.g. personal-oauth or work-key."),
         error: e.get("name"),
         required: true,
-        autofocus: true,
+        autofocus: false,
         extra: "autocomplete=\"off\" spellcheck=\"false\"",
     }
     .render();

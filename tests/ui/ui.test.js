@@ -1,0 +1,414 @@
+// End-to-end tests of amika's web UI: a real `amika server` on port 0 with its own data dir,
+// driven by Debian's Chromium (headless) through playwright-core. Screenshots of every page at
+// 1280 px and 400 px go to artifacts/ui/ (not committed).
+//
+// Run: `npm ci && npm test` here (builds target/debug/amika first), or set AMIKA_BIN to use
+// another build.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const bin = process.env.AMIKA_BIN || join(root, "target/debug/amika");
+const shots = join(root, "artifacts/ui");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+const CLAUDE_OAUTH = JSON.stringify({
+  claudeAiOauth: {
+    accessToken: "sk-ant-oat01-ui-test-access",
+    refreshToken: "sk-ant-ort01-ui-test-refresh",
+    expiresAt: Date.now() + 365 * 24 * 3600 * 1000,
+  },
+});
+const API_KEY_VALUE = "sk-ant-api03-ui-test-key";
+const DB_VALUE = "postgres://app:hunter2-ui@db.internal/app";
+
+let server, base, adminKey, tmp, context, page;
+const outside = []; // requests to any host but the server
+const consoleErrors = [];
+
+/** Start `amika server` and wait for the line that gives its URL. */
+function startServer(dataDir) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, ["server", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, RUST_LOG: "warn" },
+    });
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/amika server listening on (\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise({ child, url: m[1].replace(/\/$/, "") });
+      }
+    });
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
+    });
+  });
+}
+
+/** Screenshots of the current page at both widths; back to 1280 px afterwards. */
+async function snap(name) {
+  for (const width of [1280, 400]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+/** At 400 px the page has no horizontal scroll. */
+async function assertFitsNarrow(name) {
+  await page.setViewportSize({ width: 400, height: 900 });
+  const { scroll, client } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
+  await page.setViewportSize({ width: 1280, height: 900 });
+  assert.ok(scroll <= client, `${name}: horizontal scroll at 400 px (${scroll} > ${client})`);
+}
+
+/** Every visible form control has a label (or an aria-label). */
+async function assertLabelled(name) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea")]
+      .filter((el) => el.type !== "hidden" && !el.closest("template"))
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
+      .map((el) => el.outerHTML),
+  );
+  assert.deepEqual(unlabelled, [], `${name}: controls without a label`);
+}
+
+/** Run `action` (a click or key press that submits a form) and wait for the new page. */
+async function submit(action) {
+  await Promise.all([page.waitForEvent("framenavigated"), action()]);
+  await page.waitForLoadState("load");
+}
+
+async function checkPage(name) {
+  await assertLabelled(name);
+  await assertFitsNarrow(name);
+  await snap(name);
+}
+
+/** The cell texts of each body row of the table inside `scope`. */
+async function tableRows(scope) {
+  return scope.locator("tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.innerText.trim())),
+  );
+}
+
+describe("amika web UI in Chromium", () => {
+  before(async () => {
+    assert.ok(existsSync(bin), `${bin} is missing: run \`cargo build -p amika-cli\` first`);
+    assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium`);
+    mkdirSync(shots, { recursive: true });
+    tmp = mkdtempSync(join(tmpdir(), "amika-ui-"));
+    const s = await startServer(join(tmp, "data"));
+    server = s.child;
+    base = s.url;
+    adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
+    context = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
+      executablePath: chromiumPath,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    const origin = new URL(base).origin;
+    context.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.origin !== origin && url.protocol !== "data:") outside.push(req.url());
+    });
+    page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(20_000);
+    // Script errors and CSP refusals count; the browser's note on an expected 4xx page does not.
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) {
+        consoleErrors.push(msg.text());
+      }
+    });
+    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server.once("exit", r));
+      server.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (server.exitCode === null) server.kill("SIGKILL");
+    }
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("redirects to sign-in and signs in with the keyboard only", async () => {
+    await page.goto(`${base}/sandboxes`);
+    assert.equal(new URL(page.url()).pathname, "/login");
+    assert.equal(new URL(page.url()).searchParams.get("next"), "/sandboxes");
+    await checkPage("login");
+
+    // The key field has the focus; type, Tab to the button, Enter.
+    const focused = await page.evaluate(() => document.activeElement?.id);
+    assert.equal(focused, "api_key");
+    await page.keyboard.type("amk_not-a-real-key");
+    await submit(() => page.keyboard.press("Enter"));
+    assert.match(await page.locator("#api_key-error").innerText(), /not accepted/);
+    assert.equal(await page.getByLabel("API key").inputValue(), "", "a rejected key is not echoed");
+    await snap("login-error");
+
+    await page.getByLabel("API key").focus();
+    await page.keyboard.type(adminKey);
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Sign in");
+    await Promise.all([page.waitForURL(`${base}/sandboxes`), page.keyboard.press("Enter")]);
+    assert.equal(await page.locator("h1").innerText(), "Sandboxes");
+
+    const cookies = await context.cookies(base);
+    const session = cookies.find((c) => c.name === "amika_session");
+    assert.ok(session, "session cookie set");
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, "Strict");
+    assert.equal(session.path, "/");
+    assert.ok(!session.value.includes(adminKey.slice(4, 16)), "the key is not in the cookie");
+    assert.equal(await page.evaluate(() => document.cookie), "", "not readable from scripts");
+    await checkPage("sandboxes-empty");
+  });
+
+  it("adds a secret and two claude credentials, listing them without values", async () => {
+    await page.getByRole("link", { name: "Secrets" }).click();
+    await page.waitForURL(`${base}/secrets`);
+    await checkPage("secrets-empty");
+
+    await page.getByLabel("Name", { exact: true }).fill("DATABASE_URL");
+    await page.getByLabel("Value", { exact: true }).fill(DB_VALUE);
+    assert.equal(await page.getByLabel("Value", { exact: true }).getAttribute("type"), "password");
+    // Descriptions are free text: markup in one must show as text, never run.
+    await page.getByLabel("Description (optional)").fill("<script>window.__pwned = 1</script> app database");
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.waitForURL(`${base}/secrets`);
+    assert.match(await page.getByRole("status").innerText(), /Secret DATABASE_URL added \(user scope\)/);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    const secretsCard = page.locator("section", { has: page.locator("#secrets-title") });
+    const secretRows = await tableRows(secretsCard);
+    assert.equal(secretRows.length, 1);
+    assert.deepEqual(secretRows[0].slice(0, 5), [
+      "DATABASE_URL",
+      "<script>window.__pwned = 1</script> app database",
+      "env",
+      "user",
+      "1",
+    ]);
+
+    // Credential 1: Claude OAuth JSON pasted into the textarea.
+    await page.getByLabel("Agent", { exact: true }).selectOption("claude");
+    await page.getByLabel("Credential name").fill("personal-oauth");
+    await page.getByLabel("Type").selectOption("oauth");
+    await page.getByLabel("OAuth credential JSON").fill(CLAUDE_OAUTH);
+    await page.getByRole("button", { name: "Add credential" }).click();
+    await page.waitForURL(`${base}/secrets`);
+    assert.match(await page.getByRole("status").innerText(), /claude credential personal-oauth added \(oauth, user scope\)/);
+
+    // Credential 2: an API key in the password field, marked default.
+    await page.getByLabel("Agent", { exact: true }).selectOption("claude");
+    await page.getByLabel("Credential name").fill("work-key");
+    await page.getByLabel("Type").selectOption("api_key");
+    await page.getByLabel("API key value").fill(API_KEY_VALUE);
+    await page.getByLabel("Use as my default for this agent").check();
+    await page.getByRole("button", { name: "Add credential" }).click();
+    await page.waitForURL(`${base}/secrets`);
+
+    const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
+    const rows = (await tableRows(credsCard)).map((r) => r.slice(0, 5));
+    rows.sort((a, b) => (a[1] < b[1] ? -1 : 1));
+    assert.deepEqual(rows, [
+      ["claude", "personal-oauth", "oauth", "user", ""],
+      ["claude", "work-key", "api_key", "user", "default"],
+    ]);
+    const html = await page.content();
+    for (const v of [DB_VALUE, API_KEY_VALUE, "sk-ant-oat01-ui-test-access"]) {
+      assert.ok(!html.includes(v), "no value on the page");
+    }
+    await checkPage("secrets");
+
+    // A bad name is reported next to the name field; the value has to be typed again.
+    await page.getByLabel("Name", { exact: true }).fill("bad name");
+    await page.getByLabel("Value", { exact: true }).fill("another-secret-value");
+    await submit(() => page.getByRole("button", { name: "Add secret" }).click());
+    assert.match(await page.locator("#secret-name-error").innerText(), /invalid secret name "bad name"/);
+    assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "bad name");
+    assert.equal(await page.getByLabel("Value", { exact: true }).inputValue(), "");
+    assert.match(await page.locator("#secret-value-error").innerText(), /enter it again/);
+    assert.ok(!(await page.content()).includes("another-secret-value"));
+    await snap("secrets-error");
+  });
+
+  it("previews the resolution, shows a bad name next to its field, then creates the sandbox", async () => {
+    await page.getByRole("link", { name: "New sandbox" }).first().click();
+    await page.waitForURL(`${base}/sandboxes/new`);
+    // Opening the form previews the defaults: claude's default credential, nothing for codex.
+    const preview = page.locator("#preview");
+    assert.deepEqual(await tableRows(preview), [
+      ["claude", "resolved", "work-key", "api_key", "user_default", "—"],
+      ["codex", "skipped", "—", "—", "no-credential", "no stored credential"],
+    ]);
+
+    // Every agent select offers the same choices.
+    const claude = page.getByLabel("claude credential");
+    const codex = page.getByLabel("codex credential");
+    assert.deepEqual(await claude.locator("option").allInnerTexts(), [
+      "Default (auto)",
+      "personal-oauth — oauth",
+      "work-key — api_key · default",
+      "Any oauth",
+      "Any api_key",
+      "None",
+    ]);
+    assert.deepEqual(await codex.locator("option").allInnerTexts(), [
+      "Default (auto)",
+      "Any oauth",
+      "Any api_key",
+      "None",
+    ]);
+
+    // Rows: add two with the button (script), remove one, map the first.
+    await page.getByLabel("Env var").first().fill("DATABASE_URL");
+    await page.getByLabel("Secret", { exact: true }).first().selectOption("DATABASE_URL");
+    await page.getByRole("button", { name: "Add env var" }).click();
+    assert.equal(await page.locator("[data-env-row]").count(), 2);
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.name),
+      "env",
+      "the new row's field has the focus",
+    );
+    await page.locator("[data-env-row]").nth(1).getByLabel("Env var").fill("EXTRA");
+    await page.locator("[data-env-row]").nth(1).getByRole("button", { name: /Remove/ }).click();
+    assert.equal(await page.locator("[data-env-row]").count(), 1);
+
+    await claude.selectOption({ label: "personal-oauth — oauth" });
+    await codex.selectOption({ label: "None" });
+    await submit(() => page.getByRole("button", { name: "Preview resolution" }).click());
+    assert.deepEqual(await tableRows(page.locator("#preview")), [
+      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
+      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+    ]);
+    assert.deepEqual(await page.locator("#preview .chips li").allInnerTexts(), ["DATABASE_URL"]);
+    await checkPage("new-sandbox-preview");
+
+    // A bad name: the error sits next to the name field and nothing else is lost.
+    await page.getByLabel("Sandbox name").fill("bad name!");
+    await submit(() => page.getByRole("button", { name: "Create sandbox" }).click());
+    const nameError = page.locator("#name-error");
+    assert.match(await nameError.innerText(), /invalid sandbox name "bad name!"/);
+    const name = page.getByLabel("Sandbox name");
+    assert.equal(await name.getAttribute("aria-invalid"), "true");
+    assert.equal(await name.getAttribute("aria-describedby"), "name-error");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "name", "focus on what to fix");
+    // The message is right under its field.
+    const [fieldBox, errorBox] = [await name.boundingBox(), await nameError.boundingBox()];
+    assert.ok(errorBox.y >= fieldBox.y + fieldBox.height - 1 && errorBox.y - fieldBox.y < 80);
+    assert.equal(await name.inputValue(), "bad name!");
+    assert.equal(await page.getByLabel("Env var").first().inputValue(), "DATABASE_URL");
+    assert.equal(await page.getByLabel("Secret", { exact: true }).first().inputValue(), "DATABASE_URL");
+    assert.equal(await claude.inputValue(), "name:personal-oauth");
+    assert.equal(await codex.inputValue(), "none");
+    await checkPage("new-sandbox-error");
+
+    await name.fill("dev-box");
+    await Promise.all([
+      page.waitForURL(`${base}/sandboxes/dev-box`, { timeout: 30_000 }),
+      page.getByRole("button", { name: "Create sandbox" }).click(),
+    ]);
+    assert.equal(await page.locator("h1").innerText(), "dev-box");
+    assert.match(await page.getByRole("status").innerText(), /Sandbox dev-box created/);
+    assert.equal(await page.locator("#sandbox-state").innerText(), "running");
+    const resolution = page.locator("section", { has: page.locator("#resolution-title") });
+    assert.deepEqual(
+      await resolution.locator("thead th").allInnerTexts(),
+      ["KIND", "OUTCOME", "NAME", "TYPE", "SOURCE", "REASON"],
+    );
+    assert.deepEqual(await tableRows(resolution), [
+      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
+      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+    ]);
+    const injected = page.locator("section", { has: page.locator("#injected-title") });
+    assert.deepEqual(await injected.locator("li").allInnerTexts(), ["DATABASE_URL"]);
+    await checkPage("sandbox-detail");
+
+    await page.getByRole("link", { name: "Sandboxes" }).first().click();
+    const list = await tableRows(page.locator("main"));
+    assert.equal(list.length, 1);
+    assert.deepEqual(list[0].slice(0, 4), ["dev-box", "running", "claude: personal-oauth\ncodex: none", "DATABASE_URL"]);
+    await checkPage("sandboxes");
+  });
+
+  it("deletes the sandbox after a confirmation", async () => {
+    await page.getByRole("link", { name: "dev-box" }).click();
+    await page.getByRole("link", { name: "Delete sandbox" }).click();
+    await page.waitForURL(`${base}/sandboxes/dev-box/delete`);
+    assert.match(await page.locator("main").innerText(), /Delete the sandbox dev-box\?/);
+    await checkPage("sandbox-delete-confirm");
+    // Cancel goes back and deletes nothing.
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await page.waitForURL(`${base}/sandboxes/dev-box`);
+    await page.getByRole("link", { name: "Delete sandbox" }).click();
+    await Promise.all([
+      page.waitForURL(`${base}/sandboxes`, { timeout: 30_000 }),
+      page.getByRole("button", { name: "Delete", exact: true }).click(),
+    ]);
+    assert.match(await page.getByRole("status").innerText(), /Sandbox dev-box deleted/);
+    assert.match(await page.locator("main").innerText(), /No sandboxes yet/);
+    const r = await page.request.get(`${base}/api/v0beta1/sandboxes/dev-box`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    assert.equal(r.status(), 404);
+  });
+
+  it("deletes a credential after a confirmation", async () => {
+    await page.goto(`${base}/secrets`);
+    await page.getByRole("link", { name: "Delete claude credential personal-oauth" }).click();
+    assert.match(await page.locator("main").innerText(), /Delete the user claude credential personal-oauth \(oauth\)\?/);
+    await checkPage("credential-delete-confirm");
+    await page.getByRole("button", { name: "Delete", exact: true }).click();
+    await page.waitForURL(`${base}/secrets`);
+    const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
+    assert.deepEqual((await tableRows(credsCard)).map((r) => r[1]), ["work-key"]);
+  });
+
+  it("signs out; protected pages then redirect to sign-in", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/login\?signed_out=1$/);
+    assert.match(await page.getByRole("status").innerText(), /You are signed out/);
+    assert.ok(!(await context.cookies(base)).some((c) => c.name === "amika_session"));
+    for (const path of ["/secrets", "/sandboxes/new", "/sandboxes"]) {
+      await page.goto(`${base}${path}`);
+      assert.equal(new URL(page.url()).pathname, "/login", path);
+      assert.equal(new URL(page.url()).searchParams.get("next"), path);
+    }
+  });
+
+  it("made no request to any other host, and no script errors", () => {
+    assert.deepEqual(outside, []);
+    assert.deepEqual(consoleErrors, []);
+  });
+});
