@@ -344,7 +344,12 @@ fn tail(text: &str) -> String {
     format!("…{cut}")
 }
 
-/// What the agent's output and ending mean for the caller. Pure, so every case is unit-tested.
+/// What the agent's output and ending mean for the caller. Pure (`redact` is the sandbox's
+/// redaction), so every case is unit-tested.
+///
+/// Every text that can be shown is redacted before it is parsed or cut to size: a cut inside a
+/// value would leave a piece of it that no longer matches. Parsed strings are redacted once
+/// more, for values that only appear once JSON escapes are undone.
 fn interpret(
     kind: AgentKind,
     program: &str,
@@ -352,13 +357,22 @@ fn interpret(
     ending: &Ending,
     timeout: Duration,
     credential: &str,
+    redact: &dyn Fn(&str) -> String,
 ) -> Reply {
-    let out = String::from_utf8_lossy(&run.stdout);
-    let err = String::from_utf8_lossy(&run.stderr);
+    let (raw_out, raw_err) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    let (out, err) = (redact(&raw_out), redact(&raw_err));
     let parsed = match kind {
         AgentKind::Claude => parse_claude(&out),
         AgentKind::Codex => parse_codex(&out),
-    };
+    }
+    .map(|p| Parsed {
+        text: p.text.map(|t| redact(&t)),
+        session_id: p.session_id.filter(|id| redact(id) == *id),
+        ..p
+    });
     let p = parsed.clone().unwrap_or_default();
     let failure = |text: String, code: &'static str, exit_code: Option<i32>| Reply {
         text,
@@ -402,7 +416,7 @@ fn interpret(
         }
         Ending::Exited(code) => *code,
     };
-    if (code != 0 || p.is_error) && looks_like_auth_failure(&out, &err) {
+    if (code != 0 || p.is_error) && looks_like_auth_failure(&raw_out, &raw_err) {
         return failure(
             auth_failure_message(credential),
             "agent_auth_failed",
@@ -512,6 +526,9 @@ struct PreparedSend {
     timeout: Duration,
     credential: String,
     redactions: Arc<RedactionSet>,
+    /// Armed as soon as the turn is written, so a send dropped even before its agent started
+    /// does not leave its session busy until the deadline.
+    guard: CancelGuard,
 }
 
 /// Records a send as cancelled if its future is dropped before it finished (the synchronous
@@ -907,6 +924,11 @@ impl Service {
             finished_at: None,
         };
         self.store.insert_agent_turn(&turn).await?;
+        let guard = CancelGuard {
+            svc: self.clone(),
+            turn: Some(turn.clone()),
+            started: Instant::now(),
+        };
         session.credential_name = credential.clone();
         session.updated_at = at;
         self.store.update_agent_session(&session).await?;
@@ -932,6 +954,7 @@ impl Service {
             timeout,
             credential,
             redactions,
+            guard,
         })
     }
 
@@ -946,6 +969,7 @@ impl Service {
             timeout,
             credential,
             redactions,
+            mut guard,
         } = prepared;
         let started = Instant::now();
         if turn.state == AgentJobState::Pending {
@@ -953,11 +977,6 @@ impl Service {
             turn.updated_at = now();
             self.store.update_agent_turn(&turn).await?;
         }
-        let mut guard = CancelGuard {
-            svc: self.clone(),
-            turn: Some(turn.clone()),
-            started,
-        };
         let program = argv.first().cloned().unwrap_or_default();
         let mut run = AgentRun::default();
         let spec = ExecSpec {
@@ -986,18 +1005,23 @@ impl Service {
             }
         }
         let kind = session.agent;
-        let reply = interpret(kind, &program, &run, &ending, timeout, &credential);
-        // Redacted here, before anything is stored or answered.
-        let text = redactions.redact_all(&reply.text);
-        let agent_session_id = reply
-            .agent_session_id
-            .filter(|id| redactions.redact_all(id) == *id);
+        // Redacted inside, before anything is stored or answered.
+        let reply = interpret(
+            kind,
+            &program,
+            &run,
+            &ending,
+            timeout,
+            &credential,
+            &|text| redactions.redact_all(text),
+        );
+        let agent_session_id = reply.agent_session_id;
         guard.turn = None;
         finish_turn(
             &mut turn,
             reply.is_error,
             reply.error_code,
-            text,
+            reply.text,
             reply.exit_code,
             started.elapsed(),
         );
@@ -1141,6 +1165,7 @@ impl Service {
 mod tests {
     use super::*;
 
+    const SECRET: &str = "sk-SECRET-0123456789";
     const MESSAGE: &str = "add tests for the parser; $(rm -rf ~) 'quoted' \"dq\" {session}\n-x";
 
     #[test]
@@ -1251,6 +1276,7 @@ mod tests {
             &ending,
             Duration::from_secs(7),
             "personal-oauth",
+            &|text| text.replace(SECRET, "[REDACTED:k]"),
         )
     }
 
@@ -1394,6 +1420,25 @@ mod tests {
             (reply.text.as_str(), reply.error_code),
             ("max turns", Some("agent_error"))
         );
+    }
+
+    #[test]
+    fn values_are_redacted_before_output_is_parsed_or_cut() {
+        // Cut to its last characters, the raw text would start inside the value.
+        let stderr = format!(
+            "{}{SECRET}{}",
+            "a".repeat(100),
+            "b".repeat(QUOTED_CHARS - 10)
+        );
+        let reply = run(AgentKind::Claude, "", &stderr, Ending::Exited(1));
+        assert!(!reply.text.contains("0123456789"), "{}", reply.text);
+        // A value that only appears once JSON escapes are undone, and a session id that is one.
+        let out = format!(
+            r#"{{"type":"result","is_error":false,"result":"key: sk-SECRET-\u0030123456789","session_id":"{SECRET}"}}"#
+        );
+        let reply = run(AgentKind::Claude, &out, "", Ending::Exited(0));
+        assert_eq!(reply.text, "key: [REDACTED:k]");
+        assert_eq!(reply.agent_session_id, None);
     }
 
     #[test]
