@@ -220,6 +220,15 @@ describe("amika web UI in Chromium", () => {
       "1",
     ]);
 
+    // Keyboard only: Name, Tab to Value, Enter submits.
+    await page.getByLabel("Name", { exact: true }).focus();
+    await page.keyboard.type("API_TOKEN");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "secret-value");
+    await page.keyboard.type("tok-from-the-keyboard");
+    await submit(() => page.keyboard.press("Enter"));
+    assert.match(await page.getByRole("status").innerText(), /Secret API_TOKEN added/);
+
     // Credential 1: Claude OAuth JSON pasted into the textarea.
     await page.getByLabel("Agent", { exact: true }).selectOption("claude");
     await page.getByLabel("Credential name").fill("personal-oauth");
@@ -246,7 +255,7 @@ describe("amika web UI in Chromium", () => {
       ["claude", "work-key", "api_key", "user", "default"],
     ]);
     const html = await page.content();
-    for (const v of [DB_VALUE, API_KEY_VALUE, "sk-ant-oat01-ui-test-access"]) {
+    for (const v of [DB_VALUE, API_KEY_VALUE, "sk-ant-oat01-ui-test-access", "tok-from-the-keyboard"]) {
       assert.ok(!html.includes(v), "no value on the page");
     }
     await checkPage("secrets");
