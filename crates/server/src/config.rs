@@ -70,6 +70,61 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
+/// The server config file (`amika server --config FILE`, JSON): policies and the agents'
+/// command templates. Every field is optional; unknown fields are an error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub allow_reveal: Option<bool>,
+    /// MiB; 0 means no limit.
+    pub default_memory_mib: Option<u64>,
+    /// 0 means no limit.
+    pub default_pids: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub agent_timeout_secs: Option<u64>,
+    /// Per agent kind, `{"new_session": [...], "resume": [...]}` argv templates with
+    /// `{message}` and `{session}` placeholders; kinds not listed keep their defaults.
+    pub agent_commands: Option<crate::service::agents::AgentCommands>,
+}
+
+impl ServerConfig {
+    /// Apply a config file on top of the defaults. The error names the file and what is wrong.
+    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let file: ConfigFile = serde_json::from_str(&text)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        if let Some(v) = file.allow_reveal {
+            self.allow_reveal = v;
+        }
+        if let Some(m) = file.default_memory_mib {
+            self.default_memory_mib = (m > 0).then_some(m);
+        }
+        if let Some(p) = file.default_pids {
+            self.default_pids = (p > 0).then_some(p);
+        }
+        if let Some(b) = file.max_body_bytes {
+            self.max_body_bytes = b;
+        }
+        if let Some(secs) = file.agent_timeout_secs {
+            if secs == 0 {
+                return Err(format!(
+                    "config file {}: agent_timeout_secs must be at least 1",
+                    path.display()
+                ));
+            }
+            self.agent_timeout = std::time::Duration::from_secs(secs);
+        }
+        for (kind, command) in file.agent_commands.unwrap_or_default() {
+            command.validate(kind).map_err(|e| {
+                format!("config file {}: agent_commands.{kind}: {e}", path.display())
+            })?;
+            self.agent_commands.insert(kind, command);
+        }
+        Ok(())
+    }
+}
+
 /// `postgres://user:pw@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -87,6 +142,54 @@ pub fn redact_url_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn apply(json: &str) -> Result<ServerConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.json");
+        std::fs::write(&path, json).unwrap();
+        let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/tmp/x".into());
+        c.apply_file(&path).map(|_| c)
+    }
+
+    #[test]
+    fn config_file_sets_policies_and_agent_templates() {
+        let c = apply(
+            r#"{"allow_reveal": false, "default_memory_mib": 0, "default_pids": 64, "agent_timeout_secs": 30,
+                "agent_commands": {"claude": {"new_session": ["my-claude", "{message}"], "resume": ["my-claude", "--resume", "{session}", "{message}"]}}}"#,
+        )
+        .unwrap();
+        assert!(!c.allow_reveal);
+        assert_eq!((c.default_memory_mib, c.default_pids), (None, Some(64)));
+        assert_eq!(c.agent_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(
+            c.agent_commands[&amika_types::AgentKind::Claude].new_session,
+            vec!["my-claude", "{message}"]
+        );
+        assert_eq!(
+            c.agent_commands[&amika_types::AgentKind::Codex],
+            crate::service::agents::default_agent_commands()[&amika_types::AgentKind::Codex]
+        );
+    }
+
+    #[test]
+    fn bad_config_files_name_the_file_and_the_problem() {
+        for (json, needle) in [
+            ("{not json", "server.json"),
+            (r#"{"colour": 1}"#, "unknown field `colour`"),
+            (r#"{"agent_timeout_secs": 0}"#, "at least 1"),
+            (
+                r#"{"agent_commands": {"gemini": {"new_session": [], "resume": []}}}"#,
+                "claude or codex",
+            ),
+            (
+                r#"{"agent_commands": {"claude": {"new_session": ["claude"], "resume": ["claude", "{session}", "{message}"]}}}"#,
+                "agent_commands.claude",
+            ),
+        ] {
+            let err = apply(json).unwrap_err();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
 
     #[test]
     fn debug_never_shows_a_database_password() {

@@ -77,7 +77,8 @@ pub const AUTH_FAILURE_MARKERS: &[&str] = &[
 /// argument; [`SESSION_PLACEHOLDER`] inside an argument of `resume` is replaced by the agent's
 /// session id. Nothing else is substituted, and the replaced text is never looked at again (a
 /// message that contains `{session}` stays as it is).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentCommand {
     /// Starts a new conversation.
     pub new_session: Vec<String>,
