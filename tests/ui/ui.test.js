@@ -8,6 +8,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -31,6 +32,7 @@ const API_KEY_VALUE = "sk-ant-api03-ui-test-key";
 const DB_VALUE = "postgres://app:hunter2-ui@db.internal/app";
 
 let server, base, adminKey, tmp, context, page;
+let attacker, attackerOrigin = "none";
 const outside = []; // requests to any host but the server
 const consoleErrors = [];
 
@@ -138,7 +140,10 @@ describe("amika web UI in Chromium", () => {
     const origin = new URL(base).origin;
     context.on("request", (req) => {
       const url = new URL(req.url());
-      if (url.origin !== origin && url.protocol !== "data:") outside.push(req.url());
+      // The one exception is the test's own cross-site page (see the CSRF test).
+      if (url.origin !== origin && url.protocol !== "data:" && url.origin !== attackerOrigin) {
+        outside.push(req.url());
+      }
     });
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(20_000);
@@ -152,6 +157,7 @@ describe("amika web UI in Chromium", () => {
   });
 
   after(async () => {
+    attacker?.close();
     await context?.close();
     if (server && server.exitCode === null) {
       const exited = new Promise((r) => server.once("exit", r));
@@ -404,8 +410,41 @@ describe("amika web UI in Chromium", () => {
     assert.deepEqual((await tableRows(credsCard)).map((r) => r[1]), ["work-key"]);
   });
 
+  it("refuses a form posted from another site, even with a stolen token", async () => {
+    await page.goto(`${base}/secrets`);
+    const token = await page.locator("input[name=_csrf]").first().inputValue();
+    // Another site (localhost is not the same site as 127.0.0.1) that posts to amika at once.
+    attacker = createServer((_, res) => {
+      res.setHeader("content-type", "text/html");
+      res.end(`<form id="f" method="post" action="${base}/secrets">
+        <input name="_csrf" value="${token}"><input name="name" value="STOLEN">
+        <input name="value" value="x"><input name="scope" value="user"></form>
+        <script>document.getElementById("f").submit()</script>`);
+    });
+    await new Promise((r) => attacker.listen(0, "127.0.0.1", r));
+    attackerOrigin = `http://localhost:${attacker.address().port}`;
+    const [posted] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${base}/secrets` && r.request().method() === "POST"),
+      page.goto(`${attackerOrigin}/`),
+    ]);
+    assert.equal(posted.status(), 403);
+    const sent = await posted.request().allHeaders();
+    assert.equal(sent["cookie"], undefined, "SameSite=Strict: no session cookie on a cross-site post");
+    const r = await page.request.get(`${base}/api/v0beta1/secrets`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    assert.ok(!(await r.text()).includes("STOLEN"), "nothing was created");
+    attacker.close();
+  });
+
   it("signs out; protected pages then redirect to sign-in", async () => {
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.goto(`${base}/sandboxes`);
+    const [logout] = await Promise.all([
+      page.waitForRequest((r) => r.url() === `${base}/logout`),
+      page.getByRole("button", { name: "Sign out" }).click(),
+    ]);
+    // The same-site control for the CSRF test: here the browser does send the session cookie.
+    assert.match((await logout.allHeaders())["cookie"] ?? "", /amika_session=/);
     await page.waitForURL(/\/login\?signed_out=1$/);
     assert.match(await page.getByRole("status").innerText(), /You are signed out/);
     assert.ok(!(await context.cookies(base)).some((c) => c.name === "amika_session"));
