@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
-use common::{ok_json, Server};
+use common::{ok, ok_json, Server};
 use serde_json::Value;
 
 /// Run `argv` in a sandbox through `amika sandbox exec -o json`: (exit code, stdout, stderr).
@@ -239,4 +239,128 @@ fn network_modes_egress_none_host() {
     assert!(connects(&server, "net-host", "127.0.0.1", local_port));
     assert!(connects(&server, "net-host", "127.0.0.1", server_port));
     assert!(connects(&server, "net-host", &outside.addr, outside.port));
+}
+
+fn get(server: &Server, name: &str) -> Value {
+    ok_json(server.amika().args(["sandbox", "get", name, "-o", "json"]))
+}
+
+/// Run `check` until it holds or `secs` pass (a sandbox freeing its pids after a kill).
+fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn limits_contain_a_fork_bomb_and_a_memory_hog() {
+    // Defaults from the server's flags; a create may set its own.
+    let server = Server::start_with(None, &["--default-memory", "256", "--default-pids", "128"]);
+    let _cleanup = DeleteAll(&server);
+    create(&server, "bystander", &["--network", "none"]);
+    let sb = get(&server, "bystander");
+    assert_eq!(
+        (sb["memory_mib"].as_u64(), sb["pids"].as_u64()),
+        (Some(256), Some(128))
+    );
+    create(&server, "bomb", &["--network", "none", "--pids", "32"]);
+    let sb = get(&server, "bomb");
+    assert_eq!(
+        (sb["memory_mib"].as_u64(), sb["pids"].as_u64()),
+        (Some(256), Some(32))
+    );
+    create(&server, "hog", &["--network", "none", "--memory", "64"]);
+
+    // A fork bomb, killed by the exec's timeout. While it runs, the other sandbox and the host
+    // keep working.
+    let bomb = server
+        .amika()
+        .args([
+            "sandbox",
+            "exec",
+            "bomb",
+            "-o",
+            "json",
+            "--timeout",
+            "4",
+            "--",
+        ])
+        .args(["bash", "-c", "f() { f | f & }; f; sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        exec(&server, "bystander", &["echo", "alive"]),
+        (0, "alive\n".into(), String::new())
+    );
+    let host_forks = (0..20).all(|_| Command::new("true").status().unwrap().success());
+    assert!(
+        host_forks,
+        "the host cannot fork while a sandbox runs a fork bomb"
+    );
+    let out = bomb.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = doc["stderr"].as_str().unwrap();
+    assert_eq!(doc["exit_code"], 124, "{doc}");
+    assert!(
+        stderr.contains("amika: the sandbox reached its process limit")
+            && stderr.contains("timed out"),
+        "the exec does not say what happened: {stderr}"
+    );
+    // The bomb is gone with its exec, and the sandbox is usable again.
+    assert!(
+        eventually(10, || exec(&server, "bomb", &["echo", "ok"]).0 == 0),
+        "the bombed sandbox did not recover"
+    );
+    assert_eq!(get(&server, "bomb")["state"], "running");
+
+    // A memory hog: the OOM killer ends the command, not the sandbox.
+    let hog = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}";
+    let (code, out, err) = exec(&server, "hog", &["sh", "-c", hog]);
+    assert_eq!(code, 137, "memory limit not enforced: {out} {err}");
+    assert!(
+        err.contains("amika: the sandbox reached its memory limit: the OOM killer killed"),
+        "{err}"
+    );
+    assert_eq!(exec(&server, "hog", &["echo", "ok"]).0, 0);
+    assert_eq!(get(&server, "hog")["state"], "running");
+    assert_eq!(exec(&server, "bystander", &["echo", "alive"]).0, 0);
+
+    // When the OOM killer takes the sandbox's init (here made its first choice), the whole
+    // sandbox dies, and the server says so.
+    let (code, _, err) = exec(
+        &server,
+        "hog",
+        &[
+            "sh",
+            "-c",
+            &format!("echo 1000 > /proc/1/oom_score_adj && {hog}"),
+        ],
+    );
+    assert_eq!(code, 137, "{err}");
+    let sb = get(&server, "hog");
+    assert_eq!(sb["state"], "failed", "{sb}");
+    let reason = sb["error_message"].as_str().unwrap_or("");
+    assert!(reason.contains("killed by the OOM killer"), "{sb}");
+    let refused = common::fails(
+        server
+            .amika()
+            .args(["sandbox", "exec", "hog", "--", "true"]),
+    );
+    assert!(
+        refused.contains("is failed (the sandbox died: killed by the OOM killer)"),
+        "{refused}"
+    );
+    // It starts again, and the others never noticed.
+    ok(server.amika().args(["sandbox", "start", "hog"]));
+    assert_eq!(exec(&server, "hog", &["echo", "ok"]).0, 0);
+    assert_eq!(exec(&server, "bystander", &["echo", "alive"]).0, 0);
 }

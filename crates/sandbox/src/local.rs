@@ -904,6 +904,7 @@ impl Provider for LocalProvider {
                 keep_fds: Vec::new(),
             },
         )?;
+        let limits_before = cgroup::Events::read(&record.cgroups);
         let mut child = cmd.spawn()?;
         // A new session: the command's process group is nsenter's pid.
         let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
@@ -914,7 +915,18 @@ impl Provider for LocalProvider {
 
         let (tx, rx) = mpsc::channel(64);
         let done = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run_exec(child, tx, spec.timeout, pgid, done.clone()));
+        let limits = LimitWatch {
+            before: limits_before,
+            cgroups: record.cgroups,
+        };
+        tokio::spawn(run_exec(
+            child,
+            tx,
+            spec.timeout,
+            pgid,
+            done.clone(),
+            limits,
+        ));
         Ok(ExecHandle {
             events: rx,
             _guard: Some(Box::new(KillGroupOnDrop { pgid, done })),
@@ -985,6 +997,37 @@ impl Drop for KillGroupOnDrop {
     }
 }
 
+/// The sandbox's limit counters as an exec started, to tell afterwards whether a limit bit
+/// while it ran.
+#[derive(Debug)]
+struct LimitWatch {
+    cgroups: Vec<PathBuf>,
+    before: cgroup::Events,
+}
+
+impl LimitWatch {
+    /// A line for the exec's stderr per limit that was hit since the exec started. (Another
+    /// exec running at the same time may have been the one that hit it: the note says what
+    /// happened in the sandbox, not whose fault it was.)
+    fn notes(&self) -> Vec<String> {
+        let after = cgroup::Events::read(&self.cgroups);
+        let mut notes = Vec::new();
+        if after.oom_kills > self.before.oom_kills {
+            notes.push(format!(
+                "amika: the sandbox reached its memory limit: the OOM killer killed {} process(es)\n",
+                after.oom_kills - self.before.oom_kills
+            ));
+        }
+        if after.pids_max > self.before.pids_max {
+            notes.push(format!(
+                "amika: the sandbox reached its process limit: {} fork(s) refused\n",
+                after.pids_max - self.before.pids_max
+            ));
+        }
+        notes
+    }
+}
+
 /// Relay an exec's output as it arrives, then its exit code.
 async fn run_exec(
     mut child: Child,
@@ -992,6 +1035,7 @@ async fn run_exec(
     timeout: Option<Duration>,
     pgid: i32,
     done: Arc<AtomicBool>,
+    limits: LimitWatch,
 ) {
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -1023,6 +1067,9 @@ async fn run_exec(
         err_abort.abort();
     }
     done.store(true, Ordering::SeqCst);
+    for note in limits.notes() {
+        let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;
+    }
     let code = match (timed_out, status) {
         (true, _) => {
             let limit = timeout.unwrap_or_default();

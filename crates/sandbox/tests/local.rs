@@ -811,6 +811,10 @@ async fn limits_hold_for_execs() {
         "pids limit not enforced: {stderr}"
     );
     assert!(!out.out().contains("forked"));
+    assert!(
+        stderr.contains("amika: the sandbox reached its process limit"),
+        "the exec does not say which limit bit: {stderr}"
+    );
 
     // More memory than allowed: the OOM killer ends the command (SIGKILL).
     let out = run(
@@ -830,6 +834,15 @@ async fn limits_hold_for_execs() {
         out.out(),
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("amika: the sandbox reached its memory limit: the OOM killer killed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A command that stays within the limits gets no such note.
+    let calm = run(&p, "limited", &["true"]).await;
+    assert!(calm.stderr.is_empty(), "{:?}", calm);
     // The sandbox itself survives, and its cgroups go away with it.
     assert_eq!(sh(&p, "limited", "echo alive").await, "alive\n");
     let cgroups = || -> Vec<String> {

@@ -1,5 +1,6 @@
-//! `amika server --listen ADDR --data-dir DIR [--database-url URL] [--no-reveal]` runs the server
-//! in the foreground without touching the CLI config; `amika server rotate-key` re-wraps every
+//! `amika server --listen ADDR --data-dir DIR [--database-url URL] [--no-reveal]
+//! [--default-memory MiB] [--default-pids N]` runs the server in the foreground without touching
+//! the CLI config; `amika server rotate-key` re-wraps every
 //! data key under a new master key. Also the serving loop `amika up` shares.
 
 use std::net::SocketAddr;
@@ -41,11 +42,40 @@ pub struct ServerRunArgs {
     /// Disable the reveal endpoints (secret values can then never be read back).
     #[arg(long)]
     pub no_reveal: bool,
+    /// Memory limit of a sandbox whose create does not set one, in MiB (at least 32; 0: none).
+    #[arg(long, value_name = "MiB", value_parser = parse_limit::<32>)]
+    pub default_memory: Option<u64>,
+    /// Process limit of a sandbox whose create does not set one (at least 8; 0: none).
+    #[arg(long, value_name = "N", value_parser = parse_limit::<8>)]
+    pub default_pids: Option<u64>,
+}
+
+/// A default limit: `0` (no limit) or at least `MIN`, the smallest value the API accepts.
+fn parse_limit<const MIN: u64>(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n == 0 || n >= MIN => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is too small: expected 0 (no limit) or at least {MIN}"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not a number: expected 0 (no limit) or at least {MIN}"
+        )),
+    }
 }
 
 impl ServerRunArgs {
     pub fn allow_reveal(&self) -> bool {
         !self.no_reveal
+    }
+
+    /// Apply `--default-memory` and `--default-pids` (when given) to `config`.
+    pub fn apply_default_limits(&self, config: &mut ServerConfig) {
+        if let Some(m) = self.default_memory {
+            config.default_memory_mib = (m > 0).then_some(m);
+        }
+        if let Some(p) = self.default_pids {
+            config.default_pids = (p > 0).then_some(p);
+        }
     }
 }
 
@@ -78,12 +108,13 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let config = server_config(
+            let mut config = server_config(
                 &args.run.listen,
                 args.run.data_dir.clone(),
                 args.run.database_url.clone(),
                 args.run.allow_reveal(),
             )?;
+            args.run.apply_default_limits(&mut config);
             serve(config, |url, _| {
                 // The one line a supervisor or a test waits for.
                 crate::outln!("amika server listening on {url}");
@@ -161,4 +192,54 @@ async fn shutdown_signal() {
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn run_args(args: &[&str]) -> Result<ServerRunArgs, String> {
+        let argv = ["amika", "server"].iter().chain(args);
+        match crate::commands::Cli::try_parse_from(argv) {
+            Ok(cli) => match cli.command {
+                crate::commands::Command::Server(a) => Ok(a.run),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn default_limits_flags_set_and_clear_the_defaults() {
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/x".into());
+        let (memory, pids) = (config.default_memory_mib, config.default_pids);
+        run_args(&[]).unwrap().apply_default_limits(&mut config);
+        assert_eq!(
+            (config.default_memory_mib, config.default_pids),
+            (memory, pids)
+        );
+        run_args(&["--default-memory", "512", "--default-pids", "0"])
+            .unwrap()
+            .apply_default_limits(&mut config);
+        assert_eq!(
+            (config.default_memory_mib, config.default_pids),
+            (Some(512), None)
+        );
+    }
+
+    #[test]
+    fn default_limits_flags_reject_what_the_api_would() {
+        let err = run_args(&["--default-memory", "16"]).unwrap_err();
+        assert!(
+            err.contains("--default-memory")
+                && err.contains("16 is too small: expected 0 (no limit) or at least 32"),
+            "{err}"
+        );
+        let err = run_args(&["--default-pids", "lots"]).unwrap_err();
+        assert!(
+            err.contains("--default-pids") && err.contains("\"lots\" is not a number"),
+            "{err}"
+        );
+    }
 }

@@ -187,17 +187,44 @@ pub(crate) async fn remove(dirs: &[PathBuf]) -> io::Result<()> {
 /// Whether the kernel's OOM killer killed a process in these cgroups (for a useful
 /// "not running" reason).
 pub(crate) fn oom_killed(dirs: &[PathBuf]) -> bool {
-    dirs.iter().any(|dir| {
-        ["memory.events", "memory.oom_control"].iter().any(|file| {
-            std::fs::read_to_string(dir.join(file)).is_ok_and(|text| {
-                text.lines().any(|l| {
-                    l.strip_prefix("oom_kill ")
-                        .and_then(|n| n.trim().parse::<u64>().ok())
-                        .is_some_and(|n| n > 0)
+    Events::read(dirs).oom_kills > 0
+}
+
+/// How often the sandbox's limits have bitten so far. Compared before and after an exec, so
+/// that the exec can say why its command died or could not fork.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Events {
+    /// Processes the OOM killer killed (`oom_kill` in v2 `memory.events`, v1
+    /// `memory.oom_control`).
+    pub oom_kills: u64,
+    /// Forks refused at the pids limit (`max` in `pids.events`, v1 and v2).
+    pub pids_max: u64,
+}
+
+impl Events {
+    pub fn read(dirs: &[PathBuf]) -> Events {
+        let counter = |file: &Path, key: &str| -> u64 {
+            std::fs::read_to_string(file)
+                .ok()
+                .and_then(|text| {
+                    text.lines().find_map(|l| {
+                        l.strip_prefix(key)?
+                            .strip_prefix(' ')?
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                    })
                 })
-            })
-        })
-    })
+                .unwrap_or(0)
+        };
+        let mut events = Events::default();
+        for dir in dirs {
+            events.oom_kills += counter(&dir.join("memory.events"), "oom_kill")
+                + counter(&dir.join("memory.oom_control"), "oom_kill");
+            events.pids_max += counter(&dir.join("pids.events"), "max");
+        }
+        events
+    }
 }
 
 fn make_fresh_dir(dir: &Path) -> io::Result<()> {

@@ -192,17 +192,73 @@ impl Service {
     }
 
     pub async fn get_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<t::Sandbox> {
-        Ok(to_wire(&self.find_sandbox(caller, id_or_name).await?))
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        Ok(to_wire(&self.observe_runtime(row).await?))
     }
 
     pub async fn list_sandboxes(&self, caller: &Caller) -> Result<Vec<t::Sandbox>> {
-        Ok(self
-            .store
-            .list_sandboxes(&caller.user_id)
-            .await?
-            .iter()
-            .map(to_wire)
-            .collect())
+        let mut out = Vec::new();
+        for row in self.store.list_sandboxes(&caller.user_id).await? {
+            out.push(to_wire(&self.observe_runtime(row).await?));
+        }
+        Ok(out)
+    }
+
+    /// A sandbox recorded as `running` whose processes are gone — its init was killed by the
+    /// OOM killer, or died some other way — becomes `failed`, with the provider's reason
+    /// ("killed by the OOM killer") in `error_message`, and what is left of it is cleaned up.
+    ///
+    /// Checked whenever a sandbox is read (get, list, an exec that finds it gone) rather than by
+    /// a background watcher: a provider status is one small file read and a `/proc` lookup, a
+    /// client that waits on a sandbox polls get anyway, and nothing runs when nobody looks.
+    /// (After a server restart, reconciliation does the same for every sandbox, calling one
+    /// whose processes are gone `stopped`: there, a reboot is the usual cause.)
+    async fn observe_runtime(&self, row: SandboxRow) -> Result<SandboxRow> {
+        if row.state != SandboxState::Running {
+            return Ok(row);
+        }
+        let dead = |status: amika_sandbox::Result<RuntimeStatus>| match status {
+            Ok(RuntimeStatus::NotRunning { reason }) => Some(reason),
+            Ok(RuntimeStatus::Running) => None,
+            Err(e) => {
+                tracing::warn!(sandbox = %row.id, error = %e, "cannot read sandbox status");
+                None
+            }
+        };
+        if dead(self.provider.status(&row.id).await).is_none() {
+            return Ok(row);
+        }
+        // An operation under way (stop, delete) decides the state itself.
+        let lock = self.sandbox_lock(&row.id);
+        let Ok(_guard) = lock.try_lock() else {
+            return Ok(row);
+        };
+        let mut current = match self.store.get_sandbox(&row.id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Ok(row),
+            Err(e) => return Err(e.into()),
+        };
+        if current.state != SandboxState::Running {
+            return Ok(current);
+        }
+        let Some(reason) = dead(self.provider.status(&row.id).await) else {
+            return Ok(current);
+        };
+        let reason = reason.unwrap_or_else(|| "its processes are gone".into());
+        if let Err(e) = self.provider.stop(&row.id).await {
+            tracing::warn!(sandbox = %row.id, error = %e, "cleaning up a dead sandbox failed");
+        }
+        self.redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&row.id);
+        current.state =
+            check_transition(current.state, Operation::MarkFailed).map_err(state_error)?;
+        current.error_message = Some(format!("the sandbox died: {reason}"));
+        current.updated_at = now();
+        self.store.update_sandbox(&current).await?;
+        tracing::info!(sandbox = %row.id, %reason, "sandbox died");
+        Ok(current)
     }
 
     /// Validate a create request and resolve its secrets and credentials, touching nothing.
@@ -679,11 +735,18 @@ impl Service {
             return Err(ServiceError::bad_request("command must not be empty"));
         }
         let row = self.find_sandbox(caller, id_or_name).await?;
+        let row = self.observe_runtime(row).await?;
         check_transition(row.state, Operation::Exec).map_err(|_| ServiceError::Conflict {
             code: "invalid_state",
             message: format!(
-                "sandbox {:?} is {}: exec needs it running (`amika sandbox start {}`)",
-                row.name, row.state, row.name
+                "sandbox {:?} is {}{}: exec needs it running (`amika sandbox start {}`)",
+                row.name,
+                row.state,
+                row.error_message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
+                row.name
             ),
         })?;
         let redactions = self.redactions_for(&row).await?;
@@ -741,32 +804,42 @@ impl Service {
 
     /// After a restart: make every record match what runs, and remove what runs without a
     /// record. Returns a line per change, for the log.
+    ///
+    /// - a sandbox the provider has (files or processes) without a record: removed;
+    /// - `deleting`: the delete is finished;
+    /// - `initializing` (the server died during its start): its processes are killed, `failed`;
+    /// - `running` or `stopping` with its processes gone: `stopped`, with the reason;
+    /// - `stopped` or `failed` with processes running: stopped.
+    ///
+    /// A provider error on one sandbox is logged as a change and does not keep the server from
+    /// starting; the sandbox keeps its state, and a later stop or delete tries again.
     pub async fn reconcile_sandboxes(&self) -> Result<Vec<String>> {
         let mut changes = Vec::new();
         let rows = self.store.list_all_sandboxes().await?;
         let known: BTreeMap<&str, &SandboxRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
         for id in self.provider.list().await.map_err(ServiceError::internal)? {
             if !known.contains_key(id.as_str()) {
-                self.provider
-                    .remove(&id)
-                    .await
-                    .map_err(ServiceError::internal)?;
-                changes.push(format!("removed orphaned sandbox files and processes {id}"));
+                changes.push(match self.provider.remove(&id).await {
+                    Ok(()) => format!("removed orphaned sandbox files and processes {id}"),
+                    Err(e) => format!("could not remove orphaned sandbox {id}: {e}"),
+                });
             }
         }
         for row in &rows {
-            let status = self
-                .provider
-                .status(&row.id)
-                .await
-                .map_err(ServiceError::internal)?;
+            let status = match self.provider.status(&row.id).await {
+                Ok(status) => status,
+                Err(e) => {
+                    changes.push(format!("{}: cannot read its status: {e}", row.name));
+                    continue;
+                }
+            };
             let mut row = row.clone();
             let note = match (row.state, status) {
                 (SandboxState::Deleting, _) => {
-                    self.provider
-                        .remove(&row.id)
-                        .await
-                        .map_err(ServiceError::internal)?;
+                    if let Err(e) = self.provider.remove(&row.id).await {
+                        changes.push(format!("{}: could not finish deleting: {e}", row.name));
+                        continue;
+                    }
                     self.store.delete_sandbox(&row.id).await?;
                     changes.push(format!("finished deleting {}", row.name));
                     continue;
@@ -777,9 +850,11 @@ impl Service {
                     RuntimeStatus::NotRunning { .. },
                 ) => continue,
                 (SandboxState::Initializing, _) => {
-                    let _ = self.provider.stop(&row.id).await;
                     row.state = SandboxState::Failed;
-                    "the server stopped while this sandbox was starting: start it again".to_string()
+                    match self.provider.stop(&row.id).await {
+                        Ok(()) => "the server stopped while this sandbox was starting: start it again".to_string(),
+                        Err(e) => format!("the server stopped while this sandbox was starting, and stopping what it had started failed ({e}): delete it"),
+                    }
                 }
                 (
                     SandboxState::Running | SandboxState::Stopping,
@@ -795,10 +870,10 @@ impl Service {
                     SandboxState::Stopping | SandboxState::Stopped | SandboxState::Failed,
                     RuntimeStatus::Running,
                 ) => {
-                    self.provider
-                        .stop(&row.id)
-                        .await
-                        .map_err(ServiceError::internal)?;
+                    if let Err(e) = self.provider.stop(&row.id).await {
+                        changes.push(format!("{}: could not stop it: {e}", row.name));
+                        continue;
+                    }
                     row.state = SandboxState::Stopped;
                     "stopped on restart: it was recorded as not running".to_string()
                 }
