@@ -158,6 +158,14 @@ describe("amika web UI in Chromium", () => {
 
   after(async () => {
     attacker?.close();
+    // Sandboxes outlive a server by design: a run that failed half-way deletes what it made.
+    if (base && adminKey) {
+      const auth = { authorization: `Bearer ${adminKey}` };
+      const listed = await fetch(`${base}/api/v0beta1/sandboxes`, { headers: auth }).then((r) => r.json());
+      for (const s of Array.isArray(listed) ? listed : []) {
+        await fetch(`${base}/api/v0beta1/sandboxes/${s.id}`, { method: "DELETE", headers: auth });
+      }
+    }
     await context?.close();
     if (server && server.exitCode === null) {
       const exited = new Promise((r) => server.once("exit", r));
