@@ -364,3 +364,118 @@ fn limits_contain_a_fork_bomb_and_a_memory_hog() {
     assert_eq!(exec(&server, "hog", &["echo", "ok"]).0, 0);
     assert_eq!(exec(&server, "bystander", &["echo", "alive"]).0, 0);
 }
+
+/// A file the test puts on the host (in `/root` or `/home`) for a sandbox to look for; removed
+/// when dropped.
+struct HostProbe(std::path::PathBuf);
+
+impl HostProbe {
+    fn new(dir: &str, contents: &str) -> HostProbe {
+        let path = std::path::Path::new(dir).join(format!(
+            "amika-probe-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        HostProbe(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for HostProbe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn the_host_and_other_sandboxes_are_out_of_reach_of_a_sandbox() {
+    let server = Server::start();
+    let _cleanup = DeleteAll(&server);
+    let data = server.data_dir.to_str().unwrap().to_string();
+    create(&server, "prober", &["--network", "none"]);
+    create(&server, "neighbour", &["--network", "none"]);
+    let neighbour_id = get(&server, "neighbour")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Something private in the neighbour's home and workspace.
+    let private = "neighbour-private-3f9a1c";
+    let (code, _, err) = exec(
+        &server,
+        "neighbour",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "echo {private} > ~/neighbour-note && echo {private} > ~/workspace/neighbour-work"
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let in_root = HostProbe::new("/root", "host-root-secret-77e1");
+    let in_home = HostProbe::new("/home", "host-home-secret-77e1");
+    let neighbour_home = format!("{data}/sandboxes/{neighbour_id}/home");
+    // The paths exist on the host: the probes below fail because of the sandbox, not a typo.
+    for path in [
+        format!("{data}/master.key"),
+        format!("{data}/amika.db"),
+        format!("{data}/admin-api-key"),
+        format!("{neighbour_home}/neighbour-note"),
+        format!("{neighbour_home}/workspace/neighbour-work"),
+    ] {
+        assert!(std::path::Path::new(&path).exists(), "{path}");
+    }
+
+    let cannot_read = [
+        format!("ls {data}"),
+        format!("cat {data}/master.key"),
+        format!("cat {data}/amika.db"),
+        format!("cat {data}/admin-api-key"),
+        format!("ls {data}/sandboxes"),
+        format!("cat {neighbour_home}/neighbour-note"),
+        format!("cat {neighbour_home}/workspace/neighbour-work"),
+        format!("cat {}", in_root.path()),
+        format!("cat {}", in_home.path()),
+        "ls /root/.ssh /root/.cargo".to_string(),
+        // Guessing: anything named like the neighbour's files anywhere, another user's home,
+        // another sandbox's processes and their roots.
+        "find / -name 'neighbour-*' -not -path '/proc/*' 2>/dev/null | grep .".to_string(),
+        "ls /home | grep -v '^amika$' | grep .".to_string(),
+        format!("grep -rs {private} /home /tmp /root /var /srv /mnt /opt"),
+        format!("cat /proc/*/root{neighbour_home}/neighbour-note"),
+        // Only the sandbox's own few processes are visible, not the host's hundreds.
+        "test $(ls -d /proc/[0-9]* | wc -l) -gt 20".to_string(),
+        "grep -l 'amika [s]erver' /proc/[0-9]*/cmdline".to_string(),
+    ];
+    for probe in &cannot_read {
+        let (code, out, _) = exec(&server, "prober", &["sh", "-c", probe]);
+        assert_ne!(code, 0, "a sandbox ran `{probe}`: {out}");
+        for secret in [private, "host-root-secret", "host-home-secret"] {
+            assert!(!out.contains(secret), "`{probe}` showed {secret}: {out}");
+        }
+    }
+
+    // Writes: only home, workspace and /tmp (which are the sandbox's own).
+    for dir in ["/home/amika", "/home/amika/workspace", "/tmp"] {
+        let (code, _, err) = exec(&server, "prober", &["touch", &format!("{dir}/amika-w")]);
+        assert_eq!(code, 0, "cannot write in {dir}: {err}");
+    }
+    for dir in [
+        "/usr", "/usr/bin", "/etc", "/", "/opt", "/bin", "/var", "/root", "/home",
+    ] {
+        let target = format!("{dir}/amika-w").replace("//", "/");
+        let (code, _, _) = exec(&server, "prober", &["touch", &target]);
+        assert_ne!(code, 0, "a sandbox wrote {target}");
+    }
+    for dir in ["/usr", "/etc", "/opt", "/root", "/home"] {
+        assert!(!std::path::Path::new(&format!("{dir}/amika-w")).exists());
+    }
+    // What the prober wrote stays in its own home, not the neighbour's.
+    assert!(!std::path::Path::new(&format!("{neighbour_home}/amika-w")).exists());
+}

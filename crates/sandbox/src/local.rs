@@ -472,6 +472,11 @@ impl LocalProvider {
             let target = format!("{HOME}/{rel}");
             push(&[&"--perms", &"0700", &"--tmpfs", &target]);
         }
+        // The root is bwrap's own tmpfs (it holds `/etc` and the mount points): made read-only
+        // last, so that the sandbox writes only in its home, its workspace, `/tmp` and `/dev`
+        // (a fresh tmpfs with `shm`) — what it writes elsewhere would vanish at the next start
+        // anyway, and a read-only `/etc` cannot be edited to confuse the sandbox's own tools.
+        push(&[&"--remount-ro", &"/"]);
         push(&[&"--chdir", &HOME]);
         // bwrap reports the init's host pid on its stdout.
         push(&[&"--info-fd", &"1"]);

@@ -634,10 +634,21 @@ async fn the_host_stays_out_of_reach() {
         Some(0)
     );
     // Read-only system, and no network but loopback.
-    assert_ne!(
-        run(&p, "jail", &["touch", "/usr/amika-probe"]).await.code,
-        Some(0)
-    );
+    for target in ["/usr/amika-probe", "/etc/amika-probe", "/amika-probe"] {
+        assert_ne!(
+            run(&p, "jail", &["touch", target]).await.code,
+            Some(0),
+            "{target} is writable"
+        );
+    }
+    for target in [
+        "/home/amika/w",
+        "/home/amika/workspace/w",
+        "/tmp/w",
+        "/dev/shm/w",
+    ] {
+        assert_eq!(run(&p, "jail", &["touch", target]).await.code, Some(0));
+    }
     assert_eq!(
         sh(
             &p,
