@@ -237,8 +237,37 @@ fn concurrent_creates_of_one_name_yield_one_sandbox_and_409s() {
     }
     let list = ok_json(server.amika().args(["sandbox", "list", "-o", "json"]));
     assert_eq!(list.as_array().unwrap().len(), 1);
-    // Delete is idempotent in effect: the second one finds nothing to do and says so.
-    ok(server.amika().args(["sandbox", "delete", "same", "--yes"]));
+    // Delete is idempotent: concurrent `delete --force` all succeed, and a later one too,
+    // saying there was nothing to delete. The API answers 404 for a sandbox that is gone.
+    let deletes: Vec<_> = (0..3)
+        .map(|_| {
+            server
+                .amika()
+                .args(["sandbox", "delete", "same", "--force"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for d in deletes {
+        let out = d.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a concurrent delete failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        ok(server.amika().args(["sandbox", "delete", "same", "--yes"])),
+        "Sandbox same does not exist: nothing to delete\n"
+    );
+    let again = ok_json(
+        server
+            .amika()
+            .args(["sandbox", "delete", "same", "--force", "-o", "json"]),
+    );
+    assert_eq!(again["already_gone"], true, "{again}");
     let (status, body) = common::http(
         &server,
         "DELETE",
@@ -247,6 +276,7 @@ fn concurrent_creates_of_one_name_yield_one_sandbox_and_409s() {
         None,
     );
     assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not_found"), "{body}");
     assert_eq!(
         std::fs::read_dir(server.data_dir.join("sandboxes"))
             .unwrap()

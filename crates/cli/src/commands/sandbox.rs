@@ -37,11 +37,12 @@ pub enum SandboxCommand {
         /// The sandbox's name (or id).
         name: String,
     },
-    /// Delete a sandbox: kill its processes and remove its files.
+    /// Delete a sandbox: kill its processes and remove its files. With --force (or --yes) a
+    /// sandbox that does not exist (any more) is not an error, so a delete can be retried.
     Delete {
         /// The sandbox's name (or id).
         name: String,
-        /// Do not ask for confirmation.
+        /// Do not ask for confirmation; succeed if the sandbox is already gone.
         #[arg(short, long)]
         force: bool,
         /// Do not ask for confirmation (same as --force).
@@ -373,7 +374,20 @@ async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {
         &format!("delete sandbox {name:?}"),
         &format!("Delete sandbox {name:?}? Its processes are killed and its files removed."),
     )?;
-    let status = client.delete_sandbox(&name).await?;
+    // Delete is idempotent for the user who asked not to be asked: with --force/--yes, a
+    // sandbox that is already gone is what they wanted (scripts, retries after a timeout).
+    // The API itself still answers 404 for a missing sandbox, and without --force so does
+    // this command.
+    let status = match client.delete_sandbox(&name).await {
+        Err(e) if yes && e.status() == Some(404) => {
+            if ctx.json() {
+                return print_json(&json!({ "ok": true, "deleted": name, "already_gone": true }));
+            }
+            crate::outln!("Sandbox {name} does not exist: nothing to delete");
+            return Ok(());
+        }
+        other => other?,
+    };
     if ctx.json() {
         print_json(&json!({ "ok": status.ok, "deleted": name }))
     } else {
