@@ -5,6 +5,7 @@ set -euo pipefail
 want=(bubblewrap slirp4netns)
 if [[ "${1:-runtime}" == test ]]; then
   want+=(postgresql chromium)   # chromium: the web UI tests (tests/ui) drive it headless
+  want+=(wrk)                   # wrk: the API benchmark's smoke run (bench/smoke.sh)
 fi
 missing=()
 for p in "${want[@]}"; do

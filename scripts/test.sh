@@ -13,6 +13,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (SQLite and a throwaway PostgreSQL)"
 scripts/with-postgres.sh cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee -a "$log"
+echo "== benchmark smoke runs (bench/smoke.sh: every benchmark with tiny counts, SQLite and PostgreSQL)"
+scripts/with-postgres.sh bench/smoke.sh 2>&1 | tee -a "$log"
 
 # (further test steps append their output to "$log" with `2>&1 | tee -a "$log"`)
 echo "== TypeScript SDK against a real server (sdk/typescript: npm ci from the lockfile, npm test)"

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod bench;
 pub mod error;
 pub mod handlers;
 pub mod web;
@@ -116,6 +117,7 @@ pub fn router(svc: Service) -> Router {
         .nest(amika_types::API_BASE, api)
         .route("/healthz", get(h::healthz))
         .merge(web::routes())
+        .merge(bench::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -394,6 +394,37 @@ impl Service {
         })
     }
 
+    /// Load the resolved credentials and decrypt them and the secrets into an injection.
+    async fn prepare_resolved(
+        &self,
+        secrets: &[(String, SecretRow)],
+        resolutions: &[super::resolver::Resolution],
+    ) -> Result<Prepared> {
+        let mut credentials = Vec::new();
+        for r in resolutions {
+            if let Some(c) = &r.credential {
+                credentials.push(self.store.get_credential(&c.id).await?);
+            }
+        }
+        self.prepare(secrets, &credentials)
+    }
+
+    /// What a create would inject, writing nothing: resolution, decryption of every value it
+    /// names, and the provider's [`Injection`] — the work a create does before its first write.
+    /// Public for the in-process benchmark of resolution, decryption and injection
+    /// (`bench/src/bin/injection.rs`).
+    pub async fn prepare_injection(
+        &self,
+        caller: &Caller,
+        req: &t::CreateSandboxRequest,
+    ) -> Result<Injection> {
+        let (secrets, resolutions) = self.resolve_request(caller, req).await?;
+        Ok(self
+            .prepare_resolved(&secrets, &resolutions)
+            .await?
+            .injection)
+    }
+
     fn spec(row: &SandboxRow) -> SandboxSpec {
         let o: SandboxOptions =
             serde_json::from_value(row.options.clone()).unwrap_or(SandboxOptions {
@@ -418,13 +449,7 @@ impl Service {
         self.provider
             .check()
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-        let mut credentials = Vec::new();
-        for r in &resolutions {
-            if let Some(c) = &r.credential {
-                credentials.push(self.store.get_credential(&c.id).await?);
-            }
-        }
-        let prepared = self.prepare(&secrets, &credentials)?;
+        let prepared = self.prepare_resolved(&secrets, &resolutions).await?;
 
         let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
         secret_names.sort();

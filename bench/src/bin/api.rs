@@ -1,0 +1,230 @@
+//! Benchmark 3 (issue 8): API throughput and latency under `wrk` on 127.0.0.1, 64 connections.
+//!
+//! One server (started with `AMIKA_BENCH_ROUTES=1`) answers, one after the other:
+//! - `GET /bench/constant` — a constant, no service call: the ceiling of the HTTP stack here;
+//! - `GET /bench/authenticated` — the same constant after authenticating the key (diagnostic);
+//! - `GET /api/v0beta1/sandboxes/{name}` — a sandbox by name;
+//! - `GET /api/v0beta1/secrets` — the secrets list with 1,000 secrets stored.
+//!
+//! Targets: each API endpoint at least 50% of the ceiling's throughput, p99 under 10 ms.
+//! The 1,000 secrets are created through the service layer in process (seal + insert + audit,
+//! the API handler's code without HTTP); the API key reaches wrk through its environment.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use amika_bench::{repo_root, verdict, Backend, CommonArgs, Report, Server, BENCH_ROUTES_ENV};
+use amika_types::{CreateSandboxRequest, CreateSecretRequest, NetworkMode};
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::Value;
+
+#[derive(Debug, Parser)]
+#[command(about = "API throughput and latency with wrk, against a constant handler")]
+struct Args {
+    /// Seconds of load per endpoint.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Secrets stored for the list endpoint.
+    #[arg(long, default_value_t = 1000)]
+    secrets: usize,
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// What wrk measured for one endpoint.
+#[derive(Debug, Clone, Copy)]
+struct WrkResult {
+    rps: f64,
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+    requests: u64,
+    errors: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    // Before any thread exists: the router reads it when the server starts.
+    std::env::set_var(BENCH_ROUTES_ENV, "1");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let args = Args::parse();
+            let server = Server::start(args.backend).await?;
+            let result = run(&server, &args).await;
+            server.stop().await?;
+            result
+        })
+}
+
+async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
+    let secrets = args.common.count(args.secrets, 50);
+    let duration = args.common.count(args.duration as usize, 1) as u64;
+    let caller = server.caller().await?;
+    for i in 0..secrets {
+        server
+            .service
+            .create_secret(
+                &caller,
+                CreateSecretRequest {
+                    name: format!("api-bench-{i:05}"),
+                    value: amika_bench::random_value(40),
+                    scope: None,
+                    description: Some("api benchmark".into()),
+                },
+            )
+            .await?;
+    }
+    server
+        .client
+        .create_sandbox(&CreateSandboxRequest {
+            name: "bench-box".into(),
+            network: Some(NetworkMode::None),
+            ..Default::default()
+        })
+        .await?;
+    // The endpoints answer what they should before they are loaded.
+    let listed = server.client.list_secrets().await?;
+    if listed.len() != secrets {
+        bail!("the list has {} secrets, expected {secrets}", listed.len());
+    }
+    server.client.get_sandbox("bench-box").await?;
+
+    let endpoints = [
+        (
+            "ceiling: `GET /bench/constant`",
+            "/bench/constant".to_string(),
+        ),
+        (
+            "`GET /bench/authenticated` (constant after auth)",
+            "/bench/authenticated".to_string(),
+        ),
+        (
+            "`GET /api/v0beta1/sandboxes/bench-box` (by name)",
+            format!("{}/sandboxes/bench-box", amika_types::API_BASE),
+        ),
+        (
+            "`GET /api/v0beta1/secrets` (1,000 stored)",
+            format!("{}/secrets", amika_types::API_BASE),
+        ),
+    ];
+    let mut results = Vec::new();
+    for (label, path) in &endpoints {
+        let url = format!("{}{path}", server.url);
+        eprintln!("wrk {url} for {duration}s ...");
+        let r = wrk(&url, &server.admin_key, args, duration).await?;
+        if r.errors > 0 {
+            bail!("{label}: {} of {} requests failed", r.errors, r.requests);
+        }
+        results.push((label.replace("1,000", &fmt_thousands(secrets)), r));
+    }
+
+    let ceiling = results[0].1.rps;
+    let mut report = Report::new(
+        "api",
+        args.backend == Backend::Postgres,
+        &[
+            "endpoint",
+            "requests/s",
+            "of ceiling",
+            "p50",
+            "p95",
+            "p99",
+            "target (≥ 50%, p99 < 10 ms)",
+        ],
+    );
+    for (i, (label, r)) in results.iter().enumerate() {
+        let share = r.rps / ceiling;
+        // The ceiling and the authenticated constant are references, not API endpoints.
+        let target = if i < 2 {
+            "—".to_string()
+        } else {
+            format!(
+                "{} / {}",
+                verdict(share >= 0.5),
+                verdict(r.p99 < Duration::from_millis(10))
+            )
+        };
+        report.row(vec![
+            label.clone(),
+            format!("{:.0}", r.rps),
+            format!("{:.0}%", share * 100.0),
+            amika_bench::ms(r.p50),
+            amika_bench::ms(r.p95),
+            amika_bench::ms(r.p99),
+            target,
+        ]);
+    }
+    report.note(format!(
+        "backend {}; wrk -t{} -c{} -d{duration}s on 127.0.0.1, one run per endpoint in this order; server in the benchmark's process (2 tokio workers on this machine), wrk beside it on the same cores",
+        args.backend.name(),
+        args.threads,
+        args.connections,
+    ));
+    report.finish(&args.common)
+}
+
+fn fmt_thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn wrk(url: &str, token: &str, args: &Args, duration: u64) -> anyhow::Result<WrkResult> {
+    let script = repo_root().join("bench/wrk/report.lua");
+    let out = tokio::process::Command::new("wrk")
+        .arg(format!("-t{}", args.threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{duration}s"))
+        .arg("--timeout")
+        .arg("5s")
+        .arg("-s")
+        .arg(&script)
+        .arg(url)
+        .env("AMIKA_BENCH_TOKEN", token)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("run wrk (apt-get install -y wrk)")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WRK_RESULT "))
+        .with_context(|| format!("wrk printed no result line: {stdout}"))?;
+    let v: Value = serde_json::from_str(line)?;
+    let num = |k: &str| {
+        v[k].as_u64()
+            .with_context(|| format!("wrk result lacks {k}"))
+    };
+    let requests = num("requests")?;
+    let us = |k: &str| num(k).map(Duration::from_micros);
+    Ok(WrkResult {
+        rps: requests as f64 / (num("duration_us")? as f64 / 1e6),
+        p50: us("p50_us")?,
+        p95: us("p95_us")?,
+        p99: us("p99_us")?,
+        requests,
+        errors: num("non2xx")? + num("socket_errors")?,
+    })
+}

@@ -1,0 +1,304 @@
+//! Benchmark 4 (issue 8): 200 sandboxes running at once.
+//!
+//! For each network mode (`none`, then `egress`): create 200 sandboxes one after the other
+//! (each with 10 env secrets and both agent credentials, create-to-ready = create + first exec
+//! of `true`), let them go idle, then measure
+//! - host memory per idle sandbox: RSS and PSS summed over every process the sandboxes consist of
+//!   (bwrap, the init shell and its `sleep`, slirp4netns for egress) from
+//!   `/proc/<pid>/smaps_rollup` — all of them descend from this process, which runs the server —
+//!   and, for what the kernel spends besides (page tables, tmpfs, other kernel objects), what
+//!   each sandbox's memory cgroup is charged (`MemAvailable` would be the whole host's, and other
+//!   work on a shared machine drowns it);
+//! - create-to-ready of the 200th against the first (and the first 10 against the last 10);
+//! - `GET /sandboxes` latency with 200 listed.
+//!
+//! Then every sandbox is deleted. Target: under 4 MiB per idle sandbox.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use amika_bench::{
+    create_to_ready, ms, ratio, seed_create_fixtures, verdict, Backend, CommonArgs, Report, Server,
+    Summary,
+};
+use amika_types::NetworkMode;
+use anyhow::ensure;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(about = "200 sandboxes at once: memory per idle sandbox, create and list latency")]
+struct Args {
+    /// Sandboxes running at once.
+    #[arg(long, default_value_t = 200)]
+    sandboxes: usize,
+    /// List requests timed with every sandbox up.
+    #[arg(long, default_value_t = 200)]
+    list_requests: usize,
+    /// Network modes to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "none,egress")]
+    modes: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Memory of a set of processes, KiB.
+#[derive(Debug, Default, Clone)]
+struct Memory {
+    processes: usize,
+    rss_kib: u64,
+    pss_kib: u64,
+    /// Process count and PSS per command name.
+    by_comm: BTreeMap<String, (usize, u64)>,
+}
+
+/// Every descendant of `root` (not `root` itself).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so split at the last `)`.
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        children.entry(ppid).or_default().push(pid);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            out.push(c);
+            stack.push(c);
+        }
+    }
+    out
+}
+
+fn memory_of(pids: &[u32]) -> Memory {
+    let mut m = Memory::default();
+    for pid in pids {
+        let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            rollup.lines().find_map(|l| {
+                l.strip_prefix(name)?
+                    .strip_prefix(':')?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        let (Some(rss), Some(pss)) = (field("Rss"), field("Pss")) else {
+            continue; // a kernel thread or a process that just exited
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default();
+        m.processes += 1;
+        m.rss_kib += rss;
+        m.pss_kib += pss;
+        let e = m.by_comm.entry(comm).or_default();
+        e.0 += 1;
+        e.1 += pss;
+    }
+    m
+}
+
+/// Memory charged to the sandboxes' own memory cgroups (their processes, the tmpfs files and
+/// the kernel objects they allocated; not slirp4netns, which runs outside), KiB. Read from the
+/// cgroups each sandbox's `state.json` names.
+fn cgroup_charge_kib(sandboxes_dir: &std::path::Path) -> (usize, u64) {
+    let mut counted = 0;
+    let mut total = 0;
+    for entry in std::fs::read_dir(sandboxes_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(state) = std::fs::read(entry.path().join("state.json")) else {
+            continue;
+        };
+        let Ok(state) = serde_json::from_slice::<serde_json::Value>(&state) else {
+            continue;
+        };
+        for dir in state["cgroups"].as_array().into_iter().flatten() {
+            let dir = std::path::Path::new(dir.as_str().unwrap_or_default());
+            // cgroup v2: memory.current; v1: memory.usage_in_bytes (in the memory hierarchy).
+            let bytes = ["memory.current", "memory.usage_in_bytes"]
+                .iter()
+                .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if let Some(b) = bytes {
+                counted += 1;
+                total += b / 1024;
+            }
+        }
+    }
+    (counted, total)
+}
+
+fn mib(kib: f64) -> String {
+    format!("{:.2} MiB", kib / 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = Server::start(args.backend).await?;
+    let result = run(&server, &args).await;
+    server.stop().await?;
+    result
+}
+
+async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
+    let n = args.common.count(args.sandboxes, 3);
+    let list_requests = args.common.count(args.list_requests, 5);
+    let template = seed_create_fixtures(&server.client, 10).await?;
+    let mut report = Report::new(
+        "scale",
+        args.backend == Backend::Postgres,
+        &["network", "measurement", "value", "target"],
+    );
+    let me = std::process::id();
+    for mode in &args.modes {
+        let network: NetworkMode = mode.parse().map_err(anyhow::Error::msg)?;
+        ensure!(
+            descendants(me).is_empty(),
+            "processes are left over from before: {:?}",
+            descendants(me)
+        );
+        let mut timings = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = create_to_ready(
+                &server.client,
+                &template,
+                &format!("scale-{mode}-{i:03}"),
+                network,
+            )
+            .await?;
+            timings.push(t.total());
+            if (i + 1).is_multiple_of(50) {
+                eprintln!("{mode}: {} sandboxes running", i + 1);
+            }
+        }
+        // Idle: the creates' transient processes (nsenter, exec shells) are gone.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let pids = descendants(me);
+        let mem = memory_of(&pids);
+        let (cgroups, charged_kib) = cgroup_charge_kib(&server.dir.path().join("data/sandboxes"));
+
+        let mut list = Vec::with_capacity(list_requests);
+        for _ in 0..list_requests {
+            let t = Instant::now();
+            let all = server.client.list_sandboxes().await?;
+            list.push(t.elapsed());
+            ensure!(
+                all.len() == n,
+                "list shows {} sandboxes, expected {n}",
+                all.len()
+            );
+        }
+        let list = Summary::of(&list);
+
+        let t = Instant::now();
+        for i in 0..n {
+            server
+                .client
+                .delete_sandbox(&format!("scale-{mode}-{i:03}"))
+                .await?;
+        }
+        let delete_all = t.elapsed();
+
+        let pss = mem.pss_kib as f64 / n as f64;
+        let rss = mem.rss_kib as f64 / n as f64;
+        let charged = charged_kib as f64 / n as f64;
+        let k = (n / 20).max(1);
+        let first_k = Summary::of(&timings[..k]);
+        let last_k = Summary::of(&timings[n - k..]);
+        let mut row = |what: String, value: String, target: String| {
+            report.row(vec![mode.clone(), what, value, target]);
+        };
+        row(
+            format!(
+                "PSS per idle sandbox ({} processes for {n} sandboxes)",
+                mem.processes
+            ),
+            mib(pss),
+            format!("< 4 MiB {}", verdict(pss < 4.0 * 1024.0)),
+        );
+        row(
+            "RSS per idle sandbox (shared pages counted in full)".into(),
+            mib(rss),
+            String::new(),
+        );
+        row(
+            format!("memory cgroup charge per sandbox (processes, tmpfs, kernel objects; {cgroups} cgroups)"),
+            mib(charged),
+            String::new(),
+        );
+        let comms: Vec<String> = mem
+            .by_comm
+            .iter()
+            .map(|(c, (count, pss))| format!("{c} ×{count}: {}", mib(*pss as f64 / n as f64)))
+            .collect();
+        row(
+            "PSS per sandbox by process".into(),
+            comms.join("; "),
+            String::new(),
+        );
+        row(
+            "create-to-ready: 1st → last".into(),
+            format!(
+                "{} → {} ({:.2}×)",
+                ms(timings[0]),
+                ms(timings[n - 1]),
+                ratio(timings[n - 1], timings[0])
+            ),
+            String::new(),
+        );
+        row(
+            format!("create-to-ready p50: first {k} → last {k}"),
+            format!(
+                "{} → {} ({:.2}×)",
+                ms(first_k.p50),
+                ms(last_k.p50),
+                ratio(last_k.p50, first_k.p50)
+            ),
+            String::new(),
+        );
+        row(
+            format!(
+                "`GET /sandboxes` with {n} listed, p50 / p95 / p99 (n={})",
+                list.n
+            ),
+            format!("{} / {} / {}", ms(list.p50), ms(list.p95), ms(list.p99)),
+            String::new(),
+        );
+        row(
+            format!("delete all {n} (sequential)"),
+            format!("{} ({} each)", ms(delete_all), ms(delete_all / n as u32)),
+            String::new(),
+        );
+    }
+    report.note(format!(
+        "backend {}; {n} sandboxes per mode, created one after the other, each with 10 env secrets and both agent credentials and its default limits (2048 MiB, 1024 pids); memory read 2 s after the last create",
+        args.backend.name()
+    ));
+    report.finish(&args.common)
+}

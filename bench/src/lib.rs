@@ -1,0 +1,673 @@
+//! What every amika benchmark shares: a real server on 127.0.0.1 (SQLite or a fresh PostgreSQL
+//! database), the fixtures of a realistic create (10 env secrets, a Claude OAuth credential and
+//! a Codex API key), percentiles, and the record each run appends to `bench/RESULTS.md` (machine,
+//! commit, date, the exact command).
+//!
+//! The server runs in the benchmark's own process through `amika_server::open` + `launch` — the
+//! code `amika server` runs, without the CLI around it — so one build gives the server, the
+//! client and the baseline, and nothing else on the machine is measured by mistake.
+//! Benchmarks are programs, never timed tests; `--smoke` runs each with tiny counts for CI
+//! (`bench/smoke.sh`) and appends nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use amika_client::Client;
+use amika_types::{
+    AgentCredentialRef, AgentKind, CreateCredentialRequest, CreateSandboxRequest,
+    CreateSecretRequest, CredentialType, ExecFrame, ExecRequest, NetworkMode, SandboxState,
+};
+use anyhow::{bail, Context};
+use rand::distributions::{Alphanumeric, DistString};
+
+/// The environment variable that turns the server's benchmark-only routes on
+/// (`GET /bench/constant`, see `amika_server::http::bench`).
+pub const BENCH_ROUTES_ENV: &str = "AMIKA_BENCH_ROUTES";
+
+/// Which database the server under test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The embedded default: a SQLite file in a fresh data dir.
+    Sqlite,
+    /// A fresh database on the cluster named by `AMIKA_TEST_DATABASE_URL`
+    /// (run under `scripts/with-postgres.sh`), dropped at the end.
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Options every benchmark takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Tiny counts, for CI: prove the benchmark still runs and prints numbers; append nothing.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Print the results without appending them to bench/RESULTS.md.
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+impl CommonArgs {
+    /// Whether this run appends to RESULTS.md.
+    pub fn records(&self) -> bool {
+        !self.smoke && !self.no_record
+    }
+
+    /// `full` normally, `smoke` under `--smoke`.
+    pub fn count(&self, full: usize, smoke: usize) -> usize {
+        if self.smoke {
+            smoke
+        } else {
+            full
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- statistics
+
+/// Percentiles of a set of timings (nearest rank).
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub n: usize,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub min: Duration,
+    pub max: Duration,
+    pub mean: Duration,
+}
+
+impl Summary {
+    pub fn of(samples: &[Duration]) -> Summary {
+        assert!(!samples.is_empty(), "no samples");
+        let mut s = samples.to_vec();
+        s.sort();
+        let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        Summary {
+            n: s.len(),
+            p50: rank(0.50),
+            p95: rank(0.95),
+            p99: rank(0.99),
+            min: s[0],
+            max: s[s.len() - 1],
+            mean: s.iter().sum::<Duration>() / s.len() as u32,
+        }
+    }
+
+    /// The table cells `n | p50 | p95 | p99` in milliseconds.
+    pub fn ms_cells(&self) -> Vec<String> {
+        vec![self.n.to_string(), ms(self.p50), ms(self.p95), ms(self.p99)]
+    }
+
+    /// The table cells `n | p50 | p95 | p99` in microseconds.
+    pub fn us_cells(&self) -> Vec<String> {
+        vec![self.n.to_string(), us(self.p50), us(self.p95), us(self.p99)]
+    }
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+pub fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// `a / b` as `"1.83×"`.
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+/// `met` / `MISSED` for a target.
+pub fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Time an async step.
+pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f.await;
+    (out, t.elapsed())
+}
+
+// ---------------------------------------------------------------------------------- the record
+
+/// The repository root (bench/ is one level below it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf()
+}
+
+/// `nproc`, memory and kernel of this machine, in one line.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_kib = meminfo("MemTotal").unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "nproc {cpus} ({model}), {:.1} GiB RAM, Linux {kernel}",
+        mem_kib as f64 / 1024.0 / 1024.0
+    )
+}
+
+/// A field of `/proc/meminfo`, in KiB.
+pub fn meminfo(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+}
+
+/// `git rev-parse --short HEAD`, with `-dirty` when tracked files differ from it.
+pub fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(s) if s.is_empty() => head,
+        _ => format!("{head}-dirty"),
+    }
+}
+
+/// The command that reproduces this run: `cargo run --release -p amika-bench --bin NAME -- ARGS`
+/// (under `scripts/with-postgres.sh` when PostgreSQL is involved).
+pub fn command_line(bin: &str, uses_postgres: bool) -> String {
+    let args: Vec<String> = std::env::args().skip(1).map(|a| shell_word(&a)).collect();
+    let mut cmd = String::new();
+    if uses_postgres {
+        cmd.push_str("scripts/with-postgres.sh ");
+    }
+    let _ = write!(cmd, "cargo run --release -p amika-bench --bin {bin}");
+    if !args.is_empty() {
+        let _ = write!(cmd, " -- {}", args.join(" "));
+    }
+    cmd
+}
+
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// What one run found: a table of measurements and a few lines of verdicts.
+#[derive(Debug)]
+pub struct Report {
+    pub bench: String,
+    pub command: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(bench: &str, uses_postgres: bool, headers: &[&str]) -> Report {
+        Report {
+            bench: bench.to_string(),
+            command: command_line(bench, uses_postgres),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(cells.len(), self.headers.len(), "row width");
+        self.rows.push(cells);
+    }
+
+    pub fn note(&mut self, line: impl Into<String>) {
+        self.notes.push(line.into());
+    }
+
+    /// The run as Markdown: a heading, the machine, commit, date and command, the table, the notes.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+        let _ = writeln!(out, "### {} — {date} — {}\n", self.bench, commit());
+        let _ = writeln!(out, "- machine: {}", machine());
+        let _ = writeln!(out, "- command: `{}`\n", self.command);
+        let _ = writeln!(out, "| {} |", self.headers.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            self.headers.iter().map(|_| "---|").collect::<String>()
+        );
+        for row in &self.rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        if !self.notes.is_empty() {
+            out.push('\n');
+            for n in &self.notes {
+                let _ = writeln!(out, "- {n}");
+            }
+        }
+        out
+    }
+
+    /// Print the run, and append it to `bench/RESULTS.md` unless told not to.
+    pub fn finish(&self, args: &CommonArgs) -> anyhow::Result<()> {
+        let md = self.markdown();
+        println!("\n{md}");
+        if args.records() {
+            use std::io::Write;
+            let path = repo_root().join("bench/RESULTS.md");
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .with_context(|| format!("open {}", path.display()))?;
+            writeln!(f, "\n{md}")?;
+            println!("appended to {}", path.display());
+        } else {
+            println!("(not recorded: --smoke or --no-record)");
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------- the server
+
+/// A fresh PostgreSQL database for one run, dropped at the end.
+#[derive(Debug)]
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> anyhow::Result<(PgDatabase, String)> {
+        let base = std::env::var("AMIKA_TEST_DATABASE_URL").context(
+            "--backend postgres needs AMIKA_TEST_DATABASE_URL: run under scripts/with-postgres.sh",
+        )?;
+        let name = format!(
+            "amika_bench_{}",
+            Alphanumeric
+                .sample_string(&mut rand::thread_rng(), 10)
+                .to_lowercase()
+        );
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .context("connect to AMIKA_TEST_DATABASE_URL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        let (prefix, _) = base
+            .rsplit_once('/')
+            .context("AMIKA_TEST_DATABASE_URL has no database name")?;
+        let url = format!("{prefix}/{name}");
+        Ok((
+            PgDatabase {
+                admin_url: base,
+                name,
+            },
+            url,
+        ))
+    }
+
+    async fn drop_database(&self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// A real amika server on 127.0.0.1:0, in this process.
+#[derive(Debug)]
+pub struct Server {
+    pub url: String,
+    pub admin_key: String,
+    /// The server's service layer, for setting up fixtures fast and for in-process benchmarks.
+    pub service: amika_server::Service,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pg: Option<PgDatabase>,
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> anyhow::Result<Server> {
+        let dir = tempfile::Builder::new().prefix("amika-bench.").tempdir()?;
+        let mut config =
+            amika_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("data"));
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let (db, url) = PgDatabase::create().await?;
+                config.database_url = Some(url);
+                Some(db)
+            }
+        };
+        let opened = amika_server::open(config).await?;
+        let admin_key = opened
+            .first_admin_key
+            .context("a fresh database creates the first admin")?
+            .to_string();
+        let service = opened.service.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = amika_server::launch(opened.service, listener, shutdown).await {
+                eprintln!("server stopped: {e}");
+            }
+        });
+        let client = Client::new(url.clone(), Some(admin_key.clone()));
+        client.health().await?;
+        Ok(Server {
+            url,
+            admin_key,
+            service,
+            client,
+            dir,
+            backend,
+            shutdown: Some(tx),
+            task: Some(task),
+            pg,
+        })
+    }
+
+    /// The authenticated admin, for calls into the service layer.
+    pub async fn caller(&self) -> anyhow::Result<amika_server::service::Caller> {
+        Ok(self.service.authenticate(&self.admin_key).await?)
+    }
+
+    /// Remove every sandbox that is left, stop serving, drop the PostgreSQL database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for sb in self.client.list_sandboxes().await.unwrap_or_default() {
+            let _ = self.client.delete_sandbox(&sb.id).await;
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(pg) = self.pg.take() {
+            pg.drop_database().await;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------- fixtures
+
+/// A random value that looks like a token.
+pub fn random_value(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
+/// Push `env_secrets` secrets (`bench-secret-<i>`), a Claude OAuth credential and a Codex API
+/// key through the API, and return the create request that uses them all: every secret mapped
+/// to `BENCH_SECRET_<i>`, Claude pinned by name, Codex pinned by type.
+pub async fn seed_create_fixtures(
+    client: &Client,
+    env_secrets: usize,
+) -> anyhow::Result<CreateSandboxRequest> {
+    let mut secret_env_vars = BTreeMap::new();
+    for i in 0..env_secrets {
+        let name = format!("bench-secret-{i}");
+        client
+            .create_secret(&CreateSecretRequest {
+                name: name.clone(),
+                value: random_value(40),
+                scope: None,
+                description: None,
+            })
+            .await?;
+        secret_env_vars.insert(format!("BENCH_SECRET_{i}"), name);
+    }
+    let expires = chrono::Utc::now().timestamp_millis() + 30 * 24 * 3600 * 1000;
+    let oauth = serde_json::json!({
+        "claudeAiOauth": {
+            "accessToken": format!("sk-ant-oat01-{}", random_value(60)),
+            "refreshToken": format!("sk-ant-ort01-{}", random_value(60)),
+            "expiresAt": expires,
+            "scopes": ["user:inference", "user:profile"],
+            "subscriptionType": "max"
+        }
+    });
+    client
+        .create_credential(
+            AgentKind::Claude,
+            &CreateCredentialRequest {
+                name: "bench-claude".into(),
+                value: oauth.to_string(),
+                credential_type: CredentialType::Oauth,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await?;
+    client
+        .create_credential(
+            AgentKind::Codex,
+            &CreateCredentialRequest {
+                name: "bench-codex".into(),
+                value: format!("sk-proj-{}", random_value(48)),
+                credential_type: CredentialType::ApiKey,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await?;
+    Ok(CreateSandboxRequest {
+        name: String::new(),
+        secret_env_vars,
+        agent_credentials: vec![
+            AgentCredentialRef {
+                kind: AgentKind::Claude,
+                name: Some("bench-claude".into()),
+                credential_type: None,
+                none: false,
+            },
+            AgentCredentialRef {
+                kind: AgentKind::Codex,
+                name: None,
+                credential_type: Some(CredentialType::ApiKey),
+                none: false,
+            },
+        ],
+        provider: None,
+        network: None,
+        memory_mib: None,
+        pids: None,
+    })
+}
+
+/// Timings of one create-to-ready.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateTiming {
+    /// `POST /sandboxes` until the sandbox is `running` (the 202 on the fast path).
+    pub create: Duration,
+    /// The first exec of `true`, until its exit frame.
+    pub first_exec: Duration,
+}
+
+impl CreateTiming {
+    pub fn total(&self) -> Duration {
+        self.create + self.first_exec
+    }
+}
+
+/// Create a sandbox from `template` named `name` with `network`, wait until it is running, and
+/// run `true` in it: create-to-ready, as a client sees it.
+pub async fn create_to_ready(
+    client: &Client,
+    template: &CreateSandboxRequest,
+    name: &str,
+    network: NetworkMode,
+) -> anyhow::Result<CreateTiming> {
+    let mut req = template.clone();
+    req.name = name.to_string();
+    req.network = Some(network);
+    let started = Instant::now();
+    let sb = client.create_sandbox(&req).await?;
+    if sb.state != SandboxState::Running {
+        let sb = client
+            .wait_for_sandbox(
+                &sb.id,
+                &[SandboxState::Running],
+                Duration::from_millis(2),
+                Duration::from_secs(60),
+            )
+            .await?;
+        if sb.state != SandboxState::Running {
+            bail!(
+                "sandbox {name} is {}: {}",
+                sb.state,
+                sb.error_message.unwrap_or_default()
+            );
+        }
+    }
+    let create = started.elapsed();
+    let exec_started = Instant::now();
+    exec_true(client, &sb.id).await?;
+    Ok(CreateTiming {
+        create,
+        first_exec: exec_started.elapsed(),
+    })
+}
+
+/// Run `true` in a sandbox and check that it exited 0.
+pub async fn exec_true(client: &Client, sandbox: &str) -> anyhow::Result<()> {
+    let mut stream = client
+        .exec(
+            sandbox,
+            &ExecRequest {
+                command: vec!["true".into()],
+                cwd: None,
+                timeout_secs: Some(30),
+            },
+        )
+        .await?;
+    while let Some(frame) = stream.next_frame().await {
+        match frame? {
+            ExecFrame::Exit { code: 0 } => return Ok(()),
+            ExecFrame::Exit { code } => bail!("`true` exited {code} in {sandbox}"),
+            ExecFrame::Error { message } => bail!("exec in {sandbox} failed: {message}"),
+            _ => {}
+        }
+    }
+    bail!("exec in {sandbox} ended without an exit frame")
+}
+
+/// The raw bubblewrap baseline: a fresh set of namespaces running `/usr/bin/true`, the least a
+/// sandbox start can cost on this machine.
+pub const RAW_BWRAP_ARGS: &[&str] = &[
+    "--unshare-all",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "/usr/bin/true",
+];
+
+/// Time one raw `bwrap ... /usr/bin/true`, from spawn to exit.
+pub async fn raw_bwrap() -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = tokio::process::Command::new("bwrap")
+        .args(RAW_BWRAP_ARGS)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .await
+        .context("run bwrap (apt-get install -y bubblewrap)")?;
+    let took = started.elapsed();
+    if !status.success() {
+        bail!("raw bwrap exited with {status}");
+    }
+    Ok(took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let s = Summary::of(&samples);
+        assert_eq!(s.p50, Duration::from_millis(50));
+        assert_eq!(s.p95, Duration::from_millis(95));
+        assert_eq!(s.p99, Duration::from_millis(99));
+        assert_eq!(s.max, Duration::from_millis(100));
+        let one = Summary::of(&[Duration::from_millis(7)]);
+        assert_eq!(
+            (one.p50, one.p99),
+            (Duration::from_millis(7), Duration::from_millis(7))
+        );
+    }
+
+    #[test]
+    fn command_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("--iterations=5"), "--iterations=5");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
+}
