@@ -7,6 +7,7 @@
  */
 import type { paths } from "./generated/openapi.js";
 import {
+  AmikaAgentJobTimeoutError,
   AmikaApiError,
   AmikaError,
   AmikaExecError,
@@ -17,6 +18,12 @@ import {
 import type {
   AgentCredential,
   AgentKind,
+  AgentSendCallOptions,
+  AgentSendInput,
+  AgentSendJob,
+  AgentSendResponse,
+  AgentSession,
+  AgentSessionsList,
   ApiKeyList,
   ApiKeyWithValue,
   AuditEvent,
@@ -27,13 +34,16 @@ import type {
   ExecFrame,
   ExecOptions,
   ExecResult,
+  FinishedAgentSendJob,
   ListAuditEventsOptions,
+  ListSessionsOptions,
   Me,
   ResolutionPreview,
   Sandbox,
   Secret,
   UpdateProviderSecretInput,
   UpdateSecretInput,
+  WaitForAgentSendJobOptions,
   WaitOptions,
 } from "./types.js";
 import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
@@ -67,7 +77,18 @@ interface CallOptions {
   query?: Record<string, string | number | undefined>;
   /** Send and return the body as is (the api-keys endpoints are camelCase on the wire). */
   raw?: boolean;
+  /** The caller's abort signal, on top of the timeout. */
+  signal?: AbortSignal;
+  /** Instead of the client's `timeoutMs`; null: none. */
+  timeoutMs?: number | null;
 }
+
+/** What a route parameter is called in an error about its value. */
+const SEGMENT_NAMES: Record<string, string> = {
+  kind: "agent kind",
+  job_id: "job id",
+  session_id: "session id",
+};
 
 /** A path segment from a name or id; `.`/`..` would be resolved away by URL parsing. */
 function segment(what: string, value: string): string {
@@ -77,6 +98,25 @@ function segment(what: string, value: string): string {
     );
   }
   return encodeURIComponent(value);
+}
+
+/** A signal that aborts when any of `signals` does (`AbortSignal.any` needs Node 20.3). */
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const given = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (given.length <= 1) return given[0];
+  const controller = new AbortController();
+  for (const s of given) {
+    if (s.aborted) {
+      controller.abort(s.reason);
+      break;
+    }
+    s.addEventListener("abort", () => controller.abort(s.reason), { once: true });
+  }
+  return controller.signal;
+}
+
+function causeCode(e: unknown): unknown {
+  return ((e as { cause?: unknown })?.cause as { code?: unknown } | undefined)?.code;
 }
 
 function describeCause(e: unknown): string {
@@ -127,7 +167,7 @@ export class AmikaClient {
   ): string {
     const ps = params as Record<string, string>;
     let path: string = route.replace(/\{(\w+)\}/g, (_, name: string) =>
-      segment(name === "kind" ? "agent kind" : name, ps[name] as string),
+      segment(SEGMENT_NAMES[name] ?? name, ps[name] as string),
     );
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) {
@@ -143,6 +183,7 @@ export class AmikaClient {
     url: string,
     body: unknown,
     signal: AbortSignal | undefined,
+    timeoutMs: number | null = this.#timeoutMs,
   ): Promise<Response> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
@@ -163,12 +204,23 @@ export class AmikaClient {
       const name = (e as { name?: string })?.name;
       if (name === "TimeoutError") {
         throw new AmikaNetworkError(
-          `no answer from the amika server within ${this.#timeoutMs} ms (${request})`,
+          `no answer from the amika server within ${timeoutMs} ms (${request})`,
           request,
           e,
         );
       }
       if (name === "AbortError") throw e;
+      if (causeCode(e) === "UND_ERR_HEADERS_TIMEOUT") {
+        // Node's fetch stops waiting for an answer after 300 s, whatever the server's deadline.
+        throw new AmikaNetworkError(
+          `the amika server did not answer ${request} before fetch's own headers timeout ` +
+            `(Node's built-in fetch waits 300 s): for agent runs that long use ` +
+            `startAgentSendJob and waitForAgentSendJob, or give the client a fetch without ` +
+            `that limit (see the SDK's README)`,
+          request,
+          e,
+        );
+      }
       throw new AmikaNetworkError(
         `cannot reach the amika server at ${this.baseUrl} (${describeCause(e)}) for ${request}`,
         request,
@@ -218,7 +270,12 @@ export class AmikaClient {
     const url = this.#url(route, params, opts.query);
     const body =
       opts.body === undefined ? undefined : opts.raw ? opts.body : toWire(opts.body);
-    const resp = await this.#send(method, url, body, AbortSignal.timeout(this.#timeoutMs));
+    const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : opts.timeoutMs;
+    const signal = anySignal(
+      opts.signal,
+      timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs),
+    );
+    const resp = await this.#send(method, url, body, signal, timeoutMs);
     let text: string;
     try {
       text = await resp.text();
@@ -347,6 +404,87 @@ export class AmikaClient {
     const resp = await this.#send("post", url, body, options.signal);
     const traceId = resp.headers.get("x-trace-id") ?? "";
     return { traceId, frames: readFrames(resp, traceId, `POST ${url}`) };
+  }
+
+  // ---------------------------------------------------------------- agent send
+
+  /**
+   * Send a message to the agent (Claude Code, Codex) in a running sandbox and wait for its
+   * reply. The agent runs with exactly the credential resolved for its kind at create; the
+   * reply is redacted (`[REDACTED:<name>]` for every injected value). A failed run is a reply
+   * with `isError: true` and an `errorCode`; an agent kind that was skipped at create is an
+   * `AmikaApiError` (422 `agent_credential_skipped`) and starts nothing.
+   *
+   * The request lasts as long as the agent: at most `timeoutSecs` (plus the client's
+   * `timeoutMs` as a margin) when given, else the server's deadline (10 minutes by default).
+   * Aborting `signal` closes the connection, which kills the agent. Node's built-in fetch
+   * gives up after 300 s without an answer: use the job form for longer runs.
+   */
+  agentSend(
+    sandbox: string,
+    input: AgentSendInput & AgentSendCallOptions,
+  ): Promise<AgentSendResponse> {
+    const { signal, ...body } = input;
+    return this.#call("post", "/api/v0beta1/sandboxes/{id}/agent-send", { id: sandbox }, {
+      body,
+      signal,
+      timeoutMs: body.timeoutSecs === undefined ? null : body.timeoutSecs * 1000 + this.#timeoutMs,
+    });
+  }
+
+  /**
+   * Start a send in the background and return its job at once (`pending` or `running`);
+   * follow it with `getAgentSendJob` or `waitForAgentSendJob`. Refused like `agentSend`.
+   */
+  startAgentSendJob(sandbox: string, input: AgentSendInput): Promise<AgentSendJob> {
+    return this.#call("post", "/api/v0beta1/sandboxes/{id}/agent-send-jobs", { id: sandbox }, {
+      body: input,
+    });
+  }
+
+  /** A job as it is now; once `done` or `failed` it carries the whole `response`. */
+  getAgentSendJob(sandbox: string, jobId: string): Promise<AgentSendJob> {
+    return this.#call("get", "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}", {
+      id: sandbox,
+      job_id: jobId,
+    });
+  }
+
+  /**
+   * Poll a job until it is `done` or `failed` and return it (a failed job is a result: see
+   * its `response.errorCode`). Throws `AmikaAgentJobTimeoutError` after `timeoutMs`; the job
+   * itself goes on until the server's deadline.
+   */
+  async waitForAgentSendJob(
+    sandbox: string,
+    jobId: string,
+    options: WaitForAgentSendJobOptions = {},
+  ): Promise<FinishedAgentSendJob> {
+    const timeoutMs = options.timeoutMs ?? 660_000;
+    const intervalMs = options.intervalMs ?? 250;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.getAgentSendJob(sandbox, jobId);
+      if (job.state === "done" || job.state === "failed") return job as FinishedAgentSendJob;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new AmikaAgentJobTimeoutError(sandbox, job, timeoutMs);
+      await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
+    }
+  }
+
+  /** The sandbox's agent sessions, most recently used first, without transcripts. */
+  listSessions(sandbox: string, options: ListSessionsOptions = {}): Promise<AgentSessionsList> {
+    return this.#call("get", "/api/v0beta1/sandboxes/{id}/sessions", { id: sandbox }, {
+      query: { status: options.status, limit: options.limit, offset: options.offset },
+    });
+  }
+
+  /** One session with its `transcript`: every message and reply, oldest first, redacted. */
+  getSession(sandbox: string, sessionId: string): Promise<AgentSession> {
+    return this.#call("get", "/api/v0beta1/sandboxes/{id}/sessions/{session_id}", {
+      id: sandbox,
+      session_id: sessionId,
+    });
   }
 
   // ---------------------------------------------------------------- secrets

@@ -2,9 +2,10 @@
  * Errors the SDK throws. Every one is an `AmikaError`; which subclass tells what went wrong:
  * the server answered with an error (`AmikaApiError`), the server could not be reached
  * (`AmikaNetworkError`), a sandbox did not become ready (`AmikaSandboxFailedError`,
- * `AmikaTimeoutError`), or an exec stream reported a failure (`AmikaExecError`).
+ * `AmikaTimeoutError`), an agent-send job did not finish in time (`AmikaAgentJobTimeoutError`),
+ * or an exec stream reported a failure (`AmikaExecError`).
  */
-import type { Sandbox } from "./types.js";
+import type { AgentSendJob, Sandbox } from "./types.js";
 
 export class AmikaError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -90,5 +91,20 @@ export class AmikaExecError extends AmikaError {
   constructor(message: string, traceId: string) {
     super(message);
     this.traceId = traceId;
+  }
+}
+
+/** `waitForAgentSendJob` gave up before the job was `done` or `failed` (the job goes on). */
+export class AmikaAgentJobTimeoutError extends AmikaError {
+  /** The job as last seen (`pending` or `running`). */
+  readonly job: AgentSendJob;
+  readonly timeoutMs: number;
+
+  constructor(sandbox: string, job: AgentSendJob, timeoutMs: number) {
+    super(
+      `agent-send job ${job.jobId} in sandbox ${sandbox} has not finished after ${timeoutMs} ms (state ${job.state})`,
+    );
+    this.job = job;
+    this.timeoutMs = timeoutMs;
   }
 }

@@ -11,6 +11,7 @@
 export { AmikaClient, SDK_VERSION } from "./client.js";
 export type { AmikaClientOptions } from "./client.js";
 export {
+  AmikaAgentJobTimeoutError,
   AmikaApiError,
   AmikaError,
   AmikaExecError,

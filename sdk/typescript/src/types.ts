@@ -249,6 +249,149 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
+// ------------------------------------------------------------------ agent send
+
+/** Where an agent send (a job, a turn of a session) is: `pending`, `running`, `done` or `failed`. */
+export type AgentJobState = Schemas["AgentJobState"];
+/** `running` while a send of the session is in flight, else `idle`. */
+export type AgentSessionStatus = Schemas["AgentSessionStatus"];
+
+/** A message for the agent in a sandbox (`agentSend`, `startAgentSendJob`). */
+export interface AgentSendInput {
+  /** The prompt; passed to the agent as one argument, never through a shell. */
+  message: string;
+  /** Default: the session's agent, else the first kind resolved for the sandbox, else `claude`. */
+  agent?: AgentKind;
+  /** Continue this session (a `sessionId` from an earlier answer). */
+  sessionId?: string;
+  /** Start a new session even if the sandbox has one (excludes `sessionId`). */
+  newSession?: boolean;
+  /** Seconds before the server stops the agent; at most its deadline (default 600). */
+  timeoutSecs?: number;
+}
+
+/** Options of `agentSend` beyond the message. */
+export interface AgentSendCallOptions {
+  /** Abort the send: the connection closes and the server kills the agent. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The agent's reply, redacted: every value injected into the sandbox reads `[REDACTED:<name>]`.
+ * A failed run (crash, authentication failure, deadline, cancellation) is a reply with
+ * `isError: true`, `response` saying what happened and `errorCode` why, not an exception.
+ */
+export interface AgentSendResponse {
+  /** amika's session id: pass it as `sessionId` to continue the conversation. */
+  sessionId: string;
+  /** The agent's own session id (absent when the agent gave none). */
+  agentSessionId?: string | null;
+  agent: AgentKind;
+  /** This send's id, also its job id (`getAgentSendJob`). */
+  jobId: string;
+  response: string;
+  isError: boolean;
+  /** Whether the agent started a new conversation (was not asked to resume one). */
+  isNewSession: boolean;
+  /**
+   * `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
+   * `agent_bad_output`, `sandbox_stopped`, ...; null on success.
+   */
+  errorCode: string | null;
+  /** The agent process's exit status (128 + signal when killed); null when it never ended. */
+  exitCode: number | null;
+  /** What the agent reported the run cost (absent when it reported nothing). */
+  costUsd?: number | null;
+  durationMs: number;
+}
+
+/** An agent-send job: `startAgentSendJob` answers with it at once, `getAgentSendJob` polls it. */
+export interface AgentSendJob {
+  jobId: string;
+  state: AgentJobState;
+  sessionId: string;
+  agent: AgentKind;
+  agentSessionId: string | null;
+  isNewSession: boolean;
+  isError: boolean;
+  /** The reply text once the job is `done` or `failed`, else null. */
+  resultText: string | null;
+  /** The whole answer once the job is `done` or `failed` (as `agentSend` gives it), else null. */
+  response: AgentSendResponse | null;
+  costUsd?: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A job that has ended (`waitForAgentSendJob`): its reply is there. */
+export type FinishedAgentSendJob = AgentSendJob & {
+  state: "done" | "failed";
+  resultText: string;
+  response: AgentSendResponse;
+};
+
+/** One send of a session's transcript: the message and what came back (redacted). */
+export interface AgentTurn {
+  /** The send's id (= its job id). */
+  id: string;
+  state: AgentJobState;
+  message: string;
+  response: string | null;
+  isError: boolean;
+  errorCode: string | null;
+  exitCode: number | null;
+  isNewSession: boolean;
+  agentSessionId: string | null;
+  costUsd: number | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** A conversation with one agent in one sandbox. */
+export interface AgentSession {
+  id: string;
+  sandboxId: string;
+  orgId: string;
+  /** The agent kind. */
+  agentName: AgentKind;
+  status: AgentSessionStatus;
+  /** The agent's own id of the conversation, used to resume it. */
+  agentSessionId: string | null;
+  turnCount: number;
+  startedAt: string;
+  /** Sessions do not end while their sandbox exists: always null. */
+  endedAt: string | null;
+  /** Free-form, keys as the server wrote them: `{ credential: "<name the agent ran with>" }`. */
+  metadata: unknown;
+  createdAt: string;
+  updatedAt: string;
+  /** Every send of the session, oldest first: only from `getSession`. */
+  transcript?: AgentTurn[] | null;
+}
+
+/** A page of a sandbox's sessions, most recently used first. */
+export interface AgentSessionsList {
+  sessions: AgentSession[];
+  /** How many sessions match, before `limit`/`offset`. */
+  total: number;
+}
+
+export interface ListSessionsOptions {
+  /** Only sessions in this status. */
+  status?: AgentSessionStatus;
+  /** At most this many (1..=1000, server default 100). */
+  limit?: number;
+  /** Skip this many first. */
+  offset?: number;
+}
+
+export interface WaitForAgentSendJobOptions {
+  /** Give up after this long (default 660 000 ms: the server's default deadline plus a minute). */
+  timeoutMs?: number;
+  /** Time between polls (default 250 ms). */
+  intervalMs?: number;
+}
+
 export interface Me {
   userId: string;
   userName: string;
@@ -334,4 +477,11 @@ type Checks = [
   Assert<IsInput<AgentCredentialRef, Schemas["AgentCredentialRef"]>>,
   Assert<IsInput<CreateSandboxInput, Schemas["CreateSandboxRequest"]>>,
   Assert<IsInput<Omit<ExecOptions, "signal"> & { command: string[] }, Schemas["ExecRequest"]>>,
+  Assert<IsOutput<AgentSendResponse, Schemas["AgentSendResponse"]>>,
+  Assert<IsOutput<AgentSendJob, Schemas["AgentSendJobResponse"]>>,
+  Assert<IsOutput<AgentTurn, Schemas["AgentTurn"]>>,
+  Assert<IsOutput<AgentSession, Schemas["AgentSession"]>>,
+  Assert<IsOutput<AgentSessionsList, Schemas["AgentSessionsList"]>>,
+  Assert<IsInput<AgentSendInput, Schemas["AgentSendRequest"]>>,
+  Assert<Equals<ListSessionsOptions["status"], Schemas["AgentSessionStatus"] | undefined>>,
 ];

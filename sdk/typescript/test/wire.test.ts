@@ -36,6 +36,7 @@ test("user-data maps keep their keys; undefined fields are left out", () => {
     services: [{ some_key: 1 }],
     resolved_agent_credentials: [{ kind: "claude", type: "oauth" }],
     error_message: null,
+    metadata: { credential: "personal-oauth", some_key: 2 },
   });
   assert.deepEqual(sdk, {
     objectName: "s",
@@ -43,5 +44,6 @@ test("user-data maps keep their keys; undefined fields are left out", () => {
     services: [{ some_key: 1 }],
     resolvedAgentCredentials: [{ kind: "claude", type: "oauth" }],
     errorMessage: null,
+    metadata: { credential: "personal-oauth", some_key: 2 },
   });
 });

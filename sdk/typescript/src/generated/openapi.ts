@@ -148,6 +148,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/sandboxes/{id}/agent-send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a message to the agent running in the sandbox and waits for its reply (at most the
+         *     server's agent deadline, 10 minutes by default, or `timeout_secs`). The agent's failures —
+         *     a crash, an authentication failure, the deadline — are answers with `is_error: true`, not
+         *     HTTP errors. Closing the connection stops the agent.
+         */
+        post: operations["agent_send"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/agent-send-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a send in the background and answers at once with its job; poll
+         *     `GET .../agent-send-jobs/{job_id}` until its state is `done` or `failed`.
+         */
+        post: operations["create_agent_send_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_agent_send_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/sandboxes/{id}/exec": {
         parameters: {
             query?: never;
@@ -162,6 +220,39 @@ export interface paths {
          *     value replaced by `[REDACTED:<name>]`. Closing the connection kills the command.
          */
         post: operations["exec_sandbox"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_agent_sessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A session with its transcript: every message and reply, oldest first, redacted. */
+        get: operations["get_agent_session"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -325,10 +416,149 @@ export interface components {
             type?: null | components["schemas"]["CredentialType"];
         };
         /**
+         * @description Where an agent send (a job, a turn of a session) is: waiting, running, or finished —
+         *     `done` with a reply, `failed` with an error reply (`is_error`).
+         * @enum {string}
+         */
+        AgentJobState: "done" | "failed" | "pending" | "running";
+        /**
          * @description The agents amika knows how to give credentials to.
          * @enum {string}
          */
         AgentKind: "claude" | "codex";
+        /** @description An agent-send job (`POST .../agent-send-jobs` → 202, `GET .../agent-send-jobs/{job_id}`). */
+        AgentSendJobResponse: {
+            agent: components["schemas"]["AgentKind"];
+            agent_session_id?: string | null;
+            /** Format: double */
+            cost_usd?: number | null;
+            /** Format: date-time */
+            created_at: string;
+            is_error: boolean;
+            is_new_session: boolean;
+            job_id: string;
+            response?: null | components["schemas"]["AgentSendResponse"];
+            /** @description The reply text once the job is `done` or `failed`. */
+            result_text?: string | null;
+            session_id: string;
+            state: components["schemas"]["AgentJobState"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description `POST /sandboxes/{id}/agent-send` and `POST /sandboxes/{id}/agent-send-jobs`.
+         *
+         *     Without `session_id` or `new_session`, the send continues the sandbox's latest session of
+         *     that agent (a new one when there is none).
+         */
+        AgentSendRequest: {
+            agent?: null | components["schemas"]["AgentKind"];
+            /** @description The prompt; passed to the agent as one argument, never through a shell. */
+            message: string;
+            /** @description Start a new session even if the sandbox has one. */
+            new_session?: boolean;
+            /** @description Continue this session (an id from an earlier answer). */
+            session_id?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds before the agent is stopped; at most the server's deadline (default 600).
+             */
+            timeout_secs?: number | null;
+        };
+        /**
+         * @description The agent's reply. `is_error` is true when the agent failed (it crashed, could not
+         *     authenticate, ran out of time, was cancelled); `response` then says what happened.
+         *     Every value injected into the sandbox is replaced by `[REDACTED:<name>]`.
+         */
+        AgentSendResponse: {
+            agent: components["schemas"]["AgentKind"];
+            /** @description The agent's own session id (what it was resumed with, or will be). */
+            agent_session_id?: string | null;
+            /** Format: double */
+            cost_usd?: number | null;
+            /** Format: int64 */
+            duration_ms: number;
+            /**
+             * @description Why it failed: `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
+             *     `agent_bad_output`, `sandbox_stopped`; null on success.
+             */
+            error_code?: string | null;
+            /**
+             * Format: int32
+             * @description The agent process's exit status (128 + signal when killed); null when it never ended.
+             */
+            exit_code?: number | null;
+            is_error: boolean;
+            /** @description Whether the agent started a new conversation (was not asked to resume one). */
+            is_new_session: boolean;
+            /** @description This send's id; also its job id (`GET .../agent-send-jobs/{job_id}`). */
+            job_id: string;
+            response: string;
+            /** @description amika's session id: pass it as `session_id` to continue the conversation. */
+            session_id: string;
+        };
+        /** @description A conversation with one agent in one sandbox. */
+        AgentSession: {
+            /** @description The agent kind, `claude` or `codex`. */
+            agent_name: components["schemas"]["AgentKind"];
+            /** @description The agent's own id of the conversation, used to resume it. */
+            agent_session_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Sessions do not end while their sandbox exists: always null.
+             */
+            ended_at?: string | null;
+            id: string;
+            /** @description `credential`: the name of the credential the agent ran with. */
+            metadata: unknown;
+            org_id: string;
+            sandbox_id: string;
+            /** Format: date-time */
+            started_at: string;
+            status: components["schemas"]["AgentSessionStatus"];
+            /** @description Every send of the session, oldest first (on `GET .../sessions/{session_id}` only). */
+            transcript?: components["schemas"]["AgentTurn"][] | null;
+            /** Format: int64 */
+            turn_count: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description Whether a session has a send in flight (`running`) or is ready for the next one (`idle`).
+         * @enum {string}
+         */
+        AgentSessionStatus: "idle" | "running";
+        /** @description `GET /sandboxes/{id}/sessions`: newest first. */
+        AgentSessionsList: {
+            sessions: components["schemas"]["AgentSession"][];
+            /**
+             * Format: int64
+             * @description How many sessions match, before `limit`/`offset`.
+             */
+            total: number;
+        };
+        /** @description One send of a session's transcript: the message and what came back (redacted). */
+        AgentTurn: {
+            agent_session_id?: string | null;
+            /** Format: double */
+            cost_usd?: number | null;
+            /** Format: date-time */
+            created_at: string;
+            error_code?: string | null;
+            /** Format: int32 */
+            exit_code?: number | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description The send's id (= its job id). */
+            id: string;
+            is_error: boolean;
+            is_new_session: boolean;
+            message: string;
+            response?: string | null;
+            state: components["schemas"]["AgentJobState"];
+        };
         ApiKeySummary: {
             /** Format: date-time */
             createdAt: string;
@@ -1033,6 +1263,155 @@ export interface operations {
             };
         };
     };
+    agent_send: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentSendRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSendResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the sandbox is not running, or the session is answering another message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `agent_credential_skipped`: the sandbox holds no credential for that agent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_agent_send_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentSendRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSendJobResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_agent_send_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSendJobResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     exec_sandbox: {
         parameters: {
             query?: never;
@@ -1067,6 +1446,81 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_agent_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+                /** @description Only sessions in this status: `idle` or `running`. */
+                status: string | null;
+                /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
+                limit: number | null;
+                /** @description Skip this many first. */
+                offset: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSessionsList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_agent_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSession"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
