@@ -231,3 +231,21 @@ fn enum_schemas_use_the_wire_spellings() {
         assert_eq!(documented, expected, "enum values of schema {name}");
     }
 }
+
+/// Query parameters documented as path parameters make generated clients build wrong URLs.
+#[test]
+fn every_path_parameter_is_in_its_path_template() {
+    let doc: Value = serde_json::from_str(&generated_text()).unwrap();
+    let mut wrong = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or("");
+                if p["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    wrong.push(format!("{method} {path}: {name}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "path parameters missing from their templates (add #[into_params(parameter_in = Query)]?): {wrong:?}");
+}

@@ -78,6 +78,7 @@ pub async fn get_agent_send_job(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionsQuery {
     /// Only sessions in this status: `idle` or `running`.
     pub status: Option<String>,

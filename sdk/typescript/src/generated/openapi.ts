@@ -1457,17 +1457,18 @@ export interface operations {
     };
     list_agent_sessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only sessions in this status: `idle` or `running`. */
+                status?: string;
+                /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
+                limit?: number;
+                /** @description Skip this many first. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 /** @description sandbox id or name */
                 id: string;
-                /** @description Only sessions in this status: `idle` or `running`. */
-                status: string | null;
-                /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
-                limit: number | null;
-                /** @description Skip this many first. */
-                offset: number | null;
             };
             cookie?: never;
         };
