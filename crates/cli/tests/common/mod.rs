@@ -17,6 +17,8 @@ pub struct Server {
     pub log: PathBuf,
     pub database_url: Option<String>,
     child: Child,
+    /// Set by [`Server::kill`]: the sandboxes are meant to outlive this server.
+    crashed: bool,
 }
 
 /// A fresh PostgreSQL database in the test cluster, or `None` when no cluster runs (only
@@ -128,6 +130,7 @@ impl Server {
             log,
             database_url,
             child,
+            crashed: false,
         }
     }
 
@@ -159,6 +162,7 @@ impl Server {
     pub fn kill(mut self) -> (tempfile::TempDir, PathBuf, Option<String>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.crashed = true;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         (dir, self.data_dir.clone(), self.database_url.clone())
     }
@@ -166,12 +170,32 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Remove what this server's sandboxes left running before the temp dir goes.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
+        // Sandboxes outlive their server by design: a test that failed half-way must not leave
+        // them running. Kill every process whose command line points into this data dir.
+        if !self.crashed {
+            kill_sandbox_processes(&self.data_dir);
+        }
+    }
+}
+
+/// SIGKILL every process whose command line names a sandbox of `data_dir`.
+pub fn kill_sandbox_processes(data_dir: &Path) {
+    let needle = format!("{}/sandboxes/", data_dir.display());
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmd).contains(&needle) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
