@@ -48,6 +48,10 @@ pub struct ServerRunArgs {
     /// Process limit of a sandbox whose create does not set one (at least 8; 0: none).
     #[arg(long, value_name = "N", value_parser = parse_limit::<8>)]
     pub default_pids: Option<u64>,
+    /// A JSON server config file (policies, agent command templates; see docs/configuration.md).
+    /// Flags given on the command line win over it.
+    #[arg(long, value_name = "FILE", env = "AMIKA_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// A default limit: `0` (no limit) or at least `MIN`, the smallest value the API accepts.
@@ -114,6 +118,12 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
                 args.run.database_url.clone(),
                 args.run.allow_reveal(),
             )?;
+            if let Some(file) = &args.run.config {
+                config.apply_file(file).map_err(anyhow::Error::msg)?;
+                if args.run.no_reveal {
+                    config.allow_reveal = false;
+                }
+            }
             args.run.apply_default_limits(&mut config);
             serve(config, |url, _| {
                 // The one line a supervisor or a test waits for.
