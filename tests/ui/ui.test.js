@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -30,6 +31,17 @@ const CLAUDE_OAUTH = JSON.stringify({
 });
 const API_KEY_VALUE = "sk-ant-api03-ui-test-key";
 const DB_VALUE = "postgres://app:hunter2-ui@db.internal/app";
+
+// The test agent of the CLI's end-to-end tests (not the real Claude Code, which cannot reach its
+// provider from here): it echoes the message and prints a SHA-256 of the credential it was given.
+const FAKE_CLAUDE = readFileSync(join(root, "crates/cli/tests/fixtures/fake-claude.sh"), "utf8");
+// Installed as `claude` in front of it: a message with "slow-reply" is answered after 2 s, so the
+// page is seen waiting for it.
+const SLOW_WRAPPER = `#!/bin/sh
+# test wrapper around the test agent (fake-claude): delays the reply when asked to.
+case "$*" in *slow-reply*) sleep 2 ;; esac
+exec "$HOME/.local/bin/fake-claude" "$@"
+`;
 
 let server, base, adminKey, tmp, context, page;
 let attacker, attackerOrigin = "none";
@@ -110,6 +122,31 @@ async function tableRows(scope) {
   return scope.locator("tbody tr").evaluateAll((rows) =>
     rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.innerText.trim())),
   );
+}
+
+/** A call to the REST API as the admin: [status, parsed JSON or text]. */
+async function api(method, path, body) {
+  const r = await fetch(`${base}/api/v0beta1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  try {
+    return [r.status, JSON.parse(text)];
+  } catch {
+    return [r.status, text];
+  }
+}
+
+/** Run a command in a sandbox through the API's exec endpoint; returns its exit code and output. */
+async function sandboxExec(name, command) {
+  const [status, text] = await api("POST", `/sandboxes/${name}/exec`, { command, timeout_secs: 30 });
+  assert.equal(status, 200, String(text));
+  const frames = String(text).trim().split("\n").map((l) => JSON.parse(l));
+  const exit = frames.find((f) => f.stream === "exit");
+  const output = frames.filter((f) => f.data !== undefined).map((f) => f.data).join("");
+  return { code: exit?.code, output };
 }
 
 describe("amika web UI in Chromium", () => {
@@ -416,6 +453,106 @@ describe("amika web UI in Chromium", () => {
     await page.waitForURL(`${base}/secrets`);
     const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
     assert.deepEqual((await tableRows(credsCard)).map((r) => r[1]), ["work-key"]);
+  });
+
+  it("sends messages to the test agent from the sandbox page and shows its redacted replies", async () => {
+    // A sandbox whose claude gets the api key work-key (codex skipped), made through the API.
+    const [created, sandbox] = await api("POST", "/sandboxes", {
+      name: "agent-box",
+      agent_credentials: [{ kind: "claude", name: "work-key" }, { kind: "codex", none: true }],
+    });
+    assert.ok(created === 201 || created === 202, JSON.stringify(sandbox));
+    for (let i = 0; i < 200 && (await api("GET", "/sandboxes/agent-box"))[1].state !== "running"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Install the test agent (and the delaying wrapper) as the sandbox's `claude`; the scripts
+    // travel as arguments, so no shell reads them.
+    const install = await sandboxExec("agent-box", [
+      "sh",
+      "-c",
+      'mkdir -p "$HOME/.local/bin" && printf "%s" "$1" > "$HOME/.local/bin/fake-claude" && printf "%s" "$2" > "$HOME/.local/bin/claude" && chmod 755 "$HOME/.local/bin/fake-claude" "$HOME/.local/bin/claude" && command -v claude',
+      "install-test-agent",
+      FAKE_CLAUDE,
+      SLOW_WRAPPER,
+    ]);
+    assert.equal(install.code, 0, install.output);
+    assert.match(install.output, /\/home\/amika\/.local\/bin\/claude/);
+
+    await page.goto(`${base}/sandboxes/agent-box`);
+    const box = page.locator("#agent-box");
+    const message = page.getByLabel("Message", { exact: true });
+    const agent = page.getByLabel("Agent", { exact: true });
+    const newSession = page.getByLabel("New session");
+    // The kind with a credential is chosen; the skipped one is shown, disabled, with why.
+    assert.equal(await agent.inputValue(), "claude");
+    assert.deepEqual(await agent.locator("option").allInnerTexts(), [
+      "claude — work-key (api_key)",
+      "codex — unavailable (skipped at create: no-agent-credential flag)",
+    ]);
+    assert.equal(await agent.locator("option[value=codex]").isDisabled(), true);
+    assert.equal(await newSession.isChecked(), false);
+    assert.match(await page.locator("#conversation").innerText(), /No messages yet/);
+
+    // Nothing typed: the error sits under the message field, which takes the focus.
+    await submit(() => box.getByRole("button", { name: "Send" }).click());
+    assert.match(await page.locator("#message-error").innerText(), /message must not be empty/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "message");
+    assert.equal(await message.getAttribute("aria-describedby"), "message-error");
+    await checkPage("sandbox-agent-error");
+
+    // A slow reply: the page comes back at once showing the message and a waiting reply, then
+    // the reply replaces it in place (no reload; what is typed meanwhile stays).
+    const first = "slow-reply: hello from the browser, echo-credential";
+    await message.fill(first);
+    await Promise.all([
+      page.waitForURL(`${base}/sandboxes/agent-box#conversation`),
+      box.getByRole("button", { name: "Send" }).click(),
+    ]);
+    await page.waitForLoadState("load");
+    assert.match(await page.getByRole("status").innerText(), /Message sent to claude/);
+    const conversation = page.locator("#conversation");
+    assert.match(await conversation.innerText(), /Waiting for claude's reply/);
+    assert.equal(await message.inputValue(), "", "the sent message left the box");
+    await snap("sandbox-agent-waiting");
+    await page.evaluate(() => (window.__samePage = true));
+    await message.fill("typed while waiting");
+    await conversation.getByText("echo: slow-reply: hello from the browser").waitFor({ timeout: 20_000 });
+    assert.equal(await page.evaluate(() => window.__samePage), true, "polled, not reloaded");
+    assert.equal(await message.inputValue(), "typed while waiting");
+    assert.equal(await page.locator("#conversation-status").innerText(), "The reply has arrived.");
+
+    const keyHash = createHash("sha256").update(API_KEY_VALUE).digest("hex");
+    const replies = () => conversation.locator(".bubble.agent .text").allInnerTexts();
+    let texts = await replies();
+    assert.equal(texts.length, 1);
+    assert.match(texts[0], /^echo: slow-reply: hello from the browser, echo-credential\n/);
+    assert.ok(texts[0].includes(`credential: env ANTHROPIC_API_KEY sha256=${keyHash}`), texts[0]);
+    assert.ok(texts[0].includes("resumed: none"));
+    // The agent printed its raw key; the page shows only its name.
+    assert.ok(texts[0].includes("raw credential: [REDACTED:work-key]"), texts[0]);
+    assert.ok(!(await page.content()).includes(API_KEY_VALUE), "no credential value on the page");
+    const sessionId = await page.locator("#session-id").innerText();
+    assert.match(sessionId, /^ses_/);
+
+    // A follow-up from the keyboard (Ctrl+Enter) continues the same session.
+    await message.fill("and a follow-up <b>not bold</b>");
+    await Promise.all([page.waitForURL(`${base}/sandboxes/agent-box#conversation`), message.press("Control+Enter")]);
+    await page.waitForLoadState("load");
+    await conversation.getByText("echo: and a follow-up <b>not bold</b>").waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator("#session-id").innerText(), sessionId, "same session");
+    assert.deepEqual(await conversation.locator(".bubble.you .text").allInnerTexts(), [
+      first,
+      "and a follow-up <b>not bold</b>",
+    ]);
+    assert.equal(await conversation.locator("b").count(), 0, "markup in a message stays text");
+    texts = await replies();
+    assert.equal(texts.length, 2);
+    assert.doesNotMatch(texts[1], /resumed: none/, "the agent was asked to resume its conversation");
+    assert.match(await conversation.locator(".session-meta").innerText(), /claude · credential work-key · 2 messages/);
+    await checkPage("sandbox-agent");
+
+    const [deleted] = await api("DELETE", "/sandboxes/agent-box");
+    assert.ok(deleted < 300, `delete answered ${deleted}`);
   });
 
   it("refuses a form posted from another site, even with a stolen token", async () => {

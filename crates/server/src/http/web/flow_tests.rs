@@ -787,3 +787,417 @@ async fn deletes_go_through_a_confirm_page() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.body.contains("sandbox &quot;nope&quot; not found"));
 }
+
+// ------------------------------------------------------------------ agent message box
+
+/// The test agent of the CLI's end-to-end tests (not the real Claude Code): it echoes the
+/// message, prints a SHA-256 of the credential it was given, and sleeps or prints its raw
+/// credential when the message asks it to.
+const FAKE_CLAUDE: &str = include_str!("../../../../cli/tests/fixtures/fake-claude.sh");
+const AGENT_KEY: &str = "sk-ant-api03-FLOWTEST-5eC7e7a1b2";
+
+/// A running sandbox `name` whose claude credential is the api key `work-key` (codex skipped),
+/// with the test agent installed as `claude`.
+async fn agent_sandbox(ui: &Ui, name: &str) {
+    let caller = ui.caller().await;
+    ui.service
+        .create_credential(
+            &caller,
+            t::AgentKind::Claude,
+            t::CreateCredentialRequest {
+                name: "work-key".into(),
+                value: AGENT_KEY.into(),
+                credential_type: t::CredentialType::ApiKey,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await
+        .unwrap();
+    let s = ui
+        .service
+        .create_sandbox(
+            &caller,
+            t::CreateSandboxRequest {
+                name: name.into(),
+                agent_credentials: vec![
+                    t::AgentCredentialRef {
+                        kind: t::AgentKind::Claude,
+                        name: Some("work-key".into()),
+                        credential_type: None,
+                        none: false,
+                    },
+                    t::AgentCredentialRef {
+                        kind: t::AgentKind::Codex,
+                        name: None,
+                        credential_type: None,
+                        none: true,
+                    },
+                ],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.state, t::SandboxState::Running);
+    // The script travels as an argument ($1), so nothing in it is read by a shell.
+    let install = "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/claude\" && chmod 755 \"$HOME/.local/bin/claude\"";
+    let (mut handle, _) = ui
+        .service
+        .exec_sandbox(
+            &caller,
+            name,
+            t::ExecRequest {
+                command: ["sh", "-c", install, "install-test-agent", FAKE_CLAUDE]
+                    .map(String::from)
+                    .to_vec(),
+                cwd: None,
+                timeout_secs: Some(30),
+            },
+        )
+        .await
+        .unwrap();
+    let mut code = None;
+    while let Some(event) = handle.events.recv().await {
+        if let amika_sandbox::ExecEvent::Exit(c) = event {
+            code = Some(c);
+        }
+    }
+    assert_eq!(code, Some(0), "the test agent is installed");
+}
+
+/// The conversation JSON once no reply is pending.
+async fn settled_conversation(ui: &Ui, cookie: &str, name: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let a = ui
+            .get(&format!("/sandboxes/{name}/conversation"), Some(cookie))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(a.headers[header::CONTENT_TYPE], "application/json");
+        let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        if v["in_flight"] == false {
+            return v;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no reply in 30 s: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn sessions(ui: &Ui, name: &str) -> t::AgentSessionsList {
+    let caller = ui.caller().await;
+    ui.service
+        .list_agent_sessions(&caller, name, None, None, None)
+        .await
+        .unwrap()
+}
+
+async fn delete_sandbox(ui: &Ui, name: &str) {
+    let caller = ui.caller().await;
+    ui.service.delete_sandbox(&caller, name).await.unwrap();
+}
+
+#[tokio::test]
+async fn agent_send_from_the_sandbox_page_needs_the_session_csrf_token() {
+    let ui = Ui::new().await;
+    agent_sandbox(&ui, "csrf-box").await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/sandboxes/csrf-box", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.csrf();
+    let path = "/sandboxes/csrf-box/agent-send";
+    async fn post(ui: &Ui, cookie: &str, csrf: Option<&str>) -> Answer {
+        let mut fields = vec![("message", "hello"), ("agent", "claude")];
+        if let Some(t) = csrf {
+            fields.push(("_csrf", t));
+        }
+        ui.post("/sandboxes/csrf-box/agent-send", Some(cookie), &fields)
+            .await
+    }
+    assert_eq!(
+        post(&ui, &cookie, None).await.status,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    assert_eq!(
+        post(&ui, &cookie, Some("forged")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::from(form(&[
+            ("_csrf", &token),
+            ("message", "hello"),
+            ("agent", "claude"),
+        ])))
+        .unwrap();
+    assert_eq!(ui.send(req).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ui.post(path, None, &[("_csrf", &token), ("message", "hello")])
+            .await
+            .location(),
+        "/login",
+        "no session: no send"
+    );
+    assert_eq!(sessions(&ui, "csrf-box").await.total, 0, "nothing was sent");
+
+    // With the token the same form sends, and the browser is sent back to the page.
+    let ok = post(&ui, &cookie, Some(&token)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), "/sandboxes/csrf-box#conversation");
+    assert_eq!(sessions(&ui, "csrf-box").await.total, 1);
+    let v = settled_conversation(&ui, &cookie, "csrf-box").await;
+    assert!(v["html"].as_str().unwrap().contains("echo: hello"), "{v}");
+    // The conversation endpoint is a page of the signed-in UI like the others.
+    let a = ui.get("/sandboxes/csrf-box/conversation", None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    delete_sandbox(&ui, "csrf-box").await;
+}
+
+#[tokio::test]
+async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
+    let ui = Ui::new().await;
+    agent_sandbox(&ui, "err-box").await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/sandboxes/err-box", Some(&cookie)).await;
+    let token = page.csrf();
+    // The first resolved kind is chosen; a skipped kind is shown, disabled, with its reason.
+    assert!(page.body.contains("<label for=\"message\">Message</label>"));
+    assert!(page
+        .body
+        .contains("<option value=\"claude\" selected>claude — work-key (api_key)</option>"));
+    assert!(
+        page.body.contains("<option value=\"codex\" disabled>codex — unavailable (skipped at create: no-agent-credential flag)</option>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(
+        "<input type=\"checkbox\" id=\"new_session\" name=\"new_session\" value=\"true\">"
+    ));
+    assert!(page.body.contains("No messages yet"));
+    let path = "/sandboxes/err-box/agent-send";
+
+    // An empty message: next to the message field, the other choices kept.
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("message", "  \n "),
+                ("agent", "claude"),
+                ("new_session", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.body
+            .contains("id=\"message-error\">message must not be empty"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(
+        "aria-invalid=\"true\" aria-describedby=\"message-error\" autofocus>\n  \n </textarea>"
+    ));
+    assert!(a.body.contains("value=\"true\" checked>"));
+
+    // A skipped kind (only a hand-made form can pick it): the service's error next to the
+    // select, the message kept as typed (escaped).
+    let typed = "keep <b>this</b> & \"that\"\nsecond line";
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[("_csrf", &token), ("message", typed), ("agent", "codex")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body.contains("id=\"agent-error\">sandbox &quot;err-box&quot; has no codex credential: it was skipped when the sandbox was created (no-agent-credential flag)"),
+        "{}",
+        a.body
+    );
+    assert!(a
+        .body
+        .contains("<option value=\"codex\" selected disabled>"));
+    assert!(a.body.contains(
+        ">\nkeep &lt;b&gt;this&lt;/b&gt; &amp; &quot;that&quot;\nsecond line</textarea>"
+    ));
+    assert!(!a.body.contains("<b>this"));
+    assert_eq!(sessions(&ui, "err-box").await.total, 0, "nothing ran");
+
+    // A reply that takes long: the page shows it pending and follows it (script or reload).
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[("_csrf", &token), ("message", "simulate-sleep please")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = ui.get("/sandboxes/err-box", Some(&cookie)).await;
+    assert!(page.body.contains("Message sent to claude (job job_"));
+    assert!(
+        page.body.contains("Waiting for claude's reply…"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("data-poll=\"/sandboxes/err-box/conversation\" data-in-flight=\"true\""));
+    assert!(page
+        .body
+        .contains("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>"));
+    let v: serde_json::Value = serde_json::from_str(
+        &ui.get("/sandboxes/err-box/conversation", Some(&cookie))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(v["in_flight"], true);
+
+    // The session is busy: said for the whole box, the message kept.
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[("_csrf", &token), ("message", "are you there?")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(
+        a.body.contains("is still answering an earlier message"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(">\nare you there?</textarea>"));
+
+    // Stopping the sandbox ends the send with an error reply, shown as such.
+    let caller = ui.caller().await;
+    ui.service.stop_sandbox(&caller, "err-box").await.unwrap();
+    let v = settled_conversation(&ui, &cookie, "err-box").await;
+    let html = v["html"].as_str().unwrap();
+    assert!(html.contains("bubble agent error"), "{html}");
+    assert!(
+        html.contains("error <code>sandbox_stopped</code>"),
+        "{html}"
+    );
+    assert!(html.contains("the sandbox stopped while the agent was running"));
+
+    // A stopped sandbox: refused for the whole box, with the state; the message kept.
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[("_csrf", &token), ("message", "still there?")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(
+        a.body.contains("<div class=\"alert\" role=\"alert\"><ul><li>sandbox &quot;err-box&quot; is stopped: agent-send needs it running"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("This sandbox is stopped"));
+    assert!(a.body.contains(">\nstill there?</textarea>"));
+    assert!(!a.body.contains("<noscript><meta"), "nothing pending");
+    delete_sandbox(&ui, "err-box").await;
+}
+
+#[tokio::test]
+async fn agent_replies_are_escaped_and_redacted_on_the_sandbox_page() {
+    use sha2::{Digest, Sha256};
+    let ui = Ui::new().await;
+    agent_sandbox(&ui, "chat-box").await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/chat-box", Some(&cookie)).await.csrf();
+    let path = "/sandboxes/chat-box/agent-send";
+    let hostile = "<script>alert(1)</script> echo-credential";
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[("_csrf", &token), ("message", hostile)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let v = settled_conversation(&ui, &cookie, "chat-box").await;
+    let page = ui.get("/sandboxes/chat-box", Some(&cookie)).await;
+    let hash = hex::encode(Sha256::digest(AGENT_KEY.as_bytes()));
+    for html in [v["html"].as_str().unwrap(), page.body.as_str()] {
+        assert!(!html.contains("<script>alert"), "{html}");
+        // Both the message and the agent's echo of it are text.
+        assert!(html.contains(
+            "<div class=\"text\">&lt;script&gt;alert(1)&lt;/script&gt; echo-credential</div>"
+        ));
+        assert!(
+            html.contains("echo: &lt;script&gt;alert(1)&lt;/script&gt; echo-credential\ncredential: env ANTHROPIC_API_KEY sha256="),
+            "{html}"
+        );
+        assert!(html.contains(&hash), "the agent got work-key");
+        assert!(html.contains("raw credential: [REDACTED:work-key]"));
+        assert!(!html.contains(AGENT_KEY), "redacted");
+        assert!(html.contains("1 message ·"));
+    }
+    assert!(!page.body.contains("data-poll"), "nothing pending");
+    let first_session = sessions(&ui, "chat-box").await.sessions[0].clone();
+    assert!(page.body.contains(&format!(
+        "<code id=\"session-id\">{}</code>",
+        first_session.id
+    )));
+
+    // A follow-up continues the same session (the agent is resumed).
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("message", "and now?"),
+                ("agent", "claude"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let v = settled_conversation(&ui, &cookie, "chat-box").await;
+    let html = v["html"].as_str().unwrap();
+    assert!(html.contains("2 messages ·"), "{html}");
+    assert!(html.contains("echo: and now?"));
+    let resumed = html.split("resumed: ").nth(2).unwrap_or("");
+    assert!(
+        !resumed.starts_with("none"),
+        "the second send resumes: {html}"
+    );
+    let list = sessions(&ui, "chat-box").await;
+    assert_eq!(list.total, 1);
+
+    // "New session" starts another; the page shows the new one.
+    let a = ui
+        .post(
+            path,
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("message", "fresh start"),
+                ("agent", "claude"),
+                ("new_session", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let v = settled_conversation(&ui, &cookie, "chat-box").await;
+    let html = v["html"].as_str().unwrap();
+    assert!(html.contains("1 message ·"), "{html}");
+    assert!(html.contains("resumed: none"));
+    assert!(html.contains("the latest of 2 sessions"));
+    assert!(!html.contains(&first_session.id));
+    delete_sandbox(&ui, "chat-box").await;
+}

@@ -51,10 +51,24 @@ pub struct Chrome<'a> {
     pub flash: Option<String>,
 }
 
-fn head(title: &str, refresh: Option<u32>) -> String {
-    let refresh = refresh.map_or(String::new(), |s| {
-        format!("<meta http-equiv=\"refresh\" content=\"{s}\">")
-    });
+/// How a page follows something that is still changing on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Reload after this many seconds (a sandbox that is still starting).
+    Always(u32),
+    /// Reload after this many seconds only in a browser without scripts; with scripts, the
+    /// page polls a JSON endpoint instead and keeps what the user is typing.
+    WithoutScript(u32),
+}
+
+fn head(title: &str, refresh: Option<Refresh>) -> String {
+    let refresh = match refresh {
+        None => String::new(),
+        Some(Refresh::Always(s)) => format!("<meta http-equiv=\"refresh\" content=\"{s}\">"),
+        Some(Refresh::WithoutScript(s)) => {
+            format!("<noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>")
+        }
+    };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
@@ -69,6 +83,11 @@ fn head(title: &str, refresh: Option<u32>) -> String {
 /// A whole page for a signed-in user. `refresh` reloads it after that many seconds (a sandbox
 /// that is still starting).
 pub fn page(title: &str, chrome: &Chrome<'_>, body: &str, refresh: Option<u32>) -> String {
+    page_with(title, chrome, body, refresh.map(Refresh::Always))
+}
+
+/// [`page`] with any kind of [`Refresh`].
+pub fn page_with(title: &str, chrome: &Chrome<'_>, body: &str, refresh: Option<Refresh>) -> String {
     let link = |nav: Nav, href: &str, text: &str| {
         let current = if chrome.nav == nav {
             " aria-current=\"page\""

@@ -16,6 +16,7 @@
 //! Every page is sent with a strict Content-Security-Policy (scripts, styles and everything else
 //! from this server only) and `X-Frame-Options: DENY`; the CSS and JS are embedded in the binary.
 
+mod agents;
 #[cfg(test)]
 mod flow_tests;
 mod html;
@@ -82,6 +83,14 @@ pub fn routes() -> Router<Service> {
             get(sandboxes::new_form).post(sandboxes::submit),
         )
         .route("/sandboxes/{name}", get(sandboxes::detail))
+        .route(
+            "/sandboxes/{name}/agent-send",
+            get(agents::send_page).post(agents::send),
+        )
+        .route(
+            "/sandboxes/{name}/conversation",
+            get(agents::conversation_json),
+        )
         .route(
             "/sandboxes/{name}/delete",
             get(sandboxes::confirm_delete).post(sandboxes::delete),

@@ -1,6 +1,7 @@
 //! Sandboxes: the list, the New sandbox form (env-var rows, one credential choice per agent
 //! kind, a resolution preview from `Service::preview_sandbox`), the detail page with its
-//! resolution table, and delete with a confirm page.
+//! resolution table and agent message box (see [`super::agents`]), and delete with a confirm
+//! page.
 //!
 //! The form never decides anything itself: it turns its fields into the API's
 //! `CreateSandboxRequest` and lets the service validate and resolve, then shows each error next
@@ -14,7 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::html::{self, escape, Nav};
+use super::agents::{conversation_card, load_conversation, message_box, SendDraft};
+use super::html::{self, escape, Nav, Refresh};
 use super::{describe, error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::service::{Service, ServiceError};
@@ -25,7 +27,7 @@ const PREVIEW_PLACEHOLDER_NAME: &str = "preview";
 
 /// The link to a sandbox's page: by name, or by id for a sandbox called `new` (whose name
 /// would reach the New sandbox form).
-fn sandbox_href(s: &t::Sandbox) -> String {
+pub(super) fn sandbox_href(s: &t::Sandbox) -> String {
     let key = if s.name == "new" { &s.id } else { &s.name };
     format!("/sandboxes/{}", escape(key))
 }
@@ -582,9 +584,25 @@ pub async fn detail(
     session: WebSession,
     ApiPath(name): ApiPath<String>,
 ) -> Response {
-    let s = match svc.get_sandbox(&session.caller, &name).await {
+    detail_page(&svc, &session, &name, &SendDraft::default(), StatusCode::OK).await
+}
+
+/// The sandbox's page: overview, the agent message box (with `draft`, as submitted, and its
+/// errors) and conversation, the resolution table and the injected secrets.
+pub(super) async fn detail_page(
+    svc: &Service,
+    session: &WebSession,
+    name: &str,
+    draft: &SendDraft,
+    status: StatusCode,
+) -> Response {
+    let s = match svc.get_sandbox(&session.caller, name).await {
         Ok(s) => s,
-        Err(e) => return error_in_page(&session, e),
+        Err(e) => return error_in_page(session, e),
+    };
+    let conversation = match load_conversation(svc, &session.caller, &s.id).await {
+        Ok(c) => c,
+        Err(e) => return error_in_page(session, e),
     };
     let error = s.error_message.as_deref().map_or(String::new(), |m| {
         format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m))
@@ -606,6 +624,7 @@ pub async fn detail(
 <div><dt>Limits</dt><dd>{limits}</dd></div>\
 <div><dt>Created</dt><dd>{created}</dd></div>\
 <div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>\
+{message_box}{conversation_card}\
 <section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
 <section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
         name = escape(&s.name),
@@ -618,15 +637,21 @@ pub async fn detail(
         id = escape(&s.id),
         table = resolution_table("Resolved agent credentials", &s.resolved_agent_credentials),
         secrets = secret_names_list(&s.secret_names),
+        message_box = message_box(session, &s, &conversation, draft),
+        conversation_card = conversation_card(&s, &conversation),
     );
+    // A starting sandbox reloads the page; a pending reply is polled by the page's script
+    // (which keeps what is being typed), or reloads it where scripts do not run.
+    let refresh = if transitional(s.state) {
+        Some(Refresh::Always(2))
+    } else if conversation.in_flight() {
+        Some(Refresh::WithoutScript(3))
+    } else {
+        None
+    };
     html_response(
-        StatusCode::OK,
-        html::page(
-            &s.name,
-            &session.chrome(Nav::Sandboxes),
-            &body,
-            transitional(s.state).then_some(2),
-        ),
+        status,
+        html::page_with(&s.name, &session.chrome(Nav::Sandboxes), &body, refresh),
     )
 }
 

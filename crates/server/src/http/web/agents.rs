@@ -1,0 +1,482 @@
+//! The agent message box on a sandbox's page and the conversation under it.
+//!
+//! A send from the page uses the job form of agent-send (`Service::create_agent_send_job`, the
+//! same method as `POST /api/v0beta1/sandboxes/{id}/agent-send-jobs`): the POST starts the job
+//! and redirects to the sandbox's page (post/redirect/get), which shows the message with a
+//! "waiting" reply. A small script polls [`conversation_json`] and swaps in the server-rendered
+//! conversation when the reply arrives; without scripts, the page reloads itself while a reply
+//! is pending. Why not a synchronous send: an agent may work for up to the server's deadline (10
+//! minutes by default), a browser request that long is fragile, and a synchronous send is
+//! cancelled — its agent killed — when its request goes away (a closed tab, a click elsewhere).
+//! A job outlives the page.
+//!
+//! Nothing here decides anything: empty messages, skipped agent kinds, a stopped sandbox and a
+//! busy session are the service's errors, placed next to the field they concern. The
+//! conversation is the sandbox's latest session (`list_agent_sessions` + `get_agent_session`),
+//! whose texts the service has already redacted; they are still escaped like any other text.
+
+use amika_types::{self as t, AgentJobState, AgentKind, ResolutionOutcome, SandboxState};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::html::{self, escape};
+use super::sandboxes::{detail_page, sandbox_href};
+use super::{describe, error_in_page, see_other, Fields, FormErrors, WebForm, WebSession};
+use crate::http::auth::ApiPath;
+use crate::service::{Caller, Service, ServiceError};
+
+/// The message box as submitted (or empty) and its errors.
+#[derive(Debug, Default)]
+pub struct SendDraft {
+    pub message: String,
+    /// The agent select's value: a kind, or empty for the server's default.
+    pub agent: String,
+    pub new_session: bool,
+    pub errors: FormErrors,
+}
+
+/// Field ids of the message box (also the keys of its errors).
+const MESSAGE_FIELD: &str = "message";
+const AGENT_FIELD: &str = "agent";
+const NEW_SESSION_FIELD: &str = "new_session";
+
+impl SendDraft {
+    fn from_fields(fields: &Fields) -> SendDraft {
+        SendDraft {
+            // Kept exactly as typed: the service decides what an empty message is.
+            message: fields.get(MESSAGE_FIELD).to_string(),
+            agent: fields.get(AGENT_FIELD).trim().to_string(),
+            new_session: !fields.get(NEW_SESSION_FIELD).is_empty(),
+            errors: FormErrors::default(),
+        }
+    }
+
+    /// The API request this form stands for, or `None` with the error on the agent select.
+    fn request(&mut self) -> Option<t::AgentSendRequest> {
+        let agent = if self.agent.is_empty() {
+            None
+        } else {
+            match self.agent.parse::<AgentKind>() {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    self.errors.on(AGENT_FIELD, e);
+                    return None;
+                }
+            }
+        };
+        Some(t::AgentSendRequest {
+            message: self.message.clone(),
+            agent,
+            session_id: None,
+            new_session: self.new_session,
+            timeout_secs: None,
+        })
+    }
+
+    /// Put a service error next to the field it concerns; returns the status to answer with.
+    fn place(&mut self, e: ServiceError) -> StatusCode {
+        let (status, code, message) = describe(e);
+        match field_for(&code, &message) {
+            Some(f) => self.errors.on(f, message),
+            None => self.errors.general.push(message),
+        }
+        status
+    }
+}
+
+/// Which field of the message box a service error is about; `None` for the box as a whole (a
+/// sandbox that is not running, a session still answering).
+fn field_for(code: &str, message: &str) -> Option<&'static str> {
+    match code {
+        "agent_credential_skipped" | "agent_mismatch" => Some(AGENT_FIELD),
+        _ if message.starts_with("message ") => Some(MESSAGE_FIELD),
+        _ if message.contains("new_session") && code == "invalid_request" => {
+            Some(NEW_SESSION_FIELD)
+        }
+        _ => None,
+    }
+}
+
+/// The sandbox's latest session with its transcript, and how many sessions it has.
+#[derive(Debug, Default)]
+pub struct Conversation {
+    pub session: Option<t::AgentSession>,
+    pub total: u64,
+}
+
+impl Conversation {
+    /// Whether a reply is still to come.
+    pub fn in_flight(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| {
+            s.transcript
+                .iter()
+                .flatten()
+                .any(|turn| pending(turn.state))
+        })
+    }
+}
+
+fn pending(state: AgentJobState) -> bool {
+    matches!(state, AgentJobState::Pending | AgentJobState::Running)
+}
+
+pub async fn load_conversation(
+    svc: &Service,
+    caller: &Caller,
+    sandbox: &str,
+) -> Result<Conversation, ServiceError> {
+    let list = svc
+        .list_agent_sessions(caller, sandbox, None, Some(1), None)
+        .await?;
+    let session = match list.sessions.first() {
+        Some(s) => Some(svc.get_agent_session(caller, sandbox, &s.id).await?),
+        None => None,
+    };
+    Ok(Conversation {
+        session,
+        total: list.total,
+    })
+}
+
+/// Why a kind cannot be chosen for this sandbox, or `None` when it holds a credential.
+fn unavailable(s: &t::Sandbox, kind: AgentKind) -> Option<String> {
+    match s.resolved_agent_credentials.iter().find(|r| r.kind == kind) {
+        Some(r) if r.outcome == ResolutionOutcome::Resolved => None,
+        Some(r) => Some(format!(
+            "skipped at create: {}",
+            if r.reason.is_empty() {
+                &r.source
+            } else {
+                &r.reason
+            }
+        )),
+        None => Some("not requested at create".into()),
+    }
+}
+
+/// The kind the select starts on: what was submitted, else the shown conversation's agent,
+/// else the first kind resolved for the sandbox (the API's own default order).
+fn chosen_agent(s: &t::Sandbox, conv: &Conversation, draft: &SendDraft) -> String {
+    if !draft.agent.is_empty() {
+        return draft.agent.clone();
+    }
+    let usable = |k: &AgentKind| unavailable(s, *k).is_none();
+    conv.session
+        .as_ref()
+        .map(|c| c.agent_name)
+        .filter(usable)
+        .or_else(|| AgentKind::ALL.iter().copied().find(usable))
+        .map(|k| k.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// The message box: message, agent, new-session, Send.
+pub fn message_box(
+    session: &WebSession,
+    s: &t::Sandbox,
+    conv: &Conversation,
+    draft: &SendDraft,
+) -> String {
+    let e = &draft.errors;
+    let current = chosen_agent(s, conv, draft);
+    let mut any_unavailable = false;
+    let options: String = AgentKind::ALL
+        .iter()
+        .map(|k| {
+            let value = k.as_str();
+            let (label, disabled) = match unavailable(s, *k) {
+                None => {
+                    let r = s
+                        .resolved_agent_credentials
+                        .iter()
+                        .find(|r| r.kind == *k)
+                        .map(|r| format!("{value} — {} ({})", r.name, r.credential_type))
+                        .unwrap_or_else(|| value.to_string());
+                    (r, "")
+                }
+                Some(why) => {
+                    any_unavailable = true;
+                    (format!("{value} — unavailable ({why})"), " disabled")
+                }
+            };
+            format!(
+                "<option value=\"{}\"{}{disabled}>{}</option>",
+                escape(value),
+                if value == current { " selected" } else { "" },
+                escape(&label)
+            )
+        })
+        .collect();
+    // A value that is not a kind at all (only a hand-made form sends one) is kept, as typed.
+    let unknown = if !current.is_empty() && current.parse::<AgentKind>().is_err() {
+        format!(
+            "<option value=\"{v}\" selected>{v} (unknown)</option>",
+            v = escape(&current)
+        )
+    } else {
+        String::new()
+    };
+    let agent_error = e.get(AGENT_FIELD);
+    let agent_hint = if any_unavailable && agent_error.is_none() {
+        "<p class=\"hint\" id=\"agent-hint\">An agent whose credential was skipped when the sandbox was created cannot be used here: create a sandbox with a credential for it.</p>"
+    } else {
+        ""
+    };
+    let agent = format!(
+        "<div class=\"field\"><label for=\"agent\">Agent</label>\
+<select id=\"agent\" name=\"agent\"{invalid}{described}>{options}{unknown}</select>{agent_hint}{error}</div>",
+        invalid = html::invalid_attrs(AGENT_FIELD, agent_error, e.get(MESSAGE_FIELD).is_none()),
+        described = if agent_hint.is_empty() {
+            ""
+        } else {
+            " aria-describedby=\"agent-hint\""
+        },
+        error = html::field_error(AGENT_FIELD, agent_error),
+    );
+    let message_error = e.get(MESSAGE_FIELD);
+    let not_running = if s.state == SandboxState::Running {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"hint warn\">This sandbox is {}: an agent can only answer while it is running.</p>",
+            escape(s.state.as_str())
+        )
+    };
+    format!(
+        "<section class=\"card\" aria-labelledby=\"agent-title\" id=\"agent-box\"><h2 id=\"agent-title\">Message an agent</h2>\
+<p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>{not_running}\
+<form method=\"post\" action=\"{href}/agent-send\" class=\"message-form\" id=\"message-form\" novalidate>{csrf}{general}\
+<div class=\"field\"><label for=\"message\">Message</label>\
+<textarea id=\"message\" name=\"message\" rows=\"4\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
+<div class=\"message-options\">{agent}\
+<div class=\"field check\"><input type=\"checkbox\" id=\"new_session\" name=\"new_session\" value=\"true\"{checked}{ns_invalid}><label for=\"new_session\">New session</label>{ns_error}</div>\
+<div class=\"actions\"><button type=\"submit\" class=\"button primary\" id=\"send\">Send</button></div></div></form></section>",
+        href = sandbox_href(s),
+        csrf = html::csrf_field(&session.csrf),
+        general = html::form_errors(&e.general),
+        // The newline after <textarea> is dropped by the HTML parser, so a message that starts
+        // with a newline keeps it.
+        message = escape(&draft.message),
+        invalid = html::invalid_attrs(MESSAGE_FIELD, message_error, true),
+        message_error = html::field_error(MESSAGE_FIELD, message_error),
+        checked = if draft.new_session { " checked" } else { "" },
+        ns_invalid = html::invalid_attrs(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD), false),
+        ns_error = html::field_error(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD)),
+    )
+}
+
+fn turn_html(agent: AgentKind, turn: &t::AgentTurn) -> String {
+    let you = format!(
+        "<div class=\"bubble you\"><p class=\"who\">You · {}</p><div class=\"text\">{}</div></div>",
+        html::date(&turn.created_at),
+        escape(&turn.message)
+    );
+    let reply = if pending(turn.state) {
+        format!(
+            "<div class=\"bubble agent pending\" aria-busy=\"true\"><p class=\"who\">{agent}</p>\
+<p class=\"waiting\"><span class=\"spinner\" aria-hidden=\"true\"></span>Waiting for {agent}'s reply… ({state})</p></div>",
+            agent = escape(agent.as_str()),
+            state = escape(turn.state.as_str()),
+        )
+    } else {
+        let when = turn
+            .finished_at
+            .as_ref()
+            .map_or(String::new(), |at| format!(" · {}", html::date(at)));
+        let error = if turn.is_error {
+            let mut what = vec![match &turn.error_code {
+                Some(c) => format!("error <code>{}</code>", escape(c)),
+                None => "error".to_string(),
+            }];
+            if let Some(code) = turn.exit_code {
+                what.push(format!("exit status {code}"));
+            }
+            format!(
+                " · <span class=\"badge state-failed\">failed</span> {}",
+                what.join(" · ")
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<div class=\"bubble agent{cls}\"><p class=\"who\">{agent}{when}{error}</p><div class=\"text\">{text}</div></div>",
+            cls = if turn.is_error { " error" } else { "" },
+            agent = escape(agent.as_str()),
+            text = escape(turn.response.as_deref().unwrap_or("")),
+        )
+    };
+    format!(
+        "<li class=\"turn\" id=\"turn-{}\">{you}{reply}</li>",
+        escape(&turn.id)
+    )
+}
+
+/// The inside of the conversation card (also what the poll answers with).
+fn conversation_inner(conv: &Conversation) -> String {
+    let Some(session) = &conv.session else {
+        return "<p class=\"empty\">No messages yet: send one above.</p>".into();
+    };
+    let turns = session.transcript.as_deref().unwrap_or_default();
+    let credential = session
+        .metadata
+        .get("credential")
+        .and_then(|c| c.as_str())
+        .map_or(String::new(), |c| {
+            format!(" · credential <code>{}</code>", escape(c))
+        });
+    let others = if conv.total > 1 {
+        format!(" · the latest of {} sessions in this sandbox", conv.total)
+    } else {
+        String::new()
+    };
+    let items: String = turns
+        .iter()
+        .map(|turn| turn_html(session.agent_name, turn))
+        .collect();
+    format!(
+        "<p class=\"session-meta\">Session <code id=\"session-id\">{id}</code> · {agent}{credential} · {n} message{s} · started {started}{others}</p>\
+<ol class=\"turns\" aria-label=\"Messages and replies, oldest first\">{items}</ol>",
+        id = escape(&session.id),
+        agent = escape(session.agent_name.as_str()),
+        n = turns.len(),
+        s = if turns.len() == 1 { "" } else { "s" },
+        started = html::date(&session.started_at),
+    )
+}
+
+/// The conversation card; while a reply is pending it carries the URL the page script polls.
+pub fn conversation_card(s: &t::Sandbox, conv: &Conversation) -> String {
+    let poll = if conv.in_flight() {
+        format!(
+            " data-poll=\"{}/conversation\" data-in-flight=\"true\"",
+            sandbox_href(s)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<section class=\"card\" aria-labelledby=\"conversation-title\" id=\"conversation\"{poll}>\
+<h2 id=\"conversation-title\">Conversation</h2><div id=\"conversation-body\">{}</div>\
+<p id=\"conversation-status\" class=\"hint\" aria-live=\"polite\"></p></section>",
+        conversation_inner(conv)
+    )
+}
+
+// ------------------------------------------------------------------ handlers
+
+/// `POST /sandboxes/{name}/agent-send`: start the send as a job, then back to the page.
+pub async fn send(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    let WebForm { session, fields } = form;
+    let mut draft = SendDraft::from_fields(&fields);
+    let Some(req) = draft.request() else {
+        return detail_page(&svc, &session, &name, &draft, StatusCode::BAD_REQUEST).await;
+    };
+    match svc.create_agent_send_job(&session.caller, &name, req).await {
+        Ok(job) => match svc.get_sandbox(&session.caller, &name).await {
+            Ok(s) => {
+                session.flash(format!(
+                    "Message sent to {} (job {}).",
+                    job.agent, job.job_id
+                ));
+                see_other(&format!("{}#conversation", sandbox_href(&s)))
+            }
+            Err(e) => error_in_page(&session, e),
+        },
+        Err(e) => {
+            let status = draft.place(e);
+            detail_page(&svc, &session, &name, &draft, status).await
+        }
+    }
+}
+
+/// `GET /sandboxes/{name}/agent-send` (a reload after a refused send): the sandbox's page.
+pub async fn send_page(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath(name): ApiPath<String>,
+) -> Response {
+    match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => see_other(&sandbox_href(&s)),
+        Err(e) => error_in_page(&session, e),
+    }
+}
+
+/// `GET /sandboxes/{name}/conversation`: what the page script polls while a reply is pending —
+/// `{"in_flight": bool, "html": "..."}`, the conversation card's inside rendered (and escaped)
+/// here, so the page has one renderer.
+pub async fn conversation_json(
+    State(svc): State<Service>,
+    session: WebSession,
+    ApiPath(name): ApiPath<String>,
+) -> Response {
+    let (status, body) = match load_conversation(&svc, &session.caller, &name).await {
+        Ok(conv) => (
+            StatusCode::OK,
+            serde_json::json!({
+                "in_flight": conv.in_flight(),
+                "html": conversation_inner(&conv),
+            }),
+        ),
+        Err(e) => {
+            let (status, code, message) = describe(e);
+            (
+                status,
+                serde_json::json!({"error": {"code": code, "message": message}}),
+            )
+        }
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_land_next_to_the_field_they_concern() {
+        let cases = [
+            ("invalid_request", "message must not be empty: say what the agent should do", Some("message")),
+            ("invalid_request", "message is 200000 bytes, more than the 102400 an agent can be given", Some("message")),
+            ("agent_credential_skipped", "sandbox \"b\" has no codex credential: ...", Some("agent")),
+            ("invalid_request", "session_id and new_session exclude each other: ...", Some("new_session")),
+            ("invalid_state", "sandbox \"b\" is stopped: agent-send needs it running", None),
+            ("session_busy", "session ses_1 is still answering an earlier message (job j): wait for it, or start another session with new_session", None),
+        ];
+        for (code, message, want) in cases {
+            assert_eq!(field_for(code, message), want, "{message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_agent_is_refused_on_the_select_and_kept() {
+        let mut d = SendDraft {
+            message: "hi".into(),
+            agent: "gemini".into(),
+            ..SendDraft::default()
+        };
+        assert!(d.request().is_none());
+        assert!(d.errors.get("agent").unwrap().contains("gemini"));
+        let mut d = SendDraft {
+            message: "hi".into(),
+            agent: String::new(),
+            new_session: true,
+            ..SendDraft::default()
+        };
+        let req = d.request().unwrap();
+        assert_eq!(req.agent, None, "empty: the server's default agent");
+        assert!(req.new_session);
+    }
+}
