@@ -399,39 +399,31 @@ async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {
 async fn stop(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     client.stop_sandbox(&args.name).await?;
-    let sandbox = if args.no_wait {
-        client.get_sandbox(&args.name).await?
-    } else {
-        wait(
-            &client,
-            &args.name,
-            SandboxState::Stopped,
-            format!("Stopping sandbox {:?}...", args.name),
-            args.wait_timeout,
-        )
-        .await?
-    };
-    if sandbox.state == SandboxState::Failed {
-        return Err(failed_error(&sandbox));
-    }
-    if ctx.json() {
-        return print_json(&sandbox);
-    }
-    crate::outln!("Sandbox {:?} is {}", sandbox.name, sandbox.state);
-    Ok(())
+    settle(ctx, &client, &args, SandboxState::Stopped, "Stopping").await
 }
 
 async fn start(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     client.start_sandbox(&args.name).await?;
+    settle(ctx, &client, &args, SandboxState::Running, "Starting").await
+}
+
+/// After a stop or start: wait for `target` (unless `--no-wait`) and print the sandbox.
+async fn settle(
+    ctx: &Ctx,
+    client: &Client,
+    args: &WaitArgs,
+    target: SandboxState,
+    doing: &str,
+) -> anyhow::Result<()> {
     let sandbox = if args.no_wait {
         client.get_sandbox(&args.name).await?
     } else {
         wait(
-            &client,
+            client,
             &args.name,
-            SandboxState::Running,
-            format!("Starting sandbox {:?}...", args.name),
+            target,
+            format!("{doing} sandbox {:?}...", args.name),
             args.wait_timeout,
         )
         .await?
