@@ -160,7 +160,11 @@ impl Client {
             url: self.base_url.clone(),
             reason: reason.to_string(),
         };
-        let parsed = reqwest::Url::parse(&self.base_url).map_err(|e| invalid(&e.to_string()))?;
+        let parsed = reqwest::Url::parse(&self.base_url).map_err(|e| {
+            invalid(&format!(
+                "{e}: expected http://HOST:PORT, e.g. http://127.0.0.1:7070"
+            ))
+        })?;
         match parsed.scheme() {
             "http" => Ok(()),
             "https" => Err(invalid(
@@ -886,6 +890,13 @@ mod tests {
         let client = Client::new("not a url", None);
         let err = client.me().await.unwrap_err();
         assert!(matches!(err, ClientError::InvalidUrl { .. }), "{err:?}");
+        let err = Client::new("127.0.0.1:7070", None)
+            .check_base_url()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("expected http://HOST:PORT"),
+            "{err}"
+        );
         let client = Client::new("https://example.invalid", None);
         let err = client.me().await.unwrap_err();
         assert!(err.to_string().contains("https is not supported"), "{err}");
