@@ -170,6 +170,14 @@ pub async fn launch(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    use axum::serve::ListenerExt;
+    // No Nagle: a streamed answer (exec output, its exit frame) is written in small pieces, and
+    // Nagle would hold each one back until the client's delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, http::router(service))
         .with_graceful_shutdown(shutdown)
         .await
