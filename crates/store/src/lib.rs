@@ -81,6 +81,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user_id: &str,
         name: &str,
     ) -> Result<SecretRow>;
+    /// [`Store::find_visible_secret`] for many names in one query (a create maps many env vars):
+    /// for each name found, the user's own secret, else the org's. Missing names are simply
+    /// absent from the result; its order is unspecified.
+    async fn find_visible_secrets(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        names: &[String],
+    ) -> Result<Vec<SecretRow>>;
     async fn delete_secret(&self, id: &str) -> Result<()>;
 
     // ---- agent credentials

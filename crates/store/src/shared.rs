@@ -322,6 +322,20 @@ where
     records.into_iter().map(T::try_from).collect()
 }
 
+/// One row per name: the user-scoped one where both scopes have it.
+pub(crate) fn user_shadows_org(rows: Vec<SecretRow>) -> Vec<SecretRow> {
+    let mut by_name: std::collections::BTreeMap<String, SecretRow> = Default::default();
+    for row in rows {
+        match by_name.get(&row.name) {
+            Some(kept) if kept.scope == amika_types::Scope::User => {}
+            _ => {
+                by_name.insert(row.name.clone(), row);
+            }
+        }
+    }
+    by_name.into_values().collect()
+}
+
 // Column lists, so each SELECT and its record stay in step.
 macro_rules! secret_columns {
     () => {
@@ -820,13 +834,18 @@ macro_rules! impl_store {
                 user_id: &str,
                 name: &str,
             ) -> $crate::Result<$crate::SecretRow> {
-                // The user's own secret shadows the org's of the same name.
+                // The user's own secret shadows the org's of the same name. One branch per
+                // scope, so that each is answered by its scope's unique (owner, name) index: an
+                // `OR` of the scopes scans every secret of the org.
                 let record: Option<$crate::shared::SecretRecord> = sqlx::query_as(concat!(
                     "SELECT ",
                     $crate::shared::secret_columns!(),
-                    " FROM secrets WHERE org_id = $1 AND name = $3 \
-                     AND (scope = 'org' OR user_id = $2) \
-                     ORDER BY CASE scope WHEN 'user' THEN 0 ELSE 1 END LIMIT 1"
+                    " FROM secrets WHERE scope = 'user' AND user_id = $2 AND org_id = $1 \
+                     AND name = $3 \
+                     UNION ALL SELECT ",
+                    $crate::shared::secret_columns!(),
+                    " FROM secrets WHERE scope = 'org' AND org_id = $1 AND name = $3 \
+                     ORDER BY scope DESC LIMIT 1" // 'user' sorts after 'org'
                 ))
                 .bind(org_id)
                 .bind(user_id)
@@ -834,6 +853,45 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 record.ok_or($crate::StoreError::NotFound("secret"))?.try_into()
+            }
+
+            async fn find_visible_secrets(
+                &self,
+                org_id: &str,
+                user_id: &str,
+                names: &[String],
+            ) -> $crate::Result<Vec<$crate::SecretRow>> {
+                let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+                names.sort_unstable();
+                names.dedup();
+                if names.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // As `find_visible_secret`, one indexed branch per scope; `$3...` are the names.
+                let list = (0..names.len())
+                    .map(|i| format!("${}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    concat!(
+                        "SELECT ",
+                        $crate::shared::secret_columns!(),
+                        " FROM secrets WHERE scope = 'user' AND user_id = $2 AND org_id = $1 \
+                         AND name IN ({list}) \
+                         UNION ALL SELECT ",
+                        $crate::shared::secret_columns!(),
+                        " FROM secrets WHERE scope = 'org' AND org_id = $1 AND name IN ({list})"
+                    ),
+                    list = list
+                );
+                let mut query = sqlx::query_as(&sql).bind(org_id).bind(user_id);
+                for name in &names {
+                    query = query.bind(*name);
+                }
+                let records: Vec<$crate::shared::SecretRecord> =
+                    query.fetch_all(&self.pool).await?;
+                let rows: Vec<$crate::SecretRow> = $crate::shared::convert_all(records)?;
+                Ok($crate::shared::user_shadows_org(rows))
             }
 
             async fn delete_secret(&self, id: &str) -> $crate::Result<()> {

@@ -313,6 +313,37 @@ async fn story(store: Arc<dyn Store>) {
             .await,
         "secret",
     );
+    // The same rules for many names in one query; missing and repeated names are no error.
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let mut found = store
+        .find_visible_secrets(
+            "o-acme",
+            "u-alice",
+            &names(&["TOKEN", "DB_URL", "BOB_ONLY", "MISSING", "TOKEN"]),
+        )
+        .await
+        .unwrap();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(found, vec![alice_db.clone(), alice_token.clone()]);
+    assert_eq!(
+        store
+            .find_visible_secrets("o-acme", "u-bob", &names(&["TOKEN", "DB_URL"]))
+            .await
+            .unwrap(),
+        vec![org_token.clone()]
+    );
+    assert_eq!(
+        store
+            .find_visible_secrets("o-other", "u-carol", &names(&["TOKEN", "DB_URL"]))
+            .await
+            .unwrap(),
+        vec![other_token.clone()]
+    );
+    assert!(store
+        .find_visible_secrets("o-acme", "u-alice", &[])
+        .await
+        .unwrap()
+        .is_empty());
 
     let seen = store
         .list_visible_secrets("o-acme", "u-alice")

@@ -282,7 +282,6 @@ impl Service {
         if req.pids.is_some_and(|p| p < 8) {
             return Err(ServiceError::bad_request("pids must be at least 8"));
         }
-        let mut secrets = Vec::new();
         for (env, name) in &req.secret_env_vars {
             validate::env_var(env)?;
             if name.is_empty() {
@@ -290,15 +289,23 @@ impl Service {
                     "secret_env_vars.{env}: secret name must not be empty"
                 )));
             }
-            match self.store.find_visible_secret(&caller.org_id, &caller.user_id, name).await {
-                Ok(row) => secrets.push((env.clone(), row)),
-                Err(StoreError::NotFound(_)) => {
+        }
+        // One query for every mapped name, not one per env var.
+        let names: Vec<String> = req.secret_env_vars.values().cloned().collect();
+        let found = self
+            .store
+            .find_visible_secrets(&caller.org_id, &caller.user_id, &names)
+            .await?;
+        let mut secrets = Vec::new();
+        for (env, name) in &req.secret_env_vars {
+            match found.iter().find(|r| &r.name == name) {
+                Some(row) => secrets.push((env.clone(), row.clone())),
+                None => {
                     return Err(ServiceError::Unprocessable {
                         code: "secret_not_found",
                         message: format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
                     })
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
