@@ -262,11 +262,17 @@ impl Service {
     }
 
     /// Validate a create request and resolve its secrets and credentials, touching nothing.
+    /// Also returns the rows of the credentials it considered, so that a create does not read
+    /// the resolved ones again.
     async fn resolve_request(
         &self,
         caller: &Caller,
         req: &t::CreateSandboxRequest,
-    ) -> Result<(Vec<(String, SecretRow)>, Vec<super::resolver::Resolution>)> {
+    ) -> Result<(
+        Vec<(String, SecretRow)>,
+        Vec<super::resolver::Resolution>,
+        Vec<CredentialRow>,
+    )> {
         validate::sandbox_name(&req.name)?;
         if let Some(p) = &req.provider {
             if p != self.provider.name() {
@@ -312,12 +318,14 @@ impl Service {
         kinds.sort();
         kinds.dedup();
         let mut candidates = Vec::new();
+        let mut credential_rows = Vec::new();
         for kind in kinds {
             let rows = self
                 .store
                 .list_visible_credentials(&caller.org_id, &caller.user_id, kind)
                 .await?;
             candidates.extend(rows.iter().map(candidate));
+            credential_rows.extend(rows);
         }
         let resolutions =
             resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())
@@ -331,7 +339,7 @@ impl Service {
                         message: e.to_string(),
                     },
                 })?;
-        Ok((secrets, resolutions))
+        Ok((secrets, resolutions, credential_rows))
     }
 
     /// What a create would resolve to, creating nothing (the web UI's preview).
@@ -340,7 +348,7 @@ impl Service {
         caller: &Caller,
         req: &t::CreateSandboxRequest,
     ) -> Result<t::ResolutionPreview> {
-        let (secrets, resolutions) = self.resolve_request(caller, req).await?;
+        let (secrets, resolutions, _) = self.resolve_request(caller, req).await?;
         let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
         secret_names.sort();
         secret_names.dedup();
@@ -401,16 +409,24 @@ impl Service {
         })
     }
 
-    /// Load the resolved credentials and decrypt them and the secrets into an injection.
-    async fn prepare_resolved(
+    /// Decrypt the resolved credentials (from the rows resolution read) and the secrets into an
+    /// injection.
+    fn prepare_resolved(
         &self,
         secrets: &[(String, SecretRow)],
         resolutions: &[super::resolver::Resolution],
+        credential_rows: &[CredentialRow],
     ) -> Result<Prepared> {
         let mut credentials = Vec::new();
         for r in resolutions {
             if let Some(c) = &r.credential {
-                credentials.push(self.store.get_credential(&c.id).await?);
+                let row = credential_rows
+                    .iter()
+                    .find(|row| row.id == c.id)
+                    .ok_or_else(|| {
+                        ServiceError::internal("resolved a credential it did not read")
+                    })?;
+                credentials.push(row.clone());
             }
         }
         self.prepare(secrets, &credentials)
@@ -425,10 +441,9 @@ impl Service {
         caller: &Caller,
         req: &t::CreateSandboxRequest,
     ) -> Result<Injection> {
-        let (secrets, resolutions) = self.resolve_request(caller, req).await?;
+        let (secrets, resolutions, credential_rows) = self.resolve_request(caller, req).await?;
         Ok(self
-            .prepare_resolved(&secrets, &resolutions)
-            .await?
+            .prepare_resolved(&secrets, &resolutions, &credential_rows)?
             .injection)
     }
 
@@ -452,11 +467,11 @@ impl Service {
         caller: &Caller,
         req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
-        let (secrets, resolutions) = self.resolve_request(caller, &req).await?;
+        let (secrets, resolutions, credential_rows) = self.resolve_request(caller, &req).await?;
         self.provider
             .check()
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-        let prepared = self.prepare_resolved(&secrets, &resolutions).await?;
+        let prepared = self.prepare_resolved(&secrets, &resolutions, &credential_rows)?;
 
         let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
         secret_names.sort();
