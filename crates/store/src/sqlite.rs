@@ -50,6 +50,9 @@ impl SqliteStore {
                 .synchronous(SqliteSynchronous::Normal);
             SqlitePoolOptions::new()
                 .max_connections(8)
+                // No ping before each use: a connection to a local file cannot go stale, and the
+                // ping is a second round trip to the connection's worker thread on every query.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?
         };
