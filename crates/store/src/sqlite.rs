@@ -24,7 +24,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             // Concurrent writers queue for the lock instead of failing at once with SQLITE_BUSY.
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Rows come back from the connection's worker thread through a bounded channel; at
+            // the default 50 a long list hands the CPU back and forth every few rows.
+            .row_buffer_size(1024);
         let pool = if is_in_memory(url) {
             // An in-memory database lives only as long as a connection to it: keep exactly one,
             // forever (several would also each see their own empty database without
