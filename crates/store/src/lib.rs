@@ -62,6 +62,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_api_key(&self, key: &ApiKeyRow) -> Result<()>;
     /// Look a key up by the SHA-256 hash of its plaintext.
     async fn get_api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRow>;
+    /// The key with this hash and the user it belongs to, in one query: every request
+    /// authenticates.
+    async fn get_api_key_and_user_by_hash(&self, hash: &str) -> Result<(ApiKeyRow, UserRow)>;
     async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>>;
     async fn delete_api_key(&self, user_id: &str, id: &str) -> Result<()>;
     async fn touch_api_key(&self, id: &str, at: chrono::DateTime<chrono::Utc>) -> Result<()>;

@@ -163,6 +163,30 @@ impl From<ApiKeyRecord> for ApiKeyRow {
     }
 }
 
+/// An API key joined with its user (columns of the user prefixed `u_`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyUserRecord {
+    #[sqlx(flatten)]
+    key: ApiKeyRecord,
+    u_org_id: String,
+    u_name: String,
+    u_is_admin: bool,
+    u_created_at: DateTime<Utc>,
+}
+
+impl From<ApiKeyUserRecord> for (ApiKeyRow, UserRow) {
+    fn from(r: ApiKeyUserRecord) -> Self {
+        let user = UserRow {
+            id: r.key.user_id.clone(),
+            org_id: r.u_org_id,
+            name: r.u_name,
+            is_admin: r.u_is_admin,
+            created_at: r.u_created_at,
+        };
+        (r.key.into(), user)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct SecretRecord {
     id: String,
@@ -700,6 +724,22 @@ macro_rules! impl_store {
                     $crate::shared::api_key_columns!(),
                     " FROM api_keys WHERE hash = $1"
                 ))
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                record.map(Into::into).ok_or($crate::StoreError::NotFound("api key"))
+            }
+
+            async fn get_api_key_and_user_by_hash(
+                &self,
+                hash: &str,
+            ) -> $crate::Result<($crate::ApiKeyRow, $crate::UserRow)> {
+                let record: Option<$crate::shared::ApiKeyUserRecord> = sqlx::query_as(
+                    "SELECT k.id, k.user_id, k.name, k.hash, k.obfuscated, k.last_used_at, \
+                     k.created_at, k.updated_at, u.org_id AS u_org_id, u.name AS u_name, \
+                     u.is_admin AS u_is_admin, u.created_at AS u_created_at \
+                     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = $1",
+                )
                 .bind(hash)
                 .fetch_optional(&self.pool)
                 .await?;

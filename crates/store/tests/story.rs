@@ -250,6 +250,14 @@ async fn story(store: Arc<dyn Store>) {
         Some(at(100))
     );
     assert_not_found(store.touch_api_key("k-missing", at(100)).await, "api key");
+    // Authentication reads the key and its user in one go.
+    let (key, owner) = store.get_api_key_and_user_by_hash("hash-1").await.unwrap();
+    assert_eq!(key, store.get_api_key_by_hash("hash-1").await.unwrap());
+    assert_eq!(owner, alice);
+    assert_not_found(
+        store.get_api_key_and_user_by_hash("hash-missing").await,
+        "api key",
+    );
     // Bob cannot delete Alice's key: to him it does not exist.
     assert_not_found(store.delete_api_key("u-bob", "k-1").await, "api key");
     assert!(store.get_api_key_by_hash("hash-1").await.is_ok());

@@ -90,12 +90,16 @@ impl Service {
         if !token.starts_with("amk_") {
             return Err(ServiceError::Unauthorized);
         }
-        let key = match self.store.get_api_key_by_hash(&hash_api_key(token)).await {
-            Ok(k) => k,
+        // Key and user in one query: this runs before every request.
+        let (key, user) = match self
+            .store
+            .get_api_key_and_user_by_hash(&hash_api_key(token))
+            .await
+        {
+            Ok(found) => found,
             Err(StoreError::NotFound(_)) => return Err(ServiceError::Unauthorized),
             Err(e) => return Err(e.into()),
         };
-        let user = self.store.get_user(&key.user_id).await?;
         // Recording use costs a write: do it at most once a minute per key.
         let at = now();
         if key
