@@ -175,7 +175,13 @@ impl Service {
     /// A sandbox of the caller's by id or name.
     pub async fn find_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
         let not_found = || ServiceError::NotFound(format!("sandbox {id_or_name:?}"));
-        let found = match self.store.get_sandbox(id_or_name).await {
+        // Only a string shaped like an id (`sbx_...`) can be one: a name skips that lookup.
+        let by_id = if id_or_name.starts_with("sbx_") {
+            self.store.get_sandbox(id_or_name).await
+        } else {
+            Err(StoreError::NotFound("sandbox"))
+        };
+        let found = match by_id {
             Ok(r) if r.user_id == caller.user_id => Ok(r),
             Ok(_) | Err(StoreError::NotFound(_)) => {
                 self.store
