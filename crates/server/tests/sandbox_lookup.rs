@@ -29,7 +29,10 @@ async fn sandboxes_are_found_by_id_and_by_name_even_a_name_shaped_like_an_id() {
         .unwrap();
     for (sandbox, name) in [(&plain, "dev-box"), (&tricky, "sbx_not-an-id")] {
         assert_eq!(svc.get_sandbox(&admin, name).await.unwrap().id, sandbox.id);
-        assert_eq!(svc.get_sandbox(&admin, &sandbox.id).await.unwrap().name, name);
+        assert_eq!(
+            svc.get_sandbox(&admin, &sandbox.id).await.unwrap().name,
+            name
+        );
     }
 
     // Another user reaches neither by id nor by name.
