@@ -128,6 +128,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // ---- audit
     async fn insert_audit_event(&self, event: &AuditRow) -> Result<()>;
+    /// Several events in one statement, all or none (a create audits every value it injects).
+    async fn insert_audit_events(&self, events: &[AuditRow]) -> Result<()>;
     /// Newest first.
     async fn list_audit_events(&self, org_id: &str, limit: i64) -> Result<Vec<AuditRow>>;
 

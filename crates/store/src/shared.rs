@@ -1211,6 +1211,54 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn insert_audit_events(
+                &self,
+                events: &[$crate::AuditRow],
+            ) -> $crate::Result<()> {
+                const COLUMNS: usize = 11;
+                // Well under both backends' limits on bound parameters (SQLite 32766).
+                const PER_STATEMENT: usize = 1000;
+                // One multi-row INSERT per chunk (one round trip, not one per event), all chunks
+                // in one transaction: all or none.
+                let mut tx = self.pool.begin().await?;
+                for chunk in events.chunks(PER_STATEMENT) {
+                    let mut sql = String::from(concat!(
+                        "INSERT INTO audit_events (",
+                        $crate::shared::audit_columns!(),
+                        ") VALUES "
+                    ));
+                    for i in 0..chunk.len() {
+                        let params: Vec<String> = (1..=COLUMNS)
+                            .map(|k| format!("${}", i * COLUMNS + k))
+                            .collect();
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push('(');
+                        sql.push_str(&params.join(", "));
+                        sql.push(')');
+                    }
+                    let mut query = sqlx::query(&sql);
+                    for event in chunk {
+                        query = query
+                            .bind(&event.id)
+                            .bind(&event.org_id)
+                            .bind(&event.user_id)
+                            .bind(&event.action)
+                            .bind(&event.object_type)
+                            .bind(&event.object_id)
+                            .bind(&event.object_name)
+                            .bind(event.version)
+                            .bind(&event.sandbox_id)
+                            .bind($crate::shared::json_text(&event.detail))
+                            .bind($crate::shared::ts(event.created_at));
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn list_audit_events(
                 &self,
                 org_id: &str,

@@ -734,6 +734,29 @@ async fn story(store: Arc<dyn Store>) {
         store.list_audit_events("o-other", 100).await.unwrap(),
         vec![audit("a-other", &other, 206)]
     );
+    // Many at once, all or none: a batch with a duplicate id writes nothing, and a batch larger
+    // than one statement's share of bound parameters still goes in whole.
+    let clash = [audit("b-new", &other, 300), audit("a-other", &other, 301)];
+    assert!(store.insert_audit_events(&clash).await.is_err());
+    assert_eq!(
+        store.list_audit_events("o-other", 100).await.unwrap().len(),
+        1
+    );
+    let many: Vec<AuditRow> = (0..1001)
+        .map(|i| audit(&format!("b-{i:04}"), &other, 400 + i))
+        .collect();
+    store.insert_audit_events(&many).await.unwrap();
+    store.insert_audit_events(&[]).await.unwrap();
+    let newest = store.list_audit_events("o-other", 2).await.unwrap();
+    assert_eq!(newest, vec![many[1000].clone(), many[999].clone()]);
+    assert_eq!(
+        store
+            .list_audit_events("o-other", 2000)
+            .await
+            .unwrap()
+            .len(),
+        1002
+    );
 
     // ---- vault: canary, KEKs in use, rotation
     store

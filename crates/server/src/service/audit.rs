@@ -16,6 +16,29 @@ pub struct Subject<'a> {
     pub version: Option<i64>,
 }
 
+/// An event by `caller`, now.
+pub fn audit_row(
+    caller: &Caller,
+    action: &str,
+    subject: Subject<'_>,
+    sandbox_id: Option<&str>,
+    detail: Value,
+) -> AuditRow {
+    AuditRow {
+        id: new_id("evt"),
+        org_id: caller.org_id.clone(),
+        user_id: caller.user_id.clone(),
+        action: action.to_string(),
+        object_type: subject.object_type.to_string(),
+        object_id: subject.object_id.to_string(),
+        object_name: subject.object_name.to_string(),
+        version: subject.version,
+        sandbox_id: sandbox_id.map(str::to_string),
+        detail,
+        created_at: now(),
+    }
+}
+
 impl Service {
     pub async fn audit(
         &self,
@@ -25,21 +48,22 @@ impl Service {
         sandbox_id: Option<&str>,
         detail: Value,
     ) -> Result<()> {
-        let row = AuditRow {
-            id: new_id("evt"),
-            org_id: caller.org_id.clone(),
-            user_id: caller.user_id.clone(),
-            action: action.to_string(),
-            object_type: subject.object_type.to_string(),
-            object_id: subject.object_id.to_string(),
-            object_name: subject.object_name.to_string(),
-            version: subject.version,
-            sandbox_id: sandbox_id.map(str::to_string),
-            detail,
-            created_at: now(),
-        };
-        self.store.insert_audit_event(&row).await?;
-        tracing::info!(action, object_type = subject.object_type, object_id = subject.object_id, user_id = %caller.user_id, "audit");
+        self.audit_all(
+            caller,
+            vec![audit_row(caller, action, subject, sandbox_id, detail)],
+        )
+        .await
+    }
+
+    /// Write several events at once, all or none (rows from [`audit_row`]).
+    pub async fn audit_all(&self, caller: &Caller, rows: Vec<AuditRow>) -> Result<()> {
+        match rows.as_slice() {
+            [row] => self.store.insert_audit_event(row).await?,
+            rows => self.store.insert_audit_events(rows).await?,
+        }
+        for row in &rows {
+            tracing::info!(action = %row.action, object_type = %row.object_type, object_id = %row.object_id, user_id = %caller.user_id, "audit");
+        }
         Ok(())
     }
 

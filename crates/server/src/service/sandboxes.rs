@@ -19,7 +19,7 @@ use amika_vault::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::audit::Subject;
+use super::audit::{audit_row, Subject};
 use super::redaction::RedactionSet;
 use super::resolver::{resolve_agent_credentials, Candidate};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
@@ -545,6 +545,7 @@ impl Service {
         }
     }
 
+    /// The sandbox's event and one per injected credential and secret, written at once.
     async fn audit_injection(
         &self,
         caller: &Caller,
@@ -558,14 +559,13 @@ impl Service {
             object_name: &row.name,
             version: None,
         };
-        self.audit(
+        let mut events = vec![audit_row(
             caller,
             action,
             subject,
             Some(&row.id),
             json!({"secrets": record.secrets, "credentials": record.credentials}),
-        )
-        .await?;
+        )];
         for c in &record.credentials {
             let subject = Subject {
                 object_type: "credential",
@@ -573,14 +573,13 @@ impl Service {
                 object_name: &c.name,
                 version: Some(c.version),
             };
-            self.audit(
+            events.push(audit_row(
                 caller,
                 "credential.injected",
                 subject,
                 Some(&row.id),
                 json!({"kind": c.kind, "type": c.credential_type}),
-            )
-            .await?;
+            ));
         }
         for s in &record.secrets {
             let subject = Subject {
@@ -589,16 +588,15 @@ impl Service {
                 object_name: &s.name,
                 version: Some(s.version),
             };
-            self.audit(
+            events.push(audit_row(
                 caller,
                 "secret.injected",
                 subject,
                 Some(&row.id),
                 json!({"env": s.env}),
-            )
-            .await?;
+            ));
         }
-        Ok(())
+        self.audit_all(caller, events).await
     }
 
     /// Start the provider in a task that outlives the request; wait up to [`START_WAIT`] for
