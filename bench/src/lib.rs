@@ -315,6 +315,7 @@ impl Report {
 struct PgDatabase {
     admin_url: String,
     name: String,
+    url: String,
 }
 
 impl PgDatabase {
@@ -343,6 +344,7 @@ impl PgDatabase {
             PgDatabase {
                 admin_url: base,
                 name,
+                url: url.clone(),
             },
             url,
         ))
@@ -424,6 +426,17 @@ impl Server {
     /// The authenticated admin, for calls into the service layer.
     pub async fn caller(&self) -> anyhow::Result<amika_server::service::Caller> {
         Ok(self.service.authenticate(&self.admin_key).await?)
+    }
+
+    /// On PostgreSQL, `ANALYZE` the database: what autovacuum does within a minute of a bulk
+    /// load, so that the planner knows the tables' sizes. A no-op on SQLite.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        if let Some(pg) = &self.pg {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await?;
+            sqlx::query("ANALYZE").execute(&mut conn).await?;
+        }
+        Ok(())
     }
 
     /// Remove every sandbox that is left, stop serving, drop the PostgreSQL database.

@@ -26,6 +26,11 @@ struct Args {
     /// Unmeasured iterations first (page cache, lazily opened pools).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
+    /// Pause after each step (not timed). 0 runs the steps back to back; with a pause the
+    /// machine goes idle between steps, as it is when a user creates one sandbox, and on this
+    /// VM every step then takes longer (CPUs wake from idle on each hand-off).
+    #[arg(long, default_value_t = 0)]
+    settle_ms: u64,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
     #[command(flatten)]
@@ -66,6 +71,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
             match STEPS[(i + k) % STEPS.len()] {
                 Step::Raw => {
                     let t = raw_bwrap().await?;
+                    tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
                     if measured {
                         raw.push(t);
                     }
@@ -74,6 +80,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
                     let name = format!("c2r-{network}-{i}");
                     let t = create_to_ready(&server.client, &template, &name, network).await?;
                     server.client.delete_sandbox(&name).await?;
+                    tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
                     if measured {
                         match network {
                             NetworkMode::Egress => egress.push(t),
@@ -142,8 +149,9 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
         report.note(v);
     }
     report.note(format!(
-        "backend {}; every create carries 10 env secrets, a claude oauth and a codex api_key credential; sandboxes deleted between iterations (not timed); {warmup} warm-up iterations",
-        args.backend.name()
+        "backend {}; every create carries 10 env secrets, a claude oauth and a codex api_key credential; sandboxes deleted between iterations (not timed), then {} ms of rest; {warmup} warm-up iterations",
+        args.backend.name(),
+        args.settle_ms
     ));
     report.finish(&args.common)
 }
