@@ -266,7 +266,14 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-        let _ = writeln!(out, "### {} — {date} — {}\n", self.bench, commit());
+        let built = env!("AMIKA_BENCH_BUILT_FROM");
+        let head = commit();
+        let commit = if head == built {
+            built.to_string()
+        } else {
+            format!("built from {built} (HEAD now {head})")
+        };
+        let _ = writeln!(out, "### {} — {date} — {commit}\n", self.bench);
         let _ = writeln!(out, "- machine: {}", machine());
         let _ = writeln!(out, "- command: `{}`\n", self.command);
         let _ = writeln!(out, "| {} |", self.headers.join(" | "));
