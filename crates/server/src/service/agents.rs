@@ -58,10 +58,13 @@ const LOST_GRACE: Duration = Duration::from_secs(60);
 const PROVIDER_TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 
 /// Output of a failed agent that means its provider refused the credential (matched without
-/// regard to case, only when the agent failed).
+/// regard to case, only when the agent failed). A bare `401` is not one: a failed run's output
+/// may mention the number for any reason (a line number, the agent's own reply).
 pub const AUTH_FAILURE_MARKERS: &[&str] = &[
     "authentication_error",
-    "401",
+    "api error: 401",
+    "status 401",
+    "401 unauthorized",
     "invalid api key",
     "incorrect api key",
     "invalid x-api-key",
@@ -413,7 +416,7 @@ fn interpret(
                 format!("the agent could not be started: {why}"),
                 "agent_crashed",
                 None,
-            )
+            );
         }
         Ending::Exited(code) => *code,
     };
@@ -1368,6 +1371,17 @@ mod tests {
         let out = r#"{"type":"result","is_error":false,"result":"Fixed the 401 handler and the invalid api key message.","session_id":"s"}"#;
         let reply = run(AgentKind::Claude, out, "", Ending::Exited(0));
         assert!(!reply.is_error, "{reply:?}");
+    }
+
+    #[test]
+    fn a_failure_that_merely_mentions_401_is_not_an_auth_failure() {
+        let reply = run(
+            AgentKind::Claude,
+            "",
+            "panic at src/parser.rs:401",
+            Ending::Exited(2),
+        );
+        assert_eq!(reply.error_code, Some("agent_crashed"), "{reply:?}");
     }
 
     #[test]
