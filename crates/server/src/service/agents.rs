@@ -413,7 +413,8 @@ fn interpret(
         }
         Ending::StartFailed(why) => {
             return failure(
-                format!("the agent could not be started: {why}"),
+                // The provider's message is text like any other: redacted before it is shown.
+                format!("the agent could not be started: {}", redact(why)),
                 "agent_crashed",
                 None,
             );
@@ -1382,6 +1383,17 @@ mod tests {
             Ending::Exited(2),
         );
         assert_eq!(reply.error_code, Some("agent_crashed"), "{reply:?}");
+    }
+
+    #[test]
+    fn a_start_failure_is_redacted() {
+        let reply = run(
+            AgentKind::Claude,
+            "",
+            "",
+            Ending::StartFailed(format!("cannot run with {SECRET}")),
+        );
+        assert!(!reply.text.contains(SECRET), "{reply:?}");
     }
 
     #[test]
