@@ -178,11 +178,6 @@ async fn push(ctx: &Ctx, kind: AgentKind, args: PushArgs) -> anyhow::Result<()> 
     let client = ctx.client()?;
     let existing = client.list_credentials(kind).await?;
     let existing_id = find_credential(&existing, &args.name, args.scope).map(|c| c.id.clone());
-    let action = if existing_id.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
 
     if !ctx.json() {
         let mut table = Table::new(&[
@@ -195,11 +190,7 @@ async fn push(ctx: &Ctx, kind: AgentKind, args: PushArgs) -> anyhow::Result<()> 
             args.scope.to_string(),
             if args.default { "yes" } else { "no" }.to_string(),
             mask_for_table(&value),
-            match action {
-                Action::Created => "Create",
-                Action::Updated => "Update",
-            }
-            .to_string(),
+            Action::planned(existing_id.is_some()).preview().to_string(),
         ]);
         table.eprint();
     }

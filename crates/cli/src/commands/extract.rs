@@ -15,6 +15,7 @@ use anyhow::bail;
 use serde_json::json;
 
 use super::credential::{find_credential, upsert_credential};
+use super::secret::Action;
 use super::Ctx;
 use crate::output::{mask, mask_for_table, print_json, Table};
 use crate::prompt;
@@ -256,12 +257,9 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
                 f.credential_type.to_string(),
                 f.source.clone(),
                 mask_for_table(&f.value),
-                if existing_id(f).is_some() {
-                    "Update"
-                } else {
-                    "Create"
-                }
-                .to_string(),
+                Action::planned(existing_id(f).is_some())
+                    .preview()
+                    .to_string(),
             ]);
         }
         table.eprint();

@@ -163,13 +163,23 @@ pub enum Action {
 }
 
 impl Action {
+    /// What a push will do, given whether the caller already has the name in that scope.
+    pub fn planned(exists: bool) -> Self {
+        if exists {
+            Action::Updated
+        } else {
+            Action::Created
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Action::Created => "Created",
             Action::Updated => "Updated",
         }
     }
-    fn preview(self) -> &'static str {
+    /// The preview table's ACTION cell.
+    pub fn preview(self) -> &'static str {
         match self {
             Action::Created => "Create",
             Action::Updated => "Update",
@@ -223,16 +233,11 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
     if !ctx.json() {
         let mut table = Table::new(&["NAME", "VALUE", "SCOPE", "ACTION"]);
         for (name, value, id) in &plan {
-            let action = if id.is_some() {
-                Action::Updated
-            } else {
-                Action::Created
-            };
             table.row(vec![
                 name.to_string(),
                 mask_for_table(value),
                 args.scope.to_string(),
-                action.preview().to_string(),
+                Action::planned(id.is_some()).preview().to_string(),
             ]);
         }
         table.eprint();
