@@ -1190,25 +1190,7 @@ macro_rules! impl_store {
             // ---- audit
 
             async fn insert_audit_event(&self, event: &$crate::AuditRow) -> $crate::Result<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO audit_events (",
-                    $crate::shared::audit_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ))
-                .bind(&event.id)
-                .bind(&event.org_id)
-                .bind(&event.user_id)
-                .bind(&event.action)
-                .bind(&event.object_type)
-                .bind(&event.object_id)
-                .bind(&event.object_name)
-                .bind(event.version)
-                .bind(&event.sandbox_id)
-                .bind($crate::shared::json_text(&event.detail))
-                .bind($crate::shared::ts(event.created_at))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                self.insert_audit_events(std::slice::from_ref(event)).await
             }
 
             async fn insert_audit_events(
@@ -1218,9 +1200,17 @@ macro_rules! impl_store {
                 const COLUMNS: usize = 11;
                 // Well under both backends' limits on bound parameters (SQLite 32766).
                 const PER_STATEMENT: usize = 1000;
-                // One multi-row INSERT per chunk (one round trip, not one per event), all chunks
-                // in one transaction: all or none.
-                let mut tx = self.pool.begin().await?;
+                if events.is_empty() {
+                    return Ok(());
+                }
+                // One multi-row INSERT per chunk (one round trip, not one per event). A single
+                // statement is all or none by itself; several share a transaction.
+                let (mut tx, mut pooled) = (None, None);
+                let conn = if events.len() > PER_STATEMENT {
+                    &mut **tx.insert(self.pool.begin().await?)
+                } else {
+                    &mut **pooled.insert(self.pool.acquire().await?)
+                };
                 for chunk in events.chunks(PER_STATEMENT) {
                     let mut sql = String::from(concat!(
                         "INSERT INTO audit_events (",
@@ -1253,9 +1243,11 @@ macro_rules! impl_store {
                             .bind($crate::shared::json_text(&event.detail))
                             .bind($crate::shared::ts(event.created_at));
                     }
-                    query.execute(&mut *tx).await?;
+                    query.execute(&mut *conn).await?;
                 }
-                tx.commit().await?;
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
                 Ok(())
             }
 
