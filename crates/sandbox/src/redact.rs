@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 ///
 /// Holds secret values (zeroized on drop, never printed by `Debug`). One `Redactor` per stream:
 /// stdout and stderr each need their own, since a value split across them is not "in" either.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Redactor {
     /// (value, replacement), longest value first.
     values: Vec<(Zeroizing<Vec<u8>>, Vec<u8>)>,
@@ -33,33 +33,38 @@ impl Redactor {
     /// Build from (label, value) pairs. Empty values are ignored (they would match everywhere);
     /// for equal values the first label wins.
     pub fn new(values: Vec<(String, Vec<u8>)>) -> Self {
-        let mut out: Vec<(Zeroizing<Vec<u8>>, Vec<u8>)> = Vec::with_capacity(values.len());
+        let mut redactor = Redactor::default();
         for (label, value) in values {
-            let value = Zeroizing::new(value);
-            if value.is_empty() || out.iter().any(|(v, _)| **v == *value) {
-                continue;
-            }
-            out.push((value, format!("[REDACTED:{label}]").into_bytes()));
+            redactor.insert(&label, Zeroizing::new(value));
         }
-        // Stable sort: among equal lengths the caller's order is kept.
-        out.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
-        Redactor {
-            values: out,
-            pending: Zeroizing::new(Vec::new()),
-        }
+        redactor
     }
 
     /// A redactor for everything a sandbox was given: its env values and file contents.
     pub fn from_injection(injection: &crate::Injection) -> Self {
-        let env = injection
-            .env
-            .iter()
-            .map(|e| (e.label.clone(), e.value.expose_secret().to_vec()));
-        let files = injection
-            .files
-            .iter()
-            .map(|f| (f.label.clone(), f.contents.expose_secret().to_vec()));
-        Redactor::new(env.chain(files).collect())
+        let mut redactor = Redactor::default();
+        for e in &injection.env {
+            redactor.add(&e.label, e.value.expose_secret());
+        }
+        for f in &injection.files {
+            redactor.add(&f.label, f.contents.expose_secret());
+        }
+        redactor
+    }
+
+    /// Add one value (copied into a zeroizing buffer), with the same rules as [`Redactor::new`].
+    pub fn add(&mut self, label: &str, value: &[u8]) {
+        self.insert(label, Zeroizing::new(value.to_vec()));
+    }
+
+    fn insert(&mut self, label: &str, value: Zeroizing<Vec<u8>>) {
+        if value.is_empty() || self.values.iter().any(|(v, _)| **v == *value) {
+            return;
+        }
+        // Longest first; among equal lengths, the order of insertion.
+        let at = self.values.partition_point(|(v, _)| v.len() >= value.len());
+        let replacement = format!("[REDACTED:{label}]").into_bytes();
+        self.values.insert(at, (value, replacement));
     }
 
     /// Whether there is nothing to redact (every byte passes through unchanged).

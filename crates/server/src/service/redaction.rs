@@ -3,20 +3,12 @@
 //! `[REDACTED:<label>]` (also when split across chunks) and emits whole UTF-8 characters only.
 
 use amika_sandbox::redact::Redactor;
-use zeroize::Zeroizing;
 
-/// Values injected into one sandbox run. Kept in memory only, zeroized on drop.
+/// Values injected into one sandbox run. Kept in memory only, zeroized on drop; `Debug` shows
+/// labels only.
+#[derive(Debug, Default)]
 pub struct RedactionSet {
-    values: Vec<(String, Zeroizing<Vec<u8>>)>,
-}
-
-impl std::fmt::Debug for RedactionSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let labels: Vec<&str> = self.values.iter().map(|(l, _)| l.as_str()).collect();
-        f.debug_struct("RedactionSet")
-            .field("labels", &labels)
-            .finish()
-    }
+    redactor: Redactor,
 }
 
 /// Shortest string worth redacting on its own: shorter ones would shred ordinary output.
@@ -24,7 +16,7 @@ const MIN_REDACTED_LEN: usize = 4;
 
 impl RedactionSet {
     pub fn new() -> Self {
-        RedactionSet { values: Vec::new() }
+        Self::default()
     }
 
     /// Add a value; an OAuth JSON document also adds each long string inside it (tokens are
@@ -43,42 +35,23 @@ impl RedactionSet {
     }
 
     fn push(&mut self, label: &str, value: &str) {
-        if value.len() >= MIN_REDACTED_LEN
-            && !self
-                .values
-                .iter()
-                .any(|(_, v)| v.as_slice() == value.as_bytes())
-        {
-            self.values
-                .push((label.to_string(), Zeroizing::new(value.as_bytes().to_vec())));
+        if value.len() >= MIN_REDACTED_LEN {
+            self.redactor.add(label, value.as_bytes());
         }
     }
 
     /// A filter for one output stream.
     pub fn filter(&self) -> OutputFilter {
-        let pairs = self
-            .values
-            .iter()
-            .map(|(l, v)| (l.clone(), v.to_vec()))
-            .collect();
         OutputFilter {
-            redactor: Redactor::new(pairs),
+            redactor: self.redactor.clone(),
             pending: Vec::new(),
         }
     }
 
-    /// Redact a complete text at once (stored replies, error messages).
+    /// Redact a complete text at once (stored replies, error messages). Values are whole UTF-8
+    /// strings, so they match only at character boundaries and the result stays valid UTF-8.
     pub fn redact_all(&self, text: &str) -> String {
-        let mut f = self.filter();
-        let mut out = f.push(text.as_bytes());
-        out.push_str(&f.finish());
-        out
-    }
-}
-
-impl Default for RedactionSet {
-    fn default() -> Self {
-        Self::new()
+        String::from_utf8_lossy(&self.redactor.redact(text.as_bytes())).into_owned()
     }
 }
 
@@ -121,10 +94,13 @@ impl OutputFilter {
         out
     }
 
-    pub fn finish(mut self) -> String {
-        let tail = std::mem::replace(&mut self.redactor, Redactor::new(Vec::new())).finish();
-        self.pending.extend_from_slice(&tail);
-        String::from_utf8_lossy(&self.pending).into_owned()
+    pub fn finish(self) -> String {
+        let OutputFilter {
+            redactor,
+            mut pending,
+        } = self;
+        pending.extend_from_slice(&redactor.finish());
+        String::from_utf8_lossy(&pending).into_owned()
     }
 }
 
