@@ -11,7 +11,6 @@ use std::fmt;
 use std::path::Path;
 
 use amika_types::{AgentKind, CreateCredentialRequest, CredentialType, Scope};
-use anyhow::bail;
 use serde_json::json;
 
 use super::credential::{find_credential, upsert_credential};
@@ -277,12 +276,8 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
         ),
     )?;
     let mut results = Vec::new();
+    // `discover` only yields an oauth value whose file parsed as JSON.
     for f in &found {
-        if f.credential_type == CredentialType::Oauth
-            && serde_json::from_str::<serde_json::Value>(&f.value).is_err()
-        {
-            bail!("{} is not valid JSON", f.source);
-        }
         let req = CreateCredentialRequest {
             name: f.name.clone(),
             value: f.value.clone(),
