@@ -530,36 +530,27 @@ macro_rules! impl_store {
             }
 
             async fn all_sealed(&self) -> $crate::Result<Vec<$crate::SealedRef>> {
-                use $crate::shared::SealedRefRecord;
                 use $crate::{SealedRef, SealedTable};
-                fn refs(
-                    table: SealedTable,
-                    records: Vec<SealedRefRecord>,
-                ) -> impl Iterator<Item = SealedRef> {
-                    records.into_iter().map(move |r| SealedRef {
+                let mut all = Vec::new();
+                for (table, name) in [
+                    (SealedTable::Secret, "secrets"),
+                    (SealedTable::Credential, "credentials"),
+                ] {
+                    let sql = format!(
+                        "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
+                         FROM {name} ORDER BY id"
+                    );
+                    let records: Vec<$crate::shared::SealedRefRecord> =
+                        sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                    all.extend(records.into_iter().map(|r| SealedRef {
                         table,
                         id: r.id,
                         org_id: r.org_id,
                         user_id: r.user_id,
                         version: r.version,
                         sealed: r.sealed.into(),
-                    })
+                    }));
                 }
-                let secrets: Vec<SealedRefRecord> = sqlx::query_as(
-                    "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
-                     FROM secrets ORDER BY id",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                let credentials: Vec<SealedRefRecord> = sqlx::query_as(
-                    "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
-                     FROM credentials ORDER BY id",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                let mut all: Vec<SealedRef> = refs(SealedTable::Secret, secrets)
-                    .chain(refs(SealedTable::Credential, credentials))
-                    .collect();
                 if let Some(sealed) = self.vault_canary().await? {
                     all.push(SealedRef {
                         table: SealedTable::Canary,
