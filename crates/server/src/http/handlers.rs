@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::auth::{ApiJson, ApiPath, Auth};
 use super::error::{ApiError, ApiResult};
+use crate::service::redaction::OutputFilter;
 use crate::service::{Service, ServiceError};
 
 fn kind(s: &str) -> Result<AgentKind, ApiError> {
@@ -331,48 +332,70 @@ pub async fn exec_sandbox(
     ApiJson(req): ApiJson<t::ExecRequest>,
 ) -> ApiResult<Response> {
     let (handle, redactions) = svc.exec_sandbox(&c, &id, req).await?;
-    // A relay task owns the command; when the client goes away, sending fails, the task ends
-    // and dropping the handle kills the command.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(32);
-    tokio::spawn(async move {
-        // Own the whole handle (not just its receiver): dropping it kills the command.
-        let mut handle = handle;
-        let (mut out, mut err) = (redactions.filter(), redactions.filter());
+    // The body stream owns the command: when the client goes away, the server drops the body,
+    // and dropping the handle kills the command at once (even one that prints nothing).
+    let relay = Relay {
+        out: redactions.filter(),
+        err: redactions.filter(),
+        handle,
+    };
+    let body = futures::stream::unfold(Some(relay), |relay| async move {
+        let mut relay = relay?;
         loop {
-            let frames = match handle.events.recv().await {
-                Some(ExecEvent::Stdout(b)) => vec![t::ExecFrame::Stdout { data: out.push(&b) }],
-                Some(ExecEvent::Stderr(b)) => vec![t::ExecFrame::Stderr { data: err.push(&b) }],
-                Some(ExecEvent::Exit(code)) => {
-                    let frames = vec![
-                        t::ExecFrame::Stdout { data: out.finish() },
-                        t::ExecFrame::Stderr { data: err.finish() },
-                        t::ExecFrame::Exit { code },
-                    ];
-                    let _ = tx.send(ndjson(&frames)).await;
-                    return;
-                }
-                None => {
-                    let _ = tx
-                        .send(ndjson(&[t::ExecFrame::Error {
-                            message: "the command ended without an exit status".into(),
-                        }]))
-                        .await;
-                    return;
-                }
-            };
-            if tx.send(ndjson(&frames)).await.is_err() {
-                return;
+            let (bytes, rest) = relay.next().await;
+            // Output that redaction holds back (a possible value's start) makes no chunk.
+            match rest {
+                Some(r) if bytes.is_empty() => relay = r,
+                rest => return Some((Ok::<_, std::io::Error>(bytes), rest)),
             }
         }
-    });
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
     });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// A running command's events, redacted per stream.
+struct Relay {
+    handle: amika_sandbox::ExecHandle,
+    out: OutputFilter,
+    err: OutputFilter,
+}
+
+impl Relay {
+    /// The next event as NDJSON, and the relay while the command goes on.
+    async fn next(mut self) -> (Vec<u8>, Option<Self>) {
+        match self.handle.events.recv().await {
+            Some(ExecEvent::Stdout(b)) => {
+                let data = self.out.push(&b);
+                (ndjson(&[t::ExecFrame::Stdout { data }]), Some(self))
+            }
+            Some(ExecEvent::Stderr(b)) => {
+                let data = self.err.push(&b);
+                (ndjson(&[t::ExecFrame::Stderr { data }]), Some(self))
+            }
+            Some(ExecEvent::Exit(code)) => {
+                let frames = [
+                    t::ExecFrame::Stdout {
+                        data: self.out.finish(),
+                    },
+                    t::ExecFrame::Stderr {
+                        data: self.err.finish(),
+                    },
+                    t::ExecFrame::Exit { code },
+                ];
+                (ndjson(&frames), None)
+            }
+            None => {
+                let frames = [t::ExecFrame::Error {
+                    message: "the command ended without an exit status".into(),
+                }];
+                (ndjson(&frames), None)
+            }
+        }
+    }
 }
 
 /// Frames as newline-delimited JSON, leaving out empty output frames.
