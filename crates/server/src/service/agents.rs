@@ -688,21 +688,29 @@ fn default_agent(sandbox: &SandboxRow) -> AgentKind {
         .map_or(AgentKind::Claude, |r| r.kind)
 }
 
+/// The entry of a sandbox's resolution (made at create) that an agent of `kind` can send with,
+/// or why there is none: `Some(why)` when the kind was skipped, `None` when it was never
+/// requested. The one rule for which kinds a sandbox can message; the web UI asks it too.
+pub fn usable_credential(
+    entries: &[t::ResolvedAgentCredential],
+    kind: AgentKind,
+) -> std::result::Result<&t::ResolvedAgentCredential, Option<&str>> {
+    match entries.iter().find(|r| r.kind == kind) {
+        Some(r) if r.outcome == ResolutionOutcome::Resolved => Ok(r),
+        Some(r) if r.reason.is_empty() => Err(Some(&r.source)),
+        Some(r) => Err(Some(&r.reason)),
+        None => Err(None),
+    }
+}
+
 /// The name of the credential the sandbox holds for `kind`, or why it holds none and how to
 /// give it one.
 fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
     let entries = resolved_credentials(sandbox);
-    let why = match entries.iter().find(|r| r.kind == kind) {
-        Some(r) if r.outcome == ResolutionOutcome::Resolved => return Ok(r.name.clone()),
-        Some(r) => format!(
-            "it was skipped when the sandbox was created ({})",
-            if r.reason.is_empty() {
-                &r.source
-            } else {
-                &r.reason
-            }
-        ),
-        None => "none was requested when the sandbox was created".to_string(),
+    let why = match usable_credential(&entries, kind) {
+        Ok(r) => return Ok(r.name.clone()),
+        Err(Some(why)) => format!("it was skipped when the sandbox was created ({why})"),
+        Err(None) => "none was requested when the sandbox was created".to_string(),
     };
     Err(ServiceError::Unprocessable {
         code: "agent_credential_skipped",

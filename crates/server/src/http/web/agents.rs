@@ -15,7 +15,7 @@
 //! conversation is the sandbox's latest session (`list_agent_sessions` + `get_agent_session`),
 //! whose texts the service has already redacted; they are still escaped like any other text.
 
-use amika_types::{self as t, AgentJobState, AgentKind, ResolutionOutcome, SandboxState};
+use amika_types::{self as t, AgentJobState, AgentKind, SandboxState};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use super::html::{self, escape};
 use super::sandboxes::{detail_page, sandbox_href};
 use super::{describe, error_in_page, see_other, Fields, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
+use crate::service::agents::usable_credential;
 use crate::service::{Caller, Service, ServiceError};
 
 /// The message box as submitted (or empty) and its errors.
@@ -139,19 +140,18 @@ pub async fn load_conversation(
     })
 }
 
-/// Why a kind cannot be chosen for this sandbox, or `None` when it holds a credential.
+/// Why a kind cannot be chosen for this sandbox, or `None` when it holds a credential (the
+/// service's own rule, [`usable_credential`]).
 fn unavailable(s: &t::Sandbox, kind: AgentKind) -> Option<String> {
-    match s.resolved_agent_credentials.iter().find(|r| r.kind == kind) {
-        Some(r) if r.outcome == ResolutionOutcome::Resolved => None,
-        Some(r) => Some(format!(
-            "skipped at create: {}",
-            if r.reason.is_empty() {
-                &r.source
-            } else {
-                &r.reason
-            }
-        )),
-        None => Some("not requested at create".into()),
+    usable_credential(&s.resolved_agent_credentials, kind)
+        .err()
+        .map(unavailable_text)
+}
+
+fn unavailable_text(skipped: Option<&str>) -> String {
+    match skipped {
+        Some(why) => format!("skipped at create: {why}"),
+        None => "not requested at create".into(),
     }
 }
 
@@ -185,19 +185,14 @@ pub fn message_box(
         .iter()
         .map(|k| {
             let value = k.as_str();
-            let (label, disabled) = match unavailable(s, *k) {
-                None => {
-                    let r = s
-                        .resolved_agent_credentials
-                        .iter()
-                        .find(|r| r.kind == *k)
-                        .map(|r| format!("{value} — {} ({})", r.name, r.credential_type))
-                        .unwrap_or_else(|| value.to_string());
-                    (r, "")
-                }
-                Some(why) => {
+            let (label, disabled) = match usable_credential(&s.resolved_agent_credentials, *k) {
+                Ok(r) => (format!("{value} — {} ({})", r.name, r.credential_type), ""),
+                Err(skipped) => {
                     any_unavailable = true;
-                    (format!("{value} — unavailable ({why})"), " disabled")
+                    (
+                        format!("{value} — unavailable ({})", unavailable_text(skipped)),
+                        " disabled",
+                    )
                 }
             };
             format!(
