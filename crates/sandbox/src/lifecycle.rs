@@ -100,26 +100,6 @@ pub fn check_transition(
     Ok(next)
 }
 
-/// Whether commands (exec, agent-send) may run in a sandbox in this state.
-pub fn can_exec(state: SandboxState) -> bool {
-    check_transition(state, Operation::Exec).is_ok()
-}
-
-/// Whether a sandbox in this state may be started.
-pub fn can_start(state: SandboxState) -> bool {
-    check_transition(state, Operation::Start).is_ok()
-}
-
-/// Whether a sandbox in this state may be stopped.
-pub fn can_stop(state: SandboxState) -> bool {
-    check_transition(state, Operation::Stop).is_ok()
-}
-
-/// Whether a sandbox in this state may be deleted.
-pub fn can_delete(state: SandboxState) -> bool {
-    check_transition(state, Operation::Delete).is_ok()
-}
-
 /// States in which an operation is in flight. After a server restart, a sandbox found in one of
 /// these was interrupted and must be reconciled with what really runs.
 pub fn is_transient(state: SandboxState) -> bool {
@@ -241,13 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn helpers_agree_with_the_table() {
-        for &s in S::ALL {
-            assert_eq!(can_exec(s), s == S::Running);
-            assert_eq!(can_start(s), matches!(s, S::Stopped | S::Failed));
-            assert_eq!(can_stop(s), matches!(s, S::Running | S::Initializing));
-            assert_eq!(can_delete(s), s != S::Deleting);
-        }
+    fn transient_states() {
         assert!(is_transient(S::Initializing) && !is_transient(S::Running));
     }
 }
