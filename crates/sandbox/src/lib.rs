@@ -103,18 +103,7 @@ pub enum ExecEvent {
 #[derive(Debug)]
 pub struct ExecHandle {
     pub events: mpsc::Receiver<ExecEvent>,
-    pub(crate) _guard: Option<Box<dyn Send + Sync + fmt::Debug>>,
-}
-
-impl ExecHandle {
-    /// A handle over a plain event channel, with nothing to kill on drop: for providers outside
-    /// this crate and for test doubles of [`Provider`].
-    pub fn new(events: mpsc::Receiver<ExecEvent>) -> Self {
-        ExecHandle {
-            events,
-            _guard: None,
-        }
-    }
+    pub(crate) _guard: Box<dyn Send + Sync + fmt::Debug>,
 }
 
 /// What the provider sees running for a sandbox (reconciliation).

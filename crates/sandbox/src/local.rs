@@ -934,7 +934,7 @@ impl Provider for LocalProvider {
         ));
         Ok(ExecHandle {
             events: rx,
-            _guard: Some(Box::new(KillGroupOnDrop { pgid, done })),
+            _guard: Box::new(KillGroupOnDrop { pgid, done }),
         })
     }
 
