@@ -834,17 +834,35 @@ impl Service {
         }
         let record: InjectionRecord =
             serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
-        let mut set = RedactionSet::new();
+        // A row deleted since the start is skipped; any other store error is an error, not a
+        // quietly smaller set (the set is cached for the sandbox's whole run).
+        fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>> {
+            match r {
+                Ok(row) => Ok(Some(row)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        let mut secrets = Vec::new();
         for s in &record.secrets {
-            if let Ok(secret) = self.store.get_secret(&s.secret_id).await {
-                set.add(&secret.name, self.open_secret(&secret)?.expose_secret());
+            if let Some(secret) = found(self.store.get_secret(&s.secret_id).await)? {
+                if secret.version != s.version {
+                    tracing::warn!(sandbox = %row.id, secret = %s.name, "the secret changed since the sandbox started: its injected value cannot be redacted");
+                }
+                secrets.push((s.env.clone(), secret));
             }
         }
+        let mut credentials = Vec::new();
         for c in &record.credentials {
-            if let Ok(cred) = self.store.get_credential(&c.credential_id).await {
-                set.add(&cred.name, self.open_credential(&cred)?.expose_secret());
+            if let Some(cred) = found(self.store.get_credential(&c.credential_id).await)? {
+                if cred.version != c.version {
+                    tracing::warn!(sandbox = %row.id, credential = %c.name, "the credential changed since the sandbox started: its injected value cannot be redacted");
+                }
+                credentials.push(cred);
             }
         }
+        // The same decryption and labels as the start's.
+        let set = self.prepare(&secrets, &credentials)?.redactions;
         let set = Arc::new(set);
         self.redactions
             .lock()
