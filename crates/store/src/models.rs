@@ -4,7 +4,7 @@ use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
 use chrono::{DateTime, Utc};
 
 /// Envelope ciphertext of one value, as produced by the vault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Sealed {
     /// Id of the master key (KEK) that wrapped `wrapped_key`.
     pub kek_id: String,
@@ -33,14 +33,14 @@ pub struct SealedRef {
     pub sealed: Sealed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrgRow {
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
     pub org_id: String,
@@ -49,7 +49,7 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub id: String,
     pub user_id: String,

@@ -1,6 +1,7 @@
-//! What the SQLite and PostgreSQL backends share: the records sqlx decodes rows into, their
-//! conversion to the public row types, and [`impl_store!`], which writes the one `Store`
-//! implementation (and with it all SQL text) for a concrete pool type.
+//! What the SQLite and PostgreSQL backends share: the records sqlx decodes rows into where a
+//! column needs converting (enums, JSON; rows without such columns decode straight into their
+//! public type), and [`impl_store!`], which writes the one `Store` implementation (and with it
+//! all SQL text) for a concrete pool type.
 //!
 //! Sharing works because the two schemas are kept column-for-column alike and both dialects
 //! accept `$n` placeholders, partial unique indexes, `ON CONFLICT ... DO UPDATE` and `UNION`. A
@@ -12,7 +13,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::{ApiKeyRow, CredentialRow, OrgRow, SandboxRow, Sealed, SecretRow, StoreError, UserRow};
+use crate::{ApiKeyRow, CredentialRow, SandboxRow, Sealed, SecretRow, StoreError, UserRow};
 
 /// PostgreSQL keeps microseconds, SQLite whatever text it is given. Both backends bind
 /// timestamps through here so a value reads back the same from either.
@@ -70,23 +71,6 @@ pub(crate) fn sandbox_conflict(row: &SandboxRow) -> String {
     format!("a sandbox named {} already exists", row.name)
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct SealedRecord {
-    pub kek_id: String,
-    pub wrapped_key: Vec<u8>,
-    pub ciphertext: Vec<u8>,
-}
-
-impl From<SealedRecord> for Sealed {
-    fn from(r: SealedRecord) -> Self {
-        Sealed {
-            kek_id: r.kek_id,
-            wrapped_key: r.wrapped_key,
-            ciphertext: r.ciphertext,
-        }
-    }
-}
-
 /// A secret's or credential's sealed value with its AAD inputs (key rotation).
 #[derive(sqlx::FromRow)]
 pub(crate) struct SealedRefRecord {
@@ -95,79 +79,14 @@ pub(crate) struct SealedRefRecord {
     pub user_id: String,
     pub version: i64,
     #[sqlx(flatten)]
-    pub sealed: SealedRecord,
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrgRecord {
-    id: String,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<OrgRecord> for OrgRow {
-    fn from(r: OrgRecord) -> Self {
-        OrgRow {
-            id: r.id,
-            name: r.name,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRecord {
-    id: String,
-    org_id: String,
-    name: String,
-    is_admin: bool,
-    created_at: DateTime<Utc>,
-}
-
-impl From<UserRecord> for UserRow {
-    fn from(r: UserRecord) -> Self {
-        UserRow {
-            id: r.id,
-            org_id: r.org_id,
-            name: r.name,
-            is_admin: r.is_admin,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct ApiKeyRecord {
-    id: String,
-    user_id: String,
-    name: String,
-    hash: String,
-    obfuscated: String,
-    last_used_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<ApiKeyRecord> for ApiKeyRow {
-    fn from(r: ApiKeyRecord) -> Self {
-        ApiKeyRow {
-            id: r.id,
-            user_id: r.user_id,
-            name: r.name,
-            hash: r.hash,
-            obfuscated: r.obfuscated,
-            last_used_at: r.last_used_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
+    pub sealed: Sealed,
 }
 
 /// An API key joined with its user (columns of the user prefixed `u_`).
 #[derive(sqlx::FromRow)]
 pub(crate) struct ApiKeyUserRecord {
     #[sqlx(flatten)]
-    key: ApiKeyRecord,
+    key: ApiKeyRow,
     u_org_id: String,
     u_name: String,
     u_is_admin: bool,
@@ -183,7 +102,7 @@ impl From<ApiKeyUserRecord> for (ApiKeyRow, UserRow) {
             is_admin: r.u_is_admin,
             created_at: r.u_created_at,
         };
-        (r.key.into(), user)
+        (r.key, user)
     }
 }
 
@@ -197,7 +116,7 @@ pub(crate) struct SecretRecord {
     scope: String,
     version: i64,
     #[sqlx(flatten)]
-    sealed: SealedRecord,
+    sealed: Sealed,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -213,7 +132,7 @@ impl TryFrom<SecretRecord> for SecretRow {
             description: r.description,
             scope: parse_enum(&r.scope)?,
             version: r.version,
-            sealed: r.sealed.into(),
+            sealed: r.sealed,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -233,7 +152,7 @@ pub(crate) struct CredentialRecord {
     version: i64,
     expires_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
-    sealed: SealedRecord,
+    sealed: Sealed,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -252,7 +171,7 @@ impl TryFrom<CredentialRecord> for CredentialRow {
             is_default: r.is_default,
             version: r.version,
             expires_at: r.expires_at,
-            sealed: r.sealed.into(),
+            sealed: r.sealed,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -494,12 +413,12 @@ macro_rules! impl_store {
             // ---- vault metadata
 
             async fn vault_canary(&self) -> $crate::Result<Option<$crate::Sealed>> {
-                let record: Option<$crate::shared::SealedRecord> = sqlx::query_as(
+                let sealed: Option<$crate::Sealed> = sqlx::query_as(
                     "SELECT kek_id, wrapped_key, ciphertext FROM vault_meta WHERE id = 'canary'",
                 )
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(record.map(Into::into))
+                Ok(sealed)
             }
 
             async fn set_vault_canary(&self, sealed: &$crate::Sealed) -> $crate::Result<()> {
@@ -548,7 +467,7 @@ macro_rules! impl_store {
                         org_id: r.org_id,
                         user_id: r.user_id,
                         version: r.version,
-                        sealed: r.sealed.into(),
+                        sealed: r.sealed,
                     }));
                 }
                 if let Some(sealed) = self.vault_canary().await? {
@@ -628,21 +547,21 @@ macro_rules! impl_store {
             }
 
             async fn get_org(&self, id: &str) -> $crate::Result<$crate::OrgRow> {
-                let record: Option<$crate::shared::OrgRecord> =
+                let record: Option<$crate::OrgRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE id = $1")
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?;
-                record.map(Into::into).ok_or($crate::StoreError::NotFound("org"))
+                record.ok_or($crate::StoreError::NotFound("org"))
             }
 
             async fn get_org_by_name(&self, name: &str) -> $crate::Result<$crate::OrgRow> {
-                let record: Option<$crate::shared::OrgRecord> =
+                let record: Option<$crate::OrgRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE name = $1")
                         .bind(name)
                         .fetch_optional(&self.pool)
                         .await?;
-                record.map(Into::into).ok_or($crate::StoreError::NotFound("org"))
+                record.ok_or($crate::StoreError::NotFound("org"))
             }
 
             async fn count_users(&self) -> $crate::Result<i64> {
@@ -677,13 +596,13 @@ macro_rules! impl_store {
             }
 
             async fn get_user(&self, id: &str) -> $crate::Result<$crate::UserRow> {
-                let record: Option<$crate::shared::UserRecord> = sqlx::query_as(
+                let record: Option<$crate::UserRow> = sqlx::query_as(
                     "SELECT id, org_id, name, is_admin, created_at FROM users WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-                record.map(Into::into).ok_or($crate::StoreError::NotFound("user"))
+                record.ok_or($crate::StoreError::NotFound("user"))
             }
 
             async fn create_api_key(&self, key: &$crate::ApiKeyRow) -> $crate::Result<()> {
@@ -710,7 +629,7 @@ macro_rules! impl_store {
             }
 
             async fn get_api_key_by_hash(&self, hash: &str) -> $crate::Result<$crate::ApiKeyRow> {
-                let record: Option<$crate::shared::ApiKeyRecord> = sqlx::query_as(concat!(
+                let record: Option<$crate::ApiKeyRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     $crate::shared::api_key_columns!(),
                     " FROM api_keys WHERE hash = $1"
@@ -718,7 +637,7 @@ macro_rules! impl_store {
                 .bind(hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                record.map(Into::into).ok_or($crate::StoreError::NotFound("api key"))
+                record.ok_or($crate::StoreError::NotFound("api key"))
             }
 
             async fn get_api_key_and_user_by_hash(
@@ -741,7 +660,7 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
             ) -> $crate::Result<Vec<$crate::ApiKeyRow>> {
-                let records: Vec<$crate::shared::ApiKeyRecord> = sqlx::query_as(concat!(
+                let records: Vec<$crate::ApiKeyRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     $crate::shared::api_key_columns!(),
                     " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
@@ -749,7 +668,7 @@ macro_rules! impl_store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(records.into_iter().map(Into::into).collect())
+                Ok(records)
             }
 
             async fn delete_api_key(&self, user_id: &str, id: &str) -> $crate::Result<()> {
@@ -1451,7 +1370,7 @@ mod tests {
             description: None,
             scope: "everyone".into(),
             version: 1,
-            sealed: SealedRecord {
+            sealed: Sealed {
                 kek_id: "k".into(),
                 wrapped_key: vec![],
                 ciphertext: vec![],
