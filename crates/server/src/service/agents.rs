@@ -1142,8 +1142,22 @@ impl Service {
             )));
         }
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
+        let rows = self.store.list_agent_sessions(&sandbox.id).await?;
+        let offset = usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = limit as usize;
+        // A session's status comes from its turns: without a status filter only the page's
+        // sessions need theirs read (the web page asks for one session on every poll).
+        if status.is_none() {
+            let total = rows.len() as u64;
+            let mut sessions = Vec::new();
+            for row in rows.iter().skip(offset).take(limit) {
+                let turns = self.session_turns(&row.id).await?;
+                sessions.push(session_to_wire(row, &turns, false));
+            }
+            return Ok(t::AgentSessionsList { sessions, total });
+        }
         let mut sessions = Vec::new();
-        for row in self.store.list_agent_sessions(&sandbox.id).await? {
+        for row in rows {
             let turns = self.session_turns(&row.id).await?;
             let session = session_to_wire(&row, &turns, false);
             if status.is_none_or(|s| s == session.status) {
@@ -1151,12 +1165,7 @@ impl Service {
             }
         }
         let total = sessions.len() as u64;
-        let offset = usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX);
-        let sessions = sessions
-            .into_iter()
-            .skip(offset)
-            .take(limit as usize)
-            .collect();
+        let sessions = sessions.into_iter().skip(offset).take(limit).collect();
         Ok(t::AgentSessionsList { sessions, total })
     }
 
