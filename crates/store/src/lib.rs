@@ -24,7 +24,8 @@ pub enum StoreError {
     /// A uniqueness rule was violated (e.g. a name already taken); the message names it.
     #[error("{0}")]
     Conflict(String),
-    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    /// Carries only the URL's scheme: the rest may hold a password.
+    #[error("unsupported database URL scheme {0:?}: expected sqlite://PATH or postgres://...")]
     BadUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -154,6 +155,8 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
     } else {
-        Err(StoreError::BadUrl(url.to_string()))
+        // Up to the first ':' (with no ':' there is no user:password either).
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        Err(StoreError::BadUrl(scheme.to_string()))
     }
 }
