@@ -11,10 +11,13 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{contains, fails, files_containing, http, ok, ok_json, Server};
+use common::{
+    claude_oauth_doc, contains, exec_sh, fails, files_containing, http, ok, ok_json, sha256,
+    wait_until, Server,
+};
 use serde_json::{json, Value};
 
 const FAKE_CLAUDE: &str = include_str!("fixtures/fake-claude.sh");
@@ -29,21 +32,7 @@ const DB_URL: &str = "postgres://app:agent-db-pw-51f3@db:5432/app";
 const AUTH_MESSAGE: &str = "the agent could not authenticate with its provider; credential personal-oauth may have expired or been revoked";
 
 fn oauth_doc() -> String {
-    format!(
-        r#"{{"claudeAiOauth":{{"accessToken":"{ACCESS}","refreshToken":"{REFRESH}","expiresAt":4102444800000,"scopes":["user:inference"]}}}}"#
-    )
-}
-
-/// Hex SHA-256, by the host's `sha256sum` (what the test agent uses inside).
-fn sha256(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum runs");
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+    claude_oauth_doc(ACCESS, REFRESH)
 }
 
 /// Claude: `personal-oauth` (oauth, default) and `backup-key` (api key); Codex: `work-key`.
@@ -110,12 +99,6 @@ fn sandbox<'a>(server: &'a Server, name: &str, flags: &[&str]) -> Sandbox<'a> {
     sb
 }
 
-fn exec(server: &Server, sandbox: &str, script: &str) -> String {
-    ok(server
-        .amika()
-        .args(["sandbox", "exec", sandbox, "--", "sh", "-c", script]))
-}
-
 /// `amika sandbox agent-send SANDBOX ARGS... -o json`: (exit success, the answer).
 fn send(server: &Server, sandbox: &str, args: &[&str]) -> (bool, Value) {
     let out = server
@@ -160,19 +143,11 @@ fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, 
 
 /// Every process in the sandbox, one command line per line (`ps` may not be installed).
 fn sandbox_processes(server: &Server, sandbox: &str) -> String {
-    exec(
+    exec_sh(
         server,
         sandbox,
         r#"for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null; echo; done"#,
     )
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -227,7 +202,7 @@ fn each_agent_answers_with_its_own_credential_and_keeps_its_sessions() {
     assert!(session.starts_with("ses_"), "{session}");
     let agent_first = str_of(&first, "agent_session_id").to_string();
     assert!(
-        !exec(&server, "dev-box", "ls /tmp").contains("pwned"),
+        !exec_sh(&server, "dev-box", "ls /tmp").contains("pwned"),
         "the message was run by a shell"
     );
 
@@ -320,12 +295,12 @@ fn each_agent_answers_with_its_own_credential_and_keeps_its_sessions() {
     );
 
     // What the test agents were run with: exactly the templates' argv, nothing else.
-    let runs = exec(&server, "dev-box", "cat ~/.fake-claude-runs");
+    let runs = exec_sh(&server, "dev-box", "cat ~/.fake-claude-runs");
     let expected = format!(
         "run argc=5 resume=none\nrun argc=7 resume={agent_first}\nrun argc=7 resume={agent_second}\nrun argc=5 resume=none\n"
     );
     assert!(runs.starts_with(&expected), "{runs}");
-    let runs = exec(&server, "dev-box", "cat ~/.fake-codex-runs");
+    let runs = exec_sh(&server, "dev-box", "cat ~/.fake-codex-runs");
     assert_eq!(
         runs,
         format!("run argc=5 resume=none\nrun argc=7 resume={thread}\n")
@@ -551,7 +526,7 @@ fn a_skipped_agent_kind_fails_at_once_and_starts_nothing() {
     );
     // No process ran, no session was started.
     assert_eq!(
-        exec(
+        exec_sh(
             &server,
             "no-codex",
             "test -e ~/.fake-codex-runs && echo ran || echo never"
@@ -578,7 +553,7 @@ fn a_skipped_agent_kind_fails_at_once_and_starts_nothing() {
         "{err}"
     );
     assert_eq!(
-        exec(
+        exec_sh(
             &server,
             "bare",
             "test -e ~/.fake-claude-runs && echo ran || echo never"

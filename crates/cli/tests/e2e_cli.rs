@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use common::{fails, http, ok, ok_json, Server};
+use common::{exec_sh, fails, http, ok, ok_json, sha256, Server};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -114,21 +114,6 @@ fn assert_absent(haystack: &str, values: &[&str], what: &str) {
     for v in values {
         assert!(!haystack.contains(v), "{v:?} shows in {what}:\n{haystack}");
     }
-}
-
-fn sha256(value: &str) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(value.as_bytes())
-        .unwrap();
-    text(&child.wait_with_output().unwrap().stdout)[..64].to_string()
 }
 
 /// The secret's value through `secret reveal -o json` (exact, no added newline).
@@ -1945,12 +1930,6 @@ fn sandbox_json(server: &Server, args: &[&str]) -> Value {
     ok_json(server.amika().args(&full))
 }
 
-fn inside(server: &Server, name: &str, script: &str) -> String {
-    ok(server
-        .amika()
-        .args(["sandbox", "exec", name, "--", "sh", "-c", script]))
-}
-
 #[test]
 fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
     let server = Server::start();
@@ -2054,7 +2033,7 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
     assert_eq!(first, "first\n");
-    inside(&server, "life-box", "touch ~/go");
+    exec_sh(&server, "life-box", "touch ~/go");
     let mut rest = String::new();
     lines.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "second\n");
@@ -2062,18 +2041,18 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
 
     // Files in home and workspace; the value the sandbox got.
     let hash_script = "printf %s \"$ROTATED\" | sha256sum | cut -c1-64";
-    inside(
+    exec_sh(
         &server,
         "life-box",
         "echo home-data > ~/kept-home.txt && echo ws-data > ~/workspace/kept-ws.txt",
     );
-    assert_eq!(inside(&server, "life-box", hash_script).trim(), sha256(v1));
+    assert_eq!(exec_sh(&server, "life-box", hash_script).trim(), sha256(v1));
 
     // A new value: the running sandbox keeps the old one.
     ok(server
         .amika()
         .args(["secret", "push", &format!("ROTATED={v2}"), "--yes"]));
-    assert_eq!(inside(&server, "life-box", hash_script).trim(), sha256(v1));
+    assert_eq!(exec_sh(&server, "life-box", hash_script).trim(), sha256(v1));
 
     // stop: stopped; exec then fails, saying how to start it; a second stop is refused.
     let stopped = sandbox_json(&server, &["stop", "life-box"]);
@@ -2102,9 +2081,9 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
     // start: running again, with the new value and the files still there.
     let started = sandbox_json(&server, &["start", "life-box"]);
     assert_eq!(started["state"], "running");
-    assert_eq!(inside(&server, "life-box", hash_script).trim(), sha256(v2));
+    assert_eq!(exec_sh(&server, "life-box", hash_script).trim(), sha256(v2));
     assert_eq!(
-        inside(
+        exec_sh(
             &server,
             "life-box",
             "cat ~/kept-home.txt ~/workspace/kept-ws.txt"
@@ -2112,7 +2091,7 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
         "home-data\nws-data\n"
     );
     assert_eq!(
-        inside(&server, "life-box", "echo \"$ROTATED\""),
+        exec_sh(&server, "life-box", "echo \"$ROTATED\""),
         "[REDACTED:ROTATED]\n"
     );
     fails_with(

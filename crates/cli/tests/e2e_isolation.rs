@@ -8,8 +8,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use common::{ok, ok_json, Server};
+use common::{eventually, ok, ok_json, Server};
 use serde_json::Value;
 
 /// Run `argv` in a sandbox through `amika sandbox exec -o json`: (exit code, stdout, stderr).
@@ -245,20 +246,6 @@ fn get(server: &Server, name: &str) -> Value {
     ok_json(server.amika().args(["sandbox", "get", name, "-o", "json"]))
 }
 
-/// Run `check` until it holds or `secs` pass (a sandbox freeing its pids after a kill).
-fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if check() {
-            return true;
-        }
-        if std::time::Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn limits_contain_a_fork_bomb_and_a_memory_hog() {
     // Defaults from the server's flags; a create may set its own.
@@ -317,7 +304,12 @@ fn limits_contain_a_fork_bomb_and_a_memory_hog() {
     );
     // The bomb is gone with its exec, and the sandbox is usable again.
     assert!(
-        eventually(10, || exec(&server, "bomb", &["echo", "ok"]).0 == 0),
+        eventually(Duration::from_secs(10), || exec(
+            &server,
+            "bomb",
+            &["echo", "ok"]
+        )
+        .0 == 0),
         "the bombed sandbox did not recover"
     );
     assert_eq!(get(&server, "bomb")["state"], "running");
@@ -348,7 +340,8 @@ fn limits_contain_a_fork_bomb_and_a_memory_hog() {
     assert_eq!(code, 137, "{err}");
     // The exec can end a moment before the sandbox's last process is reaped: poll briefly.
     assert!(
-        eventually(10, || get(&server, "hog")["state"] == "failed"),
+        eventually(Duration::from_secs(10), || get(&server, "hog")["state"]
+            == "failed"),
         "{}",
         get(&server, "hog")
     );

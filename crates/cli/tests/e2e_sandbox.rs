@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fails, files_containing, ok, ok_json, Server};
+use common::{claude_oauth_doc, exec_sh, fails, files_containing, ok, ok_json, sha256, Server};
 use serde_json::Value;
 
 const DB_URL: &str = "postgres://app:db-pw-5d1e9a@db:5432/app";
@@ -14,9 +14,7 @@ const REFRESH: &str = "sk-ant-ort01-E2EREFRESH-0c7e1d";
 const CODEX_KEY: &str = "sk-proj-E2ECODEX-91f0aa";
 
 fn oauth_doc() -> String {
-    format!(
-        r#"{{"claudeAiOauth":{{"accessToken":"{ACCESS}","refreshToken":"{REFRESH}","expiresAt":4102444800000,"scopes":["user:inference"]}}}}"#
-    )
+    claude_oauth_doc(ACCESS, REFRESH)
 }
 
 /// Push the values of DESIGN §1 through the CLI.
@@ -62,12 +60,6 @@ fn push_vault(server: &Server) {
         ])
         .arg(dir.join("codex.key"))
         .arg("--yes"));
-}
-
-fn exec(server: &Server, sandbox: &str, script: &str) -> String {
-    ok(server
-        .amika()
-        .args(["sandbox", "exec", sandbox, "--", "sh", "-c", script]))
 }
 
 fn resolution(sb: &Value) -> Vec<(String, String, String, String, String)> {
@@ -130,7 +122,7 @@ fn design_sequence_injects_exactly_what_was_resolved() {
     );
 
     // Inside: the env vars, and the credential files (0600, owned by amika) with the right bytes.
-    let env = exec(&server, "dev-box", "env");
+    let env = exec_sh(&server, "dev-box", "env");
     assert!(
         env.contains("ANTHROPIC_API_KEY=[REDACTED:my-claude-key]"),
         "{env}"
@@ -141,33 +133,23 @@ fn design_sequence_injects_exactly_what_was_resolved() {
     );
     assert!(env.contains("OPENAI_API_KEY=[REDACTED:work-key]"), "{env}");
     // Compare by hash inside the sandbox, since relayed output is redacted.
-    let sha = |s: &str| {
-        let mut c = std::process::Command::new("sha256sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(c.stdin.as_mut().unwrap(), s.as_bytes()).unwrap();
-        drop(c.stdin.take());
-        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()[..64].to_string()
-    };
-    let inside = exec(
+    let inside = exec_sh(
         &server,
         "dev-box",
         r#"printf %s "$ANTHROPIC_API_KEY" | sha256sum; printf %s "$DATABASE_URL" | sha256sum; printf %s "$OPENAI_API_KEY" | sha256sum; sha256sum < ~/.claude/.credentials.json; sha256sum < ~/.codex/auth.json; stat -c '%a %U %n' ~/.claude/.credentials.json ~/.codex/auth.json; id -un; pwd"#,
     );
     let lines: Vec<&str> = inside.lines().collect();
-    assert_eq!(&lines[0][..64], sha(CLAUDE_KEY));
-    assert_eq!(&lines[1][..64], sha(DB_URL));
-    assert_eq!(&lines[2][..64], sha(CODEX_KEY));
+    assert_eq!(&lines[0][..64], sha256(CLAUDE_KEY));
+    assert_eq!(&lines[1][..64], sha256(DB_URL));
+    assert_eq!(&lines[2][..64], sha256(CODEX_KEY));
     assert_eq!(
         &lines[3][..64],
-        sha(&oauth_doc()),
+        sha256(oauth_doc()),
         "claude oauth file holds the stored JSON verbatim"
     );
     assert_eq!(
         &lines[4][..64],
-        sha(&format!(r#"{{"OPENAI_API_KEY":"{CODEX_KEY}"}}"#))
+        sha256(format!(r#"{{"OPENAI_API_KEY":"{CODEX_KEY}"}}"#))
     );
     assert_eq!(lines[5], "600 amika /home/amika/.claude/.credentials.json");
     assert_eq!(lines[6], "600 amika /home/amika/.codex/auth.json");
@@ -175,7 +157,7 @@ fn design_sequence_injects_exactly_what_was_resolved() {
     assert_eq!(lines[8], "/home/amika/workspace");
 
     // A value split by the command across writes is still redacted.
-    let split = exec(
+    let split = exec_sh(
         &server,
         "dev-box",
         r#"v="$OPENAI_API_KEY"; printf %s "${v%????????}"; sleep 0.2; printf '%s\n' "${v#${v%????????}}""#,
@@ -323,7 +305,7 @@ fn documented_example_default_oauth_and_skipped_codex() {
     );
 
     // The skipped kind got nothing: no env var, no file.
-    let inside = exec(&server, "dev-box", "echo \"openai=${OPENAI_API_KEY:-unset}\"; ls -A ~/.codex 2>/dev/null | wc -l; test -s ~/.claude/.credentials.json && echo claude-file");
+    let inside = exec_sh(&server, "dev-box", "echo \"openai=${OPENAI_API_KEY:-unset}\"; ls -A ~/.codex 2>/dev/null | wc -l; test -s ~/.claude/.credentials.json && echo claude-file");
     assert_eq!(inside, "openai=unset\n0\nclaude-file\n");
     ok(server
         .amika()

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
@@ -244,7 +245,7 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
                 stack.push(p);
             } else if ft.is_file() {
                 if let Ok(bytes) = std::fs::read(&p) {
-                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                    if contains(&bytes, needle) {
                         hits.push(p);
                     }
                 }
@@ -256,6 +257,57 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `sh -c SCRIPT` in a sandbox through `amika sandbox exec`; asserts success, returns stdout.
+pub fn exec_sh(server: &Server, sandbox: &str, script: &str) -> String {
+    ok(server
+        .amika()
+        .args(["sandbox", "exec", sandbox, "--", "sh", "-c", script]))
+}
+
+/// Hex SHA-256, by the host's `sha256sum` (what the scripts inside sandboxes use).
+pub fn sha256(value: impl AsRef<[u8]>) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_ref())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// A Claude OAuth credential document (`~/.claude/.credentials.json`) with these tokens.
+pub fn claude_oauth_doc(access: &str, refresh: &str) -> String {
+    format!(
+        r#"{{"claudeAiOauth":{{"accessToken":"{access}","refreshToken":"{refresh}","expiresAt":4102444800000,"scopes":["user:inference"]}}}}"#
+    )
+}
+
+/// Runs `check` every 100 ms until it holds (true) or `limit` passes (false).
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// [`eventually`] that must hold: fails the test naming `what` otherwise.
+pub fn wait_until(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    assert!(eventually(limit, done), "timed out waiting for {what}");
 }
 
 /// A bare HTTP/1.1 request to the server (no client library between the test and the wire).
