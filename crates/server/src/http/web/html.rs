@@ -254,6 +254,36 @@ pub fn form_errors(errors: &[String]) -> String {
     format!("<div class=\"alert\" role=\"alert\"><ul>{items}</ul></div>")
 }
 
+/// The card of a confirm-before-delete page: `question` (markup), a `note` under it, a POST form
+/// to `action` with the session's token, and a way back to `cancel` (both hrefs already escaped,
+/// as `sandbox_href` gives them).
+pub fn confirm_delete(
+    title: &str,
+    error: Option<&str>,
+    question: &str,
+    note: &str,
+    action: &str,
+    cancel: &str,
+    csrf: &str,
+) -> String {
+    let error = error.map_or(String::new(), |e| form_errors(&[e.to_string()]));
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"hint\">{}</p>", escape(note))
+    };
+    format!(
+        "<section class=\"card narrow-card\"><h1>{}</h1>{error}<p>{question}</p>{note}\
+<form method=\"post\" action=\"{}\" class=\"actions\">{}\
+<button type=\"submit\" class=\"button danger\" autofocus>Delete</button>\
+<a class=\"button ghost\" href=\"{}\">Cancel</a></form></section>",
+        escape(title),
+        action,
+        csrf_field(csrf),
+        cancel,
+    )
+}
+
 /// A table whose rows become labelled cards on narrow screens. `rows` are cell texts already
 /// rendered as markup; each cell gets its column header as `data-label`.
 pub fn table(caption: &str, headers: &[&str], rows: &[Vec<String>], empty: &str) -> String {

@@ -661,16 +661,18 @@ fn confirm_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let error = error.map_or(String::new(), |e| html::form_errors(&[e.to_string()]));
-    let body = format!(
-        "<section class=\"card narrow-card\"><h1>Delete sandbox</h1>{error}\
-<p>Delete the sandbox <strong>{name}</strong>? Its processes are killed and its home directory and workspace are removed.</p>\
-<form method=\"post\" action=\"{href}/delete\" class=\"actions\">{csrf}\
-<button type=\"submit\" class=\"button danger\" autofocus>Delete</button>\
-<a class=\"button ghost\" href=\"{href}\">Cancel</a></form></section>",
-        name = escape(&s.name),
-        href = sandbox_href(s),
-        csrf = html::csrf_field(&session.csrf),
+    let href = sandbox_href(s);
+    let body = html::confirm_delete(
+        "Delete sandbox",
+        error,
+        &format!(
+            "Delete the sandbox <strong>{}</strong>? Its processes are killed and its home directory and workspace are removed.",
+            escape(&s.name)
+        ),
+        "",
+        &format!("{href}/delete"),
+        &href,
+        &session.csrf,
     );
     html_response(
         status,

@@ -470,17 +470,14 @@ fn confirm(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let error = error.map_or(String::new(), |e| html::form_errors(&[e.to_string()]));
-    let body = format!(
-        "<section class=\"card narrow-card\"><h1>{}</h1>{error}<p>{}</p><p class=\"hint\">{}</p>\
-<form method=\"post\" action=\"{}\" class=\"actions\">{}\
-<button type=\"submit\" class=\"button danger\" autofocus>Delete</button>\
-<a class=\"button ghost\" href=\"/secrets\">Cancel</a></form></section>",
-        escape(title),
-        escape(question),
-        escape(note),
-        escape(action),
-        html::csrf_field(&session.csrf),
+    let body = html::confirm_delete(
+        title,
+        error,
+        &escape(question),
+        note,
+        &escape(action),
+        "/secrets",
+        &session.csrf,
     );
     html_response(
         status,
