@@ -88,23 +88,26 @@ impl fmt::Debug for MasterKey {
 /// `what` names the source in the error (env var, file path); the input itself never appears,
 /// and neither does the base64 decoder's error, which can quote an offending byte.
 fn parse_key(s: &str, what: &str) -> Result<MasterKey, VaultError> {
-    let invalid = |detail: String| {
-        VaultError::InvalidKey(format!(
-            "{what} is not valid base64 of 32 bytes ({detail}); generate one with \
-             `openssl rand -base64 32`"
-        ))
-    };
     let decoded = Zeroizing::new(
         STANDARD
             .decode(s.trim())
-            .map_err(|_| invalid("not base64".to_owned()))?,
+            .map_err(|_| invalid_key(what, "not base64"))?,
     );
     if decoded.len() != KEY_LEN {
-        return Err(invalid(format!("decodes to {} bytes", decoded.len())));
+        let detail = format!("decodes to {} bytes", decoded.len());
+        return Err(invalid_key(what, &detail));
     }
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
     bytes.copy_from_slice(&decoded);
     Ok(MasterKey::from_bytes(bytes))
+}
+
+/// `what` (env var, key file) does not hold a key; `detail` says why, never quoting the input.
+fn invalid_key(what: &str, detail: &str) -> VaultError {
+    VaultError::InvalidKey(format!(
+        "{what} is not valid base64 of 32 bytes ({detail}); generate one with \
+         `openssl rand -base64 32`"
+    ))
 }
 
 /// Where the loaded master key came from, for messages and for `rotate-key`.
@@ -140,9 +143,7 @@ pub fn load_master_key(
         Ok(value) => Some(value),
         Err(std::env::VarError::NotPresent) => None,
         Err(std::env::VarError::NotUnicode(_)) => {
-            return Err(VaultError::InvalidKey(format!(
-                "{MASTER_KEY_ENV} is not valid base64 of 32 bytes (not UTF-8)"
-            )))
+            return Err(invalid_key(MASTER_KEY_ENV, "not UTF-8"))
         }
     };
     load_master_key_from(env, data_dir, create_if_missing)
@@ -219,13 +220,10 @@ fn read_key_file(path: &Path) -> Result<Option<MasterKey>, VaultError> {
     file.take(MAX_KEY_FILE_LEN as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(io_err)?;
-    let invalid = |detail: &str| {
-        VaultError::InvalidKey(format!("{what} is not valid base64 of 32 bytes ({detail})"))
-    };
     if buf.len() > MAX_KEY_FILE_LEN {
-        return Err(invalid("file too long"));
+        return Err(invalid_key(&what, "file too long"));
     }
-    let text = std::str::from_utf8(&buf).map_err(|_| invalid("not UTF-8"))?;
+    let text = std::str::from_utf8(&buf).map_err(|_| invalid_key(&what, "not UTF-8"))?;
     parse_key(text, &what).map(Some)
 }
 
