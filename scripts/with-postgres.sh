@@ -92,7 +92,8 @@ for _ in $(seq 1 50); do
   port=$((port + 1))
 done
 if ! $started; then
-  cat "$log" >&2
+  # No log when every port was already taken and pg_ctl never ran.
+  if [[ -f $log ]]; then cat "$log" >&2; fi
   echo "with-postgres: could not start PostgreSQL on any port from ${AMIKA_TEST_PG_PORT:-55432}" >&2
   exit 1
 fi
