@@ -5,26 +5,14 @@
 //! server drops that future, which kills the agent and records the send as cancelled.
 
 use amika_types as t;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::{ApiJson, ApiPath, Auth};
-use super::error::{ApiError, ApiResult};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::error::ApiResult;
 use crate::service::Service;
-
-/// `Query<T>` whose rejections are [`ApiError`]s (a bad `limit` is a 400 in the envelope).
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct ApiQuery<T>(pub T);
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
-    }
-}
 
 /// Sends a message to the agent running in the sandbox and waits for its reply (at most the
 /// server's agent deadline, 10 minutes by default, or `timeout_secs`). The agent's failures —

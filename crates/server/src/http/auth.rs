@@ -1,7 +1,7 @@
-//! Request extractors: the authenticated caller, and JSON bodies and path parameters whose
+//! Request extractors: the authenticated caller, and JSON bodies, path and query parameters whose
 //! rejections come back in the error envelope.
 
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -42,6 +42,17 @@ pub struct ApiPath<T>(pub T);
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
+    }
+}
+
+/// `Query<T>` whose rejections are [`ApiError`]s (a bad `limit` is a 400 in the envelope).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
     }
 }

@@ -3,13 +3,13 @@
 use amika_sandbox::ExecEvent;
 use amika_types::{self as t, AgentKind};
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::{ApiJson, ApiPath, Auth};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::error::{ApiError, ApiResult};
 use crate::service::redaction::OutputFilter;
 use crate::service::{Service, ServiceError};
@@ -229,8 +229,10 @@ pub async fn reveal_credential(
 // ------------------------------------------------------------------ audit
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many events, newest first (1..=1000, default 100).
+    #[param(nullable)]
     pub limit: Option<i64>,
 }
 
@@ -238,7 +240,7 @@ pub struct AuditQuery {
 pub async fn list_audit_events(
     State(svc): State<Service>,
     Auth(c): Auth,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<t::AuditEvent>>> {
     Ok(Json(svc.list_audit_events(&c, q.limit).await?))
 }
