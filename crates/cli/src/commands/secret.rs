@@ -109,7 +109,8 @@ pub fn collect_values(
         };
         let key = key.trim();
         if key.is_empty() {
-            bail!("invalid argument {pair:?}: expected KEY=VALUE, found an empty key");
+            // Not quoted: all there is to quote is the value.
+            bail!("invalid argument: expected KEY=VALUE, found an empty key before '='");
         }
         origin.insert(key.to_string(), "on the command line".to_string());
         values.insert(key.to_string(), value.to_string());
