@@ -479,7 +479,13 @@ fn interpret(
             if run.stdout_truncated {
                 text.push_str(&format!("; it printed more than {MAX_STDOUT_BYTES} bytes"));
             }
-            let shown = if out.trim().is_empty() { &err } else { &out };
+            // Stdout cut at its limit may end inside a value, whose piece redaction cannot
+            // recognise: such output is never quoted.
+            let shown = if out.trim().is_empty() || run.stdout_truncated {
+                &err
+            } else {
+                &out
+            };
             if !shown.trim().is_empty() {
                 text.push_str(": ");
                 text.push_str(&tail(shown));
@@ -1483,6 +1489,27 @@ mod tests {
         let reply = run(AgentKind::Claude, &out, "", Ending::Exited(0));
         assert_eq!(reply.text, "key: [REDACTED:k]");
         assert_eq!(reply.agent_session_id, None);
+    }
+
+    #[test]
+    fn stdout_cut_at_its_limit_is_not_quoted() {
+        // The cut fell inside the value: what is left of it is no longer recognised.
+        let output = AgentRun {
+            stdout: format!("not json {}", &SECRET[..12]).into_bytes(),
+            stdout_truncated: true,
+            stderr: Vec::new(),
+        };
+        let reply = interpret(
+            AgentKind::Claude,
+            "claude",
+            &output,
+            &Ending::Exited(0),
+            Duration::from_secs(7),
+            "personal-oauth",
+            &|text| text.replace(SECRET, "[REDACTED:k]"),
+        );
+        assert_eq!(reply.error_code, Some("agent_bad_output"));
+        assert!(!reply.text.contains(&SECRET[..12]), "{}", reply.text);
     }
 
     #[test]
