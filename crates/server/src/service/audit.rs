@@ -57,10 +57,7 @@ impl Service {
 
     /// Write several events at once, all or none (rows from [`audit_row`]).
     pub async fn audit_all(&self, caller: &Caller, rows: Vec<AuditRow>) -> Result<()> {
-        match rows.as_slice() {
-            [row] => self.store.insert_audit_event(row).await?,
-            rows => self.store.insert_audit_events(rows).await?,
-        }
+        self.store.insert_audit_events(&rows).await?;
         for row in &rows {
             tracing::info!(action = %row.action, object_type = %row.object_type, object_id = %row.object_id, user_id = %caller.user_id, "audit");
         }

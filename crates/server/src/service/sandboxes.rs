@@ -453,19 +453,21 @@ impl Service {
             .injection)
     }
 
-    fn spec(row: &SandboxRow) -> SandboxSpec {
-        let o: SandboxOptions =
-            serde_json::from_value(row.options.clone()).unwrap_or(SandboxOptions {
-                network: NetworkMode::Egress,
-                memory_mib: None,
-                pids: None,
-            });
-        SandboxSpec {
+    /// The provider's spec from the stored options. Unreadable options fail the start rather
+    /// than fall back to defaults: a default network mode could open a `none` sandbox.
+    fn spec(row: &SandboxRow) -> std::result::Result<SandboxSpec, amika_sandbox::ProviderError> {
+        let o: SandboxOptions = serde_json::from_value(row.options.clone()).map_err(|e| {
+            amika_sandbox::ProviderError::StartFailed {
+                id: row.id.clone(),
+                reason: format!("its stored options are unreadable ({e}): recreate the sandbox"),
+            }
+        })?;
+        Ok(SandboxSpec {
             id: row.id.clone(),
             network: o.network,
             memory_mib: o.memory_mib,
             pids: o.pids,
-        }
+        })
     }
 
     pub async fn create_sandbox(
@@ -622,7 +624,10 @@ impl Service {
             redactions,
             ..
         } = prepared;
-        let outcome = self.provider.start(&Self::spec(row), injection).await;
+        let outcome = match Self::spec(row) {
+            Ok(spec) => self.provider.start(&spec, injection).await,
+            Err(e) => Err(e),
+        };
         let mut current = self.store.get_sandbox(&row.id).await?;
         if current.state != SandboxState::Initializing {
             // Deleted or stopped meanwhile: do not resurrect it.
@@ -953,5 +958,47 @@ impl Service {
             self.store.update_sandbox(&row).await?;
         }
         Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(options: serde_json::Value) -> SandboxRow {
+        let at = now();
+        SandboxRow {
+            id: "sbx_1".into(),
+            org_id: "o".into(),
+            user_id: "u".into(),
+            name: "n".into(),
+            provider: "local".into(),
+            state: SandboxState::Stopped,
+            error_message: None,
+            secret_env_vars: json!({}),
+            agent_credentials: json!([]),
+            resolved_agent_credentials: json!([]),
+            secret_names: json!([]),
+            injection: json!({}),
+            options,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
+        let ok = Service::spec(&row(
+            json!({"network": "none", "memory_mib": 64, "pids": null}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (ok.network, ok.memory_mib, ok.pids),
+            (NetworkMode::None, Some(64), None)
+        );
+        let err = Service::spec(&row(json!({"network": "sideways"})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stored options are unreadable"), "{err}");
     }
 }
