@@ -209,23 +209,24 @@ pub async fn rotate_key(
     let new = Vault::new(new_key);
     let mut updates = Vec::new();
     for mut r in store.all_sealed().await? {
-        let field = match r.table {
-            amika_store::SealedTable::Secret => service::secrets::SECRET_FIELD.to_string(),
-            amika_store::SealedTable::Credential => {
-                let row = store.get_credential(&r.id).await?;
-                service::credentials::credential_aad(&row).field.to_string()
+        let field = match (r.table, r.kind) {
+            (amika_store::SealedTable::Canary, _) => CANARY_AAD.field,
+            (amika_store::SealedTable::Secret, _) => service::secrets::SECRET_FIELD,
+            (amika_store::SealedTable::Credential, Some(kind)) => service::credentials::field(kind),
+            (amika_store::SealedTable::Credential, None) => {
+                return Err(amika_store::StoreError::Corrupt(format!(
+                    "credential {} has no kind",
+                    r.id
+                ))
+                .into())
             }
-            amika_store::SealedTable::Canary => CANARY_AAD.field.to_string(),
         };
-        let aad = match r.table {
-            amika_store::SealedTable::Canary => CANARY_AAD,
-            _ => amika_vault::Aad {
-                org_id: &r.org_id,
-                owner: &r.user_id,
-                object_id: &r.id,
-                version: r.version,
-                field: &field,
-            },
+        let aad = amika_vault::Aad {
+            org_id: &r.org_id,
+            owner: &r.user_id,
+            object_id: &r.id,
+            version: r.version,
+            field,
         };
         let sealed = old.rewrap(&new, &service::secrets::to_vault_sealed(&r.sealed), &aad)?;
         r.sealed = service::secrets::to_store_sealed(sealed);

@@ -26,6 +26,8 @@ pub enum SealedTable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedRef {
     pub table: SealedTable,
+    /// The credential's kind (part of its AAD); `None` outside the credentials table.
+    pub kind: Option<AgentKind>,
     pub id: String,
     pub org_id: String,
     pub user_id: String,

@@ -31,7 +31,7 @@ fn parse_json(s: &str, column: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{column} is not JSON: {e}")))
 }
 
-fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
     s.parse().map_err(StoreError::Corrupt)
 }
 
@@ -74,6 +74,7 @@ pub(crate) fn sandbox_conflict(row: &SandboxRow) -> String {
 /// A secret's or credential's sealed value with its AAD inputs (key rotation).
 #[derive(sqlx::FromRow)]
 pub(crate) struct SealedRefRecord {
+    pub kind: Option<String>,
     pub id: String,
     pub org_id: String,
     pub user_id: String,
@@ -451,28 +452,36 @@ macro_rules! impl_store {
             async fn all_sealed(&self) -> $crate::Result<Vec<$crate::SealedRef>> {
                 use $crate::{SealedRef, SealedTable};
                 let mut all = Vec::new();
-                for (table, name) in [
-                    (SealedTable::Secret, "secrets"),
-                    (SealedTable::Credential, "credentials"),
+                for (table, name, kind) in [
+                    (SealedTable::Secret, "secrets", "CAST(NULL AS TEXT)"),
+                    (SealedTable::Credential, "credentials", "kind"),
                 ] {
                     let sql = format!(
-                        "SELECT id, org_id, user_id, version, kek_id, wrapped_key, ciphertext \
-                         FROM {name} ORDER BY id"
+                        "SELECT {kind} AS kind, id, org_id, user_id, version, kek_id, \
+                         wrapped_key, ciphertext FROM {name} ORDER BY id"
                     );
                     let records: Vec<$crate::shared::SealedRefRecord> =
                         sqlx::query_as(&sql).fetch_all(&self.pool).await?;
-                    all.extend(records.into_iter().map(|r| SealedRef {
-                        table,
-                        id: r.id,
-                        org_id: r.org_id,
-                        user_id: r.user_id,
-                        version: r.version,
-                        sealed: r.sealed,
-                    }));
+                    for r in records {
+                        let kind = match r.kind {
+                            Some(k) => Some($crate::shared::parse_enum(&k)?),
+                            None => None,
+                        };
+                        all.push(SealedRef {
+                            table,
+                            kind,
+                            id: r.id,
+                            org_id: r.org_id,
+                            user_id: r.user_id,
+                            version: r.version,
+                            sealed: r.sealed,
+                        });
+                    }
                 }
                 if let Some(sealed) = self.vault_canary().await? {
                     all.push(SealedRef {
                         table: SealedTable::Canary,
+                        kind: None,
                         id: "canary".into(),
                         org_id: String::new(),
                         user_id: String::new(),

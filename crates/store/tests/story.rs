@@ -789,6 +789,7 @@ async fn story(store: Arc<dyn Store>) {
         canary,
         &SealedRef {
             table: SealedTable::Canary,
+            kind: None,
             id: "canary".into(),
             org_id: String::new(),
             user_id: String::new(),
@@ -807,6 +808,12 @@ async fn story(store: Arc<dyn Store>) {
         (SealedTable::Credential, "o-acme", "u-alice", 2)
     );
     assert_eq!(work.sealed, sealed("kek-2", "work-v2"));
+    // A credential's kind comes along (it is part of its AAD); secrets have none.
+    assert_eq!(work.kind, Some(amika_types::AgentKind::Claude));
+    assert!(all
+        .iter()
+        .filter(|r| r.table == SealedTable::Secret)
+        .all(|r| r.kind.is_none()));
 
     // A batch with one stale row (its version moved on) changes nothing at all.
     let rewrap = |r: &SealedRef| SealedRef {

@@ -11,7 +11,7 @@ use super::audit::Subject;
 use super::secrets::{forbid_org_write, to_store_sealed, to_vault_sealed, visible, writable};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
-fn field(kind: AgentKind) -> &'static str {
+pub(crate) fn field(kind: AgentKind) -> &'static str {
     match kind {
         AgentKind::Claude => "credential.claude",
         AgentKind::Codex => "credential.codex",
