@@ -221,4 +221,30 @@ mod tests {
             "NAME         SCOPE\na-long-name  user\nb            org\n"
         );
     }
+
+    // Moved from the vault crate, whose unused copy of `mask` is gone.
+    #[test]
+    fn mask_short_values_are_all_stars_vault_cases() {
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("a"), "*");
+        assert_eq!(mask("abc"), "***");
+        assert_eq!(mask("123456789012"), "************");
+    }
+
+    #[test]
+    fn mask_long_values_keep_four_each_side_vault_cases() {
+        assert_eq!(mask("1234567890123"), "1234*****0123");
+        assert_eq!(mask("sk-ant-1234567890abcd"), "sk-a*************abcd");
+        let m = mask("sk-ant-1234567890abcd");
+        assert_eq!(m.len(), "sk-ant-1234567890abcd".len());
+    }
+
+    #[test]
+    fn mask_counts_chars_not_bytes_vault_cases() {
+        // 12 multibyte chars: all stars, one per char.
+        assert_eq!(mask("ééééééééééé€"), "************");
+        // 14 chars, 4 of them multibyte at the edges.
+        assert_eq!(mask("日本語の123456ひらがな"), "日本語の******ひらがな");
+        assert_eq!(mask("🔑🔑🔑🔑abcdefghiéééé"), "🔑🔑🔑🔑*********éééé");
+    }
 }

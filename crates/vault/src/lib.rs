@@ -25,4 +25,4 @@ pub use key::{
     key_file_path, load_master_key, load_master_key_from, write_key_file, KeySource, MasterKey,
     KEY_FILE_NAME, MASTER_KEY_ENV,
 };
-pub use secret::{mask, SecretString};
+pub use secret::SecretString;

@@ -1,4 +1,4 @@
-//! Secret value wrapper and display masking.
+//! Secret value wrapper.
 //!
 //! `SecretString` is how plaintext secret values (API keys, OAuth JSON) move through amika:
 //! zeroized on drop, masked `Debug`, deliberately no `Serialize`/`Display`, and read only via
@@ -52,18 +52,6 @@ impl fmt::Debug for SecretString {
     }
 }
 
-/// Mask a secret for display (DESIGN §9). Counts chars, not bytes: up to 12 chars become all
-/// `*`; longer values keep their first 4 and last 4 chars with `*` for each char in between.
-pub fn mask(value: &str) -> String {
-    let n = value.chars().count();
-    if n <= 12 {
-        return "*".repeat(n);
-    }
-    let head: String = value.chars().take(4).collect();
-    let tail: String = value.chars().skip(n - 4).collect();
-    format!("{head}{}{tail}", "*".repeat(n - 8))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,30 +77,5 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert!(!s.is_empty());
         assert!(SecretString::from(String::new()).is_empty());
-    }
-
-    #[test]
-    fn mask_short_values_are_all_stars() {
-        assert_eq!(mask(""), "");
-        assert_eq!(mask("a"), "*");
-        assert_eq!(mask("abc"), "***");
-        assert_eq!(mask("123456789012"), "************");
-    }
-
-    #[test]
-    fn mask_long_values_keep_four_each_side() {
-        assert_eq!(mask("1234567890123"), "1234*****0123");
-        assert_eq!(mask("sk-ant-1234567890abcd"), "sk-a*************abcd");
-        let m = mask("sk-ant-1234567890abcd");
-        assert_eq!(m.len(), "sk-ant-1234567890abcd".len());
-    }
-
-    #[test]
-    fn mask_counts_chars_not_bytes() {
-        // 12 multibyte chars: all stars, one per char.
-        assert_eq!(mask("ééééééééééé€"), "************");
-        // 14 chars, 4 of them multibyte at the edges.
-        assert_eq!(mask("日本語の123456ひらがな"), "日本語の******ひらがな");
-        assert_eq!(mask("🔑🔑🔑🔑abcdefghiéééé"), "🔑🔑🔑🔑*********éééé");
     }
 }
