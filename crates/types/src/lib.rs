@@ -135,7 +135,7 @@ pub struct Health {
 // ---------------------------------------------------------------- secrets
 
 /// `POST /secrets`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSecretRequest {
     pub name: String,
@@ -147,7 +147,7 @@ pub struct CreateSecretRequest {
 }
 
 /// `PUT /secrets/{id}`: every field optional; a new `value` stores a new version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSecretRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,7 +175,7 @@ pub struct SecretSummary {
 }
 
 /// `POST .../reveal`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RevealSecretResponse {
     pub value: String,
 }
@@ -183,7 +183,7 @@ pub struct RevealSecretResponse {
 // ---------------------------------------------------------------- agent credentials
 
 /// `POST /secrets/{kind}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCredentialRequest {
     pub name: String,
@@ -198,7 +198,7 @@ pub struct CreateCredentialRequest {
 }
 
 /// `PUT /secrets/{kind}/{id}` (ours): a new `value` stores a new version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCredentialRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +248,7 @@ pub struct ApiKeySummary {
 }
 
 /// The one answer that carries a key's plaintext: its creation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyWithValue {
     #[serde(flatten)]
@@ -314,7 +314,7 @@ pub struct User {
 }
 
 /// A new user with their first API key (shown once).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedUser {
     pub user: User,
     pub api_key: String,
@@ -604,6 +604,29 @@ pub struct AgentSessionsList {
     pub total: u64,
 }
 
+/// `Debug` for a type that carries a secret value: its other fields as usual, the named ones
+/// as `[REDACTED]`, so a `{:?}` in a log or a panic never prints a value.
+macro_rules! debug_hiding {
+    ($ty:ident { $($field:ident),* } hides $($secret:ident),+) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &"[REDACTED]"))+
+                    .finish()
+            }
+        }
+    };
+}
+
+debug_hiding!(CreateSecretRequest { name, scope, description } hides value);
+debug_hiding!(UpdateSecretRequest { name, scope, description } hides value);
+debug_hiding!(RevealSecretResponse {} hides value);
+debug_hiding!(CreateCredentialRequest { name, credential_type, scope, is_default } hides value);
+debug_hiding!(UpdateCredentialRequest { credential_type, is_default } hides value);
+debug_hiding!(ApiKeyWithValue { summary } hides value);
+debug_hiding!(CreatedUser { user } hides api_key);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,5 +737,54 @@ mod agent_send_tests {
             "\"pending\""
         );
         assert_eq!("done".parse::<AgentJobState>(), Ok(AgentJobState::Done));
+    }
+
+    #[test]
+    fn debug_of_value_carrying_types_never_prints_the_value() {
+        let v = "sk-debug-must-not-show";
+        let shown = [
+            format!(
+                "{:?}",
+                CreateSecretRequest {
+                    name: "N".into(),
+                    value: v.into(),
+                    scope: None,
+                    description: None
+                }
+            ),
+            format!(
+                "{:?}",
+                UpdateSecretRequest {
+                    value: Some(v.into()),
+                    ..Default::default()
+                }
+            ),
+            format!("{:?}", RevealSecretResponse { value: v.into() }),
+            format!(
+                "{:?}",
+                CreateCredentialRequest {
+                    name: "c".into(),
+                    value: v.into(),
+                    credential_type: CredentialType::ApiKey,
+                    scope: None,
+                    is_default: false
+                }
+            ),
+            format!(
+                "{:?}",
+                UpdateCredentialRequest {
+                    value: Some(v.into()),
+                    ..Default::default()
+                }
+            ),
+        ];
+        for s in &shown {
+            assert!(!s.contains(v) && s.contains("[REDACTED]"), "{s}");
+        }
+        assert!(
+            shown[0].contains("name: \"N\""),
+            "other fields still show: {}",
+            shown[0]
+        );
     }
 }
