@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use amika_sandbox::lifecycle::is_transient;
 use amika_types::{self as t, AgentKind, CredentialType, SandboxState, Scope};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -36,14 +37,6 @@ fn state_badge(state: SandboxState) -> String {
     format!(
         "<span class=\"badge state-{s}\">{s}</span>",
         s = escape(state.as_str())
-    )
-}
-
-/// Whether a page showing this state should reload itself to follow it.
-fn transitional(state: SandboxState) -> bool {
-    matches!(
-        state,
-        SandboxState::Initializing | SandboxState::Stopping | SandboxState::Deleting
     )
 }
 
@@ -166,7 +159,7 @@ pub async fn list(State(svc): State<Service>, session: WebSession) -> Response {
 <a class=\"button primary\" href=\"/sandboxes/new\">New sandbox</a></div>\
 <section class=\"card\" aria-label=\"Sandbox list\">{table}</section>"
     );
-    let refresh = sandboxes.iter().any(|s| transitional(s.state)).then_some(3);
+    let refresh = sandboxes.iter().any(|s| is_transient(s.state)).then_some(3);
     html_response(
         StatusCode::OK,
         html::page("Sandboxes", &session.chrome(Nav::Sandboxes), &body, refresh),
@@ -642,7 +635,7 @@ pub(super) async fn detail_page(
     );
     // A starting sandbox reloads the page; a pending reply is polled by the page's script
     // (which keeps what is being typed), or reloads it where scripts do not run.
-    let refresh = if transitional(s.state) {
+    let refresh = if is_transient(s.state) {
         Some(Refresh::Always(2))
     } else if conversation.in_flight() {
         Some(Refresh::WithoutScript(3))
