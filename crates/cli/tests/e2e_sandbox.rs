@@ -370,3 +370,46 @@ fn failed_creates_leave_nothing_and_say_what_to_fix() {
     assert_eq!(dirs.len(), 1, "only the one sandbox has files");
     ok(server.amika().args(["sandbox", "delete", "taken", "--yes"]));
 }
+
+#[test]
+fn closing_the_exec_connection_kills_a_silent_command() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    ok(server.amika().args([
+        "sandbox",
+        "create",
+        "--name",
+        "quiet",
+        "--no-agent-credential",
+        "claude",
+        "--no-agent-credential",
+        "codex",
+    ]));
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let body = r#"{"command":["sleep","4242"]}"#;
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /api/v0beta1/sandboxes/quiet/exec HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.admin_key,
+        body.len()
+    )
+    .unwrap();
+    // Wait for the response head: the command is running and has printed nothing.
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let running = || String::from_utf8_lossy(&all_cmdlines()).contains("sleep\04242");
+    assert!(running(), "the command runs while the client listens");
+    drop(s);
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !running()
+    });
+    assert!(gone, "a command that prints nothing outlived its client");
+    ok(server.amika().args(["sandbox", "delete", "quiet", "--yes"]));
+}
