@@ -403,7 +403,7 @@ fn closing_the_exec_connection_kills_a_silent_command() {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    let running = || String::from_utf8_lossy(&all_cmdlines()).contains("sleep\04242");
+    let running = || String::from_utf8_lossy(&all_cmdlines()).contains("sleep\u{0}4242");
     assert!(running(), "the command runs while the client listens");
     drop(s);
     let gone = (0..50).any(|_| {
