@@ -430,6 +430,15 @@ impl Server {
         })
     }
 
+    /// Wait (up to 5 s) until the server's background work — warm sandboxes being started
+    /// after a create — is done, so that it lands in no measurement.
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.service.provider.is_settled() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// The authenticated admin, for calls into the service layer.
     pub async fn caller(&self) -> anyhow::Result<amika_server::service::Caller> {
         Ok(self.service.authenticate(&self.admin_key).await?)

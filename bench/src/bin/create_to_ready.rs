@@ -68,6 +68,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
     for i in 0..warmup + iterations {
         let measured = i >= warmup;
         for k in 0..STEPS.len() {
+            server.settle().await;
             match STEPS[(i + k) % STEPS.len()] {
                 Step::Raw => {
                     let t = raw_bwrap().await?;

@@ -157,4 +157,9 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn root_dir(&self) -> Option<PathBuf> {
         None
     }
+    /// Whether background work of the provider (starting warm sandboxes) is done; benchmarks
+    /// wait for it so that it does not land inside a measurement.
+    fn is_settled(&self) -> bool {
+        true
+    }
 }

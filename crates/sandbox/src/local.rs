@@ -4,11 +4,14 @@
 //! Files of sandbox `<id>` live in `<root_dir>/<id>/` (mode 0700):
 //! - `home/` — bound on `/home/amika`, persists across stop/start; `home/workspace` is the
 //!   default working directory;
-//! - `etc/` — the sandbox's own `passwd`, `group`, `hosts` (and `resolv.conf` for egress);
 //! - `state.json` — non-secret facts about the running sandbox: pids with their start times,
 //!   cgroups. It is what lets a *new* provider instance (after a server restart) find, use, stop
 //!   and remove sandboxes that an earlier instance started;
 //! - `slirp4netns.log` — diagnostics of the egress network helper.
+//!
+//! Beside them: `<root_dir>/.etc/` holds the one curated `/etc` every sandbox sees (see `etc`),
+//! and `<root_dir>/.pool/` the warm sandboxes — started, without any value, waiting for a
+//! create to claim them (see `pool`).
 //!
 //! Design choices (see the module docs of `script`, `proc`, `cgroup` for the details):
 //! - **Sandboxes survive a server restart.** bwrap runs without `--die-with-parent`, in its own
@@ -31,6 +34,8 @@
 //!   and every inherited descriptor closed (see [`proc::install`]).
 
 mod cgroup;
+mod etc;
+mod pool;
 mod proc;
 mod script;
 
@@ -41,7 +46,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -49,10 +54,11 @@ use amika_types::NetworkMode;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
+use self::pool::{Parked, Pool, Shape};
 use self::proc::{ChildSetup, ProcRef};
 use self::script::HOME;
 use crate::redact::Redactor;
@@ -80,6 +86,8 @@ const BASE_ENV: &[(&str, &str)] = &[
     ),
     ("LANG", "C.UTF-8"),
 ];
+/// What the init prints on stderr once bubblewrap's setup is done and it waits for its script.
+const STARTED_LINE: &[u8] = b"amika-started";
 /// What the init prints on stderr once the injected environment and files are in place.
 const READY_LINE: &[u8] = b"amika-ready";
 /// Stage 1 of the init (`$1` is stage 2): create the workspace (tolerating whatever the sandbox
@@ -96,7 +104,7 @@ const READY_LINE: &[u8] = b"amika-ready";
 const INIT_STAGE1: &str = "set -e; \
     [ -d /home/amika/workspace ] || mkdir -p /home/amika/workspace 2>/dev/null || :; \
     cd /home/amika/workspace 2>/dev/null || cd /home/amika; \
-    umask 077; . /dev/stdin; umask 022; \
+    echo amika-started >&2; umask 077; . /dev/stdin; umask 022; \
     [ \"${2-}\" = amika-committed ] || exit 111; \
     exec /bin/sh -c \"$1\" amika-init";
 /// The last line of every injection script (see [`INIT_STAGE1`]).
@@ -113,6 +121,14 @@ const INIT_STAGE2: &str = "echo amika-ready >&2; exec </dev/null >/dev/null 2>&1
 const EXEC_SCRIPT: &str = "if ! cd -- \"$1\" 2>/dev/null; then \
     if [ -n \"$2\" ]; then cd -- \"$2\" || exit 126; else cd -- \"$1\" || exit 126; fi; fi; \
     shift 2; . /dev/stdin; exec \"$@\" </dev/null";
+/// Where a sandbox directory keeps its [`RunRecord`].
+const STATE_FILE: &str = "state.json";
+/// Warm sandboxes live in `<root>/.pool/` (not a sandbox id: ids never start with `.`).
+const POOL_DIR: &str = ".pool";
+/// How long after a start its warm replacement is started.
+const REFILL_DELAY: Duration = Duration::from_millis(100);
+/// Warm sandboxes per shape unless configured otherwise.
+pub const DEFAULT_WARM: usize = 1;
 /// Exit code reported for a command killed by its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
 /// How long `start` waits for the sandbox to become ready.
@@ -122,53 +138,6 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// After an exec's command exits, how long its output may still drain. A background process
 /// that keeps the pipes open does not hold the exec open beyond this.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
-/// `/etc` entries a sandbox sees (read-only) besides its own passwd/group/hosts: what programs
-/// need to link, resolve names, verify TLS and look things up. Deliberately *not* all of /etc:
-/// sandbox processes are the server's uid on the host, so a root-owned 0600 file such as
-/// `/etc/shadow` or `/etc/ssl/private/*` would be readable if it were mounted.
-const ETC_ENTRIES: &[&str] = &[
-    "alternatives",
-    "bash.bashrc",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "debian_version",
-    "fonts",
-    "gai.conf",
-    "gitconfig",
-    "host.conf",
-    "inputrc",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "locale.alias",
-    "localtime",
-    "magic",
-    "magic.mime",
-    "mime.types",
-    "networks",
-    "nsswitch.conf",
-    "os-release",
-    "perl",
-    "profile",
-    "profile.d",
-    "protocols",
-    "python3",
-    "services",
-    "shells",
-    "ssl/certs",
-    "ssl/openssl.cnf",
-    "terminfo",
-    "timezone",
-    "vim",
-];
-
-const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\n\
-    amika:x:1000:1000:amika:/home/amika:/bin/sh\n\
-    nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-const GROUP: &str = "root:x:0:\namika:x:1000:\nnogroup:x:65534:\n";
-const HOSTS: &str = "127.0.0.1\tlocalhost amika\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-/// slirp4netns' built-in DNS forwarder.
-const EGRESS_RESOLV_CONF: &str = "nameserver 10.0.2.3\n";
 
 /// Host programs the provider runs. Absolute paths, resolved once, so that nothing depends on
 /// the `PATH` of whoever started the server.
@@ -179,14 +148,31 @@ struct Tools {
     slirp4netns: PathBuf,
 }
 
-/// Sandboxes as bubblewrap namespaces on this machine. See the module docs.
-#[derive(Debug)]
+/// Sandboxes as bubblewrap namespaces on this machine. See the module docs. A clone is a handle
+/// on the same provider (its locks and warm sandboxes).
+#[derive(Debug, Clone)]
 pub struct LocalProvider {
     root_dir: PathBuf,
     tools: Tools,
-    cgroups: OnceLock<cgroup::Layout>,
+    cgroups: Arc<OnceLock<cgroup::Layout>>,
     /// One lock per sandbox id, so that start/stop/remove of one sandbox never interleave.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Warm sandboxes (see `pool`).
+    pool: Arc<Pool>,
+    /// Whether `.pool` leftovers of an earlier server were removed.
+    pool_swept: Arc<AtomicBool>,
+    /// The `/etc` every sandbox sees.
+    etc: Arc<etc::Curated>,
+}
+
+/// A bubblewrap started and recorded, waiting for its injection script.
+#[derive(Debug)]
+pub(crate) struct Launched {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    stderr: BufReader<ChildStderr>,
+    record: RunRecord,
 }
 
 /// What `state.json` records about a running sandbox. Nothing secret.
@@ -214,15 +200,31 @@ impl LocalProvider {
     /// Cheap: nothing is touched until a sandbox is started.
     pub fn new(root_dir: PathBuf) -> Self {
         LocalProvider {
-            root_dir,
             tools: Tools {
                 bwrap: find_tool("bwrap"),
                 nsenter: find_tool("nsenter"),
                 slirp4netns: find_tool("slirp4netns"),
             },
-            cgroups: OnceLock::new(),
-            locks: Mutex::new(HashMap::new()),
+            cgroups: Arc::new(OnceLock::new()),
+            locks: Arc::new(Mutex::new(HashMap::new())),
+            pool: Arc::new(Pool::new(DEFAULT_WARM)),
+            pool_swept: Arc::new(AtomicBool::new(false)),
+            etc: Arc::new(etc::Curated::new(&root_dir)),
+            root_dir,
         }
+    }
+
+    /// Keep `per_shape` started sandboxes waiting for each recently used shape (network mode and
+    /// credential directories), so that a create only sends its script (see `pool`). 0 turns
+    /// warm sandboxes off.
+    pub fn with_warm_sandboxes(mut self, per_shape: usize) -> Self {
+        self.pool = Arc::new(Pool::new(per_shape));
+        self
+    }
+
+    /// How many warm sandboxes are waiting right now.
+    pub fn warm_sandboxes(&self) -> usize {
+        self.pool.parked()
     }
 
     /// Use this bubblewrap binary (tests point it at a missing path to see `check` fail).
@@ -248,7 +250,7 @@ impl LocalProvider {
     }
 
     fn state_file(&self, id: &str) -> PathBuf {
-        self.sandbox_dir(id).join("state.json")
+        self.sandbox_dir(id).join(STATE_FILE)
     }
 
     fn cgroup_layout(&self) -> &cgroup::Layout {
@@ -273,8 +275,8 @@ impl LocalProvider {
         }
     }
 
-    fn write_record(&self, id: &str, record: &RunRecord) -> io::Result<()> {
-        let path = self.state_file(id);
+    fn write_record_at(&self, dir: &Path, record: &RunRecord) -> io::Result<()> {
+        let path = dir.join(STATE_FILE);
         let tmp = path.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         std::fs::write(&tmp, json)?;
@@ -293,7 +295,7 @@ impl LocalProvider {
     }
 
     /// Kill every process of a run and remove its cgroups and state file.
-    async fn teardown(&self, id: &str, record: &RunRecord) -> Result<()> {
+    async fn teardown(&self, dir: &Path, record: &RunRecord) -> Result<()> {
         // The init first: the kernel then kills the rest of the pid namespace before the init's
         // pidfd reports its exit. bwrap then reaps it and exits by itself; it is killed only if
         // it does not (killing it first would leave the init a zombie for the host's pid 1).
@@ -305,7 +307,7 @@ impl LocalProvider {
             slirp.kill_and_wait(KILL_TIMEOUT).await?;
         }
         cgroup::remove(&record.cgroups).await?;
-        match std::fs::remove_file(self.state_file(id)) {
+        match std::fs::remove_file(dir.join(STATE_FILE)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
@@ -316,7 +318,7 @@ impl LocalProvider {
         // Strays first: one may sit in the sandbox's cgroups, which the teardown removes.
         self.kill_strays(id).await?;
         match self.read_record(id)? {
-            Some(record) => self.teardown(id, &record).await,
+            Some(record) => self.teardown(&self.sandbox_dir(id), &record).await,
             None => {
                 // No record, but maybe the cgroups of a start that never got to write one.
                 cgroup::remove(&self.cgroup_layout().dirs(id)).await?;
@@ -370,15 +372,15 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// Create the sandbox's directories and its non-secret `/etc` files.
-    fn prepare_dirs(&self, spec: &SandboxSpec) -> io::Result<PathBuf> {
+    /// Create a sandbox directory (`<root>/<id>`, or a warm sandbox's under `.pool`) and its
+    /// home.
+    fn prepare_dirs(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(&self.root_dir)?;
-        let dir = self.sandbox_dir(&spec.id);
         std::fs::DirBuilder::new()
             .mode(0o700)
             .recursive(true)
-            .create(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         // The home is written by the sandbox: never follow what may be a symlink it made.
         // `create_dir` does not follow a final symlink, and `workspace` is only created when
         // nothing at all is there (the init recreates it from inside if needed).
@@ -392,18 +394,18 @@ impl LocalProvider {
                 std::fs::create_dir(&workspace)?;
             }
         }
-        let etc = dir.join("etc");
-        std::fs::create_dir_all(&etc)?;
-        std::fs::write(etc.join("passwd"), PASSWD)?;
-        std::fs::write(etc.join("group"), GROUP)?;
-        std::fs::write(etc.join("hosts"), HOSTS)?;
-        std::fs::write(etc.join("resolv.conf"), EGRESS_RESOLV_CONF)?;
-        Ok(dir)
+        Ok(())
     }
 
     /// bubblewrap's arguments. All of them are world-readable in `/proc/<pid>/cmdline`: paths
     /// and constants only.
-    fn bwrap_args(&self, spec: &SandboxSpec, dir: &Path, tmpfs_dirs: &[String]) -> Vec<OsString> {
+    fn bwrap_args(
+        &self,
+        network: NetworkMode,
+        dir: &Path,
+        etc_dir: &Path,
+        tmpfs_dirs: &[String],
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
             args.extend(items.iter().map(|s| s.as_ref().to_os_string()));
@@ -415,7 +417,7 @@ impl LocalProvider {
         // capabilities over new namespaces, the kernel's largest attack surface for an
         // unprivileged process. (`--disable-userns` wants `--unshare-user` spelled out.)
         push(&[&"--unshare-user", &"--disable-userns"]);
-        if spec.network == NetworkMode::Host {
+        if network == NetworkMode::Host {
             push(&[&"--share-net"]);
         }
         let uid = SANDBOX_ID.to_string();
@@ -432,27 +434,8 @@ impl LocalProvider {
         ] {
             push(&[&"--symlink", &target, &link]);
         }
-        push(&[&"--dir", &"/etc"]);
-        for entry in etc_entries() {
-            let path = Path::new("/etc").join(entry);
-            push(&[&"--ro-bind-try", &path, &path]);
-        }
-        let etc = dir.join("etc");
-        for name in ["passwd", "group"] {
-            push(&[&"--ro-bind", &etc.join(name), &Path::new("/etc").join(name)]);
-        }
-        match spec.network {
-            // Host networking also means the host's name resolution.
-            NetworkMode::Host => {
-                push(&[&"--ro-bind-try", &"/etc/hosts", &"/etc/hosts"]);
-                push(&[&"--ro-bind-try", &"/etc/resolv.conf", &"/etc/resolv.conf"]);
-            }
-            NetworkMode::Egress => {
-                push(&[&"--ro-bind", &etc.join("hosts"), &"/etc/hosts"]);
-                push(&[&"--ro-bind", &etc.join("resolv.conf"), &"/etc/resolv.conf"]);
-            }
-            NetworkMode::None => push(&[&"--ro-bind", &etc.join("hosts"), &"/etc/hosts"]),
-        }
+        // The curated /etc of this network mode (see `etc`): one mount.
+        push(&[&"--ro-bind", &etc_dir, &"/etc"]);
         push(&[&"--dev", &"/dev", &"--proc", &"/proc"]);
         // Sandbox processes are the server's uid on the host (that is how an unprivileged user
         // namespace maps them), and sysctl files and the sysrq trigger check only that uid, not a
@@ -499,28 +482,36 @@ impl LocalProvider {
         };
 
         // A previous run: refuse if alive, clean up what is left of it otherwise.
+        let dir = self.sandbox_dir(id);
         if let Some(record) = self.read_record(id)? {
             if record.init.is_alive() {
                 return Err(failed("it is already running".into()));
             }
-            self.teardown(id, &record).await?;
+            self.teardown(&dir, &record).await?;
         }
+        // A sandbox that never ran here: a warm one can serve it.
+        let fresh = !dir.exists();
 
-        let egress = spec.network == NetworkMode::Egress;
-        if egress && !is_executable(&self.tools.slirp4netns) {
+        if spec.network == NetworkMode::Egress && !is_executable(&self.tools.slirp4netns) {
             return Err(ProviderError::Unavailable(
                 "slirp4netns is not installed: run `apt-get install -y slirp4netns`".into(),
             ));
         }
-
-        let dir = self.prepare_dirs(spec)?;
-        let tmpfs_dirs =
-            script::tmpfs_dirs(injection.files.iter().map(|f| f.relative_path.as_str()));
-        for rel in &tmpfs_dirs {
-            make_mount_point(&dir.join("home"), rel).map_err(failed)?;
+        let limited = spec.memory_mib.is_some() || spec.pids.is_some();
+        if let (true, cgroup::Layout::Unavailable(reason)) = (limited, self.cgroup_layout()) {
+            return Err(ProviderError::Unavailable(format!(
+                "cannot enforce memory/pids limits: {reason}"
+            )));
         }
+        let shape = Shape {
+            network: spec.network,
+            tmpfs_dirs: script::tmpfs_dirs(
+                injection.files.iter().map(|f| f.relative_path.as_str()),
+            ),
+            limited,
+        };
 
-        // The injection script: exports, then files. Zeroized when dropped.
+        // The injection script: exports, files, then the commit line. Zeroized when dropped.
         let mut init_script = Zeroizing::new(Vec::new());
         for env in &injection.env {
             script::push_export(&mut init_script, &env.name, env.value.expose_secret());
@@ -529,36 +520,128 @@ impl LocalProvider {
             let path = format!("{HOME}/{}", file.relative_path);
             script::push_write_file(&mut init_script, &path, file.contents.expose_secret());
         }
+        init_script.extend_from_slice(INIT_COMMIT);
+        let redactor = Redactor::from_injection(&injection);
+        drop(injection);
 
-        let cgroups = if spec.memory_mib.is_some() || spec.pids.is_some() {
-            match self.cgroup_layout() {
-                cgroup::Layout::Unavailable(reason) => {
-                    return Err(ProviderError::Unavailable(format!(
-                        "cannot enforce memory/pids limits: {reason}"
-                    )))
-                }
-                layout => layout
-                    .create(id, spec.memory_mib, spec.pids)
-                    .map_err(failed)?,
+        let warm = if fresh { self.pool.take(&shape) } else { None };
+        let launched = match warm {
+            Some(parked) => self.claim(parked, &dir, spec, &shape).await,
+            None => self.cold_start(&dir, spec, &shape).await,
+        };
+        if fresh {
+            self.refill(shape);
+        }
+        let launched = match launched {
+            Ok(launched) => launched,
+            Err(reason) => {
+                let _ = cgroup::remove(&self.cgroup_layout().dirs(id)).await;
+                return Err(failed(reason));
             }
+        };
+        self.commit(&dir, launched, init_script, &redactor)
+            .await
+            .map_err(failed)
+    }
+
+    /// Turn a warm sandbox into sandbox `dir`: its directory and its cgroups take the sandbox's
+    /// name, and the cgroups get its limits — before the script gives it anything to run. A
+    /// warm sandbox that cannot be moved into place is let go and a cold one started instead.
+    async fn claim(
+        &self,
+        parked: Parked,
+        dir: &Path,
+        spec: &SandboxSpec,
+        shape: &Shape,
+    ) -> std::result::Result<Launched, String> {
+        if let Err(e) = std::fs::rename(&parked.dir, dir) {
+            tracing::warn!(from = %parked.dir.display(), error = %e, "cannot claim a warm sandbox; starting a cold one");
+            parked.discard();
+            return self.cold_start(dir, spec, shape).await;
+        }
+        let mut launched = parked.launched;
+        let layout = self.cgroup_layout();
+        let adopted = if shape.limited {
+            layout.adopt(
+                &launched.record.cgroups,
+                &spec.id,
+                spec.memory_mib,
+                spec.pids,
+            )
+        } else {
+            Ok(Vec::new())
+        };
+        let recorded = adopted.and_then(|cgroups| {
+            launched.record.cgroups = cgroups;
+            self.write_record_at(dir, &launched.record)
+                .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+        });
+        if let Err(reason) = recorded {
+            self.abandon(dir, launched).await;
+            return Err(reason);
+        }
+        Ok(launched)
+    }
+
+    /// Start sandbox `dir` from nothing: its cgroups, then [`Self::launch_in`].
+    async fn cold_start(
+        &self,
+        dir: &Path,
+        spec: &SandboxSpec,
+        shape: &Shape,
+    ) -> std::result::Result<Launched, String> {
+        let cgroups = if shape.limited {
+            self.cgroup_layout()
+                .create(&spec.id, spec.memory_mib, spec.pids)?
         } else {
             Vec::new()
         };
+        self.launch_in(dir, shape, cgroups).await
+    }
 
+    /// The sandbox's directories, then bubblewrap (in `cgroups`).
+    async fn launch_in(
+        &self,
+        dir: &Path,
+        shape: &Shape,
+        cgroups: Vec<PathBuf>,
+    ) -> std::result::Result<Launched, String> {
+        self.prepare_dirs(dir).map_err(|e| e.to_string())?;
+        for rel in &shape.tmpfs_dirs {
+            make_mount_point(&dir.join("home"), rel)?;
+        }
+        self.launch(dir, shape.network, &shape.tmpfs_dirs, cgroups)
+            .await
+    }
+
+    /// Start bubblewrap for the sandbox in `dir` (prepared) and record its processes; the
+    /// sandbox then waits for its injection script (see [`Self::commit`]). On failure nothing is
+    /// left running and the cgroups are removed.
+    async fn launch(
+        &self,
+        dir: &Path,
+        network: NetworkMode,
+        tmpfs_dirs: &[String],
+        cgroups: Vec<PathBuf>,
+    ) -> std::result::Result<Launched, String> {
         // The egress helper's exit fd: one end is inherited by bwrap and the init, the other goes
         // to slirp4netns, which exits when every holder of the first end is gone — i.e. when the
         // sandbox dies, even if no server is around to stop it.
-        let exit_pair = if egress {
-            Some(std::os::unix::net::UnixStream::pair()?)
+        let exit_pair = if network == NetworkMode::Egress {
+            Some(std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?)
         } else {
             None
         };
 
+        let etc_dir = self
+            .etc
+            .dir(network)
+            .map_err(|e| format!("cannot prepare the sandbox's /etc: {e}"))?;
         let mut cmd = Command::new(&self.tools.bwrap);
-        cmd.args(self.bwrap_args(spec, &dir, &tmpfs_dirs))
+        cmd.args(self.bwrap_args(network, dir, &etc_dir, tmpfs_dirs))
             .env_clear()
             .envs(BASE_ENV.iter().copied())
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -568,51 +651,24 @@ impl LocalProvider {
                 join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
                 keep_fds: exit_pair.iter().map(|(keep, _)| keep.as_raw_fd()).collect(),
             },
-        )?;
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = cgroup::remove(&cgroups).await;
-                return Err(failed(format!(
-                    "cannot run {}: {e}",
-                    self.tools.bwrap.display()
-                )));
-            }
-        };
+        )
+        .map_err(|e| e.to_string())?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.tools.bwrap.display()))?;
         // Only bwrap (and through it the init) may hold the sandbox's end of the exit pair.
         let exit_for_slirp = exit_pair.map(|(keep, other)| {
             drop(keep);
             other
         });
-
-        let redactor = Redactor::from_injection(&injection);
-        drop(injection);
         let stdin = child.stdin.take().expect("piped stdin");
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut setup_output = Vec::new();
 
-        // What bwrap and the setup shell said, for a failed start. Their messages name paths,
-        // not values; redacted anyway.
-        async fn explain<R: AsyncRead + Unpin>(
-            reason: String,
-            mut seen: Vec<u8>,
-            stderr: &mut BufReader<R>,
-            redactor: &Redactor,
-        ) -> String {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut seen)).await;
-            let detail = redactor.redact(&seen);
-            format!(
-                "{reason}; bubblewrap said: {}",
-                String::from_utf8_lossy(&detail).trim()
-            )
-        }
-
-        // 1. The pids, recorded before the sandbox gets anything to run: until the commit line
-        //    of the script arrives, the init waits on its stdin, and if this server dies first the
-        //    pipe closes and the init exits by itself. So every sandbox that can outlive this
-        //    server has a `state.json` that a restarted one finds.
+        // The pids, recorded before the sandbox gets anything to run: until the commit line of
+        // the script arrives, the init waits on its stdin, and if this server dies first the pipe
+        // closes and the init exits by itself. So every sandbox that can outlive this server has
+        // a `state.json` that a restarted one finds.
         let info = tokio::time::timeout(START_TIMEOUT, read_info(&mut stdout))
             .await
             .unwrap_or_else(|_| Err(format!("not started within {START_TIMEOUT:?}")));
@@ -623,43 +679,95 @@ impl LocalProvider {
                 bwrap: bwrap.map_err(|e| format!("bubblewrap exited at once: {e}"))?,
                 init: init.map_err(|e| format!("the sandbox's init exited at once: {e}"))?,
                 slirp4netns: None,
-                cgroups: cgroups.clone(),
+                cgroups,
             };
-            self.write_record(id, &record)
+            self.write_record_at(dir, &record)
                 .map_err(|e| format!("cannot record the sandbox's processes: {e}"))?;
             Ok(record)
         });
-        let mut record = match recorded {
+        let record = match recorded {
             Ok(record) => record,
             Err(reason) => {
                 drop(stdin);
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                let _ = cgroup::remove(&cgroups).await;
-                let _ = std::fs::remove_file(self.state_file(id));
-                let reason = explain(reason, setup_output, &mut stderr, &redactor).await;
-                return Err(failed(reason));
+                let _ = std::fs::remove_file(dir.join(STATE_FILE));
+                // Nothing was injected yet: nothing to redact.
+                return Err(explain(reason, Vec::new(), &mut stderr, &Redactor::default()).await);
             }
         };
+        let mut launched = Launched {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            record,
+        };
+        // bwrap reports the pid before it sets up the mounts; only once the init runs is the
+        // sandbox's directory no longer looked up by path (a warm one is then renamed).
+        let mut seen = Vec::new();
+        let started = tokio::time::timeout(
+            START_TIMEOUT,
+            wait_line(&mut launched.stderr, &mut seen, STARTED_LINE),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("not started within {START_TIMEOUT:?}")));
+        if let Err(reason) = started {
+            let reason = explain(reason, seen, &mut launched.stderr, &Redactor::default()).await;
+            self.abandon(dir, launched).await;
+            return Err(reason);
+        }
+        if let Some(exit_fd) = exit_for_slirp {
+            let slirp = self
+                .start_slirp4netns(dir, &launched.record, exit_fd)
+                .await
+                .and_then(|slirp| {
+                    launched.record.slirp4netns = Some(slirp);
+                    self.write_record_at(dir, &launched.record)
+                        .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+                });
+            if let Err(reason) = slirp {
+                self.abandon(dir, launched).await;
+                return Err(reason);
+            }
+        }
+        Ok(launched)
+    }
 
-        // 2. The injection script, then its commit line. Written concurrently with the sandbox
-        //    reading it: a pipe holds 64 KiB, the script can be larger (credential files).
-        init_script.extend_from_slice(INIT_COMMIT);
-        let mut stdin = stdin;
+    /// Send the injection script (ending in the commit line) and wait until the sandbox is
+    /// ready. On failure the sandbox is torn down.
+    async fn commit(
+        &self,
+        dir: &Path,
+        launched: Launched,
+        script: Zeroizing<Vec<u8>>,
+        redactor: &Redactor,
+    ) -> std::result::Result<(), String> {
+        let Launched {
+            mut child,
+            mut stdin,
+            stdout,
+            mut stderr,
+            record,
+        } = launched;
+        // Written concurrently with the sandbox reading it: a pipe holds 64 KiB, the script can
+        // be larger (credential files).
         tokio::spawn(async move {
-            let _ = stdin.write_all(&init_script).await;
+            let _ = stdin.write_all(&script).await;
         });
-        let ready = tokio::time::timeout(START_TIMEOUT, wait_ready(&mut stderr, &mut setup_output))
-            .await
-            .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
+        let mut setup_output = Vec::new();
+        let ready = tokio::time::timeout(
+            START_TIMEOUT,
+            wait_line(&mut stderr, &mut setup_output, READY_LINE),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
         if let Err(reason) = ready {
-            let _ = self.teardown(id, &record).await;
+            let _ = self.teardown(dir, &record).await;
             let _ = child.start_kill();
             let _ = child.wait().await;
-            let reason = explain(reason, setup_output, &mut stderr, &redactor).await;
-            return Err(failed(reason));
+            return Err(explain(reason, setup_output, &mut stderr, redactor).await);
         }
-
         // Reap bwrap whenever it exits; the sandbox does not depend on this task (or on this
         // server process) staying around.
         tokio::spawn(async move {
@@ -667,21 +775,74 @@ impl LocalProvider {
             drop(stdout);
             drop(stderr);
         });
+        Ok(())
+    }
 
-        if let Some(exit_fd) = exit_for_slirp {
-            match self.start_slirp4netns(&dir, &record, exit_fd).await {
-                Ok(slirp) => record.slirp4netns = Some(slirp),
+    /// Tear down a launched sandbox that will not be committed.
+    async fn abandon(&self, dir: &Path, launched: Launched) {
+        let Launched {
+            mut child,
+            stdin,
+            record,
+            ..
+        } = launched;
+        drop(stdin);
+        let _ = self.teardown(dir, &record).await;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+
+    /// After a sandbox of `shape` started, start one more of that shape in the background for
+    /// the next create (see `pool`).
+    fn refill(&self, shape: Shape) {
+        if !self.pool.want(&shape) {
+            return;
+        }
+        let provider = self.clone();
+        tokio::spawn(async move {
+            // Not while the new sandbox's first commands run: on a small machine the start
+            // would slow them down (and the next create rarely follows within this delay).
+            tokio::time::sleep(REFILL_DELAY).await;
+            match provider.park(&shape).await {
+                Ok(parked) => provider.pool.put(&shape, parked),
                 Err(reason) => {
-                    let _ = self.teardown(id, &record).await;
-                    return Err(failed(reason));
+                    provider.pool.start_failed(&shape);
+                    tracing::warn!(%reason, "cannot start a warm sandbox");
                 }
             }
-            if let Err(e) = self.write_record(id, &record) {
-                let _ = self.teardown(id, &record).await;
-                return Err(e.into());
+        });
+    }
+
+    /// Start a warm sandbox of `shape` under `.pool`.
+    async fn park(&self, shape: &Shape) -> std::result::Result<Parked, String> {
+        static SLOTS: AtomicU64 = AtomicU64::new(0);
+        let pool_dir = self.root_dir.join(POOL_DIR);
+        let layout = self.cgroup_layout();
+        if !self.pool_swept.swap(true, Ordering::SeqCst) {
+            // What an earlier server left: its warm sandboxes ended with it (their stdin closed).
+            let _ = std::fs::remove_dir_all(&pool_dir);
+            pool::remove_stale_cgroups(layout);
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let slot = format!("{nanos:x}-{:x}", SLOTS.fetch_add(1, Ordering::Relaxed));
+        let dir = pool_dir.join(&slot);
+        // Limits come with the claim; the cgroups exist now so that joining them (slow: see
+        // `cgroup::Layout::adopt`) happens here, off the create's path.
+        let cgroups = if shape.limited {
+            layout.create(&pool::cgroup_name(&slot), None, None)?
+        } else {
+            Vec::new()
+        };
+        match self.launch_in(&dir, shape, cgroups.clone()).await {
+            Ok(launched) => Ok(Parked { dir, launched }),
+            Err(reason) => {
+                let _ = cgroup::remove(&cgroups).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(reason)
             }
         }
-        Ok(())
     }
 
     /// Give the sandbox's network namespace a user-mode NAT to the outside (egress mode).
@@ -985,6 +1146,10 @@ impl Provider for LocalProvider {
     fn root_dir(&self) -> Option<PathBuf> {
         Some(self.root_dir.clone())
     }
+
+    fn is_settled(&self) -> bool {
+        self.pool.is_settled()
+    }
 }
 
 /// Kills an exec's whole process group if its handle is dropped before the command ended.
@@ -1114,6 +1279,22 @@ async fn forward<R: AsyncRead + Unpin>(
     }
 }
 
+/// A failed start's reason with what bwrap and the setup shell said. Their messages name paths,
+/// not values; redacted anyway.
+async fn explain<R: AsyncRead + Unpin>(
+    reason: String,
+    mut seen: Vec<u8>,
+    stderr: &mut BufReader<R>,
+    redactor: &Redactor,
+) -> String {
+    let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut seen)).await;
+    let detail = redactor.redact(&seen);
+    format!(
+        "{reason}; bubblewrap said: {}",
+        String::from_utf8_lossy(&detail).trim()
+    )
+}
+
 /// Read bwrap's `--info-fd` JSON (it does not necessarily close the descriptor after it).
 async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> std::result::Result<BwrapInfo, String> {
     let mut buf = Vec::new();
@@ -1132,11 +1313,12 @@ async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> std::result::Result<
     }
 }
 
-/// Wait for the init's ready line on bwrap's stderr. Anything else there is bwrap (or the
-/// injection script) failing.
-async fn wait_ready<R: AsyncRead + Unpin>(
+/// Wait for one of the init's lines (`STARTED_LINE`, `READY_LINE`) on bwrap's stderr. Anything
+/// else there is bwrap (or the injection script) failing.
+async fn wait_line<R: AsyncRead + Unpin>(
     stderr: &mut BufReader<R>,
     seen: &mut Vec<u8>,
+    expected: &[u8],
 ) -> std::result::Result<(), String> {
     let mut line = Vec::new();
     loop {
@@ -1148,7 +1330,7 @@ async fn wait_ready<R: AsyncRead + Unpin>(
         if n == 0 {
             return Err("the sandbox's init exited before it was ready".into());
         }
-        if line.trim_ascii_end() == READY_LINE {
+        if line.trim_ascii_end() == expected {
             return Ok(());
         }
         // Keep going: a failure ends with EOF, and is reported with what was seen.
@@ -1199,26 +1381,6 @@ fn check_id(id: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("invalid sandbox id {id:?}"))
     }
-}
-
-/// The `/etc` entries to mount: the fixed list plus versioned ones (`python3.11`, `java-17-…`).
-fn etc_entries() -> Vec<String> {
-    static ENTRIES: OnceLock<Vec<String>> = OnceLock::new();
-    ENTRIES
-        .get_or_init(|| {
-            let mut entries: Vec<String> = ETC_ENTRIES.iter().map(|s| s.to_string()).collect();
-            if let Ok(dir) = std::fs::read_dir("/etc") {
-                for entry in dir.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.starts_with("python3.") || name.starts_with("java-") {
-                        entries.push(name);
-                    }
-                }
-            }
-            entries.sort();
-            entries
-        })
-        .clone()
 }
 
 fn find_tool(name: &str) -> PathBuf {
@@ -1286,7 +1448,7 @@ mod tests {
 
     #[test]
     fn curated_etc_hides_host_secrets() {
-        let entries = etc_entries();
+        let entries = etc::ETC_ENTRIES;
         for secret in [
             "shadow",
             "gshadow",
@@ -1298,7 +1460,7 @@ mod tests {
             "pip.conf",
         ] {
             assert!(
-                !entries.iter().any(|e| e == secret),
+                !entries.contains(&secret),
                 "{secret} must not be mounted"
             );
         }
@@ -1307,13 +1469,12 @@ mod tests {
     #[test]
     fn bwrap_args_hold_no_secret_and_no_die_with_parent() {
         let provider = LocalProvider::new("/nonexistent".into());
-        let spec = SandboxSpec {
-            id: "x".into(),
-            network: NetworkMode::None,
-            memory_mib: None,
-            pids: None,
-        };
-        let args = provider.bwrap_args(&spec, Path::new("/nonexistent/x"), &[".claude".into()]);
+        let args = provider.bwrap_args(
+            NetworkMode::None,
+            Path::new("/nonexistent/x"),
+            Path::new("/nonexistent/.etc/v/none"),
+            &[".claude".into()],
+        );
         let joined: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

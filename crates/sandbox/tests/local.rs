@@ -1107,3 +1107,127 @@ async fn a_start_cut_short_by_a_dead_server_leaves_nothing_running() {
     assert_eq!(cmdlines_containing(needle), Vec::<String>::new());
     assert!(p.list().await.unwrap().is_empty());
 }
+
+/// Wait up to 10 s for `cond`.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_warm_sandbox_serves_the_next_start_with_its_own_values_and_limits() {
+    let g = Guard::new();
+    let p = g.provider();
+    let (a, b) = (distinctive("warm-a"), distinctive("warm-b"));
+    let injection = |name: &str, value: &str| Injection {
+        env: vec![env(name, value.as_bytes())],
+        files: vec![file(".claude/cred.json", value.as_bytes())],
+    };
+    let mut first = spec("warm-first");
+    first.pids = Some(64);
+    p.start(&first, injection("A", &a)).await.unwrap();
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 1).await;
+
+    // Waiting, it holds nothing: no value in any file or command line, no cgroup limit.
+    let pool = g.path().join(".pool");
+    let slot = std::fs::read_dir(&pool)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(files_containing(&pool, a.as_bytes()).is_empty());
+    assert!(cmdlines_containing(b.as_bytes()).is_empty());
+
+    // Same shape (network, credential dirs, limited), other values and limits: served warm.
+    let mut second = spec("warm-second");
+    second.pids = Some(24);
+    p.start(&second, injection("B", &b)).await.unwrap();
+    assert_eq!(p.warm_sandboxes(), 0, "the warm sandbox was not claimed");
+    assert!(!slot.exists(), "the claimed slot is still under .pool");
+    let seen = sh(
+        &p,
+        "warm-second",
+        "echo \"$B ${A-unset}\"; cat ~/.claude/cred.json",
+    )
+    .await;
+    assert_eq!(seen, format!("{b} unset\n{b}"));
+    // Its own limits: the cgroups were renamed to the sandbox's and got its pids limit.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(g.path().join("warm-second/state.json")).unwrap())
+            .unwrap();
+    let cgroups: Vec<PathBuf> = state["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| PathBuf::from(c.as_str().unwrap()))
+        .collect();
+    assert!(
+        cgroups.iter().all(|c| c.ends_with("warm-second")),
+        "{cgroups:?}"
+    );
+    let pids_max = cgroups
+        .iter()
+        .find_map(|c| std::fs::read_to_string(c.join("pids.max")).ok())
+        .unwrap();
+    assert_eq!(pids_max.trim(), "24");
+    let out = run(
+        &p,
+        "warm-second",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 40); do sleep 30 & done; echo forked",
+        ],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot fork"));
+
+    // A restart is a cold start in the same home; stop/remove work as for any sandbox.
+    p.stop("warm-second").await.unwrap();
+    p.start(&second, injection("B", &b)).await.unwrap();
+    assert_eq!(sh(&p, "warm-second", "echo $B").await, format!("{b}\n"));
+    p.remove("warm-second").await.unwrap();
+    assert!(!g.path().join("warm-second").exists());
+
+    // A parked sandbox ends with its provider (the pipe it waits on closes).
+    eventually("the pool refilled", || p.warm_sandboxes() == 1).await;
+    drop(p);
+    let needle = pool.as_os_str().as_encoded_bytes().to_vec();
+    eventually("no warm sandbox runs", || {
+        cmdlines_containing(&needle).is_empty()
+    })
+    .await;
+    eventually("no warm sandbox dir remains", || {
+        std::fs::read_dir(&pool).map_or(true, |mut d| d.next().is_none())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn warm_sandboxes_are_per_shape_and_can_be_turned_off() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("shape-none"), Injection::default())
+        .await
+        .unwrap();
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 1).await;
+    // Another shape (egress) is not served by it: a cold start, and a second shape is kept.
+    let mut egress = spec("shape-egress");
+    egress.network = NetworkMode::Egress;
+    p.start(&egress, Injection::default()).await.unwrap();
+    assert_eq!(p.warm_sandboxes(), 1);
+    eventually("both shapes are warm", || p.warm_sandboxes() == 2).await;
+
+    let off = LocalProvider::new(g.path().join("off")).with_warm_sandboxes(0);
+    off.start(&spec("cold"), Injection::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(off.warm_sandboxes(), 0);
+    assert!(!g.path().join("off/.pool").exists());
+    off.remove("cold").await.unwrap();
+}

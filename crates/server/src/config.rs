@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub agent_commands: crate::service::agents::AgentCommands,
     /// Longest an agent send may run (a request may ask for less); then its processes are killed.
     pub agent_timeout: std::time::Duration,
+    /// Sandboxes kept started (without secrets) per recently used shape, so that a create
+    /// only injects; 0 turns them off.
+    pub warm_sandboxes: usize,
 }
 
 impl ServerConfig {
@@ -38,6 +41,7 @@ impl ServerConfig {
             max_body_bytes: 1024 * 1024,
             agent_commands: crate::service::agents::default_agent_commands(),
             agent_timeout: crate::service::agents::DEFAULT_AGENT_TIMEOUT,
+            warm_sandboxes: amika_sandbox::local::DEFAULT_WARM,
         }
     }
 
@@ -66,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("agent_commands", &self.agent_commands)
             .field("agent_timeout", &self.agent_timeout)
+            .field("warm_sandboxes", &self.warm_sandboxes)
             .finish()
     }
 }
@@ -82,6 +87,8 @@ pub struct ConfigFile {
     pub default_pids: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub agent_timeout_secs: Option<u64>,
+    /// Warm sandboxes per shape; 0 turns them off.
+    pub warm_sandboxes: Option<usize>,
     /// Per agent kind, `{"new_session": [...], "resume": [...]}` argv templates with
     /// `{message}` and `{session}` placeholders; kinds not listed keep their defaults.
     pub agent_commands: Option<crate::service::agents::AgentCommands>,
@@ -106,6 +113,15 @@ impl ServerConfig {
         if let Some(b) = file.max_body_bytes {
             self.max_body_bytes = b;
         }
+        if let Some(n) = file.warm_sandboxes {
+            if n > MAX_WARM_SANDBOXES {
+                return Err(format!(
+                    "config file {}: warm_sandboxes must be at most {MAX_WARM_SANDBOXES}",
+                    path.display()
+                ));
+            }
+            self.warm_sandboxes = n;
+        }
         if let Some(secs) = file.agent_timeout_secs {
             if secs == 0 {
                 return Err(format!(
@@ -124,6 +140,9 @@ impl ServerConfig {
         Ok(())
     }
 }
+
+/// The most warm sandboxes per shape a server may keep.
+pub const MAX_WARM_SANDBOXES: usize = 16;
 
 /// `postgres://user:pw@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url_password(url: &str) -> String {

@@ -143,7 +143,10 @@ pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
     let vault = Vault::new(key);
     check_master_key(store.as_ref(), &vault, &source).await?;
 
-    let provider = Arc::new(LocalProvider::new(config.data_dir.join("sandboxes")));
+    let provider = Arc::new(
+        LocalProvider::new(config.data_dir.join("sandboxes"))
+            .with_warm_sandboxes(config.warm_sandboxes),
+    );
     let service = Service::new(store, Arc::new(vault), provider, Arc::new(config));
     let first_admin_key = service.bootstrap_first_admin().await?;
     if let Some(key) = &first_admin_key {

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use amika_server::config::MAX_WARM_SANDBOXES;
 use amika_server::ServerConfig;
 use anyhow::Context;
 
@@ -48,6 +49,10 @@ pub struct ServerRunArgs {
     /// Process limit of a sandbox whose create does not set one (at least 8; 0: none).
     #[arg(long, value_name = "N", value_parser = parse_limit::<8>)]
     pub default_pids: Option<u64>,
+    /// Sandboxes kept started, without secrets, for each recently used kind of create (network
+    /// mode and credential kinds), so that a create only injects (0 to 16; 0: off) [default: 1].
+    #[arg(long, value_name = "N", value_parser = parse_warm)]
+    pub warm_sandboxes: Option<usize>,
     /// A JSON server config file (policies, agent command templates; see docs/configuration.md).
     /// Flags given on the command line win over it.
     #[arg(long, value_name = "FILE", env = "AMIKA_SERVER_CONFIG")]
@@ -67,18 +72,34 @@ fn parse_limit<const MIN: u64>(text: &str) -> Result<u64, String> {
     }
 }
 
+/// `--warm-sandboxes`: 0 to [`MAX_WARM_SANDBOXES`].
+fn parse_warm(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_WARM_SANDBOXES => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is too many: expected 0 to {MAX_WARM_SANDBOXES}"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not a number: expected 0 to {MAX_WARM_SANDBOXES}"
+        )),
+    }
+}
+
 impl ServerRunArgs {
     pub fn allow_reveal(&self) -> bool {
         !self.no_reveal
     }
 
-    /// Apply `--default-memory` and `--default-pids` (when given) to `config`.
-    pub fn apply_default_limits(&self, config: &mut ServerConfig) {
+    /// Apply `--default-memory`, `--default-pids` and `--warm-sandboxes` (when given) to `config`.
+    pub fn apply_flags(&self, config: &mut ServerConfig) {
         if let Some(m) = self.default_memory {
             config.default_memory_mib = (m > 0).then_some(m);
         }
         if let Some(p) = self.default_pids {
             config.default_pids = (p > 0).then_some(p);
+        }
+        if let Some(n) = self.warm_sandboxes {
+            config.warm_sandboxes = n;
         }
     }
 }
@@ -124,7 +145,7 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
                     config.allow_reveal = false;
                 }
             }
-            args.run.apply_default_limits(&mut config);
+            args.run.apply_flags(&mut config);
             serve(config, |url, _| {
                 // The one line a supervisor or a test waits for.
                 crate::outln!("amika server listening on {url}");
@@ -224,14 +245,14 @@ mod tests {
     fn default_limits_flags_set_and_clear_the_defaults() {
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/x".into());
         let (memory, pids) = (config.default_memory_mib, config.default_pids);
-        run_args(&[]).unwrap().apply_default_limits(&mut config);
+        run_args(&[]).unwrap().apply_flags(&mut config);
         assert_eq!(
             (config.default_memory_mib, config.default_pids),
             (memory, pids)
         );
         run_args(&["--default-memory", "512", "--default-pids", "0"])
             .unwrap()
-            .apply_default_limits(&mut config);
+            .apply_flags(&mut config);
         assert_eq!(
             (config.default_memory_mib, config.default_pids),
             (Some(512), None)

@@ -105,61 +105,90 @@ impl Layout {
         memory_mib: Option<u64>,
         pids: Option<u64>,
     ) -> Result<Vec<PathBuf>, String> {
+        self.make(id, |dir| {
+            if let Layout::V2 { base } = self {
+                enable_v2_controllers(base)?;
+            }
+            make_fresh_dir(dir)
+        })
+        .and_then(|dirs| self.limit(dirs, memory_mib, pids))
+    }
+
+    /// Rename the cgroups `from` (a warm sandbox's, with its processes in them) to those of
+    /// sandbox `id` and give them its limits. Unlike moving processes between cgroups, which
+    /// waits for an RCU grace period in the kernel (milliseconds), a rename is immediate.
+    pub fn adopt(
+        &self,
+        from: &[PathBuf],
+        id: &str,
+        memory_mib: Option<u64>,
+        pids: Option<u64>,
+    ) -> Result<Vec<PathBuf>, String> {
+        let mut from = from.iter();
+        self.make(id, |to| {
+            let source = from
+                .next()
+                .ok_or_else(|| io::Error::other("the warm sandbox has no such cgroup"))?;
+            match std::fs::remove_dir(to) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            std::fs::rename(source, to)
+        })
+        .and_then(|dirs| self.limit(dirs, memory_mib, pids))
+    }
+
+    /// The cgroup dirs of `id`, each brought into being by `make`.
+    fn make(
+        &self,
+        id: &str,
+        mut make: impl FnMut(&Path) -> io::Result<()>,
+    ) -> Result<Vec<PathBuf>, String> {
+        if let Layout::Unavailable(reason) = self {
+            return Err(format!("cannot enforce memory/pids limits: {reason}"));
+        }
+        let dirs = self.dirs(id);
+        for dir in &dirs {
+            make(dir).map_err(|e| format!("cannot set up cgroup {}: {e}", dir.display()))?;
+        }
+        Ok(dirs)
+    }
+
+    /// Write the limits into the cgroups `dirs` of this layout (as `dirs` returns them).
+    fn limit(
+        &self,
+        dirs: Vec<PathBuf>,
+        memory_mib: Option<u64>,
+        pids: Option<u64>,
+    ) -> Result<Vec<PathBuf>, String> {
         let memory_bytes = memory_mib.map(|m| m.saturating_mul(1024 * 1024));
-        match self {
-            Layout::Unavailable(reason) => {
-                Err(format!("cannot enforce memory/pids limits: {reason}"))
-            }
-            Layout::V2 { base } => {
-                let dir = base.join(id);
-                (|| -> io::Result<()> {
-                    enable_v2_controllers(base)?;
-                    make_fresh_dir(&dir)?;
-                    if let Some(bytes) = memory_bytes {
-                        std::fs::write(dir.join("memory.max"), bytes.to_string())?;
-                        // Without this, a v2 sandbox could push its excess into swap.
-                        let _ = std::fs::write(dir.join("memory.swap.max"), "0");
-                    }
-                    if let Some(n) = pids {
-                        std::fs::write(dir.join("pids.max"), n.to_string())?;
-                    }
-                    Ok(())
-                })()
-                .map_err(|e| format!("cannot set up cgroup {}: {e}", dir.display()))?;
-                Ok(vec![dir])
-            }
-            Layout::V1 {
-                memory,
-                pids: pids_base,
-            } => {
-                let mem_dir = memory.join(id);
-                let pids_dir = pids_base.join(id);
-                (|| -> io::Result<()> {
-                    make_fresh_dir(&mem_dir)?;
-                    make_fresh_dir(&pids_dir)?;
-                    if let Some(bytes) = memory_bytes {
-                        std::fs::write(mem_dir.join("memory.limit_in_bytes"), bytes.to_string())?;
-                        // Only present with swap accounting; must not be below the plain limit.
-                        let _ = std::fs::write(
-                            mem_dir.join("memory.memsw.limit_in_bytes"),
-                            bytes.to_string(),
-                        );
-                    }
-                    if let Some(n) = pids {
-                        std::fs::write(pids_dir.join("pids.max"), n.to_string())?;
-                    }
-                    Ok(())
-                })()
-                .map_err(|e| {
-                    format!(
-                        "cannot set up cgroups {} and {}: {e}",
-                        mem_dir.display(),
-                        pids_dir.display()
-                    )
-                })?;
-                Ok(vec![mem_dir, pids_dir])
+        let write = |dir: &Path, file: &str, value: String| {
+            std::fs::write(dir.join(file), value)
+                .map_err(|e| format!("cannot set {} of cgroup {}: {e}", file, dir.display()))
+        };
+        let (mem_dir, pids_dir) = match (self, dirs.as_slice()) {
+            (Layout::V2 { .. }, [dir]) => (dir, dir),
+            (Layout::V1 { .. }, [mem, pids]) => (mem, pids),
+            _ => return Err("unexpected cgroup layout".into()),
+        };
+        if let Some(bytes) = memory_bytes {
+            if let Layout::V2 { .. } = self {
+                write(mem_dir, "memory.max", bytes.to_string())?;
+                // Without this, a v2 sandbox could push its excess into swap.
+                let _ = std::fs::write(mem_dir.join("memory.swap.max"), "0");
+            } else {
+                write(mem_dir, "memory.limit_in_bytes", bytes.to_string())?;
+                // Only present with swap accounting; must not be below the plain limit.
+                let _ = std::fs::write(
+                    mem_dir.join("memory.memsw.limit_in_bytes"),
+                    bytes.to_string(),
+                );
             }
         }
+        if let Some(n) = pids {
+            write(pids_dir, "pids.max", n.to_string())?;
+        }
+        Ok(dirs)
     }
 }
 

@@ -42,10 +42,6 @@
 //! this instance handed them out within [`HANDOUT_GRACE`] (a start that has not spawned its bwrap
 //! yet). Temp dirs of dead processes are removed with them.
 
-// Wired into the provider's `bwrap_args`/`prepare_dirs` separately; until then only the tests
-// and the moved constants use it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hasher;
 use std::io;
