@@ -1459,10 +1459,7 @@ mod tests {
             "npmrc",
             "pip.conf",
         ] {
-            assert!(
-                !entries.contains(&secret),
-                "{secret} must not be mounted"
-            );
+            assert!(!entries.contains(&secret), "{secret} must not be mounted");
         }
     }
 

@@ -180,6 +180,8 @@ mod tests {
         assert!(!c.allow_reveal);
         assert_eq!((c.default_memory_mib, c.default_pids), (None, Some(64)));
         assert_eq!(c.agent_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(c.warm_sandboxes, amika_sandbox::local::DEFAULT_WARM);
+        assert_eq!(apply(r#"{"warm_sandboxes": 0}"#).unwrap().warm_sandboxes, 0);
         assert_eq!(
             c.agent_commands[&amika_types::AgentKind::Claude].new_session,
             vec!["my-claude", "{message}"]
@@ -196,6 +198,11 @@ mod tests {
             ("{not json", "server.json"),
             (r#"{"colour": 1}"#, "unknown field `colour`"),
             (r#"{"agent_timeout_secs": 0}"#, "at least 1"),
+            (
+                r#"{"warm_sandboxes": 17}"#,
+                "warm_sandboxes must be at most 16",
+            ),
+            (r#"{"warm_sandboxes": -1}"#, "warm_sandboxes"),
             (
                 r#"{"agent_commands": {"gemini": {"new_session": [], "resume": []}}}"#,
                 "claude or codex",

@@ -260,6 +260,25 @@ mod tests {
     }
 
     #[test]
+    fn warm_sandboxes_flag_sets_the_pool_size_within_bounds() {
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/x".into());
+        run_args(&["--warm-sandboxes", "0"])
+            .unwrap()
+            .apply_flags(&mut config);
+        assert_eq!(config.warm_sandboxes, 0);
+        for (bad, needle) in [
+            ("17", "17 is too many: expected 0 to 16"),
+            ("some", "\"some\" is not a number: expected 0 to 16"),
+        ] {
+            let err = run_args(&["--warm-sandboxes", bad]).unwrap_err();
+            assert!(
+                err.contains("--warm-sandboxes") && err.contains(needle),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn default_limits_flags_reject_what_the_api_would() {
         let err = run_args(&["--default-memory", "16"]).unwrap_err();
         assert!(
