@@ -387,9 +387,18 @@ pub struct Server {
 
 impl Server {
     pub async fn start(backend: Backend) -> anyhow::Result<Server> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// [`Server::start`] with the default config changed by `configure`.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut amika_server::ServerConfig),
+    ) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new().prefix("amika-bench.").tempdir()?;
         let mut config =
             amika_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("data"));
+        configure(&mut config);
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {

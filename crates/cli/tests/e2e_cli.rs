@@ -2251,10 +2251,7 @@ fn sandbox_create_flag_errors_name_the_flag_and_the_value() {
     assert_eq!(sandbox_json(&server, &["list"]), json!([]));
     assert!(
         !server.data_dir.join("sandboxes").exists()
-            || std::fs::read_dir(server.data_dir.join("sandboxes"))
-                .unwrap()
-                .next()
-                .is_none(),
+            || common::sandbox_dirs(&server.data_dir).is_empty(),
         "a refused create left files"
     );
 }

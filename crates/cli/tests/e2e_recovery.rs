@@ -18,16 +18,32 @@ fn running_sandbox_ids(data_dir: &std::path::Path) -> Vec<String> {
         let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
             continue;
         };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if let Some(pos) = cmd.find(&needle) {
-            let rest = &cmd[pos + needle.len()..];
-            let id: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !id.is_empty() && !ids.contains(&id) {
-                ids.push(id);
-            }
+        let cmd = String::from_utf8_lossy(&cmd).into_owned();
+        let args: Vec<&str> = cmd.split('\0').collect();
+        // bwrap's `--bind <data>/sandboxes/<id>/home /home/amika` names the sandbox.
+        let Some(mut rest) = args.windows(2).find_map(|w| {
+            (w[0] == "--bind")
+                .then(|| w[1].strip_prefix(&needle))
+                .flatten()
+                .map(str::to_string)
+        }) else {
+            continue;
+        };
+        // A warm sandbox's processes name its slot under `.pool`: a claimed slot is a link
+        // to its sandbox; an unclaimed one (a directory) is no sandbox and holds nothing.
+        if let Some(slot) = rest.strip_prefix(".pool/") {
+            let slot: String = slot.chars().take_while(|c| *c != '/').collect();
+            let Ok(target) = std::fs::read_link(data_dir.join("sandboxes/.pool").join(slot)) else {
+                continue;
+            };
+            rest = target.file_name().unwrap().to_string_lossy().into_owned();
+        }
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !id.is_empty() && !ids.contains(&id) {
+            ids.push(id);
         }
     }
     ids.sort();
@@ -277,10 +293,5 @@ fn concurrent_creates_of_one_name_yield_one_sandbox_and_409s() {
     );
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("not_found"), "{body}");
-    assert_eq!(
-        std::fs::read_dir(server.data_dir.join("sandboxes"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(common::sandbox_dirs(&server.data_dir), Vec::<String>::new());
 }

@@ -364,10 +364,8 @@ fn failed_creates_leave_nothing_and_say_what_to_fix() {
     assert!(err.contains("already exists"), "{err}");
     let list = ok_json(server.amika().args(["sandbox", "list", "-o", "json"]));
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    let dirs: Vec<_> = std::fs::read_dir(server.data_dir.join("sandboxes"))
-        .unwrap()
-        .collect();
-    assert_eq!(dirs.len(), 1, "only the one sandbox has files");
+    let dirs = common::sandbox_dirs(&server.data_dir);
+    assert_eq!(dirs.len(), 1, "only the one sandbox has files: {dirs:?}");
     ok(server.amika().args(["sandbox", "delete", "taken", "--yes"]));
 }
 

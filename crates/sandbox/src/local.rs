@@ -353,8 +353,13 @@ impl LocalProvider {
                 if rest.file_name()? != "home" {
                     return None;
                 }
-                let id = rest.parent()?.to_str()?;
-                check_id(id).ok().map(|()| id.to_owned())
+                let mut id = rest.parent()?.to_str()?.to_owned();
+                // A claimed warm sandbox: its slot links to the sandbox (see `claim`).
+                if let Some(slot) = id.strip_prefix(".pool/") {
+                    let link = std::fs::read_link(self.root_dir.join(POOL_DIR).join(slot)).ok()?;
+                    id = link.file_name()?.to_str()?.to_owned();
+                }
+                check_id(&id).ok().map(|()| id)
             })
         })
     }
@@ -558,6 +563,11 @@ impl LocalProvider {
             tracing::warn!(from = %parked.dir.display(), error = %e, "cannot claim a warm sandbox; starting a cold one");
             parked.discard();
             return self.cold_start(dir, spec, shape).await;
+        }
+        // bwrap's command line still names the slot: a link from the slot to the sandbox keeps
+        // the process scan (`bwrap_processes`) able to tell whose processes they are.
+        if let Err(e) = std::os::unix::fs::symlink(Path::new("..").join(&spec.id), &parked.dir) {
+            tracing::warn!(slot = %parked.dir.display(), error = %e, "cannot link a claimed warm sandbox's slot");
         }
         let mut launched = parked.launched;
         let layout = self.cgroup_layout();
@@ -819,9 +829,9 @@ impl LocalProvider {
         let pool_dir = self.root_dir.join(POOL_DIR);
         let layout = self.cgroup_layout();
         if !self.pool_swept.swap(true, Ordering::SeqCst) {
-            // What an earlier server left: its warm sandboxes ended with it (their stdin closed).
-            let _ = std::fs::remove_dir_all(&pool_dir);
-            pool::remove_stale_cgroups(layout);
+            // What an earlier server left: its warm sandboxes ended with it (their stdin closed);
+            // links of claimed ones stay while their sandbox does.
+            pool::remove_stale(&pool_dir, layout);
         }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -993,6 +1003,7 @@ impl Provider for LocalProvider {
             }
             other => other?,
         }
+        pool::unlink_slots_of(&self.root_dir.join(POOL_DIR), id);
         // std's remove_dir_all does not follow symlinks, whatever the sandbox left in its home.
         match std::fs::remove_dir_all(self.sandbox_dir(id)) {
             Ok(()) => {}

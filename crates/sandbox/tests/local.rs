@@ -1147,7 +1147,14 @@ async fn a_warm_sandbox_serves_the_next_start_with_its_own_values_and_limits() {
     second.pids = Some(24);
     p.start(&second, injection("B", &b)).await.unwrap();
     assert_eq!(p.warm_sandboxes(), 0, "the warm sandbox was not claimed");
-    assert!(!slot.exists(), "the claimed slot is still under .pool");
+    // The slot is now a link to the sandbox (for the process scan), the sandbox a real dir.
+    assert_eq!(
+        std::fs::read_link(&slot).unwrap(),
+        Path::new("../warm-second")
+    );
+    assert!(std::fs::symlink_metadata(g.path().join("warm-second"))
+        .unwrap()
+        .is_dir());
     let seen = sh(
         &p,
         "warm-second",

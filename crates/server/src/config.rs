@@ -202,7 +202,7 @@ mod tests {
                 r#"{"warm_sandboxes": 17}"#,
                 "warm_sandboxes must be at most 16",
             ),
-            (r#"{"warm_sandboxes": -1}"#, "warm_sandboxes"),
+            (r#"{"warm_sandboxes": -1}"#, "invalid value: integer `-1`"),
             (
                 r#"{"agent_commands": {"gemini": {"new_session": [], "resume": []}}}"#,
                 "claude or codex",

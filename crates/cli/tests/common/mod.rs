@@ -358,3 +358,16 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// The sandbox directories under a data dir: every entry of `sandboxes/` except the provider's
+/// own (`.etc`, the shared /etc; `.pool`, warm sandboxes), which hold no sandbox.
+#[allow(dead_code)]
+pub fn sandbox_dirs(data_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data_dir.join("sandboxes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect()
+}

@@ -19,7 +19,7 @@
 //! sandbox id (ids never start with `.`), so listing sandboxes never sees it.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,8 +46,36 @@ pub(crate) fn cgroup_name(slot: &str) -> String {
     format!(".pool-{slot}")
 }
 
+/// Remove what warm sandboxes of an earlier server left: their slots (except the links of claimed
+/// ones whose sandbox still exists) and their empty cgroups.
+pub(crate) fn remove_stale(pool_dir: &Path, layout: &Layout) {
+    for entry in std::fs::read_dir(pool_dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => {
+                if !path.exists() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            _ => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+    remove_stale_cgroups(layout);
+}
+
+/// Remove the links of claimed slots that point to sandbox `id` (it is being removed).
+pub(crate) fn unlink_slots_of(pool_dir: &Path, id: &str) {
+    for entry in std::fs::read_dir(pool_dir).into_iter().flatten().flatten() {
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.file_name() == Some(id.as_ref())) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Remove the empty cgroups of warm sandboxes an earlier server left behind.
-pub(crate) fn remove_stale_cgroups(layout: &Layout) {
+fn remove_stale_cgroups(layout: &Layout) {
     let parents = layout.dirs("x");
     for parent in parents.iter().filter_map(|d| d.parent()) {
         for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
