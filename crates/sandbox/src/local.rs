@@ -1,5 +1,6 @@
 //! The local provider: each sandbox is a set of Linux namespaces made by bubblewrap on this
-//! machine, kept alive by a tiny init, entered with `nsenter` for every command.
+//! machine, kept alive by a tiny init, entered for every command by the spawned process itself
+//! (see `enter`).
 //!
 //! Files of sandbox `<id>` live in `<root_dir>/<id>/` (mode 0700):
 //! - `home/` — bound on `/home/amika`, persists across stop/start; `home/workspace` is the
@@ -30,10 +31,11 @@
 //!   `/proc/<pid>/environ` — the values the sandbox was started with, for as long as it runs,
 //!   whichever provider instance started it. Nothing secret is kept in memory or on disk by the
 //!   provider.
-//! - **Host-side processes** (bwrap, nsenter, slirp4netns) get a fixed environment of constants
+//! - **Host-side processes** (bwrap, slirp4netns) get a fixed environment of constants
 //!   and every inherited descriptor closed (see [`proc::install`]).
 
 mod cgroup;
+mod enter;
 mod etc;
 mod pool;
 mod proc;
@@ -114,13 +116,6 @@ const INIT_COMMIT: &[u8] = b"set -- \"$1\" amika-committed\n";
 /// from inside the sandbox cannot kill it (pid 1 without handlers); the host's SIGKILL can.
 const INIT_STAGE2: &str = "echo amika-ready >&2; exec </dev/null >/dev/null 2>&1; \
     while :; do sleep 3600 & wait; done";
-/// Run by every exec inside the sandbox: change to the requested directory (`$1`; when it was
-/// not chosen by the caller, `$2` is the home to fall back on, so that a sandbox which removed its
-/// workspace can still run commands), source the environment from stdin, run the command with
-/// stdin on /dev/null. A directory that cannot be entered exits 126.
-const EXEC_SCRIPT: &str = "if ! cd -- \"$1\" 2>/dev/null; then \
-    if [ -n \"$2\" ]; then cd -- \"$2\" || exit 126; else cd -- \"$1\" || exit 126; fi; fi; \
-    shift 2; . /dev/stdin; exec \"$@\" </dev/null";
 /// Where a sandbox directory keeps its [`RunRecord`].
 const STATE_FILE: &str = "state.json";
 /// Warm sandboxes live in `<root>/.pool/` (not a sandbox id: ids never start with `.`).
@@ -144,7 +139,6 @@ const DRAIN_GRACE: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 struct Tools {
     bwrap: PathBuf,
-    nsenter: PathBuf,
     slirp4netns: PathBuf,
 }
 
@@ -202,7 +196,6 @@ impl LocalProvider {
         LocalProvider {
             tools: Tools {
                 bwrap: find_tool("bwrap"),
-                nsenter: find_tool("nsenter"),
                 slirp4netns: find_tool("slirp4netns"),
             },
             cgroups: Arc::new(OnceLock::new()),
@@ -230,12 +223,6 @@ impl LocalProvider {
     /// Use this bubblewrap binary (tests point it at a missing path to see `check` fail).
     pub fn with_bwrap_path(mut self, path: PathBuf) -> Self {
         self.tools.bwrap = path;
-        self
-    }
-
-    /// Use this `nsenter` binary.
-    pub fn with_nsenter_path(mut self, path: PathBuf) -> Self {
-        self.tools.nsenter = path;
         self
     }
 
@@ -944,11 +931,6 @@ impl Provider for LocalProvider {
                 "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap`".into(),
             ));
         }
-        if !is_executable(&self.tools.nsenter) {
-            return Err(ProviderError::Unavailable(
-                "nsenter (util-linux) is not installed: run `apt-get install -y util-linux`".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -1022,7 +1004,6 @@ impl Provider for LocalProvider {
             return Err(ProviderError::InvalidCommand("the command is empty".into()));
         }
         let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
-        let fallback_cwd = if spec.cwd.is_none() { HOME } else { "" };
         if cwd.is_empty()
             || spec
                 .argv
@@ -1044,29 +1025,15 @@ impl Provider for LocalProvider {
                 .environ()
                 .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?,
         );
-        let mut env_script = Zeroizing::new(Vec::new());
-        for (name, value) in script::parse_environ(&environ) {
-            script::push_export(&mut env_script, &name, &value);
-        }
+        let env = enter::Environment::new(script::parse_environ(&environ));
+        let init = record
+            .init
+            .pidfd()
+            .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?;
 
-        let pid = record.init.pid.to_string();
-        let uid = SANDBOX_ID.to_string();
-        let mut cmd = Command::new(&self.tools.nsenter);
-        // All namespaces of the init, its root and cwd, as amika. nsenter forks, so the command
-        // is really inside the pid namespace (and dies with it).
-        cmd.args(["-t", &pid, "-a", "-r", "-w", "-S", &uid, "-G", &uid, "--"])
-            .args([
-                "/bin/sh",
-                "-c",
-                EXEC_SCRIPT,
-                "amika-exec",
-                cwd,
-                fallback_cwd,
-            ])
-            .args(&spec.argv)
-            .env_clear()
-            .envs(BASE_ENV.iter().copied())
-            .stdin(Stdio::piped())
+        let mut cmd = Command::new(&spec.argv[0]);
+        cmd.args(&spec.argv[1..])
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -1081,14 +1048,34 @@ impl Provider for LocalProvider {
                 keep_fds: Vec::new(),
             },
         )?;
+        enter::install(
+            &mut cmd,
+            enter::Target {
+                init,
+                cwd: cwd.to_owned(),
+                fallback_cwd: spec.cwd.is_none().then(|| HOME.to_owned()),
+                env,
+            },
+        )?;
         let limits_before = cgroup::Events::read(&record.cgroups);
-        let mut child = cmd.spawn()?;
-        // A new session: the command's process group is nsenter's pid.
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => match enter::not_runnable(&spec.argv[0], &e) {
+                // What a shell would answer, as the exec's own output.
+                Some((code, message)) => {
+                    let (tx, rx) = mpsc::channel(2);
+                    let _ = tx.try_send(ExecEvent::Stderr(message.into_bytes()));
+                    let _ = tx.try_send(ExecEvent::Exit(code));
+                    return Ok(ExecHandle {
+                        events: rx,
+                        _guard: Box::new(()),
+                    });
+                }
+                None => return Err(e.into()),
+            },
+        };
+        // A new session: the command's process group is the entering process's pid.
         let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        tokio::spawn(async move {
-            let _ = stdin.write_all(&env_script).await;
-        });
 
         let (tx, rx) = mpsc::channel(64);
         let done = Arc::new(AtomicBool::new(false));
@@ -1231,7 +1218,7 @@ async fn run_exec(
     let status = match waited {
         Some(status) => status.map_err(|_| ()),
         None => {
-            // Timed out: kill the whole group (nsenter and the command's tree inside).
+            // Timed out: kill the whole group (the entering process and the command's tree inside).
             proc::kill_group(pgid);
             let _ = child.wait().await;
             Err(())

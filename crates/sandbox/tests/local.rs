@@ -597,10 +597,6 @@ async fn check_names_what_to_install() {
         p.start(&spec("x"), Injection::default()).await,
         Err(ProviderError::Unavailable(_))
     ));
-    let p = g
-        .provider()
-        .with_nsenter_path("/nonexistent/nsenter".into());
-    assert!(p.check().unwrap_err().to_string().contains("util-linux"));
     g.provider().check().unwrap();
 }
 
@@ -1237,4 +1233,42 @@ async fn warm_sandboxes_are_per_shape_and_can_be_turned_off() {
     assert_eq!(off.warm_sandboxes(), 0);
     assert!(!g.path().join("off/.pool").exists());
     off.remove("cold").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_exec_runs_as_amika_without_privileges_inside_every_namespace() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("entered"), Injection::default())
+        .await
+        .unwrap();
+    let init = init_pid(&g.path(), "entered");
+    let seen = sh(
+        &p,
+        "entered",
+        "id -u; id -g; id -G; grep -E '^(CapEff|CapPrm|NoNewPrivs):' /proc/self/status; \
+         ls /; pwd; echo $$; readlink /proc/self/ns/pid /proc/1/ns/pid",
+    )
+    .await;
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(&lines[..3], ["1000", "1000", "1000"], "{seen}");
+    assert!(seen.contains("CapEff:\t0000000000000000"), "{seen}");
+    assert!(seen.contains("CapPrm:\t0000000000000000"), "{seen}");
+    assert!(seen.contains("NoNewPrivs:\t1"), "{seen}");
+    // The sandbox's root (no host /root, /work or /var), the workspace, a pid of its own
+    // namespace, the init's pid namespace.
+    assert!(
+        !seen.contains("\nroot\n") && !seen.contains("\nvar\n"),
+        "{seen}"
+    );
+    assert!(seen.contains("/home/amika/workspace\n"), "{seen}");
+    let ns: Vec<&str> = lines[lines.len() - 2..].to_vec();
+    assert_eq!(ns[0], ns[1], "not in the sandbox's pid namespace: {seen}");
+    let host_ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    assert_eq!(ns[0], host_ns.to_str().unwrap());
+    let pid_inside: i32 = lines[lines.len() - 3].parse().unwrap();
+    assert!(
+        pid_inside < 100,
+        "pid {pid_inside} is not from the sandbox's namespace"
+    );
 }

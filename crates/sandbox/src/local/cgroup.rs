@@ -9,8 +9,8 @@
 //!   server runs under (a systemd unit, a container) still bound its sandboxes.
 //!
 //! A process joins by writing to `cgroup.procs` in the child before exec (see
-//! [`super::proc::install`]), so nothing it forks escapes. Execs join too: `nsenter` enters the
-//! sandbox's namespaces but not its cgroups.
+//! [`super::proc::install`]), so nothing it forks escapes. Execs join too (entering a
+//! sandbox's namespaces does not move a process into its cgroups).
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use serde::{Deserialize, Serialize};
 
-/// What every host process the provider spawns (bwrap, nsenter, slirp4netns) gets set up in the
+/// What every host process the provider spawns (bwrap, an exec, slirp4netns) gets set up in the
 /// child, between `fork` and `exec`.
 #[derive(Debug, Default)]
 pub(crate) struct ChildSetup {
@@ -31,7 +31,7 @@ pub(crate) struct ChildSetup {
 ///   group, and — the reason it is a session, not just a group — a sandboxed process can never
 ///   reach the server's controlling terminal (`/dev/tty` + `TIOCSTI` injection, CVE-2017-5226).
 /// - every descriptor above 2 is marked close-on-exec, except `keep_fds`: descriptors the server
-///   itself inherited without `CLOEXEC` must not leak into a sandbox (`bwrap` and `nsenter` pass
+///   itself inherited without `CLOEXEC` must not leak into a sandbox (`bwrap` and an exec pass
 ///   their open descriptors on to the sandboxed program).
 /// - join the cgroups by writing `0` ("the writing process") to each `cgroup.procs`.
 #[allow(unsafe_code)]
@@ -135,7 +135,7 @@ impl ProcRef {
     /// A pidfd for exactly this process, or `None` if it has exited. The start time is checked
     /// *after* opening: a pidfd pins the process it was opened for, so if the start time still
     /// matches then, every later signal through it reaches this process and no other.
-    fn pidfd(&self) -> Option<OwnedFd> {
+    pub fn pidfd(&self) -> Option<OwnedFd> {
         let pid = Pid::from_raw(self.pid)?;
         let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()?;
         self.is_alive().then_some(fd)

@@ -1,13 +1,13 @@
 //! How secret values get into a sandbox: as a shell script that the sandbox's own `/bin/sh`
 //! reads from a pipe on its stdin (`. /dev/stdin`).
 //!
-//! Why not the environment of `bwrap` / `nsenter` (what bubblewrap's docs suggest)? Those run on
-//! the host with the server's full privileges, and they are dynamically linked: an injected
+//! Why not the environment of `bwrap` (what bubblewrap's docs suggest)? It runs on the host with
+//! the server's full privileges, and it is dynamically linked: an injected
 //! variable named `LD_PRELOAD`, `LD_LIBRARY_PATH`, `GCONV_PATH`, … would be honoured by the host's
 //! dynamic loader *before* any namespace is entered — a sandbox escape for whoever may name a
 //! secret. Here the host-side processes get a fixed environment of constants, and the values
 //! only ever reach a shell that already runs inside the sandbox as `amika`, with no
-//! capabilities. A pipe is also never on disk and never on a command line.
+//! capabilities (an exec gets them through `execve` only once it is inside: see `enter`). A pipe is also never on disk and never on a command line.
 //!
 //! Files are written by that same shell (`printf`, a builtin in every `/bin/sh`, so no process is
 //! started whose arguments would show the contents) into a tmpfs that bubblewrap mounted over the

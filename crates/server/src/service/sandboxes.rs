@@ -302,12 +302,20 @@ impl Service {
                 )));
             }
         }
-        // One query for every mapped name, not one per env var.
+        let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        // One query for every mapped name, not one per env var; one per credential kind; all
+        // at the same time.
         let names: Vec<String> = req.secret_env_vars.values().cloned().collect();
-        let found = self
-            .store
-            .find_visible_secrets(&caller.org_id, &caller.user_id, &names)
-            .await?;
+        let (found, per_kind) = futures::try_join!(
+            self.store
+                .find_visible_secrets(&caller.org_id, &caller.user_id, &names),
+            futures::future::try_join_all(kinds.iter().map(|kind| {
+                self.store
+                    .list_visible_credentials(&caller.org_id, &caller.user_id, *kind)
+            })),
+        )?;
         let mut secrets = Vec::new();
         for (env, name) in &req.secret_env_vars {
             match found.iter().find(|r| &r.name == name) {
@@ -320,19 +328,8 @@ impl Service {
                 }
             }
         }
-        let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
-        kinds.sort();
-        kinds.dedup();
-        let mut candidates = Vec::new();
-        let mut credential_rows = Vec::new();
-        for kind in kinds {
-            let rows = self
-                .store
-                .list_visible_credentials(&caller.org_id, &caller.user_id, kind)
-                .await?;
-            candidates.extend(rows.iter().map(candidate));
-            credential_rows.extend(rows);
-        }
+        let credential_rows: Vec<CredentialRow> = per_kind.into_iter().flatten().collect();
+        let candidates: Vec<Candidate> = credential_rows.iter().map(candidate).collect();
         let resolutions =
             resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())
                 .map_err(|e| match e.status() {
@@ -519,10 +516,22 @@ impl Service {
             },
             e => e.into(),
         })?;
-        self.audit_injection(caller, &row, &prepared.record, "sandbox.created")
-            .await?;
-
-        match self.start_in_background(row.clone(), prepared).await {
+        // The audit events are written while the sandbox starts; if they cannot be, the
+        // sandbox goes again (an unaudited create must not stay).
+        let record = prepared.record.clone();
+        let (audited, started) = tokio::join!(
+            self.audit_injection(caller, &row, &record, "sandbox.created"),
+            self.start_in_background(row.clone(), prepared),
+        );
+        if let Err(e) = audited {
+            // After the start task (it holds the sandbox's lock until it is done).
+            let lock = self.sandbox_lock(&row.id);
+            let _guard = lock.lock().await;
+            let _ = self.provider.remove(&row.id).await;
+            let _ = self.store.delete_sandbox(&row.id).await;
+            return Err(e);
+        }
+        match started {
             Some(Err(e)) => {
                 // Started and failed at once: leave nothing behind.
                 let _ = self.provider.remove(&row.id).await;
