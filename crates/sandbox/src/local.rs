@@ -1048,6 +1048,7 @@ impl Provider for LocalProvider {
                 keep_fds: Vec::new(),
             },
         )?;
+        let (mut report, report_write) = std::io::pipe()?;
         enter::install(
             &mut cmd,
             enter::Target {
@@ -1055,27 +1056,52 @@ impl Provider for LocalProvider {
                 cwd: cwd.to_owned(),
                 fallback_cwd: spec.cwd.is_none().then(|| HOME.to_owned()),
                 env,
+                report: report_write.into(),
+                argv: spec.argv.clone(),
             },
         )?;
         let limits_before = cgroup::Events::read(&record.cgroups);
-        let child = match cmd.spawn() {
+        let spawned = cmd.spawn();
+        // The pipe's write end went with `cmd`'s setup; the report is complete now.
+        drop(cmd);
+        let command = enter::reported_pid(&mut report);
+        let mut entering = match spawned {
             Ok(child) => child,
-            Err(e) => match enter::not_runnable(&spec.argv[0], &e) {
-                // What a shell would answer, as the exec's own output.
-                Some((code, message)) => {
-                    let (tx, rx) = mpsc::channel(2);
-                    let _ = tx.try_send(ExecEvent::Stderr(message.into_bytes()));
-                    let _ = tx.try_send(ExecEvent::Exit(code));
-                    return Ok(ExecHandle {
-                        events: rx,
-                        _guard: Box::new(()),
-                    });
+            Err(e) => {
+                // The command started and its exec failed: it is this process's child.
+                if let Some(pid) = command {
+                    enter::reap(pid);
                 }
-                None => return Err(e.into()),
-            },
+                let Some((code, message)) = enter::not_runnable(&spec.argv[0], &e) else {
+                    return Err(e.into());
+                };
+                // What a shell would answer, as the exec's own output.
+                let (tx, rx) = mpsc::channel(2);
+                let _ = tx.try_send(ExecEvent::Stderr(message.into_bytes()));
+                let _ = tx.try_send(ExecEvent::Exit(code));
+                return Ok(ExecHandle {
+                    events: rx,
+                    _guard: Box::new(()),
+                });
+            }
         };
-        // A new session: the command's process group is the entering process's pid.
-        let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
+        // A new session: the command's process group is the entering process's pid (it stays
+        // the group's id after that process exited, as long as the command runs).
+        let pgid = entering.id().map(|p| p as i32).unwrap_or(-1);
+        let stdout = entering.stdout.take().expect("piped stdout");
+        let stderr = entering.stderr.take().expect("piped stderr");
+        tokio::spawn(async move {
+            let _ = entering.wait().await;
+        });
+        let command = match command.map(enter::Running::new) {
+            Some(Ok(command)) => command,
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                return Err(ProviderError::Io(io::Error::other(
+                    "the command did not start in the sandbox",
+                )))
+            }
+        };
 
         let (tx, rx) = mpsc::channel(64);
         let done = Arc::new(AtomicBool::new(false));
@@ -1084,7 +1110,9 @@ impl Provider for LocalProvider {
             cgroups: record.cgroups,
         };
         tokio::spawn(run_exec(
-            child,
+            command,
+            stdout,
+            stderr,
             tx,
             spec.timeout,
             pgid,
@@ -1197,22 +1225,23 @@ impl LimitWatch {
 }
 
 /// Relay an exec's output as it arrives, then its exit code.
+#[allow(clippy::too_many_arguments)]
 async fn run_exec(
-    mut child: Child,
+    command: enter::Running,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
     tx: mpsc::Sender<ExecEvent>,
     timeout: Option<Duration>,
     pgid: i32,
     done: Arc<AtomicBool>,
     limits: LimitWatch,
 ) {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
     let out_task = tokio::spawn(forward(stdout, tx.clone(), ExecEvent::Stdout));
     let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr));
 
     let waited = match timeout {
-        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
-        None => Some(child.wait().await),
+        Some(limit) => tokio::time::timeout(limit, command.wait()).await.ok(),
+        None => Some(command.wait().await),
     };
     let timed_out = waited.is_none();
     let status = match waited {
@@ -1220,7 +1249,8 @@ async fn run_exec(
         None => {
             // Timed out: kill the whole group (the entering process and the command's tree inside).
             proc::kill_group(pgid);
-            let _ = child.wait().await;
+            command.kill();
+            let _ = command.wait().await;
             Err(())
         }
     };
@@ -1245,18 +1275,10 @@ async fn run_exec(
             let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;
             TIMEOUT_EXIT_CODE
         }
-        (false, Ok(status)) => exit_code(status),
+        (false, Ok(code)) => code,
         (false, Err(())) => 255,
     };
     let _ = tx.send(ExecEvent::Exit(code)).await;
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(255)
 }
 
 async fn forward<R: AsyncRead + Unpin>(

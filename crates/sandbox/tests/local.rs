@@ -11,6 +11,10 @@ use amika_sandbox::{
 };
 use amika_types::NetworkMode;
 
+// The tests run on a multi-threaded runtime, as the server does: the provider reaps the
+// commands of execs on the runtime, and a sandbox's pid namespace (hence its init) ends only
+// once they are reaped — `Guard`'s blocking cleanup must not stall that.
+
 /// A sandbox root that removes every sandbox in it when dropped — through a *fresh* provider,
 /// which also exercises finding sandboxes from `state.json` alone.
 struct Guard {
@@ -185,7 +189,7 @@ fn init_pid(root: &Path, id: &str) -> i32 {
     state["init"]["pid"].as_i64().unwrap() as i32
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_env_and_files_reach_the_sandbox_and_nowhere_else() {
     let g = Guard::new();
     let p = g.provider();
@@ -266,7 +270,7 @@ async fn injected_env_and_files_reach_the_sandbox_and_nowhere_else() {
     drop(running);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_persists_across_restart_and_tmp_does_not() {
     let g = Guard::new();
     let p = g.provider();
@@ -309,7 +313,7 @@ async fn home_persists_across_restart_and_tmp_does_not() {
     p.stop("persist").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_kills_every_process_and_deletes_the_files() {
     let g = Guard::new();
     let p = g.provider();
@@ -357,7 +361,7 @@ fn amika_alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_propagate() {
     let g = Guard::new();
     let p = g.provider();
@@ -414,7 +418,7 @@ async fn exit_codes_propagate() {
     assert_eq!(out.out(), "a b|it's|$HOME|");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_streams_as_it_arrives() {
     let g = Guard::new();
     let p = g.provider();
@@ -457,7 +461,7 @@ async fn processes(p: &LocalProvider, id: &str) -> String {
     sh(p, id, "ps -eo args").await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_and_drop_kill_the_command_tree() {
     let g = Guard::new();
     let p = g.provider();
@@ -515,7 +519,7 @@ async fn timeout_and_drop_kill_the_command_tree() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_provider_finds_and_uses_running_sandboxes() {
     let g = Guard::new();
     let value = distinctive("restart");
@@ -583,7 +587,7 @@ async fn a_fresh_provider_finds_and_uses_running_sandboxes() {
     assert_eq!(sh(&second, "survivor", "echo ok").await, "ok\n");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_names_what_to_install() {
     let g = Guard::new();
     let p = g.provider().with_bwrap_path("/nonexistent/bwrap".into());
@@ -600,7 +604,7 @@ async fn check_names_what_to_install() {
     g.provider().check().unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_stays_out_of_reach() {
     let g = Guard::new();
     let p = g.provider();
@@ -688,7 +692,7 @@ fn host_ip() -> Option<std::net::IpAddr> {
     (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_modes() {
     let g = Guard::new();
     let p = g.provider();
@@ -790,7 +794,7 @@ impl TapEgress for SandboxSpec {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_for_execs() {
     let g = Guard::new();
     let p = g.provider();
@@ -883,7 +887,7 @@ async fn limits_hold_for_execs() {
 
 /// Start and exec latency against a bare `bwrap ... /bin/true`. Prints the numbers; asserts only
 /// a loose bound so that a loaded CI machine does not fail it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_and_exec_are_fast() {
     let g = Guard::new();
     let p = g.provider();
@@ -945,7 +949,7 @@ async fn start_and_exec_are_fast() {
     assert!(start + exec < Duration::from_secs(2));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_sandbox_leaves_in_its_home_cannot_reach_the_host() {
     let g = Guard::new();
     let p = g.provider();
@@ -985,7 +989,7 @@ async fn what_a_sandbox_leaves_in_its_home_cannot_reach_the_host() {
     assert!(files_containing(&g.path(), cred.as_bytes()).is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_injections_fail_to_start_with_a_reason() {
     let g = Guard::new();
     let p = g.provider();
@@ -1040,7 +1044,7 @@ async fn bad_injections_fail_to_start_with_a_reason() {
     assert!(err.to_string().contains("is not a directory"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_state_file_does_not_block_removal() {
     let g = Guard::new();
     let p = g.provider();
@@ -1061,7 +1065,7 @@ async fn a_corrupt_state_file_does_not_block_removal() {
 /// lets its child run, and with the reader (the server) gone that write kills bwrap, leaving
 /// the child blocked for good, with no `state.json` to name it. Reproduced here with a real
 /// bwrap whose info pipe has no reader; `list` must report it and `remove` must kill it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_cut_short_by_a_dead_server_leaves_nothing_running() {
     let g = Guard::new();
     let p = g.provider();
@@ -1113,7 +1117,7 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_sandbox_serves_the_next_start_with_its_own_values_and_limits() {
     let g = Guard::new();
     let p = g.provider();
@@ -1210,7 +1214,7 @@ async fn a_warm_sandbox_serves_the_next_start_with_its_own_values_and_limits() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_sandboxes_are_per_shape_and_can_be_turned_off() {
     let g = Guard::new();
     let p = g.provider();
@@ -1235,7 +1239,7 @@ async fn warm_sandboxes_are_per_shape_and_can_be_turned_off() {
     off.remove("cold").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_runs_as_amika_without_privileges_inside_every_namespace() {
     let g = Guard::new();
     let p = g.provider();
@@ -1271,4 +1275,49 @@ async fn an_exec_runs_as_amika_without_privileges_inside_every_namespace() {
         pid_inside < 100,
         "pid {pid_inside} is not from the sandbox's namespace"
     );
+
+    // While a command runs, nothing stands between it and the provider: its host-side parent
+    // is this process (no entering process stays around as a copy of the server).
+    let handle = p
+        .exec(
+            "entered",
+            ExecSpec {
+                argv: vec!["sleep".into(), "7.4321".into()],
+                cwd: None,
+                timeout: Some(Duration::from_secs(30)),
+            },
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sleeper = loop {
+        if let Some(hit) = cmdlines_containing(b"sleep\x007.4321").first() {
+            let pid: i32 = hit
+                .trim_start_matches("/proc/")
+                .split('/')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the command never showed up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap();
+    let ppid: u32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, std::process::id());
+    drop(handle);
+    eventually("the dropped exec's command is killed", || {
+        cmdlines_containing(b"sleep\x007.4321").is_empty()
+    })
+    .await;
 }
