@@ -218,11 +218,11 @@ describe("sandbox lifecycle and exec", () => {
       const sb = await amika.createSandbox({ name: "doomed-box", network: "none" });
       await amika.waitUntilReady("doomed-box", { timeoutMs: 30_000 });
       await amika.stopSandbox("doomed-box");
-      // Break the sandbox's files on the host (a file where its /etc directory must be), so
+      // Break the sandbox's files on the host (a file where its home directory must be), so
       // the real provider fails to start it again.
-      const etc = join(server.dataDir, "sandboxes", sb.id, "etc");
-      await rm(etc, { recursive: true, force: true });
-      await writeFile(etc, "not a directory");
+      const home = join(server.dataDir, "sandboxes", sb.id, "home");
+      await rm(home, { recursive: true, force: true });
+      await writeFile(home, "not a directory");
       await amika.startSandbox("doomed-box").catch((e: unknown) => {
         assert.ok(e instanceof AmikaApiError, String(e));
       });
