@@ -65,7 +65,7 @@ pub(crate) struct Environment {
     pointers: Vec<usize>,
     /// The sandbox's `PATH` (not secret: a constant of the provider unless a secret was
     /// mapped to `PATH`, which only changes where commands are looked up).
-    path: Vec<u8>,
+    path: Zeroizing<Vec<u8>>,
 }
 
 impl Environment {
@@ -88,6 +88,7 @@ impl Environment {
             .iter()
             .find(|(name, _)| name == "PATH")
             .map_or_else(|| DEFAULT_PATH.to_vec(), |(_, v)| v.to_vec());
+        let path = Zeroizing::new(path);
         Environment {
             block,
             pointers,
@@ -110,20 +111,28 @@ impl fmt::Debug for Environment {
 const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
 
 /// The paths to try for `program`, as `execvp` would: the name itself if it has a `/`, else
-/// each `PATH` entry (empty: the working directory) joined with it.
-fn candidates(program: &str, path: &[u8]) -> Vec<CString> {
+/// each `PATH` entry (empty: the working directory) joined with it. NUL-terminated, one after
+/// the other in one zeroized block (a secret may have been mapped to `PATH`), with their
+/// offsets.
+fn candidates(program: &str, path: &[u8]) -> (Zeroizing<Vec<u8>>, Vec<usize>) {
+    let mut block = Zeroizing::new(Vec::new());
+    let mut offsets = Vec::new();
+    let mut push = |parts: &[&[u8]]| {
+        offsets.push(block.len());
+        for part in parts {
+            block.extend_from_slice(part);
+        }
+        block.push(0);
+    };
     if program.contains('/') {
-        return CString::new(program).into_iter().collect();
-    }
-    path.split(|&b| b == b':')
-        .filter_map(|dir| {
+        push(&[program.as_bytes()]);
+    } else {
+        for dir in path.split(|&b| b == b':') {
             let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(program.as_bytes());
-            CString::new(full).ok()
-        })
-        .collect()
+            push(&[dir, b"/", program.as_bytes()]);
+        }
+    }
+    (block, offsets)
 }
 
 /// Install the entering steps on `cmd` (after [`super::proc::install`]).
@@ -147,7 +156,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
     let mut argv_pointers: Vec<usize> = argv.iter().map(|a| a.as_ptr() as usize).collect();
     argv_pointers.push(0);
     let program = target.argv.first().map(String::as_str).unwrap_or_default();
-    let tries = candidates(program, &target.env.path);
+    let (tries, try_offsets) = candidates(program, &target.env.path);
     let init = target.init;
     let env = target.env;
     let report = target.report;
@@ -159,7 +168,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
         cmd.pre_exec(move || {
             // Whole values, not just the fields used below (a closure captures only what it
             // names): the pointers point into `env.block` and `argv`, which must live as long.
-            let (env, _argv) = (&env, &argv);
+            let (env, _argv, tries) = (&env, &argv, &tries);
             let flags = libc::CLONE_NEWUSER
                 | libc::CLONE_NEWNS
                 | libc::CLONE_NEWPID
@@ -203,9 +212,9 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
             // `execvp` would, which looks in the *server's* PATH). Only a failure returns: std
             // then reports it through `spawn`.
             let mut denied = false;
-            for candidate in &tries {
+            for &offset in &try_offsets {
                 libc::execve(
-                    candidate.as_ptr(),
+                    tries.as_ptr().add(offset).cast(),
                     argv_pointers.as_ptr().cast(),
                     env.pointers.as_ptr().cast(),
                 );
@@ -338,5 +347,66 @@ impl Drop for Running {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tried(program: &str, path: &str) -> Vec<String> {
+        let (block, offsets) = candidates(program, path.as_bytes());
+        offsets
+            .iter()
+            .map(|&o| {
+                let end = o + block[o..].iter().position(|&b| b == 0).unwrap();
+                String::from_utf8(block[o..end].to_vec()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commands_are_looked_up_as_execvp_would() {
+        assert_eq!(
+            tried("claude", "/home/amika/.local/bin::/usr/bin"),
+            [
+                "/home/amika/.local/bin/claude",
+                "./claude",
+                "/usr/bin/claude"
+            ]
+        );
+        assert_eq!(tried("./run.sh", "/usr/bin"), ["./run.sh"]);
+        assert_eq!(tried("/bin/true", "/usr/bin"), ["/bin/true"]);
+    }
+
+    #[test]
+    fn the_environment_is_one_block_and_hides_its_values_in_debug() {
+        let env = Environment::new(vec![
+            ("A".into(), Zeroizing::new(b"secret-one".to_vec())),
+            ("PATH".into(), Zeroizing::new(b"/x:/y".to_vec())),
+        ]);
+        assert_eq!(env.pointers.len(), 3);
+        assert_eq!(*env.pointers.last().unwrap(), 0);
+        assert_eq!(&env.block[..], b"A=secret-one\0PATH=/x:/y\0");
+        assert_eq!(env.pointers[1] - env.pointers[0], "A=secret-one\0".len());
+        assert_eq!(&env.path[..], b"/x:/y");
+        let shown = format!("{env:?}");
+        assert!(!shown.contains("secret-one"), "{shown}");
+        let no_path = Environment::new(Vec::new());
+        assert_eq!(&no_path.path[..], DEFAULT_PATH);
+    }
+
+    #[test]
+    fn unrunnable_commands_answer_as_a_shell() {
+        let nf = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(
+            not_runnable("nope", &nf),
+            Some((127, "amika: nope: command not found\n".into()))
+        );
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(not_runnable("x", &denied).unwrap().0, 126);
+        let noexec = io::Error::from_raw_os_error(libc::ENOEXEC);
+        assert_eq!(not_runnable("x", &noexec).unwrap().0, 126);
+        assert_eq!(not_runnable("x", &io::Error::other("other")), None);
     }
 }
