@@ -120,6 +120,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Insert; `Conflict` when the user already has a sandbox of that name.
     async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()>;
     async fn update_sandbox(&self, row: &SandboxRow) -> Result<()>;
+    /// Set a sandbox's state, error message and `updated_at` only if it is still in state
+    /// `from`, in one statement; false if it is not (changed meanwhile, or gone).
+    async fn transition_sandbox(
+        &self,
+        id: &str,
+        from: amika_types::SandboxState,
+        to: amika_types::SandboxState,
+        error_message: Option<&str>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow>;
     async fn get_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow>;
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;

@@ -1043,6 +1043,28 @@ macro_rules! impl_store {
                 $crate::shared::expect_rows(done.rows_affected(), "sandbox")
             }
 
+            async fn transition_sandbox(
+                &self,
+                id: &str,
+                from: amika_types::SandboxState,
+                to: amika_types::SandboxState,
+                error_message: Option<&str>,
+                updated_at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE sandboxes SET state = $3, error_message = $4, updated_at = $5 \
+                     WHERE id = $1 AND state = $2",
+                )
+                .bind(id)
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(error_message)
+                .bind($crate::shared::ts(updated_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn get_sandbox(&self, id: &str) -> $crate::Result<$crate::SandboxRow> {
                 let record: Option<$crate::shared::SandboxRecord> = sqlx::query_as(concat!(
                     "SELECT ",

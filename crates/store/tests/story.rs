@@ -660,9 +660,44 @@ async fn story(store: Arc<dyn Store>) {
     running.updated_at = at(40);
     store.update_sandbox(&running).await.unwrap();
     assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
+    // A transition happens only from the expected state, and changes only state, message and
+    // time.
+    assert!(!store
+        .transition_sandbox(
+            "sb-dev",
+            SandboxState::Initializing,
+            SandboxState::Failed,
+            Some("x"),
+            at(41)
+        )
+        .await
+        .unwrap());
+    assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
+    assert!(!store
+        .transition_sandbox(
+            "sb-missing",
+            SandboxState::Running,
+            SandboxState::Failed,
+            None,
+            at(41)
+        )
+        .await
+        .unwrap());
     let mut failed = ci.clone();
     failed.state = SandboxState::Failed;
     failed.error_message = Some("bwrap exited with 1".into());
+    failed.updated_at = at(42);
+    assert!(store
+        .transition_sandbox(
+            "sb-ci",
+            ci.state,
+            SandboxState::Failed,
+            Some("bwrap exited with 1"),
+            at(42)
+        )
+        .await
+        .unwrap());
+    assert_eq!(store.get_sandbox("sb-ci").await.unwrap(), failed);
     store.update_sandbox(&failed).await.unwrap();
     assert_eq!(
         store.get_sandbox_by_name("u-alice", "ci").await.unwrap(),

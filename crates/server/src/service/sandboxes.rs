@@ -552,7 +552,8 @@ impl Service {
                 .await?;
                 Err(e)
             }
-            _ => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
+            Some(Ok(running)) => Ok(to_wire(&running)),
+            None => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
         }
     }
 
@@ -612,7 +613,12 @@ impl Service {
 
     /// Start the provider in a task that outlives the request; wait up to [`START_WAIT`] for
     /// it. `None`: still starting (the task will record the outcome on the row).
-    async fn start_in_background(&self, row: SandboxRow, prepared: Prepared) -> Option<Result<()>> {
+    /// `Some(Ok(row))`: running, as recorded.
+    async fn start_in_background(
+        &self,
+        row: SandboxRow,
+        prepared: Prepared,
+    ) -> Option<Result<SandboxRow>> {
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
@@ -627,7 +633,7 @@ impl Service {
             .map(|r| r.unwrap_or_else(|_| Err(ServiceError::internal("start task ended"))))
     }
 
-    async fn run_start(&self, row: &SandboxRow, prepared: Prepared) -> Result<()> {
+    async fn run_start(&self, row: &SandboxRow, prepared: Prepared) -> Result<SandboxRow> {
         let Prepared {
             injection,
             redactions,
@@ -637,37 +643,50 @@ impl Service {
             Ok(spec) => self.provider.start(&spec, injection).await,
             Err(e) => Err(e),
         };
-        let mut current = self.store.get_sandbox(&row.id).await?;
-        if current.state != SandboxState::Initializing {
-            // Deleted or stopped meanwhile: do not resurrect it.
+        if outcome.is_err() {
             let _ = self.provider.stop(&row.id).await;
+        }
+        let mut current = row.clone();
+        current.updated_at = now();
+        (current.state, current.error_message) = match &outcome {
+            Ok(()) => (SandboxState::Running, None),
+            Err(e) => (SandboxState::Failed, Some(e.to_string())),
+        };
+        // Only if nobody stopped or deleted it meanwhile (one statement, no read first).
+        let recorded = self
+            .store
+            .transition_sandbox(
+                &row.id,
+                SandboxState::Initializing,
+                current.state,
+                current.error_message.as_deref(),
+                current.updated_at,
+            )
+            .await?;
+        if !recorded {
+            // Do not resurrect it.
+            let _ = self.provider.stop(&row.id).await;
+            let now_is = match self.store.get_sandbox(&row.id).await {
+                Ok(r) => r.state.to_string(),
+                Err(_) => "deleted".into(),
+            };
             return Err(state_error(format!(
-                "sandbox {} changed to {} while starting",
-                row.name, current.state
+                "sandbox {} changed to {now_is} while starting",
+                row.name
             )));
         }
-        current.updated_at = now();
         match outcome {
             Ok(()) => {
-                current.state = SandboxState::Running;
-                current.error_message = None;
-                self.store.update_sandbox(&current).await?;
                 self.redactions
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(row.id.clone(), Arc::new(redactions));
-                Ok(())
+                Ok(current)
             }
-            Err(e) => {
-                let _ = self.provider.stop(&row.id).await;
-                current.state = SandboxState::Failed;
-                current.error_message = Some(e.to_string());
-                self.store.update_sandbox(&current).await?;
-                Err(match e {
-                    amika_sandbox::ProviderError::Unavailable(m) => ServiceError::Unavailable(m),
-                    e => ServiceError::Internal(e.to_string()),
-                })
-            }
+            Err(e) => Err(match e {
+                amika_sandbox::ProviderError::Unavailable(m) => ServiceError::Unavailable(m),
+                e => ServiceError::Internal(e.to_string()),
+            }),
         }
     }
 
