@@ -546,6 +546,11 @@ impl LocalProvider {
         spec: &SandboxSpec,
         shape: &Shape,
     ) -> std::result::Result<Launched, String> {
+        if !parked.launched.record.init.is_alive() {
+            // Killed while it waited (by hand, the OOM killer of the host, ...).
+            parked.discard();
+            return self.cold_start(dir, spec, shape).await;
+        }
         if let Err(e) = std::fs::rename(&parked.dir, dir) {
             tracing::warn!(from = %parked.dir.display(), error = %e, "cannot claim a warm sandbox; starting a cold one");
             parked.discard();

@@ -1321,3 +1321,52 @@ async fn an_exec_runs_as_amika_without_privileges_inside_every_namespace() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_sandbox_that_died_while_waiting_is_replaced_by_a_cold_start() {
+    let g = Guard::new();
+    let p = g.provider();
+    p.start(&spec("died-first"), Injection::default())
+        .await
+        .unwrap();
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 1).await;
+    // Kill the parked sandbox's init (found by the slot in its bwrap's command line).
+    let pool = g.path().join(".pool");
+    let needle = pool.as_os_str().as_encoded_bytes().to_vec();
+    let bwrap: i32 = cmdlines_containing(&needle)[0]
+        .trim_start_matches("/proc/")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).unwrap();
+    let init: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    kill_9(init);
+    eventually("the parked init is gone", || {
+        !Path::new(&format!("/proc/{init}")).exists()
+            || std::fs::read_to_string(format!("/proc/{init}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+    })
+    .await;
+    let value = distinctive("after-death");
+    p.start(
+        &spec("died-second"),
+        Injection {
+            env: vec![env("V", value.as_bytes())],
+            files: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sh(&p, "died-second", "echo $V").await, format!("{value}\n"));
+}
+
+/// SIGKILL a process of the test's own sandboxes, by pid.
+fn kill_9(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
