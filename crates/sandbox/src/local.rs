@@ -155,6 +155,9 @@ pub struct LocalProvider {
     pool: Arc<Pool>,
     /// Whether `.pool` leftovers of an earlier server were removed.
     pool_swept: Arc<AtomicBool>,
+    /// Names this provider's warm sandbox slots (`<instance>-<n>`), so that removing leftovers
+    /// never touches its own.
+    instance: Arc<str>,
     /// The `/etc` every sandbox sees.
     etc: Arc<etc::Curated>,
 }
@@ -202,6 +205,12 @@ impl LocalProvider {
             locks: Arc::new(Mutex::new(HashMap::new())),
             pool: Arc::new(Pool::new(DEFAULT_WARM)),
             pool_swept: Arc::new(AtomicBool::new(false)),
+            instance: {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                format!("{nanos:x}").into()
+            },
             etc: Arc::new(etc::Curated::new(&root_dir)),
             root_dir,
         }
@@ -322,6 +331,20 @@ impl LocalProvider {
     /// reader) is gone, the write kills bwrap and leaves the child blocked forever, with
     /// bwrap's argv. The `--bind <root>/<id>/home` argument names the sandbox.
     fn bwrap_processes(&self) -> Vec<(String, ProcRef)> {
+        self.bwrap_bound(|rest| {
+            let mut id = rest.to_str()?.to_owned();
+            // A claimed warm sandbox: its slot links to the sandbox (see `claim`).
+            if let Some(slot) = id.strip_prefix(".pool/") {
+                let link = std::fs::read_link(self.root_dir.join(POOL_DIR).join(slot)).ok()?;
+                id = link.file_name()?.to_str()?.to_owned();
+            }
+            check_id(&id).ok().map(|()| id)
+        })
+    }
+
+    /// Host processes running bubblewrap's command line with `--bind <root>/<dir>/home`, with
+    /// what `name(<dir>)` makes of the directory (skipped on `None`).
+    fn bwrap_bound(&self, name: impl Fn(&Path) -> Option<String>) -> Vec<(String, ProcRef)> {
         use std::os::unix::ffi::OsStrExt;
         let bwrap = self.tools.bwrap.as_os_str().as_bytes();
         proc::find_by_cmdline(|argv| {
@@ -340,13 +363,7 @@ impl LocalProvider {
                 if rest.file_name()? != "home" {
                     return None;
                 }
-                let mut id = rest.parent()?.to_str()?.to_owned();
-                // A claimed warm sandbox: its slot links to the sandbox (see `claim`).
-                if let Some(slot) = id.strip_prefix(".pool/") {
-                    let link = std::fs::read_link(self.root_dir.join(POOL_DIR).join(slot)).ok()?;
-                    id = link.file_name()?.to_str()?.to_owned();
-                }
-                check_id(&id).ok().map(|()| id)
+                name(rest.parent()?)
             })
         })
     }
@@ -815,21 +832,48 @@ impl LocalProvider {
         });
     }
 
+    /// Once per provider: remove what warm sandboxes of an earlier server left. Those that were
+    /// waiting ended with it (their stdin closed), but one that server was still starting can be
+    /// stuck for good (bwrap's child waits for a bwrap that died writing `--info-fd` to a gone
+    /// reader: see [`Self::bwrap_processes`]); it is killed. Claimed slots (links) stay while
+    /// their sandbox does; this provider's own slots are left alone.
+    async fn sweep_pool(&self) {
+        if self.pool_swept.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pool_dir = self.root_dir.join(POOL_DIR);
+        let own = format!("{}-", self.instance);
+        let stale = |slot: &str| !slot.starts_with(&own) && !pool_dir.join(slot).is_symlink();
+        for (slot, process) in self.bwrap_slots() {
+            if stale(&slot) {
+                for child in process.children() {
+                    let _ = child.kill_and_wait(KILL_TIMEOUT).await;
+                }
+                let _ = process.kill_and_wait(KILL_TIMEOUT).await;
+            }
+        }
+        pool::remove_stale(&pool_dir, self.cgroup_layout(), &own);
+    }
+
+    /// Host processes with bubblewrap's command line for a warm sandbox slot, with the slot.
+    fn bwrap_slots(&self) -> Vec<(String, ProcRef)> {
+        self.bwrap_bound(|dir| {
+            let slot = dir.strip_prefix(POOL_DIR).ok()?;
+            (slot.components().count() == 1).then(|| slot.to_str().map(str::to_owned))?
+        })
+    }
+
     /// Start a warm sandbox of `shape` under `.pool`.
     async fn park(&self, shape: &Shape) -> std::result::Result<Parked, String> {
         static SLOTS: AtomicU64 = AtomicU64::new(0);
-        let pool_dir = self.root_dir.join(POOL_DIR);
+        self.sweep_pool().await;
         let layout = self.cgroup_layout();
-        if !self.pool_swept.swap(true, Ordering::SeqCst) {
-            // What an earlier server left: its warm sandboxes ended with it (their stdin closed);
-            // links of claimed ones stay while their sandbox does.
-            pool::remove_stale(&pool_dir, layout);
-        }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let slot = format!("{nanos:x}-{:x}", SLOTS.fetch_add(1, Ordering::Relaxed));
-        let dir = pool_dir.join(&slot);
+        let slot = format!(
+            "{}-{:x}",
+            self.instance,
+            SLOTS.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = self.root_dir.join(POOL_DIR).join(&slot);
         // Limits come with the claim; the cgroups exist now so that joining them (slow: see
         // `cgroup::Layout::adopt`) happens here, off the create's path.
         let cgroups = if shape.limited {
@@ -1150,6 +1194,9 @@ impl Provider for LocalProvider {
     }
 
     async fn list(&self) -> Result<Vec<String>> {
+        // Listing is what reconciliation at a server's start does: leftovers of an earlier
+        // server's warm sandboxes go then, not only with the first create.
+        self.sweep_pool().await;
         let entries = match std::fs::read_dir(&self.root_dir) {
             Ok(entries) => Some(entries),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -1370,3 +1370,63 @@ fn kill_9(pid: i32) {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_provider_removes_what_an_earlier_ones_warm_sandboxes_left() {
+    let g = Guard::new();
+    let pool = g.path().join(".pool");
+    // A slot of an earlier server: its directory, and a process stuck with bubblewrap's command
+    // line naming it (as bwrap's child is when its server died during the start).
+    let slot = pool.join("0-0");
+    std::fs::create_dir_all(slot.join("home")).unwrap();
+    let bind = slot.join("home");
+    let mut stuck = std::process::Command::new("bwrap")
+        .args([
+            "--unshare-all",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+        ])
+        .args([
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+        ])
+        .arg("--bind")
+        .arg(&bind)
+        .args(["/home/amika", "/usr/bin/sleep", "60"])
+        .spawn()
+        .unwrap();
+    let needle = bind.as_os_str().as_encoded_bytes().to_vec();
+    eventually("the stuck process runs", || {
+        !cmdlines_containing(&needle).is_empty()
+    })
+    .await;
+
+    let p = g.provider();
+    assert!(p.list().await.unwrap().is_empty());
+    eventually("the earlier slot's processes are gone", || {
+        cmdlines_containing(&needle).is_empty()
+    })
+    .await;
+    assert!(
+        !slot.exists(),
+        "the earlier slot's directory is still there"
+    );
+    let _ = stuck.wait();
+
+    // The provider's own warm sandbox is no leftover: later listings leave it alone.
+    p.start(&spec("sweeper"), Injection::default())
+        .await
+        .unwrap();
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 1).await;
+    assert_eq!(p.list().await.unwrap(), vec!["sweeper".to_string()]);
+    assert_eq!(p.warm_sandboxes(), 1);
+    assert_eq!(std::fs::read_dir(&pool).unwrap().count(), 1);
+}

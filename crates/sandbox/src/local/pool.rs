@@ -47,9 +47,13 @@ pub(crate) fn cgroup_name(slot: &str) -> String {
 }
 
 /// Remove what warm sandboxes of an earlier server left: their slots (except the links of claimed
-/// ones whose sandbox still exists) and their empty cgroups.
-pub(crate) fn remove_stale(pool_dir: &Path, layout: &Layout) {
+/// ones whose sandbox still exists) and their empty cgroups; slots named `<own>…` are this
+/// provider's and stay.
+pub(crate) fn remove_stale(pool_dir: &Path, layout: &Layout, own: &str) {
     for entry in std::fs::read_dir(pool_dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(own) {
+            continue;
+        }
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_symlink() => {
@@ -62,7 +66,7 @@ pub(crate) fn remove_stale(pool_dir: &Path, layout: &Layout) {
             }
         }
     }
-    remove_stale_cgroups(layout);
+    remove_stale_cgroups(layout, &cgroup_name(own));
 }
 
 /// Remove the links of claimed slots that point to sandbox `id` (it is being removed).
@@ -74,12 +78,14 @@ pub(crate) fn unlink_slots_of(pool_dir: &Path, id: &str) {
     }
 }
 
-/// Remove the empty cgroups of warm sandboxes an earlier server left behind.
-fn remove_stale_cgroups(layout: &Layout) {
+/// Remove the empty cgroups of warm sandboxes an earlier server left behind (not those named
+/// `<own>…`).
+fn remove_stale_cgroups(layout: &Layout, own: &str) {
     let parents = layout.dirs("x");
     for parent in parents.iter().filter_map(|d| d.parent()) {
         for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".pool-") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".pool-") && !name.starts_with(own) {
                 // Fails for one still in use, as it should.
                 let _ = std::fs::remove_dir(entry.path());
             }
