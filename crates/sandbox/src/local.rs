@@ -271,6 +271,12 @@ impl LocalProvider {
         }
     }
 
+    /// [`Self::write_record_at`] for a start, whose errors are reasons (strings).
+    fn record_start(&self, dir: &Path, record: &RunRecord) -> std::result::Result<(), String> {
+        self.write_record_at(dir, record)
+            .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+    }
+
     fn write_record_at(&self, dir: &Path, record: &RunRecord) -> io::Result<()> {
         let path = dir.join(STATE_FILE);
         let tmp = path.with_extension("json.tmp");
@@ -563,13 +569,14 @@ impl LocalProvider {
         spec: &SandboxSpec,
         shape: &Shape,
     ) -> std::result::Result<Launched, String> {
-        if !parked.launched.record.init.is_alive() {
+        let moved = if parked.launched.record.init.is_alive() {
+            std::fs::rename(&parked.dir, dir).map_err(|e| e.to_string())
+        } else {
             // Killed while it waited (by hand, the OOM killer of the host, ...).
-            parked.discard();
-            return self.cold_start(dir, spec, shape).await;
-        }
-        if let Err(e) = std::fs::rename(&parked.dir, dir) {
-            tracing::warn!(from = %parked.dir.display(), error = %e, "cannot claim a warm sandbox; starting a cold one");
+            Err("it died while it waited".into())
+        };
+        if let Err(why) = moved {
+            tracing::warn!(slot = %parked.dir.display(), %why, "cannot claim a warm sandbox; starting a cold one");
             parked.discard();
             return self.cold_start(dir, spec, shape).await;
         }
@@ -592,8 +599,7 @@ impl LocalProvider {
         };
         let recorded = adopted.and_then(|cgroups| {
             launched.record.cgroups = cgroups;
-            self.write_record_at(dir, &launched.record)
-                .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+            self.record_start(dir, &launched.record)
         });
         if let Err(reason) = recorded {
             self.abandon(dir, launched).await;
@@ -635,7 +641,7 @@ impl LocalProvider {
 
     /// Start bubblewrap for the sandbox in `dir` (prepared) and record its processes; the
     /// sandbox then waits for its injection script (see [`Self::commit`]). On failure nothing is
-    /// left running and the cgroups are removed.
+    /// left running; the caller removes the cgroups it made.
     async fn launch(
         &self,
         dir: &Path,
@@ -700,8 +706,7 @@ impl LocalProvider {
                 slirp4netns: None,
                 cgroups,
             };
-            self.write_record_at(dir, &record)
-                .map_err(|e| format!("cannot record the sandbox's processes: {e}"))?;
+            self.record_start(dir, &record)?;
             Ok(record)
         });
         let record = match recorded {
@@ -742,8 +747,7 @@ impl LocalProvider {
                 .await
                 .and_then(|slirp| {
                     launched.record.slirp4netns = Some(slirp);
-                    self.write_record_at(dir, &launched.record)
-                        .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+                    self.record_start(dir, &launched.record)
                 });
             if let Err(reason) = slirp {
                 self.abandon(dir, launched).await;
@@ -782,9 +786,7 @@ impl LocalProvider {
         .await
         .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
         if let Err(reason) = ready {
-            let _ = self.teardown(dir, &record).await;
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            self.end(dir, &record, child).await;
             return Err(explain(reason, setup_output, &mut stderr, redactor).await);
         }
         // Reap bwrap whenever it exits; the sandbox does not depend on this task (or on this
@@ -800,15 +802,20 @@ impl LocalProvider {
     /// Tear down a launched sandbox that will not be committed.
     async fn abandon(&self, dir: &Path, launched: Launched) {
         let Launched {
-            mut child,
+            child,
             stdin,
             record,
             ..
         } = launched;
         drop(stdin);
-        let _ = self.teardown(dir, &record).await;
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+        self.end(dir, &record, child).await;
+    }
+
+    /// Kill a started sandbox's processes (see [`Self::teardown`]) and reap its bwrap.
+    async fn end(&self, dir: &Path, record: &RunRecord, mut bwrap: Child) {
+        let _ = self.teardown(dir, record).await;
+        let _ = bwrap.start_kill();
+        let _ = bwrap.wait().await;
     }
 
     /// After a sandbox of `shape` started, start one more of that shape in the background for

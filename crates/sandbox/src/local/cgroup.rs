@@ -129,10 +129,7 @@ impl Layout {
             let source = from
                 .next()
                 .ok_or_else(|| io::Error::other("the warm sandbox has no such cgroup"))?;
-            match std::fs::remove_dir(to) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+            remove_leftover(to)?;
             std::fs::rename(source, to)
         })
         .and_then(|dirs| self.limit(dirs, memory_mib, pids))
@@ -257,12 +254,16 @@ impl Events {
 }
 
 fn make_fresh_dir(dir: &Path) -> io::Result<()> {
-    match std::fs::remove_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+    remove_leftover(dir)?;
     std::fs::create_dir_all(dir)
+}
+
+/// Remove an (empty) cgroup an earlier run left at `dir`, if there is one.
+fn remove_leftover(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn enable_v2_controllers(base: &Path) -> io::Result<()> {
