@@ -523,17 +523,15 @@ impl Service {
             self.audit_injection(caller, &row, &record, "sandbox.created"),
             self.start_in_background(row.clone(), prepared),
         );
-        if let Err(e) = audited {
-            // After the start task (it holds the sandbox's lock until it is done).
-            let lock = self.sandbox_lock(&row.id);
-            let _guard = lock.lock().await;
-            let _ = self.provider.remove(&row.id).await;
-            let _ = self.store.delete_sandbox(&row.id).await;
-            return Err(e);
-        }
-        match started {
-            Some(Err(e)) => {
-                // Started and failed at once: leave nothing behind.
+        // Unaudited, or started and failed at once: leave nothing behind.
+        let outcome = audited.and(started.transpose());
+        match outcome {
+            Ok(Some(running)) => Ok(to_wire(&running)),
+            Ok(None) => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
+            Err(e) => {
+                // After the start task, which holds the sandbox's lock until it is done.
+                let lock = self.sandbox_lock(&row.id);
+                let _guard = lock.lock().await;
                 let _ = self.provider.remove(&row.id).await;
                 self.store.delete_sandbox(&row.id).await?;
                 let subject = Subject {
@@ -552,8 +550,6 @@ impl Service {
                 .await?;
                 Err(e)
             }
-            Some(Ok(running)) => Ok(to_wire(&running)),
-            None => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
         }
     }
 
