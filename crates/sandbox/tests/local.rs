@@ -166,6 +166,14 @@ fn cmdlines_containing(needle: &[u8]) -> Vec<String> {
     hits
 }
 
+/// The pids of the processes whose command line contains `needle`.
+fn pids_containing(needle: &[u8]) -> Vec<i32> {
+    cmdlines_containing(needle)
+        .iter()
+        .filter_map(|hit| hit.strip_prefix("/proc/")?.split('/').next()?.parse().ok())
+        .collect()
+}
+
 /// Every file under `dir` (not following symlinks) whose contents contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
@@ -1291,14 +1299,7 @@ async fn an_exec_runs_as_amika_without_privileges_inside_every_namespace() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let sleeper = loop {
-        if let Some(hit) = cmdlines_containing(b"sleep\x007.4321").first() {
-            let pid: i32 = hit
-                .trim_start_matches("/proc/")
-                .split('/')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+        if let Some(&pid) = pids_containing(b"sleep\x007.4321").first() {
             break pid;
         }
         assert!(Instant::now() < deadline, "the command never showed up");
@@ -1333,13 +1334,7 @@ async fn a_warm_sandbox_that_died_while_waiting_is_replaced_by_a_cold_start() {
     // Kill the parked sandbox's init (found by the slot in its bwrap's command line).
     let pool = g.path().join(".pool");
     let needle = pool.as_os_str().as_encoded_bytes().to_vec();
-    let bwrap: i32 = cmdlines_containing(&needle)[0]
-        .trim_start_matches("/proc/")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let bwrap = pids_containing(&needle)[0];
     let children = std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).unwrap();
     let init: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
     kill_9(init);
