@@ -263,7 +263,11 @@ fn limits_contain_a_fork_bomb_and_a_memory_hog() {
         (sb["memory_mib"].as_u64(), sb["pids"].as_u64()),
         (Some(256), Some(32))
     );
-    create(&server, "hog", &["--network", "none", "--memory", "64"]);
+    // 125 MiB = 32,000 pages: the kernel scales oom_score_adj by (limit in pages / 1000) with
+    // integer division, so at a limit that is a multiple of 1,000 pages an init at 1000 outranks
+    // any other process of the cgroup. (At 64 MiB, 16,384 pages, it scored 16,000 + its own
+    // 377 pages against a hog of up to 16,380: a near tie the hog sometimes won.)
+    create(&server, "hog", &["--network", "none", "--memory", "125"]);
 
     // A fork bomb, killed by the exec's timeout. While it runs, the other sandbox and the host
     // keep working.
