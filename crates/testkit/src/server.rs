@@ -17,19 +17,19 @@ use amika_store::Store;
 use amika_vault::MasterKey;
 use anyhow::Context;
 
-type Tweak = Box<dyn FnOnce(&mut ServerConfig) + Send>;
-type MakeProvider = Box<dyn FnOnce(&Path) -> Arc<dyn Provider> + Send>;
+type Tweak<'a> = Box<dyn FnOnce(&mut ServerConfig) + Send + 'a>;
+type MakeProvider<'a> = Box<dyn FnOnce(&Path) -> Arc<dyn Provider> + Send + 'a>;
 
 /// How to start a server; [`ServerBuilder::open`] starts it.
-pub struct ServerBuilder {
+pub struct ServerBuilder<'a> {
     database_url: Option<String>,
-    tweaks: Vec<Tweak>,
+    tweaks: Vec<Tweak<'a>>,
     master_key: Option<MasterKey>,
-    provider: Option<MakeProvider>,
+    provider: Option<MakeProvider<'a>>,
     dir_prefix: String,
 }
 
-impl Default for ServerBuilder {
+impl Default for ServerBuilder<'_> {
     fn default() -> Self {
         ServerBuilder {
             database_url: None,
@@ -41,7 +41,7 @@ impl Default for ServerBuilder {
     }
 }
 
-impl fmt::Debug for ServerBuilder {
+impl fmt::Debug for ServerBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("database_url", &self.database_url)
@@ -52,29 +52,29 @@ impl fmt::Debug for ServerBuilder {
     }
 }
 
-impl ServerBuilder {
+impl<'a> ServerBuilder<'a> {
     /// SQLite in a fresh temp dir, the default config, a generated master key, the local
     /// provider.
-    pub fn new() -> ServerBuilder {
-        ServerBuilder::default()
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Use this database (`postgres://...`) instead of SQLite in the data dir; `None` keeps
     /// SQLite.
-    pub fn database_url(mut self, url: Option<String>) -> ServerBuilder {
+    pub fn database_url(mut self, url: Option<String>) -> Self {
         self.database_url = url;
         self
     }
 
     /// Change the config before the server opens (e.g. `|c| c.allow_reveal = false`).
-    pub fn configure(mut self, tweak: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
+    pub fn configure(mut self, tweak: impl FnOnce(&mut ServerConfig) + Send + 'a) -> Self {
         self.tweaks.push(Box::new(tweak));
         self
     }
 
     /// Start with this master key (written to `DATA_DIR/master.key` before the server opens)
     /// instead of a generated one.
-    pub fn master_key(mut self, key: MasterKey) -> ServerBuilder {
+    pub fn master_key(mut self, key: MasterKey) -> Self {
         self.master_key = Some(key);
         self
     }
@@ -82,16 +82,13 @@ impl ServerBuilder {
     /// Use the provider `make(data_dir)` builds instead of the local provider `open` builds.
     /// The service is then assembled by hand (`Service::new` and the first admin), without
     /// `open`'s key check and reconciliation.
-    pub fn provider(
-        mut self,
-        make: impl FnOnce(&Path) -> Arc<dyn Provider> + Send + 'static,
-    ) -> ServerBuilder {
+    pub fn provider(mut self, make: impl FnOnce(&Path) -> Arc<dyn Provider> + Send + 'a) -> Self {
         self.provider = Some(Box::new(make));
         self
     }
 
     /// Name the temp dir `PREFIX...` (e.g. `amika-bench.`), to find it while a run lasts.
-    pub fn dir_prefix(mut self, prefix: &str) -> ServerBuilder {
+    pub fn dir_prefix(mut self, prefix: &str) -> Self {
         self.dir_prefix = prefix.to_string();
         self
     }
@@ -134,7 +131,7 @@ impl ServerBuilder {
 async fn assemble(
     config: ServerConfig,
     key: Option<MasterKey>,
-    make: MakeProvider,
+    make: MakeProvider<'_>,
 ) -> anyhow::Result<(Service, String)> {
     create_private_dir(&config.data_dir)?;
     let store = amika_store::connect(&config.effective_database_url()).await?;
