@@ -20,7 +20,7 @@ pub struct App {
 /// A fresh server on SQLite in a temp dir, or on the database `database_url` names.
 pub async fn app_with(
     database_url: Option<String>,
-    tweak: impl FnOnce(&mut ServerConfig) + Send + 'static,
+    tweak: impl FnOnce(&mut ServerConfig) + Send,
 ) -> App {
     let server = amika_testkit::ServerBuilder::new()
         .database_url(database_url)
