@@ -3,9 +3,10 @@
 //! a Codex API key), percentiles, and the record each run appends to `bench/RESULTS.md` (machine,
 //! commit, date, the exact command).
 //!
-//! The server runs in the benchmark's own process through `amika_server::open` + `launch` — the
-//! code `amika server` runs, without the CLI around it — so one build gives the server, the
-//! client and the baseline, and nothing else on the machine is measured by mistake.
+//! The server runs in the benchmark's own process through `amika_testkit`'s server
+//! (`amika_server::open` + `launch` — the code `amika server` runs, without the CLI around it),
+//! so one build gives the server, the client and the baseline, and nothing else on the machine
+//! is measured by mistake.
 //! Benchmarks are programs, never timed tests; `--smoke` runs each with tiny counts for CI
 //! (`bench/smoke.sh`) and appends nothing.
 
@@ -23,8 +24,9 @@ use anyhow::{bail, Context};
 use rand::distributions::{Alphanumeric, DistString};
 
 /// The environment variable that turns the server's benchmark-only routes on
-/// (`GET /bench/constant`, see `amika_server::http::bench`).
-pub const BENCH_ROUTES_ENV: &str = "AMIKA_BENCH_ROUTES";
+/// (`GET /bench/constant`, see `amika_server::http::bench`; compiled in by the `bench` feature
+/// of amika-server, which this crate enables).
+pub use amika_server::http::bench::BENCH_ROUTES_ENV;
 
 /// Which database the server under test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -317,60 +319,8 @@ impl Report {
 
 // ---------------------------------------------------------------------------------- the server
 
-/// A fresh PostgreSQL database for one run, dropped at the end.
-#[derive(Debug)]
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> anyhow::Result<(PgDatabase, String)> {
-        let base = std::env::var("AMIKA_TEST_DATABASE_URL").context(
-            "--backend postgres needs AMIKA_TEST_DATABASE_URL: run under scripts/with-postgres.sh",
-        )?;
-        let name = format!(
-            "amika_bench_{}",
-            Alphanumeric
-                .sample_string(&mut rand::thread_rng(), 10)
-                .to_lowercase()
-        );
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&base)
-            .await
-            .context("connect to AMIKA_TEST_DATABASE_URL")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await?;
-        let (prefix, _) = base
-            .rsplit_once('/')
-            .context("AMIKA_TEST_DATABASE_URL has no database name")?;
-        let url = format!("{prefix}/{name}");
-        Ok((
-            PgDatabase {
-                admin_url: base,
-                name,
-                url: url.clone(),
-            },
-            url,
-        ))
-    }
-
-    async fn drop_database(&self) {
-        use sqlx::Connection;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
-
-/// A real amika server on 127.0.0.1:0, in this process.
+/// A real amika server on 127.0.0.1:0, in this process (`amika_testkit`'s server, with the
+/// `bench` feature of amika-server on).
 #[derive(Debug)]
 pub struct Server {
     pub url: String,
@@ -378,11 +328,9 @@ pub struct Server {
     /// The server's service layer, for setting up fixtures fast and for in-process benchmarks.
     pub service: amika_server::Service,
     pub client: Client,
-    pub dir: tempfile::TempDir,
     pub backend: Backend,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    pg: Option<PgDatabase>,
+    running: amika_testkit::RunningServer,
+    pg: Option<amika_testkit::FreshDatabase>,
 }
 
 impl Server {
@@ -393,57 +341,53 @@ impl Server {
     /// [`Server::start`] with the default config changed by `configure`.
     pub async fn start_with(
         backend: Backend,
-        configure: impl FnOnce(&mut amika_server::ServerConfig),
+        configure: impl FnOnce(&mut amika_server::ServerConfig) + Send,
     ) -> anyhow::Result<Server> {
-        let dir = tempfile::Builder::new().prefix("amika-bench.").tempdir()?;
-        let mut config =
-            amika_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("data"));
-        configure(&mut config);
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
-                let (db, url) = PgDatabase::create().await?;
-                config.database_url = Some(url);
-                Some(db)
+                let cluster = std::env::var(amika_testkit::postgres::DATABASE_URL_ENV).context(
+                    "--backend postgres needs AMIKA_TEST_DATABASE_URL: run under scripts/with-postgres.sh",
+                )?;
+                Some(amika_testkit::FreshDatabase::create_on(
+                    &cluster,
+                    "amika_bench",
+                )?)
             }
         };
-        let opened = amika_server::open(config).await?;
-        let admin_key = opened
-            .first_admin_key
-            .context("a fresh database creates the first admin")?
-            .to_string();
-        let service = opened.service.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            if let Err(e) = amika_server::launch(opened.service, listener, shutdown).await {
-                eprintln!("server stopped: {e}");
-            }
-        });
+        let running = amika_testkit::ServerBuilder::new()
+            .dir_prefix("amika-bench.")
+            .database_url(pg.as_ref().map(|db| db.url().to_string()))
+            .configure(configure)
+            .open()
+            .await?
+            .serve()
+            .await?;
+        let url = running.url.clone();
+        let admin_key = running.admin_key().to_string();
         let client = Client::new(url.clone(), Some(admin_key.clone()));
         client.health().await?;
         Ok(Server {
             url,
             admin_key,
-            service,
+            service: running.service().clone(),
             client,
-            dir,
             backend,
-            shutdown: Some(tx),
-            task: Some(task),
+            running,
             pg,
         })
+    }
+
+    /// The server's data dir (`sandboxes/` holds the sandbox homes).
+    pub fn data_dir(&self) -> &Path {
+        self.running.server.data_dir()
     }
 
     /// Wait (up to 5 s) until the server's background work — warm sandboxes being started
     /// after a create — is done, so that it lands in no measurement.
     pub async fn settle(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.service.provider.is_settled() && Instant::now() < deadline {
+        while !self.service.is_settled() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -457,26 +401,20 @@ impl Server {
     /// load, so that the planner knows the tables' sizes. A no-op on SQLite.
     pub async fn analyze(&self) -> anyhow::Result<()> {
         if let Some(pg) = &self.pg {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&pg.url).await?;
-            sqlx::query("ANALYZE").execute(&mut conn).await?;
+            amika_testkit::postgres::execute(pg.url(), "ANALYZE".into())?;
         }
         Ok(())
     }
 
     /// Remove every sandbox that is left, stop serving, drop the PostgreSQL database.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> anyhow::Result<()> {
         for sb in self.client.list_sandboxes().await.unwrap_or_default() {
             let _ = self.client.delete_sandbox(&sb.id).await;
         }
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-        if let Some(pg) = self.pg.take() {
-            pg.drop_database().await;
+        self.running.stop().await;
+        if let Some(pg) = self.pg {
+            // As before: a database left behind in a throwaway cluster fails no run.
+            let _ = pg.drop_database();
         }
         Ok(())
     }
@@ -510,21 +448,19 @@ pub async fn seed_create_fixtures(
         secret_env_vars.insert(format!("BENCH_SECRET_{i}"), name);
     }
     let expires = chrono::Utc::now().timestamp_millis() + 30 * 24 * 3600 * 1000;
-    let oauth = serde_json::json!({
-        "claudeAiOauth": {
-            "accessToken": format!("sk-ant-oat01-{}", random_value(60)),
-            "refreshToken": format!("sk-ant-ort01-{}", random_value(60)),
-            "expiresAt": expires,
-            "scopes": ["user:inference", "user:profile"],
-            "subscriptionType": "max"
-        }
-    });
+    let oauth = amika_testkit::ClaudeOauth::new(
+        &format!("sk-ant-oat01-{}", random_value(60)),
+        &format!("sk-ant-ort01-{}", random_value(60)),
+    )
+    .expires_at_ms(expires)
+    .scopes(&["user:inference", "user:profile"])
+    .subscription_type("max");
     client
         .create_credential(
             AgentKind::Claude,
             &CreateCredentialRequest {
                 name: "bench-claude".into(),
-                value: oauth.to_string(),
+                value: oauth.to_json(),
                 credential_type: CredentialType::Oauth,
                 scope: None,
                 is_default: false,

@@ -203,7 +203,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let pids = descendants(me);
         let mem = memory_of(&pids);
-        let (cgroups, charged_kib) = cgroup_charge_kib(&server.dir.path().join("data/sandboxes"));
+        let (cgroups, charged_kib) = cgroup_charge_kib(&server.data_dir().join("sandboxes"));
 
         let mut list = Vec::with_capacity(list_requests);
         for _ in 0..list_requests {

@@ -199,7 +199,9 @@ fn extract_shows_found_credentials_masked() {
     let env = Env::new();
     let claude = env.dir.path().join(".claude");
     std::fs::create_dir_all(&claude).unwrap();
-    let doc = r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRETSECRET","refreshToken":"r","expiresAt":1}}"#;
+    let doc = amika_testkit::ClaudeOauth::new("sk-ant-oat01-SECRETSECRET", "r")
+        .expires_at_ms(1)
+        .to_json();
     std::fs::write(claude.join(".credentials.json"), doc).unwrap();
     env.amika()
         .env("OPENAI_API_KEY", "sk-proj-abcdefghijklmnop")

@@ -470,7 +470,7 @@ fn redaction_story(server: &Server) {
         );
     }
     if let Some(url) = &server.database_url {
-        let dump = common::pg_dump(url);
+        let dump = amika_testkit::postgres::pg_dump(url);
         assert!(
             contains(&dump, b"[REDACTED:backup-key]"),
             "the dump holds the transcript"
@@ -488,9 +488,10 @@ fn injected_values_never_leave_the_server_sqlite() {
 
 #[test]
 fn injected_values_never_leave_the_server_postgres() {
-    let Some(url) = common::fresh_postgres_database() else {
+    let Some(db) = amika_testkit::FreshDatabase::for_test("amika_e2e") else {
         return;
     };
+    let url = db.url().to_string();
     redaction_story(&Server::start_with(Some(url), &[]));
 }
 

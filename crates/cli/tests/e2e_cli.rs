@@ -1229,9 +1229,7 @@ const OAUTH_ACCESS: &str = "sk-ant-oat01-CLIE2E-ACCESS-4f1d2c";
 const OAUTH_REFRESH: &str = "sk-ant-ort01-CLIE2E-REFRESH-9a8b7c";
 
 fn claude_oauth_doc() -> String {
-    format!(
-        "{{\"claudeAiOauth\":{{\"accessToken\":\"{OAUTH_ACCESS}\",\"refreshToken\":\"{OAUTH_REFRESH}\",\"expiresAt\":4102444800000,\"scopes\":[\"user:inference\"]}}}}\n"
-    )
+    common::claude_oauth_doc(OAUTH_ACCESS, OAUTH_REFRESH) + "\n"
 }
 
 #[test]
@@ -1604,9 +1602,10 @@ fn reveal_is_refused_when_the_server_switched_it_off() {
 /// `AMIKA_SKIP_POSTGRES=1`).
 #[test]
 fn secret_and_credential_commands_on_postgres() {
-    let Some(url) = common::fresh_postgres_database() else {
+    let Some(db) = amika_testkit::FreshDatabase::for_test("amika_e2e") else {
         return;
     };
+    let url = db.url().to_string();
     let server = Server::start_with(Some(url), &[]);
     secret_push_story(&server);
     agent_credentials_story(&server);
@@ -1623,11 +1622,12 @@ fn extract_shows_local_logins_masked_and_pushes_them() {
     let refresh = "sk-ant-ort01-EXTRACTE2E-REFRESH-88bb";
     let id_token = "EXTRACTE2E-CODEX-IDTOKEN-99cc";
     let env_key = "sk-ant-api03-EXTRACTE2E-ENV-00dd";
-    let claude_doc = format!(
-        "{{\"claudeAiOauth\":{{\"accessToken\":\"{access}\",\"refreshToken\":\"{refresh}\",\"expiresAt\":4102444800000}}}}\n"
-    );
-    let codex_doc =
-        format!("{{\"OPENAI_API_KEY\":null,\"tokens\":{{\"id_token\":\"{id_token}\"}}}}\n");
+    let claude_doc = amika_testkit::ClaudeOauth::new(access, refresh).to_json() + "\n";
+    let codex_doc = amika_testkit::CodexAuth::ChatGpt {
+        id_token: id_token.into(),
+    }
+    .to_json()
+        + "\n";
     std::fs::create_dir_all(home.join(".claude")).unwrap();
     std::fs::create_dir_all(home.join(".codex")).unwrap();
     std::fs::write(home.join(".claude/.credentials.json"), &claude_doc).unwrap();

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{contains, files_containing, http, ok, ok_json, pg_dump, Server};
+use amika_testkit::postgres::pg_dump;
+use common::{contains, files_containing, http, ok, ok_json, Server};
 
 const SECRET_V1: &str = "leak-canary-v1-7f3a9c21e8";
 const SECRET_V2: &str = "leak-canary-v2-b40d55aa19";
@@ -32,9 +33,7 @@ fn story(server: &Server) {
         .amika()
         .args(["secret", "push", "--from-env", "LEAK_CANARY", "--yes"])
         .env("LEAK_CANARY", SECRET_V2));
-    let oauth = format!(
-        r#"{{"claudeAiOauth":{{"accessToken":"{ACCESS}","refreshToken":"{REFRESH}","expiresAt":4102444800000}}}}"#
-    );
+    let oauth = amika_testkit::ClaudeOauth::new(ACCESS, REFRESH).to_json();
     std::fs::write(dir.join("creds.json"), &oauth).unwrap();
     ok(server
         .amika()
@@ -166,9 +165,10 @@ fn values_leak_nowhere_on_sqlite() {
 
 #[test]
 fn values_leak_nowhere_on_postgres() {
-    let Some(url) = common::fresh_postgres_database() else {
+    let Some(db) = amika_testkit::FreshDatabase::for_test("amika_e2e") else {
         return;
     };
+    let url = db.url().to_string();
     let server = Server::start_with(Some(url.clone()), &[]);
     story(&server);
     assert_nowhere_on_disk_or_in_log(&server);

@@ -79,7 +79,7 @@ fn kill_9_during_work_loses_and_orphans_nothing() {
     ok(server
         .amika()
         .args(["secret", "push", "TOKEN=recovery-secret-value-1", "--yes"]));
-    let oauth = r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-RECOVERY","refreshToken":"r","expiresAt":4102444800000}}"#;
+    let oauth = amika_testkit::ClaudeOauth::new("sk-ant-oat01-RECOVERY", "r").to_json();
     std::fs::write(server.dir.path().join("c.json"), oauth).unwrap();
     ok(server
         .amika()

@@ -4,32 +4,24 @@
 use std::sync::Arc;
 
 use amika_sandbox::local::LocalProvider;
-use amika_server::service::{Service, ServiceError};
-use amika_server::ServerConfig;
+use amika_server::service::ServiceError;
 use amika_types as t;
 
 #[tokio::test]
 async fn missing_bubblewrap_fails_the_create_with_what_to_install_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
-    let store = amika_store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    let vault = Arc::new(amika_vault::Vault::new(amika_vault::MasterKey::generate()));
-    let sandboxes = dir.path().join("sandboxes");
-    let provider = Arc::new(
-        LocalProvider::new(sandboxes.clone()).with_bwrap_path("/nonexistent/bwrap".into()),
-    );
-    let svc = Service::new(store, vault, provider, Arc::new(config));
-    let key = svc
-        .bootstrap_first_admin()
+    let server = amika_testkit::ServerBuilder::new()
+        .provider(|data_dir| {
+            Arc::new(
+                LocalProvider::new(data_dir.join("sandboxes"))
+                    .with_bwrap_path("/nonexistent/bwrap".into()),
+            )
+        })
+        .open()
         .await
-        .unwrap()
-        .expect("fresh database");
-    let caller = svc.authenticate(&key).await.unwrap();
+        .unwrap();
+    let sandboxes = server.data_dir().join("sandboxes");
+    let (svc, key) = (&server.service, &server.admin_key);
+    let caller = svc.authenticate(key).await.unwrap();
 
     let req = t::CreateSandboxRequest {
         name: "dev-box".into(),
@@ -42,7 +34,13 @@ async fn missing_bubblewrap_fails_the_create_with_what_to_install_and_leaves_not
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(
-        svc.store.list_all_sandboxes().await.unwrap().is_empty(),
+        server
+            .store()
+            .await
+            .list_all_sandboxes()
+            .await
+            .unwrap()
+            .is_empty(),
         "no row left behind"
     );
     let leftover = std::fs::read_dir(&sandboxes)

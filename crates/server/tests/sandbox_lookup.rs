@@ -3,19 +3,13 @@
 //! nor let a caller reach another user's sandbox by its id.
 
 use amika_server::service::ServiceError;
-use amika_server::{open, ServerConfig};
 use amika_types as t;
 
 #[tokio::test]
 async fn sandboxes_are_found_by_id_and_by_name_even_a_name_shaped_like_an_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
-    let opened = open(config).await.unwrap();
-    let svc = opened.service;
-    let admin = svc
-        .authenticate(&opened.first_admin_key.unwrap())
-        .await
-        .unwrap();
+    let server = amika_testkit::ServerBuilder::new().open().await.unwrap();
+    let svc = &server.service;
+    let admin = svc.authenticate(&server.admin_key).await.unwrap();
     let create = |name: &str| t::CreateSandboxRequest {
         name: name.into(),
         network: Some(t::NetworkMode::None),

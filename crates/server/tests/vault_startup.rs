@@ -11,7 +11,7 @@ use serde_json::json;
 const B: &str = "/api/v0beta1";
 
 fn config(app: &common::App) -> ServerConfig {
-    (*app.service.config).clone()
+    app.service.config().clone()
 }
 
 #[tokio::test]
@@ -89,16 +89,20 @@ async fn rotation_rewraps_every_data_key_and_values_still_decrypt() {
         Some(json!({"name": "ck", "value": "sk-codex", "type": "api_key"})),
     )
     .await;
-    let old_kek = app.service.vault.kek_id().to_string();
+    let old_kek = app.service.kek_id().to_string();
     let cfg = config(&app);
     drop(app.router);
 
     let new_kek = rotate_key(&cfg, None).await.unwrap();
     assert_ne!(new_kek, old_kek);
     let opened = open(cfg.clone()).await.unwrap();
-    assert_eq!(opened.service.vault.kek_id(), new_kek);
+    assert_eq!(opened.service.kek_id(), new_kek);
     assert_eq!(
-        opened.service.store.kek_ids_in_use().await.unwrap(),
+        amika_testkit::open_store(&opened.service)
+            .await
+            .kek_ids_in_use()
+            .await
+            .unwrap(),
         vec![new_kek.clone()]
     );
     let router = amika_server::http::router(opened.service.clone());
@@ -151,7 +155,7 @@ async fn a_ciphertext_moved_to_another_row_does_not_open() {
             Some(json!({"name": "B", "value": "value-of-b"})),
         )
         .await;
-    let store = &app.service.store;
+    let store = amika_testkit::open_store(&app.service).await;
     let row_a = store.get_secret(a["id"].as_str().unwrap()).await.unwrap();
     let mut row_b = store.get_secret(b["id"].as_str().unwrap()).await.unwrap();
     row_b.sealed = row_a.sealed.clone();

@@ -1074,55 +1074,16 @@ async fn story_sqlite() {
 
 #[tokio::test]
 async fn story_postgres() {
-    let Ok(url) = std::env::var("AMIKA_TEST_DATABASE_URL") else {
-        if std::env::var("AMIKA_SKIP_POSTGRES").as_deref() == Ok("1") {
-            eprintln!("story_postgres skipped: AMIKA_SKIP_POSTGRES=1");
-            return;
-        }
-        panic!(
-            "AMIKA_TEST_DATABASE_URL is not set: run this test under scripts/with-postgres.sh \
-             (e.g. `bash scripts/with-postgres.sh cargo test -p amika-store`), \
-             or set AMIKA_SKIP_POSTGRES=1 to skip it"
-        );
-    };
-
     // A fresh database per run, so reruns and parallel runs never see each other's rows.
-    use sqlx::Connection;
-    let database = format!("amika_story_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("connect to AMIKA_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let Some(database) = amika_testkit::FreshDatabase::for_test("amika_story") else {
+        eprintln!("story_postgres skipped: AMIKA_SKIP_POSTGRES=1");
+        return;
+    };
 
     let started = std::time::Instant::now();
-    story(
-        amika_store::connect(&with_database(&url, &database))
-            .await
-            .unwrap(),
-    )
-    .await;
+    story(amika_store::connect(database.url()).await.unwrap()).await;
     eprintln!("story_postgres: story took {:?}", started.elapsed());
 
-    // FORCE: the story's pool may still be closing its connections.
-    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-}
-
-/// `url` with its database name replaced, keeping any `?params`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, params) = match url.split_once('?') {
-        Some((base, params)) => (base, format!("?{params}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    format!("{server}/{database}{params}")
+    // FORCE (inside): the story's pool may still be closing its connections.
+    database.drop_database().unwrap();
 }

@@ -203,7 +203,7 @@ pub async fn serve(
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
     let opened = amika_server::open(config).await?;
-    if let Err(e) = opened.service.provider.check() {
+    if let Err(e) = opened.service.check_provider() {
         eprintln!("warning: sandboxes cannot start here: {e}");
     }
     let listener = tokio::net::TcpListener::bind(listen)

@@ -1,6 +1,6 @@
 //! End-to-end harness: a real `amika server` process on a free port of 127.0.0.1 (SQLite in a
 //! temp dir, or a fresh database in the throwaway PostgreSQL that `scripts/with-postgres.sh`
-//! starts), and the real `amika` binary talking to it.
+//! starts, from `amika_testkit::FreshDatabase`), and the real `amika` binary talking to it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -22,54 +22,10 @@ pub struct Server {
     crashed: bool,
 }
 
-/// A fresh PostgreSQL database in the test cluster, or `None` when no cluster runs (only
-/// allowed with `AMIKA_SKIP_POSTGRES=1`).
-pub fn fresh_postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("AMIKA_TEST_DATABASE_URL") else {
-        assert!(std::env::var("AMIKA_SKIP_POSTGRES").is_ok_and(|v| v == "1"), "AMIKA_TEST_DATABASE_URL is not set: run the tests under scripts/with-postgres.sh (or set AMIKA_SKIP_POSTGRES=1 to skip PostgreSQL)");
-        return None;
-    };
-    let name = format!(
-        "amika_e2e_{}",
-        std::process::id() as u64 * 1000 + rand_suffix()
-    );
-    let status = psql(&base, &format!("CREATE DATABASE {name}"));
-    assert!(status, "could not create database {name}");
-    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
-}
-
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
-}
-
-fn pg_bin(tool: &str) -> PathBuf {
-    let dir =
-        std::env::var("AMIKA_TEST_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    Path::new(&dir).join(tool)
-}
-
-pub fn psql(url: &str, sql: &str) -> bool {
-    Command::new(pg_bin("psql"))
-        .args([url, "-q", "-c", sql])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// `pg_dump` of a database, as text.
-pub fn pg_dump(url: &str) -> Vec<u8> {
-    let out = Command::new(pg_bin("pg_dump"))
-        .arg(url)
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        out.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 impl Server {
@@ -286,9 +242,9 @@ pub fn sha256(value: impl AsRef<[u8]>) -> String {
 
 /// A Claude OAuth credential document (`~/.claude/.credentials.json`) with these tokens.
 pub fn claude_oauth_doc(access: &str, refresh: &str) -> String {
-    format!(
-        r#"{{"claudeAiOauth":{{"accessToken":"{access}","refreshToken":"{refresh}","expiresAt":4102444800000,"scopes":["user:inference"]}}}}"#
-    )
+    amika_testkit::ClaudeOauth::new(access, refresh)
+        .scopes(&["user:inference"])
+        .to_json()
 }
 
 /// Runs `check` every 100 ms until it holds (true) or `limit` passes (false).

@@ -1,6 +1,9 @@
-//! Routes that exist only for benchmarks: mounted when the server starts with
-//! `AMIKA_BENCH_ROUTES=1` in its environment, absent otherwise, and left out of the OpenAPI
-//! document on purpose (they are not part of the API).
+//! Routes that exist only for benchmarks. Two switches: the code is compiled only with the
+//! `bench` cargo feature of amika-server (the benchmarks enable it, the `amika` binary does
+//! not), and even then the routes are mounted only when the server starts with
+//! `AMIKA_BENCH_ROUTES=1` in its environment — the second switch keeps them off in a build
+//! where cargo unified the feature into the binary (`cargo build --workspace`). They are left
+//! out of the OpenAPI document on purpose (they are not part of the API).
 //!
 //! `GET /bench/constant` answers a constant without touching the service: the ceiling of this
 //! HTTP stack on this machine, measured in the same server and run as the real endpoints

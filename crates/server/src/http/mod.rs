@@ -3,7 +3,17 @@
 
 pub mod agents;
 pub mod auth;
+/// Benchmark-only routes, compiled in only with the `bench` feature: the benchmarks enable it,
+/// the `amika` binary does not.
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(not(feature = "bench"))]
+mod bench {
+    /// Without the `bench` feature there is nothing to mount.
+    pub fn routes() -> axum::Router<crate::service::Service> {
+        axum::Router::new()
+    }
+}
 pub mod error;
 pub mod handlers;
 pub mod web;

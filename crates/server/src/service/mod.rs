@@ -92,10 +92,10 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// Shared state of one server: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Service {
-    pub store: Arc<dyn Store>,
-    pub vault: Arc<Vault>,
-    pub provider: Arc<dyn Provider>,
-    pub config: Arc<ServerConfig>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) config: Arc<ServerConfig>,
     /// Values injected into each running sandbox, for redacting what it prints. In memory
     /// only; rebuilt from the vault at start.
     redactions: Arc<Mutex<HashMap<String, Arc<redaction::RedactionSet>>>>,
@@ -118,6 +118,28 @@ impl Service {
             redactions: Default::default(),
             locks: Default::default(),
         }
+    }
+
+    /// The configuration this service runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether sandboxes can start on this machine; the error says what to install.
+    pub fn check_provider(&self) -> amika_sandbox::Result<()> {
+        self.provider.check()
+    }
+
+    /// The id of the master key in force (an id, not the key).
+    pub fn kek_id(&self) -> &str {
+        self.vault.kek_id()
+    }
+
+    /// Whether the provider's background work (warm sandboxes being started) is done, so that
+    /// a benchmark can keep it out of a measurement. Only with the `bench` feature.
+    #[cfg(feature = "bench")]
+    pub fn is_settled(&self) -> bool {
+        self.provider.is_settled()
     }
 }
 

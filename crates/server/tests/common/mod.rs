@@ -1,8 +1,8 @@
-//! Test harness: a real server state (real store, real vault, real provider) driven through the
-//! router in-process with `oneshot`. `AMIKA_TEST_DATABASE_URL` selects PostgreSQL.
+//! Test harness: a real server state (real store, real vault, real provider; built by
+//! `amika_testkit`) driven through the router in-process with `oneshot`.
 #![allow(dead_code)]
 
-use amika_server::{http::router, open, ServerConfig};
+use amika_server::ServerConfig;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
@@ -17,22 +17,22 @@ pub struct App {
     pub service: amika_server::Service,
 }
 
-/// A fresh server on SQLite in a temp dir, or on a fresh PostgreSQL schema when `pg` is set.
-pub async fn app_with(database_url: Option<String>, tweak: impl FnOnce(&mut ServerConfig)) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
-    config.database_url = database_url;
-    tweak(&mut config);
-    let opened = open(config).await.expect("server opens");
-    let admin_key = opened
-        .first_admin_key
-        .expect("fresh database creates an admin")
-        .to_string();
+/// A fresh server on SQLite in a temp dir, or on the database `database_url` names.
+pub async fn app_with(
+    database_url: Option<String>,
+    tweak: impl FnOnce(&mut ServerConfig) + Send,
+) -> App {
+    let server = amika_testkit::ServerBuilder::new()
+        .database_url(database_url)
+        .configure(tweak)
+        .open()
+        .await
+        .expect("server opens");
     App {
-        router: router(opened.service.clone()),
-        admin_key,
-        dir,
-        service: opened.service,
+        router: server.router(),
+        admin_key: server.admin_key,
+        dir: server.dir,
+        service: server.service,
     }
 }
 
