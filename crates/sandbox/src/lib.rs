@@ -116,19 +116,42 @@ pub enum RuntimeStatus {
     },
 }
 
+/// What a provider answers when an operation fails. The server maps each variant to one answer
+/// (`From<ProviderError> for ServiceError`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// A prerequisite is missing; the message says exactly what to install.
     #[error("{0}")]
     Unavailable(String),
+    /// The sandbox (named by its id) has no running init.
     #[error("sandbox {0} is not running")]
     NotRunning(String),
+    /// The sandbox did not start. `reason` says why in words a user can act on, and keeps its
+    /// causes as `source`s (the local provider's is a [`local::StartError`]).
     #[error("sandbox {id} failed to start: {reason}")]
-    StartFailed { id: String, reason: String },
+    StartFailed {
+        id: String,
+        #[source]
+        reason: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The command cannot be run as given (empty, NUL bytes); the message says why.
     #[error("invalid command: {0}")]
     InvalidCommand(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ProviderError {
+    /// A [`ProviderError::StartFailed`] of sandbox `id`.
+    pub fn start_failed(
+        id: impl Into<String>,
+        reason: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        ProviderError::StartFailed {
+            id: id.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

@@ -41,6 +41,7 @@
 
 mod cgroup;
 mod enter;
+mod error;
 mod etc;
 mod exec;
 mod launch;
@@ -65,6 +66,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::cgroup::CgroupError;
+pub use self::error::StartError;
 use self::pool::Pool;
 use self::script::HOME;
 use crate::{
@@ -238,7 +241,7 @@ impl Provider for LocalProvider {
 
 /// Sandbox ids name directories and cgroups: `[A-Za-z0-9_.-]`, not starting with `.`, at most
 /// 128 bytes.
-fn check_id(id: &str) -> std::result::Result<(), String> {
+fn check_id(id: &str) -> std::result::Result<(), StartError> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
@@ -248,7 +251,7 @@ fn check_id(id: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid sandbox id {id:?}"))
+        Err(StartError::InvalidId(id.to_owned()))
     }
 }
 

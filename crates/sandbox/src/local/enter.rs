@@ -288,7 +288,7 @@ impl Running {
         let pidfd = unsafe {
             tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
         }
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        .map_err(io::Error::from)?;
         Ok(Running {
             pidfd,
             reaped: false.into(),

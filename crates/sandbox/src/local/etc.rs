@@ -343,6 +343,25 @@ fn remove_logged(path: &Path) {
     }
 }
 
-fn context(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+/// `e` saying what was done to which path, of the same kind, with `e` as its source.
+fn context(e: io::Error, what: &'static str, path: &Path) -> io::Error {
+    let kind = e.kind();
+    io::Error::new(
+        kind,
+        PathError {
+            what,
+            path: path.to_path_buf(),
+            source: e,
+        },
+    )
+}
+
+/// An I/O error on a path of the curated `/etc` (see [`context`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}: {source}", .path.display())]
+struct PathError {
+    what: &'static str,
+    path: PathBuf,
+    #[source]
+    source: io::Error,
 }

@@ -5,8 +5,9 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
+use super::error::StartError;
 use super::pool::Shape;
 use super::proc::{self, ChildSetup, ProcRef};
 use super::record::{RunRecord, STATE_FILE};
@@ -180,8 +182,8 @@ impl LocalProvider {
         dir: &Path,
         shape: &Shape,
         cgroups: Vec<PathBuf>,
-    ) -> std::result::Result<Launched, String> {
-        self.prepare_dirs(dir).map_err(|e| e.to_string())?;
+    ) -> Result<Launched, StartError> {
+        self.prepare_dirs(dir).map_err(StartError::Io)?;
         for rel in &shape.tmpfs_dirs {
             make_mount_point(&dir.join("home"), rel)?;
         }
@@ -190,93 +192,31 @@ impl LocalProvider {
     }
 
     /// Start bubblewrap for the sandbox in `dir` (prepared) and record its processes; the
-    /// sandbox then waits for its injection script (see [`Self::commit`]). On failure nothing is
-    /// left running; the caller removes the cgroups it made.
+    /// sandbox then waits for its injection script (see `start`'s `commit`). On failure nothing
+    /// is left running; the caller removes the cgroups it made.
     pub(super) async fn launch(
         &self,
         dir: &Path,
         network: NetworkMode,
         tmpfs_dirs: &[String],
         cgroups: Vec<PathBuf>,
-    ) -> std::result::Result<Launched, String> {
+    ) -> Result<Launched, StartError> {
         // The egress helper's exit fd: one end is inherited by bwrap and the init, the other goes
         // to slirp4netns, which exits when every holder of the first end is gone — i.e. when the
         // sandbox dies, even if no server is around to stop it.
         let exit_pair = if network == NetworkMode::Egress {
-            Some(std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?)
+            Some(UnixStream::pair().map_err(StartError::Io)?)
         } else {
             None
         };
-
-        let etc_dir = self
-            .etc
-            .dir(network)
-            .map_err(|e| format!("cannot prepare the sandbox's /etc: {e}"))?;
-        let mut cmd = Command::new(&self.tools.bwrap);
-        cmd.args(self.bwrap_args(network, dir, &etc_dir, tmpfs_dirs))
-            .env_clear()
-            .envs(BASE_ENV.iter().copied())
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        proc::install(
-            &mut cmd,
-            ChildSetup {
-                join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
-                keep_fds: exit_pair.iter().map(|(keep, _)| keep.as_raw_fd()).collect(),
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.tools.bwrap.display()))?;
+        let keep = exit_pair.as_ref().map(|(keep, _)| keep.as_raw_fd());
+        let child = self.spawn_bwrap(dir, network, tmpfs_dirs, &cgroups, keep)?;
         // Only bwrap (and through it the init) may hold the sandbox's end of the exit pair.
         let exit_for_slirp = exit_pair.map(|(keep, other)| {
             drop(keep);
             other
         });
-        let stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-
-        // The pids, recorded before the sandbox gets anything to run: until the commit line of
-        // the script arrives, the init waits on its stdin, and if this server dies first the pipe
-        // closes and the init exits by itself. So every sandbox that can outlive this server has
-        // a `state.json` that a restarted one finds.
-        let info = tokio::time::timeout(START_TIMEOUT, read_info(&mut stdout))
-            .await
-            .unwrap_or_else(|_| Err(format!("not started within {START_TIMEOUT:?}")));
-        let recorded = info.and_then(|info| {
-            let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1));
-            let init = ProcRef::of(info.child_pid);
-            let record = RunRecord {
-                bwrap: bwrap.map_err(|e| format!("bubblewrap exited at once: {e}"))?,
-                init: init.map_err(|e| format!("the sandbox's init exited at once: {e}"))?,
-                slirp4netns: None,
-                cgroups,
-            };
-            self.record_start(dir, &record)?;
-            Ok(record)
-        });
-        let record = match recorded {
-            Ok(record) => record,
-            Err(reason) => {
-                drop(stdin);
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                let _ = std::fs::remove_file(dir.join(STATE_FILE));
-                // Nothing was injected yet: nothing to redact.
-                return Err(explain(reason, Vec::new(), &mut stderr, &Redactor::default()).await);
-            }
-        };
-        let mut launched = Launched {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            record,
-        };
+        let mut launched = self.record_launch(dir, child, cgroups).await?;
         // bwrap reports the pid before it sets up the mounts; only once the init runs is the
         // sandbox's directory no longer looked up by path (a warm one is then renamed).
         let mut seen = Vec::new();
@@ -285,7 +225,7 @@ impl LocalProvider {
             wait_line(&mut launched.stderr, &mut seen, STARTED_LINE),
         )
         .await
-        .unwrap_or_else(|_| Err(format!("not started within {START_TIMEOUT:?}")));
+        .unwrap_or(Err(StartError::NotStarted(START_TIMEOUT)));
         if let Err(reason) = started {
             let reason = explain(reason, seen, &mut launched.stderr, &Redactor::default()).await;
             self.abandon(dir, launched).await;
@@ -306,38 +246,119 @@ impl LocalProvider {
         }
         Ok(launched)
     }
+
+    /// Spawn bubblewrap for the sandbox in `dir`, in `cgroups`, with only `keep_fd` (the egress
+    /// helper's exit fd) inherited beyond its pipes.
+    fn spawn_bwrap(
+        &self,
+        dir: &Path,
+        network: NetworkMode,
+        tmpfs_dirs: &[String],
+        cgroups: &[PathBuf],
+        keep_fd: Option<RawFd>,
+    ) -> Result<Child, StartError> {
+        let etc_dir = self.etc.dir(network).map_err(StartError::Etc)?;
+        let mut cmd = Command::new(&self.tools.bwrap);
+        cmd.args(self.bwrap_args(network, dir, &etc_dir, tmpfs_dirs))
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        proc::install(
+            &mut cmd,
+            ChildSetup {
+                join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
+                keep_fds: keep_fd.into_iter().collect(),
+            },
+        )
+        .map_err(StartError::Io)?;
+        cmd.spawn().map_err(|source| StartError::Spawn {
+            program: self.tools.bwrap.clone(),
+            source,
+        })
+    }
+
+    /// Read the init's pid from bwrap and record both in `state.json` — before the sandbox
+    /// gets anything to run: until the commit line of the script arrives, the init waits on its
+    /// stdin, and if this server dies first the pipe closes and the init exits by itself. So
+    /// every sandbox that can outlive this server has a `state.json` that a restarted one finds.
+    /// On failure bwrap is killed and no record is left.
+    async fn record_launch(
+        &self,
+        dir: &Path,
+        mut child: Child,
+        cgroups: Vec<PathBuf>,
+    ) -> Result<Launched, StartError> {
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let info = tokio::time::timeout(START_TIMEOUT, read_info(&mut stdout))
+            .await
+            .unwrap_or(Err(StartError::NotStarted(START_TIMEOUT)));
+        let recorded = info.and_then(|info| {
+            let bwrap = ProcRef::of(child.id().map(|p| p as i32).unwrap_or(-1));
+            let init = ProcRef::of(info.child_pid);
+            let record = RunRecord {
+                bwrap: bwrap.map_err(StartError::BwrapGone)?,
+                init: init.map_err(StartError::InitGone)?,
+                slirp4netns: None,
+                cgroups,
+            };
+            self.record_start(dir, &record)?;
+            Ok(record)
+        });
+        match recorded {
+            Ok(record) => Ok(Launched {
+                child,
+                stdin,
+                stdout,
+                stderr,
+                record,
+            }),
+            Err(reason) => {
+                drop(stdin);
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let _ = std::fs::remove_file(dir.join(STATE_FILE));
+                // Nothing was injected yet: nothing to redact.
+                Err(explain(reason, Vec::new(), &mut stderr, &Redactor::default()).await)
+            }
+        }
+    }
 }
 
 /// A failed start's reason with what bwrap and the setup shell said. Their messages name paths,
 /// not values; redacted anyway.
 pub(super) async fn explain<R: AsyncRead + Unpin>(
-    reason: String,
+    reason: StartError,
     mut seen: Vec<u8>,
     stderr: &mut BufReader<R>,
     redactor: &Redactor,
-) -> String {
+) -> StartError {
     let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut seen)).await;
     let detail = redactor.redact(&seen);
-    format!(
-        "{reason}; bubblewrap said: {}",
-        String::from_utf8_lossy(&detail).trim()
-    )
+    StartError::Explained {
+        reason: Box::new(reason),
+        said: String::from_utf8_lossy(&detail).trim().to_owned(),
+    }
 }
 
 /// Read bwrap's `--info-fd` JSON (it does not necessarily close the descriptor after it).
-async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> std::result::Result<BwrapInfo, String> {
+async fn read_info<R: AsyncRead + Unpin>(stdout: &mut R) -> Result<BwrapInfo, StartError> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
-        let n = stdout.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        let n = stdout.read(&mut chunk).await.map_err(StartError::Io)?;
         if n == 0 {
-            return Err("bubblewrap exited before starting the sandbox".into());
+            return Err(StartError::BwrapExitedEarly);
         }
         buf.extend_from_slice(&chunk[..n]);
         match serde_json::from_slice::<BwrapInfo>(&buf) {
             Ok(info) => return Ok(info),
             Err(e) if e.is_eof() => continue,
-            Err(e) => return Err(format!("unexpected bubblewrap info: {e}")),
+            Err(e) => return Err(StartError::BwrapInfo(e)),
         }
     }
 }
@@ -348,16 +369,16 @@ pub(super) async fn wait_line<R: AsyncRead + Unpin>(
     stderr: &mut BufReader<R>,
     seen: &mut Vec<u8>,
     expected: &[u8],
-) -> std::result::Result<(), String> {
+) -> Result<(), StartError> {
     let mut line = Vec::new();
     loop {
         line.clear();
         let n = stderr
             .read_until(b'\n', &mut line)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(StartError::Io)?;
         if n == 0 {
-            return Err("the sandbox's init exited before it was ready".into());
+            return Err(StartError::InitExited);
         }
         if line.trim_ascii_end() == expected {
             return Ok(());
@@ -372,7 +393,7 @@ pub(super) async fn wait_line<R: AsyncRead + Unpin>(
 /// `~/.claude` (say, to `/root/x`) would make it create directories on the host. Every component
 /// is therefore checked without following symlinks; a symlink is replaced by a directory (the
 /// tmpfs hides whatever is there anyway). The sandbox is not running, so nothing races with this.
-fn make_mount_point(home: &Path, rel: &str) -> std::result::Result<(), String> {
+pub(super) fn make_mount_point(home: &Path, rel: &str) -> Result<(), StartError> {
     let mut path = home.to_path_buf();
     for component in rel.split('/') {
         path.push(component);
@@ -380,18 +401,20 @@ fn make_mount_point(home: &Path, rel: &str) -> std::result::Result<(), String> {
             Ok(m) if m.file_type().is_dir() => continue,
             Ok(m) if m.file_type().is_symlink() => true,
             Ok(_) => {
-                return Err(format!(
-                    "~/{rel} cannot hold injected files: {} is not a directory",
-                    path.display()
-                ))
+                return Err(StartError::NotADirectory {
+                    rel: rel.to_owned(),
+                    path,
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+            Err(source) => return Err(StartError::Inspect { path, source }),
         };
         if replace {
-            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+            std::fs::remove_file(&path).map_err(StartError::Io)?;
         }
-        std::fs::create_dir(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        if let Err(source) = std::fs::create_dir(&path) {
+            return Err(StartError::CreateDir { path, source });
+        }
     }
     Ok(())
 }

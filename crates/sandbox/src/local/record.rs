@@ -8,12 +8,23 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::StartError;
 use super::proc::ProcRef;
 use super::{check_id, LocalProvider};
 use crate::{ProviderError, Result};
 
 /// Where a sandbox directory keeps its [`RunRecord`].
 pub(super) const STATE_FILE: &str = "state.json";
+
+/// A `state.json` that does not parse. Carried inside an `io::Error` of kind `InvalidData`
+/// (what `remove` tolerates), with the parser's error as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt state file of sandbox {id}: {source}")]
+struct CorruptState {
+    id: String,
+    #[source]
+    source: serde_json::Error,
+}
 
 /// What `state.json` records about a running sandbox. Nothing secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,25 +46,26 @@ impl LocalProvider {
 
     pub(super) fn read_record(&self, id: &str) -> Result<Option<RunRecord>> {
         match std::fs::read(self.state_file(id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                ProviderError::Io(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("corrupt state file of sandbox {id}: {e}"),
-                ))
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| {
+                let corrupt = CorruptState {
+                    id: id.to_owned(),
+                    source,
+                };
+                ProviderError::Io(io::Error::new(io::ErrorKind::InvalidData, corrupt))
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// [`Self::write_record_at`] for a start, whose errors are reasons (strings).
+    /// [`Self::write_record_at`] for a start.
     pub(super) fn record_start(
         &self,
         dir: &Path,
         record: &RunRecord,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), StartError> {
         self.write_record_at(dir, record)
-            .map_err(|e| format!("cannot record the sandbox's processes: {e}"))
+            .map_err(StartError::Record)
     }
 
     pub(super) fn write_record_at(&self, dir: &Path, record: &RunRecord) -> io::Result<()> {

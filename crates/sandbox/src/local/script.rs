@@ -17,6 +17,8 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use super::error::StartError;
+
 /// The sandbox user's home inside the sandbox.
 pub(crate) const HOME: &str = "/home/amika";
 
@@ -86,21 +88,17 @@ pub(crate) fn push_write_file(out: &mut Zeroizing<Vec<u8>>, path: &str, contents
 /// Check an injected file's path: relative to the home, normal components only, and inside a
 /// directory (`.claude/.credentials.json`, not `.netrc`) — that directory becomes a tmpfs, and
 /// the home itself cannot be one without hiding the persistent home.
-pub(crate) fn check_file_path(relative_path: &str) -> Result<(), String> {
+pub(crate) fn check_file_path(relative_path: &str) -> Result<(), StartError> {
     // Checked on the string, not `Path::components`, which would quietly normalise `a//./b`.
     let segments: Vec<&str> = relative_path.split('/').collect();
     let normal = segments
         .iter()
         .all(|s| !s.is_empty() && *s != "." && *s != ".." && !s.contains('\0'));
     if !normal {
-        return Err(format!(
-            "injected file path {relative_path:?} must be relative to the home, without `.` or `..`"
-        ));
+        return Err(StartError::FilePathNotNormal(relative_path.to_owned()));
     }
     if segments.len() < 2 {
-        return Err(format!(
-            "injected file path {relative_path:?} must be inside a directory of the home (e.g. `.claude/.credentials.json`)"
-        ));
+        return Err(StartError::FilePathNotInDirectory(relative_path.to_owned()));
     }
     Ok(())
 }

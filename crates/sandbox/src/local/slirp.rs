@@ -8,6 +8,7 @@ use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use super::error::StartError;
 use super::proc::{self, ChildSetup, ProcRef};
 use super::record::RunRecord;
 use super::{LocalProvider, BASE_ENV, START_TIMEOUT};
@@ -19,11 +20,11 @@ impl LocalProvider {
         dir: &Path,
         record: &RunRecord,
         exit_fd: std::os::unix::net::UnixStream,
-    ) -> std::result::Result<ProcRef, String> {
+    ) -> Result<ProcRef, StartError> {
         let (ready_read, ready_write) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+            std::os::unix::net::UnixStream::pair().map_err(StartError::Io)?;
         let log_path = dir.join("slirp4netns.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(&log_path).map_err(StartError::Io)?;
         let mut cmd = Command::new(&self.tools.slirp4netns);
         cmd.arg("--configure")
             .arg("--mtu=65520")
@@ -54,33 +55,29 @@ impl LocalProvider {
                 keep_fds: vec![ready_write.as_raw_fd(), exit_fd.as_raw_fd()],
             },
         )
-        .map_err(|e| e.to_string())?;
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.tools.slirp4netns.display()))?;
+        .map_err(StartError::Io)?;
+        let mut child = cmd.spawn().map_err(|source| StartError::Spawn {
+            program: self.tools.slirp4netns.clone(),
+            source,
+        })?;
         drop(ready_write);
         drop(exit_fd);
-        let slirp = child
-            .id()
-            .ok_or_else(|| "slirp4netns exited at once".to_string())
-            .and_then(|pid| ProcRef::of(pid as i32).map_err(|e| e.to_string()));
-        ready_read
-            .set_nonblocking(true)
-            .map_err(|e| e.to_string())?;
+        // Gone at once is reported below, with its log.
+        let slirp = child.id().and_then(|pid| ProcRef::of(pid as i32).ok());
+        ready_read.set_nonblocking(true).map_err(StartError::Io)?;
         let mut ready_read =
-            tokio::net::UnixStream::from_std(ready_read).map_err(|e| e.to_string())?;
+            tokio::net::UnixStream::from_std(ready_read).map_err(StartError::Io)?;
         let mut byte = [0u8; 1];
         let ready = tokio::time::timeout(START_TIMEOUT, ready_read.read(&mut byte)).await;
         let slirp = match (ready, slirp) {
-            (Ok(Ok(1)), Ok(slirp)) => slirp,
+            (Ok(Ok(1)), Some(slirp)) => slirp,
             _ => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!(
-                    "slirp4netns did not set up the network: {}",
-                    log.trim()
-                ));
+                return Err(StartError::Slirp {
+                    log: log.trim().to_owned(),
+                });
             }
         };
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Child;
 use zeroize::Zeroizing;
 
+use super::error::StartError;
 use super::launch::{explain, wait_line, Launched, INIT_COMMIT, READY_LINE};
 use super::pool::Shape;
 use super::record::RunRecord;
@@ -23,24 +24,15 @@ impl LocalProvider {
         spec: &SandboxSpec,
         injection: Injection,
     ) -> Result<()> {
-        let failed = |reason: String| ProviderError::StartFailed {
-            id: spec.id.clone(),
-            reason,
-        };
+        let failed = |reason: StartError| ProviderError::start_failed(&spec.id, reason);
         check_id(&spec.id).map_err(failed)?;
         self.check()?;
         for env in &injection.env {
             if !script::is_valid_env_name(&env.name) {
-                return Err(failed(format!(
-                    "invalid environment variable name {:?}",
-                    env.name
-                )));
+                return Err(failed(StartError::InvalidEnvName(env.name.clone())));
             }
             if env.value.expose_secret().contains(&0) {
-                return Err(failed(format!(
-                    "the value of {} contains a NUL byte",
-                    env.name
-                )));
+                return Err(failed(StartError::NulInValue(env.name.clone())));
             }
         }
         for file in &injection.files {
@@ -57,16 +49,13 @@ impl LocalProvider {
         injection: Injection,
     ) -> Result<()> {
         let id = spec.id.as_str();
-        let failed = |reason: String| ProviderError::StartFailed {
-            id: id.to_owned(),
-            reason,
-        };
+        let failed = |reason: StartError| ProviderError::start_failed(id, reason);
 
         // A previous run: refuse if alive, clean up what is left of it otherwise.
         let dir = self.sandbox_dir(id);
         if let Some(record) = self.read_record(id)? {
             if record.init.is_alive() {
-                return Err(failed("it is already running".into()));
+                return Err(failed(StartError::AlreadyRunning));
             }
             self.teardown(&dir, &record).await?;
         }
@@ -131,7 +120,7 @@ impl LocalProvider {
         dir: &Path,
         spec: &SandboxSpec,
         shape: &Shape,
-    ) -> std::result::Result<Launched, String> {
+    ) -> Result<Launched, StartError> {
         let cgroups = if shape.limited {
             self.cgroup_layout()
                 .create(&spec.id, spec.memory_mib, spec.pids)?
@@ -149,7 +138,7 @@ impl LocalProvider {
         launched: Launched,
         script: Zeroizing<Vec<u8>>,
         redactor: &Redactor,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<(), StartError> {
         let Launched {
             mut child,
             mut stdin,
@@ -168,7 +157,7 @@ impl LocalProvider {
             wait_line(&mut stderr, &mut setup_output, READY_LINE),
         )
         .await
-        .unwrap_or_else(|_| Err(format!("not ready within {START_TIMEOUT:?}")));
+        .unwrap_or(Err(StartError::NotReady(START_TIMEOUT)));
         if let Err(reason) = ready {
             self.end(dir, &record, child).await;
             return Err(explain(reason, setup_output, &mut stderr, redactor).await);

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::error::StartError;
 use super::launch::Launched;
 use super::pool::{self, Parked, Shape};
 use super::{cgroup, LocalProvider, KILL_TIMEOUT, POOL_DIR};
@@ -23,12 +24,11 @@ impl LocalProvider {
         dir: &Path,
         spec: &SandboxSpec,
         shape: &Shape,
-    ) -> std::result::Result<Launched, String> {
+    ) -> Result<Launched, StartError> {
         let moved = if parked.launched.record.init.is_alive() {
-            std::fs::rename(&parked.dir, dir).map_err(|e| e.to_string())
+            std::fs::rename(&parked.dir, dir).map_err(StartError::Io)
         } else {
-            // Killed while it waited (by hand, the OOM killer of the host, ...).
-            Err("it died while it waited".into())
+            Err(StartError::WarmSandboxDied)
         };
         if let Err(why) = moved {
             tracing::warn!(slot = %parked.dir.display(), %why, "cannot claim a warm sandbox; starting a cold one");
@@ -43,12 +43,14 @@ impl LocalProvider {
         let mut launched = parked.launched;
         let layout = self.cgroup_layout();
         let adopted = if shape.limited {
-            layout.adopt(
-                &launched.record.cgroups,
-                &spec.id,
-                spec.memory_mib,
-                spec.pids,
-            )
+            layout
+                .adopt(
+                    &launched.record.cgroups,
+                    &spec.id,
+                    spec.memory_mib,
+                    spec.pids,
+                )
+                .map_err(StartError::from)
         } else {
             Ok(Vec::new())
         };
@@ -108,7 +110,7 @@ impl LocalProvider {
     }
 
     /// Start a warm sandbox of `shape` under `.pool`.
-    pub(super) async fn park(&self, shape: &Shape) -> std::result::Result<Parked, String> {
+    pub(super) async fn park(&self, shape: &Shape) -> Result<Parked, StartError> {
         static SLOTS: AtomicU64 = AtomicU64::new(0);
         self.sweep_pool().await;
         let layout = self.cgroup_layout();

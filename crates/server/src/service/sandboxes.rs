@@ -456,7 +456,7 @@ impl Service {
         let o: SandboxOptions = serde_json::from_value(row.options.clone()).map_err(|e| {
             amika_sandbox::ProviderError::StartFailed {
                 id: row.id.clone(),
-                reason: format!("its stored options are unreadable ({e}): recreate the sandbox"),
+                reason: format!("its stored options are unreadable ({e}): recreate the sandbox").into(),
             }
         })?;
         Ok(SandboxSpec {
