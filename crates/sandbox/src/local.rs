@@ -52,6 +52,7 @@ mod record;
 mod remove;
 mod scan;
 mod script;
+mod secret_buf;
 mod slirp;
 mod start;
 mod stop;

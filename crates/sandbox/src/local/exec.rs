@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
-use zeroize::Zeroizing;
 
 use super::proc::{self, ChildSetup};
 use super::script::{self, HOME};
@@ -45,12 +44,10 @@ impl LocalProvider {
         let record = self.running_record(id)?;
         // The sandbox's environment, as its init was started with it (whichever provider
         // instance started it).
-        let environ = Zeroizing::new(
-            record
-                .init
-                .environ()
-                .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?,
-        );
+        let environ = record
+            .init
+            .environ()
+            .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?;
         let env = enter::Environment::new(script::parse_environ(&environ));
         let init = record
             .init

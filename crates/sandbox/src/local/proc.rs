@@ -6,12 +6,15 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::secret_buf;
 
 /// What every host process the provider spawns (bwrap, an exec, slirp4netns) gets set up in the
 /// child, between `fork` and `exec`.
@@ -172,9 +175,11 @@ impl ProcRef {
     }
 
     /// The environment the process was started with (`/proc/<pid>/environ`), if it is still this
-    /// process after reading.
-    pub fn environ(&self) -> Option<Vec<u8>> {
-        let data = std::fs::read(format!("/proc/{}/environ", self.pid)).ok()?;
+    /// process after reading. It holds the sandbox's injected values: read into a zeroizing
+    /// buffer that never leaves a copy behind as it grows (see `secret_buf`).
+    pub fn environ(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let path = format!("/proc/{}/environ", self.pid);
+        let data = secret_buf::read_file(Path::new(&path)).ok()?;
         self.is_alive().then_some(data)
     }
 }

@@ -10,10 +10,10 @@ use tokio::process::Child;
 use zeroize::Zeroizing;
 
 use super::error::StartError;
-use super::launch::{explain, wait_line, Launched, INIT_COMMIT, READY_LINE};
+use super::launch::{explain, wait_line, Launched, READY_LINE};
 use super::pool::Shape;
 use super::record::RunRecord;
-use super::script::{self, HOME};
+use super::script;
 use super::{cgroup, check_id, is_executable, LocalProvider, START_TIMEOUT};
 use crate::redact::Redactor;
 use crate::{Injection, Provider, ProviderError, Result, SandboxSpec};
@@ -82,15 +82,7 @@ impl LocalProvider {
         };
 
         // The injection script: exports, files, then the commit line. Zeroized when dropped.
-        let mut init_script = Zeroizing::new(Vec::new());
-        for env in &injection.env {
-            script::push_export(&mut init_script, &env.name, env.value.expose_secret());
-        }
-        for file in &injection.files {
-            let path = format!("{HOME}/{}", file.relative_path);
-            script::push_write_file(&mut init_script, &path, file.contents.expose_secret());
-        }
-        init_script.extend_from_slice(INIT_COMMIT);
+        let init_script = script::injection_script(&injection);
         let redactor = Redactor::from_injection(&injection);
         drop(injection);
 
