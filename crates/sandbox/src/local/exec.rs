@@ -1,7 +1,7 @@
 //! Running a command in a running sandbox: the entering process (see `enter`) in the sandbox's
 //! cgroups, its output relayed as it arrives, its timeout, and notes when a limit bit.
 
-use std::io;
+use std::io::{self, PipeReader};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 use super::proc::{self, ChildSetup};
+use super::record::RunRecord;
 use super::script::{self, HOME};
 use super::{cgroup, enter, LocalProvider, TIMEOUT_EXIT_CODE};
 use crate::{ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
@@ -25,64 +26,9 @@ const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 impl LocalProvider {
     pub(super) async fn exec_in_sandbox(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
-        if spec.argv.is_empty() {
-            return Err(ProviderError::InvalidCommand("the command is empty".into()));
-        }
-        let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
-        if cwd.is_empty()
-            || spec
-                .argv
-                .iter()
-                .chain([&cwd.to_owned()])
-                .any(|a| a.contains('\0'))
-        {
-            return Err(ProviderError::InvalidCommand(
-                "the command or working directory contains a NUL byte (or the directory is empty)"
-                    .into(),
-            ));
-        }
+        let cwd = check_command(&spec)?;
         let record = self.running_record(id)?;
-        // The sandbox's environment, as its init was started with it (whichever provider
-        // instance started it).
-        let environ = record
-            .init
-            .environ()
-            .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?;
-        let env = enter::Environment::new(script::parse_environ(&environ));
-        let init = record
-            .init
-            .pidfd()
-            .ok_or_else(|| ProviderError::NotRunning(id.to_owned()))?;
-
-        let mut cmd = Command::new(&spec.argv[0]);
-        cmd.args(&spec.argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        proc::install(
-            &mut cmd,
-            ChildSetup {
-                join_cgroups: record
-                    .cgroups
-                    .iter()
-                    .map(|d| d.join("cgroup.procs"))
-                    .collect(),
-                keep_fds: Vec::new(),
-            },
-        )?;
-        let (mut report, report_write) = std::io::pipe()?;
-        enter::install(
-            &mut cmd,
-            enter::Target {
-                init,
-                cwd: cwd.to_owned(),
-                fallback_cwd: spec.cwd.is_none().then(|| HOME.to_owned()),
-                env,
-                report: report_write.into(),
-                argv: spec.argv.clone(),
-            },
-        )?;
+        let (mut cmd, mut report) = entering_command(id, &record, &spec, cwd)?;
         let limits_before = cgroup::Events::read(&record.cgroups);
         let spawned = cmd.spawn();
         // The pipe's write end went with `cmd`'s setup; the report is complete now.
@@ -147,6 +93,66 @@ impl LocalProvider {
             _guard: Box::new(KillGroupOnDrop { pgid, done }),
         })
     }
+}
+
+/// The command's working directory, once the command is known to be runnable as given.
+fn check_command(spec: &ExecSpec) -> Result<&str> {
+    if spec.argv.is_empty() {
+        return Err(ProviderError::InvalidCommand("the command is empty".into()));
+    }
+    let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
+    if cwd.is_empty() || spec.argv.iter().any(|a| a.contains('\0')) || cwd.contains('\0') {
+        return Err(ProviderError::InvalidCommand(
+            "the command or working directory contains a NUL byte (or the directory is empty)"
+                .into(),
+        ));
+    }
+    Ok(cwd)
+}
+
+/// The process that enters sandbox `id` (see `enter`) and runs the command in `cwd`, with the
+/// sandbox's environment as its init was started with it (whichever provider instance started
+/// it), in the sandbox's cgroups; and the pipe on which it reports the command's pid.
+fn entering_command(
+    id: &str,
+    record: &RunRecord,
+    spec: &ExecSpec,
+    cwd: &str,
+) -> Result<(Command, PipeReader)> {
+    let not_running = || ProviderError::NotRunning(id.to_owned());
+    let environ = record.init.environ().ok_or_else(not_running)?;
+    let env = enter::Environment::new(script::parse_environ(&environ));
+    let init = record.init.pidfd().ok_or_else(not_running)?;
+    let mut cmd = Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    proc::install(
+        &mut cmd,
+        ChildSetup {
+            join_cgroups: record
+                .cgroups
+                .iter()
+                .map(|d| d.join("cgroup.procs"))
+                .collect(),
+            keep_fds: Vec::new(),
+        },
+    )?;
+    let (report, report_write) = std::io::pipe()?;
+    enter::install(
+        &mut cmd,
+        enter::Target {
+            init,
+            cwd: cwd.to_owned(),
+            fallback_cwd: spec.cwd.is_none().then(|| HOME.to_owned()),
+            env,
+            report: report_write.into(),
+            argv: spec.argv.clone(),
+        },
+    )?;
+    Ok((cmd, report))
 }
 
 /// Kills an exec's whole process group if its handle is dropped before the command ended.

@@ -1,6 +1,7 @@
 //! Host-side process plumbing for the local provider: the hook that runs between `fork` and
-//! `exec` of every host process the provider starts (the crate's one audited `unsafe`), and
-//! process identities that stay meaningful across a server restart.
+//! `exec` of every host process the provider starts (one of the crate's three audited `unsafe`
+//! sites: see the crate docs), and process identities that stay meaningful across a server
+//! restart.
 
 use std::ffi::CString;
 use std::io;
@@ -187,7 +188,8 @@ impl ProcRef {
 /// Wait until the pidfd's process exits; false on timeout. A pidfd becomes readable when its
 /// process exits — for the init of a pid namespace, after the kernel has killed and waited for
 /// every other process in the namespace. (A blocking poll on a worker thread: registering the fd
-/// with tokio's reactor would need `unsafe`.)
+/// with tokio's reactor needs `unsafe`, which only an exec's hot path pays for: see
+/// `enter::Running::new`. Stops and removes are rare enough for a thread.)
 async fn wait_for_exit(fd: OwnedFd, timeout: Duration) -> io::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let limit = rustix::event::Timespec {
