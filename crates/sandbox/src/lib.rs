@@ -25,10 +25,12 @@
 //!
 //! Tests add one more (`libc::mkfifo` on a fresh path, in the curated `/etc` tests).
 
+pub mod keyed_lock;
 pub mod lifecycle;
 pub mod local;
 pub mod redact;
 
+pub use keyed_lock::{KeyedLock, KeyedLocks};
 pub use lifecycle::{check_transition, Operation, TransitionError};
 pub use local::LocalProvider;
 pub use redact::Redactor;

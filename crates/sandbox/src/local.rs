@@ -58,11 +58,10 @@ mod start;
 mod stop;
 mod warm;
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -71,6 +70,7 @@ pub use self::cgroup::CgroupError;
 pub use self::error::StartError;
 use self::pool::Pool;
 use self::script::HOME;
+use crate::keyed_lock::{KeyedLock, KeyedLocks};
 use crate::{
     ExecHandle, ExecSpec, Injection, Provider, ProviderError, Result, RuntimeStatus, SandboxSpec,
 };
@@ -117,7 +117,7 @@ pub struct LocalProvider {
     tools: Tools,
     cgroups: Arc<OnceLock<cgroup::Layout>>,
     /// One lock per sandbox id, so that start/stop/remove of one sandbox never interleave.
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: KeyedLocks,
     /// Warm sandboxes (see `pool`).
     pool: Arc<Pool>,
     /// Whether `.pool` leftovers of an earlier server were removed.
@@ -139,7 +139,7 @@ impl LocalProvider {
                 slirp4netns: find_tool("slirp4netns"),
             },
             cgroups: Arc::new(OnceLock::new()),
-            locks: Arc::new(Mutex::new(HashMap::new())),
+            locks: KeyedLocks::new(),
             pool: Arc::new(Pool::new(DEFAULT_WARM)),
             pool_swept: Arc::new(AtomicBool::new(false)),
             instance: {
@@ -186,9 +186,8 @@ impl LocalProvider {
         self.cgroups.get_or_init(cgroup::Layout::detect)
     }
 
-    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(id.to_owned()).or_default().clone()
+    fn lock_for(&self, id: &str) -> KeyedLock {
+        self.locks.handle(id)
     }
 }
 
