@@ -31,7 +31,7 @@ pub mod local;
 pub mod redact;
 
 pub use keyed_lock::{KeyedLock, KeyedLocks};
-pub use lifecycle::{check_transition, Operation, TransitionError};
+pub use lifecycle::{check_transition, reconcile, Operation, Reconcile, TransitionError};
 pub use local::LocalProvider;
 pub use redact::Redactor;
 
