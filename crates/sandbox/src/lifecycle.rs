@@ -112,7 +112,9 @@ pub fn check_transition(
         }
         (O::Exec, S::Running) => S::Running,
         (O::MarkRunning, S::Initializing) => S::Running,
-        // A delete that fails leaves the sandbox failed, from where it can be deleted again.
+        // From deleting: for a delete that fails for good, to leave the sandbox failed, from where
+        // it can be deleted again. (The server keeps a sandbox whose provider removal failed
+        // `deleting`, with the error; the next delete, or reconciliation, finishes it.)
         (O::MarkFailed, S::Initializing | S::Running | S::Stopping | S::Deleting) => S::Failed,
         // Running -> stopped: the provider found the init gone on its own. (Reconciliation
         // records that as `ReconcileLost`, so that its log says why.)

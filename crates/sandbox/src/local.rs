@@ -37,7 +37,8 @@
 //! One file per operation, as youki keeps one container operation per file: `start` (with
 //! `launch` for bubblewrap and its init, `slirp` for the egress helper, `warm` for claiming and
 //! parking warm sandboxes), `stop`, `remove`, `exec`, `reconcile` (status and list); `record`
-//! owns `state.json` and `scan` the `/proc` backstop for processes no record names.
+//! owns `state.json` and `scan` the `/proc` backstop for processes no record names; `error`
+//! says why a start failed, as types; `secret_buf` grows buffers of secrets without copies.
 
 mod cgroup;
 mod enter;
