@@ -3,8 +3,9 @@
 //!
 //! The server checks every operation here *before* touching a provider, so a request that makes
 //! no sense ("exec in a stopped sandbox") fails fast with a clear message instead of reaching
-//! bubblewrap. The rules live in one `match` so that a reader (and the table-driven test) can see
-//! the whole machine at once.
+//! bubblewrap, and every write of a sandbox's state goes through [`check_transition`] (the
+//! server's `Service::transition`). The rules live in one `match` so that a reader (and the
+//! table-driven test) can see the whole machine at once.
 //!
 //! ```text
 //!             start                 mark_running
@@ -12,6 +13,12 @@
 //!  failed  ──────────►      │  └──stop──► stopping                     │
 //!                           └──mark_failed──► failed ◄──mark_failed────┘ (also from running)
 //!  any state except deleting ──delete──► deleting
+//!
+//!  after a server restart (reconciliation, see [`reconcile`]):
+//!  initializing ──reconcile_interrupted──► failed     (the start was cut short)
+//!  running, stopping ──reconcile_lost──► stopped      (its processes were gone)
+//!  stopping, stopped, failed ──reconcile_strays──► stopped   (processes ran; they were stopped)
+//!  deleting: the delete is finished (the sandbox goes; no state is written)
 //! ```
 
 use std::fmt;
@@ -37,6 +44,14 @@ pub enum Operation {
     MarkFailed,
     /// The provider finished stopping the sandbox (or found it stopped).
     MarkStopped,
+    /// Reconciliation: the server stopped while the sandbox was starting; what the start had
+    /// started was stopped.
+    ReconcileInterrupted,
+    /// Reconciliation: a sandbox recorded as running (or stopping) had no processes left.
+    ReconcileLost,
+    /// Reconciliation: processes ran for a sandbox recorded as not running (or stopping); they
+    /// were stopped.
+    ReconcileStrays,
 }
 
 impl Operation {
@@ -49,6 +64,9 @@ impl Operation {
         Operation::MarkRunning,
         Operation::MarkFailed,
         Operation::MarkStopped,
+        Operation::ReconcileInterrupted,
+        Operation::ReconcileLost,
+        Operation::ReconcileStrays,
     ];
 
     /// How the operation reads in an error message: "cannot {verb} sandbox in state {state}".
@@ -61,6 +79,9 @@ impl Operation {
             Operation::MarkRunning => "mark as running a",
             Operation::MarkFailed => "mark as failed a",
             Operation::MarkStopped => "mark as stopped a",
+            Operation::ReconcileInterrupted => "mark as interrupted a",
+            Operation::ReconcileLost => "mark as lost a",
+            Operation::ReconcileStrays => "stop the stray processes of a",
         }
     }
 }
@@ -91,13 +112,48 @@ pub fn check_transition(
         }
         (O::Exec, S::Running) => S::Running,
         (O::MarkRunning, S::Initializing) => S::Running,
-        // A delete that fails leaves the sandbox failed, from where it can be deleted again.
+        // From deleting: for a delete that fails for good, to leave the sandbox failed, from where
+        // it can be deleted again. (The server keeps a sandbox whose provider removal failed
+        // `deleting`, with the error; the next delete, or reconciliation, finishes it.)
         (O::MarkFailed, S::Initializing | S::Running | S::Stopping | S::Deleting) => S::Failed,
-        // Running -> stopped is reconciliation finding that the init exited on its own.
+        // Running -> stopped: the provider found the init gone on its own. (Reconciliation
+        // records that as `ReconcileLost`, so that its log says why.)
         (O::MarkStopped, S::Stopping | S::Running) => S::Stopped,
+        (O::ReconcileInterrupted, S::Initializing) => S::Failed,
+        (O::ReconcileLost, S::Running | S::Stopping) => S::Stopped,
+        // Stopped -> stopped: the state stays, the error message says what was found.
+        (O::ReconcileStrays, S::Stopping | S::Stopped | S::Failed) => S::Stopped,
         _ => return Err(TransitionError { from, op }),
     };
     Ok(next)
+}
+
+/// What reconciliation does with a sandbox recorded in some state, given whether the provider
+/// sees it running (see [`reconcile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconcile {
+    /// The record matches what runs.
+    Keep,
+    /// A delete was under way: finish it (remove what is left, then the record itself).
+    FinishDelete,
+    /// Record this transition (a `Reconcile*` operation), after the provider work it names.
+    Record(Operation),
+}
+
+/// After a server restart: what to do with a sandbox recorded in `state` whose processes are
+/// (`running`) or are not running. Every [`Reconcile::Record`] is allowed by
+/// [`check_transition`] (the tests check every pair).
+pub fn reconcile(state: SandboxState, running: bool) -> Reconcile {
+    use SandboxState as S;
+    match (state, running) {
+        (S::Deleting, _) => Reconcile::FinishDelete,
+        (S::Running, true) | (S::Stopped | S::Failed, false) => Reconcile::Keep,
+        (S::Initializing, _) => Reconcile::Record(Operation::ReconcileInterrupted),
+        (S::Running | S::Stopping, false) => Reconcile::Record(Operation::ReconcileLost),
+        (S::Stopping | S::Stopped | S::Failed, true) => {
+            Reconcile::Record(Operation::ReconcileStrays)
+        }
+    }
 }
 
 /// States in which an operation is in flight. After a server restart, a sandbox found in one of
@@ -119,6 +175,9 @@ impl fmt::Display for Operation {
             Operation::MarkRunning => "mark-running",
             Operation::MarkFailed => "mark-failed",
             Operation::MarkStopped => "mark-stopped",
+            Operation::ReconcileInterrupted => "reconcile-interrupted",
+            Operation::ReconcileLost => "reconcile-lost",
+            Operation::ReconcileStrays => "reconcile-strays",
         };
         f.write_str(name)
     }
@@ -177,6 +236,24 @@ mod tests {
             (O::MarkStopped, S::Stopped, None),
             (O::MarkStopped, S::Failed, None),
             (O::MarkStopped, S::Deleting, None),
+            (O::ReconcileInterrupted, S::Initializing, Some(S::Failed)),
+            (O::ReconcileInterrupted, S::Running, None),
+            (O::ReconcileInterrupted, S::Stopping, None),
+            (O::ReconcileInterrupted, S::Stopped, None),
+            (O::ReconcileInterrupted, S::Failed, None),
+            (O::ReconcileInterrupted, S::Deleting, None),
+            (O::ReconcileLost, S::Initializing, None),
+            (O::ReconcileLost, S::Running, Some(S::Stopped)),
+            (O::ReconcileLost, S::Stopping, Some(S::Stopped)),
+            (O::ReconcileLost, S::Stopped, None),
+            (O::ReconcileLost, S::Failed, None),
+            (O::ReconcileLost, S::Deleting, None),
+            (O::ReconcileStrays, S::Initializing, None),
+            (O::ReconcileStrays, S::Running, None),
+            (O::ReconcileStrays, S::Stopping, Some(S::Stopped)),
+            (O::ReconcileStrays, S::Stopped, Some(S::Stopped)),
+            (O::ReconcileStrays, S::Failed, Some(S::Stopped)),
+            (O::ReconcileStrays, S::Deleting, None),
         ];
         assert_eq!(table.len(), O::ALL.len() * S::ALL.len());
         for &op in O::ALL {
@@ -218,6 +295,47 @@ mod tests {
             msg(S::Stopped, O::MarkRunning),
             "cannot mark as running a sandbox in state stopped"
         );
+    }
+
+    /// Reconciliation wrote `failed -> stopped` (and `stopped -> stopped`) straight to the store,
+    /// a transition the table forbade. Now every state it records is one the table allows, for
+    /// every recorded state and either runtime status, with the outcome it always had.
+    #[test]
+    fn reconciliation_goes_through_the_table() {
+        let expected: &[(S, bool, Option<S>)] = &[
+            // (recorded, running) -> recorded afterwards; None: kept as is or deleted
+            (S::Initializing, false, Some(S::Failed)),
+            (S::Initializing, true, Some(S::Failed)),
+            (S::Running, false, Some(S::Stopped)),
+            (S::Running, true, None),
+            (S::Stopping, false, Some(S::Stopped)),
+            (S::Stopping, true, Some(S::Stopped)),
+            (S::Stopped, false, None),
+            (S::Stopped, true, Some(S::Stopped)),
+            (S::Failed, false, None),
+            (S::Failed, true, Some(S::Stopped)),
+            (S::Deleting, false, None),
+            (S::Deleting, true, None),
+        ];
+        assert_eq!(expected.len(), S::ALL.len() * 2);
+        for &(state, running, after) in expected {
+            let plan = reconcile(state, running);
+            match (plan, after) {
+                (Reconcile::Record(op), Some(after)) => {
+                    assert!(
+                        matches!(
+                            op,
+                            O::ReconcileInterrupted | O::ReconcileLost | O::ReconcileStrays
+                        ),
+                        "{state}/{running}: {op}"
+                    );
+                    assert_eq!(check_transition(state, op), Ok(after), "{state}/{running}");
+                }
+                (Reconcile::Keep, None) => assert_ne!(state, S::Deleting),
+                (Reconcile::FinishDelete, None) => assert_eq!(state, S::Deleting),
+                other => panic!("{state}/{running}: {other:?}"),
+            }
+        }
     }
 
     #[test]

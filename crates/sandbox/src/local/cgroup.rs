@@ -16,6 +16,30 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Why a sandbox's cgroups could not be made or limited.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No usable layout on this machine; the reason says what is missing.
+    #[error("cannot enforce memory/pids limits: {0}")]
+    Unavailable(String),
+    #[error("cannot set up cgroup {}: {source}", .dir.display())]
+    Setup {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot set {file} of cgroup {}: {source}", .dir.display())]
+    Limit {
+        file: &'static str,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The directories do not match the layout (a bug, not a host problem).
+    #[error("unexpected cgroup layout")]
+    UnexpectedLayout,
+}
+
 /// Where per-sandbox cgroups live on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Layout {
@@ -104,7 +128,7 @@ impl Layout {
         id: &str,
         memory_mib: Option<u64>,
         pids: Option<u64>,
-    ) -> Result<Vec<PathBuf>, String> {
+    ) -> Result<Vec<PathBuf>, CgroupError> {
         self.make(id, |dir| {
             if let Layout::V2 { base } = self {
                 enable_v2_controllers(base)?;
@@ -123,7 +147,7 @@ impl Layout {
         id: &str,
         memory_mib: Option<u64>,
         pids: Option<u64>,
-    ) -> Result<Vec<PathBuf>, String> {
+    ) -> Result<Vec<PathBuf>, CgroupError> {
         let mut from = from.iter();
         self.make(id, |to| {
             let source = from
@@ -140,13 +164,16 @@ impl Layout {
         &self,
         id: &str,
         mut make: impl FnMut(&Path) -> io::Result<()>,
-    ) -> Result<Vec<PathBuf>, String> {
+    ) -> Result<Vec<PathBuf>, CgroupError> {
         if let Layout::Unavailable(reason) = self {
-            return Err(format!("cannot enforce memory/pids limits: {reason}"));
+            return Err(CgroupError::Unavailable(reason.clone()));
         }
         let dirs = self.dirs(id);
         for dir in &dirs {
-            make(dir).map_err(|e| format!("cannot set up cgroup {}: {e}", dir.display()))?;
+            make(dir).map_err(|source| CgroupError::Setup {
+                dir: dir.clone(),
+                source,
+            })?;
         }
         Ok(dirs)
     }
@@ -157,16 +184,19 @@ impl Layout {
         dirs: Vec<PathBuf>,
         memory_mib: Option<u64>,
         pids: Option<u64>,
-    ) -> Result<Vec<PathBuf>, String> {
+    ) -> Result<Vec<PathBuf>, CgroupError> {
         let memory_bytes = memory_mib.map(|m| m.saturating_mul(1024 * 1024));
-        let write = |dir: &Path, file: &str, value: String| {
-            std::fs::write(dir.join(file), value)
-                .map_err(|e| format!("cannot set {} of cgroup {}: {e}", file, dir.display()))
+        let write = |dir: &Path, file: &'static str, value: String| {
+            std::fs::write(dir.join(file), value).map_err(|source| CgroupError::Limit {
+                file,
+                dir: dir.to_path_buf(),
+                source,
+            })
         };
         let (mem_dir, pids_dir) = match (self, dirs.as_slice()) {
             (Layout::V2 { .. }, [dir]) => (dir, dir),
             (Layout::V1 { .. }, [mem, pids]) => (mem, pids),
-            _ => return Err("unexpected cgroup layout".into()),
+            _ => return Err(CgroupError::UnexpectedLayout),
         };
         if let Some(bytes) = memory_bytes {
             if let Layout::V2 { .. } = self {
@@ -370,7 +400,8 @@ mod tests {
         ));
         let err = Layout::from_system("", "", None)
             .create("x", Some(1), None)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("cannot enforce memory/pids limits"),
             "{err}"

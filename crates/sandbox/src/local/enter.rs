@@ -115,7 +115,15 @@ const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
 /// the other in one zeroized block (a secret may have been mapped to `PATH`), with their
 /// offsets.
 fn candidates(program: &str, path: &[u8]) -> (Zeroizing<Vec<u8>>, Vec<usize>) {
-    let mut block = Zeroizing::new(Vec::new());
+    // Sized exactly first: a reallocation would free an unzeroized copy of `PATH`'s entries.
+    let size = if program.contains('/') {
+        program.len() + 1
+    } else {
+        path.split(|&b| b == b':')
+            .map(|dir| dir.len().max(1) + 1 + program.len() + 1)
+            .sum()
+    };
+    let mut block = Zeroizing::new(Vec::with_capacity(size));
     let mut offsets = Vec::new();
     let mut push = |parts: &[&[u8]]| {
         offsets.push(block.len());
@@ -132,6 +140,7 @@ fn candidates(program: &str, path: &[u8]) -> (Zeroizing<Vec<u8>>, Vec<usize>) {
             push(&[dir, b"/", program.as_bytes()]);
         }
     }
+    debug_assert_eq!(block.len(), size);
     (block, offsets)
 }
 
@@ -288,7 +297,7 @@ impl Running {
         let pidfd = unsafe {
             tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
         }
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        .map_err(io::Error::from)?;
         Ok(Running {
             pidfd,
             reaped: false.into(),
@@ -377,6 +386,21 @@ mod tests {
         );
         assert_eq!(tried("./run.sh", "/usr/bin"), ["./run.sh"]);
         assert_eq!(tried("/bin/true", "/usr/bin"), ["/bin/true"]);
+    }
+
+    /// The candidate paths were pushed into a block grown from empty: each reallocation freed
+    /// an unzeroized copy of the sandbox's `PATH` (which may be a secret).
+    #[test]
+    fn the_candidate_paths_are_sized_once() {
+        for (program, path) in [
+            ("claude", "/home/amika/.local/bin::/usr/bin:"),
+            ("./run.sh", "/usr/bin"),
+            ("x", ""),
+        ] {
+            let (block, offsets) = candidates(program, path.as_bytes());
+            assert_eq!(block.len(), block.capacity(), "{program} on {path:?}");
+            assert!(!offsets.is_empty());
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::Duration;
 use amika_types::NetworkMode;
 
 use super::cgroup::Layout;
-use super::Launched;
+use super::launch::Launched;
 
 /// How many shapes the pool keeps sandboxes for; the least recently used shape is dropped.
 const MAX_SHAPES: usize = 4;

@@ -1,17 +1,21 @@
 //! Host-side process plumbing for the local provider: the hook that runs between `fork` and
-//! `exec` of every host process the provider starts (the crate's one audited `unsafe`), and
-//! process identities that stay meaningful across a server restart.
+//! `exec` of every host process the provider starts (one of the crate's three audited `unsafe`
+//! sites: see the crate docs), and process identities that stay meaningful across a server
+//! restart.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::secret_buf;
 
 /// What every host process the provider spawns (bwrap, an exec, slirp4netns) gets set up in the
 /// child, between `fork` and `exec`.
@@ -172,9 +176,11 @@ impl ProcRef {
     }
 
     /// The environment the process was started with (`/proc/<pid>/environ`), if it is still this
-    /// process after reading.
-    pub fn environ(&self) -> Option<Vec<u8>> {
-        let data = std::fs::read(format!("/proc/{}/environ", self.pid)).ok()?;
+    /// process after reading. It holds the sandbox's injected values: read into a zeroizing
+    /// buffer that never leaves a copy behind as it grows (see `secret_buf`).
+    pub fn environ(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let path = format!("/proc/{}/environ", self.pid);
+        let data = secret_buf::read_file(Path::new(&path)).ok()?;
         self.is_alive().then_some(data)
     }
 }
@@ -182,7 +188,8 @@ impl ProcRef {
 /// Wait until the pidfd's process exits; false on timeout. A pidfd becomes readable when its
 /// process exits — for the init of a pid namespace, after the kernel has killed and waited for
 /// every other process in the namespace. (A blocking poll on a worker thread: registering the fd
-/// with tokio's reactor would need `unsafe`.)
+/// with tokio's reactor needs `unsafe`, which only an exec's hot path pays for: see
+/// `enter::Running::new`. Stops and removes are rare enough for a thread.)
 async fn wait_for_exit(fd: OwnedFd, timeout: Duration) -> io::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let limit = rustix::event::Timespec {

@@ -17,6 +17,11 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use super::error::StartError;
+use super::launch::INIT_COMMIT;
+use super::secret_buf;
+use crate::Injection;
+
 /// The sandbox user's home inside the sandbox.
 pub(crate) const HOME: &str = "/home/amika";
 
@@ -31,76 +36,133 @@ pub(crate) fn is_valid_env_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Where script text goes. The script is written twice: into a [`Count`], to learn its exact
+/// size, then into a `Zeroizing<Vec<u8>>` of that capacity, which therefore never reallocates
+/// (a reallocation would free an unzeroized copy of the values written so far).
+pub(crate) trait Out {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+/// Counts what would be written.
+#[derive(Debug, Default)]
+pub(crate) struct Count(pub usize);
+
+impl Out for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+impl Out for Zeroizing<Vec<u8>> {
+    /// Sized right, this only appends; sized wrong, it still grows without leaving a copy (see
+    /// `secret_buf`).
+    fn put(&mut self, bytes: &[u8]) {
+        secret_buf::reserve(self, bytes.len());
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Append `bytes` to `out` as one single-quoted shell word. Inside single quotes every byte is
 /// literal except `'` itself, written as `'\''`.
-pub(crate) fn quote_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'\'');
-    for &b in bytes {
-        if b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(b);
+pub(crate) fn quote_into(out: &mut impl Out, bytes: &[u8]) {
+    out.put(b"'");
+    for chunk in bytes.split_inclusive(|&b| b == b'\'') {
+        match chunk.strip_suffix(b"'") {
+            Some(head) => {
+                out.put(head);
+                out.put(b"'\\''");
+            }
+            None => out.put(chunk),
         }
     }
-    out.push(b'\'');
+    out.put(b"'");
 }
 
 /// `export NAME='value'`. Values cannot contain NUL (no environment can).
-pub(crate) fn push_export(out: &mut Zeroizing<Vec<u8>>, name: &str, value: &[u8]) {
-    out.extend_from_slice(b"export ");
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'=');
+pub(crate) fn push_export(out: &mut impl Out, name: &str, value: &[u8]) {
+    out.put(b"export ");
+    out.put(name.as_bytes());
+    out.put(b"=");
     quote_into(out, value);
-    out.push(b'\n');
+    out.put(b"\n");
 }
 
 /// `[ -d 'DIR' ] || mkdir -p 'DIR'; printf 'FORMAT' > 'PATH'` writing `contents` byte for byte to the absolute
 /// `path`. In the format, `\` and `%` are escaped and NUL is written as `\000`, so any bytes
-/// survive.
-pub(crate) fn push_write_file(out: &mut Zeroizing<Vec<u8>>, path: &str, contents: &[u8]) {
+/// survive. The format is escaped and quoted in one pass, straight into `out`: no intermediate
+/// buffer holds the contents.
+pub(crate) fn push_write_file(out: &mut impl Out, path: &str, contents: &[u8]) {
     if let Some(dir) = Path::new(path).parent() {
         // `[` is a builtin; `mkdir` costs a process, so only when the directory is missing.
         let dir = dir.as_os_str().as_encoded_bytes();
-        out.extend_from_slice(b"[ -d ");
+        out.put(b"[ -d ");
         quote_into(out, dir);
-        out.extend_from_slice(b" ] || mkdir -p ");
+        out.put(b" ] || mkdir -p ");
         quote_into(out, dir);
-        out.push(b'\n');
+        out.put(b"\n");
     }
-    let mut format = Zeroizing::new(Vec::with_capacity(contents.len() + 16));
-    for &b in contents {
-        match b {
-            b'\\' => format.extend_from_slice(b"\\\\"),
-            b'%' => format.extend_from_slice(b"%%"),
-            0 => format.extend_from_slice(b"\\000"),
-            _ => format.push(b),
+    out.put(b"printf '");
+    let special = |b: &u8| matches!(b, b'\\' | b'%' | 0 | b'\'');
+    for chunk in contents.split_inclusive(special) {
+        let (last, head) = chunk
+            .split_last()
+            .expect("split_inclusive yields no empty chunk");
+        if !special(last) {
+            out.put(chunk);
+            continue;
         }
+        let escaped: &[u8] = match last {
+            b'\\' => b"\\\\",
+            b'%' => b"%%",
+            0 => b"\\000",
+            // The quote of the single-quoted word the format is.
+            _ => b"'\\''",
+        };
+        out.put(head);
+        out.put(escaped);
     }
-    out.extend_from_slice(b"printf ");
-    quote_into(out, &format);
-    out.extend_from_slice(b" > ");
+    out.put(b"' > ");
     quote_into(out, path.as_bytes());
-    out.push(b'\n');
+    out.put(b"\n");
+}
+
+/// Everything injected, as the script the init sources: exports, files, then the commit line
+/// ([`INIT_COMMIT`]). Sized exactly before it is written, so its one allocation is the only
+/// place the values are, zeroized when dropped.
+pub(crate) fn injection_script(injection: &Injection) -> Zeroizing<Vec<u8>> {
+    let mut size = Count::default();
+    write_script(&mut size, injection);
+    let mut script = Zeroizing::new(Vec::with_capacity(size.0));
+    write_script(&mut script, injection);
+    debug_assert_eq!(script.len(), size.0);
+    script
+}
+
+fn write_script(out: &mut impl Out, injection: &Injection) {
+    for env in &injection.env {
+        push_export(out, &env.name, env.value.expose_secret());
+    }
+    for file in &injection.files {
+        let path = format!("{HOME}/{}", file.relative_path);
+        push_write_file(out, &path, file.contents.expose_secret());
+    }
+    out.put(INIT_COMMIT);
 }
 
 /// Check an injected file's path: relative to the home, normal components only, and inside a
 /// directory (`.claude/.credentials.json`, not `.netrc`) — that directory becomes a tmpfs, and
 /// the home itself cannot be one without hiding the persistent home.
-pub(crate) fn check_file_path(relative_path: &str) -> Result<(), String> {
+pub(crate) fn check_file_path(relative_path: &str) -> Result<(), StartError> {
     // Checked on the string, not `Path::components`, which would quietly normalise `a//./b`.
     let segments: Vec<&str> = relative_path.split('/').collect();
     let normal = segments
         .iter()
         .all(|s| !s.is_empty() && *s != "." && *s != ".." && !s.contains('\0'));
     if !normal {
-        return Err(format!(
-            "injected file path {relative_path:?} must be relative to the home, without `.` or `..`"
-        ));
+        return Err(StartError::FilePathNotNormal(relative_path.to_owned()));
     }
     if segments.len() < 2 {
-        return Err(format!(
-            "injected file path {relative_path:?} must be inside a directory of the home (e.g. `.claude/.credentials.json`)"
-        ));
+        return Err(StartError::FilePathNotInDirectory(relative_path.to_owned()));
     }
     Ok(())
 }
@@ -194,6 +256,46 @@ mod tests {
         push_write_file(&mut script, path.to_str().unwrap(), &contents);
         run_sourced(&script, "true");
         assert_eq!(std::fs::read(&path).unwrap(), contents);
+    }
+
+    /// The script was grown from empty: every reallocation freed an unzeroized copy of the
+    /// values written so far.
+    #[test]
+    fn the_injection_script_is_sized_once_and_never_reallocates() {
+        use crate::{InjectedEnv, InjectedFile, SecretBytes};
+        let tricky = b"it's 100% \\ \0 '' end".to_vec();
+        let injection = Injection {
+            env: (0..50)
+                .map(|i| InjectedEnv {
+                    name: format!("V{i}"),
+                    value: SecretBytes::new(tricky.repeat(i)),
+                    label: "l".into(),
+                })
+                .collect(),
+            files: vec![InjectedFile {
+                relative_path: ".claude/.credentials.json".into(),
+                contents: SecretBytes::new((0..=255u8).cycle().take(70_000).collect()),
+                label: "f".into(),
+            }],
+        };
+        let mut size = Count::default();
+        write_script(&mut size, &injection);
+        let mut script = Zeroizing::new(Vec::with_capacity(size.0));
+        let (capacity, at) = (script.capacity(), script.as_ptr());
+        write_script(&mut script, &injection);
+        assert_eq!(script.len(), size.0);
+        assert_eq!((script.capacity(), script.as_ptr()), (capacity, at));
+        assert_eq!(injection_script(&injection), script);
+        // The same text as written the old way, one push at a time into a growing buffer.
+        let mut grown = Zeroizing::new(Vec::new());
+        for env in &injection.env {
+            push_export(&mut grown, &env.name, env.value.expose_secret());
+        }
+        let file = &injection.files[0];
+        let path = format!("{HOME}/{}", file.relative_path);
+        push_write_file(&mut grown, &path, file.contents.expose_secret());
+        grown.extend_from_slice(INIT_COMMIT);
+        assert_eq!(grown, script);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amika_sandbox::lifecycle::{check_transition, Operation};
-use amika_sandbox::{ExecEvent, ExecHandle, ExecSpec, ProviderError};
+use amika_sandbox::{ExecEvent, ExecHandle, ExecSpec, KeyedLock, ProviderError};
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{
     self as t, AgentJobState, AgentKind, AgentSessionStatus, ResolutionOutcome, SandboxState,
@@ -737,12 +737,8 @@ fn bad_request(message: impl Into<String>) -> ServiceError {
 const MAX_SESSIONS_PAGE: u64 = 1000;
 
 impl Service {
-    fn agent_session_lock(&self, session_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks
-            .entry(format!("agent-session:{session_id}"))
-            .or_default()
-            .clone()
+    fn agent_session_lock(&self, session_id: &str) -> KeyedLock {
+        self.locks.handle(&format!("agent-session:{session_id}"))
     }
 
     /// A session of this sandbox (an id of another sandbox's session is not found here).

@@ -12,10 +12,13 @@ pub mod sandboxes;
 pub mod secrets;
 pub mod validate;
 
+#[cfg(test)]
+mod lifecycle_tests;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use amika_sandbox::Provider;
+use amika_sandbox::{KeyedLocks, Provider, ProviderError};
 use amika_store::{Store, StoreError};
 use amika_vault::Vault;
 
@@ -81,6 +84,23 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// The one mapping of provider failures to answers: a missing prerequisite is 503 with the
+/// provider's words, a sandbox that is not running is a 409 `invalid_state`, a command that
+/// cannot run is a 400; a failed start or an I/O error is internal.
+impl From<ProviderError> for ServiceError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Unavailable(message) => ServiceError::Unavailable(message),
+            ProviderError::NotRunning(_) => ServiceError::Conflict {
+                code: "invalid_state",
+                message: e.to_string(),
+            },
+            ProviderError::InvalidCommand(message) => ServiceError::bad_request(message),
+            ProviderError::StartFailed { .. } | ProviderError::Io(_) => ServiceError::internal(e),
+        }
+    }
+}
+
 impl From<amika_vault::VaultError> for ServiceError {
     fn from(e: amika_vault::VaultError) -> Self {
         ServiceError::Internal(format!("vault: {e}"))
@@ -99,8 +119,9 @@ pub struct Service {
     /// Values injected into each running sandbox, for redacting what it prints. In memory
     /// only; rebuilt from the vault at start.
     redactions: Arc<Mutex<HashMap<String, Arc<redaction::RedactionSet>>>>,
-    /// Serialises lifecycle operations per sandbox (create/start/stop/delete).
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Serialises lifecycle operations per sandbox (create/start/stop/delete) and sends per
+    /// agent session; an entry lives only while someone holds or waits for it.
+    locks: KeyedLocks,
 }
 
 impl Service {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amika_sandbox::lifecycle::{check_transition, Operation};
+use amika_sandbox::lifecycle::{check_transition, reconcile, Operation, Reconcile};
 use amika_sandbox::{
-    ExecHandle, ExecSpec, InjectedEnv, InjectedFile, Injection, RuntimeStatus, SandboxSpec,
-    SecretBytes,
+    ExecHandle, ExecSpec, InjectedEnv, InjectedFile, Injection, KeyedLock, ProviderError,
+    RuntimeStatus, SandboxSpec, SecretBytes,
 };
 use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
@@ -167,9 +167,46 @@ fn inject_credential(
 }
 
 impl Service {
-    fn sandbox_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(id.to_string()).or_default().clone()
+    fn sandbox_lock(&self, id: &str) -> KeyedLock {
+        self.locks.handle(id)
+    }
+
+    /// Every change of a sandbox's state goes through here: the lifecycle table says whether
+    /// `op` is allowed in the state `row` was read in and where it leads, and the store writes
+    /// the new state, `error` (as the error message) and `updated_at` only if the sandbox is
+    /// still in that state (one statement, no read first). `Ok(None)`: it changed meanwhile,
+    /// nothing was written.
+    pub(crate) async fn transition(
+        &self,
+        row: &SandboxRow,
+        op: Operation,
+        error: Option<&str>,
+    ) -> Result<Option<SandboxRow>> {
+        let next = check_transition(row.state, op).map_err(state_error)?;
+        let at = now();
+        let written = self
+            .store
+            .transition_sandbox(&row.id, row.state, next, error, at)
+            .await?;
+        Ok(written.then(|| SandboxRow {
+            state: next,
+            error_message: error.map(str::to_owned),
+            updated_at: at,
+            ..row.clone()
+        }))
+    }
+
+    /// The conflict to answer when a sandbox's state changed while `doing` (a transition found
+    /// it in another state than the one it was read in).
+    async fn changed_meanwhile(&self, row: &SandboxRow, doing: &str) -> ServiceError {
+        let now_is = match self.store.get_sandbox(&row.id).await {
+            Ok(r) => r.state.to_string(),
+            Err(_) => "deleted".into(),
+        };
+        state_error(format!(
+            "sandbox {} changed to {now_is} while {doing}",
+            row.name
+        ))
     }
 
     /// A sandbox of the caller's by id or name.
@@ -239,7 +276,7 @@ impl Service {
         let Ok(_guard) = lock.try_lock() else {
             return Ok(row);
         };
-        let mut current = match self.store.get_sandbox(&row.id).await {
+        let current = match self.store.get_sandbox(&row.id).await {
             Ok(r) => r,
             Err(StoreError::NotFound(_)) => return Ok(row),
             Err(e) => return Err(e.into()),
@@ -258,13 +295,15 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&row.id);
-        current.state =
-            check_transition(current.state, Operation::MarkFailed).map_err(state_error)?;
-        current.error_message = Some(format!("the sandbox died: {reason}"));
-        current.updated_at = now();
-        self.store.update_sandbox(&current).await?;
+        let died = format!("the sandbox died: {reason}");
+        let Some(failed) = self
+            .transition(&current, Operation::MarkFailed, Some(&died))
+            .await?
+        else {
+            return Ok(self.store.get_sandbox(&row.id).await?);
+        };
         tracing::info!(sandbox = %row.id, %reason, "sandbox died");
-        Ok(current)
+        Ok(failed)
     }
 
     /// Validate a create request and resolve its secrets and credentials, touching nothing.
@@ -456,7 +495,8 @@ impl Service {
         let o: SandboxOptions = serde_json::from_value(row.options.clone()).map_err(|e| {
             amika_sandbox::ProviderError::StartFailed {
                 id: row.id.clone(),
-                reason: format!("its stored options are unreadable ({e}): recreate the sandbox"),
+                reason: format!("its stored options are unreadable ({e}): recreate the sandbox")
+                    .into(),
             }
         })?;
         Ok(SandboxSpec {
@@ -473,9 +513,7 @@ impl Service {
         req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
         let (secrets, resolutions, credential_rows) = self.resolve_request(caller, &req).await?;
-        self.provider
-            .check()
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        self.provider.check()?;
         let prepared = self.prepare_resolved(&secrets, &resolutions, &credential_rows)?;
 
         let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
@@ -642,48 +680,22 @@ impl Service {
         if outcome.is_err() {
             let _ = self.provider.stop(&row.id).await;
         }
-        let mut current = row.clone();
-        current.updated_at = now();
-        (current.state, current.error_message) = match &outcome {
-            Ok(()) => (SandboxState::Running, None),
-            Err(e) => (SandboxState::Failed, Some(e.to_string())),
+        let (op, error) = match &outcome {
+            Ok(()) => (Operation::MarkRunning, None),
+            Err(e) => (Operation::MarkFailed, Some(e.to_string())),
         };
-        // Only if nobody stopped or deleted it meanwhile (one statement, no read first).
-        let recorded = self
-            .store
-            .transition_sandbox(
-                &row.id,
-                SandboxState::Initializing,
-                current.state,
-                current.error_message.as_deref(),
-                current.updated_at,
-            )
-            .await?;
-        if !recorded {
+        // Only if nobody stopped or deleted it meanwhile.
+        let Some(current) = self.transition(row, op, error.as_deref()).await? else {
             // Do not resurrect it.
             let _ = self.provider.stop(&row.id).await;
-            let now_is = match self.store.get_sandbox(&row.id).await {
-                Ok(r) => r.state.to_string(),
-                Err(_) => "deleted".into(),
-            };
-            return Err(state_error(format!(
-                "sandbox {} changed to {now_is} while starting",
-                row.name
-            )));
-        }
-        match outcome {
-            Ok(()) => {
-                self.redactions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(row.id.clone(), Arc::new(redactions));
-                Ok(current)
-            }
-            Err(e) => Err(match e {
-                amika_sandbox::ProviderError::Unavailable(m) => ServiceError::Unavailable(m),
-                e => ServiceError::Internal(e.to_string()),
-            }),
-        }
+            return Err(self.changed_meanwhile(row, "starting").await);
+        };
+        outcome?;
+        self.redactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id.clone(), Arc::new(redactions));
+        Ok(current)
     }
 
     /// Start a stopped or failed sandbox, injecting the current values of what it was given.
@@ -692,10 +704,8 @@ impl Service {
         let lock = self.sandbox_lock(&row.id);
         let guard = lock.lock().await;
         let mut row = self.store.get_sandbox(&row.id).await?;
-        let next = check_transition(row.state, Operation::Start).map_err(state_error)?;
-        self.provider
-            .check()
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        check_transition(row.state, Operation::Start).map_err(state_error)?;
+        self.provider.check()?;
         let record: InjectionRecord =
             serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
         let mut secrets = Vec::new();
@@ -726,11 +736,13 @@ impl Service {
             )?);
         }
         let prepared = self.prepare(&secrets, &credentials)?;
-        row.state = next;
-        row.error_message = None;
+        // What this start injects, recorded first (not a state change: the row is written in
+        // the state it was read in, under the sandbox's lock), then the transition.
         row.injection = json!(prepared.record);
-        row.updated_at = now();
         self.store.update_sandbox(&row).await?;
+        let Some(row) = self.transition(&row, Operation::Start, None).await? else {
+            return Err(self.changed_meanwhile(&row, "preparing its start").await);
+        };
         self.audit_injection(caller, &row, &prepared.record, "sandbox.started")
             .await?;
         drop(guard);
@@ -744,19 +756,23 @@ impl Service {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
         let _guard = lock.lock().await;
-        let mut row = self.store.get_sandbox(&row.id).await?;
-        row.state = check_transition(row.state, Operation::Stop).map_err(state_error)?;
-        row.updated_at = now();
-        self.store.update_sandbox(&row).await?;
+        let row = self.store.get_sandbox(&row.id).await?;
+        let error = row.error_message.as_deref();
+        let Some(row) = self.transition(&row, Operation::Stop, error).await? else {
+            return Err(self.changed_meanwhile(&row, "stopping").await);
+        };
         let result = self.provider.stop(&row.id).await;
         self.redactions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&row.id);
-        row.state = SandboxState::Stopped;
-        row.error_message = result.as_ref().err().map(|e| format!("stop: {e}"));
-        row.updated_at = now();
-        self.store.update_sandbox(&row).await?;
+        let error = result.as_ref().err().map(|e| format!("stop: {e}"));
+        let Some(row) = self
+            .transition(&row, Operation::MarkStopped, error.as_deref())
+            .await?
+        else {
+            return Err(self.changed_meanwhile(&row, "stopping").await);
+        };
         let subject = Subject {
             object_type: "sandbox",
             object_id: &row.id,
@@ -765,7 +781,7 @@ impl Service {
         };
         self.audit(caller, "sandbox.stopped", subject, Some(&row.id), json!({}))
             .await?;
-        result.map_err(ServiceError::internal)
+        Ok(result?)
     }
 
     pub async fn delete_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
@@ -779,18 +795,25 @@ impl Service {
             Err(e) => return Err(e.into()),
         };
         if row.state != SandboxState::Deleting {
-            row.state = check_transition(row.state, Operation::Delete).map_err(state_error)?;
-            row.updated_at = now();
-            self.store.update_sandbox(&row).await?;
+            let error = row.error_message.clone();
+            row = match self
+                .transition(&row, Operation::Delete, error.as_deref())
+                .await?
+            {
+                Some(deleting) => deleting,
+                None => return Err(self.changed_meanwhile(&row, "deleting").await),
+            };
         }
         self.redactions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&row.id);
         if let Err(e) = self.provider.remove(&row.id).await {
+            // Not a state change: the sandbox stays `deleting` (the next delete, or the
+            // reconciliation at the next start, finishes it) and says why it is still there.
             row.error_message = Some(format!("delete: {e}"));
             self.store.update_sandbox(&row).await?;
-            return Err(ServiceError::internal(e));
+            return Err(e.into());
         }
         self.store.delete_sandbox(&row.id).await?;
         let subject = Subject {
@@ -840,12 +863,12 @@ impl Service {
             .exec(&row.id, spec)
             .await
             .map_err(|e| match e {
-                amika_sandbox::ProviderError::NotRunning(_) => ServiceError::Conflict {
+                // The provider names the sandbox by its id; the answer names it as the caller did.
+                ProviderError::NotRunning(_) => ServiceError::Conflict {
                     code: "invalid_state",
                     message: format!("sandbox {:?} is not running", row.name),
                 },
-                amika_sandbox::ProviderError::InvalidCommand(m) => ServiceError::bad_request(m),
-                e => ServiceError::internal(e),
+                e => e.into(),
             })?;
         Ok((handle, redactions))
     }
@@ -904,10 +927,11 @@ impl Service {
     /// record. Returns a line per change, for the log.
     ///
     /// - a sandbox the provider has (files or processes) without a record: removed;
-    /// - `deleting`: the delete is finished;
-    /// - `initializing` (the server died during its start): its processes are killed, `failed`;
-    /// - `running` or `stopping` with its processes gone: `stopped`, with the reason;
-    /// - `stopped` or `failed` with processes running: stopped.
+    /// - the rest as [`reconcile`] (the lifecycle module) says, each state through the
+    ///   transition table: `deleting` is finished; `initializing` (the server died during its
+    ///   start) has its processes killed and is `failed`; `running` or `stopping` with its
+    ///   processes gone is `stopped`, with the reason; `stopping`, `stopped` or `failed` with
+    ///   processes running is stopped.
     ///
     /// A provider error on one sandbox is logged as a change and does not keep the server from
     /// starting; the sandbox keeps its state, and a later stop or delete tries again.
@@ -915,7 +939,7 @@ impl Service {
         let mut changes = Vec::new();
         let rows = self.store.list_all_sandboxes().await?;
         let known: BTreeMap<&str, &SandboxRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
-        for id in self.provider.list().await.map_err(ServiceError::internal)? {
+        for id in self.provider.list().await? {
             if !known.contains_key(id.as_str()) {
                 changes.push(match self.provider.remove(&id).await {
                     Ok(()) => format!("removed orphaned sandbox files and processes {id}"),
@@ -924,64 +948,58 @@ impl Service {
             }
         }
         for row in &rows {
-            let status = match self.provider.status(&row.id).await {
-                Ok(status) => status,
-                Err(e) => {
-                    changes.push(format!("{}: cannot read its status: {e}", row.name));
-                    continue;
-                }
-            };
-            let mut row = row.clone();
-            let note = match (row.state, status) {
-                (SandboxState::Deleting, _) => {
-                    if let Err(e) = self.provider.remove(&row.id).await {
-                        changes.push(format!("{}: could not finish deleting: {e}", row.name));
-                        continue;
-                    }
-                    self.store.delete_sandbox(&row.id).await?;
-                    changes.push(format!("finished deleting {}", row.name));
-                    continue;
-                }
-                (SandboxState::Running, RuntimeStatus::Running) => continue,
-                (
-                    SandboxState::Stopped | SandboxState::Failed,
-                    RuntimeStatus::NotRunning { .. },
-                ) => continue,
-                (SandboxState::Initializing, _) => {
-                    row.state = SandboxState::Failed;
-                    match self.provider.stop(&row.id).await {
-                        Ok(()) => "the server stopped while this sandbox was starting: start it again".to_string(),
-                        Err(e) => format!("the server stopped while this sandbox was starting, and stopping what it had started failed ({e}): delete it"),
-                    }
-                }
-                (
-                    SandboxState::Running | SandboxState::Stopping,
-                    RuntimeStatus::NotRunning { reason },
-                ) => {
-                    row.state = SandboxState::Stopped;
-                    format!(
-                        "its processes were gone when the server restarted{}",
-                        reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                    )
-                }
-                (
-                    SandboxState::Stopping | SandboxState::Stopped | SandboxState::Failed,
-                    RuntimeStatus::Running,
-                ) => {
-                    if let Err(e) = self.provider.stop(&row.id).await {
-                        changes.push(format!("{}: could not stop it: {e}", row.name));
-                        continue;
-                    }
-                    row.state = SandboxState::Stopped;
-                    "stopped on restart: it was recorded as not running".to_string()
-                }
-            };
-            changes.push(format!("{}: {note}", row.name));
-            row.error_message = Some(note);
-            row.updated_at = now();
-            self.store.update_sandbox(&row).await?;
+            match self.provider.status(&row.id).await {
+                Ok(status) => changes.extend(self.reconcile_sandbox(row, status).await?),
+                Err(e) => changes.push(format!("{}: cannot read its status: {e}", row.name)),
+            }
         }
         Ok(changes)
+    }
+
+    /// Reconcile one sandbox with its runtime `status`: the change made, if any.
+    async fn reconcile_sandbox(
+        &self,
+        row: &SandboxRow,
+        status: RuntimeStatus,
+    ) -> Result<Option<String>> {
+        let (running, gone_because) = match status {
+            RuntimeStatus::Running => (true, None),
+            RuntimeStatus::NotRunning { reason } => (false, reason),
+        };
+        let op = match reconcile(row.state, running) {
+            Reconcile::Keep => return Ok(None),
+            Reconcile::FinishDelete => {
+                if let Err(e) = self.provider.remove(&row.id).await {
+                    return Ok(Some(format!(
+                        "{}: could not finish deleting: {e}",
+                        row.name
+                    )));
+                }
+                self.store.delete_sandbox(&row.id).await?;
+                return Ok(Some(format!("finished deleting {}", row.name)));
+            }
+            Reconcile::Record(op) => op,
+        };
+        let note = match op {
+            Operation::ReconcileInterrupted => match self.provider.stop(&row.id).await {
+                Ok(()) => "the server stopped while this sandbox was starting: start it again".to_string(),
+                Err(e) => format!("the server stopped while this sandbox was starting, and stopping what it had started failed ({e}): delete it"),
+            },
+            Operation::ReconcileStrays => {
+                if let Err(e) = self.provider.stop(&row.id).await {
+                    return Ok(Some(format!("{}: could not stop it: {e}", row.name)));
+                }
+                "stopped on restart: it was recorded as not running".to_string()
+            }
+            // `ReconcileLost`: nothing runs; say why, when the provider knows.
+            _ => format!(
+                "its processes were gone when the server restarted{}",
+                gone_because.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        };
+        // Nothing else runs during reconciliation: a row that changed meanwhile is left as is.
+        self.transition(row, op, Some(&note)).await?;
+        Ok(Some(format!("{}: {note}", row.name)))
     }
 }
 

@@ -1,0 +1,277 @@
+//! Running a command in a running sandbox: the entering process (see `enter`) in the sandbox's
+//! cgroups, its output relayed as it arrives, its timeout, and notes when a limit bit.
+
+use std::io::{self, PipeReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{ChildStderr, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use super::proc::{self, ChildSetup};
+use super::record::RunRecord;
+use super::script::{self, HOME};
+use super::{cgroup, enter, LocalProvider, TIMEOUT_EXIT_CODE};
+use crate::{ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
+
+/// Default working directory of execs.
+const WORKSPACE: &str = "/home/amika/workspace";
+/// After an exec's command exits, how long its output may still drain. A background process
+/// that keeps the pipes open does not hold the exec open beyond this.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+impl LocalProvider {
+    pub(super) async fn exec_in_sandbox(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
+        let cwd = check_command(&spec)?;
+        let record = self.running_record(id)?;
+        let (mut cmd, mut report) = entering_command(id, &record, &spec, cwd)?;
+        let limits_before = cgroup::Events::read(&record.cgroups);
+        let spawned = cmd.spawn();
+        // The pipe's write end went with `cmd`'s setup; the report is complete now.
+        drop(cmd);
+        let command = enter::reported_pid(&mut report);
+        let mut entering = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                // The command started and its exec failed: it is this process's child.
+                if let Some(pid) = command {
+                    enter::reap(pid);
+                }
+                let Some((code, message)) = enter::not_runnable(&spec.argv[0], &e) else {
+                    return Err(e.into());
+                };
+                // What a shell would answer, as the exec's own output.
+                let (tx, rx) = mpsc::channel(2);
+                let _ = tx.try_send(ExecEvent::Stderr(message.into_bytes()));
+                let _ = tx.try_send(ExecEvent::Exit(code));
+                return Ok(ExecHandle {
+                    events: rx,
+                    _guard: Box::new(()),
+                });
+            }
+        };
+        // A new session: the command's process group is the entering process's pid (it stays
+        // the group's id after that process exited, as long as the command runs).
+        let pgid = entering.id().map(|p| p as i32).unwrap_or(-1);
+        let stdout = entering.stdout.take().expect("piped stdout");
+        let stderr = entering.stderr.take().expect("piped stderr");
+        tokio::spawn(async move {
+            let _ = entering.wait().await;
+        });
+        let command = match command.map(enter::Running::new) {
+            Some(Ok(command)) => command,
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                return Err(ProviderError::Io(io::Error::other(
+                    "the command did not start in the sandbox",
+                )))
+            }
+        };
+
+        let (tx, rx) = mpsc::channel(64);
+        let done = Arc::new(AtomicBool::new(false));
+        let limits = LimitWatch {
+            before: limits_before,
+            cgroups: record.cgroups,
+        };
+        tokio::spawn(run_exec(
+            command,
+            stdout,
+            stderr,
+            tx,
+            spec.timeout,
+            pgid,
+            done.clone(),
+            limits,
+        ));
+        Ok(ExecHandle {
+            events: rx,
+            _guard: Box::new(KillGroupOnDrop { pgid, done }),
+        })
+    }
+}
+
+/// The command's working directory, once the command is known to be runnable as given.
+fn check_command(spec: &ExecSpec) -> Result<&str> {
+    if spec.argv.is_empty() {
+        return Err(ProviderError::InvalidCommand("the command is empty".into()));
+    }
+    let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
+    if cwd.is_empty() || spec.argv.iter().any(|a| a.contains('\0')) || cwd.contains('\0') {
+        return Err(ProviderError::InvalidCommand(
+            "the command or working directory contains a NUL byte (or the directory is empty)"
+                .into(),
+        ));
+    }
+    Ok(cwd)
+}
+
+/// The process that enters sandbox `id` (see `enter`) and runs the command in `cwd`, with the
+/// sandbox's environment as its init was started with it (whichever provider instance started
+/// it), in the sandbox's cgroups; and the pipe on which it reports the command's pid.
+fn entering_command(
+    id: &str,
+    record: &RunRecord,
+    spec: &ExecSpec,
+    cwd: &str,
+) -> Result<(Command, PipeReader)> {
+    let not_running = || ProviderError::NotRunning(id.to_owned());
+    let environ = record.init.environ().ok_or_else(not_running)?;
+    let env = enter::Environment::new(script::parse_environ(&environ));
+    let init = record.init.pidfd().ok_or_else(not_running)?;
+    let mut cmd = Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    proc::install(
+        &mut cmd,
+        ChildSetup {
+            join_cgroups: record
+                .cgroups
+                .iter()
+                .map(|d| d.join("cgroup.procs"))
+                .collect(),
+            keep_fds: Vec::new(),
+        },
+    )?;
+    let (report, report_write) = std::io::pipe()?;
+    enter::install(
+        &mut cmd,
+        enter::Target {
+            init,
+            cwd: cwd.to_owned(),
+            fallback_cwd: spec.cwd.is_none().then(|| HOME.to_owned()),
+            env,
+            report: report_write.into(),
+            argv: spec.argv.clone(),
+        },
+    )?;
+    Ok((cmd, report))
+}
+
+/// Kills an exec's whole process group if its handle is dropped before the command ended.
+#[derive(Debug)]
+struct KillGroupOnDrop {
+    pgid: i32,
+    done: Arc<AtomicBool>,
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::SeqCst) {
+            proc::kill_group(self.pgid);
+        }
+    }
+}
+
+/// The sandbox's limit counters as an exec started, to tell afterwards whether a limit bit
+/// while it ran.
+#[derive(Debug)]
+struct LimitWatch {
+    cgroups: Vec<PathBuf>,
+    before: cgroup::Events,
+}
+
+impl LimitWatch {
+    /// A line for the exec's stderr per limit that was hit since the exec started. (Another
+    /// exec running at the same time may have been the one that hit it: the note says what
+    /// happened in the sandbox, not whose fault it was.)
+    fn notes(&self) -> Vec<String> {
+        let after = cgroup::Events::read(&self.cgroups);
+        let mut notes = Vec::new();
+        if after.oom_kills > self.before.oom_kills {
+            notes.push(format!(
+                "amika: the sandbox reached its memory limit: the OOM killer killed {} process(es)\n",
+                after.oom_kills - self.before.oom_kills
+            ));
+        }
+        if after.pids_max > self.before.pids_max {
+            notes.push(format!(
+                "amika: the sandbox reached its process limit: {} fork(s) refused\n",
+                after.pids_max - self.before.pids_max
+            ));
+        }
+        notes
+    }
+}
+
+/// Relay an exec's output as it arrives, then its exit code.
+#[allow(clippy::too_many_arguments)]
+async fn run_exec(
+    command: enter::Running,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    tx: mpsc::Sender<ExecEvent>,
+    timeout: Option<Duration>,
+    pgid: i32,
+    done: Arc<AtomicBool>,
+    limits: LimitWatch,
+) {
+    let out_task = tokio::spawn(forward(stdout, tx.clone(), ExecEvent::Stdout));
+    let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr));
+
+    let waited = match timeout {
+        Some(limit) => tokio::time::timeout(limit, command.wait()).await.ok(),
+        None => Some(command.wait().await),
+    };
+    let timed_out = waited.is_none();
+    let status = match waited {
+        Some(status) => status.map_err(|_| ()),
+        None => {
+            // Timed out: kill the whole group (the entering process and the command's tree inside).
+            proc::kill_group(pgid);
+            command.kill();
+            let _ = command.wait().await;
+            Err(())
+        }
+    };
+    let (out_abort, err_abort) = (out_task.abort_handle(), err_task.abort_handle());
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        let _ = out_task.await;
+        let _ = err_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        out_abort.abort();
+        err_abort.abort();
+    }
+    done.store(true, Ordering::SeqCst);
+    for note in limits.notes() {
+        let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;
+    }
+    let code = match (timed_out, status) {
+        (true, _) => {
+            let limit = timeout.unwrap_or_default();
+            let note = format!("amika: command timed out after {limit:?} and was killed\n");
+            let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;
+            TIMEOUT_EXIT_CODE
+        }
+        (false, Ok(code)) => code,
+        (false, Err(())) => 255,
+    };
+    let _ = tx.send(ExecEvent::Exit(code)).await;
+}
+
+async fn forward<R: AsyncRead + Unpin>(
+    mut reader: R,
+    tx: mpsc::Sender<ExecEvent>,
+    wrap: fn(Vec<u8>) -> ExecEvent,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
