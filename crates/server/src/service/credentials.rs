@@ -3,30 +3,13 @@
 
 use amika_store::{CredentialRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, Scope};
-use amika_vault::{Aad, SecretString};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::audit::Subject;
-use super::secrets::{forbid_org_write, to_store_sealed, to_vault_sealed, visible, writable};
+use super::sealing::SecretString;
+use super::secrets::{forbid_org_write, visible, writable};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
-
-pub(crate) fn field(kind: AgentKind) -> &'static str {
-    match kind {
-        AgentKind::Claude => "credential.claude",
-        AgentKind::Codex => "credential.codex",
-    }
-}
-
-pub(crate) fn credential_aad(row: &CredentialRow) -> Aad<'_> {
-    Aad {
-        org_id: &row.org_id,
-        owner: &row.user_id,
-        object_id: &row.id,
-        version: row.version,
-        field: field(row.kind),
-    }
-}
 
 pub(crate) fn to_wire(r: CredentialRow) -> t::CredentialSummary {
     t::CredentialSummary {
@@ -182,15 +165,11 @@ impl Service {
             is_default: req.is_default,
             version: 1,
             expires_at,
-            sealed: amika_store::Sealed {
-                kek_id: String::new(),
-                wrapped_key: vec![],
-                ciphertext: vec![],
-            },
+            sealed: Default::default(),
             created_at: at,
             updated_at: at,
         };
-        row.sealed = to_store_sealed(self.vault.seal(&value, &credential_aad(&row))?);
+        self.seal_credential(&mut row, &value)?;
         self.store.insert_credential(&row).await.map_err(|e| match e {
             StoreError::Conflict(_) => ServiceError::Conflict {
                 code: "credential_exists",
@@ -203,7 +182,7 @@ impl Service {
                 .clear_default_credential(&caller.user_id, kind, &row.id)
                 .await?;
         }
-        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "credential.created",
@@ -239,8 +218,8 @@ impl Service {
                 row.expires_at =
                     check_credential_value(kind, row.credential_type, value.expose_secret())?;
                 row.version += 1;
-                row.sealed = to_store_sealed(self.vault.seal(&value, &credential_aad(&row))?);
-                detail["value_hmac"] = json!(self.vault.hmac(&value));
+                self.seal_credential(&mut row, &value)?;
+                detail["value_hmac"] = json!(self.value_hmac(&value));
             }
             None if req.credential_type.is_some() => {
                 // A type change must still describe the stored value.
@@ -295,12 +274,6 @@ impl Service {
         .await
     }
 
-    pub(crate) fn open_credential(&self, row: &CredentialRow) -> Result<SecretString> {
-        Ok(self
-            .vault
-            .open(&to_vault_sealed(&row.sealed), &credential_aad(row))?)
-    }
-
     pub async fn reveal_credential(
         &self,
         caller: &Caller,
@@ -317,7 +290,7 @@ impl Service {
         )
         .await?;
         let value = self.open_credential(&row)?;
-        let detail = json!({"kind": kind, "value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"kind": kind, "value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "credential.revealed",

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod redaction;
 pub mod resolver;
 pub mod sandboxes;
+pub mod sealing;
 pub mod secrets;
 pub mod validate;
 
@@ -17,9 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use amika_sandbox::Provider;
 use amika_store::{Store, StoreError};
-use amika_vault::Vault;
 
 use crate::config::ServerConfig;
+use sealing::{Sealing, Vault};
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone)]
@@ -81,19 +82,14 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-impl From<amika_vault::VaultError> for ServiceError {
-    fn from(e: amika_vault::VaultError) -> Self {
-        ServiceError::Internal(format!("vault: {e}"))
-    }
-}
-
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// Shared state of one server: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub store: Arc<dyn Store>,
-    pub vault: Arc<Vault>,
+    /// The vault, reachable only through `sealing`'s methods.
+    sealing: Sealing,
     pub provider: Arc<dyn Provider>,
     pub config: Arc<ServerConfig>,
     /// Values injected into each running sandbox, for redacting what it prints. In memory
@@ -112,7 +108,7 @@ impl Service {
     ) -> Self {
         Service {
             store,
-            vault,
+            sealing: Sealing::new(vault),
             provider,
             config,
             redactions: Default::default(),

@@ -15,13 +15,13 @@ use amika_sandbox::{
 };
 use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
-use amika_vault::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{audit_row, Subject};
 use super::redaction::RedactionSet;
 use super::resolver::{resolve_agent_credentials, Candidate};
+use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 /// How long a create or start waits for the provider before answering 202 with the sandbox
