@@ -10,7 +10,7 @@ pub mod redact;
 
 pub use lifecycle::{check_transition, Operation, TransitionError};
 pub use local::LocalProvider;
-pub use redact::Redactor;
+pub use redact::{OutputFilter, RedactionSet, Redactor};
 
 use std::fmt;
 use std::path::PathBuf;

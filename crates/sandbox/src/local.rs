@@ -63,7 +63,7 @@ use zeroize::Zeroizing;
 use self::pool::{Parked, Pool, Shape};
 use self::proc::{ChildSetup, ProcRef};
 use self::script::HOME;
-use crate::redact::Redactor;
+use crate::redact::{RedactionSet, Redactor};
 use crate::{
     ExecEvent, ExecHandle, ExecSpec, Injection, Provider, ProviderError, Result, RuntimeStatus,
     SandboxSpec,
@@ -536,7 +536,7 @@ impl LocalProvider {
             script::push_write_file(&mut init_script, &path, file.contents.expose_secret());
         }
         init_script.extend_from_slice(INIT_COMMIT);
-        let redactor = Redactor::from_injection(&injection);
+        let redactor = RedactionSet::from_injection(&injection).into_redactor();
         drop(injection);
 
         let warm = if fresh { self.pool.take(&shape) } else { None };

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::{
-    ExecHandle, ExecSpec, InjectedEnv, InjectedFile, Injection, RuntimeStatus, SandboxSpec,
-    SecretBytes,
+    ExecSpec, InjectedEnv, InjectedFile, Injection, RuntimeStatus, SandboxSpec, SecretBytes,
 };
 use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{audit_row, Subject};
-use super::redaction::RedactionSet;
+use super::redaction::{RedactedExec, RedactionSet};
 use super::resolver::{resolve_agent_credentials, Candidate};
 use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
@@ -379,7 +378,7 @@ impl Service {
                 &cred.name,
                 &value,
             )?;
-            redactions.add(&cred.name, value.expose_secret());
+            redactions.add(&cred.name, value.expose_secret().as_bytes());
             record.credentials.push(InjectedCredentialRef {
                 kind: cred.kind,
                 credential_id: cred.id.clone(),
@@ -397,7 +396,7 @@ impl Service {
                 value: secret_bytes(&value),
                 label: row.name.clone(),
             });
-            redactions.add(&row.name, value.expose_secret());
+            redactions.add(&row.name, value.expose_secret().as_bytes());
             record.secrets.push(InjectedSecretRef {
                 env: env.clone(),
                 secret_id: row.id.clone(),
@@ -803,14 +802,15 @@ impl Service {
             .await
     }
 
-    /// Run a command in a running sandbox; the caller relays its output through the
-    /// returned redaction set.
+    /// Run a command in a running sandbox. Its output comes already redacted: every value
+    /// injected into the sandbox is `[REDACTED:<name>]` in it. Dropping the stream kills the
+    /// command.
     pub async fn exec_sandbox(
         &self,
         caller: &Caller,
         id_or_name: &str,
         req: t::ExecRequest,
-    ) -> Result<(ExecHandle, Arc<RedactionSet>)> {
+    ) -> Result<RedactedExec> {
         if req.command.is_empty() || req.command[0].is_empty() {
             return Err(ServiceError::bad_request("command must not be empty"));
         }
@@ -847,7 +847,7 @@ impl Service {
                 amika_sandbox::ProviderError::InvalidCommand(m) => ServiceError::bad_request(m),
                 e => ServiceError::internal(e),
             })?;
-        Ok((handle, redactions))
+        Ok(RedactedExec::new(handle, &redactions))
     }
 
     /// The redaction set of a running sandbox; after a server restart it is rebuilt from the
