@@ -125,6 +125,22 @@ fn secret_bytes(v: &SecretString) -> SecretBytes {
     SecretBytes::new(v.expose_secret().as_bytes().to_vec())
 }
 
+/// `~/.codex/auth.json` for an API key: `{"OPENAI_API_KEY":"<key>"}`, the key escaped as JSON.
+/// Written into one zeroizing buffer sized for the worst case (every byte escaped as `\u00XX`)
+/// so that it never grows: a growing buffer frees each smaller copy of the key unzeroized, and
+/// so would a `serde_json::Value` or a `String` built on the way.
+fn codex_api_key_auth_json(key: &SecretString) -> Result<SecretBytes> {
+    const OPEN: &[u8] = br#"{"OPENAI_API_KEY":"#;
+    let mut doc = zeroize::Zeroizing::new(Vec::with_capacity(OPEN.len() + 2 + 6 * key.len() + 1));
+    let capacity = doc.capacity();
+    doc.extend_from_slice(OPEN);
+    serde_json::to_writer(&mut *doc, key.expose_secret()).map_err(ServiceError::internal)?;
+    doc.push(b'}');
+    debug_assert_eq!(doc.capacity(), capacity, "the buffer grew");
+    // Moves the buffer (no copy); the emptied `Zeroizing` has nothing left to clear.
+    Ok(SecretBytes::new(std::mem::take(&mut *doc)))
+}
+
 /// Add one credential to the injection, as DESIGN §5 lays out.
 fn inject_credential(
     injection: &mut Injection,
@@ -150,13 +166,8 @@ fn inject_credential(
             .push(file(".claude/.credentials.json", secret_bytes(value))),
         (AgentKind::Codex, CredentialType::ApiKey) => {
             injection.env.push(env("OPENAI_API_KEY"));
-            let doc = zeroize::Zeroizing::new(
-                serde_json::to_vec(&json!({ "OPENAI_API_KEY": value.expose_secret() }))
-                    .map_err(ServiceError::internal)?,
-            );
-            injection
-                .files
-                .push(file(".codex/auth.json", SecretBytes::new(doc.to_vec())));
+            let doc = codex_api_key_auth_json(value)?;
+            injection.files.push(file(".codex/auth.json", doc));
         }
         (AgentKind::Codex, CredentialType::Oauth) => injection
             .files
@@ -988,6 +999,20 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codex_auth_json_is_what_serde_json_writes_and_never_regrows() {
+        let keys = [
+            "sk-proj-abc123".to_string(),
+            "quote\" back\\slash \u{1} tab\t nl\n é 日本 \u{7f}".to_string(),
+            "\u{0}".repeat(40),
+        ];
+        for key in keys {
+            let expected = serde_json::to_vec(&json!({ "OPENAI_API_KEY": key })).unwrap();
+            let built = codex_api_key_auth_json(&SecretString::new(key)).unwrap();
+            assert_eq!(built.expose_secret(), expected.as_slice());
+        }
+    }
 
     fn row(options: serde_json::Value) -> SandboxRow {
         let at = now();
