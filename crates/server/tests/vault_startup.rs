@@ -89,14 +89,14 @@ async fn rotation_rewraps_every_data_key_and_values_still_decrypt() {
         Some(json!({"name": "ck", "value": "sk-codex", "type": "api_key"})),
     )
     .await;
-    let old_kek = app.service.vault.kek_id().to_string();
+    let old_kek = app.service.kek_id().to_string();
     let cfg = config(&app);
     drop(app.router);
 
     let new_kek = rotate_key(&cfg, None).await.unwrap();
     assert_ne!(new_kek, old_kek);
     let opened = open(cfg.clone()).await.unwrap();
-    assert_eq!(opened.service.vault.kek_id(), new_kek);
+    assert_eq!(opened.service.kek_id(), new_kek);
     assert_eq!(
         opened.service.store.kek_ids_in_use().await.unwrap(),
         vec![new_kek.clone()]

@@ -133,6 +133,11 @@ impl Service {
         Ok(self.sealing.0.open(&row.sealed, &credential_aad(row))?)
     }
 
+    /// Id of the master key in force: recorded on every value it seals.
+    pub fn kek_id(&self) -> &str {
+        self.sealing.0.kek_id()
+    }
+
     /// What an audit event records of a value: a keyed hash that tells "the same value as
     /// before" without revealing it.
     pub(crate) fn value_hmac(&self, value: &SecretString) -> String {
