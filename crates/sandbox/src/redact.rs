@@ -1,8 +1,14 @@
-//! Streaming redaction of injected values from output that amika relays out of a sandbox.
+//! Redaction of injected values from everything amika relays out of a sandbox: exec output,
+//! agent replies and transcripts, a failed start's explanation, and whatever relays come later.
+//!
+//! [`RedactionSet`] is the one place that decides *what* is redacted (see [`RedactionSet::add`]):
+//! the server builds one per running sandbox, the provider one per start, both with the same
+//! rule. [`Redactor`] is the matching core under it, and can only be built through a set.
 //!
 //! Output arrives in arbitrary chunks (pipe reads), so a value can be split across two or more
 //! chunks. [`Redactor::push`] therefore emits only the bytes whose fate is decided and holds back
 //! a tail that could still turn out to be the start of a value; [`Redactor::finish`] flushes it.
+//! [`OutputFilter`] adds to that a cut at UTF-8 character boundaries, for text relays.
 //!
 //! Matching is leftmost, and at one position the longest value wins (values are tried longest
 //! first), so "abcd" is redacted as a whole even when "ab" is also a value. The streaming result
@@ -15,9 +21,208 @@
 
 use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
+/// Shortest value worth redacting on its own: shorter ones would shred ordinary output.
+const MIN_REDACTED_LEN: usize = 4;
+
+/// Shortest string inside a JSON credential document that is redacted on its own: tokens are
+/// long, while the document's short strings ("Bearer", a scope) are ordinary words.
+const MIN_DOCUMENT_STRING_LEN: usize = 16;
+
+/// Every value injected into one sandbox run, by label, under amika's one rule of what is
+/// redacted. Kept in memory only, zeroized on drop; `Debug` shows labels only.
+#[derive(Debug, Clone, Default)]
+pub struct RedactionSet {
+    redactor: Redactor,
+}
+
+impl RedactionSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything a sandbox is given: its env values and file contents, each under its label.
+    pub fn from_injection(injection: &crate::Injection) -> Self {
+        let mut set = RedactionSet::new();
+        for e in &injection.env {
+            set.add(&e.label, e.value.expose_secret());
+        }
+        for f in &injection.files {
+            set.add(&f.label, f.contents.expose_secret());
+        }
+        set
+    }
+
+    /// Add a value under `label`: the rule of what is redacted. A value shorter than
+    /// [`MIN_REDACTED_LEN`] is left out; a JSON document (an OAuth credential) also adds each
+    /// string inside it of at least [`MIN_DOCUMENT_STRING_LEN`] bytes, since its tokens are what
+    /// a process is likely to print, not the whole document.
+    pub fn add(&mut self, label: &str, value: &[u8]) {
+        self.push(label, value);
+        if value.trim_ascii_start().first() == Some(&b'{') {
+            for s in document_strings(value) {
+                self.push(label, s.as_bytes());
+            }
+        }
+    }
+
+    fn push(&mut self, label: &str, value: &[u8]) {
+        if value.len() >= MIN_REDACTED_LEN {
+            self.redactor.add(label, value);
+        }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.redactor.is_empty()
+    }
+
+    /// A filter for one text stream (exec stdout or stderr, ...).
+    pub fn filter(&self) -> OutputFilter {
+        OutputFilter {
+            redactor: self.redactor.clone(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The byte-level matcher with these values, fresh for one stream.
+    pub fn into_redactor(self) -> Redactor {
+        self.redactor
+    }
+
+    /// Redact complete bytes at once.
+    pub fn redact(&self, data: &[u8]) -> Vec<u8> {
+        self.redactor.redact(data)
+    }
+
+    /// Redact a complete text at once (stored replies, error messages). Values are whole UTF-8
+    /// strings, so they match only at character boundaries and the result stays valid UTF-8.
+    pub fn redact_all(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.redactor.redact(text.as_bytes())).into_owned()
+    }
+}
+
+/// The long strings of a JSON document, each in a zeroizing buffer; none unless all of `doc` is
+/// valid JSON. Walked with a visitor rather than parsed into a `serde_json::Value`, which would
+/// hold every token as a plain `String` (and free it unzeroized). serde_json itself only copies
+/// a string into its (unzeroized) scratch buffer when the string has escapes, which tokens do
+/// not.
+fn document_strings(doc: &[u8]) -> Vec<Zeroizing<String>> {
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(doc);
+    match LongStrings(&mut found)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+    {
+        Ok(()) => found,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Collects the strings of at least [`MIN_DOCUMENT_STRING_LEN`] bytes of any JSON value (object
+/// keys excepted).
+struct LongStrings<'a>(&'a mut Vec<Zeroizing<String>>);
+
+impl<'de> DeserializeSeed<'de> for LongStrings<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LongStrings<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        if s.len() >= MIN_DOCUMENT_STRING_LEN {
+            // An exact-size copy, straight into a zeroizing buffer.
+            self.0.push(Zeroizing::new(s.to_owned()));
+        }
+        Ok(())
+    }
+    fn visit_string<E>(self, s: String) -> Result<(), E> {
+        let s = Zeroizing::new(s);
+        if s.len() >= MIN_DOCUMENT_STRING_LEN {
+            self.0.push(s);
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(LongStrings(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(LongStrings(&mut *self.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Redacts one text stream and cuts it at UTF-8 character boundaries.
+pub struct OutputFilter {
+    redactor: Redactor,
+    /// Redacted bytes that end inside a multi-byte character.
+    pending: Vec<u8>,
+}
+
+impl fmt::Debug for OutputFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OutputFilter")
+    }
+}
+
+impl OutputFilter {
+    /// Feed the next chunk; returns the text that is safe to emit now (possibly empty).
+    pub fn push(&mut self, chunk: &[u8]) -> String {
+        let safe = self.redactor.push(chunk);
+        self.pending.extend_from_slice(&safe);
+        let cut = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            // An incomplete character at the end waits for the next chunk; anything else
+            // invalid is shown as U+FFFD by the lossy conversion below.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => self.pending.len(),
+        };
+        let rest = self.pending.split_off(cut);
+        let out = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending = rest;
+        out
+    }
+
+    /// End of stream: what was held back, redacted.
+    pub fn finish(self) -> String {
+        let OutputFilter {
+            redactor,
+            mut pending,
+        } = self;
+        pending.extend_from_slice(&redactor.finish());
+        String::from_utf8_lossy(&pending).into_owned()
+    }
+}
+
 /// Replaces every occurrence of the injected values in a byte stream by `[REDACTED:<label>]`.
+/// Built only through a [`RedactionSet`] (or empty, by `Default`), so that what it matches
+/// always follows the set's rule.
 ///
 /// Holds secret values (zeroized on drop, never printed by `Debug`). One `Redactor` per stream:
 /// stdout and stderr each need their own, since a value split across them is not "in" either.
@@ -31,8 +236,9 @@ pub struct Redactor {
 
 impl Redactor {
     /// Build from (label, value) pairs. Empty values are ignored (they would match everywhere);
-    /// for equal values the first label wins.
-    pub fn new(values: Vec<(String, Vec<u8>)>) -> Self {
+    /// for equal values the first label wins. Only the tests build one without the set's rule.
+    #[cfg(test)]
+    fn new(values: Vec<(String, Vec<u8>)>) -> Self {
         let mut redactor = Redactor::default();
         for (label, value) in values {
             redactor.insert(&label, Zeroizing::new(value));
@@ -40,20 +246,8 @@ impl Redactor {
         redactor
     }
 
-    /// A redactor for everything a sandbox was given: its env values and file contents.
-    pub fn from_injection(injection: &crate::Injection) -> Self {
-        let mut redactor = Redactor::default();
-        for e in &injection.env {
-            redactor.add(&e.label, e.value.expose_secret());
-        }
-        for f in &injection.files {
-            redactor.add(&f.label, f.contents.expose_secret());
-        }
-        redactor
-    }
-
     /// Add one value (copied into a zeroizing buffer), with the same rules as [`Redactor::new`].
-    pub fn add(&mut self, label: &str, value: &[u8]) {
+    fn add(&mut self, label: &str, value: &[u8]) {
         self.insert(label, Zeroizing::new(value.to_vec()));
     }
 
@@ -263,6 +457,104 @@ mod tests {
         let d = format!("{r:?}");
         assert!(d.contains("[REDACTED:K]"));
         assert!(!d.contains("topsecretvalue"));
+    }
+
+    // ---- the set: the one rule of what is redacted
+
+    #[test]
+    fn values_split_across_chunks_and_characters_are_redacted() {
+        let mut set = RedactionSet::new();
+        set.add("db", "postgres://u:pässword@h/db".as_bytes());
+        let text = "url=postgres://u:pässword@h/db done é";
+        for cut in 0..text.len() {
+            let mut f = set.filter();
+            let mut out = f.push(&text.as_bytes()[..cut]);
+            out.push_str(&f.push(&text.as_bytes()[cut..]));
+            out.push_str(&f.finish());
+            assert_eq!(out, "url=[REDACTED:db] done é", "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn tokens_inside_oauth_documents_are_redacted_alone() {
+        let mut set = RedactionSet::new();
+        set.add(
+            "personal-oauth",
+            br#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-AAAABBBBCCCC","expiresAt":1}}"#,
+        );
+        assert_eq!(
+            set.redact_all("token sk-ant-oat01-AAAABBBBCCCC!"),
+            "token [REDACTED:personal-oauth]!"
+        );
+        assert!(!format!("{set:?}").contains("AAAABBBB"));
+    }
+
+    const CLAUDE_OAUTH: &str = r#"  {"claudeAiOauth":{"accessToken":"sk-ant-oat01-ACCESS-0123456789","refreshToken":"sk-ant-ort01-REFRESH-0123456789","scopes":["user:inference",["nested-string-long-enough"]],"expiresAt":1767225600000,"subscriptionType":"max"}}"#;
+
+    /// The provider's explanation of a failed start used its own redactor, which knew the
+    /// whole document but not the tokens inside it.
+    #[test]
+    fn a_set_built_from_an_injection_redacts_the_tokens_of_an_oauth_file() {
+        let injection = crate::Injection {
+            env: vec![crate::InjectedEnv {
+                name: "API".into(),
+                value: crate::SecretBytes::new(b"sk-live-api".to_vec()),
+                label: "api".into(),
+            }],
+            files: vec![crate::InjectedFile {
+                relative_path: ".claude/.credentials.json".into(),
+                contents: crate::SecretBytes::new(CLAUDE_OAUTH.as_bytes().to_vec()),
+                label: "personal".into(),
+            }],
+        };
+        let set = RedactionSet::from_injection(&injection);
+        let said = "cannot refresh sk-ant-ort01-REFRESH-0123456789 (access sk-ant-oat01-ACCESS-0123456789, nested-string-long-enough) with sk-live-api";
+        assert_eq!(
+            set.redact_all(said),
+            "cannot refresh [REDACTED:personal] (access [REDACTED:personal], [REDACTED:personal]) with [REDACTED:api]"
+        );
+        // Short strings of the document and its keys are ordinary words.
+        assert_eq!(
+            set.redact_all("max user:inference accessToken"),
+            "max user:inference accessToken"
+        );
+    }
+
+    #[test]
+    fn short_values_and_broken_documents_follow_the_rule() {
+        let mut set = RedactionSet::new();
+        set.add("tiny", b"abc");
+        assert!(set.is_empty(), "shorter than {MIN_REDACTED_LEN} bytes");
+        // Not valid JSON as a whole: only the value itself, none of its strings alone.
+        set.add(
+            "broken",
+            br#"{"token":"sk-a-long-token-0123456789"} trailing"#,
+        );
+        assert_eq!(
+            set.redact_all("sk-a-long-token-0123456789"),
+            "sk-a-long-token-0123456789"
+        );
+        // A string with escapes is matched as the sandbox sees it, unescaped.
+        set.add("escaped", br#"{"t":"sk-ABC-escaped-token"}"#);
+        assert_eq!(set.redact_all("sk-ABC-escaped-token"), "[REDACTED:escaped]");
+    }
+
+    #[test]
+    fn document_strings_walks_every_value_but_no_key() {
+        let found: Vec<String> = document_strings(CLAUDE_OAUTH.as_bytes())
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "sk-ant-oat01-ACCESS-0123456789",
+                "sk-ant-ort01-REFRESH-0123456789",
+                "nested-string-long-enough"
+            ]
+        );
+        assert!(document_strings(b"[1, 2").is_empty());
+        assert!(document_strings(br#"{"a":"0123456789abcdef"}{}"#).is_empty());
     }
 
     proptest! {

@@ -3,15 +3,28 @@
 use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
 use chrono::{DateTime, Utc};
 
-/// Envelope ciphertext of one value, as produced by the vault.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Sealed {
-    /// Id of the master key (KEK) that wrapped `wrapped_key`.
-    pub kek_id: String,
-    /// The data key, encrypted under the KEK (nonce prepended).
-    pub wrapped_key: Vec<u8>,
-    /// The value, encrypted under the data key (nonce prepended).
-    pub ciphertext: Vec<u8>,
+/// Envelope ciphertext of one value: the vault's own type, kept on rows as it is. The store
+/// depends on the vault for this type only (it never seals or opens), so there is one `Sealed`
+/// and no copy between two.
+pub use amika_vault::Sealed;
+
+/// The three columns of a [`Sealed`] value, as every sealed table names them; rows decode
+/// through it (`#[sqlx(flatten, try_from = "SealedColumns")]`) since `Sealed` is the vault's.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SealedColumns {
+    kek_id: String,
+    wrapped_key: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+impl From<SealedColumns> for Sealed {
+    fn from(c: SealedColumns) -> Self {
+        Sealed {
+            kek_id: c.kek_id,
+            wrapped_key: c.wrapped_key,
+            ciphertext: c.ciphertext,
+        }
+    }
 }
 
 /// Which table a sealed value lives in.

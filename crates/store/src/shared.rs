@@ -79,7 +79,7 @@ pub(crate) struct SealedRefRecord {
     pub org_id: String,
     pub user_id: String,
     pub version: i64,
-    #[sqlx(flatten)]
+    #[sqlx(flatten, try_from = "crate::models::SealedColumns")]
     pub sealed: Sealed,
 }
 
@@ -116,7 +116,7 @@ pub(crate) struct SecretRecord {
     description: Option<String>,
     scope: String,
     version: i64,
-    #[sqlx(flatten)]
+    #[sqlx(flatten, try_from = "crate::models::SealedColumns")]
     sealed: Sealed,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -152,7 +152,7 @@ pub(crate) struct CredentialRecord {
     is_default: bool,
     version: i64,
     expires_at: Option<DateTime<Utc>>,
-    #[sqlx(flatten)]
+    #[sqlx(flatten, try_from = "crate::models::SealedColumns")]
     sealed: Sealed,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -414,12 +414,12 @@ macro_rules! impl_store {
             // ---- vault metadata
 
             async fn vault_canary(&self) -> $crate::Result<Option<$crate::Sealed>> {
-                let sealed: Option<$crate::Sealed> = sqlx::query_as(
+                let sealed: Option<$crate::models::SealedColumns> = sqlx::query_as(
                     "SELECT kek_id, wrapped_key, ciphertext FROM vault_meta WHERE id = 'canary'",
                 )
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(sealed)
+                Ok(sealed.map(Into::into))
             }
 
             async fn set_vault_canary(&self, sealed: &$crate::Sealed) -> $crate::Result<()> {

@@ -60,7 +60,12 @@ fn push_prefixed(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A sealed value as stored on a row. Not secret: safe to store, log sizes of, or compare.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// This is the one `Sealed` type of amika: the store keeps it on its rows as it is (the store
+/// depends on this crate for the type alone), so nothing converts or copies it between the two.
+/// `Default` is an empty placeholder for a row whose value is sealed right after the row is
+/// built (its AAD needs the row); it never opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sealed {
     /// Id of the master key that wrapped `wrapped_key`.
     pub kek_id: String,

@@ -11,7 +11,8 @@ use crate::config;
 use crate::output::{mask, or_dash, print_json, time, Table};
 use crate::prompt;
 
-#[derive(Debug, Subcommand)]
+/// `Debug` is written by hand below: `--api-key` carries a key.
+#[derive(Subcommand)]
 pub enum AuthCommand {
     /// Verify an API key against a server and save both to the config file.
     Login {
@@ -46,6 +47,20 @@ pub enum ApiKeyCommand {
         #[arg(short, long)]
         yes: bool,
     },
+}
+
+impl std::fmt::Debug for AuthCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthCommand::Login { url, api_key } => f
+                .debug_struct("Login")
+                .field("url", url)
+                .field("api_key", &api_key.as_ref().map(|_| super::REDACTED))
+                .finish(),
+            AuthCommand::Status => f.write_str("Status"),
+            AuthCommand::ApiKey(cmd) => f.debug_tuple("ApiKey").field(cmd).finish(),
+        }
+    }
 }
 
 pub async fn run(ctx: &Ctx, cmd: AuthCommand) -> anyhow::Result<()> {

@@ -41,7 +41,8 @@ pub enum CredentialCommand {
     },
 }
 
-#[derive(Debug, clap::Args)]
+/// `Debug` is written by hand below: `--value` carries the credential.
+#[derive(clap::Args)]
 pub struct PushArgs {
     /// The credential's name.
     #[arg(long)]
@@ -64,6 +65,20 @@ pub struct PushArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+impl std::fmt::Debug for PushArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushArgs")
+            .field("name", &self.name)
+            .field("credential_type", &self.credential_type)
+            .field("value", &self.value.as_ref().map(|_| super::REDACTED))
+            .field("from_file", &self.from_file)
+            .field("scope", &self.scope)
+            .field("default", &self.default)
+            .field("yes", &self.yes)
+            .finish()
+    }
 }
 
 pub async fn run(ctx: &Ctx, kind: AgentKind, cmd: CredentialCommand) -> anyhow::Result<()> {

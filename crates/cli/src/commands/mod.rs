@@ -58,6 +58,9 @@ pub enum Command {
     Audit(audit::AuditArgs),
 }
 
+/// What the hand-written `Debug` of an argument struct shows instead of a value it carries.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
 /// What every command gets: the output format and access to the configured server.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {

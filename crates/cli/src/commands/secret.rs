@@ -51,7 +51,8 @@ pub enum SecretCommand {
     Extract(ExtractArgs),
 }
 
-#[derive(Debug, clap::Args)]
+/// `Debug` is written by hand below: the `KEY=VALUE` pairs carry values.
+#[derive(clap::Args)]
 pub struct PushArgs {
     /// Secrets as KEY=VALUE.
     #[arg(value_name = "KEY=VALUE")]
@@ -71,6 +72,28 @@ pub struct PushArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+impl std::fmt::Debug for PushArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The names only; a pair without `=` may be all value.
+        let pairs: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|p| match p.split_once('=') {
+                Some((key, _)) => format!("{key}={}", super::REDACTED),
+                None => super::REDACTED.to_string(),
+            })
+            .collect();
+        f.debug_struct("PushArgs")
+            .field("pairs", &pairs)
+            .field("from_file", &self.from_file)
+            .field("from_env", &self.from_env)
+            .field("scope", &self.scope)
+            .field("description", &self.description)
+            .field("yes", &self.yes)
+            .finish()
+    }
 }
 
 pub async fn run(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<()> {

@@ -28,8 +28,9 @@ pub enum ServerCommand {
     RotateKey(RotateKeyArgs),
 }
 
-/// Options of `amika server` when it runs the server.
-#[derive(Debug, clap::Args)]
+/// Options of `amika server` when it runs the server. `Debug` is written by hand below: a
+/// PostgreSQL URL may carry a password.
+#[derive(clap::Args)]
 pub struct ServerRunArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]
@@ -57,6 +58,27 @@ pub struct ServerRunArgs {
     /// Flags given on the command line win over it.
     #[arg(long, value_name = "FILE", env = "AMIKA_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ServerRunArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerRunArgs")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &masked_url(&self.database_url))
+            .field("no_reveal", &self.no_reveal)
+            .field("default_memory", &self.default_memory)
+            .field("default_pids", &self.default_pids)
+            .field("warm_sandboxes", &self.warm_sandboxes)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// A database URL for `Debug`: its password, if any, masked.
+pub(crate) fn masked_url(url: &Option<String>) -> Option<String> {
+    url.as_deref()
+        .map(amika_server::config::redact_url_password)
 }
 
 /// A default limit: `0` (no limit) or at least `MIN`, the smallest value the API accepts.
@@ -104,8 +126,9 @@ impl ServerRunArgs {
     }
 }
 
-/// `amika server rotate-key`.
-#[derive(Debug, clap::Args)]
+/// `amika server rotate-key`. `Debug` is written by hand below: a PostgreSQL URL may carry a
+/// password.
+#[derive(clap::Args)]
 pub struct RotateKeyArgs {
     /// The server's data directory (holds the current key file).
     #[arg(long)]
@@ -116,6 +139,16 @@ pub struct RotateKeyArgs {
     /// Where to write the new key (default: replace the key file in the data dir).
     #[arg(long)]
     pub new_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RotateKeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotateKeyArgs")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &masked_url(&self.database_url))
+            .field("new_key_file", &self.new_key_file)
+            .finish()
+    }
 }
 
 pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
@@ -291,5 +324,56 @@ mod tests {
             err.contains("--default-pids") && err.contains("\"lots\" is not a number"),
             "{err}"
         );
+    }
+
+    /// Argument structs that carry a value print it masked: a `{:?}` of the parsed command line
+    /// (a panic message, a debug log) must not show it.
+    #[test]
+    fn value_carrying_arguments_print_no_value() {
+        let pw = "hunter2-pw-0123";
+        let url = format!("postgres://amika:{pw}@db:5432/amika");
+        let lines: Vec<Vec<String>> = [
+            vec!["auth", "login", "--api-key", "amk_SECRETKEY0123"],
+            vec![
+                "secret",
+                "push",
+                "API=sk-SECRETVALUE0123",
+                "=sk-SECRETVALUE0123",
+            ],
+            vec!["secret", "claude", "push", "--name", "n", "--type", "oauth"]
+                .into_iter()
+                .chain(["--value", r#"{"t":"sk-SECRETVALUE0123"}"#])
+                .collect(),
+            vec!["server", "--database-url", url.as_str()],
+            vec![
+                "server",
+                "rotate-key",
+                "--data-dir",
+                "/x",
+                "--database-url",
+                url.as_str(),
+            ],
+            vec!["up", "--database-url", url.as_str()],
+        ]
+        .into_iter()
+        .map(|l| l.into_iter().map(String::from).collect())
+        .collect();
+        for line in lines {
+            let argv = std::iter::once("amika".to_string()).chain(line.iter().cloned());
+            let cli = crate::commands::Cli::try_parse_from(argv).unwrap();
+            for shown in [format!("{cli:?}"), format!("{cli:#?}")] {
+                for value in ["SECRETKEY0123", "SECRETVALUE0123", pw] {
+                    assert!(!shown.contains(value), "{line:?} shows {value}: {shown}");
+                }
+            }
+        }
+        // What stays visible: names and the rest of the URL.
+        let cli =
+            crate::commands::Cli::try_parse_from(["amika", "secret", "push", "API=sk-x"]).unwrap();
+        assert!(format!("{cli:?}").contains("API=[REDACTED]"));
+        let cli =
+            crate::commands::Cli::try_parse_from(["amika", "up", "--database-url", url.as_str()])
+                .unwrap();
+        assert!(format!("{cli:?}").contains("postgres://amika:***@db:5432/amika"));
     }
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use super::server::{serve, server_config};
 use crate::config;
 
-/// `amika up`.
-#[derive(Debug, clap::Args)]
+/// `amika up`. `Debug` is written by hand below: a PostgreSQL URL may carry a password.
+#[derive(clap::Args)]
 pub struct UpArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]
@@ -19,6 +19,19 @@ pub struct UpArgs {
     /// A database URL (sqlite://... or postgres://...) instead of the embedded SQLite file.
     #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for UpArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpArgs")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &super::server::masked_url(&self.database_url),
+            )
+            .finish()
+    }
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {

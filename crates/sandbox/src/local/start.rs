@@ -15,7 +15,7 @@ use super::pool::Shape;
 use super::record::RunRecord;
 use super::script;
 use super::{cgroup, check_id, is_executable, LocalProvider, START_TIMEOUT};
-use crate::redact::Redactor;
+use crate::redact::{RedactionSet, Redactor};
 use crate::{Injection, Provider, ProviderError, Result, SandboxSpec};
 
 impl LocalProvider {
@@ -83,7 +83,7 @@ impl LocalProvider {
 
         // The injection script: exports, files, then the commit line. Zeroized when dropped.
         let init_script = script::injection_script(&injection);
-        let redactor = Redactor::from_injection(&injection);
+        let redactor = RedactionSet::from_injection(&injection).into_redactor();
         drop(injection);
 
         let warm = if fresh { self.pool.take(&shape) } else { None };

@@ -1,6 +1,5 @@
 //! REST handlers under `/api/v0beta1`: thin translations between HTTP and the service layer.
 
-use amika_sandbox::ExecEvent;
 use amika_types::{self as t, AgentKind};
 use axum::body::Body;
 use axum::extract::State;
@@ -11,7 +10,6 @@ use serde::Deserialize;
 
 use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::error::{ApiError, ApiResult};
-use crate::service::redaction::OutputFilter;
 use crate::service::{Service, ServiceError};
 
 fn kind(s: &str) -> Result<AgentKind, ApiError> {
@@ -333,24 +331,13 @@ pub async fn exec_sandbox(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<t::ExecRequest>,
 ) -> ApiResult<Response> {
-    let (handle, redactions) = svc.exec_sandbox(&c, &id, req).await?;
-    // The body stream owns the command: when the client goes away, the server drops the body,
-    // and dropping the handle kills the command at once (even one that prints nothing).
-    let relay = Relay {
-        out: redactions.filter(),
-        err: redactions.filter(),
-        handle,
-    };
-    let body = futures::stream::unfold(Some(relay), |relay| async move {
-        let mut relay = relay?;
-        loop {
-            let (bytes, rest) = relay.next().await;
-            // Output that redaction holds back (a possible value's start) makes no chunk.
-            match rest {
-                Some(r) if bytes.is_empty() => relay = r,
-                rest => return Some((Ok::<_, std::io::Error>(bytes), rest)),
-            }
-        }
+    // Already redacted by the service; this only frames it. The body stream owns the command:
+    // when the client goes away, the server drops the body, and dropping the stream kills the
+    // command at once (even one that prints nothing).
+    let exec = svc.exec_sandbox(&c, &id, req).await?;
+    let body = futures::stream::unfold(exec, |mut exec| async move {
+        let frame = exec.next().await?;
+        Some((Ok::<_, std::io::Error>(ndjson(&frame)), exec))
     });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
@@ -359,59 +346,13 @@ pub async fn exec_sandbox(
         .into_response())
 }
 
-/// A running command's events, redacted per stream.
-struct Relay {
-    handle: amika_sandbox::ExecHandle,
-    out: OutputFilter,
-    err: OutputFilter,
-}
-
-impl Relay {
-    /// The next event as NDJSON, and the relay while the command goes on.
-    async fn next(mut self) -> (Vec<u8>, Option<Self>) {
-        match self.handle.events.recv().await {
-            Some(ExecEvent::Stdout(b)) => {
-                let data = self.out.push(&b);
-                (ndjson(&[t::ExecFrame::Stdout { data }]), Some(self))
-            }
-            Some(ExecEvent::Stderr(b)) => {
-                let data = self.err.push(&b);
-                (ndjson(&[t::ExecFrame::Stderr { data }]), Some(self))
-            }
-            Some(ExecEvent::Exit(code)) => {
-                let frames = [
-                    t::ExecFrame::Stdout {
-                        data: self.out.finish(),
-                    },
-                    t::ExecFrame::Stderr {
-                        data: self.err.finish(),
-                    },
-                    t::ExecFrame::Exit { code },
-                ];
-                (ndjson(&frames), None)
-            }
-            None => {
-                let frames = [t::ExecFrame::Error {
-                    message: "the command ended without an exit status".into(),
-                }];
-                (ndjson(&frames), None)
-            }
+/// A frame as one line of newline-delimited JSON.
+fn ndjson(frame: &t::ExecFrame) -> Vec<u8> {
+    match serde_json::to_vec(frame) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            line
         }
+        Err(_) => Vec::new(),
     }
-}
-
-/// Frames as newline-delimited JSON, leaving out empty output frames.
-fn ndjson(frames: &[t::ExecFrame]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for f in frames {
-        if matches!(f, t::ExecFrame::Stdout { data } | t::ExecFrame::Stderr { data } if data.is_empty())
-        {
-            continue;
-        }
-        if let Ok(line) = serde_json::to_vec(f) {
-            bytes.extend(line);
-            bytes.push(b'\n');
-        }
-    }
-    bytes
 }

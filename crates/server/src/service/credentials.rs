@@ -3,30 +3,13 @@
 
 use amika_store::{CredentialRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, Scope};
-use amika_vault::{Aad, SecretString};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::audit::Subject;
-use super::secrets::{forbid_org_write, to_store_sealed, to_vault_sealed, visible, writable};
+use super::sealing::SecretString;
+use super::secrets::{forbid_org_write, visible, writable};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
-
-pub(crate) fn field(kind: AgentKind) -> &'static str {
-    match kind {
-        AgentKind::Claude => "credential.claude",
-        AgentKind::Codex => "credential.codex",
-    }
-}
-
-pub(crate) fn credential_aad(row: &CredentialRow) -> Aad<'_> {
-    Aad {
-        org_id: &row.org_id,
-        owner: &row.user_id,
-        object_id: &row.id,
-        version: row.version,
-        field: field(row.kind),
-    }
-}
 
 pub(crate) fn to_wire(r: CredentialRow) -> t::CredentialSummary {
     t::CredentialSummary {
@@ -66,7 +49,7 @@ pub fn check_credential_value(
             Ok(None)
         }
         CredentialType::Oauth => {
-            let doc: serde_json::Value = serde_json::from_str(value).map_err(|e| ServiceError::BadRequest {
+            let doc = read_oauth_document(value).map_err(|e| ServiceError::BadRequest {
                 code: "invalid_oauth_json",
                 message: format!(
                     "{kind} oauth value is not valid JSON (line {}, column {}): expected the agent's whole credential document{}",
@@ -78,35 +61,254 @@ pub fn check_credential_value(
                     }
                 ),
             })?;
-            if !doc.is_object() {
-                return Err(ServiceError::BadRequest {
+            match doc {
+                OauthDocument::Object(expiry) => Ok(expiry.and_then(Expiry::at)),
+                OauthDocument::NotObject => Err(ServiceError::BadRequest {
                     code: "invalid_oauth_json",
                     message: format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
-                });
+                }),
             }
-            Ok(oauth_expiry(&doc))
         }
     }
 }
 
-/// `claudeAiOauth.expiresAt` (epoch milliseconds, as Claude writes it) or a top-level
-/// `expiresAt`/`expires_at` (epoch ms or s, or RFC 3339).
-fn oauth_expiry(doc: &serde_json::Value) -> Option<DateTime<Utc>> {
-    let v = doc
-        .pointer("/claudeAiOauth/expiresAt")
-        .or_else(|| doc.get("expiresAt"))
-        .or_else(|| doc.get("expires_at"))?;
-    if let Some(n) = v.as_i64() {
-        return if n > 100_000_000_000 {
-            DateTime::from_timestamp_millis(n)
-        } else {
-            DateTime::from_timestamp(n, 0)
+/// What check_credential_value needs of an OAuth document: whether it is an object, and its
+/// expiry: `claudeAiOauth.expiresAt` (epoch milliseconds, as Claude writes it), else a
+/// top-level `expiresAt`, else `expires_at` (epoch ms or s, or RFC 3339) — the first present.
+///
+/// Read by a visitor, not parsed into a `serde_json::Value`: a `Value` holds every token of the
+/// document as a plain `String` and frees it unzeroized, while the visitor skips each string
+/// without copying it (serde_json copies a string only when it has escapes, which tokens do
+/// not). As with a `Value`, a repeated key counts by its last occurrence, and nesting is
+/// limited by serde_json's recursion limit.
+enum OauthDocument {
+    Object(Option<Expiry>),
+    NotObject,
+}
+
+/// A candidate expiry as the document spells it.
+#[derive(Debug, PartialEq)]
+enum Expiry {
+    /// An integer that fits `i64`.
+    Number(i64),
+    Text(String),
+    /// Anything else (a float, a huge integer, `null`, an object, ...): no expiry.
+    Unusable,
+}
+
+impl Expiry {
+    fn at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Expiry::Number(n) if n > 100_000_000_000 => DateTime::from_timestamp_millis(n),
+            Expiry::Number(n) => DateTime::from_timestamp(n, 0),
+            Expiry::Text(s) => DateTime::parse_from_rfc3339(&s)
+                .ok()
+                .map(|d| d.with_timezone(&Utc)),
+            Expiry::Unusable => None,
+        }
+    }
+}
+
+fn read_oauth_document(value: &str) -> serde_json::Result<OauthDocument> {
+    let mut de = serde_json::Deserializer::from_str(value);
+    let doc = serde::Deserializer::deserialize_any(&mut de, DocumentVisitor)?;
+    de.end()?;
+    Ok(doc)
+}
+
+mod oauth_visitors {
+    //! The serde visitors behind [`super::OauthDocument`]. Every value they do not need is
+    //! skipped through `deserialize_any` (not `IgnoredAny`, which serde_json skips without its
+    //! recursion limit), so a document is valid exactly when it is valid as a `Value`.
+
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    use super::{Expiry, OauthDocument};
+
+    pub(super) struct DocumentVisitor;
+    /// Skips one value, strings without copying them.
+    struct Skip;
+    /// The value of `claudeAiOauth`: its `expiresAt`, if it is an object that has one.
+    struct ClaudeOauth;
+    struct ExpiryValue;
+
+    /// The keys that matter; any other is `Other`. Compared without keeping the key.
+    enum Key {
+        ClaudeOauth,
+        ExpiresAt,
+        ExpiresAtSnake,
+        Other,
+    }
+
+    macro_rules! skip_scalars {
+        ($value:ty, $skipped:expr) => {
+            fn visit_bool<E>(self, _: bool) -> Result<$value, E> {
+                Ok($skipped)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<$value, E> {
+                Ok($skipped)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<$value, E> {
+                Ok($skipped)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<$value, E> {
+                Ok($skipped)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<$value, E> {
+                Ok($skipped)
+            }
+            fn visit_unit<E>(self) -> Result<$value, E> {
+                Ok($skipped)
+            }
         };
     }
-    v.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
+
+    fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    impl<'de> DeserializeSeed<'de> for Skip {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Skip {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        skip_scalars!((), ());
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            drain_seq(seq)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key_seed(KeySeed)?.is_some() {
+                map.next_value_seed(Skip)?;
+            }
+            Ok(())
+        }
+    }
+
+    struct KeySeed;
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = Key;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = Key;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object key")
+        }
+        fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+            Ok(match key {
+                "claudeAiOauth" => Key::ClaudeOauth,
+                "expiresAt" => Key::ExpiresAt,
+                "expires_at" => Key::ExpiresAtSnake,
+                _ => Key::Other,
+            })
+        }
+    }
+
+    impl<'de> Visitor<'de> for DocumentVisitor {
+        type Value = OauthDocument;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        skip_scalars!(OauthDocument, OauthDocument::NotObject);
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OauthDocument, A::Error> {
+            drain_seq(seq).map(|()| OauthDocument::NotObject)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OauthDocument, A::Error> {
+            let (mut claude, mut camel, mut snake) = (None, None, None);
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                match key {
+                    Key::ClaudeOauth => claude = map.next_value_seed(ClaudeOauth)?,
+                    Key::ExpiresAt => camel = Some(map.next_value_seed(ExpiryValue)?),
+                    Key::ExpiresAtSnake => snake = Some(map.next_value_seed(ExpiryValue)?),
+                    Key::Other => map.next_value_seed(Skip)?,
+                }
+            }
+            Ok(OauthDocument::Object(claude.or(camel).or(snake)))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for ClaudeOauth {
+        type Value = Option<Expiry>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Expiry>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ClaudeOauth {
+        type Value = Option<Expiry>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        skip_scalars!(Option<Expiry>, None);
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Expiry>, A::Error> {
+            drain_seq(seq).map(|()| None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Expiry>, A::Error> {
+            let mut expiry = None;
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                match key {
+                    Key::ExpiresAt => expiry = Some(map.next_value_seed(ExpiryValue)?),
+                    _ => map.next_value_seed(Skip)?,
+                }
+            }
+            Ok(expiry)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for ExpiryValue {
+        type Value = Expiry;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Expiry, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ExpiryValue {
+        type Value = Expiry;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Expiry, E> {
+            Ok(Expiry::Unusable)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Expiry, E> {
+            Ok(Expiry::Unusable)
+        }
+        fn visit_unit<E>(self) -> Result<Expiry, E> {
+            Ok(Expiry::Unusable)
+        }
+        fn visit_i64<E>(self, n: i64) -> Result<Expiry, E> {
+            Ok(Expiry::Number(n))
+        }
+        fn visit_u64<E>(self, n: u64) -> Result<Expiry, E> {
+            Ok(i64::try_from(n).map_or(Expiry::Unusable, Expiry::Number))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Expiry, E> {
+            Ok(Expiry::Text(s.to_owned()))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Expiry, A::Error> {
+            drain_seq(seq).map(|()| Expiry::Unusable)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Expiry, A::Error> {
+            Skip.visit_map(map).map(|()| Expiry::Unusable)
+        }
+    }
 }
+
+use oauth_visitors::DocumentVisitor;
 
 impl Service {
     pub async fn find_credential(
@@ -182,15 +384,11 @@ impl Service {
             is_default: req.is_default,
             version: 1,
             expires_at,
-            sealed: amika_store::Sealed {
-                kek_id: String::new(),
-                wrapped_key: vec![],
-                ciphertext: vec![],
-            },
+            sealed: Default::default(),
             created_at: at,
             updated_at: at,
         };
-        row.sealed = to_store_sealed(self.vault.seal(&value, &credential_aad(&row))?);
+        self.seal_credential(&mut row, &value)?;
         self.store.insert_credential(&row).await.map_err(|e| match e {
             StoreError::Conflict(_) => ServiceError::Conflict {
                 code: "credential_exists",
@@ -203,7 +401,7 @@ impl Service {
                 .clear_default_credential(&caller.user_id, kind, &row.id)
                 .await?;
         }
-        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "credential.created",
@@ -239,8 +437,8 @@ impl Service {
                 row.expires_at =
                     check_credential_value(kind, row.credential_type, value.expose_secret())?;
                 row.version += 1;
-                row.sealed = to_store_sealed(self.vault.seal(&value, &credential_aad(&row))?);
-                detail["value_hmac"] = json!(self.vault.hmac(&value));
+                self.seal_credential(&mut row, &value)?;
+                detail["value_hmac"] = json!(self.value_hmac(&value));
             }
             None if req.credential_type.is_some() => {
                 // A type change must still describe the stored value.
@@ -295,12 +493,6 @@ impl Service {
         .await
     }
 
-    pub(crate) fn open_credential(&self, row: &CredentialRow) -> Result<SecretString> {
-        Ok(self
-            .vault
-            .open(&to_vault_sealed(&row.sealed), &credential_aad(row))?)
-    }
-
     pub async fn reveal_credential(
         &self,
         caller: &Caller,
@@ -317,7 +509,7 @@ impl Service {
         )
         .await?;
         let value = self.open_credential(&row)?;
-        let detail = json!({"kind": kind, "value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"kind": kind, "value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "credential.revealed",
@@ -364,6 +556,72 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn expiry_is_the_first_present_of_the_three_places_as_a_value_would_read_it() {
+        let at = |doc: &str| {
+            check_credential_value(AgentKind::Claude, CredentialType::Oauth, doc).unwrap()
+        };
+        let ts = |s: i64| DateTime::from_timestamp(s, 0);
+        assert_eq!(at(r#"{"expiresAt":1767225600}"#), ts(1_767_225_600));
+        assert_eq!(
+            at(r#"{"expires_at":"2026-01-01T01:00:00+01:00"}"#),
+            ts(1_767_225_600)
+        );
+        // claudeAiOauth first, then expiresAt, then expires_at; present but unusable is None.
+        assert_eq!(
+            at(r#"{"expires_at":1,"expiresAt":2,"claudeAiOauth":{"expiresAt":3}}"#),
+            ts(3)
+        );
+        assert_eq!(at(r#"{"expires_at":1,"expiresAt":2}"#), ts(2));
+        assert_eq!(
+            at(r#"{"claudeAiOauth":{"expiresAt":null},"expiresAt":2}"#),
+            None
+        );
+        assert_eq!(at(r#"{"expiresAt":1.5}"#), None);
+        assert_eq!(at(r#"{"expiresAt":18446744073709551615}"#), None);
+        assert_eq!(at(r#"{"expiresAt":{"s":1}}"#), None);
+        // Not an object there: on to the next place.
+        assert_eq!(at(r#"{"claudeAiOauth":["x"],"expiresAt":2}"#), ts(2));
+        assert_eq!(
+            at(r#"{"claudeAiOauth":{"token":"t"},"expiresAt":2}"#),
+            ts(2)
+        );
+        // A repeated key counts by its last occurrence; escapes in keys are undone.
+        assert_eq!(at(r#"{"expiresAt":1,"expiresAt":2}"#), ts(2));
+        assert_eq!(
+            at(r#"{"claudeAiOauth":{"expiresAt":5},"claudeAiOauth":{}}"#),
+            None
+        );
+        assert_eq!(at(r#"{"expires\u0041t":7}"#), ts(7));
+    }
+
+    #[test]
+    fn oauth_documents_are_valid_exactly_when_serde_json_values_are() {
+        let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        for doc in [
+            "{}",
+            r#"{"a":[1,{"b":null}],"c":"\u00e9"}"#,
+            "[]",
+            "\"text\"",
+            "1",
+            "{",
+            r#"{"a":1,}"#,
+            "{} {}",
+            r#"{"a":"\ud800"}"#,
+            deep.as_str(),
+        ] {
+            let as_value = serde_json::from_str::<serde_json::Value>(doc);
+            match (read_oauth_document(doc), as_value) {
+                (Ok(OauthDocument::Object(_)), Ok(v)) => assert!(v.is_object(), "{doc}"),
+                (Ok(OauthDocument::NotObject), Ok(v)) => assert!(!v.is_object(), "{doc}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!((a.line(), a.column()), (b.line(), b.column()), "{doc}")
+                }
+                (a, b) => panic!("{doc}: {:?} vs {b:?}", a.map(|_| ())),
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod redaction;
 pub mod resolver;
 pub mod sandboxes;
+pub mod sealing;
 pub mod secrets;
 pub mod validate;
 
@@ -20,9 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use amika_sandbox::{KeyedLocks, Provider, ProviderError};
 use amika_store::{Store, StoreError};
-use amika_vault::Vault;
 
 use crate::config::ServerConfig;
+use sealing::{Sealing, Vault};
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone)]
@@ -101,19 +102,14 @@ impl From<ProviderError> for ServiceError {
     }
 }
 
-impl From<amika_vault::VaultError> for ServiceError {
-    fn from(e: amika_vault::VaultError) -> Self {
-        ServiceError::Internal(format!("vault: {e}"))
-    }
-}
-
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// Shared state of one server: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) vault: Arc<Vault>,
+    /// The vault, reachable only through `sealing`'s methods.
+    sealing: Sealing,
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) config: Arc<ServerConfig>,
     /// Values injected into each running sandbox, for redacting what it prints. In memory
@@ -133,7 +129,7 @@ impl Service {
     ) -> Self {
         Service {
             store,
-            vault,
+            sealing: Sealing::new(vault),
             provider,
             config,
             redactions: Default::default(),
@@ -149,11 +145,6 @@ impl Service {
     /// Whether sandboxes can start on this machine; the error says what to install.
     pub fn check_provider(&self) -> amika_sandbox::Result<()> {
         self.provider.check()
-    }
-
-    /// The id of the master key in force (an id, not the key).
-    pub fn kek_id(&self) -> &str {
-        self.vault.kek_id()
     }
 
     /// Whether the provider's background work (warm sandboxes being started) is done, so that

@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use amika_sandbox::lifecycle::{check_transition, reconcile, Operation, Reconcile};
 use amika_sandbox::{
-    ExecHandle, ExecSpec, InjectedEnv, InjectedFile, Injection, KeyedLock, ProviderError,
-    RuntimeStatus, SandboxSpec, SecretBytes,
+    ExecSpec, InjectedEnv, InjectedFile, Injection, KeyedLock, ProviderError, RuntimeStatus,
+    SandboxSpec, SecretBytes,
 };
 use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
 use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
-use amika_vault::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{audit_row, Subject};
-use super::redaction::RedactionSet;
+use super::redaction::{RedactedExec, RedactionSet};
 use super::resolver::{resolve_agent_credentials, Candidate};
+use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 /// How long a create or start waits for the provider before answering 202 with the sandbox
@@ -126,6 +126,22 @@ fn secret_bytes(v: &SecretString) -> SecretBytes {
     SecretBytes::new(v.expose_secret().as_bytes().to_vec())
 }
 
+/// `~/.codex/auth.json` for an API key: `{"OPENAI_API_KEY":"<key>"}`, the key escaped as JSON.
+/// Written into one zeroizing buffer sized for the worst case (every byte escaped as `\u00XX`)
+/// so that it never grows: a growing buffer frees each smaller copy of the key unzeroized, and
+/// so would a `serde_json::Value` or a `String` built on the way.
+fn codex_api_key_auth_json(key: &SecretString) -> Result<SecretBytes> {
+    const OPEN: &[u8] = br#"{"OPENAI_API_KEY":"#;
+    let mut doc = zeroize::Zeroizing::new(Vec::with_capacity(OPEN.len() + 2 + 6 * key.len() + 1));
+    let capacity = doc.capacity();
+    doc.extend_from_slice(OPEN);
+    serde_json::to_writer(&mut *doc, key.expose_secret()).map_err(ServiceError::internal)?;
+    doc.push(b'}');
+    debug_assert_eq!(doc.capacity(), capacity, "the buffer grew");
+    // Moves the buffer (no copy); the emptied `Zeroizing` has nothing left to clear.
+    Ok(SecretBytes::new(std::mem::take(&mut *doc)))
+}
+
 /// Add one credential to the injection, as DESIGN §5 lays out.
 fn inject_credential(
     injection: &mut Injection,
@@ -151,13 +167,8 @@ fn inject_credential(
             .push(file(".claude/.credentials.json", secret_bytes(value))),
         (AgentKind::Codex, CredentialType::ApiKey) => {
             injection.env.push(env("OPENAI_API_KEY"));
-            let doc = zeroize::Zeroizing::new(
-                serde_json::to_vec(&json!({ "OPENAI_API_KEY": value.expose_secret() }))
-                    .map_err(ServiceError::internal)?,
-            );
-            injection
-                .files
-                .push(file(".codex/auth.json", SecretBytes::new(doc.to_vec())));
+            let doc = codex_api_key_auth_json(value)?;
+            injection.files.push(file(".codex/auth.json", doc));
         }
         (AgentKind::Codex, CredentialType::Oauth) => injection
             .files
@@ -418,7 +429,7 @@ impl Service {
                 &cred.name,
                 &value,
             )?;
-            redactions.add(&cred.name, value.expose_secret());
+            redactions.add(&cred.name, value.expose_secret().as_bytes());
             record.credentials.push(InjectedCredentialRef {
                 kind: cred.kind,
                 credential_id: cred.id.clone(),
@@ -436,7 +447,7 @@ impl Service {
                 value: secret_bytes(&value),
                 label: row.name.clone(),
             });
-            redactions.add(&row.name, value.expose_secret());
+            redactions.add(&row.name, value.expose_secret().as_bytes());
             record.secrets.push(InjectedSecretRef {
                 env: env.clone(),
                 secret_id: row.id.clone(),
@@ -826,14 +837,15 @@ impl Service {
             .await
     }
 
-    /// Run a command in a running sandbox; the caller relays its output through the
-    /// returned redaction set.
+    /// Run a command in a running sandbox. Its output comes already redacted: every value
+    /// injected into the sandbox is `[REDACTED:<name>]` in it. Dropping the stream kills the
+    /// command.
     pub async fn exec_sandbox(
         &self,
         caller: &Caller,
         id_or_name: &str,
         req: t::ExecRequest,
-    ) -> Result<(ExecHandle, Arc<RedactionSet>)> {
+    ) -> Result<RedactedExec> {
         if req.command.is_empty() || req.command[0].is_empty() {
             return Err(ServiceError::bad_request("command must not be empty"));
         }
@@ -870,7 +882,7 @@ impl Service {
                 },
                 e => e.into(),
             })?;
-        Ok((handle, redactions))
+        Ok(RedactedExec::new(handle, &redactions))
     }
 
     /// The redaction set of a running sandbox; after a server restart it is rebuilt from the
@@ -1006,6 +1018,20 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codex_auth_json_is_what_serde_json_writes_and_never_regrows() {
+        let keys = [
+            "sk-proj-abc123".to_string(),
+            "quote\" back\\slash \u{1} tab\t nl\n é 日本 \u{7f}".to_string(),
+            "\u{0}".repeat(40),
+        ];
+        for key in keys {
+            let expected = serde_json::to_vec(&json!({ "OPENAI_API_KEY": key })).unwrap();
+            let built = codex_api_key_auth_json(&SecretString::new(key)).unwrap();
+            assert_eq!(built.expose_secret(), expected.as_slice());
+        }
+    }
 
     fn row(options: serde_json::Value) -> SandboxRow {
         let at = now();

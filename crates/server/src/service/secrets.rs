@@ -1,42 +1,14 @@
 //! Generic secrets (for env injection): create, update (a new version), delete, list, reveal.
-//! Values are sealed by the vault before they reach the store, and opened only for injection
+//! Values are sealed (see `sealing`) before they reach the store, and opened only for injection
 //! or the audited reveal.
 
 use amika_store::{SecretRow, StoreError};
 use amika_types::{self as t, Scope};
-use amika_vault::{Aad, SecretString};
 use serde_json::json;
 
 use super::audit::Subject;
+use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
-
-pub(crate) const SECRET_FIELD: &str = "secret.value";
-
-pub(crate) fn secret_aad(row: &SecretRow) -> Aad<'_> {
-    Aad {
-        org_id: &row.org_id,
-        owner: &row.user_id,
-        object_id: &row.id,
-        version: row.version,
-        field: SECRET_FIELD,
-    }
-}
-
-pub(crate) fn to_store_sealed(s: amika_vault::Sealed) -> amika_store::Sealed {
-    amika_store::Sealed {
-        kek_id: s.kek_id,
-        wrapped_key: s.wrapped_key,
-        ciphertext: s.ciphertext,
-    }
-}
-
-pub(crate) fn to_vault_sealed(s: &amika_store::Sealed) -> amika_vault::Sealed {
-    amika_vault::Sealed {
-        kek_id: s.kek_id.clone(),
-        wrapped_key: s.wrapped_key.clone(),
-        ciphertext: s.ciphertext.clone(),
-    }
-}
 
 fn to_wire(r: SecretRow) -> t::SecretSummary {
     t::SecretSummary {
@@ -132,15 +104,11 @@ impl Service {
             description: req.description,
             scope,
             version: 1,
-            sealed: amika_store::Sealed {
-                kek_id: String::new(),
-                wrapped_key: vec![],
-                ciphertext: vec![],
-            },
+            sealed: Default::default(),
             created_at: at,
             updated_at: at,
         };
-        row.sealed = to_store_sealed(self.vault.seal(&value, &secret_aad(&row))?);
+        self.seal_secret(&mut row, &value)?;
         self.store.insert_secret(&row).await.map_err(|e| match e {
             StoreError::Conflict(_) => ServiceError::Conflict {
                 code: "secret_exists",
@@ -151,7 +119,7 @@ impl Service {
             },
             e => e.into(),
         })?;
-        let detail = json!({"scope": scope, "value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"scope": scope, "value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "secret.created",
@@ -201,8 +169,8 @@ impl Service {
             let value = SecretString::new(v);
             validate::value("secret", value.expose_secret())?;
             row.version += 1;
-            row.sealed = to_store_sealed(self.vault.seal(&value, &secret_aad(&row))?);
-            detail["value_hmac"] = json!(self.vault.hmac(&value));
+            self.seal_secret(&mut row, &value)?;
+            detail["value_hmac"] = json!(self.value_hmac(&value));
         }
         row.updated_at = now();
         self.store.update_secret(&row).await.map_err(|e| match e {
@@ -245,13 +213,6 @@ impl Service {
         .await
     }
 
-    /// Decrypt a stored secret (for injection). Callers check visibility first.
-    pub(crate) fn open_secret(&self, row: &SecretRow) -> Result<SecretString> {
-        Ok(self
-            .vault
-            .open(&to_vault_sealed(&row.sealed), &secret_aad(row))?)
-    }
-
     pub async fn reveal_secret(&self, caller: &Caller, id_or_name: &str) -> Result<SecretString> {
         let row = self.find_secret(caller, id_or_name).await?;
         self.check_reveal(
@@ -263,7 +224,7 @@ impl Service {
         )
         .await?;
         let value = self.open_secret(&row)?;
-        let detail = json!({"value_hmac": self.vault.hmac(&value)});
+        let detail = json!({"value_hmac": self.value_hmac(&value)});
         self.audit(
             caller,
             "secret.revealed",

@@ -842,7 +842,7 @@ async fn agent_sandbox(ui: &Ui, name: &str) {
     assert_eq!(s.state, t::SandboxState::Running);
     // The script travels as an argument ($1), so nothing in it is read by a shell.
     let install = "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/claude\" && chmod 755 \"$HOME/.local/bin/claude\"";
-    let (mut handle, _) = ui
+    let mut exec = ui
         .service
         .exec_sandbox(
             &caller,
@@ -858,8 +858,8 @@ async fn agent_sandbox(ui: &Ui, name: &str) {
         .await
         .unwrap();
     let mut code = None;
-    while let Some(event) = handle.events.recv().await {
-        if let amika_sandbox::ExecEvent::Exit(c) = event {
+    while let Some(frame) = exec.next().await {
+        if let t::ExecFrame::Exit { code: c } = frame {
             code = Some(c);
         }
     }
