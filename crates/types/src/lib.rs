@@ -400,8 +400,77 @@ pub struct ResolvedAgentCredential {
     #[serde(rename = "type")]
     pub credential_type: String,
     /// `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`.
-    pub source: String,
+    // Documented as a string, as it always was: the wire and the SDK's types stay as they are.
+    #[schema(value_type = String)]
+    pub source: ResolutionSource,
     pub reason: String,
+}
+
+/// Why a kind got the credential it got (DESIGN §4): the rule of the resolver that decided.
+/// Serialized as exactly these strings.
+// Written out rather than through `string_enum!`: these spellings are not the variants'
+// snake_case (`request:name`, `no-credential`), and serde must see them as plain literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ResolutionSource {
+    /// The request named the credential.
+    #[serde(rename = "request:name")]
+    RequestName,
+    /// The request named a credential type; the first of that type was picked.
+    #[serde(rename = "request:type")]
+    RequestType,
+    /// The caller's own default order picked one of their credentials.
+    #[serde(rename = "user_default")]
+    UserDefault,
+    /// The default order fell through to the org's credentials.
+    #[serde(rename = "org_default")]
+    OrgDefault,
+    /// Skipped: nothing was injected for the kind.
+    #[serde(rename = "no-credential")]
+    NoCredential,
+}
+
+impl ResolutionSource {
+    /// Every variant, in sort order.
+    pub const ALL: &'static [ResolutionSource] = &[
+        ResolutionSource::RequestName,
+        ResolutionSource::RequestType,
+        ResolutionSource::UserDefault,
+        ResolutionSource::OrgDefault,
+        ResolutionSource::NoCredential,
+    ];
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionSource::RequestName => "request:name",
+            ResolutionSource::RequestType => "request:type",
+            ResolutionSource::UserDefault => "user_default",
+            ResolutionSource::OrgDefault => "org_default",
+            ResolutionSource::NoCredential => "no-credential",
+        }
+    }
+}
+
+impl fmt::Display for ResolutionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResolutionSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ResolutionSource::ALL
+            .iter()
+            .copied()
+            .find(|source| source.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown resolution source {s:?}: expected request:name, request:type, \
+                     user_default, org_default or no-credential"
+                )
+            })
+    }
 }
 
 /// A sandbox. Keys of the reference schema that do not apply are present and null.
@@ -689,6 +758,29 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"kind":"codex","none":true}"#
         );
+    }
+
+    #[test]
+    fn resolution_sources_keep_their_wire_strings() {
+        let wire = [
+            (ResolutionSource::RequestName, "request:name"),
+            (ResolutionSource::RequestType, "request:type"),
+            (ResolutionSource::UserDefault, "user_default"),
+            (ResolutionSource::OrgDefault, "org_default"),
+            (ResolutionSource::NoCredential, "no-credential"),
+        ];
+        assert_eq!(wire.len(), ResolutionSource::ALL.len());
+        for (source, s) in wire {
+            assert_eq!(serde_json::to_string(&source).unwrap(), format!("\"{s}\""));
+            assert_eq!(
+                serde_json::from_str::<ResolutionSource>(&format!("\"{s}\"")).unwrap(),
+                source
+            );
+            assert_eq!((source.as_str(), source.to_string()), (s, s.to_string()));
+            assert_eq!(s.parse::<ResolutionSource>(), Ok(source));
+        }
+        assert!("request_name".parse::<ResolutionSource>().is_err());
+        assert!(serde_json::from_str::<ResolutionSource>("\"repo\"").is_err());
     }
 }
 

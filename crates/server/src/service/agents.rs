@@ -703,7 +703,7 @@ pub fn usable_credential(
 ) -> std::result::Result<&t::ResolvedAgentCredential, Option<&str>> {
     match entries.iter().find(|r| r.kind == kind) {
         Some(r) if r.outcome == ResolutionOutcome::Resolved => Ok(r),
-        Some(r) if r.reason.is_empty() => Err(Some(&r.source)),
+        Some(r) if r.reason.is_empty() => Err(Some(r.source.as_str())),
         Some(r) => Err(Some(&r.reason)),
         None => Err(None),
     }
