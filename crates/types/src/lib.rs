@@ -406,72 +406,19 @@ pub struct ResolvedAgentCredential {
     pub reason: String,
 }
 
-/// Why a kind got the credential it got (DESIGN §4): the rule of the resolver that decided.
-/// Serialized as exactly these strings.
-// Written out rather than through `string_enum!`: these spellings are not the variants'
-// snake_case (`request:name`, `no-credential`), and serde must see them as plain literals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ResolutionSource {
-    /// The request named the credential.
-    #[serde(rename = "request:name")]
-    RequestName,
-    /// The request named a credential type; the first of that type was picked.
-    #[serde(rename = "request:type")]
-    RequestType,
-    /// The caller's own default order picked one of their credentials.
-    #[serde(rename = "user_default")]
-    UserDefault,
-    /// The default order fell through to the org's credentials.
-    #[serde(rename = "org_default")]
-    OrgDefault,
-    /// Skipped: nothing was injected for the kind.
-    #[serde(rename = "no-credential")]
-    NoCredential,
-}
-
-impl ResolutionSource {
-    /// Every variant, in sort order.
-    pub const ALL: &'static [ResolutionSource] = &[
-        ResolutionSource::RequestName,
-        ResolutionSource::RequestType,
-        ResolutionSource::UserDefault,
-        ResolutionSource::OrgDefault,
-        ResolutionSource::NoCredential,
-    ];
-
-    /// The wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResolutionSource::RequestName => "request:name",
-            ResolutionSource::RequestType => "request:type",
-            ResolutionSource::UserDefault => "user_default",
-            ResolutionSource::OrgDefault => "org_default",
-            ResolutionSource::NoCredential => "no-credential",
-        }
-    }
-}
-
-impl fmt::Display for ResolutionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ResolutionSource {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ResolutionSource::ALL
-            .iter()
-            .copied()
-            .find(|source| source.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown resolution source {s:?}: expected request:name, request:type, \
-                     user_default, org_default or no-credential"
-                )
-            })
-    }
-}
+string_enum!(
+    /// Why a kind got the credential it got (DESIGN §4): the resolver's rule that decided, or
+    /// `no-credential` when the kind was skipped. Serialized as exactly these strings. The
+    /// OpenAPI document shows the field as a string: this type's derived schema would list the
+    /// variants' snake_case (`request_name`), not these spellings.
+    ResolutionSource "resolution source" {
+        RequestName => "request:name",
+        RequestType => "request:type",
+        UserDefault => "user_default",
+        OrgDefault => "org_default",
+        NoCredential => "no-credential",
+    } expected "request:name, request:type, user_default, org_default or no-credential"
+);
 
 /// A sandbox. Keys of the reference schema that do not apply are present and null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
