@@ -390,3 +390,70 @@ async fn reveal_can_be_switched_off_and_is_always_audited() {
         .await;
     assert_eq!(events[0]["action"], "secret.reveal_denied", "{events}");
 }
+
+/// The audit listing filtered after its `LIMIT`: a member of an org where others wrote the
+/// newest events got fewer of their own than asked for (none at all here).
+#[tokio::test]
+async fn a_member_of_a_busy_org_gets_limit_of_their_own_events() {
+    let app = common::app().await;
+    let admin = app.admin_key.clone();
+    let bob = app.user("bob", "default", false).await;
+    let bob_id = app.ok(Method::GET, &format!("{B}/me"), &bob, None).await["user_id"].clone();
+    let push = |key: String, name: String| {
+        let app = &app;
+        async move {
+            app.ok(
+                Method::POST,
+                &format!("{B}/secrets"),
+                &key,
+                Some(json!({"name": name, "value": "v"})),
+            )
+            .await;
+        }
+    };
+    for i in 0..5 {
+        push(bob.clone(), format!("BOB_{i}")).await;
+    }
+    // Then the admin writes many more, all newer than bob's.
+    for i in 0..30 {
+        push(admin.clone(), format!("ADMIN_{i}")).await;
+    }
+    for limit in [1, 3, 5] {
+        let events = app
+            .ok(
+                Method::GET,
+                &format!("{B}/audit-events?limit={limit}"),
+                &bob,
+                None,
+            )
+            .await;
+        let events = events.as_array().unwrap();
+        assert_eq!(events.len(), limit, "limit={limit}: {events:?}");
+        assert!(events.iter().all(|e| e["user_id"] == bob_id), "{events:?}");
+    }
+    let newest = app
+        .ok(
+            Method::GET,
+            &format!("{B}/audit-events?limit=1"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(newest[0]["object_name"], "BOB_4", "{newest}");
+    // The admin still sees the whole org, newest first.
+    let events = app
+        .ok(
+            Method::GET,
+            &format!("{B}/audit-events?limit=3"),
+            &admin,
+            None,
+        )
+        .await;
+    let names: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["object_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ADMIN_29", "ADMIN_28", "ADMIN_27"]);
+}

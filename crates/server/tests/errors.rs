@@ -361,3 +361,39 @@ async fn updates_store_new_versions_and_defaults_move() {
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
 }
+
+/// `limit` out of 1..=1000 was clamped silently (0 gave one event, 5000 gave 1000); a
+/// non-number was a 400 that did not say what is allowed.
+#[tokio::test]
+async fn a_bad_audit_limit_is_a_400_naming_limit_and_its_range() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    for limit in ["0", "1001", "-1", "abc", "", "1.5", "99999999999999999999"] {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{B}/audit-events?limit={limit}"))
+            .header("authorization", format!("Bearer {k}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = app.raw(req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "limit={limit}: {body}");
+        assert_eq!(body["type"], "error", "limit={limit}: {body}");
+        assert_eq!(body["code"], "invalid_request", "limit={limit}: {body}");
+        assert_eq!(
+            body["error_code"], "invalid_request",
+            "limit={limit}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("limit") && message.contains("1..=1000"),
+            "limit={limit}: {body}"
+        );
+        let trace = body["trace_id"].as_str().unwrap();
+        assert!(!trace.is_empty() && headers["x-trace-id"] == trace);
+    }
+    // The edges of the range, and no limit at all, are fine.
+    for path in ["?limit=1", "?limit=1000", ""] {
+        app.ok(Method::GET, &format!("{B}/audit-events{path}"), &k, None)
+            .await;
+    }
+}

@@ -5,9 +5,11 @@
 //! vault, and leave the same way. Not-found is its own error variant, never `None` from a failed
 //! query and never a default.
 
+mod backend;
+mod codec;
 mod models;
 pub mod postgres;
-mod shared;
+mod sql;
 pub mod sqlite;
 
 pub use models::*;
@@ -31,8 +33,17 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode; the message names the table, row and column, never the
+    /// value.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A typed column could not be serialized for storage (a bug, not bad input).
+    #[error("cannot encode {table}.{column}: {source}")]
+    Encode {
+        table: &'static str,
+        column: &'static str,
+        source: serde_json::Error,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -141,8 +152,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_audit_event(&self, event: &AuditRow) -> Result<()>;
     /// Several events in one statement, all or none (a create audits every value it injects).
     async fn insert_audit_events(&self, events: &[AuditRow]) -> Result<()>;
-    /// Newest first.
-    async fn list_audit_events(&self, org_id: &str, limit: i64) -> Result<Vec<AuditRow>>;
+    /// At most `limit` of an org's events, newest first: all of them, or with `user_id` only
+    /// that user's (filtered before the limit, so a member of a busy org still gets `limit`).
+    async fn list_audit_events(
+        &self,
+        org_id: &str,
+        user_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>>;
 
     // ---- agent sessions and their turns (every text already redacted by the server)
     async fn insert_agent_session(&self, row: &AgentSessionRow) -> Result<()>;

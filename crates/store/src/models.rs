@@ -1,7 +1,13 @@
 //! Rows as the store keeps them. Secret material appears only as [`Sealed`] ciphertext.
 
-use amika_types::{AgentKind, CredentialType, SandboxState, Scope};
+use std::collections::BTreeMap;
+
+use amika_types::{
+    AgentCredentialRef, AgentKind, CredentialType, NetworkMode, ResolvedAgentCredential,
+    SandboxState, Scope,
+};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Envelope ciphertext of one value: the vault's own type, kept on rows as it is. The store
 /// depends on the vault for this type only (it never seals or opens), so there is one `Sealed`
@@ -112,6 +118,8 @@ pub struct CredentialRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A sandbox. The JSON columns are decoded once, by the store: a row whose column does not
+/// decode is [`crate::StoreError::Corrupt`], never a default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxRow {
     pub id: String,
@@ -121,21 +129,57 @@ pub struct SandboxRow {
     pub provider: String,
     pub state: SandboxState,
     pub error_message: Option<String>,
-    /// JSON: `{"ENV_VAR": "secret name", ...}` as requested.
-    pub secret_env_vars: serde_json::Value,
-    /// JSON: the `agent_credentials` refs as requested (re-resolved ids live in `injection`).
-    pub agent_credentials: serde_json::Value,
-    /// JSON: `[ResolvedAgentCredential]` as returned on the wire.
-    pub resolved_agent_credentials: serde_json::Value,
-    /// JSON: secret names injected, sorted.
-    pub secret_names: serde_json::Value,
-    /// JSON: non-secret description of what was injected (secret ids/versions, credential
-    /// ids/versions), so a restart can inject current values again.
-    pub injection: serde_json::Value,
-    /// JSON: network mode, limits and other provider options.
-    pub options: serde_json::Value,
+    /// Env var → secret name, as requested.
+    pub secret_env_vars: BTreeMap<String, String>,
+    /// The `agent_credentials` refs as requested (re-resolved ids live in `injection`).
+    pub agent_credentials: Vec<AgentCredentialRef>,
+    /// The resolution as returned on the wire.
+    pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
+    /// Secret names injected, sorted.
+    pub secret_names: Vec<String>,
+    /// What was injected, so a restart can inject current values again.
+    pub injection: InjectionRecord,
+    /// Network mode and limits, for the provider.
+    pub options: SandboxOptions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What went into a sandbox: ids and versions, never values. Stored on the row so a restart
+/// can inject the current values again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectionRecord {
+    pub secrets: Vec<InjectedSecretRef>,
+    pub credentials: Vec<InjectedCredentialRef>,
+}
+
+/// A secret injected as an env var, at the version it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedSecretRef {
+    pub env: String,
+    pub secret_id: String,
+    pub name: String,
+    pub version: i64,
+}
+
+/// An agent credential injected, at the version it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedCredentialRef {
+    pub kind: AgentKind,
+    pub credential_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub credential_type: CredentialType,
+    pub version: i64,
+}
+
+/// A sandbox's provider options. No `Default`: a missing or unreadable network mode must never
+/// become `egress` for a sandbox created with `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxOptions {
+    pub network: NetworkMode,
+    pub memory_mib: Option<u64>,
+    pub pids: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,6 @@
 //! The shared-state backend: PostgreSQL, for several amika servers working on one database. All
-//! SQL lives in `shared.rs`; this module only opens and migrates the pool.
+//! SQL lives in `sql/`; this module only opens and migrates the pool and binds the shared
+//! [`crate::backend::Backend`] to it.
 
 use std::str::FromStr;
 
@@ -28,4 +29,4 @@ impl PostgresStore {
     }
 }
 
-crate::shared::impl_store!(PostgresStore);
+crate::backend::impl_backend!(PostgresStore, sqlx::Postgres);

@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file next to the server, in WAL mode so readers
-//! never wait for the writer. All SQL lives in `shared.rs`; this module only opens and migrates
-//! the pool.
+//! never wait for the writer. All SQL lives in `sql/`; this module only opens and migrates
+//! the pool and binds the shared [`crate::backend::Backend`] to it.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -72,4 +72,4 @@ fn is_in_memory(url: &str) -> bool {
     rest.starts_with(":memory:") || rest.contains("mode=memory")
 }
 
-crate::shared::impl_store!(SqliteStore);
+crate::backend::impl_backend!(SqliteStore, sqlx::Sqlite);

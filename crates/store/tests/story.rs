@@ -9,10 +9,14 @@
 use std::sync::Arc;
 
 use amika_store::{
-    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, OrgRow, SandboxRow, Sealed,
-    SealedRef, SealedTable, SecretRow, Store, StoreError, UserRow,
+    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectedCredentialRef,
+    InjectedSecretRef, InjectionRecord, OrgRow, SandboxOptions, SandboxRow, Sealed, SealedRef,
+    SealedTable, SecretRow, Store, StoreError, UserRow,
 };
-use amika_types::{AgentJobState, AgentKind, CredentialType, SandboxState, Scope};
+use amika_types::{
+    AgentCredentialRef, AgentJobState, AgentKind, CredentialType, NetworkMode, ResolutionOutcome,
+    ResolutionSource, ResolvedAgentCredential, SandboxState, Scope,
+};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use serde_json::json;
 
@@ -108,12 +112,21 @@ fn sandbox(id: &str, owner: &UserRow, name: &str, created: i64) -> SandboxRow {
         provider: "local".into(),
         state: SandboxState::Initializing,
         error_message: None,
-        secret_env_vars: json!({"GITHUB_TOKEN": "TOKEN"}),
-        agent_credentials: json!([{"kind": "claude"}]),
-        resolved_agent_credentials: json!([]),
-        secret_names: json!(["TOKEN"]),
-        injection: json!({}),
-        options: json!({"network": "egress", "memory_mb": 2048}),
+        secret_env_vars: [("GITHUB_TOKEN".to_string(), "TOKEN".to_string())].into(),
+        agent_credentials: vec![AgentCredentialRef {
+            kind: AgentKind::Claude,
+            name: None,
+            credential_type: None,
+            none: false,
+        }],
+        resolved_agent_credentials: vec![],
+        secret_names: vec!["TOKEN".into()],
+        injection: InjectionRecord::default(),
+        options: SandboxOptions {
+            network: NetworkMode::Egress,
+            memory_mib: Some(2048),
+            pids: None,
+        },
         created_at: at(created),
         updated_at: at(created),
     }
@@ -654,9 +667,29 @@ async fn story(store: Arc<dyn Store>) {
 
     let mut running = dev.clone();
     running.state = SandboxState::Running;
-    running.resolved_agent_credentials =
-        json!([{"kind": "claude", "credential_id": "c-alice-personal"}]);
-    running.injection = json!({"secrets": {"s-org-token": 1}});
+    running.resolved_agent_credentials = vec![ResolvedAgentCredential {
+        kind: AgentKind::Claude,
+        outcome: ResolutionOutcome::Resolved,
+        name: "personal".into(),
+        credential_type: "oauth".into(),
+        source: ResolutionSource::UserDefault,
+        reason: String::new(),
+    }];
+    running.injection = InjectionRecord {
+        secrets: vec![InjectedSecretRef {
+            env: "GITHUB_TOKEN".into(),
+            secret_id: "s-org-token".into(),
+            name: "TOKEN".into(),
+            version: 1,
+        }],
+        credentials: vec![InjectedCredentialRef {
+            kind: AgentKind::Claude,
+            credential_id: "c-alice-personal".into(),
+            name: "personal".into(),
+            credential_type: CredentialType::Oauth,
+            version: 1,
+        }],
+    };
     running.updated_at = at(40);
     store.update_sandbox(&running).await.unwrap();
     assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
@@ -752,7 +785,7 @@ async fn story(store: Arc<dyn Store>) {
         .insert_audit_event(&audit("a-other", &other, 206))
         .await
         .unwrap();
-    let newest = store.list_audit_events("o-acme", 3).await.unwrap();
+    let newest = store.list_audit_events("o-acme", None, 3).await.unwrap();
     assert_eq!(
         newest,
         vec![
@@ -762,11 +795,15 @@ async fn story(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(
-        store.list_audit_events("o-acme", 100).await.unwrap().len(),
+        store
+            .list_audit_events("o-acme", None, 100)
+            .await
+            .unwrap()
+            .len(),
         5
     );
     assert_eq!(
-        store.list_audit_events("o-other", 100).await.unwrap(),
+        store.list_audit_events("o-other", None, 100).await.unwrap(),
         vec![audit("a-other", &other, 206)]
     );
     // Many at once, all or none: a batch with a duplicate id writes nothing, and a batch larger
@@ -774,7 +811,11 @@ async fn story(store: Arc<dyn Store>) {
     let clash = [audit("b-new", &other, 300), audit("a-other", &other, 301)];
     assert!(store.insert_audit_events(&clash).await.is_err());
     assert_eq!(
-        store.list_audit_events("o-other", 100).await.unwrap().len(),
+        store
+            .list_audit_events("o-other", None, 100)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let many: Vec<AuditRow> = (0..1001)
@@ -782,16 +823,48 @@ async fn story(store: Arc<dyn Store>) {
         .collect();
     store.insert_audit_events(&many).await.unwrap();
     store.insert_audit_events(&[]).await.unwrap();
-    let newest = store.list_audit_events("o-other", 2).await.unwrap();
+    let newest = store.list_audit_events("o-other", None, 2).await.unwrap();
     assert_eq!(newest, vec![many[1000].clone(), many[999].clone()]);
     assert_eq!(
         store
-            .list_audit_events("o-other", 2000)
+            .list_audit_events("o-other", None, 2000)
             .await
             .unwrap()
             .len(),
         1002
     );
+    // One user's events are filtered before the limit: newer events of others do not crowd
+    // them out of it.
+    let bobs: Vec<AuditRow> = (0..5)
+        .map(|i| AuditRow {
+            user_id: "u-bob".into(),
+            ..audit(&format!("c-bob-{i}"), &other, 2000 + i)
+        })
+        .collect();
+    store.insert_audit_events(&bobs).await.unwrap();
+    assert_eq!(
+        store
+            .list_audit_events("o-other", Some("u-alice"), 3)
+            .await
+            .unwrap(),
+        vec![many[1000].clone(), many[999].clone(), many[998].clone()]
+    );
+    assert_eq!(
+        store
+            .list_audit_events("o-other", Some("u-bob"), 100)
+            .await
+            .unwrap(),
+        bobs.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.list_audit_events("o-other", None, 2).await.unwrap(),
+        vec![bobs[4].clone(), bobs[3].clone()]
+    );
+    assert!(store
+        .list_audit_events("o-acme", Some("u-bob"), 100)
+        .await
+        .unwrap()
+        .is_empty());
 
     // ---- vault: canary, KEKs in use, rotation
     store
@@ -1051,6 +1124,162 @@ async fn agent_sessions_story(store: &dyn Store) {
     assert_eq!(store.get_agent_session("as-3").await.unwrap(), bobs);
 }
 
+/// SQL beside the store, on its database: how a column gets a value the store would never write.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Raw {
+    async fn set(&mut self, table: &str, id: &str, column: &str, text: &str) {
+        let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2");
+        let changed = match self {
+            Raw::Sqlite(c) => sqlx::query(&sql)
+                .bind(text)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()),
+            Raw::Postgres(c) => sqlx::query(&sql)
+                .bind(text)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .unwrap();
+        assert_eq!(changed, 1, "{sql}");
+    }
+
+    async fn get(&mut self, table: &str, id: &str, column: &str) -> String {
+        let sql = format!("SELECT {column} FROM {table} WHERE id = $1");
+        let text = match self {
+            Raw::Sqlite(c) => sqlx::query_scalar(&sql).bind(id).fetch_one(c).await,
+            Raw::Postgres(c) => sqlx::query_scalar(&sql).bind(id).fetch_one(c).await,
+        };
+        text.unwrap()
+    }
+}
+
+/// `result` is `Corrupt`, naming the table, the row and the column, and not the value.
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, want: [&str; 3]) {
+    match result {
+        Err(StoreError::Corrupt(message)) => {
+            let [table, id, column] = want;
+            assert!(
+                message.contains(&format!("{table} row {id:?}, column {column}:")),
+                "{message}"
+            );
+            assert!(!message.contains("leak-marker"), "{message}");
+        }
+        other => panic!("expected Corrupt naming {want:?}, got {other:?}"),
+    }
+}
+
+/// A JSON column that does not decode into its type — not JSON at all, or JSON of another
+/// shape — makes every read of its row `Corrupt`, never a default; the other rows still read.
+/// And what the store writes is byte for byte what it wrote before the columns were typed.
+async fn corrupt_rows_story(store: Arc<dyn Store>, mut raw: Raw) {
+    let org = org("o-corrupt", "corrupt");
+    let owner = user("u-corrupt", &org, "owner", false);
+    store.create_org(&org).await.unwrap();
+    store.create_user(&owner).await.unwrap();
+    let mut good = sandbox("sb-good", &owner, "good", 50);
+    good.options = SandboxOptions {
+        network: NetworkMode::None,
+        memory_mib: Some(64),
+        pids: None,
+    };
+    good.injection = InjectionRecord {
+        secrets: vec![InjectedSecretRef {
+            env: "DB".into(),
+            secret_id: "s-1".into(),
+            name: "DATABASE_URL".into(),
+            version: 1,
+        }],
+        credentials: vec![InjectedCredentialRef {
+            kind: AgentKind::Claude,
+            credential_id: "c-1".into(),
+            name: "c".into(),
+            credential_type: CredentialType::Oauth,
+            version: 2,
+        }],
+    };
+    let victim = sandbox("sb-victim", &owner, "victim", 51);
+    store.insert_sandbox(&good).await.unwrap();
+    store.insert_sandbox(&victim).await.unwrap();
+
+    // The text of each column as the untyped store wrote it (`json!(value).to_string()`).
+    for (column, text) in [
+        ("secret_env_vars", r#"{"GITHUB_TOKEN":"TOKEN"}"#),
+        ("agent_credentials", r#"[{"kind":"claude"}]"#),
+        ("resolved_agent_credentials", "[]"),
+        ("secret_names", r#"["TOKEN"]"#),
+        (
+            "injection",
+            r#"{"credentials":[{"credential_id":"c-1","kind":"claude","name":"c","type":"oauth","version":2}],"secrets":[{"env":"DB","name":"DATABASE_URL","secret_id":"s-1","version":1}]}"#,
+        ),
+        (
+            "options",
+            r#"{"memory_mib":64,"network":"none","pids":null}"#,
+        ),
+    ] {
+        assert_eq!(
+            raw.get("sandboxes", "sb-good", column).await,
+            text,
+            "{column}"
+        );
+    }
+
+    let resolved = r#"[{"kind":"claude","outcome":"resolved","name":"n","type":"oauth","source":"leak-marker","reason":""}]"#;
+    let cases = [
+        ("secret_env_vars", r#"{"ENV": ["leak-marker"]}"#),
+        ("agent_credentials", r#"[{"kind": "leak-marker"}]"#),
+        ("resolved_agent_credentials", resolved),
+        ("secret_names", r#"{"leak-marker": 1}"#),
+        (
+            "injection",
+            r#"{"secrets": [], "credentials": [{"name": "leak-marker"}]}"#,
+        ),
+        ("options", r#"{"network": "leak-marker"}"#),
+        // A missing network mode must not become `egress`.
+        ("options", r#"{"memory_mib": 64}"#),
+    ];
+    let not_json = [
+        "secret_env_vars",
+        "agent_credentials",
+        "resolved_agent_credentials",
+    ]
+    .into_iter()
+    .chain(["secret_names", "injection", "options"])
+    .map(|column| (column, "{leak-marker"));
+    for (column, text) in cases.into_iter().chain(not_json) {
+        let before = raw.get("sandboxes", "sb-victim", column).await;
+        raw.set("sandboxes", "sb-victim", column, text).await;
+        let want = ["sandboxes", "sb-victim", column];
+        assert_corrupt(store.get_sandbox("sb-victim").await, want);
+        assert_corrupt(store.get_sandbox_by_name("u-corrupt", "victim").await, want);
+        assert_corrupt(store.list_sandboxes("u-corrupt").await, want);
+        assert_corrupt(store.list_all_sandboxes().await, want);
+        assert_eq!(store.get_sandbox("sb-good").await.unwrap(), good);
+        raw.set("sandboxes", "sb-victim", column, &before).await;
+        assert_eq!(store.get_sandbox("sb-victim").await.unwrap(), victim);
+    }
+
+    // An audit event's detail is free-form JSON, but JSON.
+    let event = AuditRow {
+        user_id: owner.id.clone(),
+        ..audit("e-corrupt", &org, 60)
+    };
+    store.insert_audit_event(&event).await.unwrap();
+    raw.set("audit_events", "e-corrupt", "detail", "{leak-marker")
+        .await;
+    assert_corrupt(
+        store.list_audit_events("o-corrupt", None, 10).await,
+        ["audit_events", "e-corrupt", "detail"],
+    );
+}
+
 #[tokio::test]
 async fn story_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -1060,6 +1289,10 @@ async fn story_sqlite() {
     // Reopening migrates nothing twice and finds everything where it was left.
     let reopened = amika_store::connect(&url).await.unwrap();
     assert_eq!(reopened.count_users().await.unwrap(), 4);
+
+    use sqlx::Connection;
+    let raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    corrupt_rows_story(reopened, Raw::Sqlite(raw)).await;
 
     // The in-memory spelling works too, and keeps its data across queries.
     let memory = amika_store::connect("sqlite::memory:").await.unwrap();
@@ -1081,8 +1314,13 @@ async fn story_postgres() {
     };
 
     let started = std::time::Instant::now();
-    story(amika_store::connect(database.url()).await.unwrap()).await;
+    let store = amika_store::connect(database.url()).await.unwrap();
+    story(store.clone()).await;
     eprintln!("story_postgres: story took {:?}", started.elapsed());
+    let raw = <sqlx::PgConnection as sqlx::Connection>::connect(database.url())
+        .await
+        .unwrap();
+    corrupt_rows_story(store, Raw::Postgres(raw)).await;
 
     // FORCE (inside): the story's pool may still be closing its connections.
     database.drop_database().unwrap();

@@ -400,9 +400,25 @@ pub struct ResolvedAgentCredential {
     #[serde(rename = "type")]
     pub credential_type: String,
     /// `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`.
-    pub source: String,
+    // Documented as a string, as it always was: the wire and the SDK's types stay as they are.
+    #[schema(value_type = String)]
+    pub source: ResolutionSource,
     pub reason: String,
 }
+
+string_enum!(
+    /// Why a kind got the credential it got (DESIGN §4): the resolver's rule that decided, or
+    /// `no-credential` when the kind was skipped. Serialized as exactly these strings. The
+    /// OpenAPI document shows the field as a string: this type's derived schema would list the
+    /// variants' snake_case (`request_name`), not these spellings.
+    ResolutionSource "resolution source" {
+        RequestName => "request:name",
+        RequestType => "request:type",
+        UserDefault => "user_default",
+        OrgDefault => "org_default",
+        NoCredential => "no-credential",
+    } expected "request:name, request:type, user_default, org_default or no-credential"
+);
 
 /// A sandbox. Keys of the reference schema that do not apply are present and null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -689,6 +705,29 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"kind":"codex","none":true}"#
         );
+    }
+
+    #[test]
+    fn resolution_sources_keep_their_wire_strings() {
+        let wire = [
+            (ResolutionSource::RequestName, "request:name"),
+            (ResolutionSource::RequestType, "request:type"),
+            (ResolutionSource::UserDefault, "user_default"),
+            (ResolutionSource::OrgDefault, "org_default"),
+            (ResolutionSource::NoCredential, "no-credential"),
+        ];
+        assert_eq!(wire.len(), ResolutionSource::ALL.len());
+        for (source, s) in wire {
+            assert_eq!(serde_json::to_string(&source).unwrap(), format!("\"{s}\""));
+            assert_eq!(
+                serde_json::from_str::<ResolutionSource>(&format!("\"{s}\"")).unwrap(),
+                source
+            );
+            assert_eq!((source.as_str(), source.to_string()), (s, s.to_string()));
+            assert_eq!(s.parse::<ResolutionSource>(), Ok(source));
+        }
+        assert!("request_name".parse::<ResolutionSource>().is_err());
+        assert!(serde_json::from_str::<ResolutionSource>("\"repo\"").is_err());
     }
 }
 

@@ -180,7 +180,7 @@ pub fn resolution_line(r: &ResolvedAgentCredential) -> String {
         }
         ResolutionOutcome::Skipped => {
             let why = if r.reason.is_empty() {
-                &r.source
+                r.source.as_str()
             } else {
                 &r.reason
             };
@@ -357,7 +357,7 @@ async fn get(ctx: &Ctx, name: String) -> anyhow::Result<()> {
             .to_string(),
             or_dash(Some(&r.name)),
             or_dash(Some(&r.credential_type)),
-            r.source.clone(),
+            r.source.to_string(),
             or_dash(Some(&r.reason)),
         ]);
     }
@@ -512,7 +512,7 @@ async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amika_types::{AgentCredentialRef, AgentKind, CredentialType};
+    use amika_types::{AgentCredentialRef, AgentKind, CredentialType, ResolutionSource};
     use clap::Parser;
 
     fn parse_create(argv: &[&str]) -> CreateArgs {
@@ -610,7 +610,7 @@ mod tests {
             outcome: ResolutionOutcome::Resolved,
             name: name.into(),
             credential_type: ty.into(),
-            source: source.into(),
+            source: source.parse().unwrap(),
             reason: reason.into(),
         }
     }
@@ -621,7 +621,7 @@ mod tests {
             outcome: ResolutionOutcome::Skipped,
             name: String::new(),
             credential_type: String::new(),
-            source: "no-credential".into(),
+            source: ResolutionSource::NoCredential,
             reason: reason.into(),
         }
     }

@@ -230,8 +230,9 @@ pub async fn reveal_credential(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many events, newest first (1..=1000, default 100).
-    #[param(nullable)]
-    pub limit: Option<i64>,
+    // Taken as text so that a non-number gets the same 400 as an out-of-range number.
+    #[param(nullable, value_type = Option<i64>)]
+    pub limit: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v0beta1/audit-events", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<t::AuditEvent>)))]
@@ -240,7 +241,12 @@ pub async fn list_audit_events(
     Auth(c): Auth,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<t::AuditEvent>>> {
-    Ok(Json(svc.list_audit_events(&c, q.limit).await?))
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Err(crate::service::audit::invalid_audit_limit().into()),
+    };
+    Ok(Json(svc.list_audit_events(&c, limit).await?))
 }
 
 // ------------------------------------------------------------------ sandboxes

@@ -681,14 +681,11 @@ fn session_to_wire(
     }
 }
 
-fn resolved_credentials(sandbox: &SandboxRow) -> Vec<t::ResolvedAgentCredential> {
-    serde_json::from_value(sandbox.resolved_agent_credentials.clone()).unwrap_or_default()
-}
-
 /// The agent a send goes to when the request names none: the first kind resolved for the
 /// sandbox, else Claude.
 fn default_agent(sandbox: &SandboxRow) -> AgentKind {
-    resolved_credentials(sandbox)
+    sandbox
+        .resolved_agent_credentials
         .iter()
         .find(|r| r.outcome == ResolutionOutcome::Resolved)
         .map_or(AgentKind::Claude, |r| r.kind)
@@ -703,7 +700,7 @@ pub fn usable_credential(
 ) -> std::result::Result<&t::ResolvedAgentCredential, Option<&str>> {
     match entries.iter().find(|r| r.kind == kind) {
         Some(r) if r.outcome == ResolutionOutcome::Resolved => Ok(r),
-        Some(r) if r.reason.is_empty() => Err(Some(&r.source)),
+        Some(r) if r.reason.is_empty() => Err(Some(r.source.as_str())),
         Some(r) => Err(Some(&r.reason)),
         None => Err(None),
     }
@@ -712,8 +709,7 @@ pub fn usable_credential(
 /// The name of the credential the sandbox holds for `kind`, or why it holds none and how to
 /// give it one.
 fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
-    let entries = resolved_credentials(sandbox);
-    let why = match usable_credential(&entries, kind) {
+    let why = match usable_credential(&sandbox.resolved_agent_credentials, kind) {
         Ok(r) => return Ok(r.name.clone()),
         Err(Some(why)) => format!("it was skipped when the sandbox was created ({why})"),
         Err(None) => "none was requested when the sandbox was created".to_string(),

@@ -1,11 +1,27 @@
 //! Audit events: who did what to which object and version, when, from which sandbox. Never a
 //! value; where correlation helps, an HMAC of the value under a key derived from the master key.
 
+use std::ops::RangeInclusive;
+
 use amika_store::AuditRow;
 use amika_types as t;
 use serde_json::Value;
 
-use super::{new_id, now, Caller, Result, Service};
+use super::{new_id, now, Caller, Result, Service, ServiceError};
+
+/// How many events one listing may ask for, and how many it gets when it does not say.
+pub const AUDIT_LIMITS: RangeInclusive<i64> = 1..=1000;
+const DEFAULT_AUDIT_LIMIT: i64 = 100;
+
+/// The 400 for a `limit` that is not a whole number in [`AUDIT_LIMITS`] (never clamped: a
+/// client asking for more than it may have should learn so, not silently get fewer).
+pub fn invalid_audit_limit() -> ServiceError {
+    ServiceError::bad_request(format!(
+        "limit must be a whole number in {}..={}",
+        AUDIT_LIMITS.start(),
+        AUDIT_LIMITS.end()
+    ))
+}
 
 /// What an event is about.
 #[derive(Debug)]
@@ -64,18 +80,26 @@ impl Service {
         Ok(())
     }
 
-    /// The caller's org's events, newest first.
+    /// Up to `limit` (default 100) of the events the caller may see, newest first: an admin's
+    /// whole org, a member's own. Filtered in the store, before the limit, so a member of a
+    /// busy org still gets `limit` of theirs.
     pub async fn list_audit_events(
         &self,
         caller: &Caller,
         limit: Option<i64>,
     ) -> Result<Vec<t::AuditEvent>> {
-        let limit = limit.unwrap_or(100).clamp(1, 1000);
-        let rows = self.store.list_audit_events(&caller.org_id, limit).await?;
+        let limit = match limit {
+            None => DEFAULT_AUDIT_LIMIT,
+            Some(n) if AUDIT_LIMITS.contains(&n) => n,
+            Some(_) => return Err(invalid_audit_limit()),
+        };
+        let only_user = (!caller.is_admin).then_some(caller.user_id.as_str());
+        let rows = self
+            .store
+            .list_audit_events(&caller.org_id, only_user, limit)
+            .await?;
         Ok(rows
             .into_iter()
-            // Members see their own events and org-wide ones; admins see the whole org.
-            .filter(|r| caller.is_admin || r.user_id == caller.user_id)
             .map(|r| t::AuditEvent {
                 id: r.id,
                 org_id: r.org_id,

@@ -10,16 +10,11 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeSet;
 
 use amika_types::{
-    AgentCredentialRef, AgentKind, CredentialType, ResolutionOutcome, ResolvedAgentCredential,
-    Scope,
+    AgentCredentialRef, AgentKind, CredentialType, ResolutionOutcome, ResolutionSource,
+    ResolvedAgentCredential, Scope,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
-const SOURCE_NAME: &str = "request:name";
-const SOURCE_TYPE: &str = "request:type";
-const SOURCE_USER_DEFAULT: &str = "user_default";
-const SOURCE_ORG_DEFAULT: &str = "org_default";
-const SOURCE_NONE: &str = "no-credential";
 const REASON_FLAG: &str = "no-agent-credential flag";
 const REASON_NOTHING_STORED: &str = "no stored credential";
 
@@ -188,7 +183,11 @@ fn pinned_by_name(
             requested,
             actual: found.credential_type,
         }),
-        _ => Ok(resolved(found, SOURCE_NAME, found.reason(now))),
+        _ => Ok(resolved(
+            found,
+            ResolutionSource::RequestName,
+            found.reason(now),
+        )),
     }
 }
 
@@ -215,7 +214,11 @@ fn pinned_by_type(
             name: None,
             credential_type: Some(wanted),
         })?;
-    Ok(resolved(found, SOURCE_TYPE, found.reason(now)))
+    Ok(resolved(
+        found,
+        ResolutionSource::RequestType,
+        found.reason(now),
+    ))
 }
 
 /// Rule 4: the first non-expired credential in the default order, or skipped.
@@ -223,8 +226,8 @@ fn by_default(kind: AgentKind, of_kind: &[&Candidate], now: DateTime<Utc>) -> Re
     match first_in_default_order(of_kind.iter().copied().filter(|c| !c.is_expired(now))) {
         Some(found) => {
             let source = match found.scope {
-                Scope::User => SOURCE_USER_DEFAULT,
-                Scope::Org => SOURCE_ORG_DEFAULT,
+                Scope::User => ResolutionSource::UserDefault,
+                Scope::Org => ResolutionSource::OrgDefault,
             };
             resolved(found, source, String::new())
         }
@@ -259,14 +262,14 @@ fn default_order(a: &Candidate, b: &Candidate) -> Ordering {
     key(a).cmp(&key(b))
 }
 
-fn resolved(credential: &Candidate, source: &str, reason: String) -> Resolution {
+fn resolved(credential: &Candidate, source: ResolutionSource, reason: String) -> Resolution {
     Resolution {
         entry: ResolvedAgentCredential {
             kind: credential.kind,
             outcome: ResolutionOutcome::Resolved,
             name: credential.name.clone(),
             credential_type: credential.credential_type.as_str().to_owned(),
-            source: source.to_owned(),
+            source,
             reason,
         },
         credential: Some(credential.clone()),
@@ -280,7 +283,7 @@ fn skipped(kind: AgentKind, reason: &str) -> Resolution {
             outcome: ResolutionOutcome::Skipped,
             name: String::new(),
             credential_type: String::new(),
-            source: SOURCE_NONE.to_owned(),
+            source: ResolutionSource::NoCredential,
             reason: reason.to_owned(),
         },
         credential: None,
@@ -394,7 +397,7 @@ mod tests {
             outcome,
             name: name.into(),
             credential_type: ty.into(),
-            source: source.into(),
+            source: source.parse().unwrap(),
             reason: reason.into(),
         }
     }

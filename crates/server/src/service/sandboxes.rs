@@ -13,9 +13,11 @@ use amika_sandbox::{
     ExecSpec, InjectedEnv, InjectedFile, Injection, KeyedLock, ProviderError, RuntimeStatus,
     SandboxSpec, SecretBytes,
 };
-use amika_store::{CredentialRow, SandboxRow, SecretRow, StoreError};
+use amika_store::{
+    CredentialRow, InjectedCredentialRef, InjectedSecretRef, InjectionRecord, SandboxOptions,
+    SandboxRow, SecretRow, StoreError,
+};
 use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{audit_row, Subject};
@@ -27,39 +29,6 @@ use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 /// How long a create or start waits for the provider before answering 202 with the sandbox
 /// still `initializing` (the start goes on in the background).
 const START_WAIT: Duration = Duration::from_secs(10);
-
-/// What went into a sandbox: ids and versions, never values. Stored on the row so a restart
-/// can inject the current values again.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct InjectionRecord {
-    pub secrets: Vec<InjectedSecretRef>,
-    pub credentials: Vec<InjectedCredentialRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InjectedSecretRef {
-    pub env: String,
-    pub secret_id: String,
-    pub name: String,
-    pub version: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InjectedCredentialRef {
-    pub kind: AgentKind,
-    pub credential_id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub credential_type: CredentialType,
-    pub version: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SandboxOptions {
-    network: NetworkMode,
-    memory_mib: Option<u64>,
-    pids: Option<u64>,
-}
 
 /// Everything a start needs: the injection with its values, and what to redact.
 struct Prepared {
@@ -75,8 +44,9 @@ fn state_error(e: impl std::fmt::Display) -> ServiceError {
     }
 }
 
+/// The row as the API shows it. Its columns were decoded by the store, which fails a row that
+/// does not decode rather than show defaults.
 pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
-    let options: Option<SandboxOptions> = serde_json::from_value(r.options.clone()).ok();
     t::Sandbox {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -97,12 +67,11 @@ pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
         services: None,
         state: r.state,
         error_message: r.error_message.clone(),
-        network: options.as_ref().map_or(NetworkMode::Egress, |o| o.network),
-        memory_mib: options.as_ref().and_then(|o| o.memory_mib),
-        pids: options.as_ref().and_then(|o| o.pids),
-        secret_names: serde_json::from_value(r.secret_names.clone()).unwrap_or_default(),
-        resolved_agent_credentials: serde_json::from_value(r.resolved_agent_credentials.clone())
-            .unwrap_or_default(),
+        network: r.options.network,
+        memory_mib: r.options.memory_mib,
+        pids: r.options.pids,
+        secret_names: r.secret_names.clone(),
+        resolved_agent_credentials: r.resolved_agent_credentials.clone(),
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -500,22 +469,16 @@ impl Service {
             .injection)
     }
 
-    /// The provider's spec from the stored options. Unreadable options fail the start rather
-    /// than fall back to defaults: a default network mode could open a `none` sandbox.
-    fn spec(row: &SandboxRow) -> std::result::Result<SandboxSpec, amika_sandbox::ProviderError> {
-        let o: SandboxOptions = serde_json::from_value(row.options.clone()).map_err(|e| {
-            amika_sandbox::ProviderError::StartFailed {
-                id: row.id.clone(),
-                reason: format!("its stored options are unreadable ({e}): recreate the sandbox")
-                    .into(),
-            }
-        })?;
-        Ok(SandboxSpec {
+    /// The provider's spec from the stored options. Unreadable options never get here: the
+    /// store fails the row (`StoreError::Corrupt`) rather than fall back to defaults, since a
+    /// default network mode could open a `none` sandbox.
+    fn spec(row: &SandboxRow) -> SandboxSpec {
+        SandboxSpec {
             id: row.id.clone(),
-            network: o.network,
-            memory_mib: o.memory_mib,
-            pids: o.pids,
-        })
+            network: row.options.network,
+            memory_mib: row.options.memory_mib,
+            pids: row.options.pids,
+        }
     }
 
     pub async fn create_sandbox(
@@ -546,12 +509,12 @@ impl Service {
             provider: self.provider.name().to_string(),
             state: SandboxState::Initializing,
             error_message: None,
-            secret_env_vars: json!(req.secret_env_vars),
-            agent_credentials: json!(req.agent_credentials),
-            resolved_agent_credentials: json!(resolved),
-            secret_names: json!(secret_names),
-            injection: json!(prepared.record),
-            options: json!(options),
+            secret_env_vars: req.secret_env_vars.clone(),
+            agent_credentials: req.agent_credentials.clone(),
+            resolved_agent_credentials: resolved,
+            secret_names,
+            injection: prepared.record.clone(),
+            options,
             created_at: at,
             updated_at: at,
         };
@@ -684,10 +647,7 @@ impl Service {
             redactions,
             ..
         } = prepared;
-        let outcome = match Self::spec(row) {
-            Ok(spec) => self.provider.start(&spec, injection).await,
-            Err(e) => Err(e),
-        };
+        let outcome = self.provider.start(&Self::spec(row), injection).await;
         if outcome.is_err() {
             let _ = self.provider.stop(&row.id).await;
         }
@@ -717,8 +677,7 @@ impl Service {
         let mut row = self.store.get_sandbox(&row.id).await?;
         check_transition(row.state, Operation::Start).map_err(state_error)?;
         self.provider.check()?;
-        let record: InjectionRecord =
-            serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
+        let record = row.injection.clone();
         let mut secrets = Vec::new();
         for s in &record.secrets {
             let current = match self.store.get_secret(&s.secret_id).await {
@@ -749,7 +708,7 @@ impl Service {
         let prepared = self.prepare(&secrets, &credentials)?;
         // What this start injects, recorded first (not a state change: the row is written in
         // the state it was read in, under the sandbox's lock), then the transition.
-        row.injection = json!(prepared.record);
+        row.injection = prepared.record.clone();
         self.store.update_sandbox(&row).await?;
         let Some(row) = self.transition(&row, Operation::Start, None).await? else {
             return Err(self.changed_meanwhile(&row, "preparing its start").await);
@@ -896,8 +855,7 @@ impl Service {
         {
             return Ok(set.clone());
         }
-        let record: InjectionRecord =
-            serde_json::from_value(row.injection.clone()).map_err(ServiceError::internal)?;
+        let record = &row.injection;
         // A row deleted since the start is skipped; any other store error is an error, not a
         // quietly smaller set (the set is cached for the sandbox's whole run).
         fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>> {
@@ -1033,7 +991,7 @@ mod tests {
         }
     }
 
-    fn row(options: serde_json::Value) -> SandboxRow {
+    fn row(options: SandboxOptions) -> SandboxRow {
         let at = now();
         SandboxRow {
             id: "sbx_1".into(),
@@ -1043,30 +1001,29 @@ mod tests {
             provider: "local".into(),
             state: SandboxState::Stopped,
             error_message: None,
-            secret_env_vars: json!({}),
-            agent_credentials: json!([]),
-            resolved_agent_credentials: json!([]),
-            secret_names: json!([]),
-            injection: json!({}),
+            secret_env_vars: BTreeMap::new(),
+            agent_credentials: vec![],
+            resolved_agent_credentials: vec![],
+            secret_names: vec![],
+            injection: InjectionRecord::default(),
             options,
             created_at: at,
             updated_at: at,
         }
     }
 
+    // Unreadable options can no longer reach `spec`: the store fails such a row, and
+    // `tests/corrupt_rows.rs` checks that a start (and a get, and a list) then fails.
     #[test]
-    fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
-        let ok = Service::spec(&row(
-            json!({"network": "none", "memory_mib": 64, "pids": null}),
-        ))
-        .unwrap();
+    fn the_spec_takes_network_and_limits_from_the_stored_options() {
+        let spec = Service::spec(&row(SandboxOptions {
+            network: NetworkMode::None,
+            memory_mib: Some(64),
+            pids: None,
+        }));
         assert_eq!(
-            (ok.network, ok.memory_mib, ok.pids),
-            (NetworkMode::None, Some(64), None)
+            (spec.id.as_str(), spec.network, spec.memory_mib, spec.pids),
+            ("sbx_1", NetworkMode::None, Some(64), None)
         );
-        let err = Service::spec(&row(json!({"network": "sideways"})))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("stored options are unreadable"), "{err}");
     }
 }

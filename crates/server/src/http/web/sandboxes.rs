@@ -65,7 +65,7 @@ fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential]) -> Strin
                     format!("<code>{}</code>", escape(&r.name))
                 },
                 dash(&r.credential_type),
-                format!("<code>{}</code>", escape(&r.source)),
+                format!("<code>{}</code>", escape(r.source.as_str())),
                 dash(&r.reason),
             ]
         })

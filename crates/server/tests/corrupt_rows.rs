@@ -1,0 +1,120 @@
+//! A sandbox row the store cannot decode fails every operation on it loudly — it is never shown
+//! or started with defaults. Before the store decoded its columns, unreadable options showed up
+//! as `network: egress` (and unreadable lists as `[]`).
+
+use std::sync::Arc;
+
+use amika_sandbox::local::LocalProvider;
+use amika_server::service::{Caller, Service};
+use amika_server::ServerConfig;
+use amika_store::{InjectionRecord, SandboxOptions, SandboxRow, Store};
+use amika_types::{NetworkMode, SandboxState};
+use sqlx::Connection;
+
+/// The error and every cause under it, as one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn stopped_sandbox(caller: &Caller) -> SandboxRow {
+    let at = chrono::Utc::now();
+    SandboxRow {
+        id: "sbx_0000corrupt".into(),
+        org_id: caller.org_id.clone(),
+        user_id: caller.user_id.clone(),
+        name: "offline".into(),
+        provider: "local".into(),
+        state: SandboxState::Stopped,
+        error_message: None,
+        secret_env_vars: Default::default(),
+        agent_credentials: vec![],
+        resolved_agent_credentials: vec![],
+        secret_names: vec![],
+        injection: InjectionRecord::default(),
+        options: SandboxOptions {
+            network: NetworkMode::None,
+            memory_mib: Some(64),
+            pids: None,
+        },
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test]
+async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let store: Arc<dyn Store> = amika_store::connect(&url).await.unwrap();
+    let vault = Arc::new(amika_vault::Vault::new(amika_vault::MasterKey::generate()));
+    // No bubblewrap: nothing can start, and a start that got as far as the provider would say
+    // so (Unavailable) rather than fail on the row.
+    let provider = Arc::new(
+        LocalProvider::new(dir.path().join("sandboxes"))
+            .with_bwrap_path("/nonexistent/bwrap".into()),
+    );
+    let svc = Service::new(store.clone(), vault, provider, Arc::new(config));
+    let key = svc.bootstrap_first_admin().await.unwrap().unwrap();
+    let caller = svc.authenticate(&key).await.unwrap();
+    let row = stopped_sandbox(&caller);
+    store.insert_sandbox(&row).await.unwrap();
+
+    // Options as an older writer may have spelled them still read.
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let set_options = |text: &'static str| {
+        sqlx::query("UPDATE sandboxes SET options = $1 WHERE id = $2")
+            .bind(text)
+            .bind("sbx_0000corrupt")
+    };
+    set_options(r#"{"network": "none", "memory_mib": 64, "pids": null}"#)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let shown = svc.get_sandbox(&caller, "offline").await.unwrap();
+    assert_eq!(
+        (shown.network, shown.memory_mib, shown.pids),
+        (NetworkMode::None, Some(64), None)
+    );
+
+    // No network mode, or one that is not a mode: never `egress`, and never a start.
+    for corrupt in [
+        r#"{"memory_mib": 64}"#,
+        r#"{"network": "sideways"}"#,
+        "{not json",
+    ] {
+        set_options(corrupt).execute(&mut raw).await.unwrap();
+        let failures = [
+            svc.get_sandbox(&caller, "offline")
+                .await
+                .map(|s| format!("{s:?}")),
+            svc.get_sandbox(&caller, &row.id)
+                .await
+                .map(|s| format!("{s:?}")),
+            svc.list_sandboxes(&caller).await.map(|s| format!("{s:?}")),
+            svc.start_sandbox(&caller, "offline")
+                .await
+                .map(|()| "started".into()),
+        ];
+        for result in failures {
+            let err = match result {
+                Ok(shown) => panic!("{corrupt}: answered {shown}"),
+                Err(e) => chain(&e),
+            };
+            assert!(
+                err.contains("corrupt row")
+                    && err.contains("sbx_0000corrupt")
+                    && err.contains("column options"),
+                "{corrupt}: {err}"
+            );
+            assert!(!err.contains("sideways"), "the value leaked: {err}");
+        }
+    }
+}

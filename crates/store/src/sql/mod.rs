@@ -1,0 +1,223 @@
+//! The one implementation of [`Store`], over any [`Backend`]: the SQL text both dialects share,
+//! as named constants in a module per area, and the code that binds rows to it and decodes
+//! what comes back.
+//!
+//! Sharing works because the two schemas are kept column-for-column alike and both dialects
+//! accept `$n` placeholders, partial unique indexes, `ON CONFLICT ... DO UPDATE` and `UNION`.
+//! Where they differ (column types, collations) the migrations say so, not the SQL here.
+
+mod accounts;
+mod agents;
+mod audit;
+mod credentials;
+mod sandboxes;
+mod secrets;
+mod vault;
+
+use amika_types::{AgentKind, SandboxState};
+use chrono::{DateTime, Utc};
+
+use crate::backend::Backend;
+use crate::{
+    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, OrgRow, Result, SandboxRow,
+    Sealed, SealedRef, SecretRow, Store, UserRow,
+};
+
+#[async_trait::async_trait]
+impl<B: Backend> Store for B {
+    // ---- vault metadata
+    async fn vault_canary(&self) -> Result<Option<Sealed>> {
+        vault::vault_canary(self).await
+    }
+    async fn set_vault_canary(&self, sealed: &Sealed) -> Result<()> {
+        vault::set_vault_canary(self, sealed).await
+    }
+    async fn kek_ids_in_use(&self) -> Result<Vec<String>> {
+        vault::kek_ids_in_use(self).await
+    }
+    async fn all_sealed(&self) -> Result<Vec<SealedRef>> {
+        vault::all_sealed(self).await
+    }
+    async fn replace_sealed(&self, updates: &[SealedRef]) -> Result<()> {
+        vault::replace_sealed(self, updates).await
+    }
+
+    // ---- orgs, users, api keys
+    async fn create_org(&self, org: &OrgRow) -> Result<()> {
+        accounts::create_org(self, org).await
+    }
+    async fn get_org(&self, id: &str) -> Result<OrgRow> {
+        accounts::get_org(self, id).await
+    }
+    async fn get_org_by_name(&self, name: &str) -> Result<OrgRow> {
+        accounts::get_org_by_name(self, name).await
+    }
+    async fn count_users(&self) -> Result<i64> {
+        accounts::count_users(self).await
+    }
+    async fn count_users_in_org(&self, org_id: &str) -> Result<i64> {
+        accounts::count_users_in_org(self, org_id).await
+    }
+    async fn create_user(&self, user: &UserRow) -> Result<()> {
+        accounts::create_user(self, user).await
+    }
+    async fn get_user(&self, id: &str) -> Result<UserRow> {
+        accounts::get_user(self, id).await
+    }
+    async fn create_api_key(&self, key: &ApiKeyRow) -> Result<()> {
+        accounts::create_api_key(self, key).await
+    }
+    async fn get_api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRow> {
+        accounts::get_api_key_by_hash(self, hash).await
+    }
+    async fn get_api_key_and_user_by_hash(&self, hash: &str) -> Result<(ApiKeyRow, UserRow)> {
+        accounts::get_api_key_and_user_by_hash(self, hash).await
+    }
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>> {
+        accounts::list_api_keys(self, user_id).await
+    }
+    async fn delete_api_key(&self, user_id: &str, id: &str) -> Result<()> {
+        accounts::delete_api_key(self, user_id, id).await
+    }
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_api_key(self, id, at).await
+    }
+
+    // ---- generic secrets
+    async fn insert_secret(&self, row: &SecretRow) -> Result<()> {
+        secrets::insert_secret(self, row).await
+    }
+    async fn update_secret(&self, row: &SecretRow) -> Result<()> {
+        secrets::update_secret(self, row).await
+    }
+    async fn get_secret(&self, id: &str) -> Result<SecretRow> {
+        secrets::get_secret(self, id).await
+    }
+    async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>> {
+        secrets::list_visible_secrets(self, org_id, user_id).await
+    }
+    async fn find_visible_secret(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> Result<SecretRow> {
+        secrets::find_visible_secret(self, org_id, user_id, name).await
+    }
+    async fn find_visible_secrets(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        names: &[String],
+    ) -> Result<Vec<SecretRow>> {
+        secrets::find_visible_secrets(self, org_id, user_id, names).await
+    }
+    async fn delete_secret(&self, id: &str) -> Result<()> {
+        secrets::delete_secret(self, id).await
+    }
+
+    // ---- agent credentials
+    async fn insert_credential(&self, row: &CredentialRow) -> Result<()> {
+        credentials::insert_credential(self, row).await
+    }
+    async fn update_credential(&self, row: &CredentialRow) -> Result<()> {
+        credentials::update_credential(self, row).await
+    }
+    async fn get_credential(&self, id: &str) -> Result<CredentialRow> {
+        credentials::get_credential(self, id).await
+    }
+    async fn list_visible_credentials(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        kind: AgentKind,
+    ) -> Result<Vec<CredentialRow>> {
+        credentials::list_visible_credentials(self, org_id, user_id, kind).await
+    }
+    async fn clear_default_credential(
+        &self,
+        user_id: &str,
+        kind: AgentKind,
+        except_id: &str,
+    ) -> Result<()> {
+        credentials::clear_default_credential(self, user_id, kind, except_id).await
+    }
+    async fn delete_credential(&self, id: &str) -> Result<()> {
+        credentials::delete_credential(self, id).await
+    }
+
+    // ---- sandboxes
+    async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()> {
+        sandboxes::insert_sandbox(self, row).await
+    }
+    async fn update_sandbox(&self, row: &SandboxRow) -> Result<()> {
+        sandboxes::update_sandbox(self, row).await
+    }
+    async fn transition_sandbox(
+        &self,
+        id: &str,
+        from: SandboxState,
+        to: SandboxState,
+        error_message: Option<&str>,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        sandboxes::transition_sandbox(self, id, from, to, error_message, updated_at).await
+    }
+    async fn get_sandbox(&self, id: &str) -> Result<SandboxRow> {
+        sandboxes::get_sandbox(self, id).await
+    }
+    async fn get_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow> {
+        sandboxes::get_sandbox_by_name(self, user_id, name).await
+    }
+    async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>> {
+        sandboxes::list_sandboxes(self, user_id).await
+    }
+    async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>> {
+        sandboxes::list_all_sandboxes(self).await
+    }
+    async fn delete_sandbox(&self, id: &str) -> Result<()> {
+        sandboxes::delete_sandbox(self, id).await
+    }
+
+    // ---- audit
+    async fn insert_audit_event(&self, event: &AuditRow) -> Result<()> {
+        audit::insert_audit_events(self, std::slice::from_ref(event)).await
+    }
+    async fn insert_audit_events(&self, events: &[AuditRow]) -> Result<()> {
+        audit::insert_audit_events(self, events).await
+    }
+    async fn list_audit_events(
+        &self,
+        org_id: &str,
+        user_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        audit::list_audit_events(self, org_id, user_id, limit).await
+    }
+
+    // ---- agent sessions and turns
+    async fn insert_agent_session(&self, row: &AgentSessionRow) -> Result<()> {
+        agents::insert_agent_session(self, row).await
+    }
+    async fn update_agent_session(&self, row: &AgentSessionRow) -> Result<()> {
+        agents::update_agent_session(self, row).await
+    }
+    async fn get_agent_session(&self, id: &str) -> Result<AgentSessionRow> {
+        agents::get_agent_session(self, id).await
+    }
+    async fn list_agent_sessions(&self, sandbox_id: &str) -> Result<Vec<AgentSessionRow>> {
+        agents::list_agent_sessions(self, sandbox_id).await
+    }
+    async fn insert_agent_turn(&self, row: &AgentTurnRow) -> Result<()> {
+        agents::insert_agent_turn(self, row).await
+    }
+    async fn update_agent_turn(&self, row: &AgentTurnRow) -> Result<()> {
+        agents::update_agent_turn(self, row).await
+    }
+    async fn get_agent_turn(&self, id: &str) -> Result<AgentTurnRow> {
+        agents::get_agent_turn(self, id).await
+    }
+    async fn list_agent_turns(&self, session_id: &str) -> Result<Vec<AgentTurnRow>> {
+        agents::list_agent_turns(self, session_id).await
+    }
+}

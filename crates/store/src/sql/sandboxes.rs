@@ -1,0 +1,224 @@
+//! Sandboxes: one row each, with what was asked for, what was resolved and injected, and the
+//! provider options, all decoded into their types here — a column that does not decode is
+//! [`StoreError::Corrupt`], never a default (a defaulted network mode could open a `none`
+//! sandbox). State changes that race use [`transition_sandbox`]'s compare-and-set.
+
+use amika_types::SandboxState;
+use chrono::{DateTime, Utc};
+
+use crate::backend::{params, Backend};
+use crate::codec::{
+    conflict_or_db, convert_all, decode_json, encode_json, expect_rows, parse_enum, Cell,
+};
+use crate::{Result, SandboxRow, StoreError};
+
+const TABLE: &str = "sandboxes";
+
+// The column list, so each SELECT and `SandboxRecord` stay in step.
+macro_rules! columns {
+    () => {
+        "id, org_id, user_id, name, provider, state, error_message, secret_env_vars, \
+         agent_credentials, resolved_agent_credentials, secret_names, injection, options, \
+         created_at, updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO sandboxes (",
+    columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+const UPDATE: &str = "UPDATE sandboxes SET org_id = $2, user_id = $3, name = $4, provider = $5, \
+     state = $6, error_message = $7, secret_env_vars = $8, \
+     agent_credentials = $9, resolved_agent_credentials = $10, \
+     secret_names = $11, injection = $12, options = $13, updated_at = $14 \
+     WHERE id = $1";
+const TRANSITION: &str = "UPDATE sandboxes SET state = $3, error_message = $4, updated_at = $5 \
+     WHERE id = $1 AND state = $2";
+const GET: &str = concat!("SELECT ", columns!(), " FROM sandboxes WHERE id = $1");
+const GET_BY_NAME: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM sandboxes WHERE user_id = $1 AND name = $2"
+);
+const LIST_FOR_USER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM sandboxes WHERE user_id = $1 ORDER BY name"
+);
+const LIST_ALL: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM sandboxes ORDER BY created_at, id"
+);
+const DELETE: &str = "DELETE FROM sandboxes WHERE id = $1";
+
+#[derive(sqlx::FromRow)]
+struct SandboxRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    name: String,
+    provider: String,
+    state: String,
+    error_message: Option<String>,
+    secret_env_vars: String,
+    agent_credentials: String,
+    resolved_agent_credentials: String,
+    secret_names: String,
+    injection: String,
+    options: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SandboxRecord> for SandboxRow {
+    type Error = StoreError;
+    fn try_from(r: SandboxRecord) -> Result<Self> {
+        let at = |column| Cell::new(TABLE, &r.id, column);
+        Ok(SandboxRow {
+            state: parse_enum(&r.state, at("state"))?,
+            secret_env_vars: decode_json(&r.secret_env_vars, at("secret_env_vars"))?,
+            agent_credentials: decode_json(&r.agent_credentials, at("agent_credentials"))?,
+            resolved_agent_credentials: decode_json(
+                &r.resolved_agent_credentials,
+                at("resolved_agent_credentials"),
+            )?,
+            secret_names: decode_json(&r.secret_names, at("secret_names"))?,
+            injection: decode_json(&r.injection, at("injection"))?,
+            options: decode_json(&r.options, at("options"))?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            name: r.name,
+            provider: r.provider,
+            error_message: r.error_message,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// The JSON columns as stored, in column order.
+struct JsonColumns {
+    secret_env_vars: String,
+    agent_credentials: String,
+    resolved_agent_credentials: String,
+    secret_names: String,
+    injection: String,
+    options: String,
+}
+
+impl JsonColumns {
+    fn encode(row: &SandboxRow) -> Result<Self> {
+        Ok(JsonColumns {
+            secret_env_vars: encode_json(&row.secret_env_vars, TABLE, "secret_env_vars")?,
+            agent_credentials: encode_json(&row.agent_credentials, TABLE, "agent_credentials")?,
+            resolved_agent_credentials: encode_json(
+                &row.resolved_agent_credentials,
+                TABLE,
+                "resolved_agent_credentials",
+            )?,
+            secret_names: encode_json(&row.secret_names, TABLE, "secret_names")?,
+            injection: encode_json(&row.injection, TABLE, "injection")?,
+            options: encode_json(&row.options, TABLE, "options")?,
+        })
+    }
+}
+
+fn conflict(row: &SandboxRow) -> String {
+    format!("a sandbox named {} already exists", row.name)
+}
+
+pub(crate) async fn insert_sandbox(db: &impl Backend, row: &SandboxRow) -> Result<()> {
+    let json = JsonColumns::encode(row)?;
+    let p = params![
+        &row.id,
+        &row.org_id,
+        &row.user_id,
+        &row.name,
+        &row.provider,
+        row.state.as_str(),
+        &row.error_message,
+        &json.secret_env_vars,
+        &json.agent_credentials,
+        &json.resolved_agent_credentials,
+        &json.secret_names,
+        &json.injection,
+        &json.options,
+        row.created_at,
+        row.updated_at,
+    ];
+    db.execute(INSERT, &p)
+        .await
+        .map_err(|e| conflict_or_db(e, || conflict(row)))?;
+    Ok(())
+}
+
+pub(crate) async fn update_sandbox(db: &impl Backend, row: &SandboxRow) -> Result<()> {
+    let json = JsonColumns::encode(row)?;
+    let p = params![
+        &row.id,
+        &row.org_id,
+        &row.user_id,
+        &row.name,
+        &row.provider,
+        row.state.as_str(),
+        &row.error_message,
+        &json.secret_env_vars,
+        &json.agent_credentials,
+        &json.resolved_agent_credentials,
+        &json.secret_names,
+        &json.injection,
+        &json.options,
+        row.updated_at,
+    ];
+    let done = db
+        .execute(UPDATE, &p)
+        .await
+        .map_err(|e| conflict_or_db(e, || conflict(row)))?;
+    expect_rows(done, "sandbox")
+}
+
+pub(crate) async fn transition_sandbox(
+    db: &impl Backend,
+    id: &str,
+    from: SandboxState,
+    to: SandboxState,
+    error_message: Option<&str>,
+    updated_at: DateTime<Utc>,
+) -> Result<bool> {
+    let p = params![id, from.as_str(), to.as_str(), error_message, updated_at];
+    Ok(db.execute(TRANSITION, &p).await? == 1)
+}
+
+pub(crate) async fn get_sandbox(db: &impl Backend, id: &str) -> Result<SandboxRow> {
+    let record: Option<SandboxRecord> = db.fetch_optional(GET, &params![id]).await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn get_sandbox_by_name(
+    db: &impl Backend,
+    user_id: &str,
+    name: &str,
+) -> Result<SandboxRow> {
+    let record: Option<SandboxRecord> = db
+        .fetch_optional(GET_BY_NAME, &params![user_id, name])
+        .await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn list_sandboxes(db: &impl Backend, user_id: &str) -> Result<Vec<SandboxRow>> {
+    let records: Vec<SandboxRecord> = db.fetch_all(LIST_FOR_USER, &params![user_id]).await?;
+    convert_all(records)
+}
+
+pub(crate) async fn list_all_sandboxes(db: &impl Backend) -> Result<Vec<SandboxRow>> {
+    let records: Vec<SandboxRecord> = db.fetch_all(LIST_ALL, &[]).await?;
+    convert_all(records)
+}
+
+pub(crate) async fn delete_sandbox(db: &impl Backend, id: &str) -> Result<()> {
+    let done = db.execute(DELETE, &params![id]).await?;
+    expect_rows(done, "sandbox")
+}
