@@ -2,7 +2,7 @@
 //! trace id that ties an answer to the log. Internal causes are logged once and answered with a
 //! generic message.
 
-use amika_types::{ErrorBody, TRACE_HEADER};
+use amika_types::{ErrorBody, ErrorCode, ErrorDetail, TRACE_HEADER};
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,59 +23,84 @@ pub fn current_trace_id() -> String {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
-    pub details: Vec<serde_json::Value>,
+    pub details: Vec<ErrorDetail>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.to_string(),
+            code,
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    /// The request field the answer is about (the first of `details`), if any.
+    pub fn field(&self) -> Option<&str> {
+        self.details.first().map(|d| d.field.as_str())
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
-        match e {
-            ServiceError::BadRequest { code, .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        let code = e.code();
+        let status = match &e {
+            ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match &e {
+            ServiceError::Unauthorized => {
+                "missing or invalid API key: send `Authorization: Bearer amk_...`".to_string()
             }
-            ServiceError::Unauthorized => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or invalid API key: send `Authorization: Bearer amk_...`",
-            ),
-            ServiceError::Forbidden(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-            }
-            ServiceError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            ServiceError::Conflict { code, .. } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::Unprocessable { code, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
-            ServiceError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "provider_unavailable",
-                message,
-            ),
             ServiceError::Internal(cause) => {
+                // The one place an internal cause is logged; the client learns only the trace id.
+                let cause = chain(cause.as_ref());
                 tracing::error!(trace_id = %current_trace_id(), %cause, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal server error: see the server log for this trace id",
-                )
+                "internal server error: see the server log for this trace id".to_string()
             }
+            other => other.to_string(),
+        };
+        let details = e
+            .field()
+            .map(|field| ErrorDetail {
+                field: field.to_string(),
+                code: code.as_str().to_string(),
+                message: message.clone(),
+            })
+            .into_iter()
+            .collect();
+        ApiError {
+            status,
+            code,
+            message,
+            details,
         }
     }
+}
+
+/// An error and its sources on one line, `outer: inner: innermost`. A source whose text its
+/// outer error already ends with (`database error: {0}` over the sqlx error) is not repeated.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
 }
 
 impl From<JsonRejection> for ApiError {
@@ -84,25 +109,27 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     "request body is too large",
                 )
             }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with `Content-Type: application/json`",
             ),
             JsonRejection::JsonSyntaxError(e) => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("malformed JSON: {}", e.body_text()),
             ),
             // serde's message names unknown and missing fields and wrong types.
-            JsonRejection::JsonDataError(e) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
-            }
-            other => ApiError::new(other.status(), "invalid_request", other.body_text()),
+            JsonRejection::JsonDataError(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                e.body_text(),
+            ),
+            other => ApiError::new(other.status(), ErrorCode::InvalidRequest, other.body_text()),
         }
     }
 }
@@ -110,14 +137,7 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let trace_id = current_trace_id();
-        let body = ErrorBody {
-            kind: "error".into(),
-            code: self.code.clone(),
-            error_code: self.code,
-            message: self.message,
-            details: self.details,
-            trace_id: trace_id.clone(),
-        };
+        let body = ErrorBody::new(self.code, self.message, self.details, trace_id.clone());
         let mut resp = (self.status, Json(body)).into_response();
         if let Ok(v) = HeaderValue::from_str(&trace_id) {
             resp.headers_mut().insert(TRACE_HEADER, v);

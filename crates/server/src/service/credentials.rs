@@ -2,7 +2,7 @@
 //! one default per user and kind. An OAuth value must be the agent's whole credential JSON.
 
 use amika_store::{CredentialRow, StoreError};
-use amika_types::{self as t, AgentKind, CredentialType, Scope};
+use amika_types::{self as t, AgentKind, CredentialType, ErrorCode, Scope};
 use amika_vault::{Aad, SecretString};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -56,19 +56,18 @@ pub fn check_credential_value(
     match ty {
         CredentialType::ApiKey => {
             if value.trim() != value || value.contains(char::is_whitespace) {
-                return Err(ServiceError::BadRequest {
-                    code: "invalid_value",
-                    message: format!(
-                        "{kind} api_key value must be a single token without whitespace"
-                    ),
-                });
+                return Err(ServiceError::invalid(
+                    ErrorCode::InvalidValue,
+                    format!("{kind} api_key value must be a single token without whitespace"),
+                )
+                .at("value"));
             }
             Ok(None)
         }
         CredentialType::Oauth => {
-            let doc: serde_json::Value = serde_json::from_str(value).map_err(|e| ServiceError::BadRequest {
-                code: "invalid_oauth_json",
-                message: format!(
+            let doc: serde_json::Value = serde_json::from_str(value).map_err(|e| ServiceError::invalid(
+                ErrorCode::InvalidOauthJson,
+                format!(
                     "{kind} oauth value is not valid JSON (line {}, column {}): expected the agent's whole credential document{}",
                     e.line(),
                     e.column(),
@@ -77,12 +76,12 @@ pub fn check_credential_value(
                         AgentKind::Codex => " (~/.codex/auth.json)",
                     }
                 ),
-            })?;
+            ).at("value"))?;
             if !doc.is_object() {
-                return Err(ServiceError::BadRequest {
-                    code: "invalid_oauth_json",
-                    message: format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
-                });
+                return Err(ServiceError::invalid(
+                    ErrorCode::InvalidOauthJson,
+                    format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
+                ).at("value"));
             }
             Ok(oauth_expiry(&doc))
         }
@@ -192,10 +191,11 @@ impl Service {
         };
         row.sealed = to_store_sealed(self.vault.seal(&value, &credential_aad(&row))?);
         self.store.insert_credential(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "credential_exists",
-                message: format!("a {scope}-scoped {kind} credential named {:?} already exists: update it instead", row.name),
-            },
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::CredentialExists,
+                format!("a {scope}-scoped {kind} credential named {:?} already exists: update it instead", row.name),
+            )
+            .at("name"),
             e => e.into(),
         })?;
         if row.is_default {

@@ -3,7 +3,7 @@
 //! or the audited reveal.
 
 use amika_store::{SecretRow, StoreError};
-use amika_types::{self as t, Scope};
+use amika_types::{self as t, ErrorCode, Scope};
 use amika_vault::{Aad, SecretString};
 use serde_json::json;
 
@@ -142,13 +142,14 @@ impl Service {
         };
         row.sealed = to_store_sealed(self.vault.seal(&value, &secret_aad(&row))?);
         self.store.insert_secret(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "secret_exists",
-                message: format!(
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::SecretExists,
+                format!(
                     "a {scope}-scoped secret named {:?} already exists: update it instead",
                     row.name
                 ),
-            },
+            )
+            .at("name"),
             e => e.into(),
         })?;
         let detail = json!({"scope": scope, "value_hmac": self.vault.hmac(&value)});
@@ -206,13 +207,14 @@ impl Service {
         }
         row.updated_at = now();
         self.store.update_secret(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "secret_exists",
-                message: format!(
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::SecretExists,
+                format!(
                     "a {}-scoped secret named {:?} already exists",
                     row.scope, row.name
                 ),
-            },
+            )
+            .at("name"),
             e => e.into(),
         })?;
         self.audit(
