@@ -44,16 +44,14 @@ string_enum!(
     } expected "one of the codes of the ErrorCode schema"
 );
 
-/// One field of the request that an error concerns.
-///
-/// `code` is an [`ErrorCode`] spelling; like the envelope's, it is a string on this type so
-/// that a client reading a code newer than itself still reads the envelope.
+/// One field of the request that an error concerns, with the error's code and message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// The field as a JSON path into the request body: `name`, `message`,
     /// `secret_env_vars.DATABASE_URL` (everything after the first `.` is the map's key),
     /// `agent_credentials[1].type`.
     pub field: String,
+    // An `ErrorCode` in the schema, a `String` here: see `ErrorBody::code`.
     #[schema(value_type = ErrorCode)]
     pub code: String,
     pub message: String,
@@ -62,12 +60,14 @@ pub struct ErrorDetail {
 /// The error envelope of every non-2xx answer.
 ///
 /// `error_code` repeats `code` for clients of the reference API, which names the field that way.
-/// Both are [`ErrorCode`] spellings (the schema says so), kept as strings on this type so that a
-/// client meeting a code added after it was built still reads the message and trace id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     #[serde(rename = "type")]
     pub kind: String,
+    // The schema says `ErrorCode`; this type keeps the code a `String` so that a client meeting
+    // a code added after it was built still reads the message and trace id
+    // (`ErrorBody::error_code` parses it). The server writes it from an `ErrorCode` only
+    // (`ErrorBody::new`).
     #[schema(value_type = ErrorCode)]
     pub code: String,
     #[schema(value_type = ErrorCode)]

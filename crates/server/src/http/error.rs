@@ -147,3 +147,78 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Was: `Internal(String)` kept only the outer message, so the log said which key file
+    /// could not be read but not why.
+    #[test]
+    fn an_internal_error_is_logged_once_with_its_whole_chain_and_never_answered() {
+        let cause = amika_vault::VaultError::Io {
+            path: "/data/master.key".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        let log = Log::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let answer = tracing::subscriber::with_default(subscriber, || {
+            ApiError::from(ServiceError::from(cause))
+        });
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged.matches("internal error").count(), 1, "{logged}");
+        assert!(
+            logged.contains("vault: I/O error on /data/master.key: disk on fire"),
+            "{logged}"
+        );
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.code, ErrorCode::Internal);
+        assert_eq!(
+            answer.message,
+            "internal server error: see the server log for this trace id"
+        );
+        assert!(answer.details.is_empty());
+    }
+
+    #[test]
+    fn a_chain_does_not_repeat_a_cause_its_outer_error_already_shows() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("database error: {0}")]
+        struct Database(#[source] PoolTimedOut);
+        #[derive(Debug, thiserror::Error)]
+        #[error("pool timed out")]
+        struct PoolTimedOut;
+        assert_eq!(
+            chain(&ServiceError::internal(Database(PoolTimedOut))),
+            "internal error: database error: pool timed out"
+        );
+        let io = std::io::Error::other("denied");
+        assert_eq!(
+            chain(&ServiceError::from(amika_vault::VaultError::Io {
+                path: "/k".into(),
+                source: io
+            })),
+            "internal error: vault: I/O error on /k: denied"
+        );
+    }
+}
