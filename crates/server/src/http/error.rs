@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::service::ServiceError;
+use crate::service::{error_chain as chain, ServiceError};
 
 tokio::task_local! {
     /// The trace id of the request being served (set by the trace middleware).
@@ -85,22 +85,6 @@ impl From<ServiceError> for ApiError {
             details,
         }
     }
-}
-
-/// An error and its sources on one line, `outer: inner: innermost`. A source whose text its
-/// outer error already ends with (`database error: {0}` over the sqlx error) is not repeated.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line
 }
 
 impl From<JsonRejection> for ApiError {

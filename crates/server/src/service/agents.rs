@@ -735,6 +735,43 @@ fn bad_request(message: impl Into<String>) -> ServiceError {
     ServiceError::bad_request(message)
 }
 
+/// The checks of a send that need nothing stored: its message, its choice of session, and its
+/// deadline, which it returns (at most `max`, the server's). Each error names its field.
+pub(crate) fn check_send_request(req: &t::AgentSendRequest, max: Duration) -> Result<Duration> {
+    let message = &req.message;
+    if message.trim().is_empty() {
+        return Err(
+            bad_request("message must not be empty: say what the agent should do").at("message"),
+        );
+    }
+    if message.len() > MAX_MESSAGE_BYTES {
+        return Err(bad_request(format!(
+            "message is {} bytes, more than the {MAX_MESSAGE_BYTES} an agent can be given",
+            message.len()
+        ))
+        .at("message"));
+    }
+    if message.contains('\0') {
+        return Err(bad_request("message must not contain NUL characters").at("message"));
+    }
+    if req.new_session && req.session_id.is_some() {
+        return Err(bad_request(
+            "session_id and new_session exclude each other: continue a session or start a new one",
+        )
+        .at("new_session"));
+    }
+    match req.timeout_secs {
+        None => Ok(max),
+        Some(0) => Err(bad_request("timeout_secs must be at least 1").at("timeout_secs")),
+        Some(s) if Duration::from_secs(s) > max => Err(bad_request(format!(
+            "timeout_secs {s} is longer than this server's agent deadline of {}s",
+            max.as_secs()
+        ))
+        .at("timeout_secs")),
+        Some(s) => Ok(Duration::from_secs(s)),
+    }
+}
+
 /// Largest page of sessions.
 const MAX_SESSIONS_PAGE: u64 = 1000;
 
@@ -802,44 +839,8 @@ impl Service {
         req: t::AgentSendRequest,
         state: AgentJobState,
     ) -> Result<PreparedSend> {
+        let timeout = check_send_request(&req, self.config.agent_timeout)?;
         let message = req.message;
-        if message.trim().is_empty() {
-            return Err(
-                bad_request("message must not be empty: say what the agent should do")
-                    .at("message"),
-            );
-        }
-        if message.len() > MAX_MESSAGE_BYTES {
-            return Err(bad_request(format!(
-                "message is {} bytes, more than the {MAX_MESSAGE_BYTES} an agent can be given",
-                message.len()
-            ))
-            .at("message"));
-        }
-        if message.contains('\0') {
-            return Err(bad_request("message must not contain NUL characters").at("message"));
-        }
-        if req.new_session && req.session_id.is_some() {
-            return Err(bad_request(
-                "session_id and new_session exclude each other: continue a session or start a new one",
-            )
-            .at("new_session"));
-        }
-        let max = self.config.agent_timeout;
-        let timeout = match req.timeout_secs {
-            None => max,
-            Some(0) => {
-                return Err(bad_request("timeout_secs must be at least 1").at("timeout_secs"))
-            }
-            Some(s) if Duration::from_secs(s) > max => {
-                return Err(bad_request(format!(
-                    "timeout_secs {s} is longer than this server's agent deadline of {}s",
-                    max.as_secs()
-                ))
-                .at("timeout_secs"))
-            }
-            Some(s) => Duration::from_secs(s),
-        };
 
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
         check_transition(sandbox.state, Operation::Exec).map_err(|_| {
@@ -1112,7 +1113,7 @@ impl Service {
         tokio::spawn(async move {
             let job_id = prepared.turn.id.clone();
             if let Err(e) = svc.run_send(prepared).await {
-                tracing::error!(%job_id, "agent send job failed: {e}");
+                tracing::error!(%job_id, "agent send job failed: {}", super::error_chain(&e));
             }
         });
         Ok(job)

@@ -146,6 +146,22 @@ impl ServiceError {
     }
 }
 
+/// An error and its sources on one line, `outer: inner: innermost`. A source whose text its
+/// outer error already ends with (`database error: {0}` over the sqlx error) is not repeated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 /// An internal cause with what was being done when it happened (`vault: ...`).
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {source}")]

@@ -438,19 +438,61 @@ pub async fn conversation_json(
 mod tests {
     use super::*;
 
-    /// The send's errors as the service builds them (`service::agents::prepare_send`), placed
-    /// by the request field they name.
+    /// The send's errors as the service builds them (`service::agents`), placed by the request
+    /// field they name.
     #[test]
     fn service_errors_land_next_to_the_field_they_concern() {
+        use crate::service::agents::check_send_request;
         use amika_types::ErrorCode;
+        let refused = |req: t::AgentSendRequest| {
+            check_send_request(&req, std::time::Duration::from_secs(600)).unwrap_err()
+        };
+        let send = |message: &str| t::AgentSendRequest {
+            message: message.into(),
+            ..Default::default()
+        };
         let cases = [
-            (ServiceError::bad_request("message must not be empty: say what the agent should do").at("message"), Some("message")),
-            (ServiceError::bad_request("message is 200000 bytes, more than the 102400 an agent can be given").at("message"), Some("message")),
-            (ServiceError::unprocessable(ErrorCode::AgentCredentialSkipped, "sandbox \"b\" has no codex credential: ...").at("agent"), Some("agent")),
-            (ServiceError::invalid(ErrorCode::AgentMismatch, "session ses_1 is a claude session: leave out agent, or pass claude").at("agent"), Some("agent")),
-            (ServiceError::bad_request("session_id and new_session exclude each other: ...").at("new_session"), Some("new_session")),
-            (ServiceError::conflict(ErrorCode::InvalidState, "sandbox \"b\" is stopped: agent-send needs it running"), None),
-            (ServiceError::conflict(ErrorCode::SessionBusy, "session ses_1 is still answering an earlier message (job j): wait for it, or start another session with new_session"), None),
+            (refused(send("  \n ")), Some("message")),
+            (refused(send(&"x".repeat(200_000))), Some("message")),
+            (refused(send("a\0b")), Some("message")),
+            (
+                refused(t::AgentSendRequest {
+                    session_id: Some("ses_1".into()),
+                    new_session: true,
+                    ..send("hi")
+                }),
+                Some("new_session"),
+            ),
+            (
+                ServiceError::unprocessable(
+                    ErrorCode::AgentCredentialSkipped,
+                    "sandbox \"b\" has no codex credential: ...",
+                )
+                .at("agent"),
+                Some("agent"),
+            ),
+            (
+                ServiceError::invalid(
+                    ErrorCode::AgentMismatch,
+                    "session ses_1 is a claude session: leave out agent, or pass claude",
+                )
+                .at("agent"),
+                Some("agent"),
+            ),
+            (
+                ServiceError::conflict(
+                    ErrorCode::InvalidState,
+                    "sandbox \"b\" is stopped: agent-send needs it running",
+                ),
+                None,
+            ),
+            (
+                ServiceError::conflict(
+                    ErrorCode::SessionBusy,
+                    "session ses_1 is still answering an earlier message (job j): wait for it, or start another session with new_session",
+                ),
+                None,
+            ),
         ];
         for (e, want) in cases {
             let message = e.to_string();
@@ -458,7 +500,7 @@ mod tests {
             d.place(e);
             match want {
                 Some(input) => assert_eq!(d.errors.get(input), Some(message.as_str()), "{message}"),
-                None => assert_eq!(d.errors.general, [message.clone()], "{message}"),
+                None => assert_eq!(d.errors.general, [message.as_str()], "{message}"),
             }
         }
     }

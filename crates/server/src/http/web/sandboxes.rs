@@ -835,7 +835,7 @@ mod tests {
             d.place(e);
             match want {
                 Some(input) => assert_eq!(d.errors.get(input), Some(message.as_str()), "{message}"),
-                None => assert_eq!(d.errors.general, [message.clone()], "{message}"),
+                None => assert_eq!(d.errors.general, [message.as_str()], "{message}"),
             }
         }
     }
