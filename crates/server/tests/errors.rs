@@ -441,6 +441,17 @@ async fn details_name_the_request_field_an_error_is_about() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["details"][0]["field"], "value", "{answer}");
+    // A query parameter is named by its name.
+    let (status, answer) = app
+        .call(
+            Method::GET,
+            &format!("{B}/sandboxes/any/sessions?limit=0"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "limit", "{answer}");
     // Errors about no field in particular: no details.
     let (status, answer) = app
         .call(Method::GET, &format!("{B}/sandboxes/nope"), Some(&k), None)

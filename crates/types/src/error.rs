@@ -49,7 +49,7 @@ string_enum!(
 pub struct ErrorDetail {
     /// The field as a JSON path into the request body: `name`, `message`,
     /// `secret_env_vars.DATABASE_URL` (everything after the first `.` is the map's key),
-    /// `agent_credentials[1].type`.
+    /// `agent_credentials[1].type`; or the name of a query parameter (`limit`).
     pub field: String,
     // An `ErrorCode` in the schema, a `String` here: see `ErrorBody::code`.
     #[schema(value_type = ErrorCode)]

@@ -1151,13 +1151,17 @@ impl Service {
         offset: Option<u64>,
     ) -> Result<t::AgentSessionsList> {
         let status = status
-            .map(|s| s.parse::<AgentSessionStatus>().map_err(bad_request))
+            .map(|s| {
+                s.parse::<AgentSessionStatus>()
+                    .map_err(|e| bad_request(e).at("status"))
+            })
             .transpose()?;
         let limit = limit.unwrap_or(100);
         if !(1..=MAX_SESSIONS_PAGE).contains(&limit) {
             return Err(bad_request(format!(
                 "limit must be between 1 and {MAX_SESSIONS_PAGE}, not {limit}"
-            )));
+            ))
+            .at("limit"));
         }
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
         let rows = self.store.list_agent_sessions(&sandbox.id).await?;

@@ -35,8 +35,9 @@ pub struct Caller {
 /// What went wrong, in terms the API maps to a status and a code.
 ///
 /// Errors about one field of a request name it in `field`, as a JSON path into the request body
-/// (`name`, `secret_env_vars.DATABASE_URL`, `agent_credentials[1].type`): the API lists it in the
-/// envelope's `details`, and the web UI shows the message next to that field.
+/// (`name`, `secret_env_vars.DATABASE_URL`, `agent_credentials[1].type`) or a query parameter's
+/// name (`limit`): the API lists it in the envelope's `details`, and the web UI shows the
+/// message next to that field.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// 400: the request is malformed.

@@ -701,7 +701,7 @@ export interface components {
             /**
              * @description The field as a JSON path into the request body: `name`, `message`,
              *     `secret_env_vars.DATABASE_URL` (everything after the first `.` is the map's key),
-             *     `agent_credentials[1].type`.
+             *     `agent_credentials[1].type`; or the name of a query parameter (`limit`).
              */
             field: string;
             message: string;
