@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use amika_types::{
     AgentKind, ApiKeyWithValue, AuditEvent, CreateApiKeyRequest, CreateCredentialRequest,
     CreateOrgRequest, CreateSandboxRequest, CreateSecretRequest, CreateUserRequest, CreatedUser,
-    CredentialSummary, ErrorBody, ExecFrame, ExecRequest, Health, ListApiKeysResponse, Me,
-    OkStatus, Org, ResolutionPreview, RevealSecretResponse, Sandbox, SandboxState, SecretSummary,
-    UpdateCredentialRequest, UpdateSecretRequest, API_BASE, TRACE_HEADER,
+    CredentialSummary, ErrorBody, ErrorCode, ErrorDetail, ExecFrame, ExecRequest, Health,
+    ListApiKeysResponse, Me, OkStatus, Org, ResolutionPreview, RevealSecretResponse, Sandbox,
+    SandboxState, SecretSummary, UpdateCredentialRequest, UpdateSecretRequest, API_BASE,
+    TRACE_HEADER,
 };
 use futures::{Stream, StreamExt};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -41,7 +42,9 @@ pub enum ClientError {
         code: String,
         message: String,
         trace_id: Option<String>,
-        details: Vec<serde_json::Value>,
+        /// The request fields the error is about (`field` is a JSON path such as
+        /// `secret_env_vars.DB`); empty when it is about none in particular.
+        details: Vec<ErrorDetail>,
     },
     /// Nothing answered at the configured address.
     #[error("cannot reach the amika server at {url}: is it running? (`amika up`)")]
@@ -86,9 +89,23 @@ impl ClientError {
         }
     }
 
+    /// The envelope's code as an [`ErrorCode`]; `None` for other errors and for a code this
+    /// client does not know (a newer server's, or `http_<status>`).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.code()?.parse().ok()
+    }
+
     /// Whether this is an API error with the given code.
-    pub fn is_code(&self, wanted: &str) -> bool {
-        self.code() == Some(wanted)
+    pub fn is_code(&self, wanted: ErrorCode) -> bool {
+        self.code() == Some(wanted.as_str())
+    }
+
+    /// The request field an API error is about (the first of its details), if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { details, .. } => details.first().map(|d| d.field.as_str()),
+            _ => None,
+        }
     }
 }
 
@@ -581,7 +598,7 @@ fn parse_error_body(status: StatusCode, header_trace: Option<String>, body: &[u8
         )
     };
     let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large".to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge.as_str().to_string(),
         other => format!("http_{}", other.as_u16()),
     };
     ClientError::Api {
@@ -812,8 +829,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(err.to_string(), "secret \"x\" not found (secret_not_found)");
-        assert!(err.is_code("secret_not_found"));
+        assert!(err.is_code(ErrorCode::SecretNotFound));
+        assert_eq!(err.error_code(), Some(ErrorCode::SecretNotFound));
         assert_eq!(err.status(), Some(422));
+    }
+
+    #[test]
+    fn an_error_names_its_field_and_a_newer_code_still_reads() {
+        let body = br#"{"type":"error","code":"secret_not_found","error_code":"secret_not_found",
+            "message":"m","details":[{"field":"secret_env_vars.DB","code":"secret_not_found","message":"m"}],
+            "trace_id":"t-1"}"#;
+        let err = parse_error_body(StatusCode::UNPROCESSABLE_ENTITY, None, body);
+        assert_eq!(err.field(), Some("secret_env_vars.DB"));
+        let body = br#"{"type":"error","code":"from_the_future","error_code":"from_the_future",
+            "message":"newer","trace_id":"t-1"}"#;
+        let err = parse_error_body(StatusCode::BAD_REQUEST, None, body);
+        assert_eq!(err.code(), Some("from_the_future"));
+        assert_eq!((err.error_code(), err.field()), (None, None));
+        assert_eq!(err.to_string(), "newer (from_the_future)");
     }
 
     #[test]
@@ -823,7 +856,7 @@ mod tests {
             Some("t-2".into()),
             b"length limit exceeded",
         );
-        assert!(err.is_code("payload_too_large"), "{err:?}");
+        assert!(err.is_code(ErrorCode::PayloadTooLarge), "{err:?}");
         assert_eq!(
             err.to_string(),
             "HTTP 413 Payload Too Large: length limit exceeded (payload_too_large)"

@@ -397,3 +397,107 @@ async fn a_bad_audit_limit_is_a_400_naming_limit_and_its_range() {
             .await;
     }
 }
+
+/// An error about one field of the request names it in `details`, as a JSON path, with the
+/// answer's own code and message; an error about no field in particular has no details.
+#[tokio::test]
+async fn details_name_the_request_field_an_error_is_about() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    let cases: Vec<(&str, serde_json::Value, StatusCode, &str, &str)> = vec![
+        (
+            "unknown secret in secret_env_vars",
+            json!({"name": "x", "secret_env_vars": {"DB": "MISSING"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "secret_not_found",
+            "secret_env_vars.DB",
+        ),
+        (
+            "a second entry of one kind",
+            json!({"name": "x", "agent_credentials": [{"kind": "codex"}, {"kind": "claude"}, {"kind": "codex", "none": true}]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_credentials",
+            "agent_credentials[2].kind",
+        ),
+        (
+            "name and none together",
+            json!({"name": "x", "agent_credentials": [{"kind": "claude"}, {"kind": "codex", "none": true, "name": "a"}]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_credentials",
+            "agent_credentials[1].none",
+        ),
+        (
+            "a pinned credential that does not exist",
+            json!({"name": "x", "agent_credentials": [{"kind": "codex", "name": "nope"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "agent_credential_not_found",
+            "agent_credentials[0].name",
+        ),
+        (
+            "an invalid env var name",
+            json!({"name": "x", "secret_env_vars": {"1BAD": "S"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "secret_env_vars.1BAD",
+        ),
+        (
+            "an empty sandbox name",
+            json!({"name": ""}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "name",
+        ),
+    ];
+    for (case, body, status, code, field) in cases {
+        let (got, answer) = app
+            .call(
+                Method::POST,
+                &format!("{B}/sandboxes"),
+                Some(&k),
+                Some(body),
+            )
+            .await;
+        assert_eq!(got, status, "{case}: {answer}");
+        assert_eq!(answer["code"], code, "{case}: {answer}");
+        assert_eq!(
+            answer["details"],
+            json!([{"field": field, "code": code, "message": answer["message"]}]),
+            "{case}"
+        );
+    }
+
+    // Other requests name their fields the same way.
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &format!("{B}/secrets"),
+            Some(&k),
+            Some(json!({"name": "A", "value": ""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "value", "{answer}");
+    // A query parameter is named by its name.
+    let (status, answer) = app
+        .call(
+            Method::GET,
+            &format!("{B}/sandboxes/any/sessions?limit=0"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "limit", "{answer}");
+    // Errors about no field in particular: no details.
+    let (status, answer) = app
+        .call(Method::GET, &format!("{B}/sandboxes/nope"), Some(&k), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["details"], json!([]), "{answer}");
+    assert_eq!(
+        app.ok(Method::GET, &format!("{B}/sandboxes"), &k, None)
+            .await,
+        json!([]),
+        "none of it created a sandbox"
+    );
+}

@@ -206,7 +206,7 @@ async fn every_listed_route_is_served_by_the_router() {
 /// clients generated from the document send what the server accepts.
 #[test]
 fn enum_schemas_use_the_wire_spellings() {
-    use amika_types::{AgentKind, CredentialType, NetworkMode, SandboxState, Scope};
+    use amika_types::{AgentKind, CredentialType, ErrorCode, NetworkMode, SandboxState, Scope};
     fn spellings<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
         let mut v: Vec<String> = all.iter().map(|x| x.to_string()).collect();
         v.sort();
@@ -219,6 +219,7 @@ fn enum_schemas_use_the_wire_spellings() {
         ("Scope", spellings(Scope::ALL)),
         ("SandboxState", spellings(SandboxState::ALL)),
         ("NetworkMode", spellings(NetworkMode::ALL)),
+        ("ErrorCode", spellings(ErrorCode::ALL)),
     ];
     for (name, expected) in cases {
         let mut documented: Vec<String> = doc["components"]["schemas"][name]["enum"]

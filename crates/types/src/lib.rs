@@ -104,20 +104,9 @@ string_enum!(
     NetworkMode "network mode" { Egress => "egress", Host => "host", None => "none" } expected "egress, none or host"
 );
 
-/// The error envelope of every non-2xx answer.
-///
-/// `error_code` repeats `code` for clients of the reference API, which names the field that way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub code: String,
-    pub error_code: String,
-    pub message: String,
-    #[serde(default)]
-    pub details: Vec<serde_json::Value>,
-    pub trace_id: String,
-}
+// After `string_enum!`, which it uses.
+mod error;
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// `{"ok": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

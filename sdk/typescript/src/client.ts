@@ -31,6 +31,7 @@ import type {
   CreateProviderSecretInput,
   CreateSandboxInput,
   CreateSecretInput,
+  ErrorDetail,
   ExecFrame,
   ExecOptions,
   ExecResult,
@@ -256,7 +257,7 @@ export class AmikaClient {
         str(env?.message) ??
         `${request}: HTTP ${resp.status} ${resp.statusText}${text ? `: ${text.slice(0, 200)}` : ""}`,
       traceId: str(env?.trace_id) ?? headerTrace,
-      details: Array.isArray(env?.details) ? (env.details as unknown[]) : [],
+      details: Array.isArray(env?.details) ? (env.details as ErrorDetail[]) : [],
       request,
     });
   }

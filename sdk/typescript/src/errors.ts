@@ -5,7 +5,7 @@
  * `AmikaTimeoutError`), an agent-send job did not finish in time (`AmikaAgentJobTimeoutError`),
  * or an exec stream reported a failure (`AmikaExecError`).
  */
-import type { AgentSendJob, Sandbox } from "./types.js";
+import type { AgentSendJob, ErrorDetail, Sandbox } from "./types.js";
 
 export class AmikaError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -18,12 +18,14 @@ export class AmikaError extends Error {
 export class AmikaApiError extends AmikaError {
   /** HTTP status, e.g. 404. */
   readonly status: number;
-  /** Machine-readable code, e.g. `not_found`, `secret_exists`, `secret_not_found`. */
+  /** Machine-readable code (an `ErrorCode`), e.g. `not_found`, `secret_exists`,
+   * `secret_not_found`; `http_<status>` when the answer had no envelope. */
   readonly code: string;
   /** The request's trace id (also in the server's log), `""` if the answer had none. */
   readonly traceId: string;
-  /** Extra detail from the envelope, as the server sent it. */
-  readonly details: unknown[];
+  /** The request fields the error is about (e.g. `{ field: "secret_env_vars.DB", ... }`);
+   * empty when it is about none in particular. */
+  readonly details: ErrorDetail[];
   /** `METHOD path` of the request that failed. */
   readonly request: string;
 
@@ -32,7 +34,7 @@ export class AmikaApiError extends AmikaError {
     code: string;
     message: string;
     traceId: string;
-    details?: unknown[];
+    details?: ErrorDetail[];
     request: string;
   }) {
     super(init.message);

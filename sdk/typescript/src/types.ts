@@ -22,6 +22,22 @@ export type SandboxState = Schemas["SandboxState"];
 export type NetworkMode = Schemas["NetworkMode"];
 export type ResolutionOutcome = Schemas["ResolutionOutcome"];
 
+// ------------------------------------------------------------------ errors
+
+/** The machine-readable code of an error answer; `AmikaApiError.code` holds one of these (or
+ * `http_<status>` when the answer had no envelope). Branch on it, never on the message. */
+export type ErrorCode = Schemas["ErrorCode"];
+
+/** One request field an error is about, in `AmikaApiError.details`. */
+export interface ErrorDetail {
+  /** The field as a JSON path into the request: `name`, `message`,
+   * `secret_env_vars.DATABASE_URL`, `agent_credentials[1].type`. */
+  field: string;
+  /** An `ErrorCode`, typed as a string so that a code newer than this SDK still reads. */
+  code: ErrorCode | (string & {});
+  message: string;
+}
+
 // ------------------------------------------------------------------ secrets
 
 /** A generic secret (for env injection), never with its value. */
@@ -484,4 +500,6 @@ type Checks = [
   Assert<IsOutput<AgentSessionsList, Schemas["AgentSessionsList"]>>,
   Assert<IsInput<AgentSendInput, Schemas["AgentSendRequest"]>>,
   Assert<Equals<ListSessionsOptions["status"], Schemas["AgentSessionStatus"] | undefined>>,
+  Assert<Equals<keyof ErrorDetail, keyof Camelize<Schemas["ErrorDetail"]>>>,
+  Assert<Schemas["ErrorDetail"]["code"] extends ErrorDetail["code"] ? true : false>,
 ];

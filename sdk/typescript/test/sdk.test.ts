@@ -270,14 +270,19 @@ describe("error cases", () => {
   });
 
   test("422: secret_not_found and agent_credential_not_found, creating nothing", async () => {
-    await expectApiError(
+    const secretError = await expectApiError(
       amika.createSandbox({ name: "bad-secret-box", secretEnvVars: { MY_DB: "MISSING_SECRET" } }),
       { status: 422, code: "secret_not_found", message: /MY_DB.*MISSING_SECRET/ },
     );
-    await expectApiError(
+    // The field it is about, as a path into the wire request.
+    assert.deepEqual(secretError.details, [
+      { field: "secret_env_vars.MY_DB", code: "secret_not_found", message: secretError.message },
+    ]);
+    const credentialError = await expectApiError(
       amika.createSandbox({ name: "bad-cred-box", agentCredentials: [{ kind: "codex", name: "nope" }] }),
       { status: 422, code: "agent_credential_not_found", message: /nope/ },
     );
+    assert.equal(credentialError.details[0]?.field, "agent_credentials[0].name");
     const names = (await amika.listSandboxes()).map((s) => s.name);
     assert.ok(!names.includes("bad-secret-box") && !names.includes("bad-cred-box"), String(names));
   });

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use amika_client::Client;
 use amika_types::{
-    AgentKind, CreateCredentialRequest, CredentialSummary, CredentialType, Scope,
+    AgentKind, CreateCredentialRequest, CredentialSummary, CredentialType, ErrorCode, Scope,
     UpdateCredentialRequest,
 };
 use anyhow::{bail, Context};
@@ -156,7 +156,7 @@ pub async fn upsert_credential(
     }
     match client.create_credential(kind, &req).await {
         Ok(created) => Ok((Action::Created, created)),
-        Err(e) if e.status() == Some(409) => {
+        Err(e) if e.is_code(ErrorCode::CredentialExists) => {
             let scope = req.scope.unwrap_or(Scope::User);
             let existing = client.list_credentials(kind).await?;
             let Some(found) = find_credential(&existing, &req.name, scope) else {

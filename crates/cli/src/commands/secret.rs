@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use amika_client::Client;
-use amika_types::{CreateSecretRequest, Scope, SecretSummary, UpdateSecretRequest};
+use amika_types::{CreateSecretRequest, ErrorCode, Scope, SecretSummary, UpdateSecretRequest};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde::Serialize;
@@ -328,7 +328,7 @@ async fn upsert_secret(
     match client.create_secret(&req).await {
         Ok(secret) => Ok((Action::Created, secret)),
         // Created by someone else since the preview: store a new version of it instead.
-        Err(e) if e.is_code("secret_exists") => {
+        Err(e) if e.is_code(ErrorCode::SecretExists) => {
             let secrets = client.list_secrets().await?;
             let Some(found) = find_secret(&secrets, name, args.scope) else {
                 return Err(e.into());

@@ -1,6 +1,7 @@
 //! Request extractors: the authenticated caller, and JSON bodies, path and query parameters whose
 //! rejections come back in the error envelope.
 
+use amika_types::ErrorCode;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
@@ -42,7 +43,11 @@ pub struct ApiPath<T>(pub T);
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            r.body_text(),
+        )
     }
 }
 
@@ -53,6 +58,10 @@ pub struct ApiQuery<T>(pub T);
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            r.body_text(),
+        )
     }
 }

@@ -2,13 +2,13 @@
 //! trace id that ties an answer to the log. Internal causes are logged once and answered with a
 //! generic message.
 
-use amika_types::{ErrorBody, TRACE_HEADER};
+use amika_types::{ErrorBody, ErrorCode, ErrorDetail, TRACE_HEADER};
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::service::ServiceError;
+use crate::service::{error_chain as chain, ServiceError};
 
 tokio::task_local! {
     /// The trace id of the request being served (set by the trace middleware).
@@ -23,57 +23,66 @@ pub fn current_trace_id() -> String {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
-    pub details: Vec<serde_json::Value>,
+    pub details: Vec<ErrorDetail>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.to_string(),
+            code,
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    /// The request field the answer is about (the first of `details`), if any.
+    pub fn field(&self) -> Option<&str> {
+        self.details.first().map(|d| d.field.as_str())
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
-        match e {
-            ServiceError::BadRequest { code, .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        let code = e.code();
+        let status = match &e {
+            ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match &e {
+            ServiceError::Unauthorized => {
+                "missing or invalid API key: send `Authorization: Bearer amk_...`".to_string()
             }
-            ServiceError::Unauthorized => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or invalid API key: send `Authorization: Bearer amk_...`",
-            ),
-            ServiceError::Forbidden(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-            }
-            ServiceError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            ServiceError::Conflict { code, .. } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::Unprocessable { code, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
-            ServiceError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "provider_unavailable",
-                message,
-            ),
             ServiceError::Internal(cause) => {
+                // The one place an internal cause is logged; the client learns only the trace id.
+                let cause = chain(cause.as_ref());
                 tracing::error!(trace_id = %current_trace_id(), %cause, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal server error: see the server log for this trace id",
-                )
+                "internal server error: see the server log for this trace id".to_string()
             }
+            other => other.to_string(),
+        };
+        let details = e
+            .field()
+            .map(|field| ErrorDetail {
+                field: field.to_string(),
+                code: code.as_str().to_string(),
+                message: message.clone(),
+            })
+            .into_iter()
+            .collect();
+        ApiError {
+            status,
+            code,
+            message,
+            details,
         }
     }
 }
@@ -84,25 +93,27 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     "request body is too large",
                 )
             }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with `Content-Type: application/json`",
             ),
             JsonRejection::JsonSyntaxError(e) => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("malformed JSON: {}", e.body_text()),
             ),
             // serde's message names unknown and missing fields and wrong types.
-            JsonRejection::JsonDataError(e) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
-            }
-            other => ApiError::new(other.status(), "invalid_request", other.body_text()),
+            JsonRejection::JsonDataError(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                e.body_text(),
+            ),
+            other => ApiError::new(other.status(), ErrorCode::InvalidRequest, other.body_text()),
         }
     }
 }
@@ -110,14 +121,7 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let trace_id = current_trace_id();
-        let body = ErrorBody {
-            kind: "error".into(),
-            code: self.code.clone(),
-            error_code: self.code,
-            message: self.message,
-            details: self.details,
-            trace_id: trace_id.clone(),
-        };
+        let body = ErrorBody::new(self.code, self.message, self.details, trace_id.clone());
         let mut resp = (self.status, Json(body)).into_response();
         if let Ok(v) = HeaderValue::from_str(&trace_id) {
             resp.headers_mut().insert(TRACE_HEADER, v);
@@ -127,3 +131,78 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Was: `Internal(String)` kept only the outer message, so the log said which key file
+    /// could not be read but not why.
+    #[test]
+    fn an_internal_error_is_logged_once_with_its_whole_chain_and_never_answered() {
+        let cause = amika_vault::VaultError::Io {
+            path: "/data/master.key".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        let log = Log::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let answer = tracing::subscriber::with_default(subscriber, || {
+            ApiError::from(ServiceError::from(cause))
+        });
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged.matches("internal error").count(), 1, "{logged}");
+        assert!(
+            logged.contains("vault: I/O error on /data/master.key: disk on fire"),
+            "{logged}"
+        );
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.code, ErrorCode::Internal);
+        assert_eq!(
+            answer.message,
+            "internal server error: see the server log for this trace id"
+        );
+        assert!(answer.details.is_empty());
+    }
+
+    #[test]
+    fn a_chain_does_not_repeat_a_cause_its_outer_error_already_shows() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("database error: {0}")]
+        struct Database(#[source] PoolTimedOut);
+        #[derive(Debug, thiserror::Error)]
+        #[error("pool timed out")]
+        struct PoolTimedOut;
+        assert_eq!(
+            chain(&ServiceError::internal(Database(PoolTimedOut))),
+            "internal error: database error: pool timed out"
+        );
+        let io = std::io::Error::other("denied");
+        assert_eq!(
+            chain(&ServiceError::from(amika_vault::VaultError::Io {
+                path: "/k".into(),
+                source: io
+            })),
+            "internal error: vault: I/O error on /k: denied"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! REST handlers under `/api/v0beta1`: thin translations between HTTP and the service layer.
 
-use amika_types::{self as t, AgentKind};
+use amika_types::{self as t, AgentKind, ErrorCode};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -13,13 +13,8 @@ use super::error::{ApiError, ApiResult};
 use crate::service::{Service, ServiceError};
 
 fn kind(s: &str) -> Result<AgentKind, ApiError> {
-    s.parse::<AgentKind>().map_err(|e| {
-        ServiceError::BadRequest {
-            code: "unknown_kind",
-            message: e,
-        }
-        .into()
-    })
+    s.parse::<AgentKind>()
+        .map_err(|e| ServiceError::invalid(ErrorCode::UnknownKind, e).into())
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = t::Health)))]

@@ -29,7 +29,8 @@ use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::{ExecEvent, ExecHandle, ExecSpec, KeyedLock, ProviderError};
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{
-    self as t, AgentJobState, AgentKind, AgentSessionStatus, ResolutionOutcome, SandboxState,
+    self as t, AgentJobState, AgentKind, AgentSessionStatus, ErrorCode, ResolutionOutcome,
+    SandboxState,
 };
 use serde_json::{json, Value};
 
@@ -714,19 +715,57 @@ fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
         Err(Some(why)) => format!("it was skipped when the sandbox was created ({why})"),
         Err(None) => "none was requested when the sandbox was created".to_string(),
     };
-    Err(ServiceError::Unprocessable {
-        code: "agent_credential_skipped",
-        message: format!(
+    Err(ServiceError::unprocessable(
+        ErrorCode::AgentCredentialSkipped,
+        format!(
             "sandbox {name:?} has no {kind} credential: {why}. Recreate the sandbox with \
              `--agent-credential {kind}=NAME` (push one first with `amika secret {kind} push --name NAME ...` \
              if you have none)",
             name = sandbox.name
         ),
-    })
+    )
+    .at("agent"))
 }
 
 fn bad_request(message: impl Into<String>) -> ServiceError {
     ServiceError::bad_request(message)
+}
+
+/// The checks of a send that need nothing stored: its message, its choice of session, and its
+/// deadline, which it returns (at most `max`, the server's). Each error names its field.
+pub(crate) fn check_send_request(req: &t::AgentSendRequest, max: Duration) -> Result<Duration> {
+    let message = &req.message;
+    if message.trim().is_empty() {
+        return Err(
+            bad_request("message must not be empty: say what the agent should do").at("message"),
+        );
+    }
+    if message.len() > MAX_MESSAGE_BYTES {
+        return Err(bad_request(format!(
+            "message is {} bytes, more than the {MAX_MESSAGE_BYTES} an agent can be given",
+            message.len()
+        ))
+        .at("message"));
+    }
+    if message.contains('\0') {
+        return Err(bad_request("message must not contain NUL characters").at("message"));
+    }
+    if req.new_session && req.session_id.is_some() {
+        return Err(bad_request(
+            "session_id and new_session exclude each other: continue a session or start a new one",
+        )
+        .at("new_session"));
+    }
+    match req.timeout_secs {
+        None => Ok(max),
+        Some(0) => Err(bad_request("timeout_secs must be at least 1").at("timeout_secs")),
+        Some(s) if Duration::from_secs(s) > max => Err(bad_request(format!(
+            "timeout_secs {s} is longer than this server's agent deadline of {}s",
+            max.as_secs()
+        ))
+        .at("timeout_secs")),
+        Some(s) => Ok(Duration::from_secs(s)),
+    }
 }
 
 /// Largest page of sessions.
@@ -792,46 +831,18 @@ impl Service {
         req: t::AgentSendRequest,
         state: AgentJobState,
     ) -> Result<PreparedSend> {
+        let timeout = check_send_request(&req, self.config.agent_timeout)?;
         let message = req.message;
-        if message.trim().is_empty() {
-            return Err(bad_request(
-                "message must not be empty: say what the agent should do",
-            ));
-        }
-        if message.len() > MAX_MESSAGE_BYTES {
-            return Err(bad_request(format!(
-                "message is {} bytes, more than the {MAX_MESSAGE_BYTES} an agent can be given",
-                message.len()
-            )));
-        }
-        if message.contains('\0') {
-            return Err(bad_request("message must not contain NUL characters"));
-        }
-        if req.new_session && req.session_id.is_some() {
-            return Err(bad_request(
-                "session_id and new_session exclude each other: continue a session or start a new one",
-            ));
-        }
-        let max = self.config.agent_timeout;
-        let timeout = match req.timeout_secs {
-            None => max,
-            Some(0) => return Err(bad_request("timeout_secs must be at least 1")),
-            Some(s) if Duration::from_secs(s) > max => {
-                return Err(bad_request(format!(
-                    "timeout_secs {s} is longer than this server's agent deadline of {}s",
-                    max.as_secs()
-                )))
-            }
-            Some(s) => Duration::from_secs(s),
-        };
 
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
-        check_transition(sandbox.state, Operation::Exec).map_err(|_| ServiceError::Conflict {
-            code: "invalid_state",
-            message: format!(
-                "sandbox {:?} is {}: agent-send needs it running (`amika sandbox start {}`)",
-                sandbox.name, sandbox.state, sandbox.name
-            ),
+        check_transition(sandbox.state, Operation::Exec).map_err(|_| {
+            ServiceError::conflict(
+                ErrorCode::InvalidState,
+                format!(
+                    "sandbox {:?} is {}: agent-send needs it running (`amika sandbox start {}`)",
+                    sandbox.name, sandbox.state, sandbox.name
+                ),
+            )
         })?;
         let asked = match &req.session_id {
             Some(id) => Some(self.sandbox_session(&sandbox, id).await?),
@@ -839,13 +850,14 @@ impl Service {
         };
         let kind = match (&asked, req.agent) {
             (Some(s), Some(k)) if s.agent != k => {
-                return Err(ServiceError::BadRequest {
-                    code: "agent_mismatch",
-                    message: format!(
+                return Err(ServiceError::invalid(
+                    ErrorCode::AgentMismatch,
+                    format!(
                         "session {} is a {} session: leave out agent, or pass {}",
                         s.id, s.agent, s.agent
                     ),
-                })
+                )
+                .at("agent"))
             }
             (Some(s), _) => s.agent,
             (None, Some(k)) => k,
@@ -855,9 +867,9 @@ impl Service {
         // nothing.
         let credential = credential_for(&sandbox, kind)?;
         let command = self.config.agent_commands.get(&kind).ok_or_else(|| {
-            ServiceError::Internal(format!("no agent command is configured for {kind}"))
+            ServiceError::internal(format!("no agent command is configured for {kind}"))
         })?;
-        command.validate(kind).map_err(ServiceError::Internal)?;
+        command.validate(kind).map_err(ServiceError::internal)?;
 
         let existing = match asked {
             Some(s) => Some(s),
@@ -904,13 +916,13 @@ impl Service {
             .into_iter()
             .find(in_flight)
         {
-            return Err(ServiceError::Conflict {
-                code: "session_busy",
-                message: format!(
+            return Err(ServiceError::conflict(
+                ErrorCode::SessionBusy,
+                format!(
                     "session {} is still answering an earlier message (job {}): wait for it, or start another session with new_session (`--new-session`)",
                     session.id, busy.id
                 ),
-            });
+            ));
         }
         let resume = session.agent_session_id.clone();
         let argv = command.argv(&message, resume.as_deref());
@@ -1093,7 +1105,7 @@ impl Service {
         tokio::spawn(async move {
             let job_id = prepared.turn.id.clone();
             if let Err(e) = svc.run_send(prepared).await {
-                tracing::error!(%job_id, "agent send job failed: {e}");
+                tracing::error!(%job_id, "agent send job failed: {}", super::error_chain(&e));
             }
         });
         Ok(job)
@@ -1131,13 +1143,17 @@ impl Service {
         offset: Option<u64>,
     ) -> Result<t::AgentSessionsList> {
         let status = status
-            .map(|s| s.parse::<AgentSessionStatus>().map_err(bad_request))
+            .map(|s| {
+                s.parse::<AgentSessionStatus>()
+                    .map_err(|e| bad_request(e).at("status"))
+            })
             .transpose()?;
         let limit = limit.unwrap_or(100);
         if !(1..=MAX_SESSIONS_PAGE).contains(&limit) {
             return Err(bad_request(format!(
                 "limit must be between 1 and {MAX_SESSIONS_PAGE}, not {limit}"
-            )));
+            ))
+            .at("limit"));
         }
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
         let rows = self.store.list_agent_sessions(&sandbox.id).await?;

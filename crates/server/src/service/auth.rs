@@ -2,7 +2,7 @@
 //! right storage form: it is fast for every request and the plaintext is unrecoverable.
 
 use amika_store::{ApiKeyRow, OrgRow, StoreError, UserRow};
-use amika_types as t;
+use amika_types::{self as t, ErrorCode};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -196,10 +196,11 @@ impl Service {
                     .get_org_by_name(&req.org)
                     .await
                     .map_err(|e| match e {
-                        StoreError::NotFound(_) => ServiceError::Unprocessable {
-                            code: "org_not_found",
-                            message: format!("org {:?} not found", req.org),
-                        },
+                        StoreError::NotFound(_) => ServiceError::unprocessable(
+                            ErrorCode::OrgNotFound,
+                            format!("org {:?} not found", req.org),
+                        )
+                        .at("org"),
                         e => e.into(),
                     })?
             }

@@ -2,7 +2,7 @@
 //! one default per user and kind. An OAuth value must be the agent's whole credential JSON.
 
 use amika_store::{CredentialRow, StoreError};
-use amika_types::{self as t, AgentKind, CredentialType, Scope};
+use amika_types::{self as t, AgentKind, CredentialType, ErrorCode, Scope};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -39,19 +39,18 @@ pub fn check_credential_value(
     match ty {
         CredentialType::ApiKey => {
             if value.trim() != value || value.contains(char::is_whitespace) {
-                return Err(ServiceError::BadRequest {
-                    code: "invalid_value",
-                    message: format!(
-                        "{kind} api_key value must be a single token without whitespace"
-                    ),
-                });
+                return Err(ServiceError::invalid(
+                    ErrorCode::InvalidValue,
+                    format!("{kind} api_key value must be a single token without whitespace"),
+                )
+                .at("value"));
             }
             Ok(None)
         }
         CredentialType::Oauth => {
-            let doc = read_oauth_document(value).map_err(|e| ServiceError::BadRequest {
-                code: "invalid_oauth_json",
-                message: format!(
+            let doc = read_oauth_document(value).map_err(|e| ServiceError::invalid(
+                ErrorCode::InvalidOauthJson,
+                format!(
                     "{kind} oauth value is not valid JSON (line {}, column {}): expected the agent's whole credential document{}",
                     e.line(),
                     e.column(),
@@ -60,13 +59,13 @@ pub fn check_credential_value(
                         AgentKind::Codex => " (~/.codex/auth.json)",
                     }
                 ),
-            })?;
+            ).at("value"))?;
             match doc {
                 OauthDocument::Object(expiry) => Ok(expiry.and_then(Expiry::at)),
-                OauthDocument::NotObject => Err(ServiceError::BadRequest {
-                    code: "invalid_oauth_json",
-                    message: format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
-                }),
+                OauthDocument::NotObject => Err(ServiceError::invalid(
+                    ErrorCode::InvalidOauthJson,
+                    format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
+                ).at("value")),
             }
         }
     }
@@ -390,10 +389,11 @@ impl Service {
         };
         self.seal_credential(&mut row, &value)?;
         self.store.insert_credential(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "credential_exists",
-                message: format!("a {scope}-scoped {kind} credential named {:?} already exists: update it instead", row.name),
-            },
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::CredentialExists,
+                format!("a {scope}-scoped {kind} credential named {:?} already exists: update it instead", row.name),
+            )
+            .at("name"),
             e => e.into(),
         })?;
         if row.is_default {

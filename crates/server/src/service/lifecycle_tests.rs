@@ -166,7 +166,7 @@ async fn a_transition_the_table_forbids_is_refused_and_a_stale_one_writes_nothin
     let refused = f.svc.transition(&row, Operation::Start, None).await;
     let refused = ApiError::from(refused.unwrap_err());
     assert_eq!(refused.status, StatusCode::CONFLICT);
-    assert_eq!(refused.code, "invalid_state");
+    assert_eq!(refused.code.as_str(), "invalid_state");
     assert_eq!(refused.message, "cannot start sandbox in state running");
     // Stopped behind this row's back: a transition from what it read writes nothing.
     let stopped = f.force(&row, SandboxState::Stopped).await;
@@ -196,7 +196,7 @@ async fn the_lock_map_does_not_grow_over_create_and_delete_cycles() {
 fn provider_errors_keep_their_answers() {
     let answer = |e: ProviderError| {
         let api = ApiError::from(ServiceError::from(e));
-        (api.status, api.code, api.message)
+        (api.status, api.code.as_str().to_string(), api.message)
     };
     let unavailable = "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap`";
     assert_eq!(

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use amika_sandbox::{KeyedLocks, Provider, ProviderError};
 use amika_store::{Store, StoreError};
+use amika_types::ErrorCode;
 
 use crate::config::ServerConfig;
 use sealing::{Sealing, Vault};
@@ -36,11 +37,20 @@ pub struct Caller {
 }
 
 /// What went wrong, in terms the API maps to a status and a code.
+///
+/// Errors about one field of a request name it in `field`, as a JSON path into the request body
+/// (`name`, `secret_env_vars.DATABASE_URL`, `agent_credentials[1].type`) or a query parameter's
+/// name (`limit`): the API lists it in the envelope's `details`, and the web UI shows the
+/// message next to that field.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// 400: the request is malformed; `code` is machine-readable.
+    /// 400: the request is malformed.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        code: ErrorCode,
+        message: String,
+        field: Option<String>,
+    },
     #[error("missing or invalid API key")]
     Unauthorized,
     #[error("{0}")]
@@ -48,39 +58,130 @@ pub enum ServiceError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: ErrorCode,
+        message: String,
+        field: Option<String>,
+    },
     /// 422: well-formed but refers to something that does not fit (unknown secret, ...).
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable {
+        code: ErrorCode,
+        message: String,
+        field: Option<String>,
+    },
     /// 503: a prerequisite of the host is missing; the message says what to install.
     #[error("{0}")]
     Unavailable(String),
-    /// 500: logged once with its cause; clients get a generic message.
+    /// 500: a failure that is not the caller's. The HTTP layer logs it once, with its whole
+    /// source chain, and answers with a generic message.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ServiceError {
+    /// 400 `invalid_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::invalid(ErrorCode::InvalidRequest, message)
+    }
+    /// 400 with a code of its own (`invalid_name`, `invalid_value`, ...).
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         ServiceError::BadRequest {
-            code: "invalid_request",
+            code,
             message: message.into(),
+            field: None,
         }
     }
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        ServiceError::Internal(cause.to_string())
+    /// 409.
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError::Conflict {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
+    /// 422.
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError::Unprocessable {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+    /// 500, keeping `cause` (and its own sources) for the log.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ServiceError::Internal(cause.into())
+    }
+
+    /// The same error, about the request field at `path` (a JSON path: `name`,
+    /// `secret_env_vars.DB`, `agent_credentials[0].name`). Only 400, 409 and 422 errors concern
+    /// a field; on any other the path is dropped.
+    pub fn at(mut self, path: impl Into<String>) -> Self {
+        if let ServiceError::BadRequest { field, .. }
+        | ServiceError::Conflict { field, .. }
+        | ServiceError::Unprocessable { field, .. } = &mut self
+        {
+            *field = Some(path.into());
+        }
+        self
+    }
+
+    /// The request field this error concerns, if it concerns one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::BadRequest { field, .. }
+            | ServiceError::Conflict { field, .. }
+            | ServiceError::Unprocessable { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The machine-readable code the API answers this error with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::BadRequest { code, .. }
+            | ServiceError::Conflict { code, .. }
+            | ServiceError::Unprocessable { code, .. } => *code,
+            ServiceError::Unauthorized => ErrorCode::Unauthorized,
+            ServiceError::Forbidden(_) => ErrorCode::Forbidden,
+            ServiceError::NotFound(_) => ErrorCode::NotFound,
+            ServiceError::Unavailable(_) => ErrorCode::ProviderUnavailable,
+            ServiceError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// An error and its sources on one line, `outer: inner: innermost`. A source whose text its
+/// outer error already ends with (`database error: {0}` over the sqlx error) is not repeated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+/// An internal cause with what was being done when it happened (`vault: ...`).
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+struct Context {
+    context: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ServiceError::NotFound(what.to_string()),
-            StoreError::Conflict(message) => ServiceError::Conflict {
-                code: "conflict",
-                message,
-            },
-            other => ServiceError::Internal(other.to_string()),
+            StoreError::Conflict(message) => ServiceError::conflict(ErrorCode::Conflict, message),
+            other => ServiceError::internal(other),
         }
     }
 }
@@ -92,13 +193,36 @@ impl From<ProviderError> for ServiceError {
     fn from(e: ProviderError) -> Self {
         match e {
             ProviderError::Unavailable(message) => ServiceError::Unavailable(message),
-            ProviderError::NotRunning(_) => ServiceError::Conflict {
-                code: "invalid_state",
-                message: e.to_string(),
-            },
+            ProviderError::NotRunning(_) => {
+                ServiceError::conflict(ErrorCode::InvalidState, e.to_string())
+            }
             ProviderError::InvalidCommand(message) => ServiceError::bad_request(message),
             ProviderError::StartFailed { .. } | ProviderError::Io(_) => ServiceError::internal(e),
         }
+    }
+}
+
+impl From<resolver::ResolveError> for ServiceError {
+    /// A request that cannot be resolved is malformed (400) when it contradicts itself, and
+    /// unprocessable (422) when it names what the caller does not have; either way the error
+    /// names the entry of `agent_credentials` it concerns.
+    fn from(e: resolver::ResolveError) -> Self {
+        use resolver::ResolveError as R;
+        let (code, malformed) = match &e {
+            R::DuplicateKind { .. } | R::NoneWithSelector { .. } => {
+                (ErrorCode::InvalidAgentCredentials, true)
+            }
+            R::NotFound { .. } => (ErrorCode::AgentCredentialNotFound, false),
+            R::TypeMismatch { .. } => (ErrorCode::AgentCredentialTypeMismatch, false),
+        };
+        let field = e.field();
+        let message = e.to_string();
+        let error = if malformed {
+            ServiceError::invalid(code, message)
+        } else {
+            ServiceError::unprocessable(code, message)
+        };
+        error.at(field)
     }
 }
 

@@ -59,21 +59,25 @@ pub struct Resolution {
     pub credential: Option<Candidate>,
 }
 
-/// Why a request's agent credentials cannot be resolved; nothing may be created then.
+/// Why a request's agent credentials cannot be resolved; nothing may be created then. Each
+/// names the entry it concerns by its position in the request (`index`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
-    #[error("agent_credentials lists {0} twice: give at most one entry per kind")]
-    DuplicateKind(AgentKind),
+    /// A second entry of a kind.
+    #[error("agent_credentials lists {kind} twice: give at most one entry per kind")]
+    DuplicateKind { index: usize, kind: AgentKind },
     #[error("agent credential for {kind}: none: true cannot be combined with name or type")]
-    NoneWithSelector { kind: AgentKind },
+    NoneWithSelector { index: usize, kind: AgentKind },
     #[error("agent credential for {kind}: {}", not_found_detail(.name.as_deref(), *.credential_type))]
     NotFound {
+        index: usize,
         kind: AgentKind,
         name: Option<String>,
         credential_type: Option<CredentialType>,
     },
     #[error("agent credential for {kind}: {name:?} is an {actual} credential, but type {requested} was requested")]
     TypeMismatch {
+        index: usize,
         kind: AgentKind,
         name: String,
         requested: CredentialType,
@@ -90,23 +94,23 @@ fn not_found_detail(name: Option<&str>, credential_type: Option<CredentialType>)
 }
 
 impl ResolveError {
-    /// The machine-readable `code` of the error body.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ResolveError::DuplicateKind(_) | ResolveError::NoneWithSelector { .. } => {
-                "invalid_agent_credentials"
+    /// The field of the request the error is about, as a JSON path: the entry's `kind` when it
+    /// repeats one, `none` when it contradicts its selector, else the selector that found
+    /// nothing or the wrong type (`name` before `type`).
+    pub fn field(&self) -> String {
+        let (index, key) = match self {
+            ResolveError::DuplicateKind { index, .. } => (index, "kind"),
+            ResolveError::NoneWithSelector { index, .. } => (index, "none"),
+            ResolveError::NotFound {
+                index,
+                name: Some(_),
+                ..
+            } => (index, "name"),
+            ResolveError::NotFound { index, .. } | ResolveError::TypeMismatch { index, .. } => {
+                (index, "type")
             }
-            ResolveError::NotFound { .. } => "agent_credential_not_found",
-            ResolveError::TypeMismatch { .. } => "agent_credential_type_mismatch",
-        }
-    }
-
-    /// The HTTP status: 400 for a malformed request, 422 for one that names what does not fit.
-    pub fn status(&self) -> u16 {
-        match self {
-            ResolveError::DuplicateKind(_) | ResolveError::NoneWithSelector { .. } => 400,
-            ResolveError::NotFound { .. } | ResolveError::TypeMismatch { .. } => 422,
-        }
+        };
+        format!("agent_credentials[{index}].{key}")
     }
 }
 
@@ -122,7 +126,8 @@ pub fn resolve_agent_credentials(
     validate(requested)?;
     let mut resolutions = requested
         .iter()
-        .map(|request| resolve_one(request, candidates, now))
+        .enumerate()
+        .map(|(index, request)| resolve_one(index, request, candidates, now))
         .collect::<Result<Vec<_>, _>>()?;
     resolutions.sort_by_key(|r| r.entry.kind);
     Ok(resolutions)
@@ -131,18 +136,20 @@ pub fn resolve_agent_credentials(
 /// Rule 1 and the one-entry-per-kind rule, checked in request order.
 fn validate(requested: &[AgentCredentialRef]) -> Result<(), ResolveError> {
     let mut seen = BTreeSet::new();
-    for request in requested {
-        if !seen.insert(request.kind) {
-            return Err(ResolveError::DuplicateKind(request.kind));
+    for (index, request) in requested.iter().enumerate() {
+        let kind = request.kind;
+        if !seen.insert(kind) {
+            return Err(ResolveError::DuplicateKind { index, kind });
         }
         if request.none && (request.name.is_some() || request.credential_type.is_some()) {
-            return Err(ResolveError::NoneWithSelector { kind: request.kind });
+            return Err(ResolveError::NoneWithSelector { index, kind });
         }
     }
     Ok(())
 }
 
 fn resolve_one(
+    index: usize,
     request: &AgentCredentialRef,
     candidates: &[Candidate],
     now: DateTime<Utc>,
@@ -151,8 +158,8 @@ fn resolve_one(
     let of_kind: Vec<&Candidate> = candidates.iter().filter(|c| c.kind == kind).collect();
     match (request.none, &request.name, request.credential_type) {
         (true, _, _) => Ok(skipped(kind, REASON_FLAG)),
-        (false, Some(name), wanted) => pinned_by_name(kind, name, wanted, &of_kind, now),
-        (false, None, Some(wanted)) => pinned_by_type(kind, wanted, &of_kind, now),
+        (false, Some(name), wanted) => pinned_by_name(index, kind, name, wanted, &of_kind, now),
+        (false, None, Some(wanted)) => pinned_by_type(index, kind, wanted, &of_kind, now),
         (false, None, None) => Ok(by_default(kind, &of_kind, now)),
     }
 }
@@ -162,6 +169,7 @@ fn resolve_one(
 /// user-scoped credential of the wrong type is a mismatch even if the org has one that fits.
 /// It is injected even when expired (the caller asked for exactly this one), with the reason set.
 fn pinned_by_name(
+    index: usize,
     kind: AgentKind,
     name: &str,
     wanted: Option<CredentialType>,
@@ -172,12 +180,14 @@ fn pinned_by_name(
     // store ever hold two of a name in one scope.
     let found = first_in_default_order(of_kind.iter().copied().filter(|c| c.name == name))
         .ok_or_else(|| ResolveError::NotFound {
+            index,
             kind,
             name: Some(name.to_owned()),
             credential_type: wanted,
         })?;
     match wanted {
         Some(requested) if requested != found.credential_type => Err(ResolveError::TypeMismatch {
+            index,
             kind,
             name: name.to_owned(),
             requested,
@@ -196,6 +206,7 @@ fn pinned_by_name(
 /// non-expired one is preferred, and only when every match is expired is the first expired one
 /// injected (with the expiry reason) rather than failing a request that named its type.
 fn pinned_by_type(
+    index: usize,
     kind: AgentKind,
     wanted: CredentialType,
     of_kind: &[&Candidate],
@@ -210,6 +221,7 @@ fn pinned_by_type(
     let found = first_in_default_order(matching().filter(|c| !c.is_expired(now)))
         .or_else(|| first_in_default_order(matching()))
         .ok_or(ResolveError::NotFound {
+            index,
             kind,
             name: None,
             credential_type: Some(wanted),
@@ -776,11 +788,12 @@ mod tests {
             cand(Org, Claude, Oauth, "shared", 1),
             cand(User, Codex, Oauth, "ghost", 1),
         ];
-        /// (case, request, error, code, status, message)
+        /// (case, request, error, field, code, status, message)
         type ErrorCase = (
             &'static str,
             Vec<AgentCredentialRef>,
             ResolveError,
+            &'static str,
             &'static str,
             u16,
             &'static str,
@@ -789,7 +802,11 @@ mod tests {
             (
                 "duplicate kind",
                 vec![req(Claude), named(Claude, "work")],
-                ResolveError::DuplicateKind(Claude),
+                ResolveError::DuplicateKind {
+                    index: 1,
+                    kind: Claude,
+                },
+                "agent_credentials[1].kind",
                 "invalid_agent_credentials",
                 400,
                 "agent_credentials lists claude twice: give at most one entry per kind",
@@ -800,7 +817,11 @@ mod tests {
                     none: true,
                     ..named(Codex, "ghost")
                 }],
-                ResolveError::NoneWithSelector { kind: Codex },
+                ResolveError::NoneWithSelector {
+                    index: 0,
+                    kind: Codex,
+                },
+                "agent_credentials[0].none",
                 "invalid_agent_credentials",
                 400,
                 "agent credential for codex: none: true cannot be combined with name or type",
@@ -811,7 +832,11 @@ mod tests {
                     none: true,
                     ..typed(Codex, Oauth)
                 }],
-                ResolveError::NoneWithSelector { kind: Codex },
+                ResolveError::NoneWithSelector {
+                    index: 0,
+                    kind: Codex,
+                },
+                "agent_credentials[0].none",
                 "invalid_agent_credentials",
                 400,
                 "agent credential for codex: none: true cannot be combined with name or type",
@@ -820,10 +845,12 @@ mod tests {
                 "name missing (a codex credential of that name does not count)",
                 vec![named(Claude, "ghost")],
                 ResolveError::NotFound {
+                    index: 0,
                     kind: Claude,
                     name: Some("ghost".into()),
                     credential_type: None,
                 },
+                "agent_credentials[0].name",
                 "agent_credential_not_found",
                 422,
                 r#"agent credential for claude: no credential named "ghost""#,
@@ -832,10 +859,12 @@ mod tests {
                 "name and type, name missing",
                 vec![named_typed(Claude, "ghost", Oauth)],
                 ResolveError::NotFound {
+                    index: 0,
                     kind: Claude,
                     name: Some("ghost".into()),
                     credential_type: Some(Oauth),
                 },
+                "agent_credentials[0].name",
                 "agent_credential_not_found",
                 422,
                 r#"agent credential for claude: no oauth credential named "ghost""#,
@@ -844,10 +873,26 @@ mod tests {
                 "type missing",
                 vec![typed(Codex, ApiKey)],
                 ResolveError::NotFound {
+                    index: 0,
                     kind: Codex,
                     name: None,
                     credential_type: Some(ApiKey),
                 },
+                "agent_credentials[0].type",
+                "agent_credential_not_found",
+                422,
+                "agent credential for codex: no api_key credential",
+            ),
+            (
+                "the field names the entry's position in the request",
+                vec![req(Claude), typed(Codex, ApiKey)],
+                ResolveError::NotFound {
+                    index: 1,
+                    kind: Codex,
+                    name: None,
+                    credential_type: Some(ApiKey),
+                },
+                "agent_credentials[1].type",
                 "agent_credential_not_found",
                 422,
                 "agent credential for codex: no api_key credential",
@@ -856,11 +901,13 @@ mod tests {
                 "type mismatch",
                 vec![named_typed(Claude, "work", Oauth)],
                 ResolveError::TypeMismatch {
+                    index: 0,
                     kind: Claude,
                     name: "work".into(),
                     requested: Oauth,
                     actual: ApiKey,
                 },
+                "agent_credentials[0].type",
                 "agent_credential_type_mismatch",
                 422,
                 r#"agent credential for claude: "work" is an api_key credential, but type oauth was requested"#,
@@ -869,11 +916,13 @@ mod tests {
                 "type mismatch on the user's own, even though the org's of that name fits",
                 vec![named_typed(Claude, "shared", Oauth)],
                 ResolveError::TypeMismatch {
+                    index: 0,
                     kind: Claude,
                     name: "shared".into(),
                     requested: Oauth,
                     actual: ApiKey,
                 },
+                "agent_credentials[0].type",
                 "agent_credential_type_mismatch",
                 422,
                 r#"agent credential for claude: "shared" is an api_key credential, but type oauth was requested"#,
@@ -881,7 +930,11 @@ mod tests {
             (
                 "the whole request is validated before anything resolves",
                 vec![named(Claude, "missing"), req(Codex), none(Codex)],
-                ResolveError::DuplicateKind(Codex),
+                ResolveError::DuplicateKind {
+                    index: 2,
+                    kind: Codex,
+                },
+                "agent_credentials[2].kind",
                 "invalid_agent_credentials",
                 400,
                 "agent_credentials lists codex twice: give at most one entry per kind",
@@ -896,18 +949,28 @@ mod tests {
                     req(Claude),
                     req(Claude),
                 ],
-                ResolveError::NoneWithSelector { kind: Codex },
+                ResolveError::NoneWithSelector {
+                    index: 0,
+                    kind: Codex,
+                },
+                "agent_credentials[0].none",
                 "invalid_agent_credentials",
                 400,
                 "agent credential for codex: none: true cannot be combined with name or type",
             ),
         ];
-        for (case, request, want, code, status, message) in cases {
+        for (case, request, want, field, code, status, message) in cases {
             let err = resolve_agent_credentials(&request, &candidates, now()).unwrap_err();
             assert_eq!(err, want, "{case}");
-            assert_eq!(err.code(), code, "{case}");
-            assert_eq!(err.status(), status, "{case}");
+            assert_eq!(err.field(), field, "{case}");
             assert_eq!(err.to_string(), message, "{case}");
+            // What the API answers: the service's one mapping, then the HTTP layer's.
+            let service_error = crate::service::ServiceError::from(err);
+            assert_eq!(service_error.field(), Some(field), "{case}");
+            let answer = crate::http::error::ApiError::from(service_error);
+            assert_eq!(answer.code.as_str(), code, "{case}");
+            assert_eq!(answer.status.as_u16(), status, "{case}");
+            assert_eq!(answer.message, message, "{case}");
         }
     }
 
@@ -985,11 +1048,13 @@ mod tests {
         ) {
             let invalid = request
                 .iter()
-                .find(|r| r.none && (r.name.is_some() || r.credential_type.is_some()));
+                .enumerate()
+                .find(|(_, r)| r.none && (r.name.is_some() || r.credential_type.is_some()));
             let out = match (resolve_agent_credentials(&request, &candidates, now()), invalid) {
                 (Ok(out), None) => out,
-                (Err(ResolveError::NoneWithSelector { kind }), Some(first)) => {
+                (Err(ResolveError::NoneWithSelector { index, kind }), Some((at, first))) => {
                     prop_assert_eq!(kind, first.kind);
+                    prop_assert_eq!(index, at);
                     return Ok(());
                 }
                 (Err(ResolveError::NotFound { .. } | ResolveError::TypeMismatch { .. }), None) => {

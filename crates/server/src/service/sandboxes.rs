@@ -17,7 +17,7 @@ use amika_store::{
     CredentialRow, InjectedCredentialRef, InjectedSecretRef, InjectionRecord, SandboxOptions,
     SandboxRow, SecretRow, StoreError,
 };
-use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
+use amika_types::{self as t, AgentKind, CredentialType, ErrorCode, NetworkMode, SandboxState};
 use serde_json::json;
 
 use super::audit::{audit_row, Subject};
@@ -38,10 +38,7 @@ struct Prepared {
 }
 
 fn state_error(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Conflict {
-        code: "invalid_state",
-        message: e.to_string(),
-    }
+    ServiceError::conflict(ErrorCode::InvalidState, e.to_string())
 }
 
 /// The row as the API shows it. Its columns were decoded by the store, which fails a row that
@@ -304,21 +301,25 @@ impl Service {
                 return Err(ServiceError::bad_request(format!(
                     "unknown provider {p:?}: this server runs {:?}",
                     self.provider.name()
-                )));
+                ))
+                .at("provider"));
             }
         }
         if req.memory_mib.is_some_and(|m| m < 32) {
-            return Err(ServiceError::bad_request("memory_mib must be at least 32"));
+            return Err(
+                ServiceError::bad_request("memory_mib must be at least 32").at("memory_mib")
+            );
         }
         if req.pids.is_some_and(|p| p < 8) {
-            return Err(ServiceError::bad_request("pids must be at least 8"));
+            return Err(ServiceError::bad_request("pids must be at least 8").at("pids"));
         }
         for (env, name) in &req.secret_env_vars {
             validate::env_var(env)?;
             if name.is_empty() {
                 return Err(ServiceError::bad_request(format!(
                     "secret_env_vars.{env}: secret name must not be empty"
-                )));
+                ))
+                .at(format!("secret_env_vars.{env}")));
             }
         }
         let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
@@ -340,27 +341,18 @@ impl Service {
             match found.iter().find(|r| &r.name == name) {
                 Some(row) => secrets.push((env.clone(), row.clone())),
                 None => {
-                    return Err(ServiceError::Unprocessable {
-                        code: "secret_not_found",
-                        message: format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
-                    })
+                    return Err(ServiceError::unprocessable(
+                        ErrorCode::SecretNotFound,
+                        format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
+                    )
+                    .at(format!("secret_env_vars.{env}")))
                 }
             }
         }
         let credential_rows: Vec<CredentialRow> = per_kind.into_iter().flatten().collect();
         let candidates: Vec<Candidate> = credential_rows.iter().map(candidate).collect();
         let resolutions =
-            resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())
-                .map_err(|e| match e.status() {
-                    400 => ServiceError::BadRequest {
-                        code: e.code(),
-                        message: e.to_string(),
-                    },
-                    _ => ServiceError::Unprocessable {
-                        code: e.code(),
-                        message: e.to_string(),
-                    },
-                })?;
+            resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())?;
         Ok((secrets, resolutions, credential_rows))
     }
 
@@ -519,13 +511,14 @@ impl Service {
             updated_at: at,
         };
         self.store.insert_sandbox(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "sandbox_exists",
-                message: format!(
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::SandboxExists,
+                format!(
                     "a sandbox named {:?} already exists: pick another name or delete it first",
                     row.name
                 ),
-            },
+            )
+            .at("name"),
             e => e.into(),
         })?;
         // The audit events are written while the sandbox starts; if they cannot be, the
@@ -682,10 +675,10 @@ impl Service {
         for s in &record.secrets {
             let current = match self.store.get_secret(&s.secret_id).await {
                 Ok(r) => r,
-                Err(StoreError::NotFound(_)) => self.store.find_visible_secret(&caller.org_id, &caller.user_id, &s.name).await.map_err(|_| ServiceError::Unprocessable {
-                    code: "secret_not_found",
-                    message: format!("env var {}: secret {:?} no longer exists: push it again or recreate the sandbox", s.env, s.name),
-                })?,
+                Err(StoreError::NotFound(_)) => self.store.find_visible_secret(&caller.org_id, &caller.user_id, &s.name).await.map_err(|_| ServiceError::unprocessable(
+                    ErrorCode::SecretNotFound,
+                    format!("env var {}: secret {:?} no longer exists: push it again or recreate the sandbox", s.env, s.name),
+                ))?,
                 Err(e) => return Err(e.into()),
             };
             secrets.push((s.env.clone(), current));
@@ -694,13 +687,13 @@ impl Service {
         for c in &record.credentials {
             credentials.push(self.store.get_credential(&c.credential_id).await.map_err(
                 |e| match e {
-                    StoreError::NotFound(_) => ServiceError::Unprocessable {
-                        code: "agent_credential_not_found",
-                        message: format!(
+                    StoreError::NotFound(_) => ServiceError::unprocessable(
+                        ErrorCode::AgentCredentialNotFound,
+                        format!(
                             "{} credential {:?} no longer exists: recreate the sandbox",
                             c.kind, c.name
                         ),
-                    },
+                    ),
                     e => e.into(),
                 },
             )?);
@@ -806,22 +799,24 @@ impl Service {
         req: t::ExecRequest,
     ) -> Result<RedactedExec> {
         if req.command.is_empty() || req.command[0].is_empty() {
-            return Err(ServiceError::bad_request("command must not be empty"));
+            return Err(ServiceError::bad_request("command must not be empty").at("command"));
         }
         let row = self.find_sandbox(caller, id_or_name).await?;
         let row = self.observe_runtime(row).await?;
-        check_transition(row.state, Operation::Exec).map_err(|_| ServiceError::Conflict {
-            code: "invalid_state",
-            message: format!(
-                "sandbox {:?} is {}{}: exec needs it running (`amika sandbox start {}`)",
-                row.name,
-                row.state,
-                row.error_message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default(),
-                row.name
-            ),
+        check_transition(row.state, Operation::Exec).map_err(|_| {
+            ServiceError::conflict(
+                ErrorCode::InvalidState,
+                format!(
+                    "sandbox {:?} is {}{}: exec needs it running (`amika sandbox start {}`)",
+                    row.name,
+                    row.state,
+                    row.error_message
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                    row.name
+                ),
+            )
         })?;
         let redactions = self.redactions_for(&row).await?;
         let spec = ExecSpec {
@@ -835,10 +830,10 @@ impl Service {
             .await
             .map_err(|e| match e {
                 // The provider names the sandbox by its id; the answer names it as the caller did.
-                ProviderError::NotRunning(_) => ServiceError::Conflict {
-                    code: "invalid_state",
-                    message: format!("sandbox {:?} is not running", row.name),
-                },
+                ProviderError::NotRunning(_) => ServiceError::conflict(
+                    ErrorCode::InvalidState,
+                    format!("sandbox {:?} is not running", row.name),
+                ),
                 e => e.into(),
             })?;
         Ok(RedactedExec::new(handle, &redactions))

@@ -98,7 +98,10 @@ impl Sealing {
 
 impl From<VaultError> for ServiceError {
     fn from(e: VaultError) -> Self {
-        ServiceError::Internal(format!("vault: {e}"))
+        ServiceError::internal(super::Context {
+            context: "vault",
+            source: Box::new(e),
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! or the audited reveal.
 
 use amika_store::{SecretRow, StoreError};
-use amika_types::{self as t, Scope};
+use amika_types::{self as t, ErrorCode, Scope};
 use serde_json::json;
 
 use super::audit::Subject;
@@ -110,13 +110,14 @@ impl Service {
         };
         self.seal_secret(&mut row, &value)?;
         self.store.insert_secret(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "secret_exists",
-                message: format!(
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::SecretExists,
+                format!(
                     "a {scope}-scoped secret named {:?} already exists: update it instead",
                     row.name
                 ),
-            },
+            )
+            .at("name"),
             e => e.into(),
         })?;
         let detail = json!({"scope": scope, "value_hmac": self.value_hmac(&value)});
@@ -174,13 +175,14 @@ impl Service {
         }
         row.updated_at = now();
         self.store.update_secret(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::Conflict {
-                code: "secret_exists",
-                message: format!(
+            StoreError::Conflict(_) => ServiceError::conflict(
+                ErrorCode::SecretExists,
+                format!(
                     "a {}-scoped secret named {:?} already exists",
                     row.scope, row.name
                 ),
-            },
+            )
+            .at("name"),
             e => e.into(),
         })?;
         self.audit(

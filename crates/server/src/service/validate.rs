@@ -1,4 +1,11 @@
 //! Input rules shared by every entry point (API, web UI): names, env vars, sizes.
+//!
+//! Each error names the request field it is about (see [`ServiceError::at`]). The fields are
+//! where every request keeps what is checked here: a secret's, credential's, sandbox's, org's,
+//! user's and API key's name is its `name`; a value to store is `value`; an env var name is a
+//! key of `secret_env_vars`.
+
+use amika_types::ErrorCode;
 
 use super::{Result, ServiceError};
 
@@ -6,6 +13,7 @@ use super::{Result, ServiceError};
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 fn check(
+    field: &str,
     what: &str,
     value: &str,
     max: usize,
@@ -13,12 +21,7 @@ fn check(
     first_ok: impl Fn(char) -> bool,
     expected: &str,
 ) -> Result<()> {
-    let fail = |why: String| {
-        Err(ServiceError::BadRequest {
-            code: "invalid_name",
-            message: why,
-        })
-    };
+    let fail = |why: String| Err(ServiceError::invalid(ErrorCode::InvalidName, why).at(field));
     if value.is_empty() {
         return fail(format!("{what} must not be empty: expected {expected}"));
     }
@@ -35,6 +38,7 @@ fn check(
 /// Secret and credential names: `DATABASE_URL`, `personal-oauth`, `team.key`.
 pub fn object_name(what: &str, value: &str) -> Result<()> {
     check(
+        "name",
         what,
         value,
         128,
@@ -47,6 +51,7 @@ pub fn object_name(what: &str, value: &str) -> Result<()> {
 /// Sandbox names: also used in paths and host names, so kept DNS-like.
 pub fn sandbox_name(value: &str) -> Result<()> {
     check(
+        "name",
         "sandbox name",
         value,
         63,
@@ -56,9 +61,10 @@ pub fn sandbox_name(value: &str) -> Result<()> {
     )
 }
 
-/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.
+/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`, as keys of `secret_env_vars`.
 pub fn env_var(value: &str) -> Result<()> {
     check(
+        &format!("secret_env_vars.{value}"),
         "env var name",
         value,
         128,
@@ -71,6 +77,7 @@ pub fn env_var(value: &str) -> Result<()> {
 /// Org, user and API key names: free text, printable, short.
 pub fn label(what: &str, value: &str) -> Result<()> {
     check(
+        "name",
         what,
         value.trim(),
         64,
@@ -82,20 +89,15 @@ pub fn label(what: &str, value: &str) -> Result<()> {
 
 /// A value to store: not empty, not oversize.
 pub fn value(what: &str, value: &str) -> Result<()> {
+    let fail = |why: String| Err(ServiceError::invalid(ErrorCode::InvalidValue, why).at("value"));
     if value.is_empty() {
-        return Err(ServiceError::BadRequest {
-            code: "invalid_value",
-            message: format!("{what} value must not be empty"),
-        });
+        return fail(format!("{what} value must not be empty"));
     }
     if value.len() > MAX_VALUE_BYTES {
-        return Err(ServiceError::BadRequest {
-            code: "invalid_value",
-            message: format!(
-                "{what} value is {} bytes; at most {MAX_VALUE_BYTES} are accepted",
-                value.len()
-            ),
-        });
+        return fail(format!(
+            "{what} value is {} bytes; at most {MAX_VALUE_BYTES} are accepted",
+            value.len()
+        ));
     }
     Ok(())
 }
@@ -134,6 +136,25 @@ mod tests {
             let err = env_var(bad).unwrap_err().to_string();
             assert!(err.contains("[A-Za-z_]"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn each_error_names_the_request_field_it_is_about() {
+        let field = |r: Result<()>| r.unwrap_err().field().map(str::to_string);
+        assert_eq!(field(sandbox_name("")), Some("name".into()));
+        assert_eq!(
+            field(object_name("secret name", "a b")),
+            Some("name".into())
+        );
+        assert_eq!(field(label("org name", " ")), Some("name".into()));
+        assert_eq!(field(value("secret", "")), Some("value".into()));
+        assert_eq!(field(env_var("1X")), Some("secret_env_vars.1X".into()));
+        assert_eq!(field(env_var("")), Some("secret_env_vars.".into()));
+        assert_eq!(
+            sandbox_name("a b").unwrap_err().code(),
+            ErrorCode::InvalidName
+        );
+        assert_eq!(value("s", "").unwrap_err().code(), ErrorCode::InvalidValue);
     }
 
     #[test]

@@ -681,12 +681,30 @@ export interface components {
          *     `error_code` repeats `code` for clients of the reference API, which names the field that way.
          */
         ErrorBody: {
-            code: string;
-            details?: unknown[];
-            error_code: string;
+            code: components["schemas"]["ErrorCode"];
+            /** @description The request fields the error concerns, when it concerns particular ones. */
+            details?: components["schemas"]["ErrorDetail"][];
+            error_code: components["schemas"]["ErrorCode"];
             message: string;
             trace_id: string;
             type: string;
+        };
+        /**
+         * @description The machine-readable `code` of an error answer (and of each of its `details`). Clients
+         *     branch on it, never on the message, which is for people and may be reworded.
+         * @enum {string}
+         */
+        ErrorCode: "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "payload_too_large" | "provider_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
+        /** @description One field of the request that an error concerns, with the error's code and message. */
+        ErrorDetail: {
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * @description The field as a JSON path into the request body: `name`, `message`,
+             *     `secret_env_vars.DATABASE_URL` (everything after the first `.` is the map's key),
+             *     `agent_credentials[1].type`; or the name of a query parameter (`limit`).
+             */
+            field: string;
+            message: string;
         };
         /** @description One frame of the streamed exec answer (newline-delimited JSON). */
         ExecFrame: {

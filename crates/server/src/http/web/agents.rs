@@ -77,24 +77,22 @@ impl SendDraft {
 
     /// Put a service error next to the field it concerns; returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
-        let (status, code, message) = describe(e);
-        match field_for(&code, &message) {
-            Some(f) => self.errors.on(f, message),
-            None => self.errors.general.push(message),
+        let answer = describe(e);
+        match input_for(answer.field()) {
+            Some(input) => self.errors.on(input, answer.message),
+            None => self.errors.general.push(answer.message),
         }
-        status
+        answer.status
     }
 }
 
-/// Which field of the message box a service error is about; `None` for the box as a whole (a
-/// sandbox that is not running, a session still answering).
-fn field_for(code: &str, message: &str) -> Option<&'static str> {
-    match code {
-        "agent_credential_skipped" | "agent_mismatch" => Some(AGENT_FIELD),
-        _ if message.starts_with("message ") => Some(MESSAGE_FIELD),
-        _ if message.contains("new_session") && code == "invalid_request" => {
-            Some(NEW_SESSION_FIELD)
-        }
+/// Which input of the message box shows an error about the request field `path`; `None` for
+/// the box as a whole (a sandbox that is not running, a session still answering).
+fn input_for(path: Option<&str>) -> Option<&'static str> {
+    match path? {
+        "message" => Some(MESSAGE_FIELD),
+        "agent" => Some(AGENT_FIELD),
+        "new_session" => Some(NEW_SESSION_FIELD),
         _ => None,
     }
 }
@@ -418,10 +416,10 @@ pub async fn conversation_json(
             }),
         ),
         Err(e) => {
-            let (status, code, message) = describe(e);
+            let answer = describe(e);
             (
-                status,
-                serde_json::json!({"error": {"code": code, "message": message}}),
+                answer.status,
+                serde_json::json!({"error": {"code": answer.code, "message": answer.message}}),
             )
         }
     };
@@ -440,18 +438,70 @@ pub async fn conversation_json(
 mod tests {
     use super::*;
 
+    /// The send's errors as the service builds them (`service::agents`), placed by the request
+    /// field they name.
     #[test]
     fn service_errors_land_next_to_the_field_they_concern() {
+        use crate::service::agents::check_send_request;
+        use amika_types::ErrorCode;
+        let refused = |req: t::AgentSendRequest| {
+            check_send_request(&req, std::time::Duration::from_secs(600)).unwrap_err()
+        };
+        let send = |message: &str| t::AgentSendRequest {
+            message: message.into(),
+            ..Default::default()
+        };
         let cases = [
-            ("invalid_request", "message must not be empty: say what the agent should do", Some("message")),
-            ("invalid_request", "message is 200000 bytes, more than the 102400 an agent can be given", Some("message")),
-            ("agent_credential_skipped", "sandbox \"b\" has no codex credential: ...", Some("agent")),
-            ("invalid_request", "session_id and new_session exclude each other: ...", Some("new_session")),
-            ("invalid_state", "sandbox \"b\" is stopped: agent-send needs it running", None),
-            ("session_busy", "session ses_1 is still answering an earlier message (job j): wait for it, or start another session with new_session", None),
+            (refused(send("  \n ")), Some("message")),
+            (refused(send(&"x".repeat(200_000))), Some("message")),
+            (refused(send("a\0b")), Some("message")),
+            (
+                refused(t::AgentSendRequest {
+                    session_id: Some("ses_1".into()),
+                    new_session: true,
+                    ..send("hi")
+                }),
+                Some("new_session"),
+            ),
+            (
+                ServiceError::unprocessable(
+                    ErrorCode::AgentCredentialSkipped,
+                    "sandbox \"b\" has no codex credential: ...",
+                )
+                .at("agent"),
+                Some("agent"),
+            ),
+            (
+                ServiceError::invalid(
+                    ErrorCode::AgentMismatch,
+                    "session ses_1 is a claude session: leave out agent, or pass claude",
+                )
+                .at("agent"),
+                Some("agent"),
+            ),
+            (
+                ServiceError::conflict(
+                    ErrorCode::InvalidState,
+                    "sandbox \"b\" is stopped: agent-send needs it running",
+                ),
+                None,
+            ),
+            (
+                ServiceError::conflict(
+                    ErrorCode::SessionBusy,
+                    "session ses_1 is still answering an earlier message (job j): wait for it, or start another session with new_session",
+                ),
+                None,
+            ),
         ];
-        for (code, message, want) in cases {
-            assert_eq!(field_for(code, message), want, "{message}");
+        for (e, want) in cases {
+            let message = e.to_string();
+            let mut d = SendDraft::default();
+            d.place(e);
+            match want {
+                Some(input) => assert_eq!(d.errors.get(input), Some(message.as_str()), "{message}"),
+                None => assert_eq!(d.errors.general, [message.as_str()], "{message}"),
+            }
         }
     }
 

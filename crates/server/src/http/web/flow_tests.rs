@@ -654,6 +654,39 @@ async fn new_sandbox_form_previews_and_places_each_error_next_to_its_field() {
     assert!(ui.service.list_sandboxes(&caller).await.unwrap().is_empty());
 }
 
+/// Was: errors were placed by reading their message, and the one for an env var called
+/// "sandbox name" mentions a sandbox name, so it landed on the sandbox's name field.
+#[tokio::test]
+async fn an_env_var_error_sits_on_its_row_whatever_its_message_mentions() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "create"),
+                ("name", "dev-box"),
+                ("env", "OK"),
+                ("secret", "S"),
+                ("env", "sandbox name"),
+                ("secret", "S"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.body
+            .contains("id=\"row-1-error\">invalid env var name &quot;sandbox name&quot;: expected"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains("id=\"name-error\""), "{}", a.body);
+    assert!(!a.body.contains("id=\"row-0-error\""), "{}", a.body);
+}
+
 #[tokio::test]
 async fn env_rows_can_be_added_and_removed_without_javascript() {
     let ui = Ui::new().await;

@@ -178,6 +178,9 @@ struct Draft {
     agents: BTreeMap<AgentKind, String>,
     errors: FormErrors,
     preview: Option<t::ResolutionPreview>,
+    /// The kind of each `agent_credentials` entry of the request last built, in order: what
+    /// an error about `agent_credentials[i]` is about.
+    requested_kinds: Vec<AgentKind>,
 }
 
 impl Draft {
@@ -261,6 +264,7 @@ impl Draft {
         if !self.errors.is_empty() {
             return None;
         }
+        self.requested_kinds = agent_credentials.iter().map(|r| r.kind).collect();
         Some(t::CreateSandboxRequest {
             name: self.name.clone(),
             secret_env_vars,
@@ -269,38 +273,35 @@ impl Draft {
         })
     }
 
-    /// Put a service error next to the field it names; returns the status to answer with.
+    /// Put a service error next to the input of the request field it names (or above the
+    /// form when it names none); returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
-        let (status, code, message) = describe(e);
-        let field = self.field_for(&code, &message);
-        match field {
-            Some(f) => self.errors.on(f, message),
-            None => self.errors.general.push(message),
+        let answer = describe(e);
+        match answer.field().and_then(|path| self.input_for(path)) {
+            Some(input) => self.errors.on(input, answer.message),
+            None => self.errors.general.push(answer.message),
         }
-        status
+        answer.status
     }
 
-    fn field_for(&self, code: &str, message: &str) -> Option<String> {
-        if code == "sandbox_exists" || message.contains("sandbox name") {
+    /// The input that shows the request field at `path`: the name field for `name`, the row of
+    /// the env var for `secret_env_vars.VAR`, the kind's select for `agent_credentials[i]...`.
+    fn input_for(&self, path: &str) -> Option<String> {
+        if path == "name" {
             return Some("name".into());
         }
-        for kind in AgentKind::ALL {
-            if message.starts_with(&format!("agent credential for {kind}:"))
-                || message.contains(&format!("lists {kind} twice"))
-            {
-                return Some(agent_field(*kind));
-            }
+        if let Some(env) = path.strip_prefix("secret_env_vars.") {
+            // The request holds the non-blank rows, one per env var (a repeat stops the form
+            // before any request is made).
+            return self
+                .rows
+                .iter()
+                .position(|(e, secret)| e == env && !(e.is_empty() && secret.is_empty()))
+                .map(row_field);
         }
-        // Env rows: `env var X: ...`, `secret_env_vars.X: ...`, `invalid env var name "X"`.
-        let row = self.rows.iter().position(|(env, secret)| {
-            (!env.is_empty() || !secret.is_empty())
-                && (message.starts_with(&format!("env var {env}:"))
-                    || message.starts_with(&format!("secret_env_vars.{env}:"))
-                    || (message.contains("env var name")
-                        && (message.contains(&format!("{env:?}"))
-                            || (env.is_empty() && message.contains("must not be empty")))))
-        });
-        row.map(row_field)
+        let (index, _) = path.strip_prefix("agent_credentials[")?.split_once(']')?;
+        let kind = self.requested_kinds.get(index.parse::<usize>().ok()?)?;
+        Some(agent_field(*kind))
     }
 }
 
@@ -705,8 +706,8 @@ pub async fn delete(
             see_other("/sandboxes")
         }
         Err(e) => {
-            let (status, _, message) = describe(e);
-            confirm_page(&session, &s, Some(&message), status)
+            let answer = describe(e);
+            confirm_page(&session, &s, Some(&answer.message), answer.status)
         }
     }
 }
@@ -773,21 +774,82 @@ mod tests {
         assert!(d.errors.get("agent_codex").unwrap().contains("bogus"));
     }
 
+    /// Each error as the service builds it (validation, resolution, the create's own), placed
+    /// by the request field it names.
     #[test]
     fn service_errors_are_placed_next_to_the_field_they_name() {
-        let d = draft(&[("DB", "x"), ("bad var", "y"), ("", "z")]);
-        let cases = [
-            ("invalid_name", "invalid sandbox name \"a b\": expected ...", Some("name")),
-            ("sandbox_exists", "a sandbox named \"box\" already exists", Some("name")),
-            ("secret_not_found", "env var DB: secret \"x\" not found", Some("row-0")),
-            ("invalid_name", "invalid env var name \"bad var\": expected [A-Za-z_]", Some("row-1")),
-            ("invalid_name", "env var name must not be empty: expected [A-Za-z_]", Some("row-2")),
-            ("agent_credential_not_found", "agent credential for codex: no credential named \"x\"", Some("agent_codex")),
-            ("agent_credential_type_mismatch", "agent credential for claude: \"k\" is an api_key credential, but type oauth was requested", Some("agent_claude")),
-            ("provider_unavailable", "bubblewrap is missing", None),
+        use crate::service::resolver::ResolveError;
+        use crate::service::validate;
+        use amika_types::ErrorCode;
+        let rows = [("DB", "x"), ("bad var", "y"), ("", "z")];
+        let cases: Vec<(ServiceError, Option<&str>)> = vec![
+            (validate::sandbox_name("a b").unwrap_err(), Some("name")),
+            (
+                ServiceError::conflict(
+                    ErrorCode::SandboxExists,
+                    "a sandbox named \"box\" already exists",
+                )
+                .at("name"),
+                Some("name"),
+            ),
+            (
+                ServiceError::unprocessable(
+                    ErrorCode::SecretNotFound,
+                    "env var DB: secret \"x\" not found",
+                )
+                .at("secret_env_vars.DB"),
+                Some("row-0"),
+            ),
+            (validate::env_var("bad var").unwrap_err(), Some("row-1")),
+            (validate::env_var("").unwrap_err(), Some("row-2")),
+            (
+                ResolveError::NotFound {
+                    index: 1,
+                    kind: AgentKind::Codex,
+                    name: Some("x".into()),
+                    credential_type: None,
+                }
+                .into(),
+                Some("agent_codex"),
+            ),
+            (
+                ResolveError::TypeMismatch {
+                    index: 0,
+                    kind: AgentKind::Claude,
+                    name: "k".into(),
+                    requested: CredentialType::Oauth,
+                    actual: CredentialType::ApiKey,
+                }
+                .into(),
+                Some("agent_claude"),
+            ),
+            (
+                ServiceError::Unavailable("bubblewrap is missing".into()),
+                None,
+            ),
         ];
-        for (code, message, want) in cases {
-            assert_eq!(d.field_for(code, message).as_deref(), want, "{message}");
+        for (e, want) in cases {
+            let message = e.to_string();
+            let mut d = draft(&rows);
+            d.build_request().unwrap();
+            d.place(e);
+            match want {
+                Some(input) => assert_eq!(d.errors.get(input), Some(message.as_str()), "{message}"),
+                None => assert_eq!(d.errors.general, [message.as_str()], "{message}"),
+            }
         }
+    }
+
+    /// Was: an env var named "sandbox name" had its error placed on the sandbox's name field,
+    /// because the message contains the words "sandbox name".
+    #[test]
+    fn an_env_var_error_lands_on_its_row_whatever_its_message_says() {
+        let mut d = draft(&[("OK", "a"), ("sandbox name", "b")]);
+        d.build_request().unwrap();
+        let e = crate::service::validate::env_var("sandbox name").unwrap_err();
+        assert!(e.to_string().contains("sandbox name"), "{e}");
+        d.place(e);
+        assert!(d.errors.get("row-1").is_some(), "{:?}", d.errors);
+        assert_eq!(d.errors.get("name"), None);
     }
 }

@@ -4,7 +4,7 @@
 //! A form that fails is shown again with every field as it was typed, except the value: a
 //! secret value is never written back into HTML, and the message next to it says so.
 
-use amika_types::{self as t, AgentKind, CredentialType, Scope};
+use amika_types::{self as t, AgentKind, CredentialType, ErrorCode, Scope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -333,22 +333,26 @@ fn parse_scope(raw: &str, errors: &mut FormErrors) -> Option<Scope> {
     }
 }
 
-/// Put a service error next to the field it concerns. `value_entered`: whether a secret value
-/// was submitted and so has to be typed again.
+/// Put a service error next to the field it concerns: the request field it names (`name`,
+/// `value`; both forms call their inputs so), else by its code — a refused scope is `forbidden`,
+/// a name taken is a `conflict`. `value_entered`: whether a secret value was submitted and so
+/// has to be typed again.
 fn place_error(e: ServiceError, value_entered: bool, errors: &mut FormErrors) -> StatusCode {
-    let (status, code, message) = describe(e);
-    match code.as_str() {
-        "invalid_name" | "secret_exists" | "credential_exists" | "conflict" => {
-            errors.on("name", message)
-        }
-        "invalid_value" | "invalid_oauth_json" => errors.on("value", message),
-        "forbidden" => errors.on("scope", message),
-        _ => errors.general.push(message),
+    let answer = describe(e);
+    let field = match (answer.field(), answer.code) {
+        (Some(field @ ("name" | "value")), _) => Some(field.to_string()),
+        (_, ErrorCode::Forbidden) => Some("scope".into()),
+        (_, ErrorCode::Conflict) => Some("name".into()),
+        _ => None,
+    };
+    match field {
+        Some(field) => errors.on(field, answer.message),
+        None => errors.general.push(answer.message),
     }
     if value_entered {
         errors.on("value", VALUE_NOT_KEPT);
     }
-    status
+    answer.status
 }
 
 pub async fn create_secret(State(svc): State<Service>, form: WebForm) -> Response {
@@ -520,15 +524,15 @@ pub async fn delete_secret(
             see_other("/secrets")
         }
         Err(e @ ServiceError::Forbidden(_)) => {
-            let (status, _, message) = describe(e);
+            let answer = describe(e);
             confirm(
                 &session,
                 "Delete secret",
                 "This secret was not deleted.",
                 "",
                 &format!("/secrets/{id}/delete"),
-                Some(&message),
-                status,
+                Some(&answer.message),
+                answer.status,
             )
         }
         Err(e) => error_in_page(&session, e),
@@ -537,10 +541,7 @@ pub async fn delete_secret(
 
 fn parse_kind(raw: &str) -> Result<AgentKind, ServiceError> {
     raw.parse::<AgentKind>()
-        .map_err(|message| ServiceError::BadRequest {
-            code: "unknown_kind",
-            message,
-        })
+        .map_err(|message| ServiceError::invalid(ErrorCode::UnknownKind, message))
 }
 
 pub async fn confirm_delete_credential(
@@ -592,15 +593,15 @@ pub async fn delete_credential(
             see_other("/secrets")
         }
         Err(e @ ServiceError::Forbidden(_)) => {
-            let (status, _, message) = describe(e);
+            let answer = describe(e);
             confirm(
                 &session,
                 "Delete agent credential",
                 "This credential was not deleted.",
                 "",
                 &format!("/credentials/{kind}/{id}/delete"),
-                Some(&message),
-                status,
+                Some(&answer.message),
+                answer.status,
             )
         }
         Err(e) => error_in_page(&session, e),
