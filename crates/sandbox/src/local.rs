@@ -45,6 +45,7 @@ mod enter;
 mod error;
 mod etc;
 mod exec;
+pub mod git;
 mod launch;
 mod pool;
 mod proc;
