@@ -145,13 +145,13 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
             line: at(&kind),
             message: format!("[agent_credentials] {kind}: {message}"),
         };
-        let parsed_kind: AgentKind = kind.parse().map_err(|e| fail(format!("{e}")))?;
+        let parsed_kind: AgentKind = kind.parse().map_err(|e| fail(e.to_string()))?;
         let credential_type = entry
             .credential_type
             .as_deref()
             .map(str::parse::<CredentialType>)
             .transpose()
-            .map_err(|e| fail(format!("{e}")))?;
+            .map_err(|e| fail(e.to_string()))?;
         if entry.none && (entry.name.is_some() || credential_type.is_some()) {
             return Err(fail(
                 "`none = true` and `name`/`type` are mutually exclusive".into(),
