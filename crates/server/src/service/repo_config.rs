@@ -145,7 +145,7 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
             line: at(&kind),
             message: format!("[agent_credentials] {kind}: {message}"),
         };
-        let parsed_kind: AgentKind = kind.parse().map_err(|e| fail(e.to_string()))?;
+        let parsed_kind = kind.parse::<AgentKind>().map_err(|e| fail(e.to_string()))?;
         let credential_type = entry
             .credential_type
             .as_deref()
