@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::proc::{self, ChildSetup};
-use crate::redact::Redactor;
+use crate::redact::RedactionSet;
 use crate::SecretBytes;
 
 /// Protocols a clone may use. `ext::` (runs a command) and anything else are refused by git.
@@ -157,10 +157,10 @@ pub async fn clone(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
     }
     let git = find_git()?;
     let scratch = Scratch::new(spec.scratch)?;
-    let redactor = match spec.token {
-        Some(t) => Redactor::new(vec![("git-credential".into(), t.expose_secret().to_vec())]),
-        None => Redactor::default(),
-    };
+    let mut redactor = RedactionSet::new();
+    if let Some(t) = spec.token {
+        redactor.add("git-credential", t.expose_secret());
+    }
 
     let mut cmd = scratch.command(&git);
     cmd.args(["clone", "--no-hardlinks", "--progress"]);
@@ -320,7 +320,7 @@ async fn run(
     setup: ChildSetup,
     step: &'static str,
     timeout: Duration,
-    redactor: &Redactor,
+    redactor: &RedactionSet,
 ) -> Result<String, GitError> {
     proc::install(&mut cmd, setup)?;
     let mut child = match cmd.spawn() {
@@ -347,10 +347,9 @@ async fn run(
         }
     };
     let text = |bytes: &[u8]| {
-        let mut r = redactor.clone();
-        let mut safe = r.push(bytes);
-        safe.extend_from_slice(&r.finish());
-        String::from_utf8_lossy(&safe).trim().to_string()
+        String::from_utf8_lossy(&redactor.redact(bytes))
+            .trim()
+            .to_string()
     };
     if status.success() {
         Ok(text(&out))
