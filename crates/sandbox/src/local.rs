@@ -38,13 +38,15 @@
 //! `launch` for bubblewrap and its init, `slirp` for the egress helper, `warm` for claiming and
 //! parking warm sandboxes), `stop`, `remove`, `exec`, `reconcile` (status and list); `record`
 //! owns `state.json` and `scan` the `/proc` backstop for processes no record names; `error`
-//! says why a start failed, as types; `secret_buf` grows buffers of secrets without copies.
+//! says why a start failed, as types; `secret_buf` grows buffers of secrets without copies;
+//! `git` clones a repository into a workspace on the host, a clone token fed through a pipe.
 
 mod cgroup;
 mod enter;
 mod error;
 mod etc;
 mod exec;
+pub mod git;
 mod launch;
 mod pool;
 mod proc;

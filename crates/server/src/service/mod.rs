@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod redaction;
+pub mod repo_config;
 pub mod resolver;
 pub mod sandboxes;
 pub mod sealing;
