@@ -58,10 +58,10 @@ fn main() -> anyhow::Result<()> {
         .build()?
         .block_on(async {
             let args = Args::parse();
-            let server = Server::start(args.backend).await?;
-            let result = run(&server, &args).await;
-            server.stop().await?;
-            result
+            Server::start(args.backend)
+                .await?
+                .run_then_stop(async |server| run(server, &args).await)
+                .await
         })
 }
 

@@ -162,10 +162,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Warm sandboxes off: the memory and process counts are then the sandboxes' alone (and
     // creates one right after the other would find the pool empty anyway).
-    let server = Server::start_with(args.backend, |c| c.warm_sandboxes = 0).await?;
-    let result = run(&server, &args).await;
-    server.stop().await?;
-    result
+    Server::start_with(args.backend, |c| c.warm_sandboxes = 0)
+        .await?
+        .run_then_stop(async |server| run(server, &args).await)
+        .await
 }
 
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
