@@ -291,7 +291,7 @@ fn audit_with_a_bad_limit_is_refused_before_any_request() {
     let env = Env::new();
     for bad in ["0", "1001", "-3", "ten"] {
         let (mut cmd, _) = env.amika_unreachable();
-        cmd.args(["audit", "--limit", bad])
+        cmd.args(["audit", &format!("--limit={bad}")])
             .assert()
             .failure()
             .stdout("")
