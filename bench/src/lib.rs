@@ -406,6 +406,17 @@ impl Server {
         Ok(())
     }
 
+    /// Run `bench` against this server, then [`stop`](Server::stop) it whether `bench` succeeded
+    /// or not: every benchmark's `main`.
+    pub async fn run_then_stop(
+        self,
+        bench: impl AsyncFnOnce(&Server) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let result = bench(&self).await;
+        self.stop().await?;
+        result
+    }
+
     /// Remove every sandbox that is left, stop serving, drop the PostgreSQL database.
     pub async fn stop(self) -> anyhow::Result<()> {
         for sb in self.client.list_sandboxes().await.unwrap_or_default() {

@@ -58,16 +58,24 @@ fn main() -> anyhow::Result<()> {
         .build()?
         .block_on(async {
             let args = Args::parse();
-            let server = Server::start(args.backend).await?;
-            let result = run(&server, &args).await;
-            server.stop().await?;
-            result
+            Server::start(args.backend)
+                .await?
+                .run_then_stop(async |server| run(server, &args).await)
+                .await
         })
 }
 
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
     let secrets = args.common.count(args.secrets, 50);
     let duration = args.common.count(args.duration as usize, 1) as u64;
+    seed(server, secrets).await?;
+    let results = load_endpoints(server, args, duration, secrets).await?;
+    report(args, duration, &results)
+}
+
+/// Store `secrets` secrets and the sandbox `bench-box`, and check that the endpoints answer
+/// what they should before they are loaded.
+async fn seed(server: &Server, secrets: usize) -> anyhow::Result<()> {
     let caller = server.caller().await?;
     for i in 0..secrets {
         server
@@ -91,14 +99,17 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    // The endpoints answer what they should before they are loaded.
     let listed = server.client.list_secrets().await?;
     if listed.len() != secrets {
         bail!("the list has {} secrets, expected {secrets}", listed.len());
     }
     server.client.get_sandbox("bench-box").await?;
+    Ok(())
+}
 
-    let endpoints = [
+/// The endpoints loaded, in order, with their labels: the two references first.
+fn endpoints() -> [(&'static str, String); 4] {
+    [
         (
             "ceiling: `GET /bench/constant`",
             "/bench/constant".to_string(),
@@ -115,9 +126,19 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
             "`GET /api/v0beta1/secrets` (1,000 stored)",
             format!("{}/secrets", amika_types::API_BASE),
         ),
-    ];
+    ]
+}
+
+/// Load each endpoint with wrk for `duration` seconds, one after the other; any failed request
+/// fails the run.
+async fn load_endpoints(
+    server: &Server,
+    args: &Args,
+    duration: u64,
+    secrets: usize,
+) -> anyhow::Result<Vec<(String, WrkResult)>> {
     let mut results = Vec::new();
-    for (label, path) in &endpoints {
+    for (label, path) in &endpoints() {
         let url = format!("{}{path}", server.url);
         eprintln!("wrk {url} for {duration}s ...");
         let r = wrk(&url, &server.admin_key, args, duration).await?;
@@ -126,7 +147,12 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         }
         results.push((label.replace("1,000", &fmt_thousands(secrets)), r));
     }
+    Ok(results)
+}
 
+/// The table: each endpoint's throughput against the ceiling (the first result) and its
+/// latency, with the targets for the API endpoints.
+fn report(args: &Args, duration: u64, results: &[(String, WrkResult)]) -> anyhow::Result<()> {
     let ceiling = results[0].1.rps;
     let mut report = Report::new(
         "api",

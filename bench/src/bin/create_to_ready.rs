@@ -59,11 +59,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let iterations = args.common.count(args.iterations, 3);
     let warmup = args.common.count(args.warmup, 1);
-    let server =
-        Server::start_with(args.backend, |c| c.warm_sandboxes = args.warm_sandboxes).await?;
-    let result = run(&server, iterations, warmup, &args).await;
-    server.stop().await?;
-    result
+    Server::start_with(args.backend, |c| c.warm_sandboxes = args.warm_sandboxes)
+        .await?
+        .run_then_stop(async |server| run(server, iterations, warmup, &args).await)
+        .await
 }
 
 async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> anyhow::Result<()> {

@@ -30,10 +30,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server = Server::start(args.backend).await?;
-    let result = run(&server, &args).await;
-    server.stop().await?;
-    result
+    Server::start(args.backend)
+        .await?
+        .run_then_stop(async |server| run(server, &args).await)
+        .await
 }
 
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {

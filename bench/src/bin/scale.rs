@@ -21,7 +21,7 @@ use amika_bench::{
     create_to_ready, ms, ratio, seed_create_fixtures, verdict, Backend, CommonArgs, Report, Server,
     Summary,
 };
-use amika_types::NetworkMode;
+use amika_types::{CreateSandboxRequest, NetworkMode};
 use anyhow::ensure;
 use clap::Parser;
 
@@ -162,10 +162,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Warm sandboxes off: the memory and process counts are then the sandboxes' alone (and
     // creates one right after the other would find the pool empty anyway).
-    let server = Server::start_with(args.backend, |c| c.warm_sandboxes = 0).await?;
-    let result = run(&server, &args).await;
-    server.stop().await?;
-    result
+    Server::start_with(args.backend, |c| c.warm_sandboxes = 0)
+        .await?
+        .run_then_stop(async |server| run(server, &args).await)
+        .await
 }
 
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
@@ -177,130 +177,178 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         args.backend == Backend::Postgres,
         &["network", "measurement", "value", "target"],
     );
-    let me = std::process::id();
     for mode in &args.modes {
         let network: NetworkMode = mode.parse().map_err(anyhow::Error::msg)?;
-        ensure!(
-            descendants(me).is_empty(),
-            "processes are left over from before: {:?}",
-            descendants(me)
-        );
-        let mut timings = Vec::with_capacity(n);
-        for i in 0..n {
-            let t = create_to_ready(
-                &server.client,
-                &template,
-                &format!("scale-{mode}-{i:03}"),
-                network,
-            )
-            .await?;
-            timings.push(t.total());
-            if (i + 1).is_multiple_of(50) {
-                eprintln!("{mode}: {} sandboxes running", i + 1);
-            }
-        }
-        // Idle: the creates' transient processes (execs) are gone.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let pids = descendants(me);
-        let mem = memory_of(&pids);
-        let (cgroups, charged_kib) = cgroup_charge_kib(&server.data_dir().join("sandboxes"));
-
-        let mut list = Vec::with_capacity(list_requests);
-        for _ in 0..list_requests {
-            let t = Instant::now();
-            let all = server.client.list_sandboxes().await?;
-            list.push(t.elapsed());
-            ensure!(
-                all.len() == n,
-                "list shows {} sandboxes, expected {n}",
-                all.len()
-            );
-        }
-        let list = Summary::of(&list);
-
-        let t = Instant::now();
-        for i in 0..n {
-            server
-                .client
-                .delete_sandbox(&format!("scale-{mode}-{i:03}"))
-                .await?;
-        }
-        let delete_all = t.elapsed();
-
-        let pss = mem.pss_kib as f64 / n as f64;
-        let rss = mem.rss_kib as f64 / n as f64;
-        let charged = charged_kib as f64 / n as f64;
-        let k = (n / 20).max(1);
-        let first_k = Summary::of(&timings[..k]);
-        let last_k = Summary::of(&timings[n - k..]);
-        let mut row = |what: String, value: String, target: String| {
-            report.row(vec![mode.clone(), what, value, target]);
-        };
-        row(
-            format!(
-                "PSS per idle sandbox ({} processes for {n} sandboxes)",
-                mem.processes
-            ),
-            mib(pss),
-            format!("< 4 MiB {}", verdict(pss < 4.0 * 1024.0)),
-        );
-        row(
-            "RSS per idle sandbox (shared pages counted in full)".into(),
-            mib(rss),
-            String::new(),
-        );
-        row(
-            format!("memory cgroup charge per sandbox (processes, tmpfs, kernel objects; {cgroups} cgroups)"),
-            mib(charged),
-            String::new(),
-        );
-        let comms: Vec<String> = mem
-            .by_comm
-            .iter()
-            .map(|(c, (count, pss))| format!("{c} ×{count}: {}", mib(*pss as f64 / n as f64)))
-            .collect();
-        row(
-            "PSS per sandbox by process".into(),
-            comms.join("; "),
-            String::new(),
-        );
-        row(
-            "create-to-ready: 1st → last".into(),
-            format!(
-                "{} → {} ({:.2}×)",
-                ms(timings[0]),
-                ms(timings[n - 1]),
-                ratio(timings[n - 1], timings[0])
-            ),
-            String::new(),
-        );
-        row(
-            format!("create-to-ready p50: first {k} → last {k}"),
-            format!(
-                "{} → {} ({:.2}×)",
-                ms(first_k.p50),
-                ms(last_k.p50),
-                ratio(last_k.p50, first_k.p50)
-            ),
-            String::new(),
-        );
-        row(
-            format!(
-                "`GET /sandboxes` with {n} listed, p50 / p95 / p99 (n={})",
-                list.n
-            ),
-            format!("{} / {} / {}", ms(list.p50), ms(list.p95), ms(list.p99)),
-            String::new(),
-        );
-        row(
-            format!("delete all {n} (sequential)"),
-            format!("{} ({} each)", ms(delete_all), ms(delete_all / n as u32)),
-            String::new(),
-        );
+        let measured = measure_mode(server, &template, mode, network, n, list_requests).await?;
+        report_mode(&mut report, mode, n, &measured);
     }
     report.note(format!(
         "backend {}; {n} sandboxes per mode, created one after the other, each with 10 env secrets and both agent credentials and its default limits (2048 MiB, 1024 pids); memory read 2 s after the last create; server --warm-sandboxes 0",
         args.backend.name()
     ));
     report.finish(&args.common)
+}
+
+/// What one network mode measured.
+struct ModeMeasurement {
+    /// Create-to-ready of each sandbox, in the order they were created.
+    timings: Vec<Duration>,
+    /// The sandboxes' processes, idle.
+    mem: Memory,
+    /// How many memory cgroups were read, and what they are charged in all, KiB.
+    cgroups: usize,
+    charged_kib: u64,
+    /// `GET /sandboxes` with every sandbox up.
+    list: Summary,
+    /// Deleting them all, one after the other.
+    delete_all: Duration,
+}
+
+/// Create `n` sandboxes in `network`, let them go idle, read their memory, time the list, and
+/// delete them all.
+async fn measure_mode(
+    server: &Server,
+    template: &CreateSandboxRequest,
+    mode: &str,
+    network: NetworkMode,
+    n: usize,
+    list_requests: usize,
+) -> anyhow::Result<ModeMeasurement> {
+    let me = std::process::id();
+    ensure!(
+        descendants(me).is_empty(),
+        "processes are left over from before: {:?}",
+        descendants(me)
+    );
+    let mut timings = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = create_to_ready(&server.client, template, &sandbox_name(mode, i), network).await?;
+        timings.push(t.total());
+        if (i + 1).is_multiple_of(50) {
+            eprintln!("{mode}: {} sandboxes running", i + 1);
+        }
+    }
+    // Idle: the creates' transient processes (execs) are gone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mem = memory_of(&descendants(me));
+    let (cgroups, charged_kib) = cgroup_charge_kib(&server.data_dir().join("sandboxes"));
+    let list = time_list(server, n, list_requests).await?;
+
+    let t = Instant::now();
+    for i in 0..n {
+        server.client.delete_sandbox(&sandbox_name(mode, i)).await?;
+    }
+    Ok(ModeMeasurement {
+        timings,
+        mem,
+        cgroups,
+        charged_kib,
+        list,
+        delete_all: t.elapsed(),
+    })
+}
+
+/// The `i`th sandbox of a mode's run.
+fn sandbox_name(mode: &str, i: usize) -> String {
+    format!("scale-{mode}-{i:03}")
+}
+
+/// `requests` timed `GET /sandboxes`, each of which must list all `n` sandboxes.
+async fn time_list(server: &Server, n: usize, requests: usize) -> anyhow::Result<Summary> {
+    let mut list = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let t = Instant::now();
+        let all = server.client.list_sandboxes().await?;
+        list.push(t.elapsed());
+        ensure!(
+            all.len() == n,
+            "list shows {} sandboxes, expected {n}",
+            all.len()
+        );
+    }
+    Ok(Summary::of(&list))
+}
+
+/// The rows of one network mode: memory per idle sandbox, create-to-ready first against last,
+/// list latency, delete.
+fn report_mode(report: &mut Report, mode: &str, n: usize, m: &ModeMeasurement) {
+    let (mem, timings) = (&m.mem, &m.timings);
+    let pss = mem.pss_kib as f64 / n as f64;
+    let rss = mem.rss_kib as f64 / n as f64;
+    let charged = m.charged_kib as f64 / n as f64;
+    let k = (n / 20).max(1);
+    let first_k = Summary::of(&timings[..k]);
+    let last_k = Summary::of(&timings[n - k..]);
+    let mut row = |what: String, value: String, target: String| {
+        report.row(vec![mode.to_string(), what, value, target]);
+    };
+    row(
+        format!(
+            "PSS per idle sandbox ({} processes for {n} sandboxes)",
+            mem.processes
+        ),
+        mib(pss),
+        format!("< 4 MiB {}", verdict(pss < 4.0 * 1024.0)),
+    );
+    row(
+        "RSS per idle sandbox (shared pages counted in full)".into(),
+        mib(rss),
+        String::new(),
+    );
+    row(
+        format!(
+            "memory cgroup charge per sandbox (processes, tmpfs, kernel objects; {} cgroups)",
+            m.cgroups
+        ),
+        mib(charged),
+        String::new(),
+    );
+    let comms: Vec<String> = mem
+        .by_comm
+        .iter()
+        .map(|(c, (count, pss))| format!("{c} ×{count}: {}", mib(*pss as f64 / n as f64)))
+        .collect();
+    row(
+        "PSS per sandbox by process".into(),
+        comms.join("; "),
+        String::new(),
+    );
+    row(
+        "create-to-ready: 1st → last".into(),
+        format!(
+            "{} → {} ({:.2}×)",
+            ms(timings[0]),
+            ms(timings[n - 1]),
+            ratio(timings[n - 1], timings[0])
+        ),
+        String::new(),
+    );
+    row(
+        format!("create-to-ready p50: first {k} → last {k}"),
+        format!(
+            "{} → {} ({:.2}×)",
+            ms(first_k.p50),
+            ms(last_k.p50),
+            ratio(last_k.p50, first_k.p50)
+        ),
+        String::new(),
+    );
+    let list = &m.list;
+    row(
+        format!(
+            "`GET /sandboxes` with {n} listed, p50 / p95 / p99 (n={})",
+            list.n
+        ),
+        format!("{} / {} / {}", ms(list.p50), ms(list.p95), ms(list.p99)),
+        String::new(),
+    );
+    row(
+        format!("delete all {n} (sequential)"),
+        format!(
+            "{} ({} each)",
+            ms(m.delete_all),
+            ms(m.delete_all / n as u32)
+        ),
+        String::new(),
+    );
 }

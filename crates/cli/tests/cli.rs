@@ -283,3 +283,22 @@ fn exec_requires_a_command() {
         .failure()
         .stderr(contains("CMD"));
 }
+
+/// The server answers 400 for a limit outside 1..=1000 (it used to clamp); the CLI refuses such
+/// a `--limit` before any request, in the server's words, instead of sending it.
+#[test]
+fn audit_with_a_bad_limit_is_refused_before_any_request() {
+    let env = Env::new();
+    for bad in ["0", "1001", "-3", "ten"] {
+        let (mut cmd, _) = env.amika_unreachable();
+        cmd.args(["audit", &format!("--limit={bad}")])
+            .assert()
+            .failure()
+            .stdout("")
+            .stderr(
+                contains("--limit")
+                    .and(contains("limit must be a whole number in 1..=1000"))
+                    .and(contains("cannot reach").not()),
+            );
+    }
+}

@@ -1892,7 +1892,8 @@ fn audit_shows_every_change_and_reveal_and_never_a_value() {
     assert_eq!(table.lines().count(), 2, "{table}");
 }
 
-/// `--limit 0` used to show one event and `--limit 5000` a thousand: the server clamps.
+/// `--limit 0` used to show one event and `--limit 5000` a thousand: the server clamped (it now
+/// answers 400), and the CLI refuses such a limit itself.
 #[test]
 fn audit_limit_out_of_range_is_refused_not_clamped() {
     let server = Server::start();

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use amika_client::Client;
 use amika_types::{AgentKind, CreateCredentialRequest, CredentialType, Scope};
 use serde_json::json;
 
@@ -75,6 +76,24 @@ pub fn parse_only(values: &[String]) -> anyhow::Result<Vec<AgentKind>> {
     Ok(kinds)
 }
 
+impl Found {
+    fn new(
+        kind: AgentKind,
+        credential_type: CredentialType,
+        name: &str,
+        source: impl Into<String>,
+        value: String,
+    ) -> Found {
+        Found {
+            kind,
+            credential_type,
+            name: name.into(),
+            source: source.into(),
+            value,
+        }
+    }
+}
+
 /// Looks for credentials under `home` and in `env`. Unreadable or malformed files are reported
 /// in the returned warnings and skipped. Pure apart from reading the two files.
 pub fn discover(
@@ -85,106 +104,130 @@ pub fn discover(
     let mut found = Vec::new();
     let mut warnings = Vec::new();
     let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-
-    let read_json =
-        |path: &Path, warnings: &mut Vec<String>| -> Option<(String, serde_json::Value)> {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                Err(e) => {
-                    warnings.push(format!("cannot read {}: {e}; skipped", path.display()));
-                    return None;
-                }
-            };
-            match serde_json::from_str(&text) {
-                Ok(doc) => Some((text, doc)),
-                Err(e) => {
-                    warnings.push(format!(
-                        "{} is not valid JSON ({e}); skipped",
-                        path.display()
-                    ));
-                    None
-                }
-            }
-        };
-
     if kinds.contains(&AgentKind::Claude) {
-        if let Some(home) = home {
-            let path = home.join(".claude").join(".credentials.json");
-            if let Some((text, _)) = read_json(&path, &mut warnings) {
-                found.push(Found {
-                    kind: AgentKind::Claude,
-                    credential_type: CredentialType::Oauth,
-                    name: "claude-oauth".into(),
-                    source: path.display().to_string(),
-                    value: text,
-                });
-            }
-        }
-        if let Some(key) = env("ANTHROPIC_API_KEY") {
-            found.push(Found {
-                kind: AgentKind::Claude,
-                credential_type: CredentialType::ApiKey,
-                name: "claude-api-key".into(),
-                source: "$ANTHROPIC_API_KEY".into(),
-                value: key.trim().to_string(),
-            });
-        }
+        discover_claude(home, env("ANTHROPIC_API_KEY"), &mut found, &mut warnings);
     }
-
     if kinds.contains(&AgentKind::Codex) {
-        if let Some(home) = home {
-            let path = home.join(".codex").join("auth.json");
-            if let Some((text, doc)) = read_json(&path, &mut warnings) {
-                let api_key = doc
-                    .get("OPENAI_API_KEY")
-                    .and_then(|v| v.as_str())
-                    .filter(|k| !k.trim().is_empty());
-                let has_tokens = doc.get("tokens").is_some_and(|t| !t.is_null());
-                let item = match api_key {
-                    Some(key) if !has_tokens => Found {
-                        kind: AgentKind::Codex,
-                        credential_type: CredentialType::ApiKey,
-                        name: "codex-api-key".into(),
-                        source: path.display().to_string(),
-                        value: key.trim().to_string(),
-                    },
-                    _ => Found {
-                        kind: AgentKind::Codex,
-                        credential_type: CredentialType::Oauth,
-                        name: "codex-oauth".into(),
-                        source: path.display().to_string(),
-                        value: text,
-                    },
-                };
-                found.push(item);
-            }
-        }
-        if let Some(key) = env("OPENAI_API_KEY") {
-            let key = key.trim().to_string();
-            match found.iter_mut().find(|f| f.name == "codex-api-key") {
-                // The same key in both places: one credential.
-                Some(same) if same.value == key => {
-                    same.source.push_str(", $OPENAI_API_KEY");
-                }
-                Some(_) => found.push(Found {
-                    kind: AgentKind::Codex,
-                    credential_type: CredentialType::ApiKey,
-                    name: "codex-api-key-env".into(),
-                    source: "$OPENAI_API_KEY".into(),
-                    value: key,
-                }),
-                None => found.push(Found {
-                    kind: AgentKind::Codex,
-                    credential_type: CredentialType::ApiKey,
-                    name: "codex-api-key".into(),
-                    source: "$OPENAI_API_KEY".into(),
-                    value: key,
-                }),
-            }
-        }
+        discover_codex(home, env("OPENAI_API_KEY"), &mut found, &mut warnings);
     }
     (found, warnings)
+}
+
+/// `~/.claude/.credentials.json` (oauth) and `$ANTHROPIC_API_KEY` (api_key).
+fn discover_claude(
+    home: Option<&Path>,
+    env_key: Option<String>,
+    found: &mut Vec<Found>,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(home) = home {
+        let path = home.join(".claude").join(".credentials.json");
+        if let Some((text, _)) = read_json(&path, warnings) {
+            found.push(Found::new(
+                AgentKind::Claude,
+                CredentialType::Oauth,
+                "claude-oauth",
+                path.display().to_string(),
+                text,
+            ));
+        }
+    }
+    if let Some(key) = env_key {
+        found.push(Found::new(
+            AgentKind::Claude,
+            CredentialType::ApiKey,
+            "claude-api-key",
+            "$ANTHROPIC_API_KEY",
+            key.trim().to_string(),
+        ));
+    }
+}
+
+/// `~/.codex/auth.json` (see [`codex_auth_json`]) and `$OPENAI_API_KEY` (api_key; one
+/// credential when it is the file's key too).
+fn discover_codex(
+    home: Option<&Path>,
+    env_key: Option<String>,
+    found: &mut Vec<Found>,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(home) = home {
+        let path = home.join(".codex").join("auth.json");
+        if let Some((text, doc)) = read_json(&path, warnings) {
+            found.push(codex_auth_json(&path, text, &doc));
+        }
+    }
+    let Some(key) = env_key else {
+        return;
+    };
+    let key = key.trim().to_string();
+    let api_key = |name: &str, value: String| {
+        Found::new(
+            AgentKind::Codex,
+            CredentialType::ApiKey,
+            name,
+            "$OPENAI_API_KEY",
+            value,
+        )
+    };
+    match found.iter_mut().find(|f| f.name == "codex-api-key") {
+        // The same key in both places: one credential.
+        Some(same) if same.value == key => {
+            same.source.push_str(", $OPENAI_API_KEY");
+        }
+        Some(_) => found.push(api_key("codex-api-key-env", key)),
+        None => found.push(api_key("codex-api-key", key)),
+    }
+}
+
+/// Codex's `auth.json`: an API key when it holds a non-null `OPENAI_API_KEY` string and no
+/// `tokens`, else oauth with the whole document.
+fn codex_auth_json(path: &Path, text: String, doc: &serde_json::Value) -> Found {
+    let api_key = doc
+        .get("OPENAI_API_KEY")
+        .and_then(|v| v.as_str())
+        .filter(|k| !k.trim().is_empty());
+    let has_tokens = doc.get("tokens").is_some_and(|t| !t.is_null());
+    let source = path.display().to_string();
+    match api_key {
+        Some(key) if !has_tokens => Found::new(
+            AgentKind::Codex,
+            CredentialType::ApiKey,
+            "codex-api-key",
+            source,
+            key.trim().to_string(),
+        ),
+        _ => Found::new(
+            AgentKind::Codex,
+            CredentialType::Oauth,
+            "codex-oauth",
+            source,
+            text,
+        ),
+    }
+}
+
+/// The text of the JSON file at `path` and its parse; `None` when it does not exist, and `None`
+/// with a warning when it cannot be read or is not JSON.
+fn read_json(path: &Path, warnings: &mut Vec<String>) -> Option<(String, serde_json::Value)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            warnings.push(format!("cannot read {}: {e}; skipped", path.display()));
+            return None;
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(doc) => Some((text, doc)),
+        Err(e) => {
+            warnings.push(format!(
+                "{} is not valid JSON ({e}); skipped",
+                path.display()
+            ));
+            None
+        }
+    }
 }
 
 pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
@@ -203,42 +246,62 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-
-    if !args.push {
-        if ctx.json() {
-            let items: Vec<_> = found
-                .iter()
-                .map(|f| {
-                    json!({
-                        "kind": f.kind,
-                        "name": f.name,
-                        "type": f.credential_type,
-                        "source": f.source,
-                        "value": mask(&f.value),
-                    })
-                })
-                .collect();
-            return print_json(&items);
-        }
-        let mut table = Table::new(&["KIND", "NAME", "TYPE", "SOURCE", "VALUE"]);
-        for f in &found {
-            table.row(vec![
-                f.kind.to_string(),
-                f.name.clone(),
-                f.credential_type.to_string(),
-                f.source.clone(),
-                mask_for_table(&f.value),
-            ]);
-        }
-        table.print()?;
-        eprintln!("Run `amika secret extract --push` to store them as your credentials.");
-        return Ok(());
+    if args.push {
+        push(ctx, &args, &kinds, &found).await
+    } else {
+        show(ctx, &found)
     }
+}
 
+/// The table row of a found credential, masked (`KIND NAME TYPE SOURCE VALUE`).
+fn found_row(f: &Found) -> Vec<String> {
+    vec![
+        f.kind.to_string(),
+        f.name.clone(),
+        f.credential_type.to_string(),
+        f.source.clone(),
+        mask_for_table(&f.value),
+    ]
+}
+
+/// Without `--push`: what was found, masked, and how to store it.
+fn show(ctx: &Ctx, found: &[Found]) -> anyhow::Result<()> {
+    if ctx.json() {
+        let items: Vec<_> = found
+            .iter()
+            .map(|f| {
+                json!({
+                    "kind": f.kind,
+                    "name": f.name,
+                    "type": f.credential_type,
+                    "source": f.source,
+                    "value": mask(&f.value),
+                })
+            })
+            .collect();
+        return print_json(&items);
+    }
+    let mut table = Table::new(&["KIND", "NAME", "TYPE", "SOURCE", "VALUE"]);
+    for f in found {
+        table.row(found_row(f));
+    }
+    table.print()?;
+    eprintln!("Run `amika secret extract --push` to store them as your credentials.");
+    Ok(())
+}
+
+/// `--push`: show the plan (create or update each), confirm, then store each as a user-scope
+/// credential.
+async fn push(
+    ctx: &Ctx,
+    args: &ExtractArgs,
+    kinds: &[AgentKind],
+    found: &[Found],
+) -> anyhow::Result<()> {
     prompt::ensure_can_confirm(ctx.output, args.yes, "--yes", "push")?;
     let client = ctx.client()?;
     let mut existing = BTreeMap::new();
-    for kind in &kinds {
+    for kind in kinds {
         existing.insert(*kind, client.list_credentials(*kind).await?);
     }
     let existing_id = |f: &Found| {
@@ -249,17 +312,14 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
     };
     if !ctx.json() {
         let mut table = Table::new(&["KIND", "NAME", "TYPE", "SOURCE", "VALUE", "ACTION"]);
-        for f in &found {
-            table.row(vec![
-                f.kind.to_string(),
-                f.name.clone(),
-                f.credential_type.to_string(),
-                f.source.clone(),
-                mask_for_table(&f.value),
+        for f in found {
+            let mut row = found_row(f);
+            row.push(
                 Action::planned(existing_id(f).is_some())
                     .preview()
                     .to_string(),
-            ]);
+            );
+            table.row(row);
         }
         table.eprint();
     }
@@ -276,38 +336,49 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> anyhow::Result<()> {
         ),
     )?;
     let mut results = Vec::new();
-    // `discover` only yields an oauth value whose file parsed as JSON.
-    for f in &found {
-        let req = CreateCredentialRequest {
-            name: f.name.clone(),
-            value: f.value.clone(),
-            credential_type: f.credential_type,
-            scope: Some(Scope::User),
-            is_default: false,
-        };
-        let (action, credential) = upsert_credential(&client, f.kind, req, existing_id(f)).await?;
-        if !ctx.json() {
-            crate::outln!(
-                "{} {} credential {:?}",
-                action.label(),
-                f.kind,
-                credential.name
-            );
-        }
-        results.push(json!({
-            "kind": f.kind,
-            "name": credential.name,
-            "type": credential.credential_type,
-            "source": f.source,
-            "action": action,
-            "id": credential.id,
-            "version": credential.version,
-        }));
+    for f in found {
+        results.push(push_one(ctx, &client, f, existing_id(f)).await?);
     }
     if ctx.json() {
         print_json(&results)?;
     }
     Ok(())
+}
+
+/// Store one found credential (creating it, or updating `existing_id`), say so, and return its
+/// JSON result.
+async fn push_one(
+    ctx: &Ctx,
+    client: &Client,
+    f: &Found,
+    existing_id: Option<String>,
+) -> anyhow::Result<serde_json::Value> {
+    // `discover` only yields an oauth value whose file parsed as JSON.
+    let req = CreateCredentialRequest {
+        name: f.name.clone(),
+        value: f.value.clone(),
+        credential_type: f.credential_type,
+        scope: Some(Scope::User),
+        is_default: false,
+    };
+    let (action, credential) = upsert_credential(client, f.kind, req, existing_id).await?;
+    if !ctx.json() {
+        crate::outln!(
+            "{} {} credential {:?}",
+            action.label(),
+            f.kind,
+            credential.name
+        );
+    }
+    Ok(json!({
+        "kind": f.kind,
+        "name": credential.name,
+        "type": credential.credential_type,
+        "source": f.source,
+        "action": action,
+        "id": credential.id,
+        "version": credential.version,
+    }))
 }
 
 #[cfg(test)]

@@ -28,10 +28,10 @@ pub enum ServerCommand {
     RotateKey(RotateKeyArgs),
 }
 
-/// Options of `amika server` when it runs the server. `Debug` is written by hand below: a
-/// PostgreSQL URL may carry a password.
+/// Where a server listens and keeps its state: the options `amika server` and `amika up`
+/// share. `Debug` is written by hand below: a PostgreSQL URL may carry a password.
 #[derive(clap::Args)]
-pub struct ServerRunArgs {
+pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub listen: String,
@@ -41,6 +41,42 @@ pub struct ServerRunArgs {
     /// A database URL (sqlite://... or postgres://...) instead of the embedded SQLite file.
     #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &masked_url(&self.database_url))
+            .finish()
+    }
+}
+
+impl ServeArgs {
+    /// The server config these options describe: `--data-dir` defaults to
+    /// [`default_data_dir`], an empty `--database-url` means the embedded SQLite file.
+    pub fn config(&self, allow_reveal: bool) -> anyhow::Result<ServerConfig> {
+        let listen = &self.listen;
+        let listen: SocketAddr = listen.parse().with_context(|| {
+            format!("invalid --listen {listen:?}: expected IP:PORT, e.g. 127.0.0.1:7070")
+        })?;
+        let data_dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => default_data_dir()?,
+        };
+        let mut config = ServerConfig::new(listen, data_dir);
+        config.database_url = self.database_url.clone().filter(|u| !u.is_empty());
+        config.allow_reveal = allow_reveal;
+        Ok(config)
+    }
+}
+
+/// Options of `amika server` when it runs the server.
+#[derive(Debug, clap::Args)]
+pub struct ServerRunArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
     /// Disable the reveal endpoints (secret values can then never be read back).
     #[arg(long)]
     pub no_reveal: bool,
@@ -60,23 +96,8 @@ pub struct ServerRunArgs {
     pub config: Option<PathBuf>,
 }
 
-impl std::fmt::Debug for ServerRunArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerRunArgs")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &masked_url(&self.database_url))
-            .field("no_reveal", &self.no_reveal)
-            .field("default_memory", &self.default_memory)
-            .field("default_pids", &self.default_pids)
-            .field("warm_sandboxes", &self.warm_sandboxes)
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
 /// A database URL for `Debug`: its password, if any, masked.
-pub(crate) fn masked_url(url: &Option<String>) -> Option<String> {
+fn masked_url(url: &Option<String>) -> Option<String> {
     url.as_deref()
         .map(amika_server::config::redact_url_password)
 }
@@ -166,12 +187,7 @@ pub async fn run(args: ServerArgs, output: OutputFormat) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let mut config = server_config(
-                &args.run.listen,
-                args.run.data_dir.clone(),
-                args.run.database_url.clone(),
-                args.run.allow_reveal(),
-            )?;
+            let mut config = args.run.serve.config(args.run.allow_reveal())?;
             if let Some(file) = &args.run.config {
                 config.apply_file(file).map_err(anyhow::Error::msg)?;
                 if args.run.no_reveal {
@@ -198,25 +214,6 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
         .filter(|h| !h.is_empty())
         .context("cannot find a data dir: set --data-dir, XDG_DATA_HOME or HOME")?;
     Ok(PathBuf::from(home).join(".local/share/amika"))
-}
-
-pub fn server_config(
-    listen: &str,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    allow_reveal: bool,
-) -> anyhow::Result<ServerConfig> {
-    let listen: SocketAddr = listen.parse().with_context(|| {
-        format!("invalid --listen {listen:?}: expected IP:PORT, e.g. 127.0.0.1:7070")
-    })?;
-    let data_dir = match data_dir {
-        Some(d) => d,
-        None => default_data_dir()?,
-    };
-    let mut config = ServerConfig::new(listen, data_dir);
-    config.database_url = database_url.filter(|u| !u.is_empty());
-    config.allow_reveal = allow_reveal;
-    Ok(config)
 }
 
 /// Open the server state, bind, call `on_ready(url, first_admin_key)`, and serve until

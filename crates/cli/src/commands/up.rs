@@ -2,40 +2,18 @@
 //! CLI in to it — with the first admin's key on a fresh data dir, or with the key the first
 //! start left in `DATA_DIR/admin-api-key`.
 
-use std::path::PathBuf;
-
-use super::server::{serve, server_config};
+use super::server::{serve, ServeArgs};
 use crate::config;
 
-/// `amika up`. `Debug` is written by hand below: a PostgreSQL URL may carry a password.
-#[derive(clap::Args)]
+/// `amika up`.
+#[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7070")]
-    pub listen: String,
-    /// Where the server keeps its database, key file and sandbox homes.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// A database URL (sqlite://... or postgres://...) instead of the embedded SQLite file.
-    #[arg(long, env = "AMIKA_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-}
-
-impl std::fmt::Debug for UpArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpArgs")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field(
-                "database_url",
-                &super::server::masked_url(&self.database_url),
-            )
-            .finish()
-    }
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let config = server_config(&args.listen, args.data_dir, args.database_url, true)?;
+    let config = args.serve.config(true)?;
     let key_file = config.data_dir.join("admin-api-key");
     serve(config, |url, first_key| {
         let key = match first_key {
