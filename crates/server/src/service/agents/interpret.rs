@@ -55,6 +55,26 @@ struct Parsed {
     cost_usd: Option<f64>,
 }
 
+impl Parsed {
+    /// The reply with `text`: an error when it has an `error_code`. The agent's session id and
+    /// cost go with it either way; the id only when it is plain.
+    fn reply(
+        &self,
+        text: String,
+        error_code: Option<&'static str>,
+        exit_code: Option<i32>,
+    ) -> Reply {
+        Reply {
+            text,
+            is_error: error_code.is_some(),
+            error_code,
+            exit_code,
+            agent_session_id: self.session_id.clone().filter(|s| plain_session_id(s)),
+            cost_usd: self.cost_usd,
+        }
+    }
+}
+
 /// `claude -p --output-format json`: one `{"type":"result", ...}` object (after any other
 /// lines a wrapper may have printed).
 fn parse_claude(stdout: &str) -> Option<Parsed> {
@@ -198,131 +218,146 @@ pub(super) fn interpret(
         String::from_utf8_lossy(&run.stderr),
     );
     let (out, err) = (redact(&raw_out), redact(&raw_err));
-    let parsed = match kind {
-        AgentKind::Claude => parse_claude(&out),
-        AgentKind::Codex => parse_codex(&out),
-    }
-    .map(|p| Parsed {
-        text: p.text.map(|t| redact(&t)),
-        session_id: p.session_id.filter(|id| redact(id) == *id),
-        ..p
-    });
+    let parsed = parse(kind, &out, redact);
     let p = parsed.clone().unwrap_or_default();
-    let failure = |text: String, code: &'static str, exit_code: Option<i32>| Reply {
-        text,
-        is_error: true,
-        error_code: Some(code),
-        exit_code,
-        agent_session_id: p.session_id.clone().filter(|s| plain_session_id(s)),
-        cost_usd: p.cost_usd,
-    };
-    let code = match ending {
-        Ending::TimedOut => {
-            return failure(
-                format!(
-                "the agent did not finish within {}s and was stopped (its processes were killed)",
-                timeout.as_secs()
-            ),
-                "agent_timeout",
-                None,
-            )
-        }
-        Ending::SandboxStopped => {
-            return failure(
-                "the sandbox stopped while the agent was running".into(),
-                "sandbox_stopped",
-                None,
-            )
-        }
-        Ending::NoStatus => {
-            return failure(
-                "the agent ended without an exit status".into(),
-                "agent_crashed",
-                None,
-            )
-        }
-        Ending::StartFailed(why) => {
-            return failure(
-                // The provider's message is text like any other: redacted before it is shown.
-                format!("the agent could not be started: {}", redact(why)),
-                "agent_crashed",
-                None,
-            );
-        }
-        Ending::Exited(code) => *code,
+    let code = match exit_code(ending, timeout, redact) {
+        Ok(code) => code,
+        Err((text, error_code)) => return p.reply(text, Some(error_code), None),
     };
     if (code != 0 || p.is_error) && looks_like_auth_failure(&raw_out, &raw_err) {
-        return failure(
+        return p.reply(
             auth_failure_message(credential),
-            "agent_auth_failed",
+            Some("agent_auth_failed"),
             Some(code),
         );
     }
     if code == 127 {
-        return failure(
+        return p.reply(
             format!("the agent's command {program:?} was not found in the sandbox (exit status 127): install it there, or set its command in the server's agent_commands"),
-            "agent_crashed",
+            Some("agent_crashed"),
             Some(code),
         );
     }
     if code != 0 {
-        let detail = p
-            .text
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| err.to_string());
-        let mut text = format!("the agent exited with status {code}");
-        if !detail.trim().is_empty() {
-            text.push_str(": ");
-            text.push_str(&tail(&detail));
-        }
-        return failure(text, "agent_crashed", Some(code));
+        return p.reply(
+            crash_message(code, &p, &err),
+            Some("agent_crashed"),
+            Some(code),
+        );
     }
     match parsed {
         Some(Parsed {
             text: Some(text),
             is_error: false,
             ..
-        }) => Reply {
-            text,
-            is_error: false,
-            error_code: None,
-            exit_code: Some(0),
-            agent_session_id: p.session_id.clone().filter(|s| plain_session_id(s)),
-            cost_usd: p.cost_usd,
-        },
-        Some(Parsed { is_error: true, .. }) => failure(
+        }) => p.reply(text, None, Some(0)),
+        Some(Parsed { is_error: true, .. }) => p.reply(
             p.text
                 .clone()
                 .unwrap_or_else(|| "the agent reported an error without a message".into()),
-            "agent_error",
+            Some("agent_error"),
             Some(0),
         ),
-        _ => {
-            let mut text = format!(
-                "the agent's output is not what {program:?} prints in this mode ({})",
-                match kind {
-                    AgentKind::Claude => "one JSON result object",
-                    AgentKind::Codex => "JSON event lines with an agent message",
-                }
-            );
-            if run.stdout_truncated {
-                text.push_str(&format!("; it printed more than {MAX_STDOUT_BYTES} bytes"));
-            }
-            // Stdout cut at its limit may end inside a value, whose piece redaction cannot
-            // recognise: such output is never quoted.
-            let shown = if out.trim().is_empty() || run.stdout_truncated {
-                &err
-            } else {
-                &out
-            };
-            if !shown.trim().is_empty() {
-                text.push_str(": ");
-                text.push_str(&tail(shown));
-            }
-            failure(text, "agent_bad_output", Some(0))
-        }
+        _ => p.reply(
+            bad_output_message(kind, program, run, &out, &err),
+            Some("agent_bad_output"),
+            Some(0),
+        ),
     }
+}
+
+/// The agent's (redacted) stdout parsed as `kind` prints it, its strings redacted once more;
+/// a session id that redaction would change is dropped.
+fn parse(kind: AgentKind, out: &str, redact: &dyn Fn(&str) -> String) -> Option<Parsed> {
+    match kind {
+        AgentKind::Claude => parse_claude(out),
+        AgentKind::Codex => parse_codex(out),
+    }
+    .map(|p| Parsed {
+        text: p.text.map(|t| redact(&t)),
+        session_id: p.session_id.filter(|id| redact(id) == *id),
+        ..p
+    })
+}
+
+/// The exit status of an agent that exited, else the message and error code of how it ended.
+fn exit_code(
+    ending: &Ending,
+    timeout: Duration,
+    redact: &dyn Fn(&str) -> String,
+) -> Result<i32, (String, &'static str)> {
+    match ending {
+        Ending::TimedOut => Err((
+            format!(
+                "the agent did not finish within {}s and was stopped (its processes were killed)",
+                timeout.as_secs()
+            ),
+            "agent_timeout",
+        )),
+        Ending::SandboxStopped => Err((
+            "the sandbox stopped while the agent was running".into(),
+            "sandbox_stopped",
+        )),
+        Ending::NoStatus => Err((
+            "the agent ended without an exit status".into(),
+            "agent_crashed",
+        )),
+        // The provider's message is text like any other: redacted before it is shown.
+        Ending::StartFailed(why) => Err((
+            format!("the agent could not be started: {}", redact(why)),
+            "agent_crashed",
+        )),
+        Ending::Exited(code) => Ok(*code),
+    }
+}
+
+/// The message of a non-zero exit: the status, with the agent's own error text or else the
+/// end of its (redacted) stderr.
+fn crash_message(code: i32, p: &Parsed, err: &str) -> String {
+    let detail = p
+        .text
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| err.to_string());
+    let mut text = format!("the agent exited with status {code}");
+    if !detail.trim().is_empty() {
+        text.push_str(": ");
+        text.push_str(&tail(&detail));
+    }
+    text
+}
+
+/// The message of a successful exit whose output is not what `program` prints: what was
+/// expected, and the end of its (redacted) stdout or, when that is empty or was cut, stderr.
+fn bad_output_message(
+    kind: AgentKind,
+    program: &str,
+    run: &AgentRun,
+    out: &str,
+    err: &str,
+) -> String {
+    let mut text = format!(
+        "the agent's output is not what {program:?} prints in this mode ({})",
+        match kind {
+            AgentKind::Claude => "one JSON result object",
+            AgentKind::Codex => "JSON event lines with an agent message",
+        }
+    );
+    if run.stdout_truncated {
+        text.push_str(&format!("; it printed more than {MAX_STDOUT_BYTES} bytes"));
+    }
+    // Stdout cut at its limit may end inside a value, whose piece redaction cannot
+    // recognise: such output is never quoted.
+    let shown = if out.trim().is_empty() || run.stdout_truncated {
+        err
+    } else {
+        out
+    };
+    if !shown.trim().is_empty() {
+        text.push_str(": ");
+        text.push_str(&tail(shown));
+    }
+    text
 }
 
 /// What a run collected.

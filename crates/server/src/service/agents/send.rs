@@ -1,5 +1,5 @@
-//! One send: its checks, its choice of agent, session and credential, the rows written
-//! before anything runs ([`Service::prepare_send`]), and the run of the agent's CLI through
+//! One send: its choice of agent, session and credential, the rows written before anything
+//! runs ([`Service::prepare_send`]), and the run of the agent's CLI through
 //! the provider's exec to its recorded end ([`Service::run_send`]), synchronously or as a job.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use amika_types::{
 use serde_json::json;
 
 use super::check_send_request;
+use super::commands::AgentCommand;
 use super::interpret::{collect, interpret, AgentRun, Ending};
 use super::sessions::{finish_turn, in_flight, job_response, turn_response};
 use crate::service::audit::Subject;
@@ -117,6 +118,39 @@ fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
     .at("agent"))
 }
 
+/// The row of a send about to run: `message` is already redacted; `resume` is the agent's
+/// session id it continues, if any. Given up for lost [`LOST_GRACE`] after its deadline.
+fn new_turn(
+    sandbox: &SandboxRow,
+    session: &AgentSessionRow,
+    state: AgentJobState,
+    message: String,
+    resume: Option<String>,
+    timeout: Duration,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AgentTurnRow {
+    AgentTurnRow {
+        id: new_id("job"),
+        session_id: session.id.clone(),
+        sandbox_id: sandbox.id.clone(),
+        state,
+        message,
+        response: None,
+        is_error: false,
+        error_code: None,
+        exit_code: None,
+        is_new_session: resume.is_none(),
+        agent_session_id: resume,
+        cost_usd: None,
+        duration_ms: None,
+        deadline_at: at
+            + chrono::Duration::from_std(timeout + LOST_GRACE).unwrap_or(chrono::Duration::MAX),
+        created_at: at,
+        updated_at: at,
+        finished_at: None,
+    }
+}
+
 impl Service {
     /// Validate a send, pick its agent, session and credential, and write its rows. Nothing
     /// runs yet; every error here leaves no process and no turn behind.
@@ -128,8 +162,64 @@ impl Service {
         state: AgentJobState,
     ) -> Result<PreparedSend> {
         let timeout = check_send_request(&req, self.config.agent_timeout)?;
-        let message = req.message;
+        let sandbox = self.running_sandbox(caller, id_or_name).await?;
+        let (asked, kind) = self.choose_agent(&sandbox, &req).await?;
+        // Before anything else is looked up or written: a kind without a credential starts
+        // nothing.
+        let credential = credential_for(&sandbox, kind)?;
+        let command = self.agent_command(kind)?;
+        let existing = self
+            .existing_session(&sandbox, asked, req.new_session, kind)
+            .await?;
+        let redactions = self.redactions_for(&sandbox).await?;
+        let at = now();
+        let (mut session, lock) = match existing {
+            Some(s) => {
+                let lock = self.agent_session_lock(&s.id);
+                (s, Some(lock))
+            }
+            None => {
+                let s = self
+                    .new_session(caller, &sandbox, kind, &credential, at)
+                    .await?;
+                (s, None)
+            }
+        };
+        // One send at a time per session: the agent's conversation is a single thread.
+        let _guard = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        self.check_session_idle(&session).await?;
+        let resume = session.agent_session_id.clone();
+        let argv = command.argv(&req.message, resume.as_deref());
+        let message = redactions.redact_all(&req.message);
+        let turn = new_turn(&sandbox, &session, state, message, resume, timeout, at);
+        self.store.insert_agent_turn(&turn).await?;
+        let guard = CancelGuard {
+            svc: self.clone(),
+            turn: Some(turn.clone()),
+            started: Instant::now(),
+        };
+        session.credential_name = credential.clone();
+        session.updated_at = at;
+        self.store.update_agent_session(&session).await?;
+        self.audit_send(caller, &sandbox, kind, &credential, &session, &turn)
+            .await?;
+        Ok(PreparedSend {
+            sandbox,
+            session,
+            turn,
+            argv,
+            timeout,
+            credential,
+            redactions,
+            guard,
+        })
+    }
 
+    /// The caller's sandbox, which must be running for a send.
+    async fn running_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
         check_transition(sandbox.state, Operation::Exec).map_err(|_| {
             ServiceError::conflict(
@@ -140,8 +230,18 @@ impl Service {
                 ),
             )
         })?;
+        Ok(sandbox)
+    }
+
+    /// The session the request names, if any, and the agent the send goes to: the session's,
+    /// which the request may repeat but not contradict, else the request's, else the default.
+    async fn choose_agent(
+        &self,
+        sandbox: &SandboxRow,
+        req: &t::AgentSendRequest,
+    ) -> Result<(Option<AgentSessionRow>, AgentKind)> {
         let asked = match &req.session_id {
-            Some(id) => Some(self.sandbox_session(&sandbox, id).await?),
+            Some(id) => Some(self.sandbox_session(sandbox, id).await?),
             None => None,
         };
         let kind = match (&asked, req.agent) {
@@ -157,19 +257,32 @@ impl Service {
             }
             (Some(s), _) => s.agent,
             (None, Some(k)) => k,
-            (None, None) => default_agent(&sandbox),
+            (None, None) => default_agent(sandbox),
         };
-        // Before anything else is looked up or written: a kind without a credential starts
-        // nothing.
-        let credential = credential_for(&sandbox, kind)?;
+        Ok((asked, kind))
+    }
+
+    /// The configured command of `kind`, checked before it is used.
+    fn agent_command(&self, kind: AgentKind) -> Result<&AgentCommand> {
         let command = self.config.agent_commands.get(&kind).ok_or_else(|| {
             ServiceError::internal(format!("no agent command is configured for {kind}"))
         })?;
         command.validate(kind).map_err(ServiceError::internal)?;
+        Ok(command)
+    }
 
-        let existing = match asked {
+    /// The session the send continues: the one asked for, else (unless `new_session`) the
+    /// sandbox's latest with this agent. `None`: a new one.
+    async fn existing_session(
+        &self,
+        sandbox: &SandboxRow,
+        asked: Option<AgentSessionRow>,
+        new_session: bool,
+        kind: AgentKind,
+    ) -> Result<Option<AgentSessionRow>> {
+        Ok(match asked {
             Some(s) => Some(s),
-            None if req.new_session => None,
+            None if new_session => None,
             // Neither: continue the sandbox's latest session with this agent.
             None => self
                 .store
@@ -177,35 +290,35 @@ impl Service {
                 .await?
                 .into_iter()
                 .find(|s| s.agent == kind),
+        })
+    }
+
+    /// A new session, written now. It needs no lock: nobody else knows it yet.
+    async fn new_session(
+        &self,
+        caller: &Caller,
+        sandbox: &SandboxRow,
+        kind: AgentKind,
+        credential: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AgentSessionRow> {
+        let s = AgentSessionRow {
+            id: new_id("ses"),
+            sandbox_id: sandbox.id.clone(),
+            org_id: sandbox.org_id.clone(),
+            user_id: caller.user_id.clone(),
+            agent: kind,
+            agent_session_id: None,
+            credential_name: credential.to_string(),
+            created_at: at,
+            updated_at: at,
         };
-        let redactions = self.redactions_for(&sandbox).await?;
-        let at = now();
-        let (mut session, lock) = match existing {
-            Some(s) => {
-                let lock = self.agent_session_lock(&s.id);
-                (s, Some(lock))
-            }
-            None => {
-                let s = AgentSessionRow {
-                    id: new_id("ses"),
-                    sandbox_id: sandbox.id.clone(),
-                    org_id: sandbox.org_id.clone(),
-                    user_id: caller.user_id.clone(),
-                    agent: kind,
-                    agent_session_id: None,
-                    credential_name: credential.clone(),
-                    created_at: at,
-                    updated_at: at,
-                };
-                self.store.insert_agent_session(&s).await?;
-                (s, None)
-            }
-        };
-        // One send at a time per session: the agent's conversation is a single thread.
-        let _guard = match &lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        self.store.insert_agent_session(&s).await?;
+        Ok(s)
+    }
+
+    /// A conflict if the session is still answering an earlier send (read under its lock).
+    async fn check_session_idle(&self, session: &AgentSessionRow) -> Result<()> {
         if let Some(busy) = self
             .session_turns(&session.id)
             .await?
@@ -220,37 +333,19 @@ impl Service {
                 ),
             ));
         }
-        let resume = session.agent_session_id.clone();
-        let argv = command.argv(&message, resume.as_deref());
-        let turn = AgentTurnRow {
-            id: new_id("job"),
-            session_id: session.id.clone(),
-            sandbox_id: sandbox.id.clone(),
-            state,
-            message: redactions.redact_all(&message),
-            response: None,
-            is_error: false,
-            error_code: None,
-            exit_code: None,
-            is_new_session: resume.is_none(),
-            agent_session_id: resume,
-            cost_usd: None,
-            duration_ms: None,
-            deadline_at: at
-                + chrono::Duration::from_std(timeout + LOST_GRACE).unwrap_or(chrono::Duration::MAX),
-            created_at: at,
-            updated_at: at,
-            finished_at: None,
-        };
-        self.store.insert_agent_turn(&turn).await?;
-        let guard = CancelGuard {
-            svc: self.clone(),
-            turn: Some(turn.clone()),
-            started: Instant::now(),
-        };
-        session.credential_name = credential.clone();
-        session.updated_at = at;
-        self.store.update_agent_session(&session).await?;
+        Ok(())
+    }
+
+    /// The `agent.message_sent` event of a prepared send.
+    async fn audit_send(
+        &self,
+        caller: &Caller,
+        sandbox: &SandboxRow,
+        kind: AgentKind,
+        credential: &str,
+        session: &AgentSessionRow,
+        turn: &AgentTurnRow,
+    ) -> Result<()> {
         let subject = Subject {
             object_type: "sandbox",
             object_id: &sandbox.id,
@@ -264,17 +359,7 @@ impl Service {
             Some(&sandbox.id),
             json!({"agent": kind, "credential": credential, "session_id": session.id, "job_id": turn.id}),
         )
-        .await?;
-        Ok(PreparedSend {
-            sandbox,
-            session,
-            turn,
-            argv,
-            timeout,
-            credential,
-            redactions,
-            guard,
-        })
+        .await
     }
 
     /// Run a prepared send to its end and record it. Dropping the future kills the agent and
