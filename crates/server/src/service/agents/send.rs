@@ -12,6 +12,7 @@ use amika_types::{
     self as t, AgentJobState, AgentKind, ErrorCode, ResolutionOutcome, SandboxState,
 };
 use serde_json::json;
+use tracing::Instrument;
 
 use super::check_send_request;
 use super::commands::AgentCommand;
@@ -459,6 +460,7 @@ impl Service {
     }
 
     /// Send a message to an agent in a sandbox and wait for its reply.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn agent_send(
         &self,
         caller: &Caller,
@@ -472,6 +474,7 @@ impl Service {
     }
 
     /// Start a send in the background and answer with its job at once.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn create_agent_send_job(
         &self,
         caller: &Caller,
@@ -488,7 +491,9 @@ impl Service {
             if let Err(e) = svc.run_send(prepared).await {
                 tracing::error!(%job_id, "agent send job failed: {}", crate::service::error_chain(&e));
             }
-        });
+        }
+        // The request's span goes with the job, so that its log lines keep the trace id.
+        .in_current_span());
         Ok(job)
     }
 }

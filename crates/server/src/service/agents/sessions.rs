@@ -183,6 +183,7 @@ impl Service {
         Ok(turns)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name, job = %job_id))]
     pub async fn get_agent_send_job(
         &self,
         caller: &Caller,
@@ -206,6 +207,7 @@ impl Service {
     }
 
     /// A sandbox's sessions, most recently used first, optionally only those in `status`.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn list_agent_sessions(
         &self,
         caller: &Caller,
@@ -256,6 +258,7 @@ impl Service {
     }
 
     /// One session with its transcript (every send, oldest first).
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name, session = %session_id))]
     pub async fn get_agent_session(
         &self,
         caller: &Caller,

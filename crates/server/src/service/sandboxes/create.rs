@@ -12,6 +12,7 @@ use amika_store::{
 };
 use amika_types::{self as t, AgentKind, ErrorCode, NetworkMode, SandboxState};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::injection::Prepared;
 use super::to_wire;
@@ -112,6 +113,7 @@ impl Service {
     }
 
     /// What a create would resolve to, creating nothing (the web UI's preview).
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %req.name))]
     pub async fn preview_sandbox(
         &self,
         caller: &Caller,
@@ -154,6 +156,7 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %req.name))]
     pub async fn create_sandbox(
         &self,
         caller: &Caller,
@@ -303,12 +306,16 @@ impl Service {
     ) -> Option<Result<SandboxRow>> {
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let lock = svc.sandbox_lock(&row.id);
-            let _guard = lock.lock().await;
-            let result = svc.run_start(&row, prepared).await;
-            let _ = tx.send(result);
-        });
+        tokio::spawn(
+            async move {
+                let lock = svc.sandbox_lock(&row.id);
+                let _guard = lock.lock().await;
+                let result = svc.run_start(&row, prepared).await;
+                let _ = tx.send(result);
+            }
+            // The request's span goes with the start, so that its log lines keep the trace id.
+            .in_current_span(),
+        );
         tokio::time::timeout(START_WAIT, rx)
             .await
             .ok()

@@ -13,6 +13,7 @@ impl Service {
     /// Run a command in a running sandbox. Its output comes already redacted: every value
     /// injected into the sandbox is `[REDACTED:<name>]` in it. Dropping the stream kills the
     /// command.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn exec_sandbox(
         &self,
         caller: &Caller,

@@ -111,6 +111,7 @@ impl Service {
     }
 
     /// Start a stopped or failed sandbox, injecting the current values of what it was given.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn start_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
@@ -163,6 +164,7 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn stop_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
@@ -195,6 +197,7 @@ impl Service {
         Ok(result?)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn delete_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);

@@ -88,11 +88,13 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn get_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<t::Sandbox> {
         let row = self.find_sandbox(caller, id_or_name).await?;
         Ok(to_wire(&self.observe_runtime(row).await?))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_sandboxes(&self, caller: &Caller) -> Result<Vec<t::Sandbox>> {
         let mut out = Vec::new();
         for row in self.store.list_sandboxes(&caller.user_id).await? {

@@ -22,6 +22,7 @@ impl Service {
     ///
     /// A provider error on one sandbox is logged as a change and does not keep the server from
     /// starting; the sandbox keeps its state, and a later stop or delete tries again.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reconcile_sandboxes(&self) -> Result<Vec<String>> {
         let mut changes = Vec::new();
         let rows = self.store.list_all_sandboxes().await?;
