@@ -25,6 +25,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
+use tracing::Instrument;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
@@ -149,17 +150,30 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Give each request a trace id (in the error body, the `x-trace-id` header and the log).
+/// Give each request a trace id (in the error body, the `x-trace-id` header and the log), and
+/// run it in a `request` span that names its method, path and trace id, so that every log line
+/// of the request (the service's operation spans nest inside) carries the trace id. The path
+/// only, never the query or headers.
 async fn trace(req: Request, next: Next) -> Response {
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", %method, %path, %trace_id);
     let started = std::time::Instant::now();
-    let mut resp = TRACE_ID.scope(trace_id.clone(), next.run(req)).await;
+    let mut resp = TRACE_ID
+        .scope(trace_id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         resp.headers_mut().insert(amika_types::TRACE_HEADER, v);
     }
     // Method, path, status and time only: never headers or bodies (they carry keys and values).
-    tracing::debug!(%trace_id, %method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    span.in_scope(|| {
+        tracing::debug!(
+            status = resp.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
     resp
 }

@@ -83,6 +83,7 @@ impl Service {
     /// Up to `limit` (default 100) of the events the caller may see, newest first: an admin's
     /// whole org, a member's own. Filtered in the store, before the limit, so a member of a
     /// busy org still gets `limit` of theirs.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_audit_events(
         &self,
         caller: &Caller,

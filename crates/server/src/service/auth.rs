@@ -86,6 +86,7 @@ fn key_to_wire(k: ApiKeyRow) -> t::ApiKeySummary {
 
 impl Service {
     /// The caller behind a bearer token, or `Unauthorized`.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         if !token.starts_with("amk_") {
             return Err(ServiceError::Unauthorized);
@@ -119,6 +120,7 @@ impl Service {
 
     /// On a database with no user: create org `default`, admin user `admin` and its first key.
     /// Returns the key's plaintext, or `None` when users already exist.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn bootstrap_first_admin(&self) -> Result<Option<Zeroizing<String>>> {
         if self.store.count_users().await? > 0 {
             return Ok(None);
@@ -143,6 +145,7 @@ impl Service {
         Ok(Some(key.plaintext))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn me(&self, caller: &Caller) -> Result<t::Me> {
         let org = self.store.get_org(&caller.org_id).await?;
         Ok(t::Me {
@@ -162,6 +165,7 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn create_org(&self, caller: &Caller, req: t::CreateOrgRequest) -> Result<t::Org> {
         Self::require_admin(caller)?;
         validate::label("org name", &req.name)?;
@@ -176,12 +180,14 @@ impl Service {
 
     /// An admin sees only their own org: orgs are tenants, and no org learns of another
     /// (not even its name), the same isolation every other endpoint keeps.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_orgs(&self, caller: &Caller) -> Result<Vec<t::Org>> {
         Self::require_admin(caller)?;
         let own = self.store.get_org(&caller.org_id).await?;
         Ok(vec![org_to_wire(own)])
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn create_user(
         &self,
         caller: &Caller,
@@ -227,6 +233,7 @@ impl Service {
         Ok((user_to_wire(user), key.plaintext))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn create_api_key(
         &self,
         caller: &Caller,
@@ -238,6 +245,7 @@ impl Service {
         Ok((key_to_wire(key.row), key.plaintext))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_api_keys(&self, caller: &Caller) -> Result<t::ListApiKeysResponse> {
         let data = self
             .store
@@ -255,6 +263,7 @@ impl Service {
         })
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, api_key = %id))]
     pub async fn delete_api_key(&self, caller: &Caller, id: &str) -> Result<()> {
         Ok(self.store.delete_api_key(&caller.user_id, id).await?)
     }

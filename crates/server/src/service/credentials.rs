@@ -339,6 +339,7 @@ impl Service {
         Ok(row)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind))]
     pub async fn list_credentials(
         &self,
         caller: &Caller,
@@ -360,6 +361,7 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %req.name))]
     pub async fn create_credential(
         &self,
         caller: &Caller,
@@ -413,6 +415,7 @@ impl Service {
         Ok(to_wire(row))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %id_or_name))]
     pub async fn update_credential(
         &self,
         caller: &Caller,
@@ -469,6 +472,7 @@ impl Service {
         Ok(to_wire(row))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %id_or_name))]
     pub async fn delete_credential(
         &self,
         caller: &Caller,
@@ -493,6 +497,7 @@ impl Service {
         .await
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %id_or_name))]
     pub async fn reveal_credential(
         &self,
         caller: &Caller,

@@ -75,6 +75,7 @@ impl Service {
         Ok(row)
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_secrets(&self, caller: &Caller) -> Result<Vec<t::SecretSummary>> {
         Ok(self
             .store
@@ -85,6 +86,7 @@ impl Service {
             .collect())
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %req.name))]
     pub async fn create_secret(
         &self,
         caller: &Caller,
@@ -141,6 +143,7 @@ impl Service {
         }
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %id_or_name))]
     pub async fn update_secret(
         &self,
         caller: &Caller,
@@ -196,6 +199,7 @@ impl Service {
         Ok(to_wire(row))
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %id_or_name))]
     pub async fn delete_secret(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
         let row = self.find_secret(caller, id_or_name).await?;
         if !writable(caller, &row.org_id, &row.user_id, row.scope) {
@@ -215,6 +219,7 @@ impl Service {
         .await
     }
 
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %id_or_name))]
     pub async fn reveal_secret(&self, caller: &Caller, id_or_name: &str) -> Result<SecretString> {
         let row = self.find_secret(caller, id_or_name).await?;
         self.check_reveal(

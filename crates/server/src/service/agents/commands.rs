@@ -1,0 +1,238 @@
+//! How each agent's CLI is started inside a sandbox: the argv templates of
+//! [`ServerConfig::agent_commands`](crate::ServerConfig), their validation, and the one
+//! substitution of a send's message and the agent's session id into them.
+
+use std::collections::BTreeMap;
+
+use amika_types::AgentKind;
+
+/// The template argument replaced by the message, whole.
+pub const MESSAGE_PLACEHOLDER: &str = "{message}";
+
+/// Replaced by the agent's own session id wherever it appears in a resume template's argument.
+pub const SESSION_PLACEHOLDER: &str = "{session}";
+
+/// How one agent is started inside a sandbox: argv templates.
+///
+/// An argument that is exactly [`MESSAGE_PLACEHOLDER`] is replaced by the message as one
+/// argument; [`SESSION_PLACEHOLDER`] inside an argument of `resume` is replaced by the agent's
+/// session id. Nothing else is substituted, and the replaced text is never looked at again (a
+/// message that contains `{session}` stays as it is).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCommand {
+    /// Starts a new conversation.
+    pub new_session: Vec<String>,
+    /// Continues the conversation the agent knows as `{session}`.
+    pub resume: Vec<String>,
+}
+
+/// The command of each agent kind.
+pub type AgentCommands = BTreeMap<AgentKind, AgentCommand>;
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// The real agents' command lines.
+///
+/// - Claude Code: `claude -p --output-format json [--resume SESSION] -- MESSAGE` (print mode,
+///   one JSON result object on stdout).
+/// - Codex: `codex exec --json --skip-git-repo-check [resume SESSION] -- MESSAGE` (`exec resume`
+///   is Codex's non-interactive continuation; `--json` prints event lines;
+///   `--skip-git-repo-check` because a sandbox's workspace need not be a git repository, which
+///   `codex exec` otherwise refuses).
+///
+/// The message comes last, after `--`, so a message that starts with `-` is never read as an
+/// option by either CLI.
+pub fn default_agent_commands() -> AgentCommands {
+    BTreeMap::from([
+        (
+            AgentKind::Claude,
+            AgentCommand {
+                new_session: argv(&["claude", "-p", "--output-format", "json", "--", "{message}"]),
+                resume: argv(&[
+                    "claude",
+                    "-p",
+                    "--output-format",
+                    "json",
+                    "--resume",
+                    "{session}",
+                    "--",
+                    "{message}",
+                ]),
+            },
+        ),
+        (
+            AgentKind::Codex,
+            AgentCommand {
+                new_session: argv(&[
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--skip-git-repo-check",
+                    "--",
+                    "{message}",
+                ]),
+                resume: argv(&[
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--skip-git-repo-check",
+                    "resume",
+                    "{session}",
+                    "--",
+                    "{message}",
+                ]),
+            },
+        ),
+    ])
+}
+
+impl AgentCommand {
+    /// Whether both templates can be used: a program first, the message exactly once, the
+    /// session only (and at least once) in `resume`.
+    pub fn validate(&self, kind: AgentKind) -> std::result::Result<(), String> {
+        for (name, template, needs_session) in [
+            ("new_session", &self.new_session, false),
+            ("resume", &self.resume, true),
+        ] {
+            let what = format!("the {kind} agent's {name} command template {template:?}");
+            let program = template.first().map(String::as_str).unwrap_or("");
+            if program.is_empty() || program.contains('{') {
+                return Err(format!("{what} must start with the program to run"));
+            }
+            let messages = template
+                .iter()
+                .filter(|a| *a == MESSAGE_PLACEHOLDER)
+                .count();
+            if messages != 1 {
+                return Err(format!(
+                    "{what} must have exactly one argument {MESSAGE_PLACEHOLDER}"
+                ));
+            }
+            let sessions = template
+                .iter()
+                .filter(|a| a.contains(SESSION_PLACEHOLDER))
+                .count();
+            match (needs_session, sessions) {
+                (true, 0) => return Err(format!("{what} must contain {SESSION_PLACEHOLDER}")),
+                (false, n) if n > 0 => {
+                    return Err(format!("{what} must not contain {SESSION_PLACEHOLDER}"))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The argv of one send: `resume` with the agent's session id, else `new_session`.
+    pub fn argv(&self, message: &str, resume: Option<&str>) -> Vec<String> {
+        let template = if resume.is_some() {
+            &self.resume
+        } else {
+            &self.new_session
+        };
+        template
+            .iter()
+            .map(|arg| match (arg.as_str(), resume) {
+                (MESSAGE_PLACEHOLDER, _) => message.to_string(),
+                (_, Some(session)) => arg.replace(SESSION_PLACEHOLDER, session),
+                _ => arg.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE: &str = "add tests for the parser; $(rm -rf ~) 'quoted' \"dq\" {session}\n-x";
+
+    #[test]
+    fn real_templates_give_the_exact_argv_for_claude() {
+        let commands = default_agent_commands();
+        let claude = &commands[&AgentKind::Claude];
+        assert_eq!(
+            claude.argv(MESSAGE, None),
+            ["claude", "-p", "--output-format", "json", "--", MESSAGE]
+        );
+        assert_eq!(
+            claude.argv(MESSAGE, Some("3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b")),
+            [
+                "claude",
+                "-p",
+                "--output-format",
+                "json",
+                "--resume",
+                "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+                "--",
+                MESSAGE
+            ]
+        );
+    }
+
+    #[test]
+    fn real_templates_give_the_exact_argv_for_codex() {
+        let commands = default_agent_commands();
+        let codex = &commands[&AgentKind::Codex];
+        assert_eq!(
+            codex.argv(MESSAGE, None),
+            [
+                "codex",
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--",
+                MESSAGE
+            ]
+        );
+        assert_eq!(
+            codex.argv(MESSAGE, Some("019b341f-04d9-73b3-8263-2c05ca63d690")),
+            [
+                "codex",
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "resume",
+                "019b341f-04d9-73b3-8263-2c05ca63d690",
+                "--",
+                MESSAGE
+            ]
+        );
+    }
+
+    #[test]
+    fn every_default_template_is_valid_and_bad_ones_say_why() {
+        for (kind, command) in default_agent_commands() {
+            command.validate(kind).unwrap();
+        }
+        let good = &default_agent_commands()[&AgentKind::Claude];
+        let no_message = AgentCommand {
+            new_session: argv(&["claude", "-p"]),
+            ..good.clone()
+        };
+        let err = no_message.validate(AgentKind::Claude).unwrap_err();
+        assert!(
+            err.contains("new_session") && err.contains("{message}"),
+            "{err}"
+        );
+        let no_session = AgentCommand {
+            resume: argv(&["claude", "-p", "{message}"]),
+            ..good.clone()
+        };
+        let err = no_session.validate(AgentKind::Claude).unwrap_err();
+        assert!(err.contains("resume") && err.contains("{session}"), "{err}");
+        let message_as_program = AgentCommand {
+            new_session: argv(&["{message}"]),
+            ..good.clone()
+        };
+        assert!(message_as_program.validate(AgentKind::Claude).is_err());
+        let twice = AgentCommand {
+            new_session: argv(&["claude", "{message}", "{message}"]),
+            ..good.clone()
+        };
+        assert!(twice.validate(AgentKind::Claude).is_err());
+    }
+}

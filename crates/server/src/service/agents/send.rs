@@ -1,0 +1,499 @@
+//! One send: its choice of agent, session and credential, the rows written before anything
+//! runs ([`Service::prepare_send`]), and the run of the agent's CLI through
+//! the provider's exec to its recorded end ([`Service::run_send`]), synchronously or as a job.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amika_sandbox::lifecycle::{check_transition, Operation};
+use amika_sandbox::{ExecSpec, ProviderError};
+use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
+use amika_types::{
+    self as t, AgentJobState, AgentKind, ErrorCode, ResolutionOutcome, SandboxState,
+};
+use serde_json::json;
+use tracing::Instrument;
+
+use super::check_send_request;
+use super::commands::AgentCommand;
+use super::interpret::{collect, interpret, AgentRun, Ending};
+use super::sessions::{finish_turn, in_flight, job_response, turn_response};
+use crate::service::audit::Subject;
+use crate::service::redaction::RedactionSet;
+use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
+
+/// A send still pending or running this long after its deadline lost its server.
+const LOST_GRACE: Duration = Duration::from_secs(60);
+
+/// The provider's own timeout, a backstop behind ours.
+const PROVIDER_TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+
+/// A validated send whose rows are written, ready to run.
+struct PreparedSend {
+    sandbox: SandboxRow,
+    session: AgentSessionRow,
+    turn: AgentTurnRow,
+    argv: Vec<String>,
+    timeout: Duration,
+    credential: String,
+    redactions: Arc<RedactionSet>,
+    /// Armed as soon as the turn is written, so a send dropped even before its agent started
+    /// does not leave its session busy until the deadline.
+    guard: CancelGuard,
+}
+
+/// Records a send as cancelled if its future is dropped before it finished (the synchronous
+/// request's client went away). The exec handle, dropped with the same future, kills the agent.
+struct CancelGuard {
+    svc: Service,
+    turn: Option<AgentTurnRow>,
+    started: Instant,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        let Some(mut turn) = self.turn.take() else {
+            return;
+        };
+        finish_turn(
+            &mut turn,
+            true,
+            Some("agent_cancelled"),
+            "the request was cancelled before the agent finished; the agent was stopped".into(),
+            None,
+            self.started.elapsed(),
+        );
+        let store = self.svc.store.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.update_agent_turn(&turn).await {
+                    tracing::warn!(job_id = %turn.id, "cannot record a cancelled agent send: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// The agent a send goes to when the request names none: the first kind resolved for the
+/// sandbox, else Claude.
+fn default_agent(sandbox: &SandboxRow) -> AgentKind {
+    sandbox
+        .resolved_agent_credentials
+        .iter()
+        .find(|r| r.outcome == ResolutionOutcome::Resolved)
+        .map_or(AgentKind::Claude, |r| r.kind)
+}
+
+/// The entry of a sandbox's resolution (made at create) that an agent of `kind` can send with,
+/// or why there is none: `Some(why)` when the kind was skipped, `None` when it was never
+/// requested. The one rule for which kinds a sandbox can message; the web UI asks it too.
+pub fn usable_credential(
+    entries: &[t::ResolvedAgentCredential],
+    kind: AgentKind,
+) -> std::result::Result<&t::ResolvedAgentCredential, Option<&str>> {
+    match entries.iter().find(|r| r.kind == kind) {
+        Some(r) if r.outcome == ResolutionOutcome::Resolved => Ok(r),
+        Some(r) if r.reason.is_empty() => Err(Some(r.source.as_str())),
+        Some(r) => Err(Some(&r.reason)),
+        None => Err(None),
+    }
+}
+
+/// The name of the credential the sandbox holds for `kind`, or why it holds none and how to
+/// give it one.
+fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
+    let why = match usable_credential(&sandbox.resolved_agent_credentials, kind) {
+        Ok(r) => return Ok(r.name.clone()),
+        Err(Some(why)) => format!("it was skipped when the sandbox was created ({why})"),
+        Err(None) => "none was requested when the sandbox was created".to_string(),
+    };
+    Err(ServiceError::unprocessable(
+        ErrorCode::AgentCredentialSkipped,
+        format!(
+            "sandbox {name:?} has no {kind} credential: {why}. Recreate the sandbox with \
+             `--agent-credential {kind}=NAME` (push one first with `amika secret {kind} push --name NAME ...` \
+             if you have none)",
+            name = sandbox.name
+        ),
+    )
+    .at("agent"))
+}
+
+/// The row of a send about to run: `message` is already redacted; `resume` is the agent's
+/// session id it continues, if any. Given up for lost [`LOST_GRACE`] after its deadline.
+fn new_turn(
+    sandbox: &SandboxRow,
+    session: &AgentSessionRow,
+    state: AgentJobState,
+    message: String,
+    resume: Option<String>,
+    timeout: Duration,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AgentTurnRow {
+    AgentTurnRow {
+        id: new_id("job"),
+        session_id: session.id.clone(),
+        sandbox_id: sandbox.id.clone(),
+        state,
+        message,
+        response: None,
+        is_error: false,
+        error_code: None,
+        exit_code: None,
+        is_new_session: resume.is_none(),
+        agent_session_id: resume,
+        cost_usd: None,
+        duration_ms: None,
+        deadline_at: at
+            + chrono::Duration::from_std(timeout + LOST_GRACE).unwrap_or(chrono::Duration::MAX),
+        created_at: at,
+        updated_at: at,
+        finished_at: None,
+    }
+}
+
+impl Service {
+    /// Validate a send, pick its agent, session and credential, and write its rows. Nothing
+    /// runs yet; every error here leaves no process and no turn behind.
+    async fn prepare_send(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::AgentSendRequest,
+        state: AgentJobState,
+    ) -> Result<PreparedSend> {
+        let timeout = check_send_request(&req, self.config.agent_timeout)?;
+        let sandbox = self.running_sandbox(caller, id_or_name).await?;
+        let (asked, kind) = self.choose_agent(&sandbox, &req).await?;
+        // Before anything else is looked up or written: a kind without a credential starts
+        // nothing.
+        let credential = credential_for(&sandbox, kind)?;
+        let command = self.agent_command(kind)?;
+        let existing = self
+            .existing_session(&sandbox, asked, req.new_session, kind)
+            .await?;
+        let redactions = self.redactions_for(&sandbox).await?;
+        let at = now();
+        let (mut session, lock) = match existing {
+            Some(s) => {
+                let lock = self.agent_session_lock(&s.id);
+                (s, Some(lock))
+            }
+            None => {
+                let s = self
+                    .new_session(caller, &sandbox, kind, &credential, at)
+                    .await?;
+                (s, None)
+            }
+        };
+        // One send at a time per session: the agent's conversation is a single thread.
+        let _guard = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        self.check_session_idle(&session).await?;
+        let resume = session.agent_session_id.clone();
+        let argv = command.argv(&req.message, resume.as_deref());
+        let message = redactions.redact_all(&req.message);
+        let turn = new_turn(&sandbox, &session, state, message, resume, timeout, at);
+        self.store.insert_agent_turn(&turn).await?;
+        let guard = CancelGuard {
+            svc: self.clone(),
+            turn: Some(turn.clone()),
+            started: Instant::now(),
+        };
+        session.credential_name = credential.clone();
+        session.updated_at = at;
+        self.store.update_agent_session(&session).await?;
+        self.audit_send(caller, &sandbox, kind, &credential, &session, &turn)
+            .await?;
+        Ok(PreparedSend {
+            sandbox,
+            session,
+            turn,
+            argv,
+            timeout,
+            credential,
+            redactions,
+            guard,
+        })
+    }
+
+    /// The caller's sandbox, which must be running for a send.
+    async fn running_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
+        let sandbox = self.find_sandbox(caller, id_or_name).await?;
+        check_transition(sandbox.state, Operation::Exec).map_err(|_| {
+            ServiceError::conflict(
+                ErrorCode::InvalidState,
+                format!(
+                    "sandbox {:?} is {}: agent-send needs it running (`amika sandbox start {}`)",
+                    sandbox.name, sandbox.state, sandbox.name
+                ),
+            )
+        })?;
+        Ok(sandbox)
+    }
+
+    /// The session the request names, if any, and the agent the send goes to: the session's,
+    /// which the request may repeat but not contradict, else the request's, else the default.
+    async fn choose_agent(
+        &self,
+        sandbox: &SandboxRow,
+        req: &t::AgentSendRequest,
+    ) -> Result<(Option<AgentSessionRow>, AgentKind)> {
+        let asked = match &req.session_id {
+            Some(id) => Some(self.sandbox_session(sandbox, id).await?),
+            None => None,
+        };
+        let kind = match (&asked, req.agent) {
+            (Some(s), Some(k)) if s.agent != k => {
+                return Err(ServiceError::invalid(
+                    ErrorCode::AgentMismatch,
+                    format!(
+                        "session {} is a {} session: leave out agent, or pass {}",
+                        s.id, s.agent, s.agent
+                    ),
+                )
+                .at("agent"))
+            }
+            (Some(s), _) => s.agent,
+            (None, Some(k)) => k,
+            (None, None) => default_agent(sandbox),
+        };
+        Ok((asked, kind))
+    }
+
+    /// The configured command of `kind`, checked before it is used.
+    fn agent_command(&self, kind: AgentKind) -> Result<&AgentCommand> {
+        let command = self.config.agent_commands.get(&kind).ok_or_else(|| {
+            ServiceError::internal(format!("no agent command is configured for {kind}"))
+        })?;
+        command.validate(kind).map_err(ServiceError::internal)?;
+        Ok(command)
+    }
+
+    /// The session the send continues: the one asked for, else (unless `new_session`) the
+    /// sandbox's latest with this agent. `None`: a new one.
+    async fn existing_session(
+        &self,
+        sandbox: &SandboxRow,
+        asked: Option<AgentSessionRow>,
+        new_session: bool,
+        kind: AgentKind,
+    ) -> Result<Option<AgentSessionRow>> {
+        Ok(match asked {
+            Some(s) => Some(s),
+            None if new_session => None,
+            // Neither: continue the sandbox's latest session with this agent.
+            None => self
+                .store
+                .list_agent_sessions(&sandbox.id)
+                .await?
+                .into_iter()
+                .find(|s| s.agent == kind),
+        })
+    }
+
+    /// A new session, written now. It needs no lock: nobody else knows it yet.
+    async fn new_session(
+        &self,
+        caller: &Caller,
+        sandbox: &SandboxRow,
+        kind: AgentKind,
+        credential: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AgentSessionRow> {
+        let s = AgentSessionRow {
+            id: new_id("ses"),
+            sandbox_id: sandbox.id.clone(),
+            org_id: sandbox.org_id.clone(),
+            user_id: caller.user_id.clone(),
+            agent: kind,
+            agent_session_id: None,
+            credential_name: credential.to_string(),
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_agent_session(&s).await?;
+        Ok(s)
+    }
+
+    /// A conflict if the session is still answering an earlier send (read under its lock).
+    async fn check_session_idle(&self, session: &AgentSessionRow) -> Result<()> {
+        if let Some(busy) = self
+            .session_turns(&session.id)
+            .await?
+            .into_iter()
+            .find(in_flight)
+        {
+            return Err(ServiceError::conflict(
+                ErrorCode::SessionBusy,
+                format!(
+                    "session {} is still answering an earlier message (job {}): wait for it, or start another session with new_session (`--new-session`)",
+                    session.id, busy.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `agent.message_sent` event of a prepared send.
+    async fn audit_send(
+        &self,
+        caller: &Caller,
+        sandbox: &SandboxRow,
+        kind: AgentKind,
+        credential: &str,
+        session: &AgentSessionRow,
+        turn: &AgentTurnRow,
+    ) -> Result<()> {
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &sandbox.id,
+            object_name: &sandbox.name,
+            version: None,
+        };
+        self.audit(
+            caller,
+            "agent.message_sent",
+            subject,
+            Some(&sandbox.id),
+            json!({"agent": kind, "credential": credential, "session_id": session.id, "job_id": turn.id}),
+        )
+        .await
+    }
+
+    /// Run a prepared send to its end and record it. Dropping the future kills the agent and
+    /// records the send as cancelled.
+    async fn run_send(&self, prepared: PreparedSend) -> Result<t::AgentSendResponse> {
+        let PreparedSend {
+            sandbox,
+            mut session,
+            mut turn,
+            argv,
+            timeout,
+            credential,
+            redactions,
+            mut guard,
+        } = prepared;
+        let started = Instant::now();
+        if turn.state == AgentJobState::Pending {
+            turn.state = AgentJobState::Running;
+            turn.updated_at = now();
+            self.store.update_agent_turn(&turn).await?;
+        }
+        let program = argv.first().cloned().unwrap_or_default();
+        let mut run = AgentRun::default();
+        let spec = ExecSpec {
+            argv,
+            cwd: None,
+            timeout: Some(timeout + PROVIDER_TIMEOUT_GRACE),
+        };
+        let mut ending = match self.provider.exec(&sandbox.id, spec).await {
+            // The future of `collect` owns the handle: when the deadline drops it, the handle
+            // kills the agent's process tree.
+            Ok(handle) => tokio::time::timeout(timeout, collect(handle, &mut run))
+                .await
+                .unwrap_or(Ending::TimedOut),
+            Err(ProviderError::NotRunning(_)) => Ending::SandboxStopped,
+            Err(e) => Ending::StartFailed(e.to_string()),
+        };
+        if matches!(ending, Ending::Exited(c) if c != 0) || ending == Ending::NoStatus {
+            // A stop or delete kills the agent with the sandbox: say so rather than "crashed".
+            let state = match self.store.get_sandbox(&sandbox.id).await {
+                Ok(row) => Some(row.state),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if state != Some(SandboxState::Running) {
+                ending = Ending::SandboxStopped;
+            }
+        }
+        let kind = session.agent;
+        // Redacted inside, before anything is stored or answered.
+        let reply = interpret(
+            kind,
+            &program,
+            &run,
+            &ending,
+            timeout,
+            &credential,
+            &|text| redactions.redact_all(text),
+        );
+        let agent_session_id = reply.agent_session_id;
+        guard.turn = None;
+        finish_turn(
+            &mut turn,
+            reply.is_error,
+            reply.error_code,
+            reply.text,
+            reply.exit_code,
+            started.elapsed(),
+        );
+        turn.cost_usd = reply.cost_usd;
+        if let Some(id) = &agent_session_id {
+            turn.agent_session_id = Some(id.clone());
+        }
+        match self.store.update_agent_turn(&turn).await {
+            // Deleted with its sandbox meanwhile: the caller still gets the answer.
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(id) = agent_session_id {
+            session.agent_session_id = Some(id);
+        }
+        session.updated_at = now();
+        match self.store.update_agent_session(&session).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            sandbox_id = %sandbox.id,
+            job_id = %turn.id,
+            agent = %kind,
+            is_error = turn.is_error,
+            error_code = turn.error_code.as_deref().unwrap_or(""),
+            ms = started.elapsed().as_millis() as u64,
+            "agent send finished"
+        );
+        Ok(turn_response(&session, &turn))
+    }
+
+    /// Send a message to an agent in a sandbox and wait for its reply.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
+    pub async fn agent_send(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::AgentSendRequest,
+    ) -> Result<t::AgentSendResponse> {
+        let prepared = self
+            .prepare_send(caller, id_or_name, req, AgentJobState::Running)
+            .await?;
+        self.run_send(prepared).await
+    }
+
+    /// Start a send in the background and answer with its job at once.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
+    pub async fn create_agent_send_job(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::AgentSendRequest,
+    ) -> Result<t::AgentSendJobResponse> {
+        let prepared = self
+            .prepare_send(caller, id_or_name, req, AgentJobState::Pending)
+            .await?;
+        let job = job_response(&prepared.session, &prepared.turn);
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let job_id = prepared.turn.id.clone();
+            if let Err(e) = svc.run_send(prepared).await {
+                tracing::error!(%job_id, "agent send job failed: {}", crate::service::error_chain(&e));
+            }
+        }
+        // The request's span goes with the job, so that its log lines keep the trace id.
+        .in_current_span());
+        Ok(job)
+    }
+}

@@ -1,0 +1,105 @@
+//! Sandboxes: create (resolve, decrypt, inject, start), get, list, start, stop, delete, exec,
+//! and reconciliation with what really runs after a restart.
+//!
+//! A create resolves everything before it writes anything: an unknown secret, an unknown
+//! credential, a type mismatch or a missing provider prerequisite leaves no row and no files.
+//!
+//! One file per operation, as youki keeps one container operation per file: [`create`],
+//! [`lifecycle`] (start, stop, delete and every state write), [`exec`], [`reconcile`], and
+//! [`injection`] (what a start decrypts and injects, and what is redacted). Here: finding a
+//! sandbox and showing it.
+
+mod create;
+mod exec;
+mod injection;
+mod lifecycle;
+mod reconcile;
+
+use amika_sandbox::KeyedLock;
+use amika_store::{SandboxRow, StoreError};
+use amika_types::{self as t, ErrorCode};
+
+use super::{Caller, Result, Service, ServiceError};
+
+pub(super) fn state_error(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::conflict(ErrorCode::InvalidState, e.to_string())
+}
+
+/// The row as the API shows it. Its columns were decoded by the store, which fails a row that
+/// does not decode rather than show defaults.
+pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
+    t::Sandbox {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        user_id: r.user_id.clone(),
+        org_id: r.org_id.clone(),
+        provider: r.provider.clone(),
+        provider_sandbox_id: Some(r.id.clone()),
+        provider_url: None,
+        amika_opencode_web: None,
+        repo_name: None,
+        repo_provider: None,
+        repo_id: None,
+        repo_url: None,
+        branch: None,
+        commit_hash: None,
+        snapshot: None,
+        current_session_id: None,
+        services: None,
+        state: r.state,
+        error_message: r.error_message.clone(),
+        network: r.options.network,
+        memory_mib: r.options.memory_mib,
+        pids: r.options.pids,
+        secret_names: r.secret_names.clone(),
+        resolved_agent_credentials: r.resolved_agent_credentials.clone(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+impl Service {
+    pub(super) fn sandbox_lock(&self, id: &str) -> KeyedLock {
+        self.locks.handle(id)
+    }
+
+    /// A sandbox of the caller's by id or name.
+    pub async fn find_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
+        let not_found = || ServiceError::NotFound(format!("sandbox {id_or_name:?}"));
+        // Only a string shaped like an id (`sbx_...`) can be one: a name skips that lookup.
+        let by_id = if id_or_name.starts_with("sbx_") {
+            self.store.get_sandbox(id_or_name).await
+        } else {
+            Err(StoreError::NotFound("sandbox"))
+        };
+        let found = match by_id {
+            Ok(r) if r.user_id == caller.user_id => Ok(r),
+            Ok(_) | Err(StoreError::NotFound(_)) => {
+                self.store
+                    .get_sandbox_by_name(&caller.user_id, id_or_name)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(r) => Ok(r),
+            Err(StoreError::NotFound(_)) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
+    pub async fn get_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<t::Sandbox> {
+        let row = self.find_sandbox(caller, id_or_name).await?;
+        Ok(to_wire(&self.observe_runtime(row).await?))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
+    pub async fn list_sandboxes(&self, caller: &Caller) -> Result<Vec<t::Sandbox>> {
+        let mut out = Vec::new();
+        for row in self.store.list_sandboxes(&caller.user_id).await? {
+            out.push(to_wire(&self.observe_runtime(row).await?));
+        }
+        Ok(out)
+    }
+}
