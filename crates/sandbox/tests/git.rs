@@ -153,7 +153,6 @@ fn urls_and_branches_that_git_could_misuse_are_refused() {
         "ssh://git@host/org/repo.git",
         "git@github.com:org/repo.git",
         "file:///srv/repo.git",
-        "https://token-user@host/repo.git",
     ] {
         git::check_url(url).unwrap();
     }
@@ -162,6 +161,30 @@ fn urls_and_branches_that_git_could_misuse_are_refused() {
     }
     for b in ["main", "feature/x-1", "v1.2"] {
         git::check_branch(b).unwrap();
+    }
+}
+
+/// GitHub accepts a token as the user name of an HTTPS URL; `check_url` let it through when it
+/// had no ':' after it, so the token went into git's argv, `.git/config` and git's messages.
+#[test]
+fn a_token_as_the_user_name_of_an_http_url_is_refused() {
+    for url in [
+        format!("https://{TOKEN}@github.com/o/r"),
+        format!("http://{TOKEN}@127.0.0.1:8080/r.git"),
+        format!("git://{TOKEN}@host/r.git"),
+        "https://token-user@host/repo.git".to_string(),
+    ] {
+        let e = git::check_url(&url).unwrap_err();
+        assert!(matches!(e, GitError::InvalidUrl { .. }), "{url}: {e}");
+        assert!(!e.to_string().contains(TOKEN), "{e}");
+    }
+    // SSH has a use for a user name; a path with '@' is not a user name.
+    for url in [
+        "ssh://git@host/org/repo.git",
+        "git@github.com:org/repo.git",
+        "https://host/org/repo@v1.git",
+    ] {
+        git::check_url(url).unwrap();
     }
 }
 

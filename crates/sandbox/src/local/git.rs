@@ -78,7 +78,9 @@ pub enum GitError {
 }
 
 /// Refuse URLs git would misuse or that would keep a credential: `ext::`, options in disguise,
-/// and a password in the URL itself (it would land in `.git/config`).
+/// a password in the URL itself, and any user name in an `http(s)://` or `git://` URL (GitHub
+/// accepts a token as the user name, and it would land in the clone's argument list, in
+/// `.git/config` and in git's error messages). Only SSH has a use for a user name (`git@`).
 pub fn check_url(url: &str) -> Result<(), GitError> {
     let bad = |reason| {
         Err(GitError::InvalidUrl {
@@ -99,11 +101,14 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
     if !scheme_ok && !scp_like {
         return bad("expected https://, http://, ssh://, git://, file:/// or user@host:path");
     }
-    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+    if let Some((scheme, rest)) = url.split_once("://") {
         let authority = rest.split('/').next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             if userinfo.contains(':') {
                 return bad("a password in the URL would be stored in .git/config: store the token as a credential and name it instead");
+            }
+            if scheme != "ssh" {
+                return bad("a user name in an http(s) or git URL can be a token and would be stored in .git/config: store the token as a credential and name it instead");
             }
         }
     }
