@@ -301,20 +301,36 @@ fn rand_suffix() -> u64 {
     h.finish()
 }
 
-/// Everything `r` gives, keeping only the last [`MAX_OUTPUT`] bytes (reading on, so git never
-/// blocks on a full pipe).
-async fn read_tail(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
+/// Everything `r` gives, redacted as it streams in, keeping only the last [`MAX_OUTPUT`] bytes
+/// (reading on, so git never blocks on a full pipe). Redacting before the cut matters: a value
+/// straddling the cut would otherwise keep its tail, which no longer matches as a whole.
+async fn read_redacted_tail(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    redactor: &RedactionSet,
+) -> std::io::Result<String> {
+    let mut filter = redactor.filter();
+    let mut kept = String::new();
     let mut chunk = [0u8; 8192];
     loop {
         let n = r.read(&mut chunk).await?;
         if n == 0 {
+            kept.push_str(&filter.finish());
+            keep_tail(&mut kept);
             return Ok(kept);
         }
-        kept.extend_from_slice(&chunk[..n]);
-        if kept.len() > MAX_OUTPUT {
-            kept.drain(..kept.len() - MAX_OUTPUT);
+        kept.push_str(&filter.push(&chunk[..n]));
+        keep_tail(&mut kept);
+    }
+}
+
+/// Cut `text` to its last [`MAX_OUTPUT`] bytes or fewer, at a character boundary.
+fn keep_tail(text: &mut String) {
+    if text.len() > MAX_OUTPUT {
+        let mut cut = text.len() - MAX_OUTPUT;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
         }
+        text.drain(..cut);
     }
 }
 
@@ -337,7 +353,10 @@ async fn run(
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let collect = async {
-        let (out, err) = tokio::join!(read_tail(&mut stdout), read_tail(&mut stderr));
+        let (out, err) = tokio::join!(
+            read_redacted_tail(&mut stdout, redactor),
+            read_redacted_tail(&mut stderr, redactor)
+        );
         let (out, err) = (out?, err?);
         let status = child.wait().await?;
         Ok::<_, std::io::Error>((status, out, err))
@@ -351,15 +370,10 @@ async fn run(
             return Err(GitError::TimedOut(timeout));
         }
     };
-    let text = |bytes: &[u8]| {
-        String::from_utf8_lossy(&redactor.redact(bytes))
-            .trim()
-            .to_string()
-    };
     if status.success() {
-        Ok(text(&out))
+        Ok(out.trim().to_string())
     } else {
-        let mut output = text(&err);
+        let mut output = err.trim().to_string();
         if output.is_empty() {
             output = format!("exit status {}", status.code().unwrap_or(-1));
         }
