@@ -69,9 +69,9 @@ impl LocalProvider {
         }
         let limited = spec.memory_mib.is_some() || spec.pids.is_some();
         if let (true, cgroup::Layout::Unavailable(reason)) = (limited, self.cgroup_layout()) {
-            return Err(ProviderError::Unavailable(format!(
-                "cannot enforce memory/pids limits: {reason}"
-            )));
+            return Err(ProviderError::Unavailable(
+                cgroup::CgroupError::Unavailable(reason.clone()).to_string(),
+            ));
         }
         let shape = Shape {
             network: spec.network,
