@@ -33,7 +33,7 @@ pub mod redact;
 pub use keyed_lock::{KeyedLock, KeyedLocks};
 pub use lifecycle::{check_transition, reconcile, Operation, Reconcile, TransitionError};
 pub use local::LocalProvider;
-pub use redact::{OutputFilter, RedactionSet, Redactor};
+pub use redact::{OutputFilter, RedactionSet};
 
 use std::fmt;
 use std::path::PathBuf;

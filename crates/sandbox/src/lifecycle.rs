@@ -40,9 +40,9 @@ pub enum Operation {
     Exec,
     /// The provider finished starting the sandbox.
     MarkRunning,
-    /// Starting, running or stopping failed (or reconciliation found the sandbox dead).
+    /// Starting failed, or a running sandbox was found dead when it was read.
     MarkFailed,
-    /// The provider finished stopping the sandbox (or found it stopped).
+    /// The provider finished stopping the sandbox (a failed stop too: its error is kept).
     MarkStopped,
     /// Reconciliation: the server stopped while the sandbox was starting; what the start had
     /// started was stopped.
@@ -112,12 +112,15 @@ pub fn check_transition(
         }
         (O::Exec, S::Running) => S::Running,
         (O::MarkRunning, S::Initializing) => S::Running,
-        // From deleting: for a delete that fails for good, to leave the sandbox failed, from where
-        // it can be deleted again. (The server keeps a sandbox whose provider removal failed
-        // `deleting`, with the error; the next delete, or reconciliation, finishes it.)
+        // The server marks failed from initializing (the start failed) and from running (a read
+        // found the sandbox dead). Nothing marks failed from stopping or deleting any more: a
+        // failed stop still ends stopped, with its error, and a failed removal leaves the
+        // sandbox deleting, with its error, for the next delete or reconciliation to finish.
+        // Those two entries stay allowed (and the table is asserted as it is below).
         (O::MarkFailed, S::Initializing | S::Running | S::Stopping | S::Deleting) => S::Failed,
-        // Running -> stopped: the provider found the init gone on its own. (Reconciliation
-        // records that as `ReconcileLost`, so that its log says why.)
+        // Stopping -> stopped: the stop finished. Running -> stopped has no caller any more: a
+        // running sandbox whose init is gone is failed when read, and reconciliation records
+        // it as `ReconcileLost`, so that its log says why. It stays allowed.
         (O::MarkStopped, S::Stopping | S::Running) => S::Stopped,
         (O::ReconcileInterrupted, S::Initializing) => S::Failed,
         (O::ReconcileLost, S::Running | S::Stopping) => S::Stopped,

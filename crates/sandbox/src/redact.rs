@@ -3,7 +3,8 @@
 //!
 //! [`RedactionSet`] is the one place that decides *what* is redacted (see [`RedactionSet::add`]):
 //! the server builds one per running sandbox, the provider one per start, both with the same
-//! rule. [`Redactor`] is the matching core under it, and can only be built through a set.
+//! rule; it is the crate's one public redaction type. [`Redactor`] is the matching core under
+//! it, private to the crate, and can only be built through a set.
 //!
 //! Output arrives in arbitrary chunks (pipe reads), so a value can be split across two or more
 //! chunks. [`Redactor::push`] therefore emits only the bytes whose fate is decided and holds back
@@ -85,11 +86,6 @@ impl RedactionSet {
             redactor: self.redactor.clone(),
             pending: Vec::new(),
         }
-    }
-
-    /// The byte-level matcher with these values, fresh for one stream.
-    pub fn into_redactor(self) -> Redactor {
-        self.redactor
     }
 
     /// Redact complete bytes at once.
@@ -227,7 +223,7 @@ impl OutputFilter {
 /// Holds secret values (zeroized on drop, never printed by `Debug`). One `Redactor` per stream:
 /// stdout and stderr each need their own, since a value split across them is not "in" either.
 #[derive(Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// (value, replacement), longest value first.
     values: Vec<(Zeroizing<Vec<u8>>, Vec<u8>)>,
     /// Undecided tail of what was pushed: may be the start of a value.

@@ -153,7 +153,6 @@ fn urls_and_branches_that_git_could_misuse_are_refused() {
         "ssh://git@host/org/repo.git",
         "git@github.com:org/repo.git",
         "file:///srv/repo.git",
-        "https://token-user@host/repo.git",
     ] {
         git::check_url(url).unwrap();
     }
@@ -162,6 +161,30 @@ fn urls_and_branches_that_git_could_misuse_are_refused() {
     }
     for b in ["main", "feature/x-1", "v1.2"] {
         git::check_branch(b).unwrap();
+    }
+}
+
+/// GitHub accepts a token as the user name of an HTTPS URL; `check_url` let it through when it
+/// had no ':' after it, so the token went into git's argv, `.git/config` and git's messages.
+#[test]
+fn a_token_as_the_user_name_of_an_http_url_is_refused() {
+    for url in [
+        format!("https://{TOKEN}@github.com/o/r"),
+        format!("http://{TOKEN}@127.0.0.1:8080/r.git"),
+        format!("git://{TOKEN}@host/r.git"),
+        "https://token-user@host/repo.git".to_string(),
+    ] {
+        let e = git::check_url(&url).unwrap_err();
+        assert!(matches!(e, GitError::InvalidUrl { .. }), "{url}: {e}");
+        assert!(!e.to_string().contains(TOKEN), "{e}");
+    }
+    // SSH has a use for a user name; a path with '@' is not a user name.
+    for url in [
+        "ssh://git@host/org/repo.git",
+        "git@github.com:org/repo.git",
+        "https://host/org/repo@v1.git",
+    ] {
+        git::check_url(url).unwrap();
     }
 }
 
@@ -416,4 +439,59 @@ async fn a_clone_that_hangs_is_killed_at_its_deadline() {
         .filter(|p| p.ends_with("cmdline"))
         .collect();
     assert!(left.is_empty(), "git still runs: {left:?}");
+}
+
+/// git's output was cut to its last 64 KiB before it was redacted, so a token straddling the cut
+/// kept its tail in the error message. Here a server answers with a long text/plain 404 (git
+/// prints it as "remote: ...") made of the token over and over, padded so that the cut falls in
+/// the middle of one.
+#[tokio::test]
+async fn a_token_straddling_the_cut_of_long_git_output_is_still_redacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/big.git", listener.local_addr().unwrap());
+    // What git prints after the body, and so how far before the end of the body the cut falls.
+    let after = format!("\nfatal: repository '{url}/' not found\n").len();
+    let from_cut = 64 * 1024 - after;
+    let pad = (from_cut as isize - 19).rem_euclid(TOKEN.len() as isize) as usize;
+    let body = format!(
+        "{}{}\n",
+        TOKEN.repeat(from_cut / TOKEN.len() + 10),
+        "y".repeat(pad)
+    );
+    let served = tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&chunk[..n]);
+            }
+            let resp = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(resp.as_bytes()).await;
+        }
+    });
+    let token = SecretBytes::new(TOKEN.as_bytes().to_vec());
+    let dest = tmp.path().join("big");
+    let mut s = spec(&url, &dest, tmp.path());
+    s.token = Some(&token);
+    let e = git::clone(&s).await.unwrap_err().to_string();
+    served.abort();
+    assert!(
+        e.contains("[REDACTED:git-credential]"),
+        "git did not print the body: {e:.300}"
+    );
+    let tail = &TOKEN[TOKEN.len() - 12..];
+    assert!(
+        !e.contains(tail),
+        "a token's tail leaked: {:.300}",
+        &e[e.find(tail).unwrap().saturating_sub(100)..]
+    );
 }

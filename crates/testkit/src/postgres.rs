@@ -6,9 +6,11 @@
 //! The calls are blocking, so that synchronous end-to-end tests and async tests share them:
 //! the SQL runs on a private runtime in a thread of its own, never on the caller's runtime.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use amika_server::config::redact_url_password;
 use anyhow::Context;
 
 /// Names the cluster to create databases on (`postgres://...:PORT/amika_test`).
@@ -31,13 +33,23 @@ pub fn test_cluster_url() -> Option<String> {
 }
 
 /// A database of its own on the cluster, dropped when this handle is (or by
-/// [`FreshDatabase::drop_database`], which reports a failure).
-#[derive(Debug)]
+/// [`FreshDatabase::drop_database`], which reports a failure). `Debug` masks the URLs' password.
 pub struct FreshDatabase {
     cluster_url: String,
     name: String,
     url: String,
     dropped: bool,
+}
+
+impl fmt::Debug for FreshDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FreshDatabase")
+            .field("cluster_url", &redact_url_password(&self.cluster_url))
+            .field("name", &self.name)
+            .field("url", &redact_url_password(&self.url))
+            .field("dropped", &self.dropped)
+            .finish()
+    }
 }
 
 impl FreshDatabase {
@@ -164,5 +176,20 @@ mod tests {
             "postgres://u@h:1/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
+    }
+
+    /// The derived `Debug` printed both URLs with their password.
+    #[test]
+    fn debug_of_a_fresh_database_masks_the_password() {
+        let db = FreshDatabase {
+            cluster_url: "postgres://amika:pw-Secret-123@h:1/amika_test".into(),
+            name: "t_1".into(),
+            url: "postgres://amika:pw-Secret-123@h:1/t_1".into(),
+            // Nothing to drop: the database was never created.
+            dropped: true,
+        };
+        let shown = format!("{db:?}");
+        assert!(!shown.contains("pw-Secret-123"), "{shown}");
+        assert!(shown.contains("postgres://amika:***@h:1/t_1"), "{shown}");
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amika_sandbox::Provider;
+use amika_server::config::redact_url_password;
 use amika_server::{ServerConfig, Service};
 use amika_store::Store;
 use amika_vault::MasterKey;
@@ -44,7 +45,10 @@ impl Default for ServerBuilder<'_> {
 impl fmt::Debug for ServerBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("database_url", &self.database_url)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url_password),
+            )
             .field("tweaks", &self.tweaks.len())
             .field("master_key", &self.master_key.is_some())
             .field("provider", &self.provider.is_some())
@@ -162,14 +166,23 @@ pub async fn open_store(service: &Service) -> Arc<dyn Store> {
         .expect("open a second handle on the server's database")
 }
 
-/// An open server without a socket.
-#[derive(Debug)]
+/// An open server without a socket. `Debug` masks the admin key.
 pub struct TestServer {
     /// The first admin's API key.
     pub admin_key: String,
     pub service: Service,
     /// Holds the data dir (`dir/data`): removed when the server is dropped.
     pub dir: tempfile::TempDir,
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("admin_key", &"[REDACTED]")
+            .field("service", &self.service)
+            .field("dir", &self.dir.path())
+            .finish()
+    }
 }
 
 impl TestServer {

@@ -45,6 +45,25 @@ async fn the_config_is_tweaked_and_the_server_answers_on_its_port() {
     running.stop().await;
 }
 
+/// `TestServer` derived `Debug` and printed the admin key; the builder printed the database
+/// URL with its password.
+#[tokio::test]
+async fn debug_of_the_harness_masks_the_admin_key_and_the_database_password() {
+    let builder =
+        ServerBuilder::new().database_url(Some("postgres://amika:pw-Secret-123@h:1/db".into()));
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("pw-Secret-123"), "{shown}");
+    assert!(shown.contains("postgres://amika:***@h:1/db"), "{shown}");
+
+    let server = ServerBuilder::new().open().await.unwrap();
+    let shown = format!("{server:?}");
+    assert!(!shown.contains(&server.admin_key), "{shown}");
+    let running = server.serve().await.unwrap();
+    let shown = format!("{running:?}");
+    assert!(!shown.contains(running.admin_key()), "{shown}");
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn a_chosen_master_key_is_the_one_in_force() {
     let key = amika_vault::MasterKey::generate();

@@ -78,7 +78,9 @@ pub enum GitError {
 }
 
 /// Refuse URLs git would misuse or that would keep a credential: `ext::`, options in disguise,
-/// and a password in the URL itself (it would land in `.git/config`).
+/// a password in the URL itself, and any user name in an `http(s)://` or `git://` URL (GitHub
+/// accepts a token as the user name, and it would land in the clone's argument list, in
+/// `.git/config` and in git's error messages). Only SSH has a use for a user name (`git@`).
 pub fn check_url(url: &str) -> Result<(), GitError> {
     let bad = |reason| {
         Err(GitError::InvalidUrl {
@@ -99,11 +101,14 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
     if !scheme_ok && !scp_like {
         return bad("expected https://, http://, ssh://, git://, file:/// or user@host:path");
     }
-    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+    if let Some((scheme, rest)) = url.split_once("://") {
         let authority = rest.split('/').next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             if userinfo.contains(':') {
                 return bad("a password in the URL would be stored in .git/config: store the token as a credential and name it instead");
+            }
+            if scheme != "ssh" {
+                return bad("a user name in an http(s) or git URL can be a token and would be stored in .git/config: store the token as a credential and name it instead");
             }
         }
     }
@@ -296,20 +301,36 @@ fn rand_suffix() -> u64 {
     h.finish()
 }
 
-/// Everything `r` gives, keeping only the last [`MAX_OUTPUT`] bytes (reading on, so git never
-/// blocks on a full pipe).
-async fn read_tail(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
+/// Everything `r` gives, redacted as it streams in, keeping only the last [`MAX_OUTPUT`] bytes
+/// (reading on, so git never blocks on a full pipe). Redacting before the cut matters: a value
+/// straddling the cut would otherwise keep its tail, which no longer matches as a whole.
+async fn read_redacted_tail(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    redactor: &RedactionSet,
+) -> std::io::Result<String> {
+    let mut filter = redactor.filter();
+    let mut kept = String::new();
     let mut chunk = [0u8; 8192];
     loop {
         let n = r.read(&mut chunk).await?;
         if n == 0 {
+            kept.push_str(&filter.finish());
+            keep_tail(&mut kept);
             return Ok(kept);
         }
-        kept.extend_from_slice(&chunk[..n]);
-        if kept.len() > MAX_OUTPUT {
-            kept.drain(..kept.len() - MAX_OUTPUT);
+        kept.push_str(&filter.push(&chunk[..n]));
+        keep_tail(&mut kept);
+    }
+}
+
+/// Cut `text` to its last [`MAX_OUTPUT`] bytes or fewer, at a character boundary.
+fn keep_tail(text: &mut String) {
+    if text.len() > MAX_OUTPUT {
+        let mut cut = text.len() - MAX_OUTPUT;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
         }
+        text.drain(..cut);
     }
 }
 
@@ -332,7 +353,10 @@ async fn run(
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let collect = async {
-        let (out, err) = tokio::join!(read_tail(&mut stdout), read_tail(&mut stderr));
+        let (out, err) = tokio::join!(
+            read_redacted_tail(&mut stdout, redactor),
+            read_redacted_tail(&mut stderr, redactor)
+        );
         let (out, err) = (out?, err?);
         let status = child.wait().await?;
         Ok::<_, std::io::Error>((status, out, err))
@@ -346,15 +370,10 @@ async fn run(
             return Err(GitError::TimedOut(timeout));
         }
     };
-    let text = |bytes: &[u8]| {
-        String::from_utf8_lossy(&redactor.redact(bytes))
-            .trim()
-            .to_string()
-    };
     if status.success() {
-        Ok(text(&out))
+        Ok(out.trim().to_string())
     } else {
-        let mut output = text(&err);
+        let mut output = err.trim().to_string();
         if output.is_empty() {
             output = format!("exit status {}", status.code().unwrap_or(-1));
         }

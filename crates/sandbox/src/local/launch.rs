@@ -23,7 +23,7 @@ use super::proc::{self, ChildSetup, ProcRef};
 use super::record::{RunRecord, STATE_FILE};
 use super::script::HOME;
 use super::{LocalProvider, BASE_ENV, START_TIMEOUT};
-use crate::redact::Redactor;
+use crate::redact::RedactionSet;
 
 /// The sandbox user's uid and gid inside the sandbox.
 const SANDBOX_ID: u32 = 1000;
@@ -227,7 +227,7 @@ impl LocalProvider {
         .await
         .unwrap_or(Err(StartError::NotStarted(START_TIMEOUT)));
         if let Err(reason) = started {
-            let reason = explain(reason, seen, &mut launched.stderr, &Redactor::default()).await;
+            let reason = explain(reason, seen, &mut launched.stderr, &RedactionSet::new()).await;
             self.abandon(dir, launched).await;
             return Err(reason);
         }
@@ -323,7 +323,7 @@ impl LocalProvider {
                 let _ = child.wait().await;
                 let _ = std::fs::remove_file(dir.join(STATE_FILE));
                 // Nothing was injected yet: nothing to redact.
-                Err(explain(reason, Vec::new(), &mut stderr, &Redactor::default()).await)
+                Err(explain(reason, Vec::new(), &mut stderr, &RedactionSet::new()).await)
             }
         }
     }
@@ -335,10 +335,10 @@ pub(super) async fn explain<R: AsyncRead + Unpin>(
     reason: StartError,
     mut seen: Vec<u8>,
     stderr: &mut BufReader<R>,
-    redactor: &Redactor,
+    redactions: &RedactionSet,
 ) -> StartError {
     let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_end(&mut seen)).await;
-    let detail = redactor.redact(&seen);
+    let detail = redactions.redact(&seen);
     StartError::Explained {
         reason: Box::new(reason),
         said: String::from_utf8_lossy(&detail).trim().to_owned(),

@@ -286,7 +286,8 @@ mod tests {
         assert_eq!(script.len(), size.0);
         assert_eq!((script.capacity(), script.as_ptr()), (capacity, at));
         assert_eq!(injection_script(&injection), script);
-        // The same text as written the old way, one push at a time into a growing buffer.
+        // The same text as the pieces pushed one at a time into a growing buffer (the order of
+        // exports, file and commit line; this compares the same escaping functions).
         let mut grown = Zeroizing::new(Vec::new());
         for env in &injection.env {
             push_export(&mut grown, &env.name, env.value.expose_secret());
@@ -296,6 +297,60 @@ mod tests {
         push_write_file(&mut grown, &path, file.contents.expose_secret());
         grown.extend_from_slice(INIT_COMMIT);
         assert_eq!(grown, script);
+        // And the same text as an independent reference that escapes byte at a time, as
+        // `quote_into` did before it wrote whole chunks (so did the `printf` format).
+        assert_eq!(reference_script(&injection), *script);
+    }
+
+    /// The injection script escaped byte at a time: the reference for the chunked escaping.
+    fn reference_script(injection: &Injection) -> Vec<u8> {
+        let quote = |bytes: &[u8]| {
+            let mut q = b"'".to_vec();
+            for &b in bytes {
+                match b {
+                    b'\'' => q.extend_from_slice(b"'\\''"),
+                    _ => q.push(b),
+                }
+            }
+            q.push(b'\'');
+            q
+        };
+        let mut out = Vec::new();
+        for env in &injection.env {
+            out.extend_from_slice(format!("export {}=", env.name).as_bytes());
+            out.extend(quote(env.value.expose_secret()));
+            out.push(b'\n');
+        }
+        for file in &injection.files {
+            let path = format!("{HOME}/{}", file.relative_path);
+            let dir = quote(
+                Path::new(&path)
+                    .parent()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .as_bytes(),
+            );
+            out.extend_from_slice(b"[ -d ");
+            out.extend_from_slice(&dir);
+            out.extend_from_slice(b" ] || mkdir -p ");
+            out.extend_from_slice(&dir);
+            out.extend_from_slice(b"\nprintf '");
+            for &b in file.contents.expose_secret() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'%' => out.extend_from_slice(b"%%"),
+                    0 => out.extend_from_slice(b"\\000"),
+                    b'\'' => out.extend_from_slice(b"'\\''"),
+                    _ => out.push(b),
+                }
+            }
+            out.extend_from_slice(b"' > ");
+            out.extend(quote(path.as_bytes()));
+            out.push(b'\n');
+        }
+        out.extend_from_slice(INIT_COMMIT);
+        out
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::pool::Shape;
 use super::record::RunRecord;
 use super::script;
 use super::{cgroup, check_id, is_executable, LocalProvider, START_TIMEOUT};
-use crate::redact::{RedactionSet, Redactor};
+use crate::redact::RedactionSet;
 use crate::{Injection, Provider, ProviderError, Result, SandboxSpec};
 
 impl LocalProvider {
@@ -69,9 +69,9 @@ impl LocalProvider {
         }
         let limited = spec.memory_mib.is_some() || spec.pids.is_some();
         if let (true, cgroup::Layout::Unavailable(reason)) = (limited, self.cgroup_layout()) {
-            return Err(ProviderError::Unavailable(format!(
-                "cannot enforce memory/pids limits: {reason}"
-            )));
+            return Err(ProviderError::Unavailable(
+                cgroup::CgroupError::Unavailable(reason.clone()).to_string(),
+            ));
         }
         let shape = Shape {
             network: spec.network,
@@ -83,7 +83,7 @@ impl LocalProvider {
 
         // The injection script: exports, files, then the commit line. Zeroized when dropped.
         let init_script = script::injection_script(&injection);
-        let redactor = RedactionSet::from_injection(&injection).into_redactor();
+        let redactions = RedactionSet::from_injection(&injection);
         drop(injection);
 
         let warm = if fresh { self.pool.take(&shape) } else { None };
@@ -101,7 +101,7 @@ impl LocalProvider {
                 return Err(failed(reason));
             }
         };
-        self.commit(&dir, launched, init_script, &redactor)
+        self.commit(&dir, launched, init_script, &redactions)
             .await
             .map_err(failed)
     }
@@ -129,7 +129,7 @@ impl LocalProvider {
         dir: &Path,
         launched: Launched,
         script: Zeroizing<Vec<u8>>,
-        redactor: &Redactor,
+        redactions: &RedactionSet,
     ) -> Result<(), StartError> {
         let Launched {
             mut child,
@@ -152,7 +152,7 @@ impl LocalProvider {
         .unwrap_or(Err(StartError::NotReady(START_TIMEOUT)));
         if let Err(reason) = ready {
             self.end(dir, &record, child).await;
-            return Err(explain(reason, setup_output, &mut stderr, redactor).await);
+            return Err(explain(reason, setup_output, &mut stderr, redactions).await);
         }
         // Reap bwrap whenever it exits; the sandbox does not depend on this task (or on this
         // server process) staying around.

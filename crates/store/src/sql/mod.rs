@@ -5,6 +5,10 @@
 //! Sharing works because the two schemas are kept column-for-column alike and both dialects
 //! accept `$n` placeholders, partial unique indexes, `ON CONFLICT ... DO UPDATE` and `UNION`.
 //! Where they differ (column types, collations) the migrations say so, not the SQL here.
+//!
+//! The first migrations (`migrations/{sqlite,postgres}/0001_init.sql`) still say the shared SQL
+//! is in `src/shared.rs`: it is here now. They are left as they are, since sqlx checks every
+//! applied migration's checksum and an edit would refuse every existing database.
 
 mod accounts;
 mod agents;
