@@ -146,6 +146,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;
     /// Every sandbox of every user (reconciliation at start).
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>>;
+    /// The id of every sandbox of every user, without decoding anything else (reconciliation
+    /// at start must see every row, even one that no longer decodes).
+    async fn list_all_sandbox_ids(&self) -> Result<Vec<String>>;
+    /// A sandbox's identity and state, without its JSON columns.
+    async fn get_sandbox_head(&self, id: &str) -> Result<SandboxHead>;
+    async fn get_sandbox_head_by_name(&self, user_id: &str, name: &str) -> Result<SandboxHead>;
+    /// Set a sandbox's error message and `updated_at` only if it is still in `state` (not a
+    /// state change); false if it is not.
+    async fn set_sandbox_error(
+        &self,
+        id: &str,
+        state: amika_types::SandboxState,
+        error_message: Option<&str>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
     async fn delete_sandbox(&self, id: &str) -> Result<()>;
 
     // ---- audit

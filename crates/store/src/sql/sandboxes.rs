@@ -10,7 +10,7 @@ use crate::backend::{params, Backend};
 use crate::codec::{
     conflict_or_db, convert_all, decode_json, encode_json, expect_rows, parse_enum, Cell,
 };
-use crate::{Result, SandboxRow, StoreError};
+use crate::{Result, SandboxHead, SandboxRow, StoreError};
 
 const TABLE: &str = "sandboxes";
 
@@ -52,6 +52,11 @@ const LIST_ALL: &str = concat!(
     " FROM sandboxes ORDER BY created_at, id"
 );
 const DELETE: &str = "DELETE FROM sandboxes WHERE id = $1";
+const HEAD: &str = "SELECT id, org_id, user_id, name, state, error_message, updated_at \
+     FROM sandboxes";
+const LIST_ALL_IDS: &str = "SELECT id FROM sandboxes ORDER BY created_at, id";
+const SET_ERROR: &str = "UPDATE sandboxes SET error_message = $3, updated_at = $4 \
+     WHERE id = $1 AND state = $2";
 
 #[derive(sqlx::FromRow)]
 struct SandboxRecord {
@@ -94,6 +99,32 @@ impl TryFrom<SandboxRecord> for SandboxRow {
             provider: r.provider,
             error_message: r.error_message,
             created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HeadRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    name: String,
+    state: String,
+    error_message: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<HeadRecord> for SandboxHead {
+    type Error = StoreError;
+    fn try_from(r: HeadRecord) -> Result<Self> {
+        Ok(SandboxHead {
+            state: parse_enum(&r.state, Cell::new(TABLE, &r.id, "state"))?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            name: r.name,
+            error_message: r.error_message,
             updated_at: r.updated_at,
         })
     }
@@ -221,4 +252,36 @@ pub(crate) async fn list_all_sandboxes(db: &impl Backend) -> Result<Vec<SandboxR
 pub(crate) async fn delete_sandbox(db: &impl Backend, id: &str) -> Result<()> {
     let done = db.execute(DELETE, &params![id]).await?;
     expect_rows(done, "sandbox")
+}
+
+pub(crate) async fn list_all_sandbox_ids(db: &impl Backend) -> Result<Vec<String>> {
+    let ids: Vec<(String,)> = db.fetch_all(LIST_ALL_IDS, &[]).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+pub(crate) async fn get_sandbox_head(db: &impl Backend, id: &str) -> Result<SandboxHead> {
+    let sql = format!("{HEAD} WHERE id = $1");
+    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![id]).await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn get_sandbox_head_by_name(
+    db: &impl Backend,
+    user_id: &str,
+    name: &str,
+) -> Result<SandboxHead> {
+    let sql = format!("{HEAD} WHERE user_id = $1 AND name = $2");
+    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![user_id, name]).await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn set_sandbox_error(
+    db: &impl Backend,
+    id: &str,
+    state: SandboxState,
+    error_message: Option<&str>,
+    updated_at: DateTime<Utc>,
+) -> Result<bool> {
+    let p = params![id, state.as_str(), error_message, updated_at];
+    Ok(db.execute(SET_ERROR, &p).await? == 1)
 }
