@@ -130,6 +130,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // ---- sandboxes
     /// Insert; `Conflict` when the user already has a sandbox of that name.
     async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()>;
+    /// Write every column but the state (which changes only through
+    /// [`Store::transition_sandbox`] and [`Store::start_sandbox`]).
     async fn update_sandbox(&self, row: &SandboxRow) -> Result<()>;
     /// Set a sandbox's state, error message and `updated_at` only if it is still in state
     /// `from`, in one statement; false if it is not (changed meanwhile, or gone).
@@ -139,6 +141,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: amika_types::SandboxState,
         to: amika_types::SandboxState,
         error_message: Option<&str>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+    /// [`Store::transition_sandbox`] for a start: clears the error message and records what
+    /// this start injects in the same statement, so the record is written only if the
+    /// transition is.
+    async fn start_sandbox(
+        &self,
+        id: &str,
+        from: amika_types::SandboxState,
+        to: amika_types::SandboxState,
+        injection: &InjectionRecord,
         updated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool>;
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow>;

@@ -730,7 +730,34 @@ async fn story(store: Arc<dyn Store>) {
         }],
     };
     running.updated_at = at(40);
+    // An update writes every column but the state: that changes only through a transition.
     store.update_sandbox(&running).await.unwrap();
+    let still_initializing = SandboxRow {
+        state: SandboxState::Initializing,
+        ..running.clone()
+    };
+    assert_eq!(
+        store.get_sandbox("sb-dev").await.unwrap(),
+        still_initializing
+    );
+    // A start records what it injects in its transition's statement: only from the state it
+    // was read in, and nothing at all otherwise.
+    let started = |from, injection| {
+        store.start_sandbox("sb-dev", from, SandboxState::Running, injection, at(40))
+    };
+    let nothing = InjectionRecord::default();
+    assert!(!started(SandboxState::Stopped, &nothing).await.unwrap());
+    assert_eq!(
+        store.get_sandbox("sb-dev").await.unwrap(),
+        still_initializing
+    );
+    store
+        .set_sandbox_error("sb-dev", SandboxState::Initializing, Some("old"), at(39))
+        .await
+        .unwrap();
+    assert!(started(SandboxState::Initializing, &running.injection)
+        .await
+        .unwrap());
     assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
     // A transition happens only from the expected state, and changes only state, message and
     // time.

@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::Backend;
 use crate::{
-    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, OrgRow, Result, SandboxHead,
-    SandboxRow, Sealed, SealedRef, SecretRow, Store, UserRow,
+    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectionRecord, OrgRow,
+    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, Store, UserRow,
 };
 
 #[async_trait::async_trait]
@@ -162,6 +162,16 @@ impl<B: Backend> Store for B {
         updated_at: DateTime<Utc>,
     ) -> Result<bool> {
         sandboxes::transition_sandbox(self, id, from, to, error_message, updated_at).await
+    }
+    async fn start_sandbox(
+        &self,
+        id: &str,
+        from: SandboxState,
+        to: SandboxState,
+        injection: &InjectionRecord,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        sandboxes::start_sandbox(self, id, from, to, injection, updated_at).await
     }
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow> {
         sandboxes::get_sandbox(self, id).await

@@ -4,7 +4,7 @@
 
 use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::RuntimeStatus;
-use amika_store::{SandboxHead, SandboxRow, StoreError};
+use amika_store::{InjectionRecord, SandboxHead, SandboxRow, StoreError};
 use amika_types::{ErrorCode, SandboxState};
 use serde_json::json;
 
@@ -14,7 +14,8 @@ use crate::service::{now, Caller, Result, Service, ServiceError};
 
 impl Service {
     /// Every change of a sandbox's state goes through here (or through
-    /// [`Service::transition_head`], its form for a sandbox read without its JSON columns): the
+    /// [`Service::transition_head`], its form for a sandbox read without its JSON columns, or
+    /// `transition_to_start`, its form that also records what a start injects): the
     /// lifecycle table says whether `op` is allowed in the state `row` was read in and where it
     /// leads, and the store writes the new state, `error` (as the error message) and
     /// `updated_at` only if the sandbox is still in that state (one statement, no read first).
@@ -54,6 +55,29 @@ impl Service {
             error_message: error.map(str::to_owned),
             updated_at: at,
             ..head.clone()
+        }))
+    }
+
+    /// [`Service::transition`] for [`Operation::Start`], recording what this start injects
+    /// in the same statement: a start that finds the state changed meanwhile writes nothing,
+    /// so the record never describes a start that did not happen.
+    async fn transition_to_start(
+        &self,
+        row: &SandboxRow,
+        injection: &InjectionRecord,
+    ) -> Result<Option<SandboxRow>> {
+        let next = check_transition(row.state, Operation::Start).map_err(state_error)?;
+        let at = now();
+        let written = self
+            .store
+            .start_sandbox(&row.id, row.state, next, injection, at)
+            .await?;
+        Ok(written.then(|| SandboxRow {
+            state: next,
+            error_message: None,
+            injection: injection.clone(),
+            updated_at: at,
+            ..row.clone()
         }))
     }
 
@@ -135,7 +159,7 @@ impl Service {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
         let guard = lock.lock().await;
-        let mut row = self.store.get_sandbox(&row.id).await?;
+        let row = self.store.get_sandbox(&row.id).await?;
         check_transition(row.state, Operation::Start).map_err(state_error)?;
         self.provider.check()?;
         let record = row.injection.clone();
@@ -167,11 +191,7 @@ impl Service {
             )?);
         }
         let prepared = self.prepare(&secrets, &credentials)?;
-        // What this start injects, recorded first (not a state change: the row is written in
-        // the state it was read in, under the sandbox's lock), then the transition.
-        row.injection = prepared.record.clone();
-        self.store.update_sandbox(&row).await?;
-        let Some(row) = self.transition(&row, Operation::Start, None).await? else {
+        let Some(row) = self.transition_to_start(&row, &prepared.record).await? else {
             return Err(self
                 .changed_meanwhile(&row.head(), "preparing its start")
                 .await);
