@@ -98,8 +98,14 @@ impl Service {
                 gone_because.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         };
-        // Nothing else runs during reconciliation: a row that changed meanwhile is left as is.
-        self.transition_head(row, op, Some(&note)).await?;
-        Ok(Some(format!("{}: {note}", row.name)))
+        // A row that changed meanwhile (a request served while the server was starting) is
+        // left as it is, and the log says so rather than report a change never written.
+        match self.transition_head(row, op, Some(&note)).await? {
+            Some(_) => Ok(Some(format!("{}: {note}", row.name))),
+            None => Ok(Some(format!(
+                "{}: changed meanwhile, left as it is (not recorded: {note})",
+                row.name
+            ))),
+        }
     }
 }
