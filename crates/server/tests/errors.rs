@@ -388,6 +388,12 @@ async fn a_bad_audit_limit_is_a_400_naming_limit_and_its_range() {
             message.contains("limit") && message.contains("1..=1000"),
             "limit={limit}: {body}"
         );
+        // Named in `details` like every other error about one field (it had none).
+        assert_eq!(
+            body["details"],
+            json!([{"field": "limit", "code": "invalid_request", "message": message}]),
+            "limit={limit}"
+        );
         let trace = body["trace_id"].as_str().unwrap();
         assert!(!trace.is_empty() && headers["x-trace-id"] == trace);
     }
