@@ -444,10 +444,12 @@ impl Service {
                 detail["value_hmac"] = json!(self.value_hmac(&value));
             }
             None if req.credential_type.is_some() => {
-                // A type change must still describe the stored value.
+                // A type change must still describe the stored value. The request has no
+                // value: the error is about the type it asks for.
                 let current = self.open_credential(&row)?;
                 row.expires_at =
-                    check_credential_value(kind, row.credential_type, current.expose_secret())?;
+                    check_credential_value(kind, row.credential_type, current.expose_secret())
+                        .map_err(|e| e.at("type"))?;
             }
             None => {}
         }
