@@ -11,18 +11,6 @@ use amika_store::{InjectionRecord, SandboxOptions, SandboxRow, Store};
 use amika_types::{NetworkMode, SandboxState};
 use sqlx::Connection;
 
-/// The error and every cause under it, as one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 fn stopped_sandbox(caller: &Caller) -> SandboxRow {
     let at = chrono::Utc::now();
     SandboxRow {
@@ -106,7 +94,7 @@ async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
         for result in failures {
             let err = match result {
                 Ok(shown) => panic!("{corrupt}: answered {shown}"),
-                Err(e) => chain(&e),
+                Err(e) => error_chain(&e),
             };
             assert!(
                 err.contains("corrupt row")
