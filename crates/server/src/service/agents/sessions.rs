@@ -9,7 +9,6 @@ use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{self as t, AgentJobState, AgentSessionStatus};
 use serde_json::json;
 
-use super::bad_request;
 use crate::service::{now, Caller, Result, Service, ServiceError};
 
 pub(super) fn finish_turn(
@@ -219,12 +218,12 @@ impl Service {
         let status = status
             .map(|s| {
                 s.parse::<AgentSessionStatus>()
-                    .map_err(|e| bad_request(e).at("status"))
+                    .map_err(|e| ServiceError::bad_request(e).at("status"))
             })
             .transpose()?;
         let limit = limit.unwrap_or(100);
         if !(1..=MAX_SESSIONS_PAGE).contains(&limit) {
-            return Err(bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "limit must be between 1 and {MAX_SESSIONS_PAGE}, not {limit}"
             ))
             .at("limit"));
