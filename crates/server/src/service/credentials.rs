@@ -28,6 +28,12 @@ pub(crate) fn to_wire(r: CredentialRow) -> t::CredentialSummary {
     }
 }
 
+/// An agent kind as a request spells it (in a path): an unknown one is `unknown_kind`.
+pub fn parse_agent_kind(raw: &str) -> Result<AgentKind> {
+    raw.parse()
+        .map_err(|message| ServiceError::invalid(ErrorCode::UnknownKind, message))
+}
+
 /// Check a value against its type and return the OAuth expiry if it has one.
 /// The error never quotes the value.
 pub fn check_credential_value(

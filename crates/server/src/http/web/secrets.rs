@@ -13,6 +13,7 @@ use super::html::{self, escape, Input, Nav};
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::http::error::ApiError;
+use crate::service::credentials::parse_agent_kind;
 use crate::service::{Service, ServiceError};
 
 const VALUE_NOT_KEPT: &str =
@@ -540,17 +541,12 @@ pub async fn delete_secret(
     }
 }
 
-fn parse_kind(raw: &str) -> Result<AgentKind, ServiceError> {
-    raw.parse::<AgentKind>()
-        .map_err(|message| ServiceError::invalid(ErrorCode::UnknownKind, message))
-}
-
 pub async fn confirm_delete_credential(
     State(svc): State<Service>,
     session: WebSession,
     ApiPath((kind, id)): ApiPath<(String, String)>,
 ) -> Response {
-    let kind = match parse_kind(&kind) {
+    let kind = match parse_agent_kind(&kind) {
         Ok(k) => k,
         Err(e) => return error_in_page(&session, e),
     };
@@ -584,7 +580,7 @@ pub async fn delete_credential(
     form: WebForm,
 ) -> Response {
     let session = form.session;
-    let kind = match parse_kind(&kind) {
+    let kind = match parse_agent_kind(&kind) {
         Ok(k) => k,
         Err(e) => return error_in_page(&session, e),
     };
