@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use amika_sandbox::KeyedLock;
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
-use amika_types::{self as t, AgentJobState, AgentSessionStatus};
+use amika_types::{self as t, AgentErrorCode, AgentJobState, AgentSessionStatus};
 use serde_json::json;
 
 use crate::service::{now, Caller, Result, Service, ServiceError};
@@ -14,7 +14,7 @@ use crate::service::{now, Caller, Result, Service, ServiceError};
 pub(super) fn finish_turn(
     turn: &mut AgentTurnRow,
     is_error: bool,
-    error_code: Option<&str>,
+    error_code: Option<AgentErrorCode>,
     text: String,
     exit_code: Option<i32>,
     elapsed: Duration,
@@ -27,7 +27,7 @@ pub(super) fn finish_turn(
     };
     turn.response = Some(text);
     turn.is_error = is_error;
-    turn.error_code = error_code.map(str::to_string);
+    turn.error_code = error_code.map(|c| c.as_str().to_string());
     turn.exit_code = exit_code;
     turn.duration_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
     turn.updated_at = at;
@@ -161,7 +161,7 @@ impl Service {
             finish_turn(
                 &mut turn,
                 true,
-                Some("agent_lost"),
+                Some(AgentErrorCode::AgentLost),
                 "the server stopped before the agent finished: send the message again".into(),
                 None,
                 elapsed,
