@@ -37,7 +37,8 @@ use amika_types as t;
 use crate::service::{Result, ServiceError};
 
 pub use commands::{
-    default_agent_commands, AgentCommand, AgentCommands, MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
+    default_agent_commands, AgentCommand, AgentCommandError, AgentCommands, TemplateProblem,
+    MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
 };
 pub use interpret::{auth_failure_message, AUTH_FAILURE_MARKERS};
 pub use send::usable_credential;
