@@ -96,11 +96,17 @@ pub struct ConfigFile {
 
 impl ServerConfig {
     /// Apply a config file on top of the defaults. The error names the file and what is wrong.
-    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let file: ConfigFile = serde_json::from_str(&text)
-            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<(), ConfigFileError> {
+        let shown = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: shown(),
+            source,
+        })?;
+        let file: ConfigFile =
+            serde_json::from_str(&text).map_err(|source| ConfigFileError::Parse {
+                path: shown(),
+                source,
+            })?;
         if let Some(v) = file.allow_reveal {
             self.allow_reveal = v;
         }
@@ -115,30 +121,51 @@ impl ServerConfig {
         }
         if let Some(n) = file.warm_sandboxes {
             if n > MAX_WARM_SANDBOXES {
-                return Err(format!(
-                    "config file {}: warm_sandboxes must be at most {MAX_WARM_SANDBOXES}",
-                    path.display()
-                ));
+                return Err(ConfigFileError::TooManyWarmSandboxes { path: shown() });
             }
             self.warm_sandboxes = n;
         }
         if let Some(secs) = file.agent_timeout_secs {
             if secs == 0 {
-                return Err(format!(
-                    "config file {}: agent_timeout_secs must be at least 1",
-                    path.display()
-                ));
+                return Err(ConfigFileError::NoAgentTimeout { path: shown() });
             }
             self.agent_timeout = std::time::Duration::from_secs(secs);
         }
         for (kind, command) in file.agent_commands.unwrap_or_default() {
-            command.validate(kind).map_err(|e| {
-                format!("config file {}: agent_commands.{kind}: {e}", path.display())
-            })?;
+            command
+                .validate(kind)
+                .map_err(|problem| ConfigFileError::AgentCommand {
+                    path: shown(),
+                    problem,
+                })?;
             self.agent_commands.insert(kind, command);
         }
         Ok(())
     }
+}
+
+/// Why a config file was refused; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("config file {path}: warm_sandboxes must be at most {MAX_WARM_SANDBOXES}")]
+    TooManyWarmSandboxes { path: String },
+    #[error("config file {path}: agent_timeout_secs must be at least 1")]
+    NoAgentTimeout { path: String },
+    #[error("config file {path}: agent_commands.{}: {problem}", problem.kind)]
+    AgentCommand {
+        path: String,
+        problem: crate::service::agents::AgentCommandError,
+    },
 }
 
 /// The most warm sandboxes per shape a server may keep.
@@ -162,7 +189,7 @@ pub fn redact_url_password(url: &str) -> String {
 mod tests {
     use super::*;
 
-    fn apply(json: &str) -> Result<ServerConfig, String> {
+    fn apply(json: &str) -> Result<ServerConfig, ConfigFileError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.json");
         std::fs::write(&path, json).unwrap();
@@ -212,9 +239,22 @@ mod tests {
                 "agent_commands.claude",
             ),
         ] {
-            let err = apply(json).unwrap_err();
+            let err = apply(json).unwrap_err().to_string();
             assert!(err.contains(needle), "{json}: {err}");
         }
+        // Typed, so a caller can tell the problems apart without reading the message.
+        let err = apply(
+            r#"{"agent_commands": {"codex": {"new_session": ["codex", "{message}"], "resume": ["codex", "{message}"]}}}"#,
+        );
+        assert!(
+            matches!(
+                &err,
+                Err(ConfigFileError::AgentCommand { problem, .. })
+                    if problem.problem == crate::service::agents::TemplateProblem::NoSession
+                        && problem.name == "resume"
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

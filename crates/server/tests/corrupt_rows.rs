@@ -5,23 +5,11 @@
 use std::sync::Arc;
 
 use amika_sandbox::local::LocalProvider;
-use amika_server::service::{Caller, Service};
+use amika_server::service::{error_chain, Caller, Service};
 use amika_server::ServerConfig;
 use amika_store::{InjectionRecord, SandboxOptions, SandboxRow, Store};
 use amika_types::{NetworkMode, SandboxState};
 use sqlx::Connection;
-
-/// The error and every cause under it, as one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
 
 fn stopped_sandbox(caller: &Caller) -> SandboxRow {
     let at = chrono::Utc::now();
@@ -106,7 +94,7 @@ async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
         for result in failures {
             let err = match result {
                 Ok(shown) => panic!("{corrupt}: answered {shown}"),
-                Err(e) => chain(&e),
+                Err(e) => error_chain(&e),
             };
             assert!(
                 err.contains("corrupt row")
@@ -117,4 +105,78 @@ async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
             assert!(!err.contains("sideways"), "the value leaked: {err}");
         }
     }
+}
+
+/// Before reconciliation read sandboxes by their identity and state only, one row whose JSON
+/// column did not decode made `list_all_sandboxes` fail, so `open` failed and the server would
+/// not start; and delete decoded the row first, so the row could not be removed either.
+#[tokio::test]
+async fn a_corrupt_sandbox_row_neither_stops_the_server_starting_nor_resists_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let url = config.effective_database_url();
+    let opened = amika_server::open(config.clone()).await.unwrap();
+    let svc = opened.service;
+    let caller = svc
+        .authenticate(&opened.first_admin_key.unwrap())
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = amika_store::connect(&url).await.unwrap();
+    // Recorded as running (its processes are gone: nothing runs in this test), with options
+    // that do not decode; and one whose very state does not decode.
+    let running = SandboxRow {
+        state: SandboxState::Running,
+        ..stopped_sandbox(&caller)
+    };
+    store.insert_sandbox(&running).await.unwrap();
+    let unknown_state = SandboxRow {
+        id: "sbx_0000badstate".into(),
+        name: "bad-state".into(),
+        ..stopped_sandbox(&caller)
+    };
+    store.insert_sandbox(&unknown_state).await.unwrap();
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (column, id, text) in [
+        ("options", "sbx_0000corrupt", "{not json"),
+        ("state", "sbx_0000badstate", "sideways"),
+    ] {
+        sqlx::query(&format!("UPDATE sandboxes SET {column} = $1 WHERE id = $2"))
+            .bind(text)
+            .bind(id)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+    }
+    drop(svc);
+
+    let svc = amika_server::open(config).await.unwrap().service;
+    // Reconciled through the transition table like any other row: its processes are gone.
+    let head = store.get_sandbox_head("sbx_0000corrupt").await.unwrap();
+    assert_eq!(head.state, SandboxState::Stopped, "{head:?}");
+    // The one whose state does not decode is left as it was.
+    let err = store
+        .get_sandbox_head("sbx_0000badstate")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("column state"), "{err}");
+
+    // Showing the sandboxes still fails loudly: never a default.
+    let err = error_chain(&svc.list_sandboxes(&caller).await.unwrap_err());
+    assert!(err.contains("corrupt row"), "{err}");
+
+    // But the row can be deleted, by name or by id.
+    svc.delete_sandbox(&caller, "offline").await.unwrap();
+    assert!(matches!(
+        store.get_sandbox_head("sbx_0000corrupt").await,
+        Err(amika_store::StoreError::NotFound(_))
+    ));
+    sqlx::query("UPDATE sandboxes SET state = 'stopped', options = '{not json' WHERE id = $1")
+        .bind("sbx_0000badstate")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    svc.delete_sandbox(&caller, "sbx_0000badstate")
+        .await
+        .unwrap();
+    assert!(svc.list_sandboxes(&caller).await.unwrap().is_empty());
 }

@@ -388,6 +388,12 @@ async fn a_bad_audit_limit_is_a_400_naming_limit_and_its_range() {
             message.contains("limit") && message.contains("1..=1000"),
             "limit={limit}: {body}"
         );
+        // Named in `details` like every other error about one field (it had none).
+        assert_eq!(
+            body["details"],
+            json!([{"field": "limit", "code": "invalid_request", "message": message}]),
+            "limit={limit}"
+        );
         let trace = body["trace_id"].as_str().unwrap();
         assert!(!trace.is_empty() && headers["x-trace-id"] == trace);
     }
@@ -477,6 +483,27 @@ async fn details_name_the_request_field_an_error_is_about() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["details"][0]["field"], "value", "{answer}");
+    // A type change the stored value does not fit is about the type: the request has no value
+    // (its error named `value`).
+    app.ok(
+        Method::POST,
+        &format!("{B}/secrets/claude"),
+        &k,
+        Some(json!({"name": "plain", "value": "sk-plain", "type": "api_key"})),
+    )
+    .await;
+    let (status, answer) = app
+        .call(
+            Method::PUT,
+            &format!("{B}/secrets/claude/plain"),
+            Some(&k),
+            Some(json!({"type": "oauth"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "invalid_oauth_json", "{answer}");
+    assert_eq!(answer["details"][0]["field"], "type", "{answer}");
+    assert!(!answer.to_string().contains("sk-plain"), "{answer}");
     // A query parameter is named by its name.
     let (status, answer) = app
         .call(

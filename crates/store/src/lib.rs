@@ -130,6 +130,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // ---- sandboxes
     /// Insert; `Conflict` when the user already has a sandbox of that name.
     async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()>;
+    /// Write every column but the state (which changes only through
+    /// [`Store::transition_sandbox`] and [`Store::start_sandbox`]).
     async fn update_sandbox(&self, row: &SandboxRow) -> Result<()>;
     /// Set a sandbox's state, error message and `updated_at` only if it is still in state
     /// `from`, in one statement; false if it is not (changed meanwhile, or gone).
@@ -141,11 +143,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         error_message: Option<&str>,
         updated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool>;
+    /// [`Store::transition_sandbox`] for a start: clears the error message and records what
+    /// this start injects in the same statement, so the record is written only if the
+    /// transition is.
+    async fn start_sandbox(
+        &self,
+        id: &str,
+        from: amika_types::SandboxState,
+        to: amika_types::SandboxState,
+        injection: &InjectionRecord,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow>;
     async fn get_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow>;
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;
     /// Every sandbox of every user (reconciliation at start).
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>>;
+    /// The id of every sandbox of every user, without decoding anything else (reconciliation
+    /// at start must see every row, even one that no longer decodes).
+    async fn list_all_sandbox_ids(&self) -> Result<Vec<String>>;
+    /// A sandbox's identity and state, without its JSON columns.
+    async fn get_sandbox_head(&self, id: &str) -> Result<SandboxHead>;
+    async fn get_sandbox_head_by_name(&self, user_id: &str, name: &str) -> Result<SandboxHead>;
+    /// Set a sandbox's error message and `updated_at` only if it is still in `state` (not a
+    /// state change); false if it is not.
+    async fn set_sandbox_error(
+        &self,
+        id: &str,
+        state: amika_types::SandboxState,
+        error_message: Option<&str>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
     async fn delete_sandbox(&self, id: &str) -> Result<()>;
 
     // ---- audit

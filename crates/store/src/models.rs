@@ -145,6 +145,36 @@ pub struct SandboxRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A sandbox's identity and state, read without its JSON columns: what reconciling or deleting
+/// a sandbox needs, so a row whose other columns do not decode can still be stopped and
+/// removed (everything that shows or starts it still fails with
+/// [`crate::StoreError::Corrupt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxHead {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub state: SandboxState,
+    pub error_message: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SandboxRow {
+    /// Its identity and state.
+    pub fn head(&self) -> SandboxHead {
+        SandboxHead {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            state: self.state,
+            error_message: self.error_message.clone(),
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 /// What went into a sandbox: ids and versions, never values. Stored on the row so a restart
 /// can inject the current values again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

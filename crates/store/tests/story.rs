@@ -664,6 +664,45 @@ async fn story(store: Arc<dyn Store>) {
         "sandbox",
     );
     assert_not_found(store.get_sandbox("sb-missing").await, "sandbox");
+    // Its identity and state, read without the JSON columns.
+    assert_eq!(store.get_sandbox_head("sb-dev").await.unwrap(), dev.head());
+    assert_eq!(
+        store
+            .get_sandbox_head_by_name("u-bob", "dev")
+            .await
+            .unwrap(),
+        bob_dev.head()
+    );
+    assert_not_found(store.get_sandbox_head("sb-missing").await, "sandbox");
+    assert_not_found(
+        store.get_sandbox_head_by_name("u-alice", "nope").await,
+        "sandbox",
+    );
+    assert_eq!(
+        store.list_all_sandbox_ids().await.unwrap(),
+        ["sb-dev", "sb-ci", "sb-bob-dev"]
+    );
+    // An error message is set only in the state it was read in, and changes nothing else.
+    assert!(!store
+        .set_sandbox_error("sb-ci", SandboxState::Running, Some("x"), at(34))
+        .await
+        .unwrap());
+    assert_eq!(store.get_sandbox("sb-ci").await.unwrap(), ci);
+    assert!(store
+        .set_sandbox_error("sb-ci", ci.state, Some("delete: busy"), at(34))
+        .await
+        .unwrap());
+    let with_error = SandboxRow {
+        error_message: Some("delete: busy".into()),
+        updated_at: at(34),
+        ..ci.clone()
+    };
+    assert_eq!(store.get_sandbox("sb-ci").await.unwrap(), with_error);
+    assert!(store
+        .set_sandbox_error("sb-ci", ci.state, None, ci.updated_at)
+        .await
+        .unwrap());
+    assert_eq!(store.get_sandbox("sb-ci").await.unwrap(), ci);
 
     let mut running = dev.clone();
     running.state = SandboxState::Running;
@@ -691,7 +730,34 @@ async fn story(store: Arc<dyn Store>) {
         }],
     };
     running.updated_at = at(40);
+    // An update writes every column but the state: that changes only through a transition.
     store.update_sandbox(&running).await.unwrap();
+    let still_initializing = SandboxRow {
+        state: SandboxState::Initializing,
+        ..running.clone()
+    };
+    assert_eq!(
+        store.get_sandbox("sb-dev").await.unwrap(),
+        still_initializing
+    );
+    // A start records what it injects in its transition's statement: only from the state it
+    // was read in, and nothing at all otherwise.
+    let started = |from, injection| {
+        store.start_sandbox("sb-dev", from, SandboxState::Running, injection, at(40))
+    };
+    let nothing = InjectionRecord::default();
+    assert!(!started(SandboxState::Stopped, &nothing).await.unwrap());
+    assert_eq!(
+        store.get_sandbox("sb-dev").await.unwrap(),
+        still_initializing
+    );
+    store
+        .set_sandbox_error("sb-dev", SandboxState::Initializing, Some("old"), at(39))
+        .await
+        .unwrap();
+    assert!(started(SandboxState::Initializing, &running.injection)
+        .await
+        .unwrap());
     assert_eq!(store.get_sandbox("sb-dev").await.unwrap(), running);
     // A transition happens only from the expected state, and changes only state, message and
     // time.
@@ -1261,6 +1327,11 @@ async fn corrupt_rows_story(store: Arc<dyn Store>, mut raw: Raw) {
         assert_corrupt(store.get_sandbox_by_name("u-corrupt", "victim").await, want);
         assert_corrupt(store.list_sandboxes("u-corrupt").await, want);
         assert_corrupt(store.list_all_sandboxes().await, want);
+        // Its identity and state still read: enough to reconcile and delete it.
+        assert_eq!(
+            store.get_sandbox_head("sb-victim").await.unwrap(),
+            victim.head()
+        );
         assert_eq!(store.get_sandbox("sb-good").await.unwrap(), good);
         raw.set("sandboxes", "sb-victim", column, &before).await;
         assert_eq!(store.get_sandbox("sb-victim").await.unwrap(), victim);

@@ -44,6 +44,22 @@ string_enum!(
     } expected "one of the codes of the ErrorCode schema"
 );
 
+string_enum!(
+    /// Why an agent send (a turn) failed: the `error_code` of its answer and of the turn in its
+    /// session's transcript (null on success). Not an [`ErrorCode`]: the send itself succeeded
+    /// (200), and it is the agent that failed.
+    AgentErrorCode "agent error code" {
+        AgentAuthFailed => "agent_auth_failed",
+        AgentBadOutput => "agent_bad_output",
+        AgentCancelled => "agent_cancelled",
+        AgentCrashed => "agent_crashed",
+        AgentError => "agent_error",
+        AgentLost => "agent_lost",
+        AgentTimeout => "agent_timeout",
+        SandboxStopped => "sandbox_stopped",
+    } expected "one of the codes of the AgentErrorCode schema"
+);
+
 /// One field of the request that an error concerns, with the error's code and message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
@@ -106,6 +122,31 @@ impl ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent error codes the server wrote as string literals before `AgentErrorCode`
+    /// existed, each exactly: the enum must not change the wire or what is stored.
+    #[test]
+    fn agent_error_codes_serialize_as_the_strings_the_server_always_sent() {
+        use AgentErrorCode::*;
+        let table = [
+            (AgentAuthFailed, "agent_auth_failed"),
+            (AgentBadOutput, "agent_bad_output"),
+            (AgentCancelled, "agent_cancelled"),
+            (AgentCrashed, "agent_crashed"),
+            (AgentError, "agent_error"),
+            (AgentLost, "agent_lost"),
+            (AgentTimeout, "agent_timeout"),
+            (SandboxStopped, "sandbox_stopped"),
+        ];
+        assert_eq!(table.len(), AgentErrorCode::ALL.len());
+        for (code, wire) in table {
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(serde_json::to_value(code).unwrap(), wire);
+            assert_eq!(wire.parse::<AgentErrorCode>(), Ok(code));
+            let read: AgentErrorCode = serde_json::from_value(wire.into()).unwrap();
+            assert_eq!(read, code);
+        }
+    }
 
     /// The codes the server sent as string literals before `ErrorCode` existed, each exactly:
     /// the enum must not change the wire.

@@ -106,7 +106,7 @@ string_enum!(
 
 // After `string_enum!`, which it uses.
 mod error;
-pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use error::{AgentErrorCode, ErrorBody, ErrorCode, ErrorDetail};
 
 /// `{"ok": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,6 +1,6 @@
 //! REST handlers under `/api/v0beta1`: thin translations between HTTP and the service layer.
 
-use amika_types::{self as t, AgentKind, ErrorCode};
+use amika_types as t;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -9,13 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::error::{ApiError, ApiResult};
-use crate::service::{Service, ServiceError};
-
-fn kind(s: &str) -> Result<AgentKind, ApiError> {
-    s.parse::<AgentKind>()
-        .map_err(|e| ServiceError::invalid(ErrorCode::UnknownKind, e).into())
-}
+use super::error::ApiResult;
+use crate::service::credentials::parse_agent_kind;
+use crate::service::Service;
 
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = t::Health)))]
 pub async fn healthz() -> Json<t::Health> {
@@ -165,7 +161,7 @@ pub async fn list_credentials(
     Auth(c): Auth,
     ApiPath(k): ApiPath<String>,
 ) -> ApiResult<Json<Vec<t::CredentialSummary>>> {
-    Ok(Json(svc.list_credentials(&c, kind(&k)?).await?))
+    Ok(Json(svc.list_credentials(&c, parse_agent_kind(&k)?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex")),
@@ -176,7 +172,7 @@ pub async fn create_credential(
     ApiPath(k): ApiPath<String>,
     ApiJson(req): ApiJson<t::CreateCredentialRequest>,
 ) -> ApiResult<(StatusCode, Json<t::CredentialSummary>)> {
-    let kind = kind(&k)?;
+    let kind = parse_agent_kind(&k)?;
     Ok((
         StatusCode::CREATED,
         Json(svc.create_credential(&c, kind, req).await?),
@@ -191,7 +187,7 @@ pub async fn update_credential(
     ApiPath((k, id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<t::UpdateCredentialRequest>,
 ) -> ApiResult<Json<t::CredentialSummary>> {
-    let kind = kind(&k)?;
+    let kind = parse_agent_kind(&k)?;
     Ok(Json(svc.update_credential(&c, kind, &id, req).await?))
 }
 
@@ -202,7 +198,8 @@ pub async fn delete_credential(
     Auth(c): Auth,
     ApiPath((k, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    svc.delete_credential(&c, kind(&k)?, &id).await?;
+    svc.delete_credential(&c, parse_agent_kind(&k)?, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,7 +210,9 @@ pub async fn reveal_credential(
     Auth(c): Auth,
     ApiPath((k, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<t::RevealSecretResponse>> {
-    let v = svc.reveal_credential(&c, kind(&k)?, &id).await?;
+    let v = svc
+        .reveal_credential(&c, parse_agent_kind(&k)?, &id)
+        .await?;
     Ok(Json(t::RevealSecretResponse {
         value: v.expose_secret().to_string(),
     }))

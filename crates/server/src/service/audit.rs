@@ -21,6 +21,7 @@ pub fn invalid_audit_limit() -> ServiceError {
         AUDIT_LIMITS.start(),
         AUDIT_LIMITS.end()
     ))
+    .at("limit")
 }
 
 /// What an event is about.

@@ -28,6 +28,12 @@ pub(crate) fn to_wire(r: CredentialRow) -> t::CredentialSummary {
     }
 }
 
+/// An agent kind as a request spells it (in a path): an unknown one is `unknown_kind`.
+pub fn parse_agent_kind(raw: &str) -> Result<AgentKind> {
+    raw.parse()
+        .map_err(|message| ServiceError::invalid(ErrorCode::UnknownKind, message))
+}
+
 /// Check a value against its type and return the OAuth expiry if it has one.
 /// The error never quotes the value.
 pub fn check_credential_value(
@@ -444,10 +450,12 @@ impl Service {
                 detail["value_hmac"] = json!(self.value_hmac(&value));
             }
             None if req.credential_type.is_some() => {
-                // A type change must still describe the stored value.
+                // A type change must still describe the stored value. The request has no
+                // value: the error is about the type it asks for.
                 let current = self.open_credential(&row)?;
                 row.expires_at =
-                    check_credential_value(kind, row.credential_type, current.expose_secret())?;
+                    check_credential_value(kind, row.credential_type, current.expose_secret())
+                        .map_err(|e| e.at("type"))?;
             }
             None => {}
         }

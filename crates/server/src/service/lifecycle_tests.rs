@@ -10,7 +10,7 @@ use amika_sandbox::lifecycle::{check_transition, reconcile, Operation, Reconcile
 use amika_sandbox::{
     ExecHandle, ExecSpec, Injection, Provider, ProviderError, RuntimeStatus, SandboxSpec,
 };
-use amika_store::SandboxRow;
+use amika_store::{SandboxRow, Store};
 use amika_types::{self as t, SandboxState};
 use amika_vault::{MasterKey, Vault};
 use async_trait::async_trait;
@@ -20,10 +20,16 @@ use super::{Caller, Service, ServiceError};
 use crate::http::error::ApiError;
 use crate::ServerConfig;
 
+/// A state change another request makes while an operation runs: on `store`, sandbox `id`
+/// from one state to another.
+type Meanwhile = (Arc<dyn Store>, String, SandboxState, SandboxState);
+
 /// Sandboxes that "run" while their id is in `running`.
 #[derive(Debug, Default)]
 struct FakeProvider {
     running: Mutex<HashSet<String>>,
+    /// Made (once) during the next stop.
+    during_stop: Mutex<Option<Meanwhile>>,
 }
 
 impl FakeProvider {
@@ -55,6 +61,14 @@ impl Provider for FakeProvider {
     }
     async fn stop(&self, id: &str) -> amika_sandbox::Result<()> {
         self.set_running(id, false);
+        let meanwhile = self.during_stop.lock().unwrap().take();
+        if let Some((store, id, from, to)) = meanwhile {
+            let at = chrono::Utc::now();
+            assert!(store
+                .transition_sandbox(&id, from, to, None, at)
+                .await
+                .unwrap());
+        }
         Ok(())
     }
     async fn remove(&self, id: &str) -> amika_sandbox::Result<()> {
@@ -157,6 +171,30 @@ async fn reconciliation_writes_every_state_through_the_table() {
             }
         }
     }
+}
+
+/// Reconciliation ignored a transition that found the sandbox changed meanwhile (`Ok(None)`)
+/// and logged the change it had not written.
+#[tokio::test]
+async fn reconciliation_does_not_log_a_change_it_did_not_write() {
+    let f = fixture().await;
+    // Recorded as stopped with its processes running: reconciliation stops them, and
+    // meanwhile a delete moves the sandbox on.
+    let row = f.running("raced").await;
+    let row = f.force(&row, SandboxState::Stopped).await;
+    let store = f.svc.store.clone();
+    let meanwhile = (store, row.id.clone(), row.state, SandboxState::Deleting);
+    *f.provider.during_stop.lock().unwrap() = Some(meanwhile);
+    let changes = f.svc.reconcile_sandboxes().await.unwrap();
+    let after = f.svc.store.get_sandbox(&row.id).await.unwrap();
+    assert_eq!(after.state, SandboxState::Deleting);
+    assert_eq!(
+        changes,
+        [
+            "raced: changed meanwhile, left as it is (not recorded: stopped on restart: it was \
+          recorded as not running)"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -124,9 +124,9 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
     let at = |needle: &str| find_line(text, needle);
     let mut config = RepoConfig::default();
     for (var, value) in raw.env {
-        check_env_var(&var).map_err(|message| RepoConfigError {
+        check_env_var(&var).map_err(|e| RepoConfigError {
             line: at(&var),
-            message,
+            message: e.to_string(),
         })?;
         let value = match value {
             RawEnvValue::Plain(v) => EnvValue::Plain(v),
@@ -177,17 +177,28 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
         );
     }
     if let Some(script) = raw.lifecycle.setup_script {
-        check_relative_path(&script).map_err(|message| RepoConfigError {
+        check_relative_path(&script).map_err(|e| RepoConfigError {
             line: at("setup_script"),
-            message: format!("[lifecycle] setup_script: {message}"),
+            message: format!("[lifecycle] setup_script: {e}"),
         })?;
         config.setup_script = Some(script);
     }
     Ok(config)
 }
 
+/// What is wrong with one name or path of the file, before its line is known.
+#[derive(Debug, thiserror::Error)]
+enum BadValue {
+    #[error("[env] invalid env var name {0:?}: expected [A-Za-z_][A-Za-z0-9_]* (at most 128)")]
+    EnvVarName(String),
+    #[error("must not be empty")]
+    EmptyPath,
+    #[error("{0:?} must be a path relative to the repository's root, without `..`")]
+    PathOutsideRepo(String),
+}
+
 /// `[A-Za-z_][A-Za-z0-9_]*`, as for `--secret` targets.
-fn check_env_var(var: &str) -> Result<(), String> {
+fn check_env_var(var: &str) -> Result<(), BadValue> {
     let mut chars = var.chars();
     let ok = chars
         .next()
@@ -197,21 +208,17 @@ fn check_env_var(var: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "[env] invalid env var name {var:?}: expected [A-Za-z_][A-Za-z0-9_]* (at most 128)"
-        ))
+        Err(BadValue::EnvVarName(var.to_owned()))
     }
 }
 
 /// A path inside the repository: relative, no `..`, no NUL, not empty.
-fn check_relative_path(path: &str) -> Result<(), String> {
+fn check_relative_path(path: &str) -> Result<(), BadValue> {
     if path.is_empty() {
-        return Err("must not be empty".into());
+        return Err(BadValue::EmptyPath);
     }
     if path.starts_with('/') || path.contains('\0') || path.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "{path:?} must be a path relative to the repository's root, without `..`"
-        ));
+        return Err(BadValue::PathOutsideRepo(path.to_owned()));
     }
     Ok(())
 }

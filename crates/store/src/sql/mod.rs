@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::Backend;
 use crate::{
-    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, OrgRow, Result, SandboxRow,
-    Sealed, SealedRef, SecretRow, Store, UserRow,
+    AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectionRecord, OrgRow,
+    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, Store, UserRow,
 };
 
 #[async_trait::async_trait]
@@ -167,6 +167,16 @@ impl<B: Backend> Store for B {
     ) -> Result<bool> {
         sandboxes::transition_sandbox(self, id, from, to, error_message, updated_at).await
     }
+    async fn start_sandbox(
+        &self,
+        id: &str,
+        from: SandboxState,
+        to: SandboxState,
+        injection: &InjectionRecord,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        sandboxes::start_sandbox(self, id, from, to, injection, updated_at).await
+    }
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow> {
         sandboxes::get_sandbox(self, id).await
     }
@@ -178,6 +188,24 @@ impl<B: Backend> Store for B {
     }
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>> {
         sandboxes::list_all_sandboxes(self).await
+    }
+    async fn list_all_sandbox_ids(&self) -> Result<Vec<String>> {
+        sandboxes::list_all_sandbox_ids(self).await
+    }
+    async fn get_sandbox_head(&self, id: &str) -> Result<SandboxHead> {
+        sandboxes::get_sandbox_head(self, id).await
+    }
+    async fn get_sandbox_head_by_name(&self, user_id: &str, name: &str) -> Result<SandboxHead> {
+        sandboxes::get_sandbox_head_by_name(self, user_id, name).await
+    }
+    async fn set_sandbox_error(
+        &self,
+        id: &str,
+        state: SandboxState,
+        error_message: Option<&str>,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        sandboxes::set_sandbox_error(self, id, state, error_message, updated_at).await
     }
     async fn delete_sandbox(&self, id: &str) -> Result<()> {
         sandboxes::delete_sandbox(self, id).await

@@ -1,7 +1,8 @@
 //! Sandboxes: one row each, with what was asked for, what was resolved and injected, and the
 //! provider options, all decoded into their types here — a column that does not decode is
 //! [`StoreError::Corrupt`], never a default (a defaulted network mode could open a `none`
-//! sandbox). State changes that race use [`transition_sandbox`]'s compare-and-set.
+//! sandbox). The state changes only through [`transition_sandbox`]'s (or [`start_sandbox`]'s)
+//! compare-and-set, never through [`update_sandbox`].
 
 use amika_types::SandboxState;
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ use crate::backend::{params, Backend};
 use crate::codec::{
     conflict_or_db, convert_all, decode_json, encode_json, expect_rows, parse_enum, Cell,
 };
-use crate::{Result, SandboxRow, StoreError};
+use crate::{InjectionRecord, Result, SandboxHead, SandboxRow, StoreError};
 
 const TABLE: &str = "sandboxes";
 
@@ -28,13 +29,16 @@ const INSERT: &str = concat!(
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
+// Never the state: that changes only through TRANSITION and START, from the state it was read in.
 const UPDATE: &str = "UPDATE sandboxes SET org_id = $2, user_id = $3, name = $4, provider = $5, \
-     state = $6, error_message = $7, secret_env_vars = $8, \
-     agent_credentials = $9, resolved_agent_credentials = $10, \
-     secret_names = $11, injection = $12, options = $13, updated_at = $14 \
+     error_message = $6, secret_env_vars = $7, \
+     agent_credentials = $8, resolved_agent_credentials = $9, \
+     secret_names = $10, injection = $11, options = $12, updated_at = $13 \
      WHERE id = $1";
 const TRANSITION: &str = "UPDATE sandboxes SET state = $3, error_message = $4, updated_at = $5 \
      WHERE id = $1 AND state = $2";
+const START: &str = "UPDATE sandboxes SET state = $3, error_message = NULL, injection = $4, \
+     updated_at = $5 WHERE id = $1 AND state = $2";
 const GET: &str = concat!("SELECT ", columns!(), " FROM sandboxes WHERE id = $1");
 const GET_BY_NAME: &str = concat!(
     "SELECT ",
@@ -52,6 +56,11 @@ const LIST_ALL: &str = concat!(
     " FROM sandboxes ORDER BY created_at, id"
 );
 const DELETE: &str = "DELETE FROM sandboxes WHERE id = $1";
+const HEAD: &str = "SELECT id, org_id, user_id, name, state, error_message, updated_at \
+     FROM sandboxes";
+const LIST_ALL_IDS: &str = "SELECT id FROM sandboxes ORDER BY created_at, id";
+const SET_ERROR: &str = "UPDATE sandboxes SET error_message = $3, updated_at = $4 \
+     WHERE id = $1 AND state = $2";
 
 #[derive(sqlx::FromRow)]
 struct SandboxRecord {
@@ -94,6 +103,32 @@ impl TryFrom<SandboxRecord> for SandboxRow {
             provider: r.provider,
             error_message: r.error_message,
             created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HeadRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    name: String,
+    state: String,
+    error_message: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<HeadRecord> for SandboxHead {
+    type Error = StoreError;
+    fn try_from(r: HeadRecord) -> Result<Self> {
+        Ok(SandboxHead {
+            state: parse_enum(&r.state, Cell::new(TABLE, &r.id, "state"))?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            name: r.name,
+            error_message: r.error_message,
             updated_at: r.updated_at,
         })
     }
@@ -163,7 +198,6 @@ pub(crate) async fn update_sandbox(db: &impl Backend, row: &SandboxRow) -> Resul
         &row.user_id,
         &row.name,
         &row.provider,
-        row.state.as_str(),
         &row.error_message,
         &json.secret_env_vars,
         &json.agent_credentials,
@@ -190,6 +224,19 @@ pub(crate) async fn transition_sandbox(
 ) -> Result<bool> {
     let p = params![id, from.as_str(), to.as_str(), error_message, updated_at];
     Ok(db.execute(TRANSITION, &p).await? == 1)
+}
+
+pub(crate) async fn start_sandbox(
+    db: &impl Backend,
+    id: &str,
+    from: SandboxState,
+    to: SandboxState,
+    injection: &InjectionRecord,
+    updated_at: DateTime<Utc>,
+) -> Result<bool> {
+    let injection = encode_json(injection, TABLE, "injection")?;
+    let p = params![id, from.as_str(), to.as_str(), &injection, updated_at];
+    Ok(db.execute(START, &p).await? == 1)
 }
 
 pub(crate) async fn get_sandbox(db: &impl Backend, id: &str) -> Result<SandboxRow> {
@@ -221,4 +268,36 @@ pub(crate) async fn list_all_sandboxes(db: &impl Backend) -> Result<Vec<SandboxR
 pub(crate) async fn delete_sandbox(db: &impl Backend, id: &str) -> Result<()> {
     let done = db.execute(DELETE, &params![id]).await?;
     expect_rows(done, "sandbox")
+}
+
+pub(crate) async fn list_all_sandbox_ids(db: &impl Backend) -> Result<Vec<String>> {
+    let ids: Vec<(String,)> = db.fetch_all(LIST_ALL_IDS, &[]).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+pub(crate) async fn get_sandbox_head(db: &impl Backend, id: &str) -> Result<SandboxHead> {
+    let sql = format!("{HEAD} WHERE id = $1");
+    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![id]).await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn get_sandbox_head_by_name(
+    db: &impl Backend,
+    user_id: &str,
+    name: &str,
+) -> Result<SandboxHead> {
+    let sql = format!("{HEAD} WHERE user_id = $1 AND name = $2");
+    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![user_id, name]).await?;
+    record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
+}
+
+pub(crate) async fn set_sandbox_error(
+    db: &impl Backend,
+    id: &str,
+    state: SandboxState,
+    error_message: Option<&str>,
+    updated_at: DateTime<Utc>,
+) -> Result<bool> {
+    let p = params![id, state.as_str(), error_message, updated_at];
+    Ok(db.execute(SET_ERROR, &p).await? == 1)
 }

@@ -22,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::html::{self, escape};
 use super::sandboxes::{detail_page, sandbox_href};
-use super::{describe, error_in_page, see_other, Fields, FormErrors, WebForm, WebSession};
+use super::{error_in_page, see_other, Fields, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
+use crate::http::error::ApiError;
 use crate::service::agents::usable_credential;
 use crate::service::{Caller, Service, ServiceError};
 
@@ -77,7 +78,7 @@ impl SendDraft {
 
     /// Put a service error next to the field it concerns; returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
-        let answer = describe(e);
+        let answer = ApiError::from(e);
         match input_for(answer.field()) {
             Some(input) => self.errors.on(input, answer.message),
             None => self.errors.general.push(answer.message),
@@ -416,7 +417,7 @@ pub async fn conversation_json(
             }),
         ),
         Err(e) => {
-            let answer = describe(e);
+            let answer = ApiError::from(e);
             (
                 answer.status,
                 serde_json::json!({"error": {"code": answer.code, "message": answer.message}}),

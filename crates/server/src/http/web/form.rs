@@ -12,8 +12,7 @@ use axum::Form;
 use super::html::{self, escape};
 use super::html_response;
 use super::session::{cross_site, forbidden_form, same_token, WebSession};
-use crate::http::error::ApiError;
-use crate::service::{Service, ServiceError};
+use crate::service::Service;
 
 /// Submitted form fields, in order (repeated names such as the env-var rows keep their order).
 /// They may hold secret values: `Debug` shows the field names only.
@@ -116,10 +115,4 @@ impl FormErrors {
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.general.is_empty()
     }
-}
-
-/// A service error as the API would answer it: status, code, message, and the request field it
-/// is about (`ApiError::field`).
-pub fn describe(e: ServiceError) -> ApiError {
-    ApiError::from(e)
 }

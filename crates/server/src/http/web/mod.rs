@@ -28,7 +28,7 @@ use axum::{Extension, Router};
 
 use super::error::ApiError;
 use crate::service::{Service, ServiceError};
-pub use form::{describe, Fields, FormErrors, WebForm};
+pub use form::{Fields, FormErrors, WebForm};
 pub use html::escape;
 pub use session::{cookie_header, Sessions, WebSession, LOGIN_COOKIE, SESSION_COOKIE, SESSION_TTL};
 use session::{login, login_page, logout};

@@ -18,8 +18,9 @@ use axum::response::Response;
 
 use super::agents::{conversation_card, load_conversation, message_box, SendDraft};
 use super::html::{self, escape, Nav, Refresh};
-use super::{describe, error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
+use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
+use crate::http::error::ApiError;
 use crate::service::{Service, ServiceError};
 
 /// The name the preview runs with while the name field is still empty: a preview is about
@@ -276,7 +277,7 @@ impl Draft {
     /// Put a service error next to the input of the request field it names (or above the
     /// form when it names none); returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
-        let answer = describe(e);
+        let answer = ApiError::from(e);
         match answer.field().and_then(|path| self.input_for(path)) {
             Some(input) => self.errors.on(input, answer.message),
             None => self.errors.general.push(answer.message),
@@ -706,7 +707,7 @@ pub async fn delete(
             see_other("/sandboxes")
         }
         Err(e) => {
-            let answer = describe(e);
+            let answer = ApiError::from(e);
             confirm_page(&session, &s, Some(&answer.message), answer.status)
         }
     }

@@ -10,8 +10,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::html::{self, escape, Input, Nav};
-use super::{describe, error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
+use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
+use crate::http::error::ApiError;
+use crate::service::credentials::parse_agent_kind;
 use crate::service::{Service, ServiceError};
 
 const VALUE_NOT_KEPT: &str =
@@ -338,7 +340,7 @@ fn parse_scope(raw: &str, errors: &mut FormErrors) -> Option<Scope> {
 /// a name taken is a `conflict`. `value_entered`: whether a secret value was submitted and so
 /// has to be typed again.
 fn place_error(e: ServiceError, value_entered: bool, errors: &mut FormErrors) -> StatusCode {
-    let answer = describe(e);
+    let answer = ApiError::from(e);
     let field = match (answer.field(), answer.code) {
         (Some(field @ ("name" | "value")), _) => Some(field.to_string()),
         (_, ErrorCode::Forbidden) => Some("scope".into()),
@@ -524,7 +526,7 @@ pub async fn delete_secret(
             see_other("/secrets")
         }
         Err(e @ ServiceError::Forbidden(_)) => {
-            let answer = describe(e);
+            let answer = ApiError::from(e);
             confirm(
                 &session,
                 "Delete secret",
@@ -539,17 +541,12 @@ pub async fn delete_secret(
     }
 }
 
-fn parse_kind(raw: &str) -> Result<AgentKind, ServiceError> {
-    raw.parse::<AgentKind>()
-        .map_err(|message| ServiceError::invalid(ErrorCode::UnknownKind, message))
-}
-
 pub async fn confirm_delete_credential(
     State(svc): State<Service>,
     session: WebSession,
     ApiPath((kind, id)): ApiPath<(String, String)>,
 ) -> Response {
-    let kind = match parse_kind(&kind) {
+    let kind = match parse_agent_kind(&kind) {
         Ok(k) => k,
         Err(e) => return error_in_page(&session, e),
     };
@@ -583,7 +580,7 @@ pub async fn delete_credential(
     form: WebForm,
 ) -> Response {
     let session = form.session;
-    let kind = match parse_kind(&kind) {
+    let kind = match parse_agent_kind(&kind) {
         Ok(k) => k,
         Err(e) => return error_in_page(&session, e),
     };
@@ -593,7 +590,7 @@ pub async fn delete_credential(
             see_other("/secrets")
         }
         Err(e @ ServiceError::Forbidden(_)) => {
-            let answer = describe(e);
+            let answer = ApiError::from(e);
             confirm(
                 &session,
                 "Delete agent credential",

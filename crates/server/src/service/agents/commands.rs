@@ -89,37 +89,62 @@ pub fn default_agent_commands() -> AgentCommands {
     ])
 }
 
+/// Why an agent's command template cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {kind} agent's {name} command template {template:?} {problem}")]
+pub struct AgentCommandError {
+    pub kind: AgentKind,
+    /// `new_session` or `resume`.
+    pub name: &'static str,
+    pub template: Vec<String>,
+    pub problem: TemplateProblem,
+}
+
+/// What is wrong with a command template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateProblem {
+    #[error("must start with the program to run")]
+    NoProgram,
+    #[error("must have exactly one argument {}", MESSAGE_PLACEHOLDER)]
+    MessageNotOnce,
+    #[error("must contain {}", SESSION_PLACEHOLDER)]
+    NoSession,
+    #[error("must not contain {}", SESSION_PLACEHOLDER)]
+    UnwantedSession,
+}
+
 impl AgentCommand {
     /// Whether both templates can be used: a program first, the message exactly once, the
     /// session only (and at least once) in `resume`.
-    pub fn validate(&self, kind: AgentKind) -> std::result::Result<(), String> {
+    pub fn validate(&self, kind: AgentKind) -> std::result::Result<(), AgentCommandError> {
         for (name, template, needs_session) in [
             ("new_session", &self.new_session, false),
             ("resume", &self.resume, true),
         ] {
-            let what = format!("the {kind} agent's {name} command template {template:?}");
+            let fail = |problem| AgentCommandError {
+                kind,
+                name,
+                template: template.clone(),
+                problem,
+            };
             let program = template.first().map(String::as_str).unwrap_or("");
             if program.is_empty() || program.contains('{') {
-                return Err(format!("{what} must start with the program to run"));
+                return Err(fail(TemplateProblem::NoProgram));
             }
             let messages = template
                 .iter()
                 .filter(|a| *a == MESSAGE_PLACEHOLDER)
                 .count();
             if messages != 1 {
-                return Err(format!(
-                    "{what} must have exactly one argument {MESSAGE_PLACEHOLDER}"
-                ));
+                return Err(fail(TemplateProblem::MessageNotOnce));
             }
             let sessions = template
                 .iter()
                 .filter(|a| a.contains(SESSION_PLACEHOLDER))
                 .count();
             match (needs_session, sessions) {
-                (true, 0) => return Err(format!("{what} must contain {SESSION_PLACEHOLDER}")),
-                (false, n) if n > 0 => {
-                    return Err(format!("{what} must not contain {SESSION_PLACEHOLDER}"))
-                }
+                (true, 0) => return Err(fail(TemplateProblem::NoSession)),
+                (false, n) if n > 0 => return Err(fail(TemplateProblem::UnwantedSession)),
                 _ => {}
             }
         }
@@ -213,7 +238,10 @@ mod tests {
             new_session: argv(&["claude", "-p"]),
             ..good.clone()
         };
-        let err = no_message.validate(AgentKind::Claude).unwrap_err();
+        let err = no_message
+            .validate(AgentKind::Claude)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("new_session") && err.contains("{message}"),
             "{err}"
@@ -222,7 +250,10 @@ mod tests {
             resume: argv(&["claude", "-p", "{message}"]),
             ..good.clone()
         };
-        let err = no_session.validate(AgentKind::Claude).unwrap_err();
+        let err = no_session
+            .validate(AgentKind::Claude)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("resume") && err.contains("{session}"), "{err}");
         let message_as_program = AgentCommand {
             new_session: argv(&["{message}"]),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use amika_sandbox::{ExecEvent, ExecHandle};
-use amika_types::AgentKind;
+use amika_types::{AgentErrorCode, AgentKind};
 use serde_json::Value;
 
 /// Most of an agent's stdout that is kept; the rest is read and dropped.
@@ -61,7 +61,7 @@ impl Parsed {
     fn reply(
         &self,
         text: String,
-        error_code: Option<&'static str>,
+        error_code: Option<AgentErrorCode>,
         exit_code: Option<i32>,
     ) -> Reply {
         Reply {
@@ -166,7 +166,7 @@ pub(super) enum Ending {
 pub(super) struct Reply {
     pub(super) text: String,
     pub(super) is_error: bool,
-    pub(super) error_code: Option<&'static str>,
+    pub(super) error_code: Option<AgentErrorCode>,
     pub(super) exit_code: Option<i32>,
     pub(super) agent_session_id: Option<String>,
     pub(super) cost_usd: Option<f64>,
@@ -227,21 +227,21 @@ pub(super) fn interpret(
     if (code != 0 || p.is_error) && looks_like_auth_failure(&raw_out, &raw_err) {
         return p.reply(
             auth_failure_message(credential),
-            Some("agent_auth_failed"),
+            Some(AgentErrorCode::AgentAuthFailed),
             Some(code),
         );
     }
     if code == 127 {
         return p.reply(
             format!("the agent's command {program:?} was not found in the sandbox (exit status 127): install it there, or set its command in the server's agent_commands"),
-            Some("agent_crashed"),
+            Some(AgentErrorCode::AgentCrashed),
             Some(code),
         );
     }
     if code != 0 {
         return p.reply(
             crash_message(code, &p, &err),
-            Some("agent_crashed"),
+            Some(AgentErrorCode::AgentCrashed),
             Some(code),
         );
     }
@@ -255,12 +255,12 @@ pub(super) fn interpret(
             p.text
                 .clone()
                 .unwrap_or_else(|| "the agent reported an error without a message".into()),
-            Some("agent_error"),
+            Some(AgentErrorCode::AgentError),
             Some(0),
         ),
         _ => p.reply(
             bad_output_message(kind, program, run, &out, &err),
-            Some("agent_bad_output"),
+            Some(AgentErrorCode::AgentBadOutput),
             Some(0),
         ),
     }
@@ -285,27 +285,27 @@ fn exit_code(
     ending: &Ending,
     timeout: Duration,
     redact: &dyn Fn(&str) -> String,
-) -> Result<i32, (String, &'static str)> {
+) -> Result<i32, (String, AgentErrorCode)> {
     match ending {
         Ending::TimedOut => Err((
             format!(
                 "the agent did not finish within {}s and was stopped (its processes were killed)",
                 timeout.as_secs()
             ),
-            "agent_timeout",
+            AgentErrorCode::AgentTimeout,
         )),
         Ending::SandboxStopped => Err((
             "the sandbox stopped while the agent was running".into(),
-            "sandbox_stopped",
+            AgentErrorCode::SandboxStopped,
         )),
         Ending::NoStatus => Err((
             "the agent ended without an exit status".into(),
-            "agent_crashed",
+            AgentErrorCode::AgentCrashed,
         )),
         // The provider's message is text like any other: redacted before it is shown.
         Ending::StartFailed(why) => Err((
             format!("the agent could not be started: {}", redact(why)),
-            "agent_crashed",
+            AgentErrorCode::AgentCrashed,
         )),
         Ending::Exited(code) => Ok(*code),
     }
@@ -399,6 +399,11 @@ mod tests {
 
     const SECRET: &str = "sk-SECRET-0123456789";
 
+    /// A reply's error code as the wire spells it.
+    fn code(reply: &Reply) -> Option<&'static str> {
+        reply.error_code.map(AgentErrorCode::as_str)
+    }
+
     #[test]
     fn only_plain_session_ids_are_passed_back() {
         assert!(plain_session_id("3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"));
@@ -489,7 +494,7 @@ mod tests {
         let reply = run(AgentKind::Claude, claude, "", Ending::Exited(1));
         assert_eq!(reply.text, expected);
         assert_eq!(
-            (reply.is_error, reply.error_code, reply.exit_code),
+            (reply.is_error, code(&reply), reply.exit_code),
             (true, Some("agent_auth_failed"), Some(1))
         );
         // Case does not matter; stderr counts.
@@ -522,7 +527,7 @@ mod tests {
             "panic at src/parser.rs:401",
             Ending::Exited(2),
         );
-        assert_eq!(reply.error_code, Some("agent_crashed"), "{reply:?}");
+        assert_eq!(code(&reply), Some("agent_crashed"), "{reply:?}");
     }
 
     #[test]
@@ -549,7 +554,7 @@ mod tests {
             "the agent exited with status 139: Segmentation fault (core dumped)"
         );
         assert_eq!(
-            (reply.is_error, reply.error_code, reply.exit_code),
+            (reply.is_error, code(&reply), reply.exit_code),
             (true, Some("agent_crashed"), Some(139))
         );
         let reply = run(
@@ -569,13 +574,13 @@ mod tests {
             "the agent did not finish within 7s and was stopped (its processes were killed)"
         );
         assert_eq!(
-            (reply.error_code, reply.exit_code),
+            (code(&reply), reply.exit_code),
             (Some("agent_timeout"), None)
         );
         let reply = run(AgentKind::Claude, "", "", Ending::SandboxStopped);
-        assert_eq!(reply.error_code, Some("sandbox_stopped"));
+        assert_eq!(code(&reply), Some("sandbox_stopped"));
         let reply = run(AgentKind::Claude, "hello, not json", "", Ending::Exited(0));
-        assert_eq!(reply.error_code, Some("agent_bad_output"));
+        assert_eq!(code(&reply), Some("agent_bad_output"));
         assert!(reply.text.ends_with(": hello, not json"), "{reply:?}");
         let reply = run(
             AgentKind::Claude,
@@ -584,7 +589,7 @@ mod tests {
             Ending::Exited(0),
         );
         assert_eq!(
-            (reply.text.as_str(), reply.error_code),
+            (reply.text.as_str(), code(&reply)),
             ("max turns", Some("agent_error"))
         );
     }
@@ -625,7 +630,7 @@ mod tests {
             "personal-oauth",
             &|text| text.replace(SECRET, "[REDACTED:k]"),
         );
-        assert_eq!(reply.error_code, Some("agent_bad_output"));
+        assert_eq!(code(&reply), Some("agent_bad_output"));
         assert!(!reply.text.contains(&SECRET[..12]), "{}", reply.text);
     }
 

@@ -37,17 +37,14 @@ use amika_types as t;
 use crate::service::{Result, ServiceError};
 
 pub use commands::{
-    default_agent_commands, AgentCommand, AgentCommands, MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
+    default_agent_commands, AgentCommand, AgentCommandError, AgentCommands, TemplateProblem,
+    MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
 };
 pub use interpret::{auth_failure_message, AUTH_FAILURE_MARKERS};
 pub use send::usable_credential;
 
 /// The server's deadline for a send unless configured otherwise.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn bad_request(message: impl Into<String>) -> ServiceError {
-    ServiceError::bad_request(message)
-}
 
 /// Largest message: Linux refuses a single argument longer than 128 KiB (`MAX_ARG_STRLEN`), and
 /// the message is one argument.
@@ -58,30 +55,35 @@ pub const MAX_MESSAGE_BYTES: usize = 100 * 1024;
 pub(crate) fn check_send_request(req: &t::AgentSendRequest, max: Duration) -> Result<Duration> {
     let message = &req.message;
     if message.trim().is_empty() {
-        return Err(
-            bad_request("message must not be empty: say what the agent should do").at("message"),
-        );
+        return Err(ServiceError::bad_request(
+            "message must not be empty: say what the agent should do",
+        )
+        .at("message"));
     }
     if message.len() > MAX_MESSAGE_BYTES {
-        return Err(bad_request(format!(
+        return Err(ServiceError::bad_request(format!(
             "message is {} bytes, more than the {MAX_MESSAGE_BYTES} an agent can be given",
             message.len()
         ))
         .at("message"));
     }
     if message.contains('\0') {
-        return Err(bad_request("message must not contain NUL characters").at("message"));
+        return Err(
+            ServiceError::bad_request("message must not contain NUL characters").at("message"),
+        );
     }
     if req.new_session && req.session_id.is_some() {
-        return Err(bad_request(
+        return Err(ServiceError::bad_request(
             "session_id and new_session exclude each other: continue a session or start a new one",
         )
         .at("new_session"));
     }
     match req.timeout_secs {
         None => Ok(max),
-        Some(0) => Err(bad_request("timeout_secs must be at least 1").at("timeout_secs")),
-        Some(s) if Duration::from_secs(s) > max => Err(bad_request(format!(
+        Some(0) => {
+            Err(ServiceError::bad_request("timeout_secs must be at least 1").at("timeout_secs"))
+        }
+        Some(s) if Duration::from_secs(s) > max => Err(ServiceError::bad_request(format!(
             "timeout_secs {s} is longer than this server's agent deadline of {}s",
             max.as_secs()
         ))

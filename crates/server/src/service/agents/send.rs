@@ -9,7 +9,7 @@ use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::{ExecSpec, ProviderError};
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{
-    self as t, AgentJobState, AgentKind, ErrorCode, ResolutionOutcome, SandboxState,
+    self as t, AgentErrorCode, AgentJobState, AgentKind, ErrorCode, ResolutionOutcome, SandboxState,
 };
 use serde_json::json;
 use tracing::Instrument;
@@ -58,7 +58,7 @@ impl Drop for CancelGuard {
         finish_turn(
             &mut turn,
             true,
-            Some("agent_cancelled"),
+            Some(AgentErrorCode::AgentCancelled),
             "the request was cancelled before the agent finished; the agent was stopped".into(),
             None,
             self.started.elapsed(),

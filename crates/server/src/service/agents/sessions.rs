@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use amika_sandbox::KeyedLock;
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
-use amika_types::{self as t, AgentJobState, AgentSessionStatus};
+use amika_types::{self as t, AgentErrorCode, AgentJobState, AgentSessionStatus};
 use serde_json::json;
 
-use super::bad_request;
 use crate::service::{now, Caller, Result, Service, ServiceError};
 
 pub(super) fn finish_turn(
     turn: &mut AgentTurnRow,
     is_error: bool,
-    error_code: Option<&str>,
+    error_code: Option<AgentErrorCode>,
     text: String,
     exit_code: Option<i32>,
     elapsed: Duration,
@@ -28,7 +27,7 @@ pub(super) fn finish_turn(
     };
     turn.response = Some(text);
     turn.is_error = is_error;
-    turn.error_code = error_code.map(str::to_string);
+    turn.error_code = error_code.map(|c| c.as_str().to_string());
     turn.exit_code = exit_code;
     turn.duration_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
     turn.updated_at = at;
@@ -162,7 +161,7 @@ impl Service {
             finish_turn(
                 &mut turn,
                 true,
-                Some("agent_lost"),
+                Some(AgentErrorCode::AgentLost),
                 "the server stopped before the agent finished: send the message again".into(),
                 None,
                 elapsed,
@@ -219,12 +218,12 @@ impl Service {
         let status = status
             .map(|s| {
                 s.parse::<AgentSessionStatus>()
-                    .map_err(|e| bad_request(e).at("status"))
+                    .map_err(|e| ServiceError::bad_request(e).at("status"))
             })
             .transpose()?;
         let limit = limit.unwrap_or(100);
         if !(1..=MAX_SESSIONS_PAGE).contains(&limit) {
-            return Err(bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "limit must be between 1 and {MAX_SESSIONS_PAGE}, not {limit}"
             ))
             .at("limit"));

@@ -340,7 +340,7 @@ impl Service {
         let Some(current) = self.transition(row, op, error.as_deref()).await? else {
             // Do not resurrect it.
             let _ = self.provider.stop(&row.id).await;
-            return Err(self.changed_meanwhile(row, "starting").await);
+            return Err(self.changed_meanwhile(&row.head(), "starting").await);
         };
         outcome?;
         self.redactions

@@ -4,7 +4,7 @@
 
 use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::RuntimeStatus;
-use amika_store::{SandboxRow, StoreError};
+use amika_store::{InjectionRecord, SandboxHead, SandboxRow, StoreError};
 use amika_types::{ErrorCode, SandboxState};
 use serde_json::json;
 
@@ -13,26 +13,69 @@ use crate::service::audit::Subject;
 use crate::service::{now, Caller, Result, Service, ServiceError};
 
 impl Service {
-    /// Every change of a sandbox's state goes through here: the lifecycle table says whether
-    /// `op` is allowed in the state `row` was read in and where it leads, and the store writes
-    /// the new state, `error` (as the error message) and `updated_at` only if the sandbox is
-    /// still in that state (one statement, no read first). `Ok(None)`: it changed meanwhile,
-    /// nothing was written.
+    /// Every change of a sandbox's state goes through here (or through
+    /// [`Service::transition_head`], its form for a sandbox read without its JSON columns, or
+    /// `transition_to_start`, its form that also records what a start injects): the
+    /// lifecycle table says whether `op` is allowed in the state `row` was read in and where it
+    /// leads, and the store writes the new state, `error` (as the error message) and
+    /// `updated_at` only if the sandbox is still in that state (one statement, no read first).
+    /// `Ok(None)`: it changed meanwhile, nothing was written.
     pub(crate) async fn transition(
         &self,
         row: &SandboxRow,
         op: Operation,
         error: Option<&str>,
     ) -> Result<Option<SandboxRow>> {
-        let next = check_transition(row.state, op).map_err(state_error)?;
+        let written = self.transition_head(&row.head(), op, error).await?;
+        Ok(written.map(|head| SandboxRow {
+            state: head.state,
+            error_message: head.error_message,
+            updated_at: head.updated_at,
+            ..row.clone()
+        }))
+    }
+
+    /// [`Service::transition`] for a sandbox known by its identity and state only: what
+    /// reconciliation and delete read, so a row whose other columns do not decode can still
+    /// be stopped and removed.
+    pub(crate) async fn transition_head(
+        &self,
+        head: &SandboxHead,
+        op: Operation,
+        error: Option<&str>,
+    ) -> Result<Option<SandboxHead>> {
+        let next = check_transition(head.state, op).map_err(state_error)?;
         let at = now();
         let written = self
             .store
-            .transition_sandbox(&row.id, row.state, next, error, at)
+            .transition_sandbox(&head.id, head.state, next, error, at)
+            .await?;
+        Ok(written.then(|| SandboxHead {
+            state: next,
+            error_message: error.map(str::to_owned),
+            updated_at: at,
+            ..head.clone()
+        }))
+    }
+
+    /// [`Service::transition`] for [`Operation::Start`], recording what this start injects
+    /// in the same statement: a start that finds the state changed meanwhile writes nothing,
+    /// so the record never describes a start that did not happen.
+    async fn transition_to_start(
+        &self,
+        row: &SandboxRow,
+        injection: &InjectionRecord,
+    ) -> Result<Option<SandboxRow>> {
+        let next = check_transition(row.state, Operation::Start).map_err(state_error)?;
+        let at = now();
+        let written = self
+            .store
+            .start_sandbox(&row.id, row.state, next, injection, at)
             .await?;
         Ok(written.then(|| SandboxRow {
             state: next,
-            error_message: error.map(str::to_owned),
+            error_message: None,
+            injection: injection.clone(),
             updated_at: at,
             ..row.clone()
         }))
@@ -40,14 +83,14 @@ impl Service {
 
     /// The conflict to answer when a sandbox's state changed while `doing` (a transition found
     /// it in another state than the one it was read in).
-    pub(super) async fn changed_meanwhile(&self, row: &SandboxRow, doing: &str) -> ServiceError {
-        let now_is = match self.store.get_sandbox(&row.id).await {
+    pub(super) async fn changed_meanwhile(&self, head: &SandboxHead, doing: &str) -> ServiceError {
+        let now_is = match self.store.get_sandbox_head(&head.id).await {
             Ok(r) => r.state.to_string(),
             Err(_) => "deleted".into(),
         };
         state_error(format!(
             "sandbox {} changed to {now_is} while {doing}",
-            row.name
+            head.name
         ))
     }
 
@@ -116,7 +159,7 @@ impl Service {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
         let guard = lock.lock().await;
-        let mut row = self.store.get_sandbox(&row.id).await?;
+        let row = self.store.get_sandbox(&row.id).await?;
         check_transition(row.state, Operation::Start).map_err(state_error)?;
         self.provider.check()?;
         let record = row.injection.clone();
@@ -148,12 +191,10 @@ impl Service {
             )?);
         }
         let prepared = self.prepare(&secrets, &credentials)?;
-        // What this start injects, recorded first (not a state change: the row is written in
-        // the state it was read in, under the sandbox's lock), then the transition.
-        row.injection = prepared.record.clone();
-        self.store.update_sandbox(&row).await?;
-        let Some(row) = self.transition(&row, Operation::Start, None).await? else {
-            return Err(self.changed_meanwhile(&row, "preparing its start").await);
+        let Some(row) = self.transition_to_start(&row, &prepared.record).await? else {
+            return Err(self
+                .changed_meanwhile(&row.head(), "preparing its start")
+                .await);
         };
         self.audit_injection(caller, &row, &prepared.record, "sandbox.started")
             .await?;
@@ -172,7 +213,7 @@ impl Service {
         let row = self.store.get_sandbox(&row.id).await?;
         let error = row.error_message.as_deref();
         let Some(row) = self.transition(&row, Operation::Stop, error).await? else {
-            return Err(self.changed_meanwhile(&row, "stopping").await);
+            return Err(self.changed_meanwhile(&row.head(), "stopping").await);
         };
         let result = self.provider.stop(&row.id).await;
         self.redactions
@@ -184,7 +225,7 @@ impl Service {
             .transition(&row, Operation::MarkStopped, error.as_deref())
             .await?
         else {
-            return Err(self.changed_meanwhile(&row, "stopping").await);
+            return Err(self.changed_meanwhile(&row.head(), "stopping").await);
         };
         let subject = Subject {
             object_type: "sandbox",
@@ -199,44 +240,54 @@ impl Service {
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn delete_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
-        let row = self.find_sandbox(caller, id_or_name).await?;
-        let lock = self.sandbox_lock(&row.id);
+        // By its identity and state only: a row whose other columns no longer decode (it cannot
+        // be shown or started) can still be deleted.
+        let head = self.find_sandbox_head(caller, id_or_name).await?;
+        let lock = self.sandbox_lock(&head.id);
         let _guard = lock.lock().await;
-        let mut row = match self.store.get_sandbox(&row.id).await {
-            Ok(r) => r,
+        let mut head = match self.store.get_sandbox_head(&head.id).await {
+            Ok(h) => h,
             // Deleted by a concurrent request while we waited: already done.
             Err(StoreError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        if row.state != SandboxState::Deleting {
-            let error = row.error_message.clone();
-            row = match self
-                .transition(&row, Operation::Delete, error.as_deref())
+        if head.state != SandboxState::Deleting {
+            let error = head.error_message.clone();
+            head = match self
+                .transition_head(&head, Operation::Delete, error.as_deref())
                 .await?
             {
                 Some(deleting) => deleting,
-                None => return Err(self.changed_meanwhile(&row, "deleting").await),
+                None => return Err(self.changed_meanwhile(&head, "deleting").await),
             };
         }
         self.redactions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&row.id);
-        if let Err(e) = self.provider.remove(&row.id).await {
+            .remove(&head.id);
+        if let Err(e) = self.provider.remove(&head.id).await {
             // Not a state change: the sandbox stays `deleting` (the next delete, or the
             // reconciliation at the next start, finishes it) and says why it is still there.
-            row.error_message = Some(format!("delete: {e}"));
-            self.store.update_sandbox(&row).await?;
+            let why = format!("delete: {e}");
+            self.store
+                .set_sandbox_error(&head.id, head.state, Some(&why), now())
+                .await?;
             return Err(e.into());
         }
-        self.store.delete_sandbox(&row.id).await?;
+        self.store.delete_sandbox(&head.id).await?;
         let subject = Subject {
             object_type: "sandbox",
-            object_id: &row.id,
-            object_name: &row.name,
+            object_id: &head.id,
+            object_name: &head.name,
             version: None,
         };
-        self.audit(caller, "sandbox.deleted", subject, Some(&row.id), json!({}))
-            .await
+        self.audit(
+            caller,
+            "sandbox.deleted",
+            subject,
+            Some(&head.id),
+            json!({}),
+        )
+        .await
     }
 }

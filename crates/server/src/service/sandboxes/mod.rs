@@ -16,7 +16,9 @@ mod lifecycle;
 mod reconcile;
 
 use amika_sandbox::KeyedLock;
-use amika_store::{SandboxRow, StoreError};
+use std::future::Future;
+
+use amika_store::{SandboxHead, SandboxRow, StoreError};
 use amika_types::{self as t, ErrorCode};
 
 use super::{Caller, Result, Service, ServiceError};
@@ -58,6 +60,35 @@ pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
     }
 }
 
+/// The caller's sandbox named by `id_or_name`: by id when it is one of theirs, else by name.
+/// Only a string shaped like an id (`sbx_...`) can be one: a name skips that lookup (the
+/// futures do nothing until awaited).
+async fn find_owned<T>(
+    caller: &Caller,
+    id_or_name: &str,
+    by_id: impl Future<Output = amika_store::Result<T>>,
+    by_name: impl Future<Output = amika_store::Result<T>>,
+    owner: impl Fn(&T) -> &str,
+) -> Result<T> {
+    let by_id = if id_or_name.starts_with("sbx_") {
+        by_id.await
+    } else {
+        Err(StoreError::NotFound("sandbox"))
+    };
+    let found = match by_id {
+        Ok(r) if owner(&r) == caller.user_id => Ok(r),
+        Ok(_) | Err(StoreError::NotFound(_)) => by_name.await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(r) => Ok(r),
+        Err(StoreError::NotFound(_)) => {
+            Err(ServiceError::NotFound(format!("sandbox {id_or_name:?}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Service {
     pub(super) fn sandbox_lock(&self, id: &str) -> KeyedLock {
         self.locks.handle(id)
@@ -65,27 +96,22 @@ impl Service {
 
     /// A sandbox of the caller's by id or name.
     pub async fn find_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<SandboxRow> {
-        let not_found = || ServiceError::NotFound(format!("sandbox {id_or_name:?}"));
-        // Only a string shaped like an id (`sbx_...`) can be one: a name skips that lookup.
-        let by_id = if id_or_name.starts_with("sbx_") {
-            self.store.get_sandbox(id_or_name).await
-        } else {
-            Err(StoreError::NotFound("sandbox"))
-        };
-        let found = match by_id {
-            Ok(r) if r.user_id == caller.user_id => Ok(r),
-            Ok(_) | Err(StoreError::NotFound(_)) => {
-                self.store
-                    .get_sandbox_by_name(&caller.user_id, id_or_name)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(r) => Ok(r),
-            Err(StoreError::NotFound(_)) => Err(not_found()),
-            Err(e) => Err(e.into()),
-        }
+        let by_id = self.store.get_sandbox(id_or_name);
+        let by_name = self.store.get_sandbox_by_name(&caller.user_id, id_or_name);
+        find_owned(caller, id_or_name, by_id, by_name, |r| &r.user_id).await
+    }
+
+    /// [`Service::find_sandbox`] without decoding the JSON columns (delete).
+    pub(super) async fn find_sandbox_head(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+    ) -> Result<SandboxHead> {
+        let by_id = self.store.get_sandbox_head(id_or_name);
+        let by_name = self
+            .store
+            .get_sandbox_head_by_name(&caller.user_id, id_or_name);
+        find_owned(caller, id_or_name, by_id, by_name, |r| &r.user_id).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]

@@ -1,13 +1,13 @@
 //! After a restart: every sandbox record made to match what really runs, through the
 //! transition table, and whatever runs without a record removed.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use amika_sandbox::lifecycle::{reconcile, Operation, Reconcile};
 use amika_sandbox::RuntimeStatus;
-use amika_store::SandboxRow;
+use amika_store::{SandboxHead, StoreError};
 
-use crate::service::{Result, Service};
+use crate::service::{error_chain, Result, Service};
 
 impl Service {
     /// After a restart: make every record match what runs, and remove what runs without a
@@ -21,24 +21,37 @@ impl Service {
     ///   processes running is stopped.
     ///
     /// A provider error on one sandbox is logged as a change and does not keep the server from
-    /// starting; the sandbox keeps its state, and a later stop or delete tries again.
+    /// starting; the sandbox keeps its state, and a later stop or delete tries again. Each
+    /// sandbox is read by its identity and state only, so one whose other columns no longer
+    /// decode is reconciled too; one whose state does not decode is logged and skipped (and its
+    /// files are not taken for an orphan's).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reconcile_sandboxes(&self) -> Result<Vec<String>> {
         let mut changes = Vec::new();
-        let rows = self.store.list_all_sandboxes().await?;
-        let known: BTreeMap<&str, &SandboxRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let ids = self.store.list_all_sandbox_ids().await?;
+        let known: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
         for id in self.provider.list().await? {
-            if !known.contains_key(id.as_str()) {
+            if !known.contains(id.as_str()) {
                 changes.push(match self.provider.remove(&id).await {
                     Ok(()) => format!("removed orphaned sandbox files and processes {id}"),
                     Err(e) => format!("could not remove orphaned sandbox {id}: {e}"),
                 });
             }
         }
-        for row in &rows {
-            match self.provider.status(&row.id).await {
-                Ok(status) => changes.extend(self.reconcile_sandbox(row, status).await?),
-                Err(e) => changes.push(format!("{}: cannot read its status: {e}", row.name)),
+        for id in &ids {
+            let head = match self.store.get_sandbox_head(id).await {
+                Ok(head) => head,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e @ StoreError::Corrupt(_)) => {
+                    let error = error_chain(&e);
+                    tracing::warn!(sandbox = %id, %error, "not reconciled: its row does not decode");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match self.provider.status(&head.id).await {
+                Ok(status) => changes.extend(self.reconcile_sandbox(&head, status).await?),
+                Err(e) => changes.push(format!("{}: cannot read its status: {e}", head.name)),
             }
         }
         Ok(changes)
@@ -47,7 +60,7 @@ impl Service {
     /// Reconcile one sandbox with its runtime `status`: the change made, if any.
     async fn reconcile_sandbox(
         &self,
-        row: &SandboxRow,
+        row: &SandboxHead,
         status: RuntimeStatus,
     ) -> Result<Option<String>> {
         let (running, gone_because) = match status {
@@ -85,8 +98,14 @@ impl Service {
                 gone_because.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         };
-        // Nothing else runs during reconciliation: a row that changed meanwhile is left as is.
-        self.transition(row, op, Some(&note)).await?;
-        Ok(Some(format!("{}: {note}", row.name)))
+        // A row that changed meanwhile (a request served while the server was starting) is
+        // left as it is, and the log says so rather than report a change never written.
+        match self.transition_head(row, op, Some(&note)).await? {
+            Some(_) => Ok(Some(format!("{}: {note}", row.name))),
+            None => Ok(Some(format!(
+                "{}: changed meanwhile, left as it is (not recorded: {note})",
+                row.name
+            ))),
+        }
     }
 }
