@@ -124,9 +124,10 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
     let at = |needle: &str| find_line(text, needle);
     let mut config = RepoConfig::default();
     for (var, value) in raw.env {
-        check_env_var(&var).map_err(|e| RepoConfigError {
+        // The same rule as a request's `secret_env_vars` keys.
+        super::validate::env_var(&var).map_err(|e| RepoConfigError {
             line: at(&var),
-            message: e.to_string(),
+            message: format!("[env] {e}"),
         })?;
         let value = match value {
             RawEnvValue::Plain(v) => EnvValue::Plain(v),
@@ -186,30 +187,13 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
     Ok(config)
 }
 
-/// What is wrong with one name or path of the file, before its line is known.
+/// What is wrong with a path of the file, before its line is known.
 #[derive(Debug, thiserror::Error)]
 enum BadValue {
-    #[error("[env] invalid env var name {0:?}: expected [A-Za-z_][A-Za-z0-9_]* (at most 128)")]
-    EnvVarName(String),
     #[error("must not be empty")]
     EmptyPath,
     #[error("{0:?} must be a path relative to the repository's root, without `..`")]
     PathOutsideRepo(String),
-}
-
-/// `[A-Za-z_][A-Za-z0-9_]*`, as for `--secret` targets.
-fn check_env_var(var: &str) -> Result<(), BadValue> {
-    let mut chars = var.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && var.len() <= 128;
-    if ok {
-        Ok(())
-    } else {
-        Err(BadValue::EnvVarName(var.to_owned()))
-    }
 }
 
 /// A path inside the repository: relative, no `..`, no NUL, not empty.
