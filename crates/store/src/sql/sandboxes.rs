@@ -56,8 +56,18 @@ const LIST_ALL: &str = concat!(
     " FROM sandboxes ORDER BY created_at, id"
 );
 const DELETE: &str = "DELETE FROM sandboxes WHERE id = $1";
-const HEAD: &str = "SELECT id, org_id, user_id, name, state, error_message, updated_at \
-     FROM sandboxes";
+/// A sandbox's identity and state, without the JSON columns (see [`SandboxHead`]).
+macro_rules! head_columns {
+    () => {
+        "id, org_id, user_id, name, state, error_message, updated_at"
+    };
+}
+const HEAD: &str = concat!("SELECT ", head_columns!(), " FROM sandboxes WHERE id = $1");
+const HEAD_BY_NAME: &str = concat!(
+    "SELECT ",
+    head_columns!(),
+    " FROM sandboxes WHERE user_id = $1 AND name = $2"
+);
 const LIST_ALL_IDS: &str = "SELECT id FROM sandboxes ORDER BY created_at, id";
 const SET_ERROR: &str = "UPDATE sandboxes SET error_message = $3, updated_at = $4 \
      WHERE id = $1 AND state = $2";
@@ -276,8 +286,7 @@ pub(crate) async fn list_all_sandbox_ids(db: &impl Backend) -> Result<Vec<String
 }
 
 pub(crate) async fn get_sandbox_head(db: &impl Backend, id: &str) -> Result<SandboxHead> {
-    let sql = format!("{HEAD} WHERE id = $1");
-    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![id]).await?;
+    let record: Option<HeadRecord> = db.fetch_optional(HEAD, &params![id]).await?;
     record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
 }
 
@@ -286,8 +295,9 @@ pub(crate) async fn get_sandbox_head_by_name(
     user_id: &str,
     name: &str,
 ) -> Result<SandboxHead> {
-    let sql = format!("{HEAD} WHERE user_id = $1 AND name = $2");
-    let record: Option<HeadRecord> = db.fetch_optional(&sql, &params![user_id, name]).await?;
+    let record: Option<HeadRecord> = db
+        .fetch_optional(HEAD_BY_NAME, &params![user_id, name])
+        .await?;
     record.ok_or(StoreError::NotFound("sandbox"))?.try_into()
 }
 
