@@ -159,9 +159,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;
     /// Every sandbox of every user (reconciliation at start).
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>>;
-    /// The id of every sandbox of every user, without decoding anything else (reconciliation
-    /// at start must see every row, even one that no longer decodes).
-    async fn list_all_sandbox_ids(&self) -> Result<Vec<String>>;
+    /// Every sandbox's id with its head, in one query, oldest first. Each head is decoded on
+    /// its own: reconciliation at start must see every row, and a row whose state no longer
+    /// decodes is its own `Corrupt` beside its id, not a failure of the whole listing.
+    async fn list_all_sandbox_heads(&self) -> Result<Vec<(String, Result<SandboxHead>)>>;
     /// A sandbox's identity and state, without its JSON columns.
     async fn get_sandbox_head(&self, id: &str) -> Result<SandboxHead>;
     async fn get_sandbox_head_by_name(&self, user_id: &str, name: &str) -> Result<SandboxHead>;

@@ -678,10 +678,13 @@ async fn story(store: Arc<dyn Store>) {
         store.get_sandbox_head_by_name("u-alice", "nope").await,
         "sandbox",
     );
-    assert_eq!(
-        store.list_all_sandbox_ids().await.unwrap(),
-        ["sb-dev", "sb-ci", "sb-bob-dev"]
-    );
+    let heads = store.list_all_sandbox_heads().await.unwrap();
+    let ids: Vec<&str> = heads.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["sb-dev", "sb-ci", "sb-bob-dev"]);
+    for (id, head) in &heads {
+        let head = head.as_ref().unwrap();
+        assert_eq!(*head, store.get_sandbox_head(id).await.unwrap());
+    }
     // An error message is set only in the state it was read in, and changes nothing else.
     assert!(!store
         .set_sandbox_error("sb-ci", SandboxState::Running, Some("x"), at(34))

@@ -189,8 +189,8 @@ impl<B: Backend> Store for B {
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>> {
         sandboxes::list_all_sandboxes(self).await
     }
-    async fn list_all_sandbox_ids(&self) -> Result<Vec<String>> {
-        sandboxes::list_all_sandbox_ids(self).await
+    async fn list_all_sandbox_heads(&self) -> Result<Vec<(String, Result<SandboxHead>)>> {
+        sandboxes::list_all_sandbox_heads(self).await
     }
     async fn get_sandbox_head(&self, id: &str) -> Result<SandboxHead> {
         sandboxes::get_sandbox_head(self, id).await

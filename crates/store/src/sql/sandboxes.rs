@@ -68,7 +68,11 @@ const HEAD_BY_NAME: &str = concat!(
     head_columns!(),
     " FROM sandboxes WHERE user_id = $1 AND name = $2"
 );
-const LIST_ALL_IDS: &str = "SELECT id FROM sandboxes ORDER BY created_at, id";
+const LIST_ALL_HEADS: &str = concat!(
+    "SELECT ",
+    head_columns!(),
+    " FROM sandboxes ORDER BY created_at, id"
+);
 const SET_ERROR: &str = "UPDATE sandboxes SET error_message = $3, updated_at = $4 \
      WHERE id = $1 AND state = $2";
 
@@ -280,9 +284,14 @@ pub(crate) async fn delete_sandbox(db: &impl Backend, id: &str) -> Result<()> {
     expect_rows(done, "sandbox")
 }
 
-pub(crate) async fn list_all_sandbox_ids(db: &impl Backend) -> Result<Vec<String>> {
-    let ids: Vec<(String,)> = db.fetch_all(LIST_ALL_IDS, &[]).await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+pub(crate) async fn list_all_sandbox_heads(
+    db: &impl Backend,
+) -> Result<Vec<(String, Result<SandboxHead>)>> {
+    let records: Vec<HeadRecord> = db.fetch_all(LIST_ALL_HEADS, &[]).await?;
+    Ok(records
+        .into_iter()
+        .map(|r| (r.id.clone(), r.try_into()))
+        .collect())
 }
 
 pub(crate) async fn get_sandbox_head(db: &impl Backend, id: &str) -> Result<SandboxHead> {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use amika_sandbox::lifecycle::{reconcile, Operation, Reconcile};
 use amika_sandbox::RuntimeStatus;
-use amika_store::{SandboxHead, StoreError};
+use amika_store::SandboxHead;
 
 use crate::service::{error_chain, Result, Service};
 
@@ -28,8 +28,8 @@ impl Service {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reconcile_sandboxes(&self) -> Result<Vec<String>> {
         let mut changes = Vec::new();
-        let ids = self.store.list_all_sandbox_ids().await?;
-        let known: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let heads = self.store.list_all_sandbox_heads().await?;
+        let known: BTreeSet<&str> = heads.iter().map(|(id, _)| id.as_str()).collect();
         for id in self.provider.list().await? {
             if !known.contains(id.as_str()) {
                 changes.push(match self.provider.remove(&id).await {
@@ -38,19 +38,17 @@ impl Service {
                 });
             }
         }
-        for id in &ids {
-            let head = match self.store.get_sandbox_head(id).await {
+        for (id, head) in &heads {
+            let head = match head {
                 Ok(head) => head,
-                Err(StoreError::NotFound(_)) => continue,
-                Err(e @ StoreError::Corrupt(_)) => {
-                    let error = error_chain(&e);
+                Err(e) => {
+                    let error = error_chain(e);
                     tracing::warn!(sandbox = %id, %error, "not reconciled: its row does not decode");
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             };
             match self.provider.status(&head.id).await {
-                Ok(status) => changes.extend(self.reconcile_sandbox(&head, status).await?),
+                Ok(status) => changes.extend(self.reconcile_sandbox(head, status).await?),
                 Err(e) => changes.push(format!("{}: cannot read its status: {e}", head.name)),
             }
         }
