@@ -104,6 +104,32 @@ pub struct SandboxSpec {
     pub pids: Option<u64>,
 }
 
+/// A repository to put in a sandbox's workspace before its first start.
+#[derive(Debug)]
+pub struct WorkspaceSpec<'a> {
+    /// Its directory under `~/workspace`.
+    pub repo_name: &'a str,
+    /// What to clone; with `bundle`, the origin to record instead (may be empty: none).
+    pub url: &'a str,
+    /// A `git bundle` file to clone from (a repository a client uploaded).
+    pub bundle: Option<&'a std::path::Path>,
+    pub branch: Option<&'a str>,
+    pub new_branch: Option<&'a str>,
+    /// The clone's token over HTTPS.
+    pub token: Option<&'a SecretBytes>,
+    /// A clone still running after this is killed.
+    pub timeout: std::time::Duration,
+}
+
+/// A staged repository: what it is on, and its `.amika/config.toml` as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedWorkspace {
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    /// The file's bytes (at most [`local::MAX_REPO_CONFIG_BYTES`]); `None` without one.
+    pub repo_config: Option<Vec<u8>>,
+}
+
 /// A command to run inside a running sandbox.
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
@@ -160,6 +186,10 @@ pub enum ProviderError {
     /// The command cannot be run as given (empty, NUL bytes); the message says why.
     #[error("invalid command: {0}")]
     InvalidCommand(String),
+    /// The repository could not be made ready (clone failed, a bad URL or branch, an unsafe
+    /// `.amika/config.toml`): the message says why, redacted.
+    #[error("{0}")]
+    Repository(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -194,6 +224,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
     async fn stop(&self, id: &str) -> Result<()>;
     /// Kill every process and remove all files of the sandbox. Idempotent.
     async fn remove(&self, id: &str) -> Result<()>;
+    /// Clone (or unbundle) a repository for sandbox `id`, before its first start; the start
+    /// moves it into `~/workspace/<repo_name>`, and `remove` discards it if the sandbox never
+    /// starts.
+    async fn stage_workspace(&self, id: &str, spec: &WorkspaceSpec<'_>) -> Result<StagedWorkspace>;
     /// Run a command in the running sandbox with its injected environment.
     async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle>;
     async fn status(&self, id: &str) -> Result<RuntimeStatus>;

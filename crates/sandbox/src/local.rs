@@ -39,7 +39,8 @@
 //! parking warm sandboxes), `stop`, `remove`, `exec`, `reconcile` (status and list); `record`
 //! owns `state.json` and `scan` the `/proc` backstop for processes no record names; `error`
 //! says why a start failed, as types; `secret_buf` grows buffers of secrets without copies;
-//! `git` clones a repository into a workspace on the host, a clone token fed through a pipe.
+//! `git` clones a repository on the host, a clone token fed through a pipe, and `workspace`
+//! stages that clone until the start moves it into the sandbox's workspace.
 
 mod cgroup;
 mod enter;
@@ -60,6 +61,9 @@ mod slirp;
 mod start;
 mod stop;
 mod warm;
+mod workspace;
+
+pub use self::workspace::{check_repo_name, MAX_REPO_CONFIG_BYTES, REPO_CONFIG_PATH};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -76,6 +80,7 @@ use self::script::HOME;
 use crate::keyed_lock::{KeyedLock, KeyedLocks};
 use crate::{
     ExecHandle, ExecSpec, Injection, Provider, ProviderError, Result, RuntimeStatus, SandboxSpec,
+    StagedWorkspace, WorkspaceSpec,
 };
 
 /// The environment of every host-side process and the base environment inside the sandbox.
@@ -223,6 +228,10 @@ impl Provider for LocalProvider {
 
     async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
         self.exec_in_sandbox(id, spec).await
+    }
+
+    async fn stage_workspace(&self, id: &str, spec: &WorkspaceSpec<'_>) -> Result<StagedWorkspace> {
+        self.stage(id, spec).await
     }
 
     async fn status(&self, id: &str) -> Result<RuntimeStatus> {

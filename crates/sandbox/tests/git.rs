@@ -68,6 +68,7 @@ fn bare_repo(root: &Path) -> (PathBuf, String, String) {
 fn spec<'a>(url: &'a str, dest: &'a Path, scratch: &'a Path) -> CloneSpec<'a> {
     CloneSpec {
         url,
+        bundle: None,
         branch: None,
         new_branch: None,
         token: None,

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use amika_types::{
-    AgentCredentialRef, AgentKind, CredentialType, NetworkMode, ResolvedAgentCredential,
-    SandboxState, Scope,
+    AgentCredentialRef, AgentKind, CredentialType, NetworkMode, RepoConfigApplied,
+    ResolvedAgentCredential, SandboxSize, SandboxState, Scope, SetupOutcome,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,7 @@ pub struct CredentialRow {
 
 /// A sandbox. The JSON columns are decoded once, by the store: a row whose column does not
 /// decode is [`crate::StoreError::Corrupt`], never a default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SandboxRow {
     pub id: String,
     pub org_id: String,
@@ -141,6 +141,8 @@ pub struct SandboxRow {
     pub injection: InjectionRecord,
     /// Network mode and limits, for the provider.
     pub options: SandboxOptions,
+    /// The repository, its config and the setup script; `None` for an empty workspace.
+    pub workspace: Option<WorkspaceRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -204,12 +206,47 @@ pub struct InjectedCredentialRef {
 }
 
 /// A sandbox's provider options. No `Default`: a missing or unreadable network mode must never
-/// become `egress` for a sandbox created with `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// become `egress` for a sandbox created with `none`. Fields added later default when absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxOptions {
     pub network: NetworkMode,
     pub memory_mib: Option<u64>,
     pub pids: Option<u64>,
+    /// Plain env vars (request and repo config), set in every process of the sandbox.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_vars: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<SandboxSize>,
+    /// Minutes without activity before the sandbox is stopped / deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_stop_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete_interval: Option<f64>,
+}
+
+/// Where a sandbox's workspace came from and what was done to it before it ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceRecord {
+    /// The repository, when the workspace holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RepoRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_config: Option<RepoConfigApplied>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<SetupOutcome>,
+}
+
+/// A repository in a sandbox's workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRecord {
+    /// What was cloned (or the uploaded repository's origin); `None` for an upload without one.
+    pub url: Option<String>,
+    /// Its directory under `~/workspace`.
+    pub name: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -68,9 +68,21 @@ string_enum!(
 );
 
 string_enum!(
-    /// The agents amika knows how to give credentials to.
-    AgentKind "kind" { Claude => "claude", Codex => "codex" } expected "claude or codex"
+    /// The kinds of provider credential amika keeps: the agents it gives credentials to
+    /// (`claude`, `codex`) and `github`, whose token clones private repositories and is never
+    /// injected as an agent credential.
+    AgentKind "kind" { Claude => "claude", Codex => "codex", Github => "github" } expected "claude, codex or github"
 );
+
+impl AgentKind {
+    /// The agents: the kinds a sandbox resolves and injects (`agent_credentials`).
+    pub const AGENTS: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
+
+    /// Whether this kind is an agent (not `github`).
+    pub fn is_agent(self) -> bool {
+        self != AgentKind::Github
+    }
+}
 
 string_enum!(
     /// How an agent credential authenticates. `api-key` is accepted as a spelling of `api_key`.
@@ -347,13 +359,16 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// `POST /sandboxes`. Fields of the reference schema that the local provider has no use for are
-/// not accepted (unknown fields are rejected with a 400 naming them).
+/// `POST /sandboxes`. Every field a client of the public Amika API sends is accepted; fields of
+/// the reference schema that amika has no use for are not (unknown fields are rejected with a 400
+/// naming them).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandboxRequest {
+    /// Unique among the caller's sandboxes; `""` or absent: a generated, readable name.
+    #[serde(default)]
     pub name: String,
-    /// Env var name → secret name.
+    /// Env var → secret name.
     #[serde(default)]
     pub secret_env_vars: BTreeMap<String, String>,
     #[serde(default)]
@@ -362,12 +377,135 @@ pub struct CreateSandboxRequest {
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkMode>,
-    /// Memory limit in MiB.
+    /// Memory limit in MiB (overrides the one `size` implies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u64>,
-    /// Maximum number of processes.
+    /// Maximum number of processes (overrides the one `size` implies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<u64>,
+    /// A repository the server clones into `~/workspace/<repo-name>`: `https://`, `http://`,
+    /// `ssh://`, `git://`, `file:///` or `user@host:path`. `""` or absent: no repository (unless
+    /// `workspace_upload` names one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// A repository the client uploaded (`POST /workspace-uploads`), used instead of `repo_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_upload: Option<String>,
+    /// The branch to check out; default the repository's default branch (for an upload, its
+    /// `HEAD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A new branch created from `branch` and checked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_branch_name: Option<String>,
+    /// The secret (or `github` credential) whose value is the clone's token over HTTPS. Default:
+    /// the caller's default `github` credential, for the server's GitHub hosts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_credential: Option<String>,
+    /// Plain env vars (not secrets: stored and shown as given).
+    #[serde(default)]
+    pub env_vars: BTreeMap<String, String>,
+    /// Env vars of the repository's `.amika/config.toml` to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disabled_repo_env_var_names: Vec<String>,
+    /// A script run inside the sandbox before it is `running` (instead of the repository's
+    /// `setup_script`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_script_text: Option<String>,
+    /// Run no setup script at all.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_setup_script: bool,
+    /// Seconds before a setup script still running is killed (default 1800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_timeout_secs: Option<u64>,
+    /// A preset this server has (`GET /presets`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// `xs`, `s`, `m`, `l` or `xl`: memory and process limits (see [`SandboxSize`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<SandboxSize>,
+    /// Start from this snapshot (not supported yet: must be null or absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Minutes without exec or agent activity after which a running sandbox is stopped; 0 or
+    /// absent: never. At most 10080 (a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_stop_interval: Option<f64>,
+    /// Minutes without exec or agent activity after which the sandbox is deleted; -1, 0 or
+    /// absent: never. At most 10080.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete_interval: Option<f64>,
+}
+
+string_enum!(
+    /// A sandbox's size: its memory and process limits.
+    /// `xs` 512 MiB / 256, `s` 1024 MiB / 512, `m` 2048 MiB / 1024, `l` 4096 MiB / 2048,
+    /// `xl` 8192 MiB / 4096.
+    SandboxSize "size" { Xs => "xs", S => "s", M => "m", L => "l", Xl => "xl" } expected "xs, s, m, l or xl"
+);
+
+impl SandboxSize {
+    /// (memory in MiB, processes).
+    pub fn limits(self) -> (u64, u64) {
+        match self {
+            SandboxSize::Xs => (512, 256),
+            SandboxSize::S => (1024, 512),
+            SandboxSize::M => (2048, 1024),
+            SandboxSize::L => (4096, 2048),
+            SandboxSize::Xl => (8192, 4096),
+        }
+    }
+}
+
+/// `POST /workspace-uploads`: a repository sent by a client (a `git bundle`), kept by the server
+/// until a create uses it or it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceUpload {
+    pub id: String,
+    /// What the workspace directory will be called.
+    pub repo_name: String,
+    /// The repository's origin as the client knows it (shown on the sandbox; never cloned).
+    pub origin_url: Option<String>,
+    pub size_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a repository's `.amika/config.toml` contributed to a sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RepoConfigApplied {
+    /// Plain env vars it set (the request's own won where both named one).
+    pub env_vars: Vec<String>,
+    /// Env vars it mapped to secrets.
+    pub secret_env_vars: Vec<String>,
+    /// Kinds whose credential it chose.
+    pub agent_credentials: Vec<AgentKind>,
+    /// Its setup script, relative to the repository's root.
+    pub setup_script: Option<String>,
+}
+
+string_enum!(
+    /// Where a setup script stands.
+    SetupState "setup state" {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        TimedOut => "timed_out",
+        Skipped => "skipped",
+    } expected "running, succeeded, failed, timed_out or skipped"
+);
+
+/// A sandbox's setup script and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SetupOutcome {
+    /// `request` (`setup_script_text`) or `repo_config` (the repository's `setup_script`).
+    pub source: String,
+    /// The repository's script path, for `repo_config`.
+    pub script: Option<String>,
+    #[schema(value_type = String)]
+    pub state: SetupState,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 /// Outcome of resolving one agent kind.
@@ -388,7 +526,8 @@ pub struct ResolvedAgentCredential {
     /// `oauth` / `api_key`, `""` when skipped.
     #[serde(rename = "type")]
     pub credential_type: String,
-    /// `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`.
+    /// `request:name`, `request:type`, `repo_config`, `user_default`, `org_default` or
+    /// `no-credential`.
     // Documented as a string, as it always was: the wire and the SDK's types stay as they are.
     #[schema(value_type = String)]
     pub source: ResolutionSource,
@@ -404,9 +543,10 @@ string_enum!(
         RequestName => "request:name",
         RequestType => "request:type",
         UserDefault => "user_default",
+        RepoConfig => "repo_config",
         OrgDefault => "org_default",
         NoCredential => "no-credential",
-    } expected "request:name, request:type, user_default, org_default or no-credential"
+    } expected "request:name, request:type, repo_config, user_default, org_default or no-credential"
 );
 
 /// A sandbox. Keys of the reference schema that do not apply are present and null.
@@ -436,6 +576,20 @@ pub struct Sandbox {
     pub pids: Option<u64>,
     pub secret_names: Vec<String>,
     pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
+    /// Plain env vars set in the sandbox (request and repo config), values as given.
+    pub env_vars: BTreeMap<String, String>,
+    pub preset: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub size: Option<SandboxSize>,
+    pub auto_stop_interval: Option<f64>,
+    pub auto_delete_interval: Option<f64>,
+    /// What the repository's `.amika/config.toml` contributed; null without one.
+    pub repo_config: Option<RepoConfigApplied>,
+    /// The setup script and how it went; null when none ran.
+    pub setup: Option<SetupOutcome>,
+    /// Things the create did that may not be what was meant (on the create's answer only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -468,6 +622,9 @@ pub enum ExecFrame {
 pub struct ResolutionPreview {
     pub secret_names: Vec<String>,
     pub resolved_agent_credentials: Vec<ResolvedAgentCredential>,
+    /// What the repository's `.amika/config.toml` would contribute; null without one.
+    #[serde(default)]
+    pub repo_config: Option<RepoConfigApplied>,
 }
 
 // ---------------------------------------------------------------- agent send (messages to the agent in a sandbox)
@@ -701,6 +858,7 @@ mod tests {
         let wire = [
             (ResolutionSource::RequestName, "request:name"),
             (ResolutionSource::RequestType, "request:type"),
+            (ResolutionSource::RepoConfig, "repo_config"),
             (ResolutionSource::UserDefault, "user_default"),
             (ResolutionSource::OrgDefault, "org_default"),
             (ResolutionSource::NoCredential, "no-credential"),

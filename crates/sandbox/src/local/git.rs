@@ -9,6 +9,7 @@
 //! a terminal, and speaks only the protocols a repository URL may name. Whatever git prints is
 //! redacted before it is returned.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
@@ -25,6 +26,9 @@ use crate::SecretBytes;
 /// Protocols a clone may use. `ext::` (runs a command) and anything else are refused by git.
 const ALLOWED_PROTOCOLS: &str = "file:git:http:https:ssh";
 
+/// The ref a client's bundle carries its working tree's uncommitted changes under.
+pub const CHANGES_REF: &str = "refs/amika/changes";
+
 /// Most of git's output kept for an error message.
 const MAX_OUTPUT: usize = 64 * 1024;
 
@@ -37,6 +41,10 @@ const ASKPASS: &str = "#!/bin/sh\ncase \"$1\" in\n  Username*) echo x-access-tok
 pub struct CloneSpec<'a> {
     /// As the user gave it (no credentials inside: see [`check_url`]).
     pub url: &'a str,
+    /// Clone from this `git bundle` file instead of `url`, which (if not empty) then becomes the
+    /// clone's `origin`, as the client's repository names it. The bundle's [`CHANGES_REF`], if
+    /// it has one, is laid over the working tree (the client's uncommitted changes).
+    pub bundle: Option<&'a Path>,
     /// Branch to check out; `None`: the remote's default branch.
     pub branch: Option<&'a str>,
     /// A new branch to create from `branch` and check out.
@@ -156,7 +164,9 @@ pub fn check_branch(name: &str) -> Result<(), GitError> {
 
 /// Clone `spec.url` into `spec.dest` and check out the requested branch.
 pub async fn clone(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
-    check_url(spec.url)?;
+    if spec.bundle.is_none() || !spec.url.is_empty() {
+        check_url(spec.url)?;
+    }
     for b in spec.branch.iter().chain(spec.new_branch.iter()) {
         check_branch(b)?;
     }
@@ -166,16 +176,24 @@ pub async fn clone(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
     if let Some(t) = spec.token {
         redactor.add("git-credential", t.expose_secret());
     }
+    let o = OsStr::new;
+    let step = |step: &'static str, args: &[&OsStr]| {
+        let mut cmd = scratch.command(&git);
+        cmd.arg("-C").arg(spec.dest).args(args);
+        run(cmd, ChildSetup::default(), step, spec.timeout, &redactor)
+    };
 
     let mut cmd = scratch.command(&git);
     cmd.args(["clone", "--no-hardlinks", "--progress"]);
     if let Some(b) = spec.branch {
         cmd.args(["--branch", b]);
     }
-    cmd.arg("--").arg(spec.url).arg(spec.dest);
+    cmd.arg("--")
+        .arg(spec.bundle.map_or(OsStr::new(spec.url), Path::as_os_str))
+        .arg(spec.dest);
     let token_pipe = match spec.token {
-        Some(token) => Some(token_pipe(token)?),
-        None => None,
+        Some(token) if spec.bundle.is_none() => Some(token_pipe(token)?),
+        _ => None,
     };
     if let Some(read) = &token_pipe {
         cmd.env("GIT_ASKPASS", scratch.askpass()?)
@@ -188,33 +206,55 @@ pub async fn clone(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
     run(cmd, setup, "clone", spec.timeout, &redactor).await?;
     drop(token_pipe);
 
-    if let Some(new) = spec.new_branch {
-        let mut cmd = scratch.command(&git);
-        cmd.arg("-C")
-            .arg(spec.dest)
-            .args(["checkout", "-q", "-b", new]);
-        run(
-            cmd,
-            ChildSetup::default(),
-            "checkout",
-            spec.timeout,
-            &redactor,
+    if let Some(bundle) = spec.bundle {
+        let heads = step(
+            "bundle list-heads",
+            &[o("bundle"), o("list-heads"), bundle.as_os_str()],
         )
         .await?;
+        if heads.lines().any(|l| l.ends_with(CHANGES_REF)) {
+            step(
+                "fetch changes",
+                &[o("fetch"), o("-q"), bundle.as_os_str(), o(CHANGES_REF)],
+            )
+            .await?;
+            step(
+                "restore changes",
+                &[
+                    o("restore"),
+                    o("--source=FETCH_HEAD"),
+                    o("--worktree"),
+                    o("--"),
+                    o(":/"),
+                ],
+            )
+            .await?;
+        }
+        if spec.url.is_empty() {
+            step("remote remove", &[o("remote"), o("remove"), o("origin")]).await?;
+        } else {
+            step(
+                "remote set-url",
+                &[o("remote"), o("set-url"), o("origin"), o(spec.url)],
+            )
+            .await?;
+        }
     }
-    let head = |args: &'static [&'static str]| {
-        let mut cmd = scratch.command(&git);
-        cmd.arg("-C").arg(spec.dest).args(args);
-        run(
-            cmd,
-            ChildSetup::default(),
-            "rev-parse",
-            spec.timeout,
-            &redactor,
-        )
-    };
-    let commit = head(&["rev-parse", "--verify", "-q", "HEAD"]).await.ok();
-    let branch = head(&["symbolic-ref", "-q", "--short", "HEAD"]).await.ok();
+    if let Some(new) = spec.new_branch {
+        step("checkout", &[o("checkout"), o("-q"), o("-b"), o(new)]).await?;
+    }
+    let commit = step(
+        "rev-parse",
+        &[o("rev-parse"), o("--verify"), o("-q"), o("HEAD")],
+    )
+    .await
+    .ok();
+    let branch = step(
+        "rev-parse",
+        &[o("symbolic-ref"), o("-q"), o("--short"), o("HEAD")],
+    )
+    .await
+    .ok();
     Ok(Cloned {
         branch: branch.filter(|b| !b.is_empty()),
         commit: commit.filter(|c| !c.is_empty()),

@@ -22,6 +22,7 @@ impl LocalProvider {
             other => other?,
         }
         pool::unlink_slots_of(&self.root_dir.join(POOL_DIR), id);
+        self.discard_staged(id);
         // std's remove_dir_all does not follow symlinks, whatever the sandbox left in its home.
         match std::fs::remove_dir_all(self.sandbox_dir(id)) {
             Ok(()) => {}

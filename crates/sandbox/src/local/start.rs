@@ -101,6 +101,11 @@ impl LocalProvider {
                 return Err(failed(reason));
             }
         };
+        // The repository staged for its first start, before the sandbox runs anything.
+        if let Err(e) = self.move_staged(id, &dir) {
+            self.abandon(&dir, launched).await;
+            return Err(failed(StartError::Io(e)));
+        }
         self.commit(&dir, launched, init_script, &redactions)
             .await
             .map_err(failed)

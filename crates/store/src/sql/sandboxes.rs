@@ -20,20 +20,20 @@ macro_rules! columns {
     () => {
         "id, org_id, user_id, name, provider, state, error_message, secret_env_vars, \
          agent_credentials, resolved_agent_credentials, secret_names, injection, options, \
-         created_at, updated_at"
+         workspace, created_at, updated_at"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO sandboxes (",
     columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 );
 // Never the state: that changes only through TRANSITION and START, from the state it was read in.
 const UPDATE: &str = "UPDATE sandboxes SET org_id = $2, user_id = $3, name = $4, provider = $5, \
      error_message = $6, secret_env_vars = $7, \
      agent_credentials = $8, resolved_agent_credentials = $9, \
-     secret_names = $10, injection = $11, options = $12, updated_at = $13 \
+     secret_names = $10, injection = $11, options = $12, workspace = $13, updated_at = $14 \
      WHERE id = $1";
 const TRANSITION: &str = "UPDATE sandboxes SET state = $3, error_message = $4, updated_at = $5 \
      WHERE id = $1 AND state = $2";
@@ -91,6 +91,7 @@ struct SandboxRecord {
     secret_names: String,
     injection: String,
     options: String,
+    workspace: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -110,6 +111,7 @@ impl TryFrom<SandboxRecord> for SandboxRow {
             secret_names: decode_json(&r.secret_names, at("secret_names"))?,
             injection: decode_json(&r.injection, at("injection"))?,
             options: decode_json(&r.options, at("options"))?,
+            workspace: decode_json(&r.workspace, at("workspace"))?,
             id: r.id,
             org_id: r.org_id,
             user_id: r.user_id,
@@ -156,6 +158,7 @@ struct JsonColumns {
     secret_names: String,
     injection: String,
     options: String,
+    workspace: String,
 }
 
 impl JsonColumns {
@@ -171,6 +174,7 @@ impl JsonColumns {
             secret_names: encode_json(&row.secret_names, TABLE, "secret_names")?,
             injection: encode_json(&row.injection, TABLE, "injection")?,
             options: encode_json(&row.options, TABLE, "options")?,
+            workspace: encode_json(&row.workspace, TABLE, "workspace")?,
         })
     }
 }
@@ -195,6 +199,7 @@ pub(crate) async fn insert_sandbox(db: &impl Backend, row: &SandboxRow) -> Resul
         &json.secret_names,
         &json.injection,
         &json.options,
+        &json.workspace,
         row.created_at,
         row.updated_at,
     ];
@@ -219,6 +224,7 @@ pub(crate) async fn update_sandbox(db: &impl Backend, row: &SandboxRow) -> Resul
         &json.secret_names,
         &json.injection,
         &json.options,
+        &json.workspace,
         row.updated_at,
     ];
     let done = db
