@@ -507,10 +507,7 @@ pub async fn seed_create_fixtures(
                 none: false,
             },
         ],
-        provider: None,
-        network: None,
-        memory_mib: None,
-        pids: None,
+        ..Default::default()
     })
 }
 

@@ -27,6 +27,11 @@ pub struct ServerConfig {
     /// Sandboxes kept started (without secrets) per recently used shape, so that a create
     /// only injects; 0 turns them off.
     pub warm_sandboxes: usize,
+    /// Hosts whose HTTPS repositories are cloned with the caller's default `github` credential
+    /// when a create names no `git_credential`.
+    pub github_hosts: Vec<String>,
+    /// Largest repository upload (`POST /workspace-uploads`) accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl ServerConfig {
@@ -42,6 +47,8 @@ impl ServerConfig {
             agent_commands: crate::service::agents::default_agent_commands(),
             agent_timeout: crate::service::agents::DEFAULT_AGENT_TIMEOUT,
             warm_sandboxes: amika_sandbox::local::DEFAULT_WARM,
+            github_hosts: vec!["github.com".into()],
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 
@@ -71,6 +78,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("agent_commands", &self.agent_commands)
             .field("agent_timeout", &self.agent_timeout)
             .field("warm_sandboxes", &self.warm_sandboxes)
+            .field("github_hosts", &self.github_hosts)
+            .field("max_upload_bytes", &self.max_upload_bytes)
             .finish()
     }
 }
@@ -92,6 +101,10 @@ pub struct ConfigFile {
     /// Per agent kind, `{"new_session": [...], "resume": [...]}` argv templates with
     /// `{message}` and `{session}` placeholders; kinds not listed keep their defaults.
     pub agent_commands: Option<crate::service::agents::AgentCommands>,
+    /// Hosts whose HTTPS repositories are cloned with the caller's default github credential.
+    pub github_hosts: Option<Vec<String>>,
+    /// Largest repository upload in bytes.
+    pub max_upload_bytes: Option<u64>,
 }
 
 impl ServerConfig {
@@ -118,6 +131,12 @@ impl ServerConfig {
         }
         if let Some(b) = file.max_body_bytes {
             self.max_body_bytes = b;
+        }
+        if let Some(hosts) = file.github_hosts {
+            self.github_hosts = hosts;
+        }
+        if let Some(b) = file.max_upload_bytes {
+            self.max_upload_bytes = b;
         }
         if let Some(n) = file.warm_sandboxes {
             if n > MAX_WARM_SANDBOXES {

@@ -105,6 +105,7 @@ pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
     for change in service.reconcile_sandboxes().await? {
         tracing::info!("reconcile: {change}");
     }
+    tokio::spawn(service.clone().watch_idle_sandboxes());
     Ok(Opened {
         service,
         first_admin_key,

@@ -26,11 +26,8 @@ fn stopped_sandbox(caller: &Caller) -> SandboxRow {
         resolved_agent_credentials: vec![],
         secret_names: vec![],
         injection: InjectionRecord::default(),
-        options: SandboxOptions {
-            network: NetworkMode::None,
-            memory_mib: Some(64),
-            pids: None,
-        },
+        options: SandboxOptions::new(NetworkMode::None, Some(64), None),
+        workspace: None,
         created_at: at,
         updated_at: at,
     }

@@ -129,11 +129,7 @@ mod tests {
     #[test]
     fn json_columns_are_written_as_before_they_were_typed() {
         // The bytes the untyped columns got (`json!(x).to_string()`) for the same values.
-        let options = crate::SandboxOptions {
-            network: amika_types::NetworkMode::None,
-            memory_mib: Some(64),
-            pids: None,
-        };
+        let options = crate::SandboxOptions::new(amika_types::NetworkMode::None, Some(64), None);
         assert_eq!(
             encode_json(&options, "sandboxes", "options").unwrap(),
             serde_json::json!(options).to_string()

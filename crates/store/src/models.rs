@@ -226,6 +226,22 @@ pub struct SandboxOptions {
     pub auto_delete_interval: Option<f64>,
 }
 
+impl SandboxOptions {
+    /// Options with these provider settings and nothing else.
+    pub fn new(network: NetworkMode, memory_mib: Option<u64>, pids: Option<u64>) -> Self {
+        SandboxOptions {
+            network,
+            memory_mib,
+            pids,
+            env_vars: BTreeMap::new(),
+            preset: None,
+            size: None,
+            auto_stop_interval: None,
+            auto_delete_interval: None,
+        }
+    }
+}
+
 /// Where a sandbox's workspace came from and what was done to it before it ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkspaceRecord {

@@ -122,11 +122,8 @@ fn sandbox(id: &str, owner: &UserRow, name: &str, created: i64) -> SandboxRow {
         resolved_agent_credentials: vec![],
         secret_names: vec!["TOKEN".into()],
         injection: InjectionRecord::default(),
-        options: SandboxOptions {
-            network: NetworkMode::Egress,
-            memory_mib: Some(2048),
-            pids: None,
-        },
+        options: SandboxOptions::new(NetworkMode::Egress, Some(2048), None),
+        workspace: None,
         created_at: at(created),
         updated_at: at(created),
     }
@@ -1254,11 +1251,7 @@ async fn corrupt_rows_story(store: Arc<dyn Store>, mut raw: Raw) {
     store.create_org(&org).await.unwrap();
     store.create_user(&owner).await.unwrap();
     let mut good = sandbox("sb-good", &owner, "good", 50);
-    good.options = SandboxOptions {
-        network: NetworkMode::None,
-        memory_mib: Some(64),
-        pids: None,
-    };
+    good.options = SandboxOptions::new(NetworkMode::None, Some(64), None);
     good.injection = InjectionRecord {
         secrets: vec![InjectedSecretRef {
             env: "DB".into(),

@@ -486,12 +486,13 @@ pub struct RepoConfigApplied {
 string_enum!(
     /// Where a setup script stands.
     SetupState "setup state" {
+        Pending => "pending",
         Running => "running",
         Succeeded => "succeeded",
         Failed => "failed",
         TimedOut => "timed_out",
         Skipped => "skipped",
-    } expected "running, succeeded, failed, timed_out or skipped"
+    } expected "pending, running, succeeded, failed, timed_out or skipped"
 );
 
 /// A sandbox's setup script and how it went.

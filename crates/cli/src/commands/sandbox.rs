@@ -155,10 +155,10 @@ pub fn build_request(args: &CreateArgs) -> anyhow::Result<CreateSandboxRequest> 
             &args.agent_credential_types,
             &args.no_agent_credentials,
         )?,
-        provider: None,
         network: args.network,
         memory_mib: args.memory,
         pids: args.pids,
+        ..Default::default()
     })
 }
 

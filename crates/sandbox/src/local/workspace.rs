@@ -142,13 +142,13 @@ fn read_repo_config(repo: &Path) -> Result<Option<Vec<u8>>> {
     let path = repo.join(REPO_CONFIG_PATH);
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path);
     let file = match file {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         // ELOOP: the file is a symbolic link.
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(ProviderError::Repository(format!(
                 "{REPO_CONFIG_PATH} is a symbolic link: it must be a file in the repository"
             )))

@@ -54,6 +54,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

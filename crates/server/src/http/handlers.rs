@@ -346,6 +346,70 @@ pub async fn exec_sandbox(
         .into_response())
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SetupLogQuery {
+    /// Keep the answer open until the script ends (default false: what there is now).
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// A sandbox's setup script output as newline-delimited [`t::ExecFrame`]s, redacted like exec
+/// output, ending with the script's `exit` frame. With `follow`, live until the script ends.
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/setup-log", tag = "sandboxes",
+    params(("id" = String, Path, description = "sandbox id or name"), SetupLogQuery),
+    responses((status = 200, description = "newline-delimited JSON ExecFrame objects", content_type = "application/x-ndjson", body = t::ExecFrame),
+        (status = 404, body = t::ErrorBody)))]
+pub async fn get_setup_log(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SetupLogQuery>,
+) -> ApiResult<Response> {
+    let log = svc.setup_log(&c, &id, q.follow).await?;
+    let body = futures::stream::unfold(log, |mut log| async move {
+        let frame = log.next().await?;
+        Some((Ok::<_, std::io::Error>(ndjson(&frame)), log))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The workspace directory's name (`~/workspace/<repo_name>`).
+    pub repo_name: String,
+    /// The repository's origin, shown on the sandbox (never cloned; no credentials).
+    #[serde(default)]
+    pub origin_url: Option<String>,
+}
+
+/// Send a local repository as a `git bundle` (the body, `application/octet-stream`), for a
+/// create to name in `workspace_upload` within the hour.
+#[utoipa::path(post, path = "/api/v0beta1/workspace-uploads", tag = "sandboxes", params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a git bundle"),
+    responses((status = 201, body = t::WorkspaceUpload), (status = 400, body = t::ErrorBody), (status = 413, body = t::ErrorBody)))]
+pub async fn create_workspace_upload(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<t::WorkspaceUpload>)> {
+    let upload = svc
+        .create_workspace_upload(
+            &c,
+            &q.repo_name,
+            q.origin_url.as_deref(),
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(upload)))
+}
+
 /// A frame as one line of newline-delimited JSON.
 fn ndjson(frame: &t::ExecFrame) -> Vec<u8> {
     match serde_json::to_vec(frame) {

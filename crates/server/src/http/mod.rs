@@ -62,7 +62,8 @@ impl utoipa::Modify for BearerAuth {
         h::list_credentials, h::create_credential, h::update_credential, h::delete_credential, h::reveal_credential,
         h::list_audit_events,
         h::list_sandboxes, h::create_sandbox, h::preview_sandbox, h::get_sandbox, h::delete_sandbox,
-        h::start_sandbox, h::stop_sandbox, h::exec_sandbox,
+        h::start_sandbox, h::stop_sandbox, h::exec_sandbox, h::get_setup_log,
+        h::create_workspace_upload,
         agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
         agents::list_agent_sessions, agents::get_agent_session,
     )
@@ -111,6 +112,12 @@ pub fn router(svc: Service) -> Router {
         .route("/sandboxes/{id}/start", post(h::start_sandbox))
         .route("/sandboxes/{id}/stop", post(h::stop_sandbox))
         .route("/sandboxes/{id}/exec", post(h::exec_sandbox))
+        .route("/sandboxes/{id}/setup-log", get(h::get_setup_log))
+        .route(
+            "/workspace-uploads",
+            // Its own limit (`max_upload_bytes`), checked while the bundle streams to disk.
+            post(h::create_workspace_upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/sandboxes/{id}/agent-send", post(agents::agent_send))
         .route(
             "/sandboxes/{id}/agent-send-jobs",

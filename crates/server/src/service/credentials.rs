@@ -42,6 +42,13 @@ pub fn check_credential_value(
     value: &str,
 ) -> Result<Option<DateTime<Utc>>> {
     validate::value(&format!("{kind} credential"), value)?;
+    if kind == AgentKind::Github && ty == CredentialType::Oauth {
+        return Err(ServiceError::invalid(
+            ErrorCode::InvalidValue,
+            "a github credential is a token: push it with type api_key",
+        )
+        .at("type"));
+    }
     match ty {
         CredentialType::ApiKey => {
             if value.trim() != value || value.contains(char::is_whitespace) {
@@ -63,6 +70,7 @@ pub fn check_credential_value(
                     match kind {
                         AgentKind::Claude => " (~/.claude/.credentials.json)",
                         AgentKind::Codex => " (~/.codex/auth.json)",
+                        AgentKind::Github => "",
                     }
                 ),
             ).at("value"))?;

@@ -75,6 +75,13 @@ impl Provider for FakeProvider {
         self.set_running(id, false);
         Ok(())
     }
+    async fn stage_workspace(
+        &self,
+        _: &str,
+        _: &amika_sandbox::WorkspaceSpec<'_>,
+    ) -> amika_sandbox::Result<amika_sandbox::StagedWorkspace> {
+        Err(ProviderError::Repository("no repositories here".into()))
+    }
     async fn exec(&self, id: &str, _: ExecSpec) -> amika_sandbox::Result<ExecHandle> {
         Err(ProviderError::NotRunning(id.to_owned()))
     }

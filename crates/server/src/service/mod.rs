@@ -71,6 +71,9 @@ pub enum ServiceError {
         message: String,
         field: Option<String>,
     },
+    /// 413: a body (an upload) larger than the server accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 503: a prerequisite of the host is missing; the message says what to install.
     #[error("{0}")]
     Unavailable(String),
@@ -146,6 +149,7 @@ impl ServiceError {
             ServiceError::Unauthorized => ErrorCode::Unauthorized,
             ServiceError::Forbidden(_) => ErrorCode::Forbidden,
             ServiceError::NotFound(_) => ErrorCode::NotFound,
+            ServiceError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ServiceError::Unavailable(_) => ErrorCode::ProviderUnavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
@@ -198,6 +202,9 @@ impl From<ProviderError> for ServiceError {
                 ServiceError::conflict(ErrorCode::InvalidState, e.to_string())
             }
             ProviderError::InvalidCommand(message) => ServiceError::bad_request(message),
+            ProviderError::Repository(message) => {
+                ServiceError::unprocessable(ErrorCode::RepositoryUnavailable, message)
+            }
             ProviderError::StartFailed { .. } | ProviderError::Io(_) => ServiceError::internal(e),
         }
     }
@@ -210,9 +217,10 @@ impl From<resolver::ResolveError> for ServiceError {
     fn from(e: resolver::ResolveError) -> Self {
         use resolver::ResolveError as R;
         let (code, malformed) = match &e {
-            R::DuplicateKind { .. } | R::NoneWithSelector { .. } => {
+            R::DuplicateKind { .. } | R::NoneWithSelector { .. } | R::NotAnAgent { .. } => {
                 (ErrorCode::InvalidAgentCredentials, true)
             }
+            R::InRepoConfig { .. } => (ErrorCode::InvalidRepoConfig, false),
             R::NotFound { .. } => (ErrorCode::AgentCredentialNotFound, false),
             R::TypeMismatch { .. } => (ErrorCode::AgentCredentialTypeMismatch, false),
         };
@@ -243,6 +251,10 @@ pub struct Service {
     /// Serialises lifecycle operations per sandbox (create/start/stop/delete) and sends per
     /// agent session; an entry lives only while someone holds or waits for it.
     locks: KeyedLocks,
+    /// Setup scripts' output while they run (see `sandboxes::setup`).
+    setup_logs: Arc<Mutex<HashMap<String, Arc<sandboxes::SetupLog>>>>,
+    /// Sandboxes with an idle interval and when each was last used (see `sandboxes::idle`).
+    idle: Arc<Mutex<sandboxes::IdleTable>>,
 }
 
 impl Service {
@@ -259,6 +271,8 @@ impl Service {
             config,
             redactions: Default::default(),
             locks: Default::default(),
+            setup_logs: Default::default(),
+            idle: Default::default(),
         }
     }
 

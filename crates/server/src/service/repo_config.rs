@@ -213,7 +213,7 @@ fn line_of(text: &str, byte: usize) -> usize {
 
 /// The first line where `needle` appears as a key (best effort: errors found after parsing
 /// have no span of their own).
-fn find_line(text: &str, needle: &str) -> Option<usize> {
+pub(crate) fn find_line(text: &str, needle: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let l = l.trim_start();

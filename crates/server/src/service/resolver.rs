@@ -7,7 +7,7 @@
 //! picked credential afterwards.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use amika_types::{
     AgentCredentialRef, AgentKind, CredentialType, ResolutionOutcome, ResolutionSource,
@@ -16,6 +16,8 @@ use amika_types::{
 use chrono::{DateTime, SecondsFormat, Utc};
 
 const REASON_FLAG: &str = "no-agent-credential flag";
+/// The reason of a kind the repository's `.amika/config.toml` sets to `{ none = true }`.
+const REASON_REPO_NONE: &str = "none in .amika/config.toml";
 const REASON_NOTHING_STORED: &str = "no stored credential";
 
 /// A credential visible to the caller: their own user-scoped ones and their org's org-scoped ones.
@@ -68,6 +70,14 @@ pub enum ResolveError {
     DuplicateKind { index: usize, kind: AgentKind },
     #[error("agent credential for {kind}: none: true cannot be combined with name or type")]
     NoneWithSelector { index: usize, kind: AgentKind },
+    #[error("agent_credentials names {kind}, which is not an agent: expected claude or codex (a github credential is named with git_credential)")]
+    NotAnAgent { index: usize, kind: AgentKind },
+    /// The repository's `.amika/config.toml` entry for a kind did not resolve.
+    #[error("{path}: [agent_credentials] {inner}")]
+    InRepoConfig {
+        path: &'static str,
+        inner: Box<ResolveError>,
+    },
     #[error("agent credential for {kind}: {}", not_found_detail(.name.as_deref(), *.credential_type))]
     NotFound {
         index: usize,
@@ -99,7 +109,10 @@ impl ResolveError {
     /// nothing or the wrong type (`name` before `type`).
     pub fn field(&self) -> String {
         let (index, key) = match self {
-            ResolveError::DuplicateKind { index, .. } => (index, "kind"),
+            ResolveError::InRepoConfig { path, .. } => return path.to_string(),
+            ResolveError::DuplicateKind { index, .. } | ResolveError::NotAnAgent { index, .. } => {
+                (index, "kind")
+            }
             ResolveError::NoneWithSelector { index, .. } => (index, "none"),
             ResolveError::NotFound {
                 index,
@@ -118,8 +131,13 @@ impl ResolveError {
 ///
 /// The whole request is validated first, so a malformed request fails the same way whatever
 /// is stored. The answer has exactly one entry per requested kind, sorted by kind.
+///
+/// `repo` is the repository's `.amika/config.toml` `[agent_credentials]`: a bare `{kind}` entry
+/// takes the repository's entry for that kind when it has one (rule 4), reported with source
+/// `repo_config`.
 pub fn resolve_agent_credentials(
     requested: &[AgentCredentialRef],
+    repo: &BTreeMap<AgentKind, AgentCredentialRef>,
     candidates: &[Candidate],
     now: DateTime<Utc>,
 ) -> Result<Vec<Resolution>, ResolveError> {
@@ -127,10 +145,36 @@ pub fn resolve_agent_credentials(
     let mut resolutions = requested
         .iter()
         .enumerate()
-        .map(|(index, request)| resolve_one(index, request, candidates, now))
+        .map(|(index, request)| {
+            let bare = !request.none && request.name.is_none() && request.credential_type.is_none();
+            match repo.get(&request.kind).filter(|_| bare) {
+                Some(from_repo) => from_repo_config(index, from_repo, candidates, now),
+                None => resolve_one(index, request, candidates, now),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     resolutions.sort_by_key(|r| r.entry.kind);
     Ok(resolutions)
+}
+
+/// Rule 4's first half: the repository's entry, resolved by rules 1–3 and reported as
+/// `repo_config`; its errors name the file.
+fn from_repo_config(
+    index: usize,
+    entry: &AgentCredentialRef,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+) -> Result<Resolution, ResolveError> {
+    let mut r =
+        resolve_one(index, entry, candidates, now).map_err(|inner| ResolveError::InRepoConfig {
+            path: crate::service::repo_config::PATH,
+            inner: Box::new(inner),
+        })?;
+    match r.entry.outcome {
+        ResolutionOutcome::Resolved => r.entry.source = ResolutionSource::RepoConfig,
+        ResolutionOutcome::Skipped => r.entry.reason = REASON_REPO_NONE.to_string(),
+    }
+    Ok(r)
 }
 
 /// Rule 1 and the one-entry-per-kind rule, checked in request order.
@@ -138,6 +182,9 @@ fn validate(requested: &[AgentCredentialRef]) -> Result<(), ResolveError> {
     let mut seen = BTreeSet::new();
     for (index, request) in requested.iter().enumerate() {
         let kind = request.kind;
+        if !kind.is_agent() {
+            return Err(ResolveError::NotAnAgent { index, kind });
+        }
         if !seen.insert(kind) {
             return Err(ResolveError::DuplicateKind { index, kind });
         }
@@ -245,6 +292,12 @@ fn by_default(kind: AgentKind, of_kind: &[&Candidate], now: DateTime<Utc>) -> Re
         }
         None => skipped(kind, REASON_NOTHING_STORED),
     }
+}
+
+/// The credential the default order picks among `candidates` (expired ones passed over): how a
+/// `github` token is chosen for a clone when none is named.
+pub(crate) fn pick_default(candidates: &[Candidate], now: DateTime<Utc>) -> Option<&Candidate> {
+    first_in_default_order(candidates.iter().filter(|c| !c.is_expired(now)))
 }
 
 fn first_in_default_order<'a>(
@@ -415,7 +468,8 @@ mod tests {
     }
 
     fn resolve_single(request: AgentCredentialRef, candidates: &[Candidate]) -> Resolution {
-        let mut out = resolve_agent_credentials(&[request], candidates, now()).unwrap();
+        let mut out =
+            resolve_agent_credentials(&[request], &BTreeMap::new(), candidates, now()).unwrap();
         assert_eq!(out.len(), 1);
         out.remove(0)
     }
@@ -711,8 +765,13 @@ mod tests {
             cand(User, Codex, ApiKey, "work-key", 1),
         ];
         // Codex first in the request: the answer is still sorted claude, codex.
-        let out =
-            resolve_agent_credentials(&[none(Codex), req(Claude)], &candidates, now()).unwrap();
+        let out = resolve_agent_credentials(
+            &[none(Codex), req(Claude)],
+            &BTreeMap::new(),
+            &candidates,
+            now(),
+        )
+        .unwrap();
         let entries: Vec<_> = out.iter().map(|r| r.entry.clone()).collect();
         assert_eq!(
             entries,
@@ -745,16 +804,19 @@ mod tests {
             cand(User, Claude, Oauth, "tok", 1),
             cand(User, Codex, Oauth, "tok", 1),
         ];
-        let out = resolve_agent_credentials(&[req(Codex)], &candidates, now()).unwrap();
+        let out =
+            resolve_agent_credentials(&[req(Codex)], &BTreeMap::new(), &candidates, now()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].entry.kind, Codex);
         assert_eq!(
             out[0].credential.as_ref().map(|c| c.id.as_str()),
             Some("user-codex-tok")
         );
-        assert!(resolve_agent_credentials(&[], &candidates, now())
-            .unwrap()
-            .is_empty());
+        assert!(
+            resolve_agent_credentials(&[], &BTreeMap::new(), &candidates, now())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -772,7 +834,12 @@ mod tests {
             typed(Claude, Oauth),
             typed(Claude, ApiKey),
         ] {
-            let err = resolve_agent_credentials(std::slice::from_ref(&request), &candidates, now());
+            let err = resolve_agent_credentials(
+                std::slice::from_ref(&request),
+                &BTreeMap::new(),
+                &candidates,
+                now(),
+            );
             assert!(
                 matches!(err, Err(ResolveError::NotFound { kind: Claude, .. })),
                 "{request:?}"
@@ -960,7 +1027,8 @@ mod tests {
             ),
         ];
         for (case, request, want, field, code, status, message) in cases {
-            let err = resolve_agent_credentials(&request, &candidates, now()).unwrap_err();
+            let err = resolve_agent_credentials(&request, &BTreeMap::new(), &candidates, now())
+                .unwrap_err();
             assert_eq!(err, want, "{case}");
             assert_eq!(err.field(), field, "{case}");
             assert_eq!(err.to_string(), message, "{case}");
@@ -977,7 +1045,7 @@ mod tests {
     const NAMES: [&str; 3] = ["a", "b", "c"];
 
     fn any_kind() -> impl Strategy<Value = AgentKind> {
-        prop::sample::select(AgentKind::ALL)
+        prop::sample::select(AgentKind::AGENTS)
     }
 
     fn any_type() -> impl Strategy<Value = CredentialType> {
@@ -1018,14 +1086,14 @@ mod tests {
 
     /// Distinct kinds in random order, each with a random (possibly invalid) ref.
     fn any_request() -> impl Strategy<Value = Vec<AgentCredentialRef>> {
-        let kinds =
-            prop::sample::subsequence(AgentKind::ALL, 0..=AgentKind::ALL.len()).prop_shuffle();
+        let kinds = prop::sample::subsequence(AgentKind::AGENTS, 0..=AgentKind::AGENTS.len())
+            .prop_shuffle();
         let shape = (
             prop::option::of(prop::sample::select(&NAMES[..])),
             prop::option::of(any_type()),
             prop::bool::weighted(0.25),
         );
-        let shapes = prop::collection::vec(shape, AgentKind::ALL.len());
+        let shapes = prop::collection::vec(shape, AgentKind::AGENTS.len());
         (kinds, shapes).prop_map(|(kinds, shapes)| {
             kinds
                 .into_iter()
@@ -1050,7 +1118,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .find(|(_, r)| r.none && (r.name.is_some() || r.credential_type.is_some()));
-            let out = match (resolve_agent_credentials(&request, &candidates, now()), invalid) {
+            let out = match (resolve_agent_credentials(&request, &BTreeMap::new(), &candidates, now()), invalid) {
                 (Ok(out), None) => out,
                 (Err(ResolveError::NoneWithSelector { index, kind }), Some((at, first))) => {
                     prop_assert_eq!(kind, first.kind);

@@ -40,6 +40,7 @@ fn credential_field(kind: AgentKind) -> &'static str {
     match kind {
         AgentKind::Claude => "credential.claude",
         AgentKind::Codex => "credential.codex",
+        AgentKind::Github => "credential.github",
     }
 }
 

@@ -272,6 +272,8 @@ fn parse(kind: AgentKind, out: &str, redact: &dyn Fn(&str) -> String) -> Option<
     match kind {
         AgentKind::Claude => parse_claude(out),
         AgentKind::Codex => parse_codex(out),
+        // Not an agent: a send names an agent kind (checked before anything runs).
+        AgentKind::Github => None,
     }
     .map(|p| Parsed {
         text: p.text.map(|t| redact(&t)),
@@ -341,6 +343,7 @@ fn bad_output_message(
         match kind {
             AgentKind::Claude => "one JSON result object",
             AgentKind::Codex => "JSON event lines with an agent message",
+            AgentKind::Github => "nothing: github is not an agent",
         }
     );
     if run.stdout_truncated {

@@ -257,9 +257,16 @@ impl Service {
                 .at("agent"))
             }
             (Some(s), _) => s.agent,
+            (None, Some(k)) if !k.is_agent() => {
+                return Err(ServiceError::bad_request(format!(
+                    "{k} is not an agent: expected claude or codex"
+                ))
+                .at("agent"))
+            }
             (None, Some(k)) => k,
             (None, None) => default_agent(sandbox),
         };
+        self.touch(&sandbox.id);
         Ok((asked, kind))
     }
 

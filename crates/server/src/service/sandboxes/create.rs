@@ -5,26 +5,43 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use amika_sandbox::lifecycle::Operation;
 use amika_sandbox::{Injection, SandboxSpec};
 use amika_store::{
     CredentialRow, InjectionRecord, SandboxOptions, SandboxRow, SecretRow, StoreError,
+    WorkspaceRecord,
 };
-use amika_types::{self as t, AgentKind, ErrorCode, NetworkMode, SandboxState};
+use amika_types::{self as t, AgentKind, ErrorCode, NetworkMode, SandboxState, SetupState};
 use serde_json::json;
 use tracing::Instrument;
 
 use super::injection::Prepared;
+use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT, MAX_SETUP_TIMEOUT};
 use super::to_wire;
+use super::workspace::Staged;
 use crate::service::audit::{audit_row, Subject};
-use crate::service::resolver::{resolve_agent_credentials, Candidate};
+use crate::service::repo_config::{self, EnvValue, RepoConfig};
+use crate::service::resolver::{resolve_agent_credentials, Candidate, Resolution};
 use crate::service::{new_id, now, validate, Caller, Result, Service, ServiceError};
+
+/// The sandbox user's workspace, where repositories land.
+const WORKSPACE: &str = "/home/amika/workspace";
+
+fn name_taken(name: &str) -> ServiceError {
+    ServiceError::conflict(
+        ErrorCode::SandboxExists,
+        format!("a sandbox named {name:?} already exists: pick another name or delete it first"),
+    )
+    .at("name")
+}
 
 /// How long a create or start waits for the provider before answering 202 with the sandbox
 /// still `initializing` (the start goes on in the background).
 const START_WAIT: Duration = Duration::from_secs(10);
 
-fn candidate(row: &CredentialRow) -> Candidate {
+pub(super) fn candidate(row: &CredentialRow) -> Candidate {
     Candidate {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -38,52 +55,184 @@ fn candidate(row: &CredentialRow) -> Candidate {
     }
 }
 
+/// Presets this server knows. None is installable yet (the agents issue brings `coder`): a
+/// request for one creates the sandbox without it, with a warning.
+const KNOWN_PRESETS: &[&str] = &["coder"];
+/// Longest plain env var value accepted.
+const MAX_ENV_VALUE_BYTES: usize = 64 * 1024;
+/// Longest `setup_script_text` accepted.
+const MAX_SETUP_SCRIPT_BYTES: usize = 256 * 1024;
+/// Largest idle interval, in minutes (a week), as the public API documents it.
+const MAX_INTERVAL_MINUTES: f64 = 10080.0;
+
+/// What a create resolved: secrets per env var, credentials, plain env vars, and what the
+/// repository's config contributed.
+pub(super) struct Resolved {
+    secrets: Vec<(String, SecretRow)>,
+    resolutions: Vec<Resolution>,
+    credential_rows: Vec<CredentialRow>,
+    env_vars: BTreeMap<String, String>,
+    applied: Option<t::RepoConfigApplied>,
+}
+
+/// Where a mapped secret was asked for: the request, or a line of the repository's config.
+enum Origin {
+    Request,
+    RepoConfig(Option<usize>),
+}
+
+/// Checks of a create request that need nothing stored; returns the warnings to answer with.
+fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<String>> {
+    if !req.name.is_empty() {
+        validate::sandbox_name(&req.name)?;
+    }
+    if let Some(p) = &req.provider {
+        if p != provider {
+            return Err(ServiceError::bad_request(format!(
+                "unknown provider {p:?}: this server has {provider:?}"
+            ))
+            .at("provider"));
+        }
+    }
+    if req.snapshot.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(ServiceError::bad_request(
+            "starting from a snapshot is not supported by this server yet: leave snapshot null",
+        )
+        .at("snapshot"));
+    }
+    let mut warnings = Vec::new();
+    if let Some(preset) = req.preset.as_deref().filter(|p| !p.is_empty()) {
+        if !KNOWN_PRESETS.contains(&preset) {
+            return Err(ServiceError::bad_request(format!(
+                "unknown preset {preset:?}: this server has {}",
+                KNOWN_PRESETS.join(", ")
+            ))
+            .at("preset"));
+        }
+        warnings.push(format!(
+            "preset {preset} is not installed on this server: the sandbox has no agent CLIs of its own"
+        ));
+    }
+    if req.memory_mib.is_some_and(|m| m < 32) {
+        return Err(ServiceError::bad_request("memory_mib must be at least 32").at("memory_mib"));
+    }
+    if req.pids.is_some_and(|p| p < 8) {
+        return Err(ServiceError::bad_request("pids must be at least 8").at("pids"));
+    }
+    for (field, minutes, min) in [
+        ("auto_stop_interval", req.auto_stop_interval, 0.0),
+        ("auto_delete_interval", req.auto_delete_interval, -1.0),
+    ] {
+        if let Some(m) = minutes {
+            let ok = m.is_finite() && (m == min || (0.0..=MAX_INTERVAL_MINUTES).contains(&m));
+            if !ok {
+                return Err(ServiceError::bad_request(format!(
+                    "{field} must be a number of minutes from 0 to {MAX_INTERVAL_MINUTES}{}",
+                    if min < 0.0 { " (or -1 for never)" } else { "" }
+                ))
+                .at(field));
+            }
+        }
+    }
+    if let Some(secs) = req.setup_timeout_secs {
+        if secs == 0 || secs > MAX_SETUP_TIMEOUT.as_secs() {
+            return Err(ServiceError::bad_request(format!(
+                "setup_timeout_secs must be from 1 to {}",
+                MAX_SETUP_TIMEOUT.as_secs()
+            ))
+            .at("setup_timeout_secs"));
+        }
+    }
+    if let Some(text) = &req.setup_script_text {
+        if text.trim().is_empty() || text.len() > MAX_SETUP_SCRIPT_BYTES || text.contains('\0') {
+            return Err(ServiceError::bad_request(format!(
+                "setup_script_text must be a non-empty script of at most {MAX_SETUP_SCRIPT_BYTES} bytes, without NUL"
+            ))
+            .at("setup_script_text"));
+        }
+    }
+    for (env, value) in &req.env_vars {
+        validate::env_var(env).map_err(|e| e.at(format!("env_vars.{env}")))?;
+        if value.len() > MAX_ENV_VALUE_BYTES || value.contains('\0') {
+            return Err(ServiceError::bad_request(format!(
+                "env_vars.{env}: the value must be at most {MAX_ENV_VALUE_BYTES} bytes, without NUL"
+            ))
+            .at(format!("env_vars.{env}")));
+        }
+        if req.secret_env_vars.contains_key(env) {
+            return Err(ServiceError::bad_request(format!(
+                "env var {env} is given twice, as a plain value (env_vars / --env) and as a secret (secret_env_vars / --secret): give it once"
+            ))
+            .at(format!("env_vars.{env}")));
+        }
+    }
+    for (env, name) in &req.secret_env_vars {
+        validate::env_var(env)?;
+        if name.is_empty() {
+            return Err(ServiceError::bad_request(format!(
+                "secret_env_vars.{env}: secret name must not be empty"
+            ))
+            .at(format!("secret_env_vars.{env}")));
+        }
+    }
+    for env in &req.disabled_repo_env_var_names {
+        validate::env_var(env).map_err(|e| e.at("disabled_repo_env_var_names"))?;
+    }
+    Ok(warnings)
+}
+
 impl Service {
-    /// Validate a create request and resolve its secrets and credentials, touching nothing.
-    /// Also returns the rows of the credentials it considered, so that a create does not read
-    /// the resolved ones again.
+    /// Resolve a checked request's secrets and credentials, with the repository's config
+    /// (`repo`: parsed, and its text for error lines) below the request's own fields, touching
+    /// nothing. Also returns the rows of the credentials it considered, so that a create does
+    /// not read the resolved ones again.
     async fn resolve_request(
         &self,
         caller: &Caller,
         req: &t::CreateSandboxRequest,
-    ) -> Result<(
-        Vec<(String, SecretRow)>,
-        Vec<crate::service::resolver::Resolution>,
-        Vec<CredentialRow>,
-    )> {
-        validate::sandbox_name(&req.name)?;
-        if let Some(p) = &req.provider {
-            if p != self.provider.name() {
-                return Err(ServiceError::bad_request(format!(
-                    "unknown provider {p:?}: this server runs {:?}",
-                    self.provider.name()
-                ))
-                .at("provider"));
+        repo: Option<&(RepoConfig, String)>,
+    ) -> Result<Resolved> {
+        let mut env_vars = req.env_vars.clone();
+        let mut mapped: BTreeMap<String, (String, Origin)> = req
+            .secret_env_vars
+            .iter()
+            .map(|(env, name)| (env.clone(), (name.clone(), Origin::Request)))
+            .collect();
+        let mut applied = None;
+        if let Some((config, text)) = repo {
+            let mut contributed = t::RepoConfigApplied {
+                setup_script: config.setup_script.clone(),
+                agent_credentials: config.agent_credentials.keys().copied().collect(),
+                ..Default::default()
+            };
+            for (env, value) in &config.env {
+                let taken = req.env_vars.contains_key(env)
+                    || req.secret_env_vars.contains_key(env)
+                    || req.disabled_repo_env_var_names.contains(env);
+                if taken {
+                    continue;
+                }
+                match value {
+                    EnvValue::Plain(v) => {
+                        env_vars.insert(env.clone(), v.clone());
+                        contributed.env_vars.push(env.clone());
+                    }
+                    EnvValue::Secret(name) => {
+                        let line = repo_config::find_line(text, env);
+                        mapped.insert(env.clone(), (name.clone(), Origin::RepoConfig(line)));
+                        contributed.secret_env_vars.push(env.clone());
+                    }
+                }
             }
-        }
-        if req.memory_mib.is_some_and(|m| m < 32) {
-            return Err(
-                ServiceError::bad_request("memory_mib must be at least 32").at("memory_mib")
-            );
-        }
-        if req.pids.is_some_and(|p| p < 8) {
-            return Err(ServiceError::bad_request("pids must be at least 8").at("pids"));
-        }
-        for (env, name) in &req.secret_env_vars {
-            validate::env_var(env)?;
-            if name.is_empty() {
-                return Err(ServiceError::bad_request(format!(
-                    "secret_env_vars.{env}: secret name must not be empty"
-                ))
-                .at(format!("secret_env_vars.{env}")));
-            }
+            applied = Some(contributed);
         }
         let mut kinds: Vec<AgentKind> = req.agent_credentials.iter().map(|r| r.kind).collect();
         kinds.sort();
         kinds.dedup();
+        kinds.retain(|k| k.is_agent());
         // One query for every mapped name, not one per env var; one per credential kind; all
         // at the same time.
-        let names: Vec<String> = req.secret_env_vars.values().cloned().collect();
+        let names: Vec<String> = mapped.values().map(|(name, _)| name.clone()).collect();
         let (found, per_kind) = futures::try_join!(
             self.store
                 .find_visible_secrets(&caller.org_id, &caller.user_id, &names),
@@ -93,39 +242,80 @@ impl Service {
             })),
         )?;
         let mut secrets = Vec::new();
-        for (env, name) in &req.secret_env_vars {
+        for (env, (name, origin)) in &mapped {
             match found.iter().find(|r| &r.name == name) {
                 Some(row) => secrets.push((env.clone(), row.clone())),
                 None => {
-                    return Err(ServiceError::unprocessable(
-                        ErrorCode::SecretNotFound,
-                        format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
-                    )
-                    .at(format!("secret_env_vars.{env}")))
+                    let (message, field) = match origin {
+                        Origin::Request => (
+                            format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
+                            format!("secret_env_vars.{env}"),
+                        ),
+                        Origin::RepoConfig(line) => (
+                            format!(
+                                "{}{}: [env] {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)",
+                                repo_config::PATH,
+                                line.map(|l| format!(":{l}")).unwrap_or_default()
+                            ),
+                            repo_config::PATH.to_string(),
+                        ),
+                    };
+                    return Err(
+                        ServiceError::unprocessable(ErrorCode::SecretNotFound, message).at(field),
+                    );
                 }
             }
         }
         let credential_rows: Vec<CredentialRow> = per_kind.into_iter().flatten().collect();
         let candidates: Vec<Candidate> = credential_rows.iter().map(candidate).collect();
-        let resolutions =
-            resolve_agent_credentials(&req.agent_credentials, &candidates, chrono::Utc::now())?;
-        Ok((secrets, resolutions, credential_rows))
+        let empty = BTreeMap::new();
+        let from_repo = repo.map_or(&empty, |(c, _)| &c.agent_credentials);
+        let resolutions = resolve_agent_credentials(
+            &req.agent_credentials,
+            from_repo,
+            &candidates,
+            chrono::Utc::now(),
+        )?;
+        Ok(Resolved {
+            secrets,
+            resolutions,
+            credential_rows,
+            env_vars,
+            applied,
+        })
     }
 
-    /// What a create would resolve to, creating nothing (the web UI's preview).
+    /// What a create would resolve to, creating nothing (the web UI's preview). A repository
+    /// is cloned to read its `.amika/config.toml`, then removed.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %req.name))]
     pub async fn preview_sandbox(
         &self,
         caller: &Caller,
         req: &t::CreateSandboxRequest,
     ) -> Result<t::ResolutionPreview> {
-        let (secrets, resolutions, _) = self.resolve_request(caller, req).await?;
-        let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
+        check_request(req, self.provider.name())?;
+        let staged = match self.plan_workspace(caller, req).await? {
+            Some(plan) => {
+                let id = new_id("preview");
+                let staged = self.stage_repository(&id, &plan).await;
+                self.discard_staged(&id).await;
+                Some(staged?)
+            }
+            None => None,
+        };
+        let config = staged.as_ref().and_then(|s| s.config.as_ref());
+        let resolved = self.resolve_request(caller, req, config).await?;
+        let mut secret_names: Vec<String> = resolved
+            .secrets
+            .iter()
+            .map(|(_, r)| r.name.clone())
+            .collect();
         secret_names.sort();
         secret_names.dedup();
         Ok(t::ResolutionPreview {
             secret_names,
-            resolved_agent_credentials: resolutions.into_iter().map(|r| r.entry).collect(),
+            resolved_agent_credentials: resolved.resolutions.into_iter().map(|r| r.entry).collect(),
+            repo_config: resolved.applied,
         })
     }
 
@@ -138,9 +328,10 @@ impl Service {
         caller: &Caller,
         req: &t::CreateSandboxRequest,
     ) -> Result<Injection> {
-        let (secrets, resolutions, credential_rows) = self.resolve_request(caller, req).await?;
+        check_request(req, self.provider.name())?;
+        let r = self.resolve_request(caller, req, None).await?;
         Ok(self
-            .prepare_resolved(&secrets, &resolutions, &credential_rows)?
+            .prepare_resolved(&r.env_vars, &r.secrets, &r.resolutions, &r.credential_rows)?
             .injection)
     }
 
@@ -160,57 +351,150 @@ impl Service {
     pub async fn create_sandbox(
         &self,
         caller: &Caller,
-        req: t::CreateSandboxRequest,
+        mut req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
-        let (secrets, resolutions, credential_rows) = self.resolve_request(caller, &req).await?;
+        let warnings = check_request(&req, self.provider.name())?;
+        let plan = self.plan_workspace(caller, &req).await?;
+        if req.name.is_empty() {
+            req.name = self
+                .generate_name(caller, plan.as_ref().map(|p| p.repo_name()))
+                .await?;
+        } else if self
+            .store
+            .get_sandbox_head_by_name(&caller.user_id, &req.name)
+            .await
+            .is_ok()
+        {
+            // Before a clone that could take minutes (the insert checks again).
+            return Err(name_taken(&req.name));
+        }
         self.provider.check()?;
-        let prepared = self.prepare_resolved(&secrets, &resolutions, &credential_rows)?;
+        let id = new_id("sbx");
+        let staged = match &plan {
+            Some(plan) => Some(self.stage_repository(&id, plan).await?),
+            None => None,
+        };
+        let made = self.create_staged(caller, req, id.clone(), staged).await;
+        match made {
+            Ok(mut sandbox) => {
+                sandbox.warnings = warnings;
+                Ok(sandbox)
+            }
+            Err(e) => {
+                // Whatever the failure, nothing staged stays (a started sandbox was already
+                // removed with its files, and removing twice is harmless).
+                if plan.is_some() {
+                    self.discard_staged(&id).await;
+                }
+                Err(e)
+            }
+        }
+    }
 
-        let mut secret_names: Vec<String> = secrets.iter().map(|(_, r)| r.name.clone()).collect();
+    /// The create after its repository (if any) is staged under `id`.
+    async fn create_staged(
+        &self,
+        caller: &Caller,
+        req: t::CreateSandboxRequest,
+        id: String,
+        staged: Option<Staged>,
+    ) -> Result<t::Sandbox> {
+        let config = staged.as_ref().and_then(|s| s.config.as_ref());
+        let resolved = self.resolve_request(caller, &req, config).await?;
+        let prepared = self.prepare_resolved(
+            &resolved.env_vars,
+            &resolved.secrets,
+            &resolved.resolutions,
+            &resolved.credential_rows,
+        )?;
+
+        let repo_script = config.and_then(|(c, _)| c.setup_script.as_deref());
+        let repo_name = staged.as_ref().map(|s| s.repo.name.clone());
+        let cwd = match &repo_name {
+            Some(name) => format!("{WORKSPACE}/{name}"),
+            None => WORKSPACE.to_string(),
+        };
+        let timeout = req
+            .setup_timeout_secs
+            .map_or(DEFAULT_SETUP_TIMEOUT, Duration::from_secs);
+        let planned = SetupPlan::new(req.setup_script_text.as_deref(), repo_script, cwd, timeout);
+        let (setup, outcome) = match planned {
+            Some(plan) if req.skip_setup_script => {
+                let mut skipped = plan.pending();
+                skipped.state = SetupState::Skipped;
+                (None, Some(skipped))
+            }
+            Some(plan) => {
+                let pending = plan.pending();
+                (Some(plan), Some(pending))
+            }
+            None => (None, None),
+        };
+        let workspace = (staged.is_some() || outcome.is_some()).then(|| WorkspaceRecord {
+            repo: staged.map(|s| s.repo),
+            repo_config: resolved.applied.clone(),
+            setup: outcome,
+        });
+
+        let mut secret_names: Vec<String> = resolved
+            .secrets
+            .iter()
+            .map(|(_, r)| r.name.clone())
+            .collect();
         secret_names.sort();
         secret_names.dedup();
-        let resolved: Vec<t::ResolvedAgentCredential> =
-            resolutions.into_iter().map(|r| r.entry).collect();
+        let (size_memory, size_pids) = req.size.map(|s| s.limits()).unzip();
         let options = SandboxOptions {
             network: req.network.unwrap_or(NetworkMode::Egress),
-            memory_mib: req.memory_mib.or(self.config.default_memory_mib),
-            pids: req.pids.or(self.config.default_pids),
+            memory_mib: req
+                .memory_mib
+                .or(size_memory)
+                .or(self.config.default_memory_mib),
+            pids: req.pids.or(size_pids).or(self.config.default_pids),
+            env_vars: resolved.env_vars.clone(),
+            // Not installed (see `KNOWN_PRESETS`): the sandbox has none.
+            preset: None,
+            size: req.size,
+            auto_stop_interval: req.auto_stop_interval.filter(|m| *m > 0.0),
+            auto_delete_interval: req.auto_delete_interval.filter(|m| *m > 0.0),
         };
         let at = now();
         let row = SandboxRow {
-            id: new_id("sbx"),
+            id,
             org_id: caller.org_id.clone(),
             user_id: caller.user_id.clone(),
             name: req.name.clone(),
             provider: self.provider.name().to_string(),
             state: SandboxState::Initializing,
             error_message: None,
-            secret_env_vars: req.secret_env_vars.clone(),
+            secret_env_vars: resolved
+                .secrets
+                .iter()
+                .map(|(env, r)| (env.clone(), r.name.clone()))
+                .collect(),
             agent_credentials: req.agent_credentials.clone(),
-            resolved_agent_credentials: resolved,
+            resolved_agent_credentials: resolved.resolutions.into_iter().map(|r| r.entry).collect(),
             secret_names,
             injection: prepared.record.clone(),
             options,
+            workspace,
             created_at: at,
             updated_at: at,
         };
         self.store.insert_sandbox(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::conflict(
-                ErrorCode::SandboxExists,
-                format!(
-                    "a sandbox named {:?} already exists: pick another name or delete it first",
-                    row.name
-                ),
-            )
-            .at("name"),
+            StoreError::Conflict(_) => name_taken(&row.name),
             e => e.into(),
         })?;
+        if setup.is_some() {
+            self.live_setup_log(&row.id);
+        }
+        self.watch_idle(&row);
         // The audit events are written while the sandbox starts; if they cannot be, the
         // sandbox goes again (an unaudited create must not stay).
         let record = prepared.record.clone();
         let (audited, started) = tokio::join!(
             self.audit_injection(caller, &row, &record, "sandbox.created"),
-            self.start_in_background(row.clone(), prepared),
+            self.start_in_background(row.clone(), prepared, setup),
         );
         // Unaudited, or started and failed at once: leave nothing behind.
         let outcome = audited.and(started.transpose());
@@ -222,6 +506,8 @@ impl Service {
                 let lock = self.sandbox_lock(&row.id);
                 let _guard = lock.lock().await;
                 let _ = self.provider.remove(&row.id).await;
+                self.unwatch_idle(&row.id);
+                self.remove_setup_log(&row.id).await;
                 self.store.delete_sandbox(&row.id).await?;
                 let subject = Subject {
                     object_type: "sandbox",
@@ -296,21 +582,20 @@ impl Service {
         self.audit_all(caller, events).await
     }
 
-    /// Start the provider in a task that outlives the request; wait up to [`START_WAIT`] for
-    /// it. `None`: still starting (the task will record the outcome on the row).
-    /// `Some(Ok(row))`: running, as recorded.
+    /// Start the provider in a task that outlives the request, then run the setup script if
+    /// there is one; wait up to [`START_WAIT`] for both. `None`: still starting (the task will
+    /// record the outcome on the row). `Some(Ok(row))`: running, as recorded.
     pub(super) async fn start_in_background(
         &self,
         row: SandboxRow,
         prepared: Prepared,
+        setup: Option<SetupPlan>,
     ) -> Option<Result<SandboxRow>> {
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(
             async move {
-                let lock = svc.sandbox_lock(&row.id);
-                let _guard = lock.lock().await;
-                let result = svc.run_start(&row, prepared).await;
+                let result = svc.run_start(&row, prepared, setup).await;
                 let _ = tx.send(result);
             }
             // The request's span goes with the start, so that its log lines keep the trace id.
@@ -322,31 +607,57 @@ impl Service {
             .map(|r| r.unwrap_or_else(|_| Err(ServiceError::internal("start task ended"))))
     }
 
-    async fn run_start(&self, row: &SandboxRow, prepared: Prepared) -> Result<SandboxRow> {
+    /// Start the sandbox (under its lock), run its setup script (without the lock, so that a
+    /// stop or delete can end a script that hangs), and record the outcome.
+    async fn run_start(
+        &self,
+        row: &SandboxRow,
+        prepared: Prepared,
+        setup: Option<SetupPlan>,
+    ) -> Result<SandboxRow> {
         let Prepared {
             injection,
             redactions,
             ..
         } = prepared;
+        let redactions = Arc::new(redactions);
+        let lock = self.sandbox_lock(&row.id);
+        let guard = lock.lock().await;
         let outcome = self.provider.start(&Self::spec(row), injection).await;
-        if outcome.is_err() {
+        if let Err(e) = &outcome {
             let _ = self.provider.stop(&row.id).await;
+            self.abandon_setup_log(&row.id, &e.to_string());
+        } else {
+            self.redactions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(row.id.clone(), redactions.clone());
         }
-        let (op, error) = match &outcome {
-            Ok(()) => (Operation::MarkRunning, None),
-            Err(e) => (Operation::MarkFailed, Some(e.to_string())),
+        let mut failure = outcome.as_ref().err().map(|e| e.to_string());
+        let guard = match (setup, &outcome) {
+            (Some(plan), Ok(())) => {
+                drop(guard);
+                failure = self.run_setup(row, plan, &redactions).await?;
+                let guard = lock.lock().await;
+                if failure.is_some() {
+                    let _ = self.provider.stop(&row.id).await;
+                }
+                guard
+            }
+            _ => guard,
+        };
+        let op = match failure {
+            None => Operation::MarkRunning,
+            Some(_) => Operation::MarkFailed,
         };
         // Only if nobody stopped or deleted it meanwhile.
-        let Some(current) = self.transition(row, op, error.as_deref()).await? else {
+        let Some(current) = self.transition(row, op, failure.as_deref()).await? else {
             // Do not resurrect it.
             let _ = self.provider.stop(&row.id).await;
             return Err(self.changed_meanwhile(&row.head(), "starting").await);
         };
+        drop(guard);
         outcome?;
-        self.redactions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(row.id.clone(), Arc::new(redactions));
         Ok(current)
     }
 }
@@ -373,6 +684,7 @@ mod tests {
             secret_names: vec![],
             injection: InjectionRecord::default(),
             options,
+            workspace: None,
             created_at: at,
             updated_at: at,
         }
@@ -382,11 +694,7 @@ mod tests {
     // `tests/corrupt_rows.rs` checks that a start (and a get, and a list) then fails.
     #[test]
     fn the_spec_takes_network_and_limits_from_the_stored_options() {
-        let spec = Service::spec(&row(SandboxOptions {
-            network: NetworkMode::None,
-            memory_mib: Some(64),
-            pids: None,
-        }));
+        let spec = Service::spec(&row(SandboxOptions::new(NetworkMode::None, Some(64), None)));
         assert_eq!(
             (spec.id.as_str(), spec.network, spec.memory_mib, spec.pids),
             ("sbx_1", NetworkMode::None, Some(64), None)

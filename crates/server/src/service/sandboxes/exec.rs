@@ -41,6 +41,7 @@ impl Service {
             )
         })?;
         let redactions = self.redactions_for(&row).await?;
+        self.touch(&row.id);
         let spec = ExecSpec {
             argv: req.command,
             cwd: req.cwd,

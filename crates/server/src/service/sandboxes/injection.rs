@@ -2,6 +2,7 @@
 //! into the provider's [`Injection`] (DESIGN §5: which credential goes where), and the
 //! redaction set of those values that every relay of the sandbox's output applies.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use amika_sandbox::{InjectedEnv, InjectedFile, Injection, SecretBytes};
@@ -73,14 +74,23 @@ fn inject_credential(
         (AgentKind::Codex, CredentialType::Oauth) => injection
             .files
             .push(file(".codex/auth.json", secret_bytes(value))),
+        // Resolution never picks one: `agent_credentials` names agents only.
+        (AgentKind::Github, _) => {
+            return Err(ServiceError::internal(
+                "a github credential is never injected as an agent credential",
+            ))
+        }
     }
     Ok(())
 }
 
 impl Service {
-    /// Decrypt what the record names, at the versions current now.
+    /// Decrypt what the record names, at the versions current now, beside the plain env vars.
+    /// A plain variable replaces a credential's of the same name, and a secret replaces both:
+    /// what the user named last wins over what a credential implies.
     pub(super) fn prepare(
         &self,
+        plain_env: &BTreeMap<String, String>,
         secrets: &[(String, SecretRow)],
         credentials: &[CredentialRow],
     ) -> Result<Prepared> {
@@ -103,6 +113,16 @@ impl Service {
                 name: cred.name.clone(),
                 credential_type: cred.credential_type,
                 version: cred.version,
+            });
+        }
+        for (name, value) in plain_env {
+            injection.env.retain(|e| &e.name != name);
+            injection.env.push(InjectedEnv {
+                name: name.clone(),
+                value: SecretBytes::new(value.as_bytes().to_vec()),
+                // Plain values are not redacted (they are no secret, and are shown on the
+                // sandbox); the label is never used.
+                label: format!("env {name}"),
             });
         }
         for (env, row) in secrets {
@@ -133,6 +153,7 @@ impl Service {
     /// injection.
     pub(super) fn prepare_resolved(
         &self,
+        plain_env: &BTreeMap<String, String>,
         secrets: &[(String, SecretRow)],
         resolutions: &[crate::service::resolver::Resolution],
         credential_rows: &[CredentialRow],
@@ -149,7 +170,7 @@ impl Service {
                 credentials.push(row.clone());
             }
         }
-        self.prepare(secrets, &credentials)
+        self.prepare(plain_env, secrets, &credentials)
     }
 
     /// The redaction set of a running sandbox; after a server restart it is rebuilt from the
@@ -192,7 +213,9 @@ impl Service {
             }
         }
         // The same decryption and labels as the start's.
-        let set = self.prepare(&secrets, &credentials)?.redactions;
+        let set = self
+            .prepare(&BTreeMap::new(), &secrets, &credentials)?
+            .redactions;
         let set = Arc::new(set);
         self.redactions
             .lock()

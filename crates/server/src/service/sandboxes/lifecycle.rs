@@ -190,7 +190,7 @@ impl Service {
                 },
             )?);
         }
-        let prepared = self.prepare(&secrets, &credentials)?;
+        let prepared = self.prepare(&row.options.env_vars, &secrets, &credentials)?;
         let Some(row) = self.transition_to_start(&row, &prepared.record).await? else {
             return Err(self
                 .changed_meanwhile(&row.head(), "preparing its start")
@@ -199,7 +199,8 @@ impl Service {
         self.audit_injection(caller, &row, &prepared.record, "sandbox.started")
             .await?;
         drop(guard);
-        match self.start_in_background(row, prepared).await {
+        self.watch_idle(&row);
+        match self.start_in_background(row, prepared, None).await {
             Some(Err(e)) => Err(e),
             _ => Ok(()),
         }
@@ -265,6 +266,7 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&head.id);
+        self.unwatch_idle(&head.id);
         if let Err(e) = self.provider.remove(&head.id).await {
             // Not a state change: the sandbox stays `deleting` (the next delete, or the
             // reconciliation at the next start, finishes it) and says why it is still there.
@@ -275,6 +277,7 @@ impl Service {
             return Err(e.into());
         }
         self.store.delete_sandbox(&head.id).await?;
+        self.remove_setup_log(&head.id).await;
         let subject = Subject {
             object_type: "sandbox",
             object_id: &head.id,

@@ -11,9 +11,16 @@
 
 mod create;
 mod exec;
+mod idle;
 mod injection;
 mod lifecycle;
 mod reconcile;
+mod setup;
+mod workspace;
+
+pub(crate) use idle::IdleTable;
+pub use setup::SetupFollow;
+pub(crate) use setup::SetupLog;
 
 use amika_sandbox::KeyedLock;
 use std::future::Future;
@@ -30,6 +37,8 @@ pub(super) fn state_error(e: impl std::fmt::Display) -> ServiceError {
 /// The row as the API shows it. Its columns were decoded by the store, which fails a row that
 /// does not decode rather than show defaults.
 pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
+    let workspace = r.workspace.clone().unwrap_or_default();
+    let repo = workspace.repo.as_ref();
     t::Sandbox {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -39,12 +48,12 @@ pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
         provider_sandbox_id: Some(r.id.clone()),
         provider_url: None,
         amika_opencode_web: None,
-        repo_name: None,
+        repo_name: repo.map(|r| r.name.clone()),
         repo_provider: None,
         repo_id: None,
-        repo_url: None,
-        branch: None,
-        commit_hash: None,
+        repo_url: repo.and_then(|r| r.url.clone()),
+        branch: repo.and_then(|r| r.branch.clone()),
+        commit_hash: repo.and_then(|r| r.commit.clone()),
         snapshot: None,
         current_session_id: None,
         services: None,
@@ -55,6 +64,14 @@ pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
         pids: r.options.pids,
         secret_names: r.secret_names.clone(),
         resolved_agent_credentials: r.resolved_agent_credentials.clone(),
+        env_vars: r.options.env_vars.clone(),
+        preset: r.options.preset.clone(),
+        size: r.options.size,
+        auto_stop_interval: r.options.auto_stop_interval,
+        auto_delete_interval: r.options.auto_delete_interval,
+        repo_config: workspace.repo_config,
+        setup: workspace.setup,
+        warnings: Vec::new(),
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
