@@ -251,7 +251,11 @@ mod tests {
             (r#"{"warm_sandboxes": -1}"#, "invalid value: integer `-1`"),
             (
                 r#"{"agent_commands": {"gemini": {"new_session": [], "resume": []}}}"#,
-                "claude or codex",
+                "unknown kind \"gemini\"",
+            ),
+            (
+                r#"{"agent_commands": {"github": {"new_session": ["git", "{message}"], "resume": ["git", "{session}", "{message}"]}}}"#,
+                "expected claude or codex",
             ),
             (
                 r#"{"agent_commands": {"claude": {"new_session": ["claude"], "resume": ["claude", "{session}", "{message}"]}}}"#,

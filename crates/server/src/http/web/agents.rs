@@ -165,7 +165,7 @@ fn chosen_agent(s: &t::Sandbox, conv: &Conversation, draft: &SendDraft) -> Strin
         .as_ref()
         .map(|c| c.agent_name)
         .filter(usable)
-        .or_else(|| AgentKind::ALL.iter().copied().find(usable))
+        .or_else(|| AgentKind::AGENTS.iter().copied().find(usable))
         .map(|k| k.as_str().to_string())
         .unwrap_or_default()
 }
@@ -180,7 +180,7 @@ pub fn message_box(
     let e = &draft.errors;
     let current = chosen_agent(s, conv, draft);
     let mut any_unavailable = false;
-    let options: String = AgentKind::ALL
+    let options: String = AgentKind::AGENTS
         .iter()
         .map(|k| {
             let value = k.as_str();

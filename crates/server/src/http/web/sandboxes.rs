@@ -201,7 +201,7 @@ impl Draft {
                 )
             })
             .collect();
-        let agents = AgentKind::ALL
+        let agents = AgentKind::AGENTS
             .iter()
             .map(|k| {
                 let v = fields.get(&agent_field(*k));
@@ -233,7 +233,7 @@ impl Draft {
             secret_env_vars.insert(env.clone(), secret.clone());
         }
         let mut agent_credentials = Vec::new();
-        for kind in AgentKind::ALL {
+        for kind in AgentKind::AGENTS {
             let choice = self.agent(*kind).to_string();
             let mut r = t::AgentCredentialRef {
                 kind: *kind,
@@ -343,7 +343,7 @@ async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, Se
         })
         .collect();
     let mut agents = BTreeMap::new();
-    for kind in AgentKind::ALL {
+    for kind in AgentKind::AGENTS {
         let mut creds = svc.list_credentials(c, *kind).await?;
         creds.sort_by(|a, b| {
             a.name
@@ -434,7 +434,7 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
     // The row JS clones to add rows without a round trip; `__N__` becomes a fresh index.
     let template =
         env_row(usize::MAX, "", "", choices, None).replace(&usize::MAX.to_string(), "__N__");
-    let agents: String = AgentKind::ALL
+    let agents: String = AgentKind::AGENTS
         .iter()
         .map(|k| {
             let opts = choices.agents.get(k).cloned().unwrap_or_default();

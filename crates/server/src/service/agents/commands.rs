@@ -111,12 +111,22 @@ pub enum TemplateProblem {
     NoSession,
     #[error("must not contain {}", SESSION_PLACEHOLDER)]
     UnwantedSession,
+    #[error("is for a kind that is not an agent: expected claude or codex")]
+    NotAnAgent,
 }
 
 impl AgentCommand {
     /// Whether both templates can be used: a program first, the message exactly once, the
     /// session only (and at least once) in `resume`.
     pub fn validate(&self, kind: AgentKind) -> std::result::Result<(), AgentCommandError> {
+        if !kind.is_agent() {
+            return Err(AgentCommandError {
+                kind,
+                name: "new_session",
+                template: self.new_session.clone(),
+                problem: TemplateProblem::NotAnAgent,
+            });
+        }
         for (name, template, needs_session) in [
             ("new_session", &self.new_session, false),
             ("resume", &self.resume, true),
