@@ -48,6 +48,8 @@ impl LocalProvider {
                 }
             }
         }
+        // Repositories staged for a create that never finished count too: `remove` discards them.
+        ids.extend(self.staged_ids());
         // Processes whose directory is already gone count too: `remove` kills them.
         ids.extend(self.bwrap_processes().into_iter().map(|(id, _)| id));
         ids.sort();

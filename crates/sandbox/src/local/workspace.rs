@@ -113,6 +113,18 @@ impl LocalProvider {
         std::fs::remove_dir(&staging)
     }
 
+    /// Ids with something staged.
+    pub(super) fn staged_ids(&self) -> Vec<String> {
+        let entries = std::fs::read_dir(self.root_dir.join(STAGING_DIR));
+        entries
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|id| check_id(id).is_ok())
+            .collect()
+    }
+
     /// Remove what is staged for sandbox `id`, if anything.
     pub(super) fn discard_staged(&self, id: &str) {
         match std::fs::remove_dir_all(self.staging_dir(id)) {
