@@ -142,13 +142,21 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        if head.state == SandboxState::Running {
-            tracing::info!(
-                sandbox = id,
-                idle_secs = quiet.as_secs(),
-                "stopping an idle sandbox"
-            );
-            self.stop_sandbox(&caller, id).await?;
+        match head.state {
+            SandboxState::Running => {
+                tracing::info!(
+                    sandbox = id,
+                    idle_secs = quiet.as_secs(),
+                    "stopping an idle sandbox"
+                );
+                self.stop_sandbox(&caller, id).await?;
+            }
+            // Still starting (a long setup script): idle time counts from when it is ready.
+            SandboxState::Initializing => {
+                self.touch(id);
+                return Ok(());
+            }
+            _ => {}
         }
         // Stopped (or not running anyway): nothing more to stop until it is used again; a
         // delete interval, if any, keeps counting.
