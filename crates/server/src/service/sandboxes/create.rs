@@ -181,6 +181,35 @@ fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<St
     Ok(warnings)
 }
 
+/// The setup script a create runs (the request's, else the repository's), and the outcome to
+/// record before it runs (`skipped` with `skip_setup_script`).
+fn plan_setup(
+    req: &t::CreateSandboxRequest,
+    config: Option<&(RepoConfig, String)>,
+    staged: Option<&Staged>,
+) -> (Option<SetupPlan>, Option<t::SetupOutcome>) {
+    let repo_script = config.and_then(|(c, _)| c.setup_script.as_deref());
+    let cwd = match staged {
+        Some(s) => format!("{WORKSPACE}/{}", s.repo.name),
+        None => WORKSPACE.to_string(),
+    };
+    let timeout = req
+        .setup_timeout_secs
+        .map_or(DEFAULT_SETUP_TIMEOUT, Duration::from_secs);
+    match SetupPlan::new(req.setup_script_text.as_deref(), repo_script, cwd, timeout) {
+        Some(plan) if req.skip_setup_script => {
+            let mut skipped = plan.pending();
+            skipped.state = SetupState::Skipped;
+            (None, Some(skipped))
+        }
+        Some(plan) => {
+            let pending = plan.pending();
+            (Some(plan), Some(pending))
+        }
+        None => (None, None),
+    }
+}
+
 impl Service {
     /// Resolve a checked request's secrets and credentials, with the repository's config
     /// (`repo`: parsed, and its text for error lines) below the request's own fields, touching
@@ -408,28 +437,7 @@ impl Service {
             &resolved.credential_rows,
         )?;
 
-        let repo_script = config.and_then(|(c, _)| c.setup_script.as_deref());
-        let repo_name = staged.as_ref().map(|s| s.repo.name.clone());
-        let cwd = match &repo_name {
-            Some(name) => format!("{WORKSPACE}/{name}"),
-            None => WORKSPACE.to_string(),
-        };
-        let timeout = req
-            .setup_timeout_secs
-            .map_or(DEFAULT_SETUP_TIMEOUT, Duration::from_secs);
-        let planned = SetupPlan::new(req.setup_script_text.as_deref(), repo_script, cwd, timeout);
-        let (setup, outcome) = match planned {
-            Some(plan) if req.skip_setup_script => {
-                let mut skipped = plan.pending();
-                skipped.state = SetupState::Skipped;
-                (None, Some(skipped))
-            }
-            Some(plan) => {
-                let pending = plan.pending();
-                (Some(plan), Some(pending))
-            }
-            None => (None, None),
-        };
+        let (setup, outcome) = plan_setup(&req, config, staged.as_ref());
         let workspace = (staged.is_some() || outcome.is_some()).then(|| WorkspaceRecord {
             repo: staged.map(|s| s.repo),
             repo_config: resolved.applied.clone(),
@@ -502,30 +510,40 @@ impl Service {
             Ok(Some(running)) => Ok(to_wire(&running)),
             Ok(None) => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
             Err(e) => {
-                // After the start task, which holds the sandbox's lock until it is done.
-                let lock = self.sandbox_lock(&row.id);
-                let _guard = lock.lock().await;
-                let _ = self.provider.remove(&row.id).await;
-                self.unwatch_idle(&row.id);
-                self.remove_setup_log(&row.id).await;
-                self.store.delete_sandbox(&row.id).await?;
-                let subject = Subject {
-                    object_type: "sandbox",
-                    object_id: &row.id,
-                    object_name: &row.name,
-                    version: None,
-                };
-                self.audit(
-                    caller,
-                    "sandbox.create_failed",
-                    subject,
-                    Some(&row.id),
-                    json!({"error": e.to_string()}),
-                )
-                .await?;
+                self.undo_create(caller, &row, &e).await?;
                 Err(e)
             }
         }
+    }
+
+    /// Remove a sandbox whose create failed after its row was written, and audit that.
+    async fn undo_create(
+        &self,
+        caller: &Caller,
+        row: &SandboxRow,
+        error: &ServiceError,
+    ) -> Result<()> {
+        // After the start task, which holds the sandbox's lock until it is done.
+        let lock = self.sandbox_lock(&row.id);
+        let _guard = lock.lock().await;
+        let _ = self.provider.remove(&row.id).await;
+        self.unwatch_idle(&row.id);
+        self.remove_setup_log(&row.id).await;
+        self.store.delete_sandbox(&row.id).await?;
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &row.id,
+            object_name: &row.name,
+            version: None,
+        };
+        self.audit(
+            caller,
+            "sandbox.create_failed",
+            subject,
+            Some(&row.id),
+            json!({"error": error.to_string()}),
+        )
+        .await
     }
 
     /// The sandbox's event and one per injected credential and secret, written at once.
