@@ -2,10 +2,9 @@
 //! row, the audit of what is injected, and the provider's start, which goes on in the
 //! background when it takes longer than a request should wait.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::BTreeMap;
 
 use amika_sandbox::lifecycle::Operation;
 use amika_sandbox::{Injection, SandboxSpec};
