@@ -275,7 +275,7 @@ async fn an_uploaded_bundle_becomes_the_workspace_once_for_its_owner_only() {
     assert!(uploads.is_empty(), "uploads left: {uploads:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_or_oversized_upload_is_refused_and_not_kept() {
     let srv = server(|c| c.max_upload_bytes = 4096).await;
     let admin = srv.admin().to_string();

@@ -20,10 +20,29 @@ pub const B: &str = "/api/v0beta1";
 pub const WORKSPACE: &str = "/home/amika/workspace";
 
 /// A server and every answer it gave during the test (for "the value is in no answer").
+///
+/// Dropping it deletes every sandbox its users made (their processes would outlive the data
+/// dir otherwise); tests run on the multi-threaded runtime for that.
 pub struct Srv {
     pub server: amika_testkit::TestServer,
     router: axum::Router,
     answers: Mutex<Vec<String>>,
+    /// API keys of the admin and of every user made by [`Srv::user`].
+    keys: Mutex<Vec<String>>,
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            eprintln!("sandboxes left running: use #[tokio::test(flavor = \"multi_thread\")]");
+            return;
+        }
+        let keys = self.keys.lock().map(|k| k.clone()).unwrap_or_default();
+        tokio::task::block_in_place(|| handle.block_on(self.delete_sandboxes(&keys)));
+    }
 }
 
 /// A fresh server on SQLite in a temp dir, without warm sandboxes (a create starts its own, so
@@ -37,6 +56,7 @@ pub async fn server(tweak: impl FnOnce(&mut ServerConfig) + Send) -> Srv {
         .expect("server opens");
     Srv {
         router: server.router(),
+        keys: Mutex::new(vec![server.admin_key.clone()]),
         server,
         answers: Mutex::new(Vec::new()),
     }
@@ -120,7 +140,37 @@ impl Srv {
                 Some(json!({"name": name, "org": "default", "is_admin": admin})),
             )
             .await;
-        v["api_key"].as_str().unwrap().to_string()
+        let key = v["api_key"].as_str().unwrap().to_string();
+        self.keys.lock().unwrap().push(key.clone());
+        key
+    }
+
+    /// Delete every sandbox of `keys`' users, best effort (it also runs while a test panics).
+    async fn delete_sandboxes(&self, keys: &[String]) {
+        for key in keys {
+            let Some(list) = self.quiet(Method::GET, "/sandboxes", key).await else {
+                continue;
+            };
+            for s in list.as_array().into_iter().flatten() {
+                if let Some(id) = s["id"].as_str() {
+                    self.quiet(Method::DELETE, &format!("/sandboxes/{id}"), key)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// A call that never panics and is not recorded.
+    async fn quiet(&self, method: Method, path: &str, key: &str) -> Option<Value> {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{B}{path}"))
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .ok()?;
+        let resp = self.router.clone().oneshot(req).await.ok()?;
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice(&bytes).ok()
     }
 
     pub async fn secret(&self, key: &str, name: &str, value: &str) {
@@ -302,8 +352,12 @@ pub struct Repo {
     pub dev: String,
 }
 
+/// A file of [`repo`] whose text starts with this is a symbolic link to the rest.
+pub const SYMLINK: &str = "symlink:";
+
 /// A repository `<name>` under `root`: `main` with `files` (each `(path, text)`, an executable
-/// when the path ends in `.sh`) and a README, then `dev` with `dev.txt` on top; bare clone at
+/// when the path ends in `.sh`, a symbolic link when the text starts with [`SYMLINK`]) and a
+/// README, then `dev` with `dev.txt` on top; bare clone at
 /// `<root>/<name>.git`, whose HEAD is `main`.
 pub fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> Repo {
     let work = root.join(format!("{name}-work"));
@@ -313,6 +367,10 @@ pub fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> Repo {
     for (path, text) in files {
         let p = work.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        if let Some(target) = text.strip_prefix(SYMLINK) {
+            std::os::unix::fs::symlink(target, &p).unwrap();
+            continue;
+        }
         std::fs::write(&p, text).unwrap();
         if path.ends_with(".sh") {
             use std::os::unix::fs::PermissionsExt;
