@@ -354,3 +354,36 @@ async fn uncommitted_changes_in_a_bundle_are_laid_over_the_working_tree() {
         )
     );
 }
+
+/// The preview unbundles an upload to read its `.amika/config.toml`, and leaves the upload for
+/// the create it previews (it used to remove it, so that the create then failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_of_an_upload_reads_its_config_and_leaves_it_for_the_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = "[env]\nNODE_ENV = \"development\"\n";
+    let r = repo(tmp.path(), "local", &[(".amika/config.toml", config)]);
+    let srv = server(|_| {}).await;
+    let admin = srv.admin().to_string();
+    let up = srv
+        .upload(&admin, &upload_query(), bundle(&r.work, &[]))
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.text);
+    let id = up.json["id"].clone();
+
+    let p = srv
+        .ok(
+            Method::POST,
+            "/sandboxes/resolve-preview",
+            &admin,
+            Some(json!({"workspace_upload": id})),
+        )
+        .await;
+    assert_eq!(p["repo_config"]["env_vars"], json!(["NODE_ENV"]), "{p}");
+    srv.assert_nothing_left(&admin).await;
+
+    let v = srv
+        .create_ready(&admin, json!({"name": "after", "workspace_upload": id}))
+        .await;
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(v["env_vars"], json!({"NODE_ENV": "development"}), "{v}");
+}

@@ -399,7 +399,11 @@ impl Service {
         self.provider.check()?;
         let id = new_id("sbx");
         let staged = match &plan {
-            Some(plan) => Some(self.stage_repository(&id, plan).await?),
+            Some(plan) => {
+                let staged = self.stage_repository(&id, plan).await?;
+                plan.consume_upload();
+                Some(staged)
+            }
             None => None,
         };
         let made = self.create_staged(caller, req, id.clone(), staged).await;
