@@ -153,6 +153,11 @@ async fn a_missing_branch_fails_the_create_with_gits_reason_and_leaves_nothing()
         message.contains("Remote branch no-such-branch not found"),
         "{message}"
     );
+    // Nothing of the server's paths (the staging directory git was cloning into).
+    assert_eq!(
+        message,
+        "the repository could not be cloned: git clone failed: fatal: Remote branch no-such-branch not found in upstream origin"
+    );
     srv.assert_nothing_left(&admin).await;
     // The name is free again.
     let v = srv
@@ -301,6 +306,16 @@ async fn an_empty_or_oversized_upload_is_refused_and_not_kept() {
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
     assert_eq!(a.error().0, "repository_unavailable", "{}", a.text);
+    // git's reason, without the server's paths.
+    let message = a.error().1;
+    assert!(
+        message.contains("'the bundle' does not look like a v2 or v3 bundle file"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&*srv.data_dir().to_string_lossy()),
+        "{message}"
+    );
     srv.assert_nothing_left(&admin).await;
 }
 

@@ -341,6 +341,10 @@ async fn a_wrong_token_fails_the_create_with_repository_unavailable_and_leaves_n
         message.contains("could not be cloned") && message.contains("Authentication failed"),
         "{message}"
     );
+    assert!(
+        !message.contains(&*srv.data_dir().to_string_lossy()),
+        "{message}"
+    );
     assert!(!a.text.contains(WRONG_TOKEN), "{}", a.text);
     assert_eq!(authorized.load(Ordering::SeqCst), 0);
     srv.assert_nothing_left(&admin).await;
