@@ -394,6 +394,33 @@ async fn a_config_secret_that_does_not_exist_fails_naming_file_and_line_and_inje
     assert_nothing_injected(&srv, UNUSED_KEY).await;
 }
 
+/// A credential the config names that the caller does not have: the file and its line (the
+/// line was missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_credential_that_does_not_resolve_fails_naming_file_and_line() {
+    let config = "[env]\nA = \"1\"\n\n[agent_credentials]\nclaude = { name = \"team-oauth\" }\n";
+    let (srv, _tmp, url) = setup(config, &[]).await;
+    let admin = srv.admin().to_string();
+    srv.secret(&admin, "api", API_VALUE).await;
+    let body = json!({"name": "s", "repo_url": url, "secret_env_vars": {"API": "api"},
+        "agent_credentials": [{"kind": "claude"}]});
+    let a = srv.create(&admin, body).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    let (code, message, field) = a.error();
+    assert_eq!(
+        (code, field),
+        ("invalid_repo_config", ".amika/config.toml"),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        message,
+        ".amika/config.toml:5: [agent_credentials] agent credential for claude: no credential named \"team-oauth\""
+    );
+    srv.assert_nothing_left(&admin).await;
+    assert_nothing_injected(&srv, API_VALUE).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_config_fails_with_its_line_and_what_was_expected() {
     let tmp = tempfile::tempdir().unwrap();
