@@ -9,7 +9,7 @@ mod workspace_support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use workspace_support::{files_mentioning, repo, server, Srv, WORKSPACE};
+use workspace_support::{files_mentioning, repo, server, Srv};
 
 /// A server with a repository `proj` whose `.amika/config.toml` is `config` (plus `files`);
 /// the temp dir that holds the repository, and its `file://` URL.

@@ -289,3 +289,31 @@ async fn skip_setup_script_runs_none_and_says_skipped() {
         assert_eq!(log.status, StatusCode::NOT_FOUND, "{}", log.text);
     }
 }
+
+/// A script longer than the create waits (10 s): the create answers with the sandbox still
+/// `initializing`, and a follower of the setup log gets the output live, to the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_setup_answers_initializing_and_its_log_can_be_followed_to_the_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repo(tmp.path(), "proj", &[]);
+    let srv = server(|_| {}).await;
+    let admin = srv.admin().to_string();
+    let started = Instant::now();
+    let body = json!({"name": "long", "repo_url": r.url,
+        "setup_script_text": "echo start; sleep 11; echo end"});
+    let a = srv.create(&admin, body).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    assert_eq!(a.json["state"], "initializing", "{}", a.text);
+    assert_eq!(a.json["setup"]["state"], "running", "{}", a.text);
+    assert!(started.elapsed() < Duration::from_secs(11));
+
+    let log = srv.setup_log(&admin, "long").await;
+    let (out, _, code) = log_output(&log.text);
+    assert_eq!((out.as_str(), code), ("start\nend\n", Some(0)));
+    let v = srv.wait_settled(&admin, "long").await;
+    assert_eq!(
+        (&v["state"], &v["setup"]["state"]),
+        (&json!("running"), &json!("succeeded")),
+        "{v}"
+    );
+}
