@@ -164,6 +164,38 @@ pub fn check_branch(name: &str) -> Result<(), GitError> {
 
 /// Clone `spec.url` into `spec.dest` and check out the requested branch.
 pub async fn clone(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
+    clone_checked_out(spec)
+        .await
+        .map_err(|e| hide_paths(e, spec))
+}
+
+/// git's words without the host's paths (the server's data dir means nothing to the user who
+/// reads the error): the clone is named by its directory's name, a bundle as "the bundle", and
+/// the "Cloning into ..." line, which says nothing about a failure, is left out.
+fn hide_paths(e: GitError, spec: &CloneSpec<'_>) -> GitError {
+    let GitError::Failed { step, output } = e else {
+        return e;
+    };
+    let mut output: String = output
+        .lines()
+        .filter(|l| !l.starts_with("Cloning into "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if let Some(bundle) = spec.bundle {
+        output = output.replace(&bundle.display().to_string(), "the bundle");
+    }
+    let name = spec
+        .dest
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    output = output.replace(&spec.dest.display().to_string(), &name);
+    if output.is_empty() {
+        output = "git gave no reason".into();
+    }
+    GitError::Failed { step, output }
+}
+
+async fn clone_checked_out(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
     if spec.bundle.is_none() || !spec.url.is_empty() {
         check_url(spec.url)?;
     }

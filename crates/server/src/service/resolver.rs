@@ -104,6 +104,18 @@ fn not_found_detail(name: Option<&str>, credential_type: Option<CredentialType>)
 }
 
 impl ResolveError {
+    /// The agent kind the error concerns.
+    pub fn kind(&self) -> AgentKind {
+        match self {
+            ResolveError::InRepoConfig { inner, .. } => inner.kind(),
+            ResolveError::DuplicateKind { kind, .. }
+            | ResolveError::NoneWithSelector { kind, .. }
+            | ResolveError::NotAnAgent { kind, .. }
+            | ResolveError::NotFound { kind, .. }
+            | ResolveError::TypeMismatch { kind, .. } => *kind,
+        }
+    }
+
     /// The field of the request the error is about, as a JSON path: the entry's `kind` when it
     /// repeats one, `none` when it contradicts its selector, else the selector that found
     /// nothing or the wrong type (`name` before `type`).

@@ -22,7 +22,7 @@ use super::to_wire;
 use super::workspace::Staged;
 use crate::service::audit::{audit_row, Subject};
 use crate::service::repo_config::{self, EnvValue, RepoConfig};
-use crate::service::resolver::{resolve_agent_credentials, Candidate, Resolution};
+use crate::service::resolver::{resolve_agent_credentials, Candidate, Resolution, ResolveError};
 use crate::service::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 /// The sandbox user's workspace, where repositories land.
@@ -209,6 +209,23 @@ fn plan_setup(
     }
 }
 
+/// A resolution error, naming the line of the repository's config when the config's entry is
+/// what did not resolve.
+fn at_config_line(e: ResolveError, repo: Option<&(RepoConfig, String)>) -> ServiceError {
+    let line = match (&e, repo) {
+        (ResolveError::InRepoConfig { .. }, Some((_, text))) => {
+            repo_config::find_line(text, e.kind().as_str())
+        }
+        _ => None,
+    };
+    let mut error = ServiceError::from(e);
+    if let (Some(line), ServiceError::Unprocessable { message, .. }) = (line, &mut error) {
+        let at = format!("{}:{line}", repo_config::PATH);
+        *message = message.replacen(repo_config::PATH, &at, 1);
+    }
+    error
+}
+
 impl Service {
     /// Resolve a checked request's secrets and credentials, with the repository's config
     /// (`repo`: parsed, and its text for error lines) below the request's own fields, touching
@@ -303,7 +320,8 @@ impl Service {
             from_repo,
             &candidates,
             chrono::Utc::now(),
-        )?;
+        )
+        .map_err(|e| at_config_line(e, repo))?;
         Ok(Resolved {
             secrets,
             resolutions,
@@ -399,7 +417,11 @@ impl Service {
         self.provider.check()?;
         let id = new_id("sbx");
         let staged = match &plan {
-            Some(plan) => Some(self.stage_repository(&id, plan).await?),
+            Some(plan) => {
+                let staged = self.stage_repository(&id, plan).await?;
+                plan.consume_upload();
+                Some(staged)
+            }
             None => None,
         };
         let made = self.create_staged(caller, req, id.clone(), staged).await;

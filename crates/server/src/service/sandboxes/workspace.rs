@@ -76,6 +76,13 @@ impl WorkspacePlan {
     pub(super) fn repo_name(&self) -> &str {
         &self.repo_name
     }
+
+    /// Remove the upload a create has staged (a preview leaves it for the create).
+    pub(super) fn consume_upload(&self) {
+        if let Some(path) = &self.upload {
+            remove_upload(path);
+        }
+    }
 }
 
 impl Service {
@@ -300,9 +307,6 @@ impl Service {
                 }
             }
         };
-        if let Some(path) = &plan.upload {
-            remove_upload(path);
-        }
         Ok(Staged {
             repo: RepoRecord {
                 url: (!plan.url.is_empty()).then(|| plan.url.clone()),
