@@ -186,10 +186,14 @@ pub enum ProviderError {
     /// The command cannot be run as given (empty, NUL bytes); the message says why.
     #[error("invalid command: {0}")]
     InvalidCommand(String),
-    /// The repository could not be made ready (clone failed, a bad URL or branch, an unsafe
-    /// `.amika/config.toml`): the message says why, redacted.
+    /// The repository could not be made ready (clone failed, a bad URL or branch): the message
+    /// says why, redacted.
     #[error("{0}")]
     Repository(String),
+    /// The repository's `.amika/config.toml` cannot be read safely (a symbolic link, not a
+    /// file, too large): the message says why.
+    #[error("{0}")]
+    RepoConfig(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -501,8 +501,10 @@ async fn a_config_behind_a_symbolic_link_is_refused() {
             .create(&admin, json!({"name": "s", "repo_url": r.url}))
             .await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
-        let message = a.error().1;
+        let (code, message) = (a.error().0, a.error().1);
+        assert_eq!(code, "invalid_repo_config", "{i}: {message}");
         assert!(message.contains("symbolic link"), "{i}: {message}");
+        assert!(!message.contains("could not be cloned"), "{i}: {message}");
         srv.assert_nothing_left(&admin).await;
     }
 }

@@ -143,7 +143,7 @@ fn read_repo_config(repo: &Path) -> Result<Option<Vec<u8>>> {
     match std::fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         Ok(m) if m.file_type().is_symlink() => {
-            return Err(ProviderError::Repository(
+            return Err(ProviderError::RepoConfig(
                 ".amika is a symbolic link: it must be a directory in the repository".into(),
             ))
         }
@@ -161,14 +161,14 @@ fn read_repo_config(repo: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         // ELOOP: the file is a symbolic link.
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(ProviderError::Repository(format!(
+            return Err(ProviderError::RepoConfig(format!(
                 "{REPO_CONFIG_PATH} is a symbolic link: it must be a file in the repository"
             )))
         }
         Err(e) => return Err(e.into()),
     };
     if !file.metadata()?.is_file() {
-        return Err(ProviderError::Repository(format!(
+        return Err(ProviderError::RepoConfig(format!(
             "{REPO_CONFIG_PATH} is not a regular file"
         )));
     }
@@ -176,7 +176,7 @@ fn read_repo_config(repo: &Path) -> Result<Option<Vec<u8>>> {
     file.take(MAX_REPO_CONFIG_BYTES + 1)
         .read_to_end(&mut text)?;
     if text.len() as u64 > MAX_REPO_CONFIG_BYTES {
-        return Err(ProviderError::Repository(format!(
+        return Err(ProviderError::RepoConfig(format!(
             "{REPO_CONFIG_PATH} is larger than {MAX_REPO_CONFIG_BYTES} bytes"
         )));
     }

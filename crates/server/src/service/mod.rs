@@ -205,6 +205,9 @@ impl From<ProviderError> for ServiceError {
             ProviderError::Repository(message) => {
                 ServiceError::unprocessable(ErrorCode::RepositoryUnavailable, message)
             }
+            ProviderError::RepoConfig(message) => {
+                ServiceError::unprocessable(ErrorCode::InvalidRepoConfig, message)
+            }
             ProviderError::StartFailed { .. } | ProviderError::Io(_) => ServiceError::internal(e),
         }
     }

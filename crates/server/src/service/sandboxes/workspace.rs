@@ -283,6 +283,10 @@ impl Service {
                 } else {
                     "repo_url"
                 }),
+                ProviderError::RepoConfig(message) => {
+                    ServiceError::unprocessable(ErrorCode::InvalidRepoConfig, message)
+                        .at(repo_config::PATH)
+                }
                 e => e.into(),
             })?;
         let config = match staged.repo_config {
