@@ -400,7 +400,7 @@ impl Service {
         mut req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
         let warnings = check_request(&req, self.provider.name())?;
-        let plan = self.plan_workspace(caller, &req).await?;
+        let mut plan = self.plan_workspace(caller, &req).await?;
         if req.name.is_empty() {
             req.name = self
                 .generate_name(caller, plan.as_ref().map(|p| p.repo_name()))
@@ -416,11 +416,12 @@ impl Service {
         }
         self.provider.check()?;
         let id = new_id("sbx");
-        let staged = match &plan {
+        let staged = match plan.as_mut() {
             Some(plan) => {
-                let staged = self.stage_repository(&id, plan).await?;
+                plan.claim_upload(&id)?;
+                let staged = self.stage_repository(&id, plan).await;
                 plan.consume_upload();
-                Some(staged)
+                Some(staged?)
             }
             None => None,
         };

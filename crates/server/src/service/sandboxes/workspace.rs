@@ -77,7 +77,26 @@ impl WorkspacePlan {
         &self.repo_name
     }
 
-    /// Remove the upload a create has staged (a preview leaves it for the create).
+    /// Take the upload for the create of sandbox `id` alone: its bundle is renamed at once, so
+    /// that a second create naming the same upload finds nothing (a preview claims nothing).
+    pub(super) fn claim_upload(&mut self, id: &str) -> Result<()> {
+        let Some(path) = &self.upload else {
+            return Ok(());
+        };
+        let claimed = path.with_extension(format!("claimed-{id}"));
+        std::fs::rename(path, &claimed).map_err(|_| {
+            ServiceError::unprocessable(
+                ErrorCode::NotFound,
+                "the workspace upload was taken by another create meanwhile: upload it again",
+            )
+            .at("workspace_upload")
+        })?;
+        let _ = std::fs::remove_file(path.with_extension("json"));
+        self.upload = Some(claimed);
+        Ok(())
+    }
+
+    /// Remove the upload a create has claimed and staged.
     pub(super) fn consume_upload(&self) {
         if let Some(path) = &self.upload {
             remove_upload(path);
@@ -417,7 +436,8 @@ impl Service {
         Ok((bundle, meta))
     }
 
-    /// Remove expired uploads (and parts of uploads that never finished).
+    /// Remove expired uploads (and, after an hour, parts of uploads that never finished and
+    /// uploads claimed by a create that never finished).
     async fn sweep_uploads(&self, dir: &Path) {
         let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
             return;
@@ -430,7 +450,8 @@ impl Service {
                     .ok()
                     .and_then(|b| serde_json::from_slice::<UploadMeta>(&b).ok())
                     .is_none_or(|m| m.expires_at < now()),
-                Some("part") => entry
+                // Unfinished uploads, and claimed ones of a create a crash interrupted.
+                Some(ext) if ext == "part" || ext.starts_with("claimed-") => entry
                     .metadata()
                     .await
                     .and_then(|m| m.modified())
