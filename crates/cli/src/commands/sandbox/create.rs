@@ -103,7 +103,8 @@ pub struct CreateArgs {
     /// Return as soon as the server accepted the request (the setup script is not followed).
     #[arg(long)]
     pub no_wait: bool,
-    /// Only show what would be injected; create nothing.
+    /// Only show what would be injected (and what the repository's .amika/config.toml adds);
+    /// create nothing. A local repository is still sent, for the server to read that file.
     #[arg(long)]
     pub dry_run: bool,
     /// Seconds to wait for the sandbox to be running (after its setup script).
