@@ -202,8 +202,8 @@ pub async fn run(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<()> {
     }
     let warnings = std::mem::take(&mut sandbox.warnings);
     if !args.no_wait {
-        if setup_runs(&sandbox) {
-            follow_setup(ctx, &client, &sandbox.id).await;
+        if let Some(state) = setup_state(&sandbox) {
+            follow_setup(ctx, &client, &sandbox.id, state).await;
         }
         if !matches!(sandbox.state, SandboxState::Running | SandboxState::Failed) {
             sandbox = wait(
@@ -244,20 +244,27 @@ async fn dry_run(ctx: &Ctx, client: &Client, req: &CreateSandboxRequest) -> anyh
     Ok(())
 }
 
-/// Whether the create's answer has a setup script that runs (or ran): its output is shown.
-fn setup_runs(sandbox: &Sandbox) -> bool {
+/// Where the setup script of the create's answer stands, if it runs (or ran): its output is
+/// shown.
+fn setup_state(sandbox: &Sandbox) -> Option<SetupState> {
     sandbox
         .setup
         .as_ref()
-        .is_some_and(|s| s.state != SetupState::Skipped)
+        .map(|s| s.state)
+        .filter(|state| *state != SetupState::Skipped)
 }
 
 /// Prints the setup script's output as it comes (stdout to stdout, or with `-o json` to stderr,
 /// so that stdout stays one JSON document). A log that cannot be followed is only a warning:
 /// the sandbox's state still says how the script went.
-async fn follow_setup(ctx: &Ctx, client: &Client, id: &str) {
+async fn follow_setup(ctx: &Ctx, client: &Client, id: &str, state: SetupState) {
     if !ctx.json() {
-        eprintln!("Running the setup script...");
+        match state {
+            SetupState::Pending | SetupState::Running => {
+                eprintln!("Running the setup script...")
+            }
+            _ => eprintln!("The setup script's output:"),
+        }
     }
     let sink = SetupLogText::Live {
         stdout_to_stderr: ctx.json(),
@@ -279,7 +286,7 @@ async fn follow_setup(ctx: &Ctx, client: &Client, id: &str) {
                 == Some(404) => {}
         Err(e) => eprintln!(
             "warning: cannot follow the setup script's output: {}",
-            super::super::one_line(&e)
+            crate::commands::one_line(&e)
         ),
     }
 }
