@@ -8,7 +8,6 @@ mod config;
 mod dotenv;
 mod output;
 mod prompt;
-#[allow(dead_code)] // used by `sandbox create` once the workspace flags land (issue 13)
 mod repo;
 mod sandbox_flags;
 mod spinner;

@@ -80,7 +80,10 @@ pub fn describe(root: &Path) -> Result<LocalRepo> {
     let name = origin_url
         .as_deref()
         .and_then(repo_name_from_url)
-        .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| {
+            root.file_name()
+                .map(|n| directory_name(&n.to_string_lossy()))
+        })
         .unwrap_or_else(|| "workspace".into());
     Ok(LocalRepo {
         root: root.to_path_buf(),
@@ -104,6 +107,60 @@ pub fn repo_name_from_url(url: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     ok.then(|| last.to_string())
+}
+
+/// A checkout's directory name as a workspace directory name: letters, digits, `.`, `_` and
+/// `-` kept, anything else `-`, at most 100 characters (the server's rule).
+fn directory_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
+    match cleaned.as_str() {
+        "" | "." | ".." => "workspace".into(),
+        _ => cleaned,
+    }
+}
+
+/// The origin URL as it may be shown on a sandbox: never a path on this machine (a local
+/// path, `file://`), and never credentials (`https://user:token@host/...` loses `user:token@`;
+/// `ssh://user:password@` keeps only the user, who is no secret there). `None` when nothing
+/// shareable is left.
+pub fn shareable_origin(url: &str) -> Option<String> {
+    let url = url.trim();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if !matches!(scheme, "https" | "http" | "ssh" | "git") {
+            return None;
+        }
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let authority = match authority.rsplit_once('@') {
+            None => authority.to_string(),
+            Some((userinfo, host)) if scheme == "ssh" => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                if user.is_empty() {
+                    host.to_string()
+                } else {
+                    format!("{user}@{host}")
+                }
+            }
+            Some((_, host)) => host.to_string(),
+        };
+        if authority.is_empty() {
+            return None;
+        }
+        return Some(format!("{scheme}://{authority}/{path}"));
+    }
+    // `user@host:path` (scp-like); anything else is a local path.
+    let (host, _) = url.split_once(':')?;
+    (host.contains('@') && !host.contains('/') && !url.chars().any(char::is_whitespace))
+        .then(|| url.to_string())
 }
 
 /// Write a bundle of every branch and tag (and HEAD) of `repo` to `dest`. With `with_changes`,
@@ -250,6 +307,49 @@ mod tests {
         ] {
             assert_eq!(repo_name_from_url(url).as_deref(), name, "{url}");
         }
+    }
+
+    #[test]
+    fn origins_are_shared_without_credentials_or_local_paths() {
+        for (url, shared) in [
+            (
+                "https://github.com/org/repo.git",
+                Some("https://github.com/org/repo.git"),
+            ),
+            (
+                "https://x-access-token:ghp_secret@github.com/org/repo.git",
+                Some("https://github.com/org/repo.git"),
+            ),
+            (
+                "https://ghp_tokenonly@github.com/org/repo",
+                Some("https://github.com/org/repo"),
+            ),
+            ("http://u:p@host:8080/r", Some("http://host:8080/r")),
+            (
+                "ssh://git:pw@host/org/repo.git",
+                Some("ssh://git@host/org/repo.git"),
+            ),
+            ("ssh://host/org/repo.git", Some("ssh://host/org/repo.git")),
+            (
+                "git@github.com:org/repo.git",
+                Some("git@github.com:org/repo.git"),
+            ),
+            ("file:///srv/git/repo.git", None),
+            ("/home/me/repos/bare.git", None),
+            ("../other", None),
+            ("C:/x", None),
+        ] {
+            assert_eq!(shareable_origin(url).as_deref(), shared, "{url}");
+        }
+    }
+
+    #[test]
+    fn odd_directory_names_become_usable_workspace_names() {
+        assert_eq!(directory_name("my project (copy)"), "my-project--copy-");
+        assert_eq!(directory_name("ok.name_1-x"), "ok.name_1-x");
+        assert_eq!(directory_name("é"), "-");
+        assert_eq!(directory_name(".."), "workspace");
+        assert_eq!(directory_name(&"a".repeat(150)).len(), 100);
     }
 
     #[test]

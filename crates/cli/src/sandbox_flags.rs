@@ -1,22 +1,31 @@
-//! Parsing of `amika sandbox create`'s injection flags into a `CreateSandboxRequest`'s
-//! `secret_env_vars` and `agent_credentials` (DESIGN §4, §9). Pure: strings in, values or one
-//! clear message out; every message names the flag and the offending value.
+//! Parsing of `amika sandbox create`'s flags that take structured values (DESIGN §4, §9, §11).
+//! Pure: strings in, values or one clear message out; every message names the flag and the
+//! offending value, and says what is expected.
 //!
 //! - `--secret env:VAR=NAME` maps env var `VAR` to secret `NAME`; `--secret env:NAME` is
 //!   `env:NAME=NAME`. `VAR` must be a shell variable name and may be mapped once.
+//! - `--env KEY=VALUE` sets a plain variable; a `KEY` that a `--secret` also maps is an error.
 //! - `--agent-credential KIND=NAME`, `--agent-credential-type KIND=TYPE`, `--no-agent-credential
-//!   KIND`: each at most once per kind; `--no-agent-credential` excludes the other two for its
-//!   kind; a name and a type for the same kind combine into `{kind, name, type}` (the named
-//!   credential must then have that type).
-//! - The request always carries one entry per known kind, so a kind the user said nothing about
-//!   is resolved by the server's default order rather than silently left out.
+//!   KIND`: each at most once per kind; `--no-agent-credential` and the other two are mutually
+//!   exclusive for its kind; a name and a type for the same kind combine into `{kind, name,
+//!   type}` (the named credential must then have that type). `KIND` is an agent (`claude`,
+//!   `codex`): a `github` credential is a clone token, named with `--git-credential`.
+//! - The request always carries one entry per agent, so a kind the user said nothing about is
+//!   resolved by the server's default order rather than silently left out.
+//! - `--git PATH|URL` is a URL when it looks like one and is no local directory.
+//! - `--auto-stop` / `--auto-delete` are minutes within the API's bounds.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use amika_types::{AgentCredentialRef, AgentKind, CredentialType};
 
 const SECRET_FORM: &str = "expected env:VAR=SECRET_NAME or env:SECRET_NAME";
+/// The kinds the agent-credential flags accept, as their messages list them.
+const AGENT_KINDS: &str = "claude or codex";
+/// Longest idle interval the API accepts, in minutes (a week).
+pub const MAX_MINUTES: f64 = 10080.0;
 
 /// A flag that cannot be used as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,12 +105,23 @@ pub fn parse_secrets(values: &[String]) -> Result<BTreeMap<String, String>, Flag
 }
 
 fn parse_kind(flag: &str, flag_value: &str, kind: &str) -> Result<AgentKind, FlagError> {
-    kind.parse().map_err(|_| {
-        FlagError(format!(
-            "invalid {flag} {flag_value:?}: unknown kind {kind:?}: expected {}",
-            AgentKind::EXPECTED
-        ))
-    })
+    match kind.parse::<AgentKind>() {
+        Ok(kind) if kind.is_agent() => Ok(kind),
+        Ok(kind) => fail(format!(
+            "invalid {flag} {flag_value:?}: {kind} is not an agent: expected {AGENT_KINDS} (a {kind} credential is a clone token: name it with --git-credential NAME)"
+        )),
+        Err(_) => fail(format!(
+            "invalid {flag} {flag_value:?}: unknown kind {kind:?}: expected {AGENT_KINDS}"
+        )),
+    }
+}
+
+/// clap's parser for a flag naming an agent (`agent-send --agent`): `github` is no agent.
+pub fn parse_agent(value: &str) -> Result<AgentKind, String> {
+    match value.parse::<AgentKind>() {
+        Ok(kind) if kind.is_agent() => Ok(kind),
+        _ => Err(format!("unknown agent {value:?}: expected {AGENT_KINDS}")),
+    }
 }
 
 fn split_kind_value<'a>(
@@ -112,8 +132,7 @@ fn split_kind_value<'a>(
     match flag_value.split_once('=') {
         Some(pair) => Ok(pair),
         None => fail(format!(
-            "invalid {flag} {flag_value:?}: expected {form} with KIND {}",
-            AgentKind::EXPECTED
+            "invalid {flag} {flag_value:?}: expected {form} with KIND {AGENT_KINDS}"
         )),
     }
 }
@@ -126,7 +145,7 @@ struct KindChoice<'a> {
     none: Option<&'a str>,
 }
 
-/// Parses the three agent-credential flags into one reference per kind of [`AgentKind::ALL`]:
+/// Parses the three agent-credential flags into one reference per agent ([`AgentKind::AGENTS`]):
 /// pinned by name → `{kind, name}`, by type → `{kind, type}`, both → `{kind, name, type}`,
 /// `--no-agent-credential` → `{kind, none: true}`, nothing said → bare `{kind}`.
 pub fn parse_agent_credentials(
@@ -183,17 +202,17 @@ pub fn parse_agent_credentials(
         choice.none = Some(value);
         if let Some((_, other)) = &choice.name {
             return fail(format!(
-                "{flag} {value} cannot be combined with --agent-credential {other}"
+                "{flag} {value} and --agent-credential {other} are mutually exclusive (for {kind})"
             ));
         }
         if let Some((_, other)) = &choice.credential_type {
             return fail(format!(
-                "{flag} {value} cannot be combined with --agent-credential-type {other}"
+                "{flag} {value} and --agent-credential-type {other} are mutually exclusive (for {kind})"
             ));
         }
     }
 
-    Ok(AgentKind::ALL
+    Ok(AgentKind::AGENTS
         .iter()
         .map(|&kind| {
             let choice = choices.remove(&kind).unwrap_or_default();
@@ -205,6 +224,90 @@ pub fn parse_agent_credentials(
             }
         })
         .collect())
+}
+
+/// Parses every `--env KEY=VALUE` into the plain env var map. A `KEY` given twice, or also
+/// mapped by a `--secret` (`secret_flags`, the raw `--secret` values), is an error. Values are
+/// never quoted in a message (they may be anything the user pasted).
+pub fn parse_env(
+    values: &[String],
+    secret_flags: &[String],
+) -> Result<BTreeMap<String, String>, FlagError> {
+    let mut map = BTreeMap::new();
+    for value in values {
+        let Some((key, plain)) = value.split_once('=') else {
+            return fail(format!(
+                "invalid --env {value:?}: expected KEY=VALUE (for a secret: --secret env:{value}=SECRET_NAME)"
+            ));
+        };
+        if key.is_empty() {
+            return fail(
+                "invalid --env: empty variable name before '=': expected KEY=VALUE".into(),
+            );
+        }
+        if !is_env_var_name(key) {
+            return fail(format!(
+                "invalid --env {key}=...: variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*; expected KEY=VALUE"
+            ));
+        }
+        if map.insert(key.to_string(), plain.to_string()).is_some() {
+            return fail(format!("--env {key} given twice: give each variable once"));
+        }
+        let secret = secret_flags
+            .iter()
+            .find(|flag| matches!(parse_secret(flag), Ok((var, _)) if var == key));
+        if let Some(secret) = secret {
+            return fail(format!(
+                "--env {key}=... and --secret {secret:?} both set {key}: give it once (a plain value with --env, or a secret with --secret)"
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// What `--git` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitSource {
+    /// A directory on this machine, inside a git checkout.
+    Local(PathBuf),
+    /// A URL the server clones.
+    Url(String),
+}
+
+/// The forms `--git` takes, for messages.
+pub const GIT_FORMS: &str =
+    "a local git checkout's path, or a URL: https://, ssh://, git://, file:/// or user@host:path";
+
+/// Reads `--git VALUE`; `is_dir`: whether `value` is an existing directory here. Anything with
+/// `://` is a URL; otherwise a directory wins over the `user@host:path` form.
+pub fn parse_git(value: &str, is_dir: bool) -> Result<GitSource, FlagError> {
+    if value.trim().is_empty() {
+        return fail(format!("--git is empty: expected {GIT_FORMS}"));
+    }
+    if value.contains("://") {
+        return Ok(GitSource::Url(value.to_string()));
+    }
+    if is_dir {
+        return Ok(GitSource::Local(PathBuf::from(value)));
+    }
+    let scp_like = value
+        .split_once(':')
+        .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'));
+    if scp_like {
+        return Ok(GitSource::Url(value.to_string()));
+    }
+    fail(format!(
+        "invalid --git {value:?}: no such directory, and not a URL: expected {GIT_FORMS}"
+    ))
+}
+
+/// clap's parser for `--auto-stop` / `--auto-delete`: minutes from 0 (never) to a week.
+pub fn parse_minutes(value: &str) -> Result<f64, String> {
+    let expected = format!("expected a number of minutes from 0 to {MAX_MINUTES} (0: never)");
+    match value.trim().parse::<f64>() {
+        Ok(m) if m.is_finite() && (0.0..=MAX_MINUTES).contains(&m) => Ok(m),
+        _ => Err(expected),
+    }
 }
 
 #[cfg(test)]
@@ -354,8 +457,8 @@ mod tests {
     #[test]
     fn nothing_said_sends_one_bare_entry_per_kind() {
         let refs = parse_agent_credentials(&[], &[], &[]).unwrap();
-        assert_eq!(refs.len(), AgentKind::ALL.len());
-        for (r, kind) in refs.iter().zip(AgentKind::ALL) {
+        assert_eq!(refs.len(), AgentKind::AGENTS.len());
+        for (r, kind) in refs.iter().zip(AgentKind::AGENTS) {
             assert_eq!(
                 r,
                 &AgentCredentialRef {
@@ -379,7 +482,7 @@ mod tests {
         for (n, t, x) in cases {
             let refs = parse_agent_credentials(&strings(&n), &strings(&t), &strings(&x)).unwrap();
             let kinds: Vec<AgentKind> = refs.iter().map(|r| r.kind).collect();
-            assert_eq!(kinds, AgentKind::ALL.to_vec());
+            assert_eq!(kinds, AgentKind::AGENTS.to_vec());
         }
     }
 
@@ -550,7 +653,7 @@ mod tests {
         let err = agent_err(&[], &["codex=api-key"], &["codex"]);
         assert_eq!(
             err,
-            "--no-agent-credential codex cannot be combined with --agent-credential-type codex=api-key"
+            "--no-agent-credential codex and --agent-credential-type codex=api-key are mutually exclusive (for codex)"
         );
     }
 
@@ -559,7 +662,7 @@ mod tests {
         let err = agent_err(&["claude=personal"], &[], &["claude"]);
         assert_eq!(
             err,
-            "--no-agent-credential claude cannot be combined with --agent-credential claude=personal"
+            "--no-agent-credential claude and --agent-credential claude=personal are mutually exclusive (for claude)"
         );
     }
 
@@ -574,6 +677,167 @@ mod tests {
                 r(AgentKind::Codex, None, None, true),
             ]
         );
+    }
+
+    #[test]
+    fn agents_are_claude_and_codex() {
+        assert_eq!(parse_agent("claude"), Ok(AgentKind::Claude));
+        assert_eq!(parse_agent("codex"), Ok(AgentKind::Codex));
+        for bad in ["github", "gemini", ""] {
+            assert_eq!(
+                parse_agent(bad).unwrap_err(),
+                format!("unknown agent {bad:?}: expected claude or codex")
+            );
+        }
+    }
+
+    #[test]
+    fn github_is_refused_by_every_agent_flag_and_named_as_a_clone_token() {
+        for (n, t, x, flag) in [
+            (
+                vec!["github=gh"],
+                vec![],
+                vec![],
+                "--agent-credential \"github=gh\"",
+            ),
+            (
+                vec![],
+                vec!["github=api_key"],
+                vec![],
+                "--agent-credential-type \"github=api_key\"",
+            ),
+            (
+                vec![],
+                vec![],
+                vec!["github"],
+                "--no-agent-credential \"github\"",
+            ),
+        ] {
+            let err = agent_err(&n, &t, &x);
+            assert!(err.contains(flag), "{err}");
+            assert!(err.contains("github is not an agent"), "{err}");
+            assert!(err.contains("expected claude or codex"), "{err}");
+            assert!(err.contains("--git-credential"), "{err}");
+        }
+    }
+
+    // ---------------------------------------------------------------- --env
+
+    fn env_err(values: &[&str], secrets: &[&str]) -> String {
+        parse_env(&strings(values), &strings(secrets))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn env_values_are_taken_verbatim() {
+        let map = parse_env(
+            &strings(&["NODE_ENV=development", "EMPTY=", "EQ=a=b c", "_x1= spaced "]),
+            &strings(&["env:DB=db-url"]),
+        )
+        .unwrap();
+        assert_eq!(map["NODE_ENV"], "development");
+        assert_eq!(map["EMPTY"], "");
+        assert_eq!(map["EQ"], "a=b c");
+        assert_eq!(map["_x1"], " spaced ");
+        assert_eq!(map.len(), 4);
+    }
+
+    #[test]
+    fn malformed_env_flags_are_clear_errors() {
+        assert_eq!(
+            env_err(&["FOO"], &[]),
+            r#"invalid --env "FOO": expected KEY=VALUE (for a secret: --secret env:FOO=SECRET_NAME)"#
+        );
+        assert_eq!(
+            env_err(&["=value"], &[]),
+            "invalid --env: empty variable name before '=': expected KEY=VALUE"
+        );
+        let err = env_err(&["1A=hidden-value"], &[]);
+        assert!(
+            err.contains("\"1A\" must match [A-Za-z_][A-Za-z0-9_]*"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("hidden-value"),
+            "values are not quoted: {err}"
+        );
+        assert_eq!(
+            env_err(&["A=1", "A=2"], &[]),
+            "--env A given twice: give each variable once"
+        );
+    }
+
+    #[test]
+    fn an_env_key_that_a_secret_also_sets_names_both_flags() {
+        let err = env_err(&["DB=plain-value"], &["env:X=y", "env:DB=db-url"]);
+        assert_eq!(
+            err,
+            r#"--env DB=... and --secret "env:DB=db-url" both set DB: give it once (a plain value with --env, or a secret with --secret)"#
+        );
+        let err = env_err(&["DATABASE_URL=x"], &["env:DATABASE_URL"]);
+        assert!(err.contains(r#"--secret "env:DATABASE_URL""#), "{err}");
+    }
+
+    // ---------------------------------------------------------------- --git
+
+    #[test]
+    fn git_values_are_urls_or_directories() {
+        for url in [
+            "https://github.com/org/repo.git",
+            "ssh://git@host/org/repo",
+            "file:///srv/git/repo.git",
+            "git://host/repo",
+        ] {
+            assert_eq!(parse_git(url, false).unwrap(), GitSource::Url(url.into()));
+            assert_eq!(parse_git(url, true).unwrap(), GitSource::Url(url.into()));
+        }
+        assert_eq!(
+            parse_git("git@github.com:org/repo.git", false).unwrap(),
+            GitSource::Url("git@github.com:org/repo.git".into())
+        );
+        assert_eq!(
+            parse_git("../my-project", true).unwrap(),
+            GitSource::Local("../my-project".into())
+        );
+        // A directory that happens to look like user@host:path is the directory.
+        assert_eq!(
+            parse_git("me@x:y", true).unwrap(),
+            GitSource::Local("me@x:y".into())
+        );
+    }
+
+    #[test]
+    fn a_git_value_that_is_neither_is_a_clear_error() {
+        let err = parse_git("no/such/dir", false).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                r#"invalid --git "no/such/dir": no such directory, and not a URL: expected {GIT_FORMS}"#
+            )
+        );
+        assert!(parse_git("dir/a@b:c", false).is_err());
+        assert!(parse_git(" ", false)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--git is empty: expected"));
+    }
+
+    // ---------------------------------------------------------------- minutes
+
+    #[test]
+    fn minutes_are_bounded() {
+        assert_eq!(parse_minutes("0"), Ok(0.0));
+        assert_eq!(parse_minutes("30"), Ok(30.0));
+        assert_eq!(parse_minutes("1.5"), Ok(1.5));
+        assert_eq!(parse_minutes("10080"), Ok(10080.0));
+        for bad in ["-1", "-0.5", "10081", "soon", "", "NaN", "inf"] {
+            let err = parse_minutes(bad).unwrap_err();
+            assert_eq!(
+                err, "expected a number of minutes from 0 to 10080 (0: never)",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

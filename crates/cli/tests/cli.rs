@@ -96,7 +96,7 @@ fn conflicting_agent_flags_are_an_error_before_any_request() {
     .assert()
     .code(1)
     .stderr(one_error_line(
-        "--no-agent-credential codex cannot be combined with --agent-credential-type codex=api-key",
+        "--no-agent-credential codex and --agent-credential-type codex=api-key are mutually exclusive (for codex)",
     ));
 }
 

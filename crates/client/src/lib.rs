@@ -7,25 +7,30 @@
 //!
 //! The API key is held privately and never appears in `Debug` output or in any error.
 
+mod stream;
+
 use std::fmt;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use amika_types::{
     AgentKind, ApiKeyWithValue, AuditEvent, CreateApiKeyRequest, CreateCredentialRequest,
     CreateOrgRequest, CreateSandboxRequest, CreateSecretRequest, CreateUserRequest, CreatedUser,
-    CredentialSummary, ErrorBody, ErrorCode, ErrorDetail, ExecFrame, ExecRequest, Health,
-    ListApiKeysResponse, Me, OkStatus, Org, ResolutionPreview, RevealSecretResponse, Sandbox,
-    SandboxState, SecretSummary, UpdateCredentialRequest, UpdateSecretRequest, API_BASE,
+    CredentialSummary, ErrorBody, ErrorCode, ErrorDetail, ExecRequest, Health, ListApiKeysResponse,
+    Me, OkStatus, Org, ResolutionPreview, RevealSecretResponse, Sandbox, SandboxState,
+    SecretSummary, UpdateCredentialRequest, UpdateSecretRequest, WorkspaceUpload, API_BASE,
     TRACE_HEADER,
 };
-use futures::{Stream, StreamExt};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+pub use stream::ExecStream;
 
 /// How long an ordinary (non-streaming) request may take before it is abandoned.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a create (or its preview) may take: the server clones the repository first, and
+/// gives a clone up to 30 minutes.
+const CLONE_REQUEST_TIMEOUT: Duration = Duration::from_secs(35 * 60);
 /// How long connecting to the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a non-envelope error body that is quoted in an error message.
@@ -251,6 +256,23 @@ impl Client {
         decode(response, &url).await
     }
 
+    /// [`Client::call`] for a request that clones a repository before it answers: bounded by
+    /// [`CLONE_REQUEST_TIMEOUT`] instead of [`REQUEST_TIMEOUT`].
+    async fn call_slow<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, ClientError> {
+        let url = self.api_url(path);
+        let builder = self
+            .request(method, &url)
+            .timeout(CLONE_REQUEST_TIMEOUT)
+            .json(body);
+        let response = self.send(builder, &url).await?;
+        decode(response, &url).await
+    }
+
     async fn call_no_content(
         &self,
         method: Method,
@@ -456,7 +478,7 @@ impl Client {
     /// `POST /sandboxes` → 202: the sandbox, possibly still `initializing`
     /// (see [`Client::wait_for_sandbox`]).
     pub async fn create_sandbox(&self, req: &CreateSandboxRequest) -> Result<Sandbox, ClientError> {
-        self.call(Method::POST, "/sandboxes", Some(req)).await
+        self.call_slow(Method::POST, "/sandboxes", req).await
     }
 
     /// `GET /sandboxes/{id}` (`id_or_name`: an id or a name).
@@ -488,7 +510,7 @@ impl Client {
         &self,
         req: &CreateSandboxRequest,
     ) -> Result<ResolutionPreview, ClientError> {
-        self.call(Method::POST, "/sandboxes/resolve-preview", Some(req))
+        self.call_slow(Method::POST, "/sandboxes/resolve-preview", req)
             .await
     }
 
@@ -534,6 +556,89 @@ impl Client {
         let response = self.send(builder, &url).await?;
         Ok(ExecStream::new(response, url))
     }
+
+    /// `GET /sandboxes/{id}/setup-log`: the setup script's output as frames, ending with its
+    /// `exit` frame; with `follow`, live until the script ends. A 404 means no script ran.
+    pub async fn setup_log(
+        &self,
+        id_or_name: &str,
+        follow: bool,
+    ) -> Result<ExecStream, ClientError> {
+        let url = self.api_url(&format!(
+            "/sandboxes/{}/setup-log?follow={follow}",
+            encode_path_segment(id_or_name)
+        ));
+        // No overall timeout: a followed script may run for as long as its own deadline.
+        let builder = self.request(Method::GET, &url);
+        let response = self.send(builder, &url).await?;
+        Ok(ExecStream::new(response, url))
+    }
+
+    /// `POST /workspace-uploads?repo_name=..&origin_url=..` → 201: sends a local repository
+    /// (a `git bundle` of `len` bytes, read from `bundle` as it is sent) for a create to name in
+    /// `workspace_upload`. `progress(sent, len)` is called after every chunk read.
+    pub async fn upload_workspace(
+        &self,
+        repo_name: &str,
+        origin_url: Option<&str>,
+        bundle: tokio::fs::File,
+        len: u64,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<WorkspaceUpload, ClientError> {
+        let mut path = format!(
+            "/workspace-uploads?repo_name={}",
+            encode_path_segment(repo_name)
+        );
+        if let Some(origin) = origin_url {
+            path.push_str(&format!("&origin_url={}", encode_path_segment(origin)));
+        }
+        let url = self.api_url(&path);
+        // No overall timeout: a large repository over a slow link takes as long as it takes;
+        // the server bounds the size.
+        let builder = self
+            .request(Method::POST, &url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(upload_body(bundle, len, progress));
+        let response = self.send(builder, &url).await?;
+        decode(response, &url).await
+    }
+}
+
+/// Bytes read per chunk of an upload.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// A request body that reads `file` chunk by chunk as the request is sent, reporting progress.
+fn upload_body(
+    file: tokio::fs::File,
+    len: u64,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> reqwest::Body {
+    reqwest::Body::wrap_stream(upload_chunks(file, len, progress))
+}
+
+/// `file`'s bytes as a stream of chunks; `progress(sent, len)` after each.
+fn upload_chunks(
+    file: tokio::fs::File,
+    len: u64,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures::stream::unfold(Some((file, 0u64, progress)), move |state| async move {
+        let (mut file, sent, mut progress) = state?;
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                let sent = sent + n as u64;
+                progress(sent, len);
+                Some((Ok(buf), Some((file, sent, progress))))
+            }
+            // The error ends the body (and so the request); nothing is read after it.
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 /// `None` for the body parameter of body-less requests.
@@ -618,101 +723,6 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
-}
-
-/// Chunks are copied out of reqwest's `Bytes` so this crate needs no direct `bytes` dependency;
-/// exec output is small next to the cost of the request.
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, reqwest::Error>> + Send>>;
-
-/// The streamed answer of an exec: newline-delimited [`ExecFrame`]s, read as they arrive.
-pub struct ExecStream {
-    bytes: ByteStream,
-    url: String,
-    buffer: Vec<u8>,
-    done: bool,
-}
-
-impl fmt::Debug for ExecStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecStream")
-            .field("url", &self.url)
-            .field("buffered", &self.buffer.len())
-            .field("done", &self.done)
-            .finish()
-    }
-}
-
-impl ExecStream {
-    fn new(response: Response, url: String) -> Self {
-        let bytes = response
-            .bytes_stream()
-            .map(|chunk| chunk.map(|b| b.to_vec()));
-        ExecStream {
-            bytes: Box::pin(bytes),
-            url,
-            buffer: Vec::new(),
-            done: false,
-        }
-    }
-
-    /// The next frame, `None` once the body has ended. Blank lines are skipped; a body that ends
-    /// without a final newline still yields its last frame.
-    pub async fn next_frame(&mut self) -> Option<Result<ExecFrame, ClientError>> {
-        loop {
-            if let Some(line) = take_line(&mut self.buffer) {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return Some(self.parse(&line));
-            }
-            if self.done {
-                if self.buffer.iter().all(u8::is_ascii_whitespace) {
-                    self.buffer.clear();
-                    return None;
-                }
-                let rest = std::mem::take(&mut self.buffer);
-                return Some(self.parse(&rest));
-            }
-            match self.bytes.next().await {
-                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    self.done = true;
-                    self.buffer.clear();
-                    return Some(Err(ClientError::Http {
-                        url: self.url.clone(),
-                        reason: format!("exec stream broke off: {}", root_cause(&e)),
-                    }));
-                }
-                None => self.done = true,
-            }
-        }
-    }
-
-    fn parse(&self, line: &[u8]) -> Result<ExecFrame, ClientError> {
-        serde_json::from_slice(line).map_err(|e| ClientError::Decode {
-            url: self.url.clone(),
-            reason: format!("bad exec frame: {e}"),
-        })
-    }
-
-    /// The frames as a `Stream`, for callers that prefer combinators.
-    pub fn into_stream(self) -> impl Stream<Item = Result<ExecFrame, ClientError>> + Send {
-        futures::stream::unfold(self, |mut s| async move {
-            let frame = s.next_frame().await?;
-            Some((frame, s))
-        })
-    }
-}
-
-/// Removes and returns the first `\n`-terminated line of `buffer` (without the newline).
-fn take_line(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let end = buffer.iter().position(|&b| b == b'\n')?;
-    let mut line: Vec<u8> = buffer.drain(..=end).collect();
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    Some(line)
 }
 
 // ------------------------------------------------------------ agents in sandboxes
@@ -865,42 +875,34 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 502 Bad Gateway (http_502)");
     }
 
-    #[test]
-    fn lines_are_split_on_newlines_and_crlf() {
-        let mut buf = b"{\"a\":1}\r\n{\"b\":2}\npartial".to_vec();
-        assert_eq!(take_line(&mut buf).unwrap(), b"{\"a\":1}");
-        assert_eq!(take_line(&mut buf).unwrap(), b"{\"b\":2}");
-        assert_eq!(take_line(&mut buf), None);
-        assert_eq!(buf, b"partial");
-    }
-
     #[tokio::test]
-    async fn exec_frames_are_read_across_chunk_boundaries() {
-        let chunks: Vec<Result<Vec<u8>, reqwest::Error>> = vec![
-            Ok(b"{\"stream\":\"stdout\",\"da".to_vec()),
-            Ok(b"ta\":\"hi\\n\"}\n\n{\"stream\":\"stderr\",\"data\":\"e\"}\n".to_vec()),
-            Ok(b"{\"stream\":\"exit\",\"code\":3}".to_vec()),
-        ];
-        let mut stream = ExecStream {
-            bytes: Box::pin(futures::stream::iter(chunks)),
-            url: "u".into(),
-            buffer: Vec::new(),
-            done: false,
-        };
-        let mut frames = Vec::new();
-        while let Some(frame) = stream.next_frame().await {
-            frames.push(frame.unwrap());
-        }
-        assert_eq!(
-            frames,
-            vec![
-                ExecFrame::Stdout {
-                    data: "hi\n".into()
-                },
-                ExecFrame::Stderr { data: "e".into() },
-                ExecFrame::Exit { code: 3 },
-            ]
-        );
+    async fn an_upload_streams_the_whole_file_in_chunks_and_reports_progress() {
+        use futures::StreamExt;
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repo.bundle");
+        let data: Vec<u8> = (0..(UPLOAD_CHUNK * 2 + 1000))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = tokio::fs::File::open(&path).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let len = data.len() as u64;
+        let chunks: Vec<Vec<u8>> = upload_chunks(file, len, move |sent, total| {
+            log.lock().unwrap().push((sent, total))
+        })
+        .map(Result::unwrap)
+        .collect()
+        .await;
+        assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() <= UPLOAD_CHUNK));
+        assert_eq!(chunks.concat(), data);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), chunks.len());
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+        assert!(seen.iter().all(|(_, total)| *total == len));
+        assert_eq!(seen.last(), Some(&(len, len)));
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ pub struct AgentSendArgs {
     pub message: Option<String>,
     /// Which agent: claude or codex (default: the session's, else the first one the sandbox
     /// has a credential for).
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = crate::sandbox_flags::parse_agent)]
     pub agent: Option<AgentKind>,
     /// Continue this session (default: the sandbox's latest session with the agent).
     #[arg(long, value_name = "ID", conflicts_with = "new_session")]

@@ -1,4 +1,5 @@
-//! `amika secret claude|codex`: agent credentials (push, list, delete, reveal).
+//! `amika secret claude|codex|github`: provider credentials (push, list, delete, reveal): the
+//! agents' credentials, and `github` tokens that clone private repositories.
 //!
 //! An OAuth credential is the agent's whole credential JSON document and must parse as JSON; it
 //! is checked here too, so a wrong file is named before anything is sent. An API key is a string
@@ -47,7 +48,7 @@ pub struct PushArgs {
     /// The credential's name.
     #[arg(long)]
     pub name: String,
-    /// oauth (the agent's credential JSON) or api_key (also spelled api-key).
+    /// oauth (the agent's credential JSON) or api_key (also spelled api-key); github: api_key.
     #[arg(long = "type", value_name = "TYPE")]
     pub credential_type: CredentialType,
     /// The value; `-` reads it from stdin. Without --value or --from-file, prompted for (hidden).
@@ -88,6 +89,14 @@ pub async fn run(ctx: &Ctx, kind: AgentKind, cmd: CredentialCommand) -> anyhow::
         CredentialCommand::Delete { name, yes } => delete(ctx, kind, name, yes).await,
         CredentialCommand::Reveal { name } => reveal(ctx, kind, name).await,
     }
+}
+
+/// A `github` credential is a token: `--type api_key` (before its value is read).
+pub fn check_type(kind: AgentKind, ty: CredentialType) -> anyhow::Result<()> {
+    if kind == AgentKind::Github && ty == CredentialType::Oauth {
+        bail!("--type oauth: a github credential is a token: expected --type api_key");
+    }
+    Ok(())
 }
 
 /// Checks and normalises a credential value read from `source` (a phrase for messages):
@@ -188,6 +197,7 @@ async fn push(ctx: &Ctx, kind: AgentKind, args: PushArgs) -> anyhow::Result<()> 
     if args.name.trim().is_empty() {
         bail!("--name is empty");
     }
+    check_type(kind, args.credential_type)?;
     let value = read_value(ctx, kind, &args)?;
     prompt::ensure_can_confirm(ctx.output, args.yes, "--yes", "push")?;
     let client = ctx.client()?;
@@ -313,6 +323,17 @@ mod tests {
         );
         let ok = check_value(CredentialType::Oauth, "{\"a\":1}\n".into(), "x").unwrap();
         assert_eq!(ok, "{\"a\":1}\n", "oauth documents are kept verbatim");
+    }
+
+    #[test]
+    fn a_github_credential_is_a_token() {
+        let err = check_type(AgentKind::Github, CredentialType::Oauth).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--type oauth: a github credential is a token: expected --type api_key"
+        );
+        assert!(check_type(AgentKind::Github, CredentialType::ApiKey).is_ok());
+        assert!(check_type(AgentKind::Claude, CredentialType::Oauth).is_ok());
     }
 
     #[test]

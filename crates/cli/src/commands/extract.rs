@@ -59,16 +59,21 @@ impl fmt::Debug for Found {
 /// Parses `--only`; empty means every kind.
 pub fn parse_only(values: &[String]) -> anyhow::Result<Vec<AgentKind>> {
     if values.is_empty() {
-        return Ok(AgentKind::ALL.to_vec());
+        return Ok(AgentKind::AGENTS.to_vec());
     }
     let mut kinds = Vec::new();
     for value in values {
-        let kind: AgentKind = value.trim().parse().map_err(|_| {
-            anyhow::anyhow!(
-                "--only: unknown kind {value:?}: expected {} (comma-separated)",
-                AgentKind::EXPECTED
-            )
-        })?;
+        // Agents only: there is nothing to extract for `github`.
+        let kind = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|k: &AgentKind| k.is_agent())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--only: unknown kind {value:?}: expected claude or codex (comma-separated)"
+                )
+            })?;
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
@@ -516,7 +521,8 @@ mod tests {
 
     #[test]
     fn only_parses_kinds_and_rejects_unknown_ones() {
-        assert_eq!(parse_only(&[]).unwrap(), AgentKind::ALL.to_vec());
+        assert_eq!(parse_only(&[]).unwrap(), AgentKind::AGENTS.to_vec());
+        assert!(parse_only(&["github".into()]).is_err());
         assert_eq!(
             parse_only(&["codex".into(), "codex".into()]).unwrap(),
             vec![AgentKind::Codex]

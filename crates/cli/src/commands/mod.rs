@@ -48,7 +48,7 @@ pub enum Command {
     /// Manage orgs and users (admins only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
-    /// Manage secrets and agent credentials (`secret claude ...`, `secret codex ...`).
+    /// Manage secrets, agent credentials and GitHub tokens (`secret claude|codex|github ...`).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
     /// Create, inspect, run commands in and delete sandboxes.

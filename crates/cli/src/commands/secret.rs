@@ -1,5 +1,5 @@
 //! `amika secret`: generic secrets for env injection (push, list, delete, reveal), and the
-//! `claude`/`codex` agent-credential subcommands and `extract`, which live in their own files.
+//! `claude`/`codex`/`github` credential subcommands and `extract`, which live in their own files.
 //!
 //! `push` merges its sources with precedence `--from-file` < positional `KEY=VALUE` <
 //! `--from-env`, shows a masked preview, asks, then creates each secret or stores a new version
@@ -47,6 +47,11 @@ pub enum SecretCommand {
     /// Manage Codex credentials.
     #[command(subcommand)]
     Codex(CredentialCommand),
+    /// Manage GitHub tokens: they clone private repositories over HTTPS (your default one for
+    /// GitHub hosts, or the one named with `sandbox create --git-credential NAME`); never
+    /// injected into a sandbox as an agent credential. Type api_key only.
+    #[command(subcommand)]
+    Github(CredentialCommand),
     /// Find the agent credentials on this machine (and push them with --push).
     Extract(ExtractArgs),
 }
@@ -106,6 +111,9 @@ pub async fn run(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<()> {
             credential::run(ctx, amika_types::AgentKind::Claude, cmd).await
         }
         SecretCommand::Codex(cmd) => credential::run(ctx, amika_types::AgentKind::Codex, cmd).await,
+        SecretCommand::Github(cmd) => {
+            credential::run(ctx, amika_types::AgentKind::Github, cmd).await
+        }
         SecretCommand::Extract(args) => extract::run(ctx, args).await,
     }
 }

@@ -96,7 +96,10 @@ impl Server {
         let mut cmd = Command::cargo_bin("amika").unwrap();
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
-        cmd.env("AMIKA_API_URL", &self.url)
+        // Outside any git repository (the tests run inside this one): `sandbox create` would
+        // otherwise send this checkout as the sandbox's repository.
+        cmd.current_dir(self.dir.path())
+            .env("AMIKA_API_URL", &self.url)
             .env("AMIKA_API_KEY", key)
             .env("AMIKA_CONFIG", self.dir.path().join("cli-config.json"))
             .env("HOME", &home)

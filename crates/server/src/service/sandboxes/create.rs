@@ -674,10 +674,17 @@ impl Service {
                 .insert(row.id.clone(), redactions.clone());
         }
         let mut failure = outcome.as_ref().err().map(|e| e.to_string());
+        let mut row = row.clone();
         let guard = match (setup, &outcome) {
             (Some(plan), Ok(())) => {
                 drop(guard);
-                failure = self.run_setup(row, plan, &redactions).await?;
+                failure = self.run_setup(&row, plan, &redactions).await?;
+                // The setup's outcome is on the stored row now, not on this copy: the answer
+                // must not say `pending` for a script that ran. (A row deleted meanwhile is
+                // found by the transition below.)
+                if let Ok(stored) = self.store.get_sandbox(&row.id).await {
+                    row.workspace = stored.workspace;
+                }
                 let guard = lock.lock().await;
                 if failure.is_some() {
                     let _ = self.provider.stop(&row.id).await;
@@ -691,7 +698,7 @@ impl Service {
             Some(_) => Operation::MarkFailed,
         };
         // Only if nobody stopped or deleted it meanwhile.
-        let Some(current) = self.transition(row, op, failure.as_deref()).await? else {
+        let Some(current) = self.transition(&row, op, failure.as_deref()).await? else {
             // Do not resurrect it.
             let _ = self.provider.stop(&row.id).await;
             return Err(self.changed_meanwhile(&row.head(), "starting").await);
