@@ -7,9 +7,9 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
 import { join, resolve, dirname } from "node:path";
@@ -103,6 +103,27 @@ async function assertLabelled(name) {
       .map((el) => el.outerHTML),
   );
   assert.deepEqual(unlabelled, [], `${name}: controls without a label`);
+}
+
+/** A bare repository under `root` (main, and `feature` one commit ahead) with a
+ * `.amika/config.toml` and a setup script; its `file://` URL. */
+function makeRepository(root) {
+  const work = join(root, "repo-work");
+  mkdirSync(join(work, ".amika"), { recursive: true });
+  mkdirSync(join(work, "scripts"), { recursive: true });
+  const git = (cwd, ...args) =>
+    execFileSync("git", ["-c", "user.name=UI Test", "-c", "user.email=ui@test.invalid", ...args], { cwd, stdio: "pipe" });
+  git(work, "init", "-q", "-b", "main");
+  writeFileSync(join(work, ".amika", "config.toml"), '[env]\nNODE_ENV = "development"\n[lifecycle]\nsetup_script = "scripts/setup.sh"\n');
+  writeFileSync(join(work, "scripts", "setup.sh"), "#!/bin/sh\necho repo setup\n");
+  git(work, "add", "-A");
+  git(work, "commit", "-q", "-m", "main");
+  git(work, "checkout", "-q", "-b", "feature");
+  writeFileSync(join(work, "README.md"), "feature\n");
+  git(work, "add", "-A");
+  git(work, "commit", "-q", "-m", "feature");
+  git(root, "clone", "-q", "--bare", work, join(root, "repo.git"));
+  return `file://${join(root, "repo.git")}`;
 }
 
 /** Run `action` (a click or key press that submits a form) and wait for the new page. */
@@ -281,7 +302,7 @@ describe("amika web UI in Chromium", () => {
     assert.match(await page.getByRole("status").innerText(), /Secret API_TOKEN added/);
 
     // Credential 1: Claude OAuth JSON pasted into the textarea.
-    await page.getByLabel("Agent", { exact: true }).selectOption("claude");
+    await page.getByLabel("Kind", { exact: true }).selectOption("claude");
     await page.getByLabel("Credential name").fill("personal-oauth");
     await page.getByLabel("Type").selectOption("oauth");
     await page.getByLabel("OAuth credential JSON").fill(CLAUDE_OAUTH);
@@ -290,11 +311,11 @@ describe("amika web UI in Chromium", () => {
     assert.match(await page.getByRole("status").innerText(), /claude credential personal-oauth added \(oauth, user scope\)/);
 
     // Credential 2: an API key in the password field, marked default.
-    await page.getByLabel("Agent", { exact: true }).selectOption("claude");
+    await page.getByLabel("Kind", { exact: true }).selectOption("claude");
     await page.getByLabel("Credential name").fill("work-key");
     await page.getByLabel("Type").selectOption("api_key");
     await page.getByLabel("API key value").fill(API_KEY_VALUE);
-    await page.getByLabel("Use as my default for this agent").check();
+    await page.getByLabel("Use as my default of this kind").check();
     await page.getByRole("button", { name: "Add credential" }).click();
     await page.waitForURL(`${base}/secrets`);
 
@@ -453,6 +474,53 @@ describe("amika web UI in Chromium", () => {
     await page.waitForURL(`${base}/secrets`);
     const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
     assert.deepEqual((await tableRows(credsCard)).map((r) => r[1]), ["work-key"]);
+  });
+
+  it("creates a sandbox from a repository with env lines and a setup script, and shows its setup log", async () => {
+    const url = makeRepository(tmp);
+    await page.goto(`${base}/sandboxes/new`);
+    await page.getByLabel("Sandbox name").fill("repo-box");
+    await page.getByLabel("Repository URL").fill(url);
+    await page.getByLabel("Branch", { exact: true }).fill("feature");
+    const envLines = page.getByLabel("Variables, one KEY=VALUE per line");
+    await envLines.fill("GREETING=hello <b>there</b>\nnot a variable");
+    await page.getByLabel("Setup script", { exact: true }).fill('echo "setup ran: $GREETING / $NODE_ENV"');
+    await page.getByLabel("Size", { exact: true }).selectOption("s");
+
+    // The preview says what the repository's .amika/config.toml adds, and which script runs.
+    await submit(() => page.getByRole("button", { name: "Preview resolution" }).click());
+    assert.match(await page.locator("#env_vars-error").innerText(), /line 2: "not a variable" has no "="/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "env_vars", "focus on what to fix");
+    assert.equal(await envLines.inputValue(), "GREETING=hello <b>there</b>\nnot a variable");
+    assert.equal(await page.getByLabel("Repository URL").inputValue(), url);
+    await checkPage("new-sandbox-repo-error");
+    await envLines.fill("GREETING=hello <b>there</b>");
+    await submit(() => page.getByRole("button", { name: "Preview resolution" }).click());
+    assert.match(await page.locator("#preview-repo-config").innerText(), /NODE_ENV/);
+    assert.match(await page.locator("#preview-repo-config").innerText(), /scripts\/setup\.sh/);
+    assert.match(await page.locator("#preview-notes").innerText(), /your script runs before the sandbox is ready, instead of the repository's scripts\/setup\.sh/);
+    await checkPage("new-sandbox-repo-preview");
+
+    await Promise.all([
+      page.waitForURL(`${base}/sandboxes/repo-box`, { timeout: 60_000 }),
+      page.getByRole("button", { name: "Create sandbox" }).click(),
+    ]);
+    assert.equal(await page.locator("#sandbox-state").innerText(), "running");
+    assert.equal(await page.locator("#sandbox-branch").innerText(), "feature");
+    assert.equal(await page.locator("#sandbox-dir").innerText(), "~/workspace/repo");
+    assert.equal(await page.locator("#setup-state").innerText(), "succeeded");
+    assert.equal(
+      await page.locator("#setup-log").innerText(),
+      "setup ran: hello <b>there</b> / development\n[exit 0]\n",
+    );
+    const env = page.locator("section", { has: page.locator("#plain-env-title") });
+    assert.deepEqual(await tableRows(env), [
+      ["GREETING", "hello <b>there</b>", "request"],
+      ["NODE_ENV", "development", ".amika/config.toml"],
+    ]);
+    await checkPage("sandbox-repo-detail");
+    const [deleted] = await api("DELETE", "/sandboxes/repo-box");
+    assert.ok(deleted < 300, `delete answered ${deleted}`);
   });
 
   it("sends messages to the test agent from the sandbox page and shows its redacted replies", async () => {

@@ -101,6 +101,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/sandboxes/{id}/start", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/stop", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/exec", &["post"]),
+    ("/api/v0beta1/sandboxes/{id}/setup-log", &["get"]),
+    ("/api/v0beta1/workspace-uploads", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/agent-send", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/agent-send-jobs", &["post"]),
     (

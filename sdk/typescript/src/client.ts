@@ -42,10 +42,13 @@ import type {
   ResolutionPreview,
   Sandbox,
   Secret,
+  SetupLogOptions,
   UpdateProviderSecretInput,
   UpdateSecretInput,
+  UploadWorkspaceOptions,
   WaitForAgentSendJobOptions,
   WaitOptions,
+  WorkspaceUpload,
 } from "./types.js";
 import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
 
@@ -73,7 +76,19 @@ type ParamsOf<R extends string> = R extends `${string}{${infer P}}${infer Rest}`
   ? P | ParamsOf<Rest>
   : never;
 
+/** Bytes the SDK sends as they are (`application/octet-stream`). */
+export type Bytes = Uint8Array | ArrayBuffer | Blob;
+
+function isBytes(v: unknown): v is Bytes {
+  return (
+    v instanceof Uint8Array ||
+    v instanceof ArrayBuffer ||
+    (typeof Blob !== "undefined" && v instanceof Blob)
+  );
+}
+
 interface CallOptions {
+  /** A JSON body (converted to snake_case unless `raw`), or bytes sent as they are. */
   body?: unknown;
   query?: Record<string, string | number | undefined>;
   /** Send and return the body as is (the api-keys endpoints are camelCase on the wire). */
@@ -191,14 +206,17 @@ export class AmikaClient {
       accept: "application/json",
       "user-agent": `amika-sdk-typescript/${SDK_VERSION}`,
     };
-    if (body !== undefined) headers["content-type"] = "application/json";
+    const binary = isBytes(body);
+    if (body !== undefined) {
+      headers["content-type"] = binary ? "application/octet-stream" : "application/json";
+    }
     const request = `${method.toUpperCase()} ${url}`;
     let resp: Response;
     try {
       resp = await this.#fetch(url, {
         method: method.toUpperCase(),
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : binary ? (body as BodyInit) : JSON.stringify(body),
         signal,
       });
     } catch (e) {
@@ -270,7 +288,7 @@ export class AmikaClient {
   ): Promise<T> {
     const url = this.#url(route, params, opts.query);
     const body =
-      opts.body === undefined ? undefined : opts.raw ? opts.body : toWire(opts.body);
+      opts.body === undefined || opts.raw || isBytes(opts.body) ? opts.body : toWire(opts.body);
     const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : opts.timeoutMs;
     const signal = anySignal(
       opts.signal,
@@ -394,6 +412,42 @@ export class AmikaClient {
     );
   }
 
+  /**
+   * The output of the sandbox's setup script as frames (redacted like exec output), ending with
+   * its `exit` frame. Without `follow` it yields what there is now; with `follow` it keeps
+   * reading while the script runs. A sandbox that ran no setup script is a 404
+   * `AmikaApiError`.
+   */
+  async *setupLog(
+    idOrName: string,
+    options: SetupLogOptions = {},
+  ): AsyncGenerator<ExecFrame, void, undefined> {
+    const url = this.#url("/api/v0beta1/sandboxes/{id}/setup-log", { id: idOrName }, {
+      follow: options.follow ? "true" : undefined,
+    });
+    const resp = await this.#send("get", url, undefined, options.signal, null);
+    const traceId = resp.headers.get("x-trace-id") ?? "";
+    yield* readFrames(resp, traceId, `GET ${url}`, "setup log");
+  }
+
+  /**
+   * Send a local repository (the bytes of a `git bundle`, e.g. from
+   * `git bundle create - --all`) for a create to use: pass the answer's `id` as
+   * `workspaceUpload` to `createSandbox` within the hour. The server keeps it for its owner only
+   * and removes it once a create has used it.
+   */
+  uploadWorkspace(bundle: Bytes, options: UploadWorkspaceOptions): Promise<WorkspaceUpload> {
+    if (!isBytes(bundle)) {
+      throw new AmikaError("uploadWorkspace: the bundle must be a Uint8Array, ArrayBuffer or Blob");
+    }
+    return this.#call("post", "/api/v0beta1/workspace-uploads", {}, {
+      body: bundle,
+      query: { repo_name: options.repoName, origin_url: options.originUrl },
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? null,
+    });
+  }
+
   /** Send the exec request (errors before the stream starts are `AmikaApiError`s). */
   async #openExec(
     idOrName: string,
@@ -404,7 +458,7 @@ export class AmikaClient {
     const body = toWire({ command, cwd: options.cwd, timeoutSecs: options.timeoutSecs });
     const resp = await this.#send("post", url, body, options.signal);
     const traceId = resp.headers.get("x-trace-id") ?? "";
-    return { traceId, frames: readFrames(resp, traceId, `POST ${url}`) };
+    return { traceId, frames: readFrames(resp, traceId, `POST ${url}`, "exec") };
   }
 
   // ---------------------------------------------------------------- agent send
@@ -591,8 +645,9 @@ async function* readFrames(
   resp: Response,
   traceId: string,
   request: string,
+  what: "exec" | "setup log",
 ): AsyncGenerator<ExecFrame, void, undefined> {
-  if (!resp.body) throw new AmikaExecError("the exec answer has no body", traceId);
+  if (!resp.body) throw new AmikaExecError(`the ${what} answer has no body`, traceId);
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
   let buffered = "";
@@ -600,7 +655,7 @@ async function* readFrames(
     try {
       return JSON.parse(line) as ExecFrame;
     } catch {
-      throw new AmikaExecError(`bad exec frame from the server: ${line.slice(0, 200)}`, traceId);
+      throw new AmikaExecError(`bad ${what} frame from the server: ${line.slice(0, 200)}`, traceId);
     }
   };
   try {
@@ -610,7 +665,7 @@ async function* readFrames(
         chunk = await reader.read();
       } catch (e) {
         if ((e as { name?: string })?.name === "AbortError") throw e;
-        throw new AmikaNetworkError(`the exec stream broke off (${describeCause(e)})`, request, e);
+        throw new AmikaNetworkError(`the ${what} stream broke off (${describeCause(e)})`, request, e);
       }
       if (chunk.done) break;
       buffered += decoder.decode(chunk.value, { stream: true });

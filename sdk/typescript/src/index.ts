@@ -9,7 +9,7 @@
  * ```
  */
 export { AmikaClient, SDK_VERSION } from "./client.js";
-export type { AmikaClientOptions } from "./client.js";
+export type { AmikaClientOptions, Bytes } from "./client.js";
 export {
   AmikaAgentJobTimeoutError,
   AmikaApiError,

@@ -6,7 +6,7 @@
  * server's document (`src/generated/openapi.ts`): a field added, removed, renamed or retyped on
  * the server breaks `tsc` here until the SDK follows. See the `Checks` block at the end.
  */
-import type { components } from "./generated/openapi.js";
+import type { components, operations } from "./generated/openapi.js";
 
 type Schemas = components["schemas"];
 
@@ -21,6 +21,11 @@ export type CredentialTypeInput = CredentialType | "api-key";
 export type SandboxState = Schemas["SandboxState"];
 export type NetworkMode = Schemas["NetworkMode"];
 export type ResolutionOutcome = Schemas["ResolutionOutcome"];
+/** A sandbox's size: `xs` 512 MiB / 256 processes, `s` 1024 / 512, `m` 2048 / 1024,
+ * `l` 4096 / 2048, `xl` 8192 / 4096. */
+export type SandboxSize = Schemas["SandboxSize"];
+/** Where a setup script stands (`SetupOutcome.state`). */
+export type SetupState = "pending" | "running" | "succeeded" | "failed" | "timed_out" | "skipped";
 
 // ------------------------------------------------------------------ errors
 
@@ -73,7 +78,8 @@ export interface UpdateSecretInput {
 
 // ------------------------------------------------------------------ agent credentials
 
-/** An agent credential (Claude or Codex), never with its value. */
+/** A provider credential (`claude` or `codex` for an agent, `github` for cloning private
+ * repositories), never with its value. */
 export interface AgentCredential {
   id: string;
   kind: AgentKind;
@@ -92,7 +98,8 @@ export interface AgentCredential {
 
 export interface CreateProviderSecretInput {
   name: string;
-  /** `oauth` (the agent's whole credential JSON) or `api_key` (also spelled `api-key`). */
+  /** `oauth` (the agent's whole credential JSON) or `api_key` (also spelled `api-key`); a
+   * `github` credential is a token: `api_key` only. */
   type: CredentialTypeInput;
   value: string;
   scope?: Scope;
@@ -173,17 +180,53 @@ export interface AgentCredentialRef {
 }
 
 export interface CreateSandboxInput {
-  name: string;
+  /** Unique among your sandboxes; absent or `""`: a generated, readable name. */
+  name?: string;
   /** Env var name → secret name. The keys are env var names and are sent unchanged. */
   secretEnvVars?: Record<string, string>;
-  /** At most one entry per kind. A kind left out gets nothing. */
+  /** At most one entry per kind. A kind left out gets nothing. A bare `{ kind }` takes the
+   * repository's `.amika/config.toml` entry for that kind, else your or your org's default. */
   agentCredentials?: AgentCredentialRef[];
+  /** `local` (the only provider of this server). */
   provider?: string;
   network?: NetworkMode;
-  /** Memory limit in MiB. */
+  /** Memory limit in MiB (overrides the one `size` implies). */
   memoryMib?: number;
-  /** Maximum number of processes. */
+  /** Maximum number of processes (overrides the one `size` implies). */
   pids?: number;
+  /** A repository the server clones into `~/workspace/<repo-name>`: `https://`, `http://`,
+   * `ssh://`, `git://`, `file:///` (admins only) or `user@host:path`. `""`: none. */
+  repoUrl?: string;
+  /** The id of a `uploadWorkspace` answer, used instead of `repoUrl`. */
+  workspaceUpload?: string;
+  /** The branch to check out (default: the repository's default branch). */
+  branch?: string;
+  /** A new branch created from `branch` and checked out. */
+  newBranchName?: string;
+  /** A secret or `github` credential whose value is the clone's token over HTTPS (default: your
+   * default `github` credential, for the server's GitHub hosts only). */
+  gitCredential?: string;
+  /** Plain env vars (not secrets: stored and shown as given). Keys are sent unchanged. */
+  envVars?: Record<string, string>;
+  /** Env vars of the repository's `.amika/config.toml` to leave out. */
+  disabledRepoEnvVarNames?: string[];
+  /** A script run inside the sandbox before it is `running`, instead of the repository's
+   * `setup_script`. */
+  setupScriptText?: string;
+  /** Run no setup script at all (not even the repository's). */
+  skipSetupScript?: boolean;
+  /** Seconds before a setup script still running is killed (default 1800). */
+  setupTimeoutSecs?: number;
+  /** A preset this server has. */
+  preset?: string;
+  /** Memory and process limits by size. */
+  size?: SandboxSize;
+  /** Starting from a snapshot is not supported yet: leave it out or null. */
+  snapshot?: string | null;
+  /** Minutes without exec or agent activity after which the sandbox is stopped; 0: never. */
+  autoStopInterval?: number;
+  /** Minutes without exec or agent activity after which the sandbox is deleted; 0 or -1: never. */
+  autoDeleteInterval?: number;
 }
 
 /** What was resolved (or skipped, and why) for one agent kind. */
@@ -194,9 +237,35 @@ export interface ResolvedAgentCredential {
   name: string;
   /** `oauth` / `api_key`, `""` when skipped. */
   type: string;
-  /** `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`. */
+  /** `request:name`, `request:type`, `repo_config`, `user_default`, `org_default` or
+   * `no-credential`. */
   source: string;
   reason: string;
+}
+
+/** What a repository's `.amika/config.toml` contributed (names only, never values of secrets). */
+export interface RepoConfigApplied {
+  /** Plain env vars it set (the request's own won where both named one). */
+  envVars: string[];
+  /** Env vars it mapped to secrets. */
+  secretEnvVars: string[];
+  /** Kinds whose credential it chose. */
+  agentCredentials: AgentKind[];
+  /** Its setup script, relative to the repository's root. */
+  setupScript: string | null;
+}
+
+/** A sandbox's setup script and how it went. */
+export interface SetupOutcome {
+  /** `request` (`setupScriptText`) or `repo_config` (the repository's `setup_script`). */
+  source: string;
+  /** The repository's script path, for `repo_config`. */
+  script: string | null;
+  /** A `SetupState`: `pending`, `running`, `succeeded`, `failed`, `timed_out` or `skipped`. */
+  state: string;
+  exitCode: number | null;
+  startedAt: string | null;
+  endedAt: string | null;
 }
 
 export interface Sandbox {
@@ -225,6 +294,19 @@ export interface Sandbox {
   pids: number | null;
   secretNames: string[];
   resolvedAgentCredentials: ResolvedAgentCredential[];
+  /** Plain env vars set in the sandbox (request and repository config), values as given. */
+  envVars: Record<string, string>;
+  preset: string | null;
+  /** A `SandboxSize`, or null when none was asked for. */
+  size: string | null;
+  autoStopInterval: number | null;
+  autoDeleteInterval: number | null;
+  /** What the repository's `.amika/config.toml` contributed; null without one. */
+  repoConfig: RepoConfigApplied | null;
+  /** The setup script and how it went; null when none ran. */
+  setup: SetupOutcome | null;
+  /** Things the create did that may not be what was meant (on `createSandbox`'s answer only). */
+  warnings?: string[];
   createdAt: string;
   updatedAt: string;
 }
@@ -233,6 +315,39 @@ export interface Sandbox {
 export interface ResolutionPreview {
   secretNames: string[];
   resolvedAgentCredentials: ResolvedAgentCredential[];
+  /** What the repository's `.amika/config.toml` would contribute (the server clones the
+   * repository to read it); null without a repository or without the file. */
+  repoConfig: RepoConfigApplied | null;
+}
+
+/** A repository sent with `uploadWorkspace`, kept by the server for an hour until a create
+ * names it in `workspaceUpload` (a create consumes it). */
+export interface WorkspaceUpload {
+  id: string;
+  /** The workspace directory's name (`~/workspace/<repoName>`). */
+  repoName: string;
+  /** The repository's origin as the client knows it (shown on the sandbox; never cloned). */
+  originUrl: string | null;
+  sizeBytes: number;
+  expiresAt: string;
+}
+
+export interface UploadWorkspaceOptions {
+  /** What the workspace directory will be called. */
+  repoName: string;
+  /** The repository's origin, shown on the sandbox (never cloned; leave credentials out). */
+  originUrl?: string;
+  /** Abort the upload. */
+  signal?: AbortSignal;
+  /** Give up after this long (default: no limit, a bundle may be large). */
+  timeoutMs?: number;
+}
+
+export interface SetupLogOptions {
+  /** Keep reading until the script ends (default: only what there is now). */
+  follow?: boolean;
+  /** Stop reading (closes the stream). */
+  signal?: AbortSignal;
 }
 
 export interface ExecOptions {
@@ -483,6 +598,22 @@ type Checks = [
   Assert<IsOutput<Sandbox, Schemas["Sandbox"]>>,
   Assert<IsOutput<ResolvedAgentCredential, Schemas["ResolvedAgentCredential"]>>,
   Assert<IsOutput<ResolutionPreview, Schemas["ResolutionPreview"]>>,
+  Assert<IsOutput<RepoConfigApplied, Schemas["RepoConfigApplied"]>>,
+  Assert<IsOutput<SetupOutcome, Schemas["SetupOutcome"]>>,
+  Assert<IsOutput<WorkspaceUpload, Schemas["WorkspaceUpload"]>>,
+  Assert<Equals<SandboxSize, Schemas["SandboxSize"]>>,
+  Assert<
+    Equals<
+      keyof Camelize<operations["create_workspace_upload"]["parameters"]["query"]>,
+      Exclude<keyof UploadWorkspaceOptions, "signal" | "timeoutMs">
+    >
+  >,
+  Assert<
+    Equals<
+      keyof Camelize<NonNullable<operations["get_setup_log"]["parameters"]["query"]>>,
+      Exclude<keyof SetupLogOptions, "signal">
+    >
+  >,
   Assert<IsOutput<ExecFrame, Schemas["ExecFrame"]>>,
   Assert<IsOutput<Me, Schemas["Me"]>>,
   Assert<IsInput<CreateSecretInput, Schemas["CreateSecretRequest"]>>,

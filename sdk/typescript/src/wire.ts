@@ -2,13 +2,20 @@
  * camelCase in TypeScript, snake_case on the wire: key conversion both ways.
  *
  * Only the keys of the API's own objects are converted. Values under the keys listed in
- * `OPAQUE_*` are user data and pass through untouched: `secretEnvVars` maps env var names
- * (`DATABASE_URL` must stay `DATABASE_URL`), and an audit event's `detail`, a sandbox's
+ * `OPAQUE_*` are user data and pass through untouched: `secretEnvVars` and `envVars` map env var
+ * names (`DATABASE_URL` must stay `DATABASE_URL`), and an audit event's `detail`, a sandbox's
  * `services` and an agent session's `metadata` are free-form documents.
  */
 
-const OPAQUE_TO_WIRE = new Set(["secretEnvVars"]);
-const OPAQUE_FROM_WIRE = new Set(["secret_env_vars", "detail", "details", "services", "metadata"]);
+const OPAQUE_TO_WIRE = new Set(["secretEnvVars", "envVars"]);
+const OPAQUE_FROM_WIRE = new Set([
+  "secret_env_vars",
+  "env_vars",
+  "detail",
+  "details",
+  "services",
+  "metadata",
+]);
 
 export function camelToSnake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -152,6 +152,8 @@ describe("the flow of the issue", () => {
         { kind: "claude", outcome: "resolved", name: "personal-oauth", type: "oauth", source: "request:name", reason: "" },
         { kind: "codex", outcome: "skipped", name: "", type: "", source: "no-credential", reason: "no stored credential" },
       ],
+      // No repository, so no `.amika/config.toml` to contribute anything.
+      repoConfig: null,
     });
     assert.ok(!(await amika.listSandboxes()).some((s) => s.name === "preview-box"));
   });
@@ -299,7 +301,7 @@ describe("error cases", () => {
     await expectApiError(amika.listProviderSecrets("gemini" as AgentKind), {
       status: 400,
       code: "unknown_kind",
-      message: /"gemini".*claude or codex/,
+      message: /"gemini".*claude, codex or github/,
     });
     await expectApiError(
       amika.createSandbox({ name: "two-claudes", agentCredentials: [{ kind: "claude" }, { kind: "claude" }] }),

@@ -21,12 +21,14 @@ test("user-data maps keep their keys; undefined fields are left out", () => {
   const wire = toWire({
     name: "dev-box",
     secretEnvVars: { DATABASE_URL: "DATABASE_URL", myLowerVar: "x", A_B: "y" },
+    envVars: { NODE_ENV: "development", myLowerVar: "v", A_B: "w" },
     agentCredentials: [{ kind: "codex", none: true, name: undefined }],
     memoryMib: 64,
   });
   assert.deepEqual(wire, {
     name: "dev-box",
     secret_env_vars: { DATABASE_URL: "DATABASE_URL", myLowerVar: "x", A_B: "y" },
+    env_vars: { NODE_ENV: "development", myLowerVar: "v", A_B: "w" },
     agent_credentials: [{ kind: "codex", none: true }],
     memory_mib: 64,
   });
@@ -37,6 +39,8 @@ test("user-data maps keep their keys; undefined fields are left out", () => {
     resolved_agent_credentials: [{ kind: "claude", type: "oauth" }],
     error_message: null,
     metadata: { credential: "personal-oauth", some_key: 2 },
+    env_vars: { NODE_ENV: "development", my_var: "v" },
+    repo_config: { env_vars: ["NODE_ENV"], setup_script: null },
   });
   assert.deepEqual(sdk, {
     objectName: "s",
@@ -45,5 +49,7 @@ test("user-data maps keep their keys; undefined fields are left out", () => {
     resolvedAgentCredentials: [{ kind: "claude", type: "oauth" }],
     errorMessage: null,
     metadata: { credential: "personal-oauth", some_key: 2 },
+    envVars: { NODE_ENV: "development", my_var: "v" },
+    repoConfig: { envVars: ["NODE_ENV"], setupScript: null },
   });
 });

@@ -347,6 +347,7 @@ pub async fn exec_sandbox(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SetupLogQuery {
     /// Keep the answer open until the script ends (default false: what there is now).
@@ -379,6 +380,7 @@ pub async fn get_setup_log(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// The workspace directory's name (`~/workspace/<repo_name>`).

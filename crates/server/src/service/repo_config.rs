@@ -147,6 +147,12 @@ pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
             message: format!("[agent_credentials] {kind}: {message}"),
         };
         let parsed_kind = kind.parse::<AgentKind>().map_err(|e| fail(e.to_string()))?;
+        if !parsed_kind.is_agent() {
+            // A request's `agent_credentials` refuses it too; here it would be silently unused.
+            return Err(fail(format!(
+                "{kind} is not an agent: expected claude or codex (a github credential for the clone is named with git_credential)"
+            )));
+        }
         let credential_type = entry
             .credential_type
             .as_deref()
@@ -281,6 +287,11 @@ setup_script = "scripts/setup.sh"
                 "[agent_credentials]\ngemini = { name = \"x\" }\n",
                 2,
                 "gemini",
+            ),
+            (
+                "[agent_credentials]\ngithub = { name = \"gh\" }\n",
+                2,
+                "github is not an agent: expected claude or codex",
             ),
             (
                 "[agent_credentials]\nclaude = { type = \"password\" }\n",

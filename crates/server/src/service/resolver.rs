@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 const REASON_FLAG: &str = "no-agent-credential flag";
 /// The reason of a kind the repository's `.amika/config.toml` sets to `{ none = true }`.
-const REASON_REPO_NONE: &str = "none in .amika/config.toml";
+pub(crate) const REASON_REPO_NONE: &str = "none in .amika/config.toml";
 const REASON_NOTHING_STORED: &str = "no stored credential";
 
 /// A credential visible to the caller: their own user-scoped ones and their org's org-scoped ones.

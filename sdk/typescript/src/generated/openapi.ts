@@ -259,6 +259,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/sandboxes/{id}/setup-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A sandbox's setup script output as newline-delimited [`t::ExecFrame`]s, redacted like exec
+         *     output, ending with the script's `exit` frame. With `follow`, live until the script ends.
+         */
+        get: operations["get_setup_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/sandboxes/{id}/start": {
         parameters: {
             query?: never;
@@ -388,6 +408,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/workspace-uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a local repository as a `git bundle` (the body, `application/octet-stream`), for a
+         *     create to name in `workspace_upload` within the hour.
+         */
+        post: operations["create_workspace_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -422,10 +462,12 @@ export interface components {
          */
         AgentJobState: "done" | "failed" | "pending" | "running";
         /**
-         * @description The agents amika knows how to give credentials to.
+         * @description The kinds of provider credential amika keeps: the agents it gives credentials to
+         *     (`claude`, `codex`) and `github`, whose token clones private repositories and is never
+         *     injected as an agent credential.
          * @enum {string}
          */
-        AgentKind: "claude" | "codex";
+        AgentKind: "claude" | "codex" | "github";
         /** @description An agent-send job (`POST .../agent-send-jobs` → 202, `GET .../agent-send-jobs/{job_id}`). */
         AgentSendJobResponse: {
             agent: components["schemas"]["AgentKind"];
@@ -607,28 +649,85 @@ export interface components {
             name: string;
         };
         /**
-         * @description `POST /sandboxes`. Fields of the reference schema that the local provider has no use for are
-         *     not accepted (unknown fields are rejected with a 400 naming them).
+         * @description `POST /sandboxes`. Every field a client of the public Amika API sends is accepted; fields of
+         *     the reference schema that amika has no use for are not (unknown fields are rejected with a 400
+         *     naming them).
          */
         CreateSandboxRequest: {
             agent_credentials?: components["schemas"]["AgentCredentialRef"][];
             /**
-             * Format: int64
-             * @description Memory limit in MiB.
+             * Format: double
+             * @description Minutes without exec or agent activity after which the sandbox is deleted; -1, 0 or
+             *     absent: never. At most 10080.
              */
-            memory_mib?: number | null;
-            name: string;
-            network?: null | components["schemas"]["NetworkMode"];
+            auto_delete_interval?: number | null;
+            /**
+             * Format: double
+             * @description Minutes without exec or agent activity after which a running sandbox is stopped; 0 or
+             *     absent: never. At most 10080 (a week).
+             */
+            auto_stop_interval?: number | null;
+            /**
+             * @description The branch to check out; default the repository's default branch (for an upload, its
+             *     `HEAD`).
+             */
+            branch?: string | null;
+            /** @description Env vars of the repository's `.amika/config.toml` to leave out. */
+            disabled_repo_env_var_names?: string[];
+            /** @description Plain env vars (not secrets: stored and shown as given). */
+            env_vars?: {
+                [key: string]: string;
+            };
+            /**
+             * @description The secret (or `github` credential) whose value is the clone's token over HTTPS. Default:
+             *     the caller's default `github` credential, for the server's GitHub hosts only.
+             */
+            git_credential?: string | null;
             /**
              * Format: int64
-             * @description Maximum number of processes.
+             * @description Memory limit in MiB (overrides the one `size` implies).
+             */
+            memory_mib?: number | null;
+            /** @description Unique among the caller's sandboxes; `""` or absent: a generated, readable name. */
+            name?: string;
+            network?: null | components["schemas"]["NetworkMode"];
+            /** @description A new branch created from `branch` and checked out. */
+            new_branch_name?: string | null;
+            /**
+             * Format: int64
+             * @description Maximum number of processes (overrides the one `size` implies).
              */
             pids?: number | null;
+            /** @description A preset this server has (`GET /presets`); absent: none. */
+            preset?: string | null;
             provider?: string | null;
-            /** @description Env var name → secret name. */
+            /**
+             * @description A repository the server clones into `~/workspace/<repo-name>`: `https://`, `http://`,
+             *     `ssh://`, `git://`, `file:///` or `user@host:path`. `""` or absent: no repository (unless
+             *     `workspace_upload` names one).
+             */
+            repo_url?: string | null;
+            /** @description Env var → secret name. */
             secret_env_vars?: {
                 [key: string]: string;
             };
+            /**
+             * @description A script run inside the sandbox before it is `running` (instead of the repository's
+             *     `setup_script`).
+             */
+            setup_script_text?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds before a setup script still running is killed (default 1800).
+             */
+            setup_timeout_secs?: number | null;
+            size?: null | components["schemas"]["SandboxSize"];
+            /** @description Run no setup script at all. */
+            skip_setup_script?: boolean;
+            /** @description Start from this snapshot (not supported yet: must be null or absent). */
+            snapshot?: string | null;
+            /** @description A repository the client uploaded (`POST /workspace-uploads`), used instead of `repo_url`. */
+            workspace_upload?: string | null;
         };
         /** @description `POST /secrets`. */
         CreateSecretRequest: {
@@ -694,7 +793,7 @@ export interface components {
          *     branch on it, never on the message, which is for people and may be reworded.
          * @enum {string}
          */
-        ErrorCode: "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "payload_too_large" | "provider_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
+        ErrorCode: "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
         /** @description One field of the request that an error concerns, with the error's code and message. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -771,6 +870,17 @@ export interface components {
             after?: string | null;
             hasNextPage: boolean;
         };
+        /** @description What a repository's `.amika/config.toml` contributed to a sandbox. */
+        RepoConfigApplied: {
+            /** @description Kinds whose credential it chose. */
+            agent_credentials: components["schemas"]["AgentKind"][];
+            /** @description Plain env vars it set (the request's own won where both named one). */
+            env_vars: string[];
+            /** @description Env vars it mapped to secrets. */
+            secret_env_vars: string[];
+            /** @description Its setup script, relative to the repository's root. */
+            setup_script?: string | null;
+        };
         /**
          * @description Outcome of resolving one agent kind.
          * @enum {string}
@@ -778,6 +888,7 @@ export interface components {
         ResolutionOutcome: "resolved" | "skipped";
         /** @description `POST /sandboxes/resolve-preview`: what a create would resolve to, creating nothing. */
         ResolutionPreview: {
+            repo_config?: null | components["schemas"]["RepoConfigApplied"];
             resolved_agent_credentials: components["schemas"]["ResolvedAgentCredential"][];
             secret_names: string[];
         };
@@ -788,7 +899,10 @@ export interface components {
             name: string;
             outcome: components["schemas"]["ResolutionOutcome"];
             reason: string;
-            /** @description `request:name`, `request:type`, `user_default`, `org_default` or `no-credential`. */
+            /**
+             * @description `request:name`, `request:type`, `repo_config`, `user_default`, `org_default` or
+             *     `no-credential`.
+             */
             source: string;
             /** @description `oauth` / `api_key`, `""` when skipped. */
             type: string;
@@ -800,11 +914,19 @@ export interface components {
         /** @description A sandbox. Keys of the reference schema that do not apply are present and null. */
         Sandbox: {
             amika_opencode_web?: string | null;
+            /** Format: double */
+            auto_delete_interval?: number | null;
+            /** Format: double */
+            auto_stop_interval?: number | null;
             branch?: string | null;
             commit_hash?: string | null;
             /** Format: date-time */
             created_at: string;
             current_session_id?: string | null;
+            /** @description Plain env vars set in the sandbox (request and repo config), values as given. */
+            env_vars: {
+                [key: string]: string;
+            };
             error_message?: string | null;
             id: string;
             /** Format: int64 */
@@ -814,9 +936,11 @@ export interface components {
             org_id: string;
             /** Format: int64 */
             pids?: number | null;
+            preset?: string | null;
             provider: string;
             provider_sandbox_id?: string | null;
             provider_url?: string | null;
+            repo_config?: null | components["schemas"]["RepoConfigApplied"];
             repo_id?: string | null;
             repo_name?: string | null;
             repo_provider?: string | null;
@@ -824,12 +948,23 @@ export interface components {
             resolved_agent_credentials: components["schemas"]["ResolvedAgentCredential"][];
             secret_names: string[];
             services?: unknown[] | null;
+            setup?: null | components["schemas"]["SetupOutcome"];
+            size?: string | null;
             snapshot?: string | null;
             state: components["schemas"]["SandboxState"];
             /** Format: date-time */
             updated_at: string;
             user_id: string;
+            /** @description Things the create did that may not be what was meant (on the create's answer only). */
+            warnings?: string[];
         };
+        /**
+         * @description A sandbox's size: its memory and process limits.
+         *     `xs` 512 MiB / 256, `s` 1024 MiB / 512, `m` 2048 MiB / 1024, `l` 4096 MiB / 2048,
+         *     `xl` 8192 MiB / 4096.
+         * @enum {string}
+         */
+        SandboxSize: "xs" | "s" | "m" | "l" | "xl";
         /**
          * @description Lifecycle of a sandbox. `running` is the ready state clients wait for.
          * @enum {string}
@@ -855,6 +990,20 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @description A sandbox's setup script and how it went. */
+        SetupOutcome: {
+            /** Format: date-time */
+            ended_at?: string | null;
+            /** Format: int32 */
+            exit_code?: number | null;
+            /** @description The repository's script path, for `repo_config`. */
+            script?: string | null;
+            /** @description `request` (`setup_script_text`) or `repo_config` (the repository's `setup_script`). */
+            source: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            state: string;
+        };
         /** @description `PUT /secrets/{kind}/{id}` (ours): a new `value` stores a new version. */
         UpdateCredentialRequest: {
             is_default?: boolean | null;
@@ -875,6 +1024,21 @@ export interface components {
             is_admin: boolean;
             name: string;
             org_id: string;
+        };
+        /**
+         * @description `POST /workspace-uploads`: a repository sent by a client (a `git bundle`), kept by the server
+         *     until a create uses it or it expires.
+         */
+        WorkspaceUpload: {
+            /** Format: date-time */
+            expires_at: string;
+            id: string;
+            /** @description The repository's origin as the client knows it (shown on the sandbox; never cloned). */
+            origin_url?: string | null;
+            /** @description What the workspace directory will be called. */
+            repo_name: string;
+            /** Format: int64 */
+            size_bytes: number;
         };
     };
     responses: never;
@@ -1549,6 +1713,40 @@ export interface operations {
             };
         };
     };
+    get_setup_log: {
+        parameters: {
+            query?: {
+                /** @description Keep the answer open until the script ends (default false: what there is now). */
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description newline-delimited JSON ExecFrame objects */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": components["schemas"]["ExecFrame"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     start_sandbox: {
         parameters: {
             query?: never;
@@ -1949,6 +2147,51 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_workspace_upload: {
+        parameters: {
+            query: {
+                /** @description The workspace directory's name (`~/workspace/<repo_name>`). */
+                repo_name: string;
+                /** @description The repository's origin, shown on the sandbox (never cloned; no credentials). */
+                origin_url?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description a git bundle */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceUpload"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

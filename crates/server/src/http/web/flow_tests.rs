@@ -1234,3 +1234,457 @@ async fn agent_replies_are_escaped_and_redacted_on_the_sandbox_page() {
     assert!(!html.contains(&first_session.id));
     delete_sandbox(&ui, "chat-box").await;
 }
+
+// ------------------------------------------------------------------ repositories, env, setup
+
+/// `git` in `dir`, with no user or system config in the way; its trimmed stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A bare repository `<name>.git` under `root` whose `main` holds `files`, with a branch
+/// `feature` one commit ahead; its `file://` URL and the commit of `feature`.
+fn bare_repo(root: &std::path::Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
+    let work = root.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("README.md"), "main\n").unwrap();
+    for (path, text) in files {
+        let path = work.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "main"]);
+    git(&work, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(work.join("README.md"), "feature\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "feature"]);
+    let feature = git(&work, &["rev-parse", "HEAD"]);
+    let bare = root.join(format!("{name}.git"));
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git(&bare, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+    (format!("file://{}", bare.display()), feature)
+}
+
+const REPO_CONFIG: &str = "[env]\nNODE_ENV = \"development\"\nFROM_REPO = \"repo-value\"\n[lifecycle]\nsetup_script = \"scripts/setup.sh\"\n";
+const DB_VALUE: &str = "postgres://app:flow-s3cret@db.internal/app";
+
+#[tokio::test]
+async fn the_form_creates_a_sandbox_from_a_repository_with_env_lines_and_a_setup_script() {
+    let ui = Ui::new().await;
+    let repos = tempfile::tempdir().unwrap();
+    let (url, feature) = bare_repo(
+        repos.path(),
+        "app",
+        &[
+            (".amika/config.toml", REPO_CONFIG),
+            ("scripts/setup.sh", "#!/bin/sh\necho repo script ran\n"),
+        ],
+    );
+    let caller = ui.caller().await;
+    ui.service
+        .create_secret(
+            &caller,
+            t::CreateSecretRequest {
+                name: "db".into(),
+                value: DB_VALUE.into(),
+                scope: None,
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    // The browser sends a textarea's lines with CRLF; the script must still run.
+    let script = "echo \"setup: $GREETING|$NODE_ENV|$FROM_REPO|$DATABASE_URL\"\r\necho '<b>to stderr</b>' >&2\r\ngit rev-parse --abbrev-ref HEAD\r\n";
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "create"),
+                ("name", "repo-box"),
+                ("repo_url", &url),
+                ("branch", "feature"),
+                ("new_branch_name", "work-1"),
+                ("git_credential", ""),
+                ("env", "DATABASE_URL"),
+                ("secret", "db"),
+                (
+                    "env_vars",
+                    "GREETING=hello <world>\r\n\r\n# a comment\r\nFROM_REPO=request-wins",
+                ),
+                ("setup_script_text", script),
+                ("size", "xs"),
+                ("auto_stop_interval", "30"),
+                ("auto_delete_interval", ""),
+                ("agent_claude", "none"),
+                ("agent_codex", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.location(), "/sandboxes/repo-box");
+
+    let page = ui.get("/sandboxes/repo-box", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let b = &page.body;
+    assert!(b.contains("Sandbox repo-box created: running."), "{b}");
+    for want in [
+        format!("<dd id=\"sandbox-repo\"><code>{url}</code></dd>"),
+        "<dd id=\"sandbox-dir\"><code>~/workspace/app</code></dd>".to_string(),
+        "<dd id=\"sandbox-branch\"><code>work-1</code></dd>".to_string(),
+        format!(
+            "<dd id=\"sandbox-commit\"><code title=\"{feature}\">{}</code></dd>",
+            &feature[..12]
+        ),
+        "<dd id=\"sandbox-size\">xs — 512 MiB, 256 processes</dd>".to_string(),
+        "<dd id=\"sandbox-auto-stop\">after 30 min idle</dd>".to_string(),
+        "<dd id=\"sandbox-auto-delete\">never</dd>".to_string(),
+        // What the repository's config applied: NODE_ENV (FROM_REPO was the request's).
+        "<div><dt>Plain env vars</dt><dd><code>NODE_ENV</code></dd></div>".to_string(),
+        "<div><dt>Setup script</dt><dd><code>scripts/setup.sh</code></dd></div>".to_string(),
+        // Plain env vars with their values as given (escaped) and where they came from.
+        "<td data-label=\"Name\"><code>GREETING</code></td><td data-label=\"Value\"><code>hello &lt;world&gt;</code></td><td data-label=\"From\">request</td>".to_string(),
+        "<td data-label=\"Name\"><code>FROM_REPO</code></td><td data-label=\"Value\"><code>request-wins</code></td><td data-label=\"From\">request</td>".to_string(),
+        "<td data-label=\"Name\"><code>NODE_ENV</code></td><td data-label=\"Value\"><code>development</code></td><td data-label=\"From\">.amika/config.toml</td>".to_string(),
+        // The setup: the form's script (not the repository's), and its log, escaped.
+        "<dd id=\"setup-script\">given at create</dd>".to_string(),
+        "<dd id=\"setup-state\"><span class=\"badge setup-succeeded\">succeeded</span></dd>"
+            .to_string(),
+        "<dd id=\"setup-exit\">0</dd>".to_string(),
+        "setup: hello &lt;world&gt;|development|request-wins|[REDACTED:db]\n".to_string(),
+        "<span class=\"stderr\">&lt;b&gt;to stderr&lt;/b&gt;\n</span>".to_string(),
+        // (stdout and stderr are read apart: only their own order is certain)
+        "work-1\n".to_string(),
+        "<span class=\"log-note\">[exit 0]</span>\n</pre>".to_string(),
+    ] {
+        assert!(b.contains(&want), "missing {want}\n{b}");
+    }
+    assert!(
+        !b.contains("repo script ran"),
+        "the form's script replaced the repository's"
+    );
+    assert!(
+        !b.contains(DB_VALUE),
+        "the secret's value is never on the page"
+    );
+    assert!(!b.contains("<b>to stderr"), "log output is text");
+
+    let list = ui.get("/sandboxes", Some(&cookie)).await;
+    assert!(list
+        .body
+        .contains("<td data-label=\"Repository\"><code>app</code> · <code>work-1</code></td>"));
+    let s = ui.service.get_sandbox(&caller, "repo-box").await.unwrap();
+    assert_eq!(s.env_vars["GREETING"], "hello <world>");
+    assert_eq!(s.size, Some(t::SandboxSize::Xs));
+    assert_eq!(s.auto_stop_interval, Some(30.0));
+    delete_sandbox(&ui, "repo-box").await;
+}
+
+#[tokio::test]
+async fn bad_env_lines_are_reported_next_to_their_field_and_everything_typed_is_kept() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    let script = "echo \"<keep me>\"\nexit 0\n";
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "create"),
+                ("name", "kept-box"),
+                ("repo_url", "file:///nowhere/app.git"),
+                ("branch", "feature"),
+                ("new_branch_name", "work-2"),
+                ("git_credential", "gh"),
+                ("env_vars", "GOOD=1\nno equals here\n1BAD=x\nGOOD=2"),
+                ("setup_script_text", script),
+                ("skip_setup_script", "true"),
+                ("size", "m"),
+                ("auto_stop_interval", "soon"),
+                ("auto_delete_interval", "-1"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let b = &a.body;
+    let env_error = format!(
+        "id=\"env_vars-error\">line 2: &quot;no equals here&quot; has no &quot;=&quot;: write each variable as KEY=VALUE; line 3: {}; line 4: GOOD is already set on line 1: keep one line per variable</p>",
+        super::escape(&crate::service::validate::env_var("1BAD").unwrap_err().to_string())
+    );
+    assert!(b.contains(&env_error), "{b}");
+    assert!(b.contains(
+        "aria-invalid=\"true\" aria-describedby=\"env_vars-error\" autofocus placeholder=\"NODE_ENV=development\">\nGOOD=1\nno equals here\n1BAD=x\nGOOD=2</textarea>"
+    ));
+    assert!(b.contains(
+        "id=\"auto_stop_interval-error\">&quot;soon&quot; is not a number of minutes: enter e.g. 60 (0 or empty: never)</p>"
+    ));
+    // Everything else as typed.
+    for kept in [
+        "value=\"kept-box\"",
+        "id=\"repo_url\" name=\"repo_url\" type=\"text\" value=\"file:///nowhere/app.git\"",
+        "id=\"branch\" name=\"branch\" type=\"text\" value=\"feature\"",
+        "id=\"new_branch_name\" name=\"new_branch_name\" type=\"text\" value=\"work-2\"",
+        "id=\"git_credential\" name=\"git_credential\" type=\"text\" value=\"gh\"",
+        ">\necho &quot;&lt;keep me&gt;&quot;\nexit 0\n</textarea>",
+        "name=\"skip_setup_script\" value=\"true\" checked>",
+        "<option value=\"m\" selected>m — 2048 MiB, 1024 processes</option>",
+        "id=\"auto_delete_interval\" name=\"auto_delete_interval\" type=\"text\" value=\"-1\"",
+    ] {
+        assert!(b.contains(kept), "lost {kept}\n{b}");
+    }
+
+    // A line that is fine for the form but not for the request: the service's error, placed
+    // on the same field (a plain variable that is also a secret row).
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "create"),
+                ("name", "kept-box"),
+                ("env", "DB"),
+                ("secret", "some-secret"),
+                ("env_vars", "DB=plain"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.body.contains("id=\"env_vars-error\">env var DB is given twice, as a plain value (env_vars / --env) and as a secret (secret_env_vars / --secret): give it once</p>"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(">\nDB=plain</textarea>"));
+    let caller = ui.caller().await;
+    assert!(ui.service.list_sandboxes(&caller).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_preview_lists_what_the_repository_config_contributes_in_words() {
+    let ui = Ui::new().await;
+    let caller = ui.caller().await;
+    ui.service
+        .create_secret(
+            &caller,
+            t::CreateSecretRequest {
+                name: "staging-db".into(),
+                value: DB_VALUE.into(),
+                scope: None,
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    ui.service
+        .create_credential(
+            &caller,
+            t::AgentKind::Claude,
+            t::CreateCredentialRequest {
+                name: "team-key".into(),
+                value: "sk-ant-api-team".into(),
+                credential_type: t::CredentialType::ApiKey,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await
+        .unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let config = "[env]\nNODE_ENV = \"development\"\nDATABASE_URL = { secret = \"staging-db\" }\n[agent_credentials]\nclaude = { name = \"team-key\" }\ncodex = { none = true }\n[lifecycle]\nsetup_script = \"scripts/setup.sh\"\n";
+    let (url, _) = bare_repo(repos.path(), "svc", &[(".amika/config.toml", config)]);
+    let (bad_url, _) = bare_repo(
+        repos.path(),
+        "bad",
+        &[(".amika/config.toml", "[env]\nOK = \"1\"\nBROKEN = 42\n")],
+    );
+    let (plain_url, _) = bare_repo(repos.path(), "plain", &[]);
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    let preview = |repo: String, claude: &'static str, script: &'static str| {
+        let (token, cookie, ui) = (token.clone(), cookie.clone(), &ui);
+        async move {
+            ui.post(
+                "/sandboxes/new",
+                Some(&cookie),
+                &[
+                    ("_csrf", &token),
+                    ("action", "preview"),
+                    ("repo_url", &repo),
+                    ("agent_claude", claude),
+                    ("agent_codex", "default"),
+                    ("setup_script_text", script),
+                ],
+            )
+            .await
+        }
+    };
+
+    let a = preview(url.clone(), "default", "").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let b = &a.body;
+    for want in [
+        "<h3>From the repository's .amika/config.toml</h3>",
+        "<div><dt>Plain env vars</dt><dd><code>NODE_ENV</code></dd></div>",
+        "<div><dt>Env vars from secrets</dt><dd><code>DATABASE_URL</code></dd></div>",
+        "<div><dt>Agent credentials</dt><dd><code>claude</code> <code>codex</code></dd></div>",
+        "<div><dt>Setup script</dt><dd><code>scripts/setup.sh</code></dd></div>",
+        // The resolution rows, and the same in words.
+        "<td data-label=\"Name\"><code>team-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><code>repo_config</code></td>",
+        "<li>claude: <code>team-key</code> (api_key), chosen by the repository's .amika/config.toml.</li>",
+        "<li>codex: no credential, as the repository's .amika/config.toml says (none = true).</li>",
+        "<li>Setup: the repository's <code>scripts/setup.sh</code> runs in its directory before the sandbox is ready.</li>",
+        "<li><code>staging-db</code></li>",
+    ] {
+        assert!(b.contains(want), "missing {want}\n{b}");
+    }
+    assert!(!b.contains(DB_VALUE));
+
+    // The page's own choices come first, in words too.
+    let a = preview(url.clone(), "type:api_key", "make setup").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("<li>claude: your choice on this page comes first; the repository's entry is not used.</li>"), "{}", a.body);
+    assert!(a.body.contains("<li>Setup: your script runs before the sandbox is ready, instead of the repository's <code>scripts/setup.sh</code>.</li>"));
+    assert!(a.body.contains("<code>request:type</code>"));
+
+    // A repository without the file, and one whose file is bad: the error names file and
+    // line, next to the repository field, with what was typed kept.
+    let a = preview(plain_url, "default", "").await;
+    assert!(a.body.contains("id=\"preview-repo-config\">The repository has no .amika/config.toml: it adds nothing.</p>"), "{}", a.body);
+    let a = preview(bad_url.clone(), "default", "").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body
+            .contains("id=\"repo_url-error\">.amika/config.toml:3: an [env] value must be a string or { secret = &quot;NAME&quot; }</p>"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(&format!("value=\"{bad_url}\"")));
+    assert!(ui.service.list_sandboxes(&caller).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_github_credential_is_pushed_listed_and_deleted_from_the_secrets_page() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/secrets", Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("<option value=\"github\">github — token for cloning repositories</option>"));
+    let token = page.csrf();
+    let gh_token = "ghp_FlowTestToken0123456789abcdefABCD";
+    let push = |ty: &'static str, value: &'static str| {
+        let (token, cookie, ui) = (token.clone(), cookie.clone(), &ui);
+        async move {
+            ui.post(
+                "/credentials",
+                Some(&cookie),
+                &[
+                    ("_csrf", &token),
+                    ("kind", "github"),
+                    ("name", "gh"),
+                    ("type", ty),
+                    ("scope", "user"),
+                    ("is_default", "true"),
+                    ("value", value),
+                    ("value_json", ""),
+                ],
+            )
+            .await
+        }
+    };
+    // oauth is refused for github, next to the type, and the value is not written back.
+    let a = push("oauth", "ghp_FlowTestToken0123456789abcdefABCD").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(
+        a.body.contains(
+            "id=\"cred-type-error\">a github credential is a token: push it with type api_key</p>"
+        ),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("<option value=\"github\" selected>"));
+    assert!(!a.body.contains(gh_token));
+
+    let a = push("api_key", "ghp_FlowTestToken0123456789abcdefABCD").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = ui.get("/secrets", Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("github credential gh added (api_key, user scope, default)."));
+    assert!(page.body.contains("<td data-label=\"Kind\">github</td><td data-label=\"Name\"><code>gh</code></td><td data-label=\"Type\">api_key</td>"), "{}", page.body);
+    assert!(!page.body.contains(gh_token));
+
+    // The New sandbox form suggests it as the git credential; its agent selects stay claude
+    // and codex only.
+    let form_page = ui.get("/sandboxes/new", Some(&cookie)).await;
+    assert!(form_page.body.contains(
+        "<datalist id=\"git-credential-options\"><option value=\"gh\"></option></datalist>"
+    ));
+    assert!(form_page.body.contains("id=\"agent_claude\""));
+    assert!(form_page.body.contains("id=\"agent_codex\""));
+    assert!(!form_page.body.contains("agent_github"));
+
+    let caller = ui.caller().await;
+    let id = ui
+        .service
+        .list_credentials(&caller, t::AgentKind::Github)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let confirm = ui
+        .get(&format!("/credentials/github/{id}/delete"), Some(&cookie))
+        .await;
+    assert!(confirm
+        .body
+        .contains("Delete the user github credential gh (api_key)?"));
+    assert!(confirm
+        .body
+        .contains("Repositories already cloned stay as they are"));
+    let a = ui
+        .post(
+            &format!("/credentials/github/{id}/delete"),
+            Some(&cookie),
+            &[("_csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(a.location(), "/secrets");
+    assert!(ui
+        .service
+        .list_credentials(&caller, t::AgentKind::Github)
+        .await
+        .unwrap()
+        .is_empty());
+}

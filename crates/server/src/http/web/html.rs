@@ -207,6 +207,50 @@ impl Input<'_> {
     }
 }
 
+/// A labelled `<textarea>` whose `value` is echoed back escaped, with its hint and inline error
+/// (callers never pass secret values here).
+pub struct TextArea<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub value: &'a str,
+    pub hint: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub rows: u8,
+    /// Extra attributes, trusted markup (e.g. `placeholder="..."`).
+    pub extra: &'a str,
+}
+
+impl TextArea<'_> {
+    pub fn render(&self) -> String {
+        let hint = self.hint.map_or(String::new(), |h| {
+            format!(
+                "<p class=\"hint\" id=\"{}-hint\">{}</p>",
+                escape(self.id),
+                escape(h)
+            )
+        });
+        let described = match (self.hint.is_some(), self.error.is_some()) {
+            (true, false) => format!(" aria-describedby=\"{}-hint\"", escape(self.id)),
+            _ => String::new(),
+        };
+        // The parser drops one newline right after `<textarea>`: the one written here, so
+        // that a value starting with a newline keeps it.
+        format!(
+            "<div class=\"field wide\"><label for=\"{id}\">{label}</label>{hint}\
+<textarea id=\"{id}\" name=\"{name}\" rows=\"{rows}\" spellcheck=\"false\" autocomplete=\"off\"{invalid}{described} {extra}>\n{value}</textarea>{error}</div>",
+            id = escape(self.id),
+            label = escape(self.label),
+            name = escape(self.name),
+            rows = self.rows,
+            invalid = invalid_attrs(self.id, self.error, true),
+            extra = self.extra,
+            value = escape(self.value),
+            error = field_error(self.id, self.error),
+        )
+    }
+}
+
 /// `<option>`s from (value, label) pairs with `selected` on the one equal to `current`.
 pub fn options<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>, current: &str) -> String {
     items
@@ -346,6 +390,33 @@ mod tests {
         assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\""));
         assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"name-error\" autofocus"));
         assert!(html.contains("<label for=\"name\">"));
+    }
+
+    #[test]
+    fn text_areas_echo_what_was_typed_escaped_with_their_error() {
+        let html = TextArea {
+            id: "env_vars",
+            name: "env_vars",
+            label: "Plain <env>",
+            value: "\nA=</textarea><script>x</script>",
+            hint: Some("KEY=VALUE"),
+            error: Some("line 1: bad <b>"),
+            rows: 3,
+            extra: "",
+        }
+        .render();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.contains(">\n\nA=&lt;/textarea&gt;&lt;script&gt;x&lt;/script&gt;</textarea>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("aria-invalid=\"true\" aria-describedby=\"env_vars-error\" autofocus")
+        );
+        assert!(html
+            .contains("<p class=\"field-error\" id=\"env_vars-error\">line 1: bad &lt;b&gt;</p>"));
+        assert!(html.contains("<label for=\"env_vars\">Plain &lt;env&gt;</label>"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! This module holds the router, the headers every page gets and the shared responses; sign-in,
 //! sessions and CSRF live in [`session`], submitted forms and their errors in [`form`], and the
-//! pages in `secrets`, `sandboxes` and `agents`.
+//! pages in `secrets`, `sandboxes` (with the New sandbox form in `sandbox_form` and the
+//! repository, env and setup parts of both in `workspace`) and `agents`.
 //!
 //! Every page is sent with a strict Content-Security-Policy (scripts, styles and everything else
 //! from this server only) and `X-Frame-Options: DENY`; the CSS and JS are embedded in the binary.
@@ -13,9 +14,11 @@ mod agents;
 mod flow_tests;
 mod form;
 mod html;
+mod sandbox_form;
 mod sandboxes;
 mod secrets;
 mod session;
+mod workspace;
 
 use std::sync::Arc;
 
@@ -61,7 +64,7 @@ pub fn routes() -> Router<Service> {
         .route("/sandboxes", get(sandboxes::list))
         .route(
             "/sandboxes/new",
-            get(sandboxes::new_form).post(sandboxes::submit),
+            get(sandbox_form::new_form).post(sandbox_form::submit),
         )
         .route("/sandboxes/{name}", get(sandboxes::detail))
         .route(

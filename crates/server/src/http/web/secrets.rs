@@ -1,5 +1,6 @@
-//! The Secrets page: env secrets and agent credentials listed by name, scope, type, default
-//! mark and dates (never values), the forms that add them, and delete with a confirm page.
+//! The Secrets page: env secrets and provider credentials (the agents' `claude` and `codex`, and
+//! `github`, a token for cloning private repositories) listed by name, scope, type, default mark
+//! and dates (never values), the forms that add them, and delete with a confirm page.
 //!
 //! A form that fails is shown again with every field as it was typed, except the value: a
 //! secret value is never written back into HTML, and the message next to it says so.
@@ -121,12 +122,12 @@ fn credentials_table(credentials: &[t::CredentialSummary]) -> String {
         })
         .collect();
     html::table(
-        "Agent credentials",
+        "Credentials",
         &[
             "Kind", "Name", "Type", "Scope", "Default", "Expires", "Created", "Updated", "",
         ],
         &rows,
-        "No agent credentials yet: add one below.",
+        "No credentials yet: add one below.",
     )
 }
 
@@ -193,9 +194,16 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
     let kind = html::select(
         "cred-kind",
         "kind",
-        "Agent",
+        "Kind",
         &html::options(
-            AgentKind::ALL.iter().map(|k| (k.as_str(), k.as_str())),
+            AgentKind::ALL.iter().map(|k| {
+                let label = match k {
+                    AgentKind::Claude => "claude — Claude Code",
+                    AgentKind::Codex => "codex — Codex",
+                    AgentKind::Github => "github — token for cloning repositories",
+                };
+                (k.as_str(), label)
+            }),
             &d.kind,
         ),
         e.get("kind"),
@@ -207,7 +215,7 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         label: "Credential name",
         kind: "text",
         value: &d.name,
-        hint: Some("e.g. personal-oauth or work-key."),
+        hint: Some("e.g. personal-oauth, work-key or gh."),
         error: e.get("name"),
         required: true,
         autofocus: false,
@@ -219,7 +227,10 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         "type",
         "Type",
         &html::options(
-            [("oauth", "oauth — credential JSON"), ("api_key", "api_key")],
+            [
+                ("oauth", "oauth — credential JSON"),
+                ("api_key", "api_key — a key or token"),
+            ],
             &d.credential_type,
         ),
         e.get("type"),
@@ -235,7 +246,7 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
     );
     let default = format!(
         "<div class=\"field check\"><input type=\"checkbox\" id=\"cred-default\" name=\"is_default\" value=\"true\"{}>\
-<label for=\"cred-default\">Use as my default for this agent</label></div>",
+<label for=\"cred-default\">Use as my default of this kind</label></div>",
         if d.is_default { " checked" } else { "" }
     );
     let value_error = e.get("value");
@@ -245,7 +256,7 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         label: "API key value",
         kind: "password",
         value: "",
-        hint: Some("For type api_key."),
+        hint: Some("For type api_key (a github credential is always one: its token)."),
         error: None,
         required: false,
         autofocus: false,
@@ -266,7 +277,8 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         )
     });
     format!(
-        "<section class=\"card\" aria-labelledby=\"add-credential-title\" id=\"add-credential\"><h2 id=\"add-credential-title\">Add an agent credential</h2>{}\
+        "<section class=\"card\" aria-labelledby=\"add-credential-title\" id=\"add-credential\"><h2 id=\"add-credential-title\">Add a credential</h2>\
+<p class=\"hint\">claude and codex credentials are given to the agents in sandboxes; a github token clones private repositories over HTTPS and is never injected.</p>{}\
 <form method=\"post\" action=\"/credentials\" class=\"grid-form\">{}{kind}{name}{ty}{scope}{api_key}{default}{json}{value_msg}\
 <div class=\"actions\"><button type=\"submit\" class=\"button primary\">Add credential</button></div></form></section>",
         html::form_errors(&e.general),
@@ -298,7 +310,7 @@ async fn render(
     let body = format!(
         "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p></div>\
 <section class=\"card\" aria-labelledby=\"secrets-title\"><h2 id=\"secrets-title\">Environment secrets</h2>{}</section>\
-<section class=\"card\" aria-labelledby=\"credentials-title\"><h2 id=\"credentials-title\">Agent credentials</h2>{}</section>\
+<section class=\"card\" aria-labelledby=\"credentials-title\"><h2 id=\"credentials-title\">Agent and GitHub credentials</h2>{}</section>\
 <div class=\"two\">{}{}</div>",
         secrets_table(&secrets),
         credentials_table(&credentials),
@@ -336,13 +348,13 @@ fn parse_scope(raw: &str, errors: &mut FormErrors) -> Option<Scope> {
 }
 
 /// Put a service error next to the field it concerns: the request field it names (`name`,
-/// `value`; both forms call their inputs so), else by its code — a refused scope is `forbidden`,
-/// a name taken is a `conflict`. `value_entered`: whether a secret value was submitted and so
-/// has to be typed again.
+/// `value`, `type`; the forms call their inputs so), else by its code — a refused scope is
+/// `forbidden`, a name taken is a `conflict`. `value_entered`: whether a secret value was
+/// submitted and so has to be typed again.
 fn place_error(e: ServiceError, value_entered: bool, errors: &mut FormErrors) -> StatusCode {
     let answer = ApiError::from(e);
     let field = match (answer.field(), answer.code) {
-        (Some(field @ ("name" | "value")), _) => Some(field.to_string()),
+        (Some(field @ ("name" | "value" | "type")), _) => Some(field.to_string()),
         (_, ErrorCode::Forbidden) => Some("scope".into()),
         (_, ErrorCode::Conflict) => Some("name".into()),
         _ => None,
@@ -560,14 +572,19 @@ pub async fn confirm_delete_credential(
             ServiceError::NotFound(format!("{kind} credential {id:?}")),
         );
     };
+    let note = if c.kind.is_agent() {
+        "Sandboxes that already run keep what they were given; new sandboxes that pin it by name will fail to create."
+    } else {
+        "Repositories already cloned stay as they are; new sandboxes that name it as their git credential will fail to create."
+    };
     confirm(
         &session,
-        "Delete agent credential",
+        "Delete credential",
         &format!(
             "Delete the {} {} credential {} ({})?",
             c.scope, c.kind, c.name, c.credential_type
         ),
-        "Sandboxes that already run keep what they were given; new sandboxes that pin it by name will fail to create.",
+        note,
         &format!("/credentials/{}/{}/delete", c.kind, c.id),
         None,
         StatusCode::OK,
@@ -593,7 +610,7 @@ pub async fn delete_credential(
             let answer = ApiError::from(e);
             confirm(
                 &session,
-                "Delete agent credential",
+                "Delete credential",
                 "This credential was not deleted.",
                 "",
                 &format!("/credentials/{kind}/{id}/delete"),
