@@ -12,6 +12,8 @@ use std::fmt;
 use amika_sandbox::{ExecEvent, ExecHandle};
 use amika_types::ExecFrame;
 
+use crate::service::sandboxes::Busy;
+
 pub use amika_sandbox::redact::{OutputFilter, RedactionSet};
 
 /// A running command's output, redacted per stream and cut at UTF-8 character boundaries, as
@@ -23,6 +25,8 @@ pub struct RedactedExec {
     err: Option<OutputFilter>,
     /// Frames of the last event not yet taken (an exit brings up to three).
     ready: VecDeque<ExecFrame>,
+    /// Keeps the sandbox busy (not idle) while the command runs.
+    _busy: Option<Busy>,
 }
 
 impl fmt::Debug for RedactedExec {
@@ -40,7 +44,14 @@ impl RedactedExec {
             out: Some(redactions.filter()),
             err: Some(redactions.filter()),
             ready: VecDeque::new(),
+            _busy: None,
         }
+    }
+
+    /// The same, keeping `busy` until the command's output is dropped.
+    pub(crate) fn holding(mut self, busy: Busy) -> Self {
+        self._busy = Some(busy);
+        self
     }
 
     /// The next frame; `None` after the last (an `Exit`, or an `Error` when the command ended

@@ -266,7 +266,6 @@ impl Service {
             (None, Some(k)) => k,
             (None, None) => default_agent(sandbox),
         };
-        self.touch(&sandbox.id);
         Ok((asked, kind))
     }
 
@@ -391,6 +390,8 @@ impl Service {
         }
         let program = argv.first().cloned().unwrap_or_default();
         let mut run = AgentRun::default();
+        // The sandbox is not idle while the agent runs.
+        let _busy = self.busy(&sandbox.id);
         let spec = ExecSpec {
             argv,
             cwd: None,

@@ -41,7 +41,6 @@ impl Service {
             )
         })?;
         let redactions = self.redactions_for(&row).await?;
-        self.touch(&row.id);
         let spec = ExecSpec {
             argv: req.command,
             cwd: req.cwd,
@@ -59,6 +58,6 @@ impl Service {
                 ),
                 e => e.into(),
             })?;
-        Ok(RedactedExec::new(handle, &redactions))
+        Ok(RedactedExec::new(handle, &redactions).holding(self.busy(&row.id)))
     }
 }

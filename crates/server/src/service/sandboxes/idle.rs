@@ -5,6 +5,7 @@
 //! an interval.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amika_store::SandboxRow;
@@ -23,6 +24,30 @@ pub(crate) struct IdleEntry {
     stop_after: Option<Duration>,
     delete_after: Option<Duration>,
     last_active: Instant,
+    /// Commands (exec, agent sends) running now: never idle while one runs.
+    busy: usize,
+}
+
+/// Held while a command runs in a sandbox: the sandbox is not idle until it is dropped, and its
+/// idle time starts again then.
+#[derive(Debug)]
+pub(crate) struct Busy {
+    idle: Arc<Mutex<IdleTable>>,
+    id: String,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(e) = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.id)
+        {
+            e.busy = e.busy.saturating_sub(1);
+            e.last_active = Instant::now();
+        }
+    }
 }
 
 /// Minutes as given in a request → a duration; `None` for "never" (absent, 0, or -1).
@@ -48,11 +73,29 @@ impl Service {
                 stop_after,
                 delete_after,
                 last_active: Instant::now(),
+                busy: 0,
             },
         );
     }
 
-    /// The sandbox was used (exec, agent send, start): its idle time starts again.
+    /// A command starts running in the sandbox: it is busy until the guard is dropped.
+    pub(crate) fn busy(&self, id: &str) -> Busy {
+        if let Some(e) = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
+            e.busy += 1;
+            e.last_active = Instant::now();
+        }
+        Busy {
+            idle: self.idle.clone(),
+            id: id.to_string(),
+        }
+    }
+
+    /// The sandbox was used (a start): its idle time starts again.
     pub(crate) fn touch(&self, id: &str) {
         if let Some(e) = self
             .idle
@@ -92,6 +135,9 @@ impl Service {
             idle.iter()
                 .filter(|(_, e)| {
                     let quiet = e.last_active.elapsed();
+                    if e.busy > 0 {
+                        return false;
+                    }
                     e.delete_after.is_some_and(|d| quiet >= d)
                         || e.stop_after.is_some_and(|d| quiet >= d)
                 })

@@ -18,7 +18,7 @@ mod reconcile;
 mod setup;
 mod workspace;
 
-pub(crate) use idle::IdleTable;
+pub(crate) use idle::{Busy, IdleTable};
 pub use setup::SetupFollow;
 pub(crate) use setup::SetupLog;
 
