@@ -642,8 +642,18 @@ string_enum!(
 );
 
 string_enum!(
-    /// Whether a session has a send in flight (`running`) or is ready for the next one (`idle`).
-    AgentSessionStatus "agent session status" { Idle => "idle", Running => "running" } expected "idle or running"
+    /// Where a session is. `idle`: ready for the next send (a new session, or its last send
+    /// succeeded). `running`: a send is in flight (set by the server only). `failed`: its last
+    /// send failed, or a client marked it so. `completed` and `cancelled`: a client marked it
+    /// done or abandoned (`PATCH`), which sets `ended_at`. A send to a session in any status
+    /// makes it `running`, then `idle` or `failed`, and clears `ended_at`.
+    AgentSessionStatus "agent session status" {
+        Cancelled => "cancelled",
+        Completed => "completed",
+        Failed => "failed",
+        Idle => "idle",
+        Running => "running",
+    } expected "idle, running, completed, failed or cancelled"
 );
 
 /// `POST /sandboxes/{id}/agent-send` and `POST /sandboxes/{id}/agent-send-jobs`.
@@ -668,6 +678,11 @@ pub struct AgentSendRequest {
     /// Seconds before the agent is stopped; at most the server's deadline (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// The directory the agent runs in, inside the sandbox: absolute, or relative to the
+    /// sandbox's workspace (`/home/amika/workspace/<repo-name>` when it was made from a
+    /// repository, else `/home/amika/workspace`). Default: the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
 }
 
 /// The agent's reply. `is_error` is true when the agent failed (it crashed, could not
@@ -750,13 +765,45 @@ pub struct AgentSession {
     pub started_at: DateTime<Utc>,
     /// Sessions do not end while their sandbox exists: always null.
     pub ended_at: Option<DateTime<Utc>>,
-    /// `credential`: the name of the credential the agent ran with.
+    /// The client's own metadata: the object given at create and changed by `PATCH`, returned
+    /// as it was given (strings holding an injected value come back redacted). The server
+    /// never writes into it.
     pub metadata: serde_json::Value,
+    /// What the server records about the session, apart from the client's `metadata`:
+    /// `credential`, the name of the credential the agent runs with.
+    pub server_metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Every send of the session, oldest first (on `GET .../sessions/{session_id}` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<AgentTurn>>,
+}
+
+/// `POST /sandboxes/{id}/sessions`: a session with no sends yet; the first send to it starts
+/// the agent's conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSessionRequest {
+    /// `claude` or `codex`.
+    pub agent_name: AgentKind,
+    /// The client's own metadata: a JSON object of at most 16 KiB (serialized). Default `{}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `PATCH /sandboxes/{id}/sessions/{session_id}`: what to change; absent fields stay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSessionRequest {
+    /// `idle`, `completed`, `failed` or `cancelled` (`running` is the server's to set, while a
+    /// send runs). `completed`, `failed` and `cancelled` set `ended_at`; `idle` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AgentSessionStatus>,
+    /// A JSON merge patch (RFC 7386) of the client's metadata: a key given a value sets it, a
+    /// key given `null` removes it, nested objects merge the same way. The result must stay
+    /// within 16 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `GET /sandboxes/{id}/sessions`: newest first.
