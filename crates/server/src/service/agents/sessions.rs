@@ -99,8 +99,8 @@ fn turn_to_wire(turn: &AgentTurnRow) -> t::AgentTurn {
 }
 
 /// A session's status as shown: `running` while a send is in flight, whatever is recorded; a
-/// recorded `running` with nothing in flight (its send was cancelled, or its server stopped)
-/// shows how its last send ended.
+/// recorded `running` with nothing in flight shows how its last send ended: `idle` when its
+/// client went away (the send was cancelled, not failed), `failed` when its server stopped.
 pub(super) fn effective_status(
     session: &AgentSessionRow,
     turns: &[AgentTurnRow],
@@ -110,7 +110,12 @@ pub(super) fn effective_status(
     }
     match session.status {
         AgentSessionStatus::Running => match turns.last() {
-            Some(t) if t.is_error => AgentSessionStatus::Failed,
+            Some(t)
+                if t.is_error
+                    && t.error_code.as_deref() != Some(AgentErrorCode::AgentCancelled.as_str()) =>
+            {
+                AgentSessionStatus::Failed
+            }
             _ => AgentSessionStatus::Idle,
         },
         recorded => recorded,
