@@ -61,9 +61,11 @@ pub struct AgentSession {
     /// The client's own metadata: the object given at create and changed by `PATCH`, returned
     /// as it was given (strings holding an injected value come back redacted). The server
     /// never writes into it.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub metadata: serde_json::Value,
     /// What the server records about the session, apart from the client's `metadata`:
     /// `credential`, the name of the credential the agent runs with.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub server_metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,6 +83,7 @@ pub struct CreateSessionRequest {
     pub agent_name: AgentKind,
     /// The client's own metadata: a JSON object of at most 16 KiB (serialized). Default `{}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -96,6 +99,7 @@ pub struct UpdateSessionRequest {
     /// key given `null` removes it, nested objects merge the same way. The result must stay
     /// within 16 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub metadata: Option<serde_json::Value>,
 }
 
