@@ -792,14 +792,26 @@ fn workdir_picks_where_the_agent_runs_and_no_wait_returns_a_job() {
 }
 
 #[test]
-fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
-    let server = Server::start();
-    push_credentials(&server);
+fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata_sqlite() {
+    redaction_story(&Server::start());
+}
+
+/// The same on PostgreSQL (skipped without one: run under `scripts/with-postgres.sh`).
+#[test]
+fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata_postgres() {
+    let Some(db) = amika_testkit::FreshDatabase::for_test("amika_e2e_sessions") else {
+        return;
+    };
+    redaction_story(&Server::start_with(Some(db.url().to_string()), &[]));
+}
+
+fn redaction_story(server: &Server) {
+    push_credentials(server);
     ok(server
         .amika()
         .args(["secret", "push", &format!("DATABASE_URL={DB_URL}"), "--yes"]));
     let _sb = sandbox(
-        &server,
+        server,
         "leaky",
         &[
             "--agent-credential",
@@ -811,7 +823,7 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
     let raw = [CLAUDE_KEY, DB_URL];
 
     let created = expect(
-        &server,
+        server,
         "POST",
         "/sandboxes/leaky/sessions",
         Some(
@@ -822,7 +834,7 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
     let sid = str_of(&created, "id").to_string();
     let path = format!("/sandboxes/leaky/sessions/{sid}");
     expect(
-        &server,
+        server,
         "PATCH",
         &path,
         Some(json!({"metadata": {"later": {"deep": CLAUDE_KEY}}})),
@@ -830,7 +842,7 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
     );
     // The stand-in prints its raw key; the message carries the database URL.
     reply(
-        &server,
+        server,
         "leaky",
         &[
             "--session-id",
@@ -839,15 +851,15 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
         ],
     );
     let job = expect(
-        &server,
+        server,
         "POST",
         "/sandboxes/leaky/agent-send-jobs",
         Some(json!({"message": format!("echo-credential {CLAUDE_KEY}"), "session_id": sid})),
         202,
     );
-    finished_job(&server, "leaky", str_of(&job, "job_id"));
+    finished_job(server, "leaky", str_of(&job, "job_id"));
 
-    let got = expect(&server, "GET", &path, None, 200);
+    let got = expect(server, "GET", &path, None, 200);
     assert_eq!(got["metadata"]["db"], "[REDACTED:DATABASE_URL]", "{got}");
     assert_eq!(
         got["metadata"]["later"]["deep"], "[REDACTED:backup-key]",
@@ -865,15 +877,8 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
     );
     let texts = [
         got.to_string(),
-        expect(&server, "GET", "/sandboxes/leaky/sessions", None, 200).to_string(),
-        expect(
-            &server,
-            "GET",
-            "/sandboxes/leaky/sessions/latest",
-            None,
-            200,
-        )
-        .to_string(),
+        expect(server, "GET", "/sandboxes/leaky/sessions", None, 200).to_string(),
+        expect(server, "GET", "/sandboxes/leaky/sessions/latest", None, 200).to_string(),
         ok(server.amika().args(["sandbox", "session", "leaky", &sid])),
         ok(server
             .amika()
@@ -891,4 +896,75 @@ fn no_injected_value_appears_in_a_transcript_or_a_sessions_metadata() {
             "{value} on disk"
         );
     }
+}
+
+/// `git -C dir ARGS` with a fixed identity and no user config; must succeed.
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn in_a_sandbox_made_from_a_repository_the_agent_runs_in_the_repository() {
+    let server = Server::start();
+    push_credentials(&server);
+    // A real repository (a bare one, cloned by the server through file://, as admins may).
+    let proj = server.dir.path().join("proj");
+    std::fs::create_dir_all(proj.join("src")).unwrap();
+    std::fs::write(proj.join("src/lib.rs"), "// code\n").unwrap();
+    git(&proj, &["init", "-q", "-b", "main"]);
+    git(&proj, &["add", "."]);
+    git(&proj, &["commit", "-q", "-m", "first"]);
+    let bare = server.dir.path().join("webapp.git");
+    git(
+        server.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            proj.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let url = format!("file://{}", bare.display());
+    let _sb = sandbox(&server, "repo-box", &["--git", &url]);
+
+    let cwd_of = |answer: &Value| {
+        str_of(answer, "response")
+            .lines()
+            .find_map(|l| l.strip_prefix("cwd: "))
+            .unwrap_or_else(|| panic!("no cwd line: {answer}"))
+            .to_string()
+    };
+    assert_eq!(
+        cwd_of(&reply(&server, "repo-box", &["where?"])),
+        "/home/amika/workspace/webapp"
+    );
+    assert_eq!(
+        cwd_of(&reply(&server, "repo-box", &["--workdir", "src", "where?"])),
+        "/home/amika/workspace/webapp/src"
+    );
+    assert_eq!(
+        cwd_of(&reply(
+            &server,
+            "repo-box",
+            &["--workdir", "/home/amika", "where?"]
+        )),
+        "/home/amika"
+    );
 }
