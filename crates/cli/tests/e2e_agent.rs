@@ -339,7 +339,11 @@ fn each_agent_answers_with_its_own_credential_and_keeps_its_sessions() {
             &third["agent_session_id"]
         )
     );
-    assert_eq!(got["metadata"], json!({"credential": "personal-oauth"}));
+    assert_eq!(got["metadata"], json!({}));
+    assert_eq!(
+        got["server_metadata"],
+        json!({"credential": "personal-oauth"})
+    );
     let transcript = got["transcript"].as_array().unwrap();
     let messages: Vec<&str> = transcript
         .iter()

@@ -109,10 +109,11 @@ const ROUTES: &[(&str, &[&str])] = &[
         "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}",
         &["get"],
     ),
-    ("/api/v0beta1/sandboxes/{id}/sessions", &["get"]),
+    ("/api/v0beta1/sandboxes/{id}/sessions", &["get", "post"]),
+    ("/api/v0beta1/sandboxes/{id}/sessions/latest", &["get"]),
     (
         "/api/v0beta1/sandboxes/{id}/sessions/{session_id}",
-        &["get"],
+        &["get", "patch"],
     ),
 ];
 

@@ -292,6 +292,12 @@ pub struct AgentSessionRow {
     pub agent_session_id: Option<String>,
     /// The credential the agent ran with (its name, never its value).
     pub credential_name: String,
+    /// Its recorded status (a send in flight shows as `running` whatever is stored).
+    pub status: amika_types::AgentSessionStatus,
+    /// When a client marked it `completed`, `failed` or `cancelled`.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The client's own metadata (a JSON object, already redacted).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -14,8 +14,8 @@ use amika_store::{
     SealedTable, SecretRow, Store, StoreError, UserRow,
 };
 use amika_types::{
-    AgentCredentialRef, AgentJobState, AgentKind, CredentialType, NetworkMode, ResolutionOutcome,
-    ResolutionSource, ResolvedAgentCredential, SandboxState, Scope,
+    AgentCredentialRef, AgentJobState, AgentKind, AgentSessionStatus, CredentialType, NetworkMode,
+    ResolutionOutcome, ResolutionSource, ResolvedAgentCredential, SandboxState, Scope,
 };
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use serde_json::json;
@@ -1042,6 +1042,9 @@ fn agent_session(id: &str, sandbox: &str, agent: AgentKind, updated: i64) -> Age
         agent,
         agent_session_id: None,
         credential_name: "personal".into(),
+        status: AgentSessionStatus::Idle,
+        ended_at: None,
+        metadata: serde_json::Map::new(),
         created_at: at(300),
         updated_at: at(updated),
     }
@@ -1095,9 +1098,16 @@ async fn agent_sessions_story(store: &dyn Store) {
         vec![codex.clone(), claude.clone()]
     );
 
-    // The agent gave its session id: the session moves to the front.
+    // The agent gave its session id: the session moves to the front. Its status, end and
+    // metadata (nested, non-ASCII) round-trip.
     let resumed = AgentSessionRow {
         agent_session_id: Some("8f0c2d6e-claude".into()),
+        status: AgentSessionStatus::Completed,
+        ended_at: Some(at(309)),
+        metadata: serde_json::json!({"ticket": "ENG-1 ✓", "tags": ["a", 2], "n": {"x": null}})
+            .as_object()
+            .unwrap()
+            .clone(),
         updated_at: at(310),
         ..claude.clone()
     };

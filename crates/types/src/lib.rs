@@ -119,6 +119,11 @@ string_enum!(
 // After `string_enum!`, which it uses.
 mod error;
 pub use error::{AgentErrorCode, ErrorBody, ErrorCode, ErrorDetail};
+mod sessions;
+pub use sessions::{
+    AgentSession, AgentSessionStatus, AgentSessionsList, AgentTurn, CreateSessionRequest,
+    UpdateSessionRequest,
+};
 
 /// `{"ok": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -641,11 +646,6 @@ string_enum!(
     } expected "pending, running, done or failed"
 );
 
-string_enum!(
-    /// Whether a session has a send in flight (`running`) or is ready for the next one (`idle`).
-    AgentSessionStatus "agent session status" { Idle => "idle", Running => "running" } expected "idle or running"
-);
-
 /// `POST /sandboxes/{id}/agent-send` and `POST /sandboxes/{id}/agent-send-jobs`.
 ///
 /// Without `session_id` or `new_session`, the send continues the sandbox's latest session of
@@ -668,6 +668,11 @@ pub struct AgentSendRequest {
     /// Seconds before the agent is stopped; at most the server's deadline (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// The directory the agent runs in, inside the sandbox: absolute, or relative to the
+    /// sandbox's workspace (`/home/amika/workspace/<repo-name>` when it was made from a
+    /// repository, else `/home/amika/workspace`). Default: the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
 }
 
 /// The agent's reply. `is_error` is true when the agent failed (it crashed, could not
@@ -715,56 +720,6 @@ pub struct AgentSendJobResponse {
     pub cost_usd: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// One send of a session's transcript: the message and what came back (redacted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentTurn {
-    /// The send's id (= its job id).
-    pub id: String,
-    pub state: AgentJobState,
-    pub message: String,
-    pub response: Option<String>,
-    pub is_error: bool,
-    pub error_code: Option<String>,
-    pub exit_code: Option<i32>,
-    pub is_new_session: bool,
-    pub agent_session_id: Option<String>,
-    pub cost_usd: Option<f64>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// A conversation with one agent in one sandbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentSession {
-    pub id: String,
-    pub sandbox_id: String,
-    pub org_id: String,
-    /// The agent kind, `claude` or `codex`.
-    pub agent_name: AgentKind,
-    pub status: AgentSessionStatus,
-    /// The agent's own id of the conversation, used to resume it.
-    pub agent_session_id: Option<String>,
-    pub turn_count: u64,
-    pub started_at: DateTime<Utc>,
-    /// Sessions do not end while their sandbox exists: always null.
-    pub ended_at: Option<DateTime<Utc>>,
-    /// `credential`: the name of the credential the agent ran with.
-    pub metadata: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Every send of the session, oldest first (on `GET .../sessions/{session_id}` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transcript: Option<Vec<AgentTurn>>,
-}
-
-/// `GET /sandboxes/{id}/sessions`: newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentSessionsList {
-    pub sessions: Vec<AgentSession>,
-    /// How many sessions match, before `limit`/`offset`.
-    pub total: u64,
 }
 
 /// `Debug` for a type that carries a secret value: its other fields as usual, the named ones

@@ -31,11 +31,13 @@ import type {
   CreateProviderSecretInput,
   CreateSandboxInput,
   CreateSecretInput,
+  CreateSessionInput,
   ErrorDetail,
   ExecFrame,
   ExecOptions,
   ExecResult,
   FinishedAgentSendJob,
+  LatestSessionOptions,
   ListAuditEventsOptions,
   ListSessionsOptions,
   Me,
@@ -45,6 +47,7 @@ import type {
   SetupLogOptions,
   UpdateProviderSecretInput,
   UpdateSecretInput,
+  UpdateSessionInput,
   UploadWorkspaceOptions,
   WaitForAgentSendJobOptions,
   WaitOptions,
@@ -66,7 +69,7 @@ export interface AmikaClientOptions {
 }
 
 type Route = keyof paths;
-type HttpMethod = "get" | "post" | "put" | "delete";
+type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 /** The methods the document defines for a route. */
 type MethodOf<R extends Route> = {
   [M in HttpMethod]: paths[R][M] extends undefined ? never : M;
@@ -540,6 +543,55 @@ export class AmikaClient {
       id: sandbox,
       session_id: sessionId,
     });
+  }
+
+  /**
+   * Start a session with no sends yet (`idle`); the first `agentSend` with its `sessionId`
+   * starts the agent's conversation. `metadata` is the caller's own object (at most 16 KiB as
+   * JSON), returned as given. A kind the sandbox holds no credential for is an
+   * `AmikaApiError` (422 `agent_credential_skipped`).
+   */
+  createSession(sandbox: string, input: CreateSessionInput): Promise<AgentSession> {
+    return this.#call("post", "/api/v0beta1/sandboxes/{id}/sessions", { id: sandbox }, {
+      body: input,
+    });
+  }
+
+  /**
+   * The sandbox's most recently used session (of `agent`, when given), without its
+   * transcript; `null` when it has none (the server's 404).
+   */
+  async getLatestSession(
+    sandbox: string,
+    options: LatestSessionOptions = {},
+  ): Promise<AgentSession | null> {
+    try {
+      return await this.#call("get", "/api/v0beta1/sandboxes/{id}/sessions/latest", { id: sandbox }, {
+        query: { agent: options.agent },
+      });
+    } catch (e) {
+      // A 404 for the sandbox itself says "sandbox"; for no session, "session".
+      if (e instanceof AmikaApiError && e.status === 404 && !/^sandbox /.test(e.message)) {
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Change a session's `status` (`idle`, `completed`, `failed`, `cancelled`) and merge into its
+   * `metadata` (RFC 7386: a key set to `null` is removed). Changing the status while a send
+   * runs in the session is an `AmikaApiError` (409).
+   */
+  updateSession(
+    sandbox: string,
+    sessionId: string,
+    input: UpdateSessionInput,
+  ): Promise<AgentSession> {
+    return this.#call("patch", "/api/v0beta1/sandboxes/{id}/sessions/{session_id}", {
+      id: sandbox,
+      session_id: sessionId,
+    }, { body: input });
   }
 
   // ---------------------------------------------------------------- secrets

@@ -384,7 +384,10 @@ export interface WaitOptions {
 
 /** Where an agent send (a job, a turn of a session) is: `pending`, `running`, `done` or `failed`. */
 export type AgentJobState = Schemas["AgentJobState"];
-/** `running` while a send of the session is in flight, else `idle`. */
+/**
+ * `idle` (ready for a send), `running` (a send is in flight; the server's to set), `failed` (its
+ * last send failed, or a client said so), `completed` and `cancelled` (set by a client).
+ */
 export type AgentSessionStatus = Schemas["AgentSessionStatus"];
 
 /** A message for the agent in a sandbox (`agentSend`, `startAgentSendJob`). */
@@ -399,6 +402,11 @@ export interface AgentSendInput {
   newSession?: boolean;
   /** Seconds before the server stops the agent; at most its deadline (default 600). */
   timeoutSecs?: number;
+  /**
+   * The directory the agent runs in, inside the sandbox: absolute, or relative to the
+   * workspace (`/home/amika/workspace/<repo>`, else `/home/amika/workspace`).
+   */
+  workdir?: string;
 }
 
 /** Options of `agentSend` beyond the message. */
@@ -490,10 +498,12 @@ export interface AgentSession {
   agentSessionId: string | null;
   turnCount: number;
   startedAt: string;
-  /** Sessions do not end while their sandbox exists: always null. */
+  /** When a client marked it `completed`, `failed` or `cancelled`; null otherwise. */
   endedAt: string | null;
-  /** Free-form, keys as the server wrote them: `{ credential: "<name the agent ran with>" }`. */
-  metadata: unknown;
+  /** The caller's own metadata (`createSession`, `updateSession`), keys as given. */
+  metadata: Record<string, unknown>;
+  /** What the server records, apart from `metadata`: `{ credential: "<name the agent runs with>" }`. */
+  serverMetadata: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
   /** Every send of the session, oldest first: only from `getSession`. */
@@ -505,6 +515,27 @@ export interface AgentSessionsList {
   sessions: AgentSession[];
   /** How many sessions match, before `limit`/`offset`. */
   total: number;
+}
+
+/** `createSession`. */
+export interface CreateSessionInput {
+  agentName: AgentKind;
+  /** The caller's own object, at most 16 KiB as JSON; its keys are sent as given. */
+  metadata?: Record<string, unknown>;
+}
+
+/** `updateSession`: absent fields stay as they are. */
+export interface UpdateSessionInput {
+  /** `running` is the server's to set. */
+  status?: Exclude<AgentSessionStatus, "running">;
+  /** Merged into the metadata (RFC 7386): a key set to `null` is removed. */
+  metadata?: Record<string, unknown>;
+}
+
+/** `getLatestSession`. */
+export interface LatestSessionOptions {
+  /** Only this agent's sessions. */
+  agent?: AgentKind;
 }
 
 export interface ListSessionsOptions {
@@ -630,6 +661,14 @@ type Checks = [
   Assert<IsOutput<AgentSession, Schemas["AgentSession"]>>,
   Assert<IsOutput<AgentSessionsList, Schemas["AgentSessionsList"]>>,
   Assert<IsInput<AgentSendInput, Schemas["AgentSendRequest"]>>,
+  Assert<IsInput<CreateSessionInput, Schemas["CreateSessionRequest"]>>,
+  Assert<IsInput<UpdateSessionInput, Schemas["UpdateSessionRequest"]>>,
+  Assert<
+    Equals<
+      keyof Camelize<NonNullable<operations["latest_agent_session"]["parameters"]["query"]>>,
+      keyof LatestSessionOptions
+    >
+  >,
   Assert<Equals<ListSessionsOptions["status"], Schemas["AgentSessionStatus"] | undefined>>,
   Assert<Equals<keyof ErrorDetail, keyof Camelize<Schemas["ErrorDetail"]>>>,
   Assert<Schemas["ErrorDetail"]["code"] extends ErrorDetail["code"] ? true : false>,

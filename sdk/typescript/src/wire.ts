@@ -4,10 +4,11 @@
  * Only the keys of the API's own objects are converted. Values under the keys listed in
  * `OPAQUE_*` are user data and pass through untouched: `secretEnvVars` and `envVars` map env var
  * names (`DATABASE_URL` must stay `DATABASE_URL`), and an audit event's `detail`, a sandbox's
- * `services` and an agent session's `metadata` are free-form documents.
+ * `services` and an agent session's `metadata` (both ways: it is the caller's own object) are
+ * free-form documents.
  */
 
-const OPAQUE_TO_WIRE = new Set(["secretEnvVars", "envVars"]);
+const OPAQUE_TO_WIRE = new Set(["secretEnvVars", "envVars", "metadata"]);
 const OPAQUE_FROM_WIRE = new Set([
   "secret_env_vars",
   "env_vars",

@@ -274,7 +274,7 @@ describe("agentSend", () => {
     await expectApiError(amika.listSessions("agent-box", { status: "asleep" as "idle" }), {
       status: 400,
       code: "invalid_request",
-      message: /asleep.*idle or running/,
+      message: /asleep.*idle, running, completed, failed or cancelled/,
     });
     // Ids that cannot be a path segment are refused before any request.
     await assert.rejects(amika.getAgentSendJob("agent-box", ""), (e: unknown) => {
@@ -364,7 +364,9 @@ describe("sessions", () => {
     for (const s of all.sessions) {
       assert.ok(!("transcript" in s), "a listed session has no transcript");
       assert.equal(s.agentName, "claude");
-      assert.equal(s.status, "idle");
+      // A session whose last send failed (the crash, the deadline) says so.
+      const ok = s.id === first.sessionId || s.id === fresh.sessionId;
+      assert.equal(s.status, ok ? "idle" : "failed", s.id);
       assert.equal(s.endedAt, null);
     }
     // Most recently used first.
@@ -375,15 +377,17 @@ describe("sessions", () => {
     assert.equal(page.total, 4);
     assert.deepEqual(page.sessions, [all.sessions[1]]);
     assert.equal((await amika.listSessions("agent-box", { status: "running" })).total, 0);
-    assert.equal((await amika.listSessions("agent-box", { status: "idle" })).total, 4);
+    assert.equal((await amika.listSessions("agent-box", { status: "idle" })).total, 2);
+    assert.equal((await amika.listSessions("agent-box", { status: "failed" })).total, 2);
 
     const s = keep(await amika.getSession("agent-box", first.sessionId));
     assert.equal(s.id, first.sessionId);
     assert.equal(s.status, "idle");
     assert.equal(s.turnCount, 3);
     assert.equal(s.agentName, "claude");
-    // Free-form: its keys stay as the server wrote them.
-    assert.deepEqual(s.metadata, { credential: "personal-oauth" });
+    // The caller's metadata (none here), apart from what the server records.
+    assert.deepEqual(s.metadata, {});
+    assert.deepEqual(s.serverMetadata, { credential: "personal-oauth" });
     assert.ok(s.transcript, "getSession has the transcript");
     assert.deepEqual(
       s.transcript.map((t) => t.message),

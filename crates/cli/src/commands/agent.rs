@@ -6,6 +6,11 @@
 //! `amika sandbox agent-send box "..." > reply.md` keeps just the reply. An agent that failed
 //! (crashed, could not authenticate, ran out of time) exits 1 with its error on stderr; `-o json`
 //! prints the whole answer, including `is_error`.
+//!
+//! `--no-wait` starts the send as a job and prints its id (poll it with
+//! `GET .../agent-send-jobs/{job_id}`, or see it in `amika sandbox session NAME SID`);
+//! `--workdir DIR` runs the agent in DIR inside the sandbox (absolute, or relative to the
+//! workspace).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +43,13 @@ pub struct AgentSendArgs {
     /// Stop the agent after this many seconds (at most the server's deadline, 10 min by default).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Do not wait for the reply: start the send as a job and print its id.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The directory the agent runs in, inside the sandbox: absolute, or relative to the
+    /// workspace (default: the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
 }
 
 /// The request from the arguments, with the message already read.
@@ -48,12 +60,21 @@ pub fn build_request(args: &AgentSendArgs, message: String) -> anyhow::Result<Ag
     if args.timeout == Some(0) {
         bail!("--timeout must be at least 1 second");
     }
+    if let Some(dir) = &args.workdir {
+        if dir.trim().is_empty() {
+            bail!("--workdir is empty: give a directory inside the sandbox, absolute or relative to the workspace");
+        }
+        if dir.starts_with('~') {
+            bail!("--workdir {dir:?} starts with ~, which the sandbox does not expand: give an absolute path (/home/amika/...) or one relative to the workspace");
+        }
+    }
     Ok(AgentSendRequest {
         message,
         agent: args.agent,
         session_id: args.session_id.clone(),
         new_session: args.new_session,
         timeout_secs: args.timeout,
+        workdir: args.workdir.clone(),
     })
 }
 
@@ -72,6 +93,27 @@ fn read_message(args: &AgentSendArgs) -> anyhow::Result<String> {
 pub async fn send(ctx: &Ctx, args: AgentSendArgs) -> anyhow::Result<ExitCode> {
     let client = ctx.client()?;
     let req = build_request(&args, read_message(&args)?)?;
+    if args.no_wait {
+        let job = client.create_agent_send_job(&args.name, &req).await?;
+        if ctx.json() {
+            print_json(&job)?;
+        } else {
+            eprintln!(
+                "{}, {} {}: job started (see it with `amika sandbox session {} {}`)",
+                job.agent,
+                if job.is_new_session {
+                    "new session"
+                } else {
+                    "session"
+                },
+                job.session_id,
+                args.name,
+                job.session_id
+            );
+            crate::output::write_stdout(format_args!("{}\n", job.job_id))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let reply = {
         let _spinner = Spinner::start(format!(
             "Waiting for the agent in sandbox {:?}...",
@@ -163,6 +205,7 @@ mod tests {
                 session_id: Some("ses_1".into()),
                 new_session: false,
                 timeout_secs: Some(30),
+                workdir: None,
             }
         );
     }
@@ -190,6 +233,13 @@ mod tests {
             err.contains("gemini") && err.contains("claude or codex"),
             "{err}"
         );
+        let args = parse(&["box", "m", "--workdir", "~/src"]).unwrap();
+        let err = build_request(&args, "m".into()).unwrap_err().to_string();
+        assert!(err.contains("--workdir \"~/src\" starts with ~"), "{err}");
+        let args = parse(&["box", "m", "--workdir", "src/app", "--no-wait"]).unwrap();
+        assert!(args.no_wait);
+        let req = build_request(&args, "m".into()).unwrap();
+        assert_eq!(req.workdir.as_deref(), Some("src/app"));
         let args = parse(&["box", "  "]).unwrap();
         let err = build_request(&args, "  \n".into()).unwrap_err().to_string();
         assert_eq!(

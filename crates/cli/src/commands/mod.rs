@@ -12,6 +12,7 @@ pub mod extract;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod sessions;
 pub mod up;
 
 use std::process::ExitCode;

@@ -68,7 +68,7 @@ pub async fn get_agent_send_job(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SessionsQuery {
-    /// Only sessions in this status: `idle` or `running`.
+    /// Only sessions in this status: `idle`, `running`, `completed`, `failed` or `cancelled`.
     pub status: Option<String>,
     /// At most this many sessions (1..=1000, default 100), most recently used first.
     pub limit: Option<u64>,
@@ -101,4 +101,67 @@ pub async fn get_agent_session(
     ApiPath((id, session_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<t::AgentSession>> {
     Ok(Json(svc.get_agent_session(&c, &id, &session_id).await?))
+}
+
+/// Starts a session with no sends yet: the first send to it (`session_id`) starts the agent's
+/// conversation. `metadata` is the client's own object (at most 16 KiB as JSON).
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/sessions", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name")),
+    request_body = t::CreateSessionRequest,
+    responses((status = 201, body = t::AgentSession),
+        (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody),
+        (status = 422, description = "`agent_credential_skipped`: the sandbox holds no credential for that agent", body = t::ErrorBody)))]
+pub async fn create_agent_session(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::CreateSessionRequest>,
+) -> ApiResult<(StatusCode, Json<t::AgentSession>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.create_agent_session(&c, &id, req).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LatestSessionQuery {
+    /// Only sessions of this agent: `claude` or `codex`.
+    pub agent: Option<String>,
+}
+
+/// The sandbox's most recently used session (created, sent to or updated), without its
+/// transcript; 404 when it has none.
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/sessions/latest", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), LatestSessionQuery),
+    responses((status = 200, body = t::AgentSession), (status = 400, body = t::ErrorBody),
+        (status = 404, description = "no such sandbox, or no session in it", body = t::ErrorBody)))]
+pub async fn latest_agent_session(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LatestSessionQuery>,
+) -> ApiResult<Json<t::AgentSession>> {
+    Ok(Json(
+        svc.latest_agent_session(&c, &id, q.agent.as_deref())
+            .await?,
+    ))
+}
+
+/// Changes a session's status (`idle`, `completed`, `failed`, `cancelled`) and merges into its
+/// metadata (RFC 7386). 409 while a send runs in it and `status` is given.
+#[utoipa::path(patch, path = "/api/v0beta1/sandboxes/{id}/sessions/{session_id}", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), ("session_id" = String, Path)),
+    request_body = t::UpdateSessionRequest,
+    responses((status = 200, body = t::AgentSession), (status = 400, body = t::ErrorBody),
+        (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+pub async fn update_agent_session(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((id, session_id)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<t::UpdateSessionRequest>,
+) -> ApiResult<Json<t::AgentSession>> {
+    Ok(Json(
+        svc.update_agent_session(&c, &id, &session_id, req).await?,
+    ))
 }

@@ -65,7 +65,8 @@ impl utoipa::Modify for BearerAuth {
         h::start_sandbox, h::stop_sandbox, h::exec_sandbox, h::get_setup_log,
         h::create_workspace_upload,
         agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
-        agents::list_agent_sessions, agents::get_agent_session,
+        agents::list_agent_sessions, agents::get_agent_session, agents::create_agent_session,
+        agents::latest_agent_session, agents::update_agent_session,
     )
 )]
 #[derive(Debug)]
@@ -127,10 +128,17 @@ pub fn router(svc: Service) -> Router {
             "/sandboxes/{id}/agent-send-jobs/{job_id}",
             get(agents::get_agent_send_job),
         )
-        .route("/sandboxes/{id}/sessions", get(agents::list_agent_sessions))
+        .route(
+            "/sandboxes/{id}/sessions",
+            get(agents::list_agent_sessions).post(agents::create_agent_session),
+        )
+        .route(
+            "/sandboxes/{id}/sessions/latest",
+            get(agents::latest_agent_session),
+        )
         .route(
             "/sandboxes/{id}/sessions/{session_id}",
-            get(agents::get_agent_session),
+            get(agents::get_agent_session).patch(agents::update_agent_session),
         );
     Router::new()
         .nest(amika_types::API_BASE, api)

@@ -5,14 +5,16 @@
 use chrono::{DateTime, Utc};
 
 use crate::backend::{params, Backend};
-use crate::codec::{conflict_or_db, convert_all, expect_rows, parse_enum, Cell};
+use crate::codec::{
+    conflict_or_db, convert_all, decode_json, encode_json, expect_rows, parse_enum, Cell,
+};
 use crate::{AgentSessionRow, AgentTurnRow, Result, StoreError};
 
 // The column lists, so each SELECT and its record stay in step.
 macro_rules! session_columns {
     () => {
         "id, sandbox_id, org_id, user_id, agent, agent_session_id, credential_name, created_at, \
-         updated_at"
+         updated_at, status, ended_at, metadata"
     };
 }
 macro_rules! turn_columns {
@@ -26,11 +28,12 @@ macro_rules! turn_columns {
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO agent_sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 // Which sandbox, org, user and agent a session belongs to never changes.
 const UPDATE_SESSION: &str = "UPDATE agent_sessions SET agent_session_id = $2, \
-     credential_name = $3, updated_at = $4 WHERE id = $1";
+     credential_name = $3, updated_at = $4, status = $5, ended_at = $6, metadata = $7 \
+     WHERE id = $1";
 const GET_SESSION: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -75,6 +78,9 @@ struct AgentSessionRecord {
     credential_name: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    status: String,
+    ended_at: Option<DateTime<Utc>>,
+    metadata: String,
 }
 
 impl TryFrom<AgentSessionRecord> for AgentSessionRow {
@@ -82,6 +88,9 @@ impl TryFrom<AgentSessionRecord> for AgentSessionRow {
     fn try_from(r: AgentSessionRecord) -> Result<Self> {
         Ok(AgentSessionRow {
             agent: parse_enum(&r.agent, Cell::new("agent_sessions", &r.id, "agent"))?,
+            status: parse_enum(&r.status, Cell::new("agent_sessions", &r.id, "status"))?,
+            metadata: decode_json(&r.metadata, Cell::new("agent_sessions", &r.id, "metadata"))?,
+            ended_at: r.ended_at,
             id: r.id,
             sandbox_id: r.sandbox_id,
             org_id: r.org_id,
@@ -141,6 +150,7 @@ impl TryFrom<AgentTurnRecord> for AgentTurnRow {
 }
 
 pub(crate) async fn insert_agent_session(db: &impl Backend, row: &AgentSessionRow) -> Result<()> {
+    let metadata = encode_json(&row.metadata, "agent_sessions", "metadata")?;
     let p = params![
         &row.id,
         &row.sandbox_id,
@@ -151,6 +161,9 @@ pub(crate) async fn insert_agent_session(db: &impl Backend, row: &AgentSessionRo
         &row.credential_name,
         row.created_at,
         row.updated_at,
+        row.status.as_str(),
+        row.ended_at,
+        &metadata,
     ];
     db.execute(INSERT_SESSION, &p).await.map_err(|e| {
         conflict_or_db(e, || {
@@ -161,11 +174,15 @@ pub(crate) async fn insert_agent_session(db: &impl Backend, row: &AgentSessionRo
 }
 
 pub(crate) async fn update_agent_session(db: &impl Backend, row: &AgentSessionRow) -> Result<()> {
+    let metadata = encode_json(&row.metadata, "agent_sessions", "metadata")?;
     let p = params![
         &row.id,
         &row.agent_session_id,
         &row.credential_name,
-        row.updated_at
+        row.updated_at,
+        row.status.as_str(),
+        row.ended_at,
+        &metadata,
     ];
     let done = db.execute(UPDATE_SESSION, &p).await?;
     expect_rows(done, "agent session")

@@ -235,6 +235,30 @@ export interface paths {
         };
         get: operations["list_agent_sessions"];
         put?: never;
+        /**
+         * Starts a session with no sends yet: the first send to it (`session_id`) starts the agent's
+         *     conversation. `metadata` is the client's own object (at most 16 KiB as JSON).
+         */
+        post: operations["create_agent_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/sessions/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The sandbox's most recently used session (created, sent to or updated), without its
+         *     transcript; 404 when it has none.
+         */
+        get: operations["latest_agent_session"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -256,7 +280,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes a session's status (`idle`, `completed`, `failed`, `cancelled`) and merges into its
+         *     metadata (RFC 7386). 409 while a send runs in it and `status` is given.
+         */
+        patch: operations["update_agent_session"];
         trace?: never;
     };
     "/api/v0beta1/sandboxes/{id}/setup-log": {
@@ -506,6 +534,12 @@ export interface components {
              * @description Seconds before the agent is stopped; at most the server's deadline (default 600).
              */
             timeout_secs?: number | null;
+            /**
+             * @description The directory the agent runs in, inside the sandbox: absolute, or relative to the
+             *     sandbox's workspace (`/home/amika/workspace/<repo-name>` when it was made from a
+             *     repository, else `/home/amika/workspace`). Default: the workspace.
+             */
+            workdir?: string | null;
         };
         /**
          * @description The agent's reply. `is_error` is true when the agent failed (it crashed, could not
@@ -553,10 +587,23 @@ export interface components {
              */
             ended_at?: string | null;
             id: string;
-            /** @description `credential`: the name of the credential the agent ran with. */
-            metadata: unknown;
+            /**
+             * @description The client's own metadata: the object given at create and changed by `PATCH`, returned
+             *     as it was given (strings holding an injected value come back redacted). The server
+             *     never writes into it.
+             */
+            metadata: {
+                [key: string]: unknown;
+            };
             org_id: string;
             sandbox_id: string;
+            /**
+             * @description What the server records about the session, apart from the client's `metadata`:
+             *     `credential`, the name of the credential the agent runs with.
+             */
+            server_metadata: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             started_at: string;
             status: components["schemas"]["AgentSessionStatus"];
@@ -568,10 +615,14 @@ export interface components {
             updated_at: string;
         };
         /**
-         * @description Whether a session has a send in flight (`running`) or is ready for the next one (`idle`).
+         * @description Where a session is. `idle`: ready for the next send (a new session, or its last send
+         *     succeeded). `running`: a send is in flight (set by the server only). `failed`: its last
+         *     send failed, or a client marked it so. `completed` and `cancelled`: a client marked it
+         *     done or abandoned (`PATCH`), which sets `ended_at`. A send to a session in any status
+         *     makes it `running`, then `idle` or `failed`, and clears `ended_at`.
          * @enum {string}
          */
-        AgentSessionStatus: "idle" | "running";
+        AgentSessionStatus: "cancelled" | "completed" | "failed" | "idle" | "running";
         /** @description `GET /sandboxes/{id}/sessions`: newest first. */
         AgentSessionsList: {
             sessions: components["schemas"]["AgentSession"][];
@@ -735,6 +786,18 @@ export interface components {
             name: string;
             scope?: null | components["schemas"]["Scope"];
             value: string;
+        };
+        /**
+         * @description `POST /sandboxes/{id}/sessions`: a session with no sends yet; the first send to it starts
+         *     the agent's conversation.
+         */
+        CreateSessionRequest: {
+            /** @description `claude` or `codex`. */
+            agent_name: components["schemas"]["AgentKind"];
+            /** @description The client's own metadata: a JSON object of at most 16 KiB (serialized). Default `{}`. */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
         };
         CreateUserRequest: {
             is_admin?: boolean;
@@ -1016,6 +1079,18 @@ export interface components {
             name?: string | null;
             scope?: null | components["schemas"]["Scope"];
             value?: string | null;
+        };
+        /** @description `PATCH /sandboxes/{id}/sessions/{session_id}`: what to change; absent fields stay. */
+        UpdateSessionRequest: {
+            /**
+             * @description A JSON merge patch (RFC 7386) of the client's metadata: a key given a value sets it, a
+             *     key given `null` removes it, nested objects merge the same way. The result must stay
+             *     within 16 KiB.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            status?: null | components["schemas"]["AgentSessionStatus"];
         };
         User: {
             /** Format: date-time */
@@ -1640,7 +1715,7 @@ export interface operations {
     list_agent_sessions: {
         parameters: {
             query?: {
-                /** @description Only sessions in this status: `idle` or `running`. */
+                /** @description Only sessions in this status: `idle`, `running`, `completed`, `failed` or `cancelled`. */
                 status?: string;
                 /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
                 limit?: number;
@@ -1682,6 +1757,99 @@ export interface operations {
             };
         };
     };
+    create_agent_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSessionRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSession"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `agent_credential_skipped`: the sandbox holds no credential for that agent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    latest_agent_session: {
+        parameters: {
+            query?: {
+                /** @description Only sessions of this agent: `claude` or `codex`. */
+                agent?: string;
+            };
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSession"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such sandbox, or no session in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_agent_session: {
         parameters: {
             query?: never;
@@ -1704,6 +1872,57 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_agent_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateSessionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSession"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -64,6 +64,18 @@ pub enum SandboxCommand {
     Exec(ExecArgs),
     /// Send a message to the coding agent in a sandbox and print its reply.
     AgentSend(super::agent::AgentSendArgs),
+    /// List a sandbox's agent sessions, most recently used first.
+    Sessions {
+        /// The sandbox's name (or id).
+        name: String,
+    },
+    /// Show one agent session and its transcript (redacted).
+    Session {
+        /// The sandbox's name (or id).
+        name: String,
+        /// The session's id (from `amika sandbox sessions NAME`).
+        session_id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +121,10 @@ pub async fn run(ctx: &Ctx, cmd: SandboxCommand) -> anyhow::Result<ExitCode> {
         SandboxCommand::Start(args) => start(ctx, args).await?,
         SandboxCommand::Exec(args) => return exec(ctx, args).await,
         SandboxCommand::AgentSend(args) => return super::agent::send(ctx, args).await,
+        SandboxCommand::Sessions { name } => super::sessions::list(ctx, &name).await?,
+        SandboxCommand::Session { name, session_id } => {
+            super::sessions::show(ctx, &name, &session_id).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

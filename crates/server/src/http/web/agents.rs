@@ -73,6 +73,7 @@ impl SendDraft {
             session_id: None,
             new_session: self.new_session,
             timeout_secs: None,
+            workdir: None,
         })
     }
 
@@ -313,7 +314,7 @@ fn conversation_inner(conv: &Conversation) -> String {
     };
     let turns = session.transcript.as_deref().unwrap_or_default();
     let credential = session
-        .metadata
+        .server_metadata
         .get("credential")
         .and_then(|c| c.as_str())
         .map_or(String::new(), |c| {

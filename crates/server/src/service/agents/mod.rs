@@ -28,6 +28,7 @@
 mod commands;
 mod interpret;
 mod send;
+mod session_api;
 mod sessions;
 
 use std::time::Duration;

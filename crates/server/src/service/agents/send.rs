@@ -9,7 +9,8 @@ use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::{ExecSpec, ProviderError};
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{
-    self as t, AgentErrorCode, AgentJobState, AgentKind, ErrorCode, ResolutionOutcome, SandboxState,
+    self as t, AgentErrorCode, AgentJobState, AgentKind, AgentSessionStatus, ErrorCode,
+    ResolutionOutcome, SandboxState,
 };
 use serde_json::json;
 use tracing::Instrument;
@@ -21,6 +22,9 @@ use super::sessions::{finish_turn, in_flight, job_response, turn_response};
 use crate::service::audit::Subject;
 use crate::service::redaction::RedactionSet;
 use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
+
+/// The sandbox's workspace directory (as the provider and the create know it).
+const WORKSPACE: &str = "/home/amika/workspace";
 
 /// A send still pending or running this long after its deadline lost its server.
 const LOST_GRACE: Duration = Duration::from_secs(60);
@@ -34,6 +38,8 @@ struct PreparedSend {
     session: AgentSessionRow,
     turn: AgentTurnRow,
     argv: Vec<String>,
+    /// Where the agent runs, inside the sandbox.
+    cwd: Option<String>,
     timeout: Duration,
     credential: String,
     redactions: Arc<RedactionSet>,
@@ -101,7 +107,7 @@ pub fn usable_credential(
 
 /// The name of the credential the sandbox holds for `kind`, or why it holds none and how to
 /// give it one.
-fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
+pub(super) fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
     let why = match usable_credential(&sandbox.resolved_agent_credentials, kind) {
         Ok(r) => return Ok(r.name.clone()),
         Err(Some(why)) => format!("it was skipped when the sandbox was created ({why})"),
@@ -117,6 +123,51 @@ fn credential_for(sandbox: &SandboxRow, kind: AgentKind) -> Result<String> {
         ),
     )
     .at("agent"))
+}
+
+/// The sandbox's workspace: its repository's directory, else `~/workspace`.
+fn workspace_dir(sandbox: &SandboxRow) -> String {
+    match sandbox.workspace.as_ref().and_then(|w| w.repo.as_ref()) {
+        Some(repo) => format!("{WORKSPACE}/{}", repo.name),
+        None => WORKSPACE.to_string(),
+    }
+}
+
+/// Where the agent runs: `workdir` (absolute, or relative to the workspace), else the
+/// workspace when the sandbox has a repository, else the provider's default (`~/workspace`).
+fn agent_workdir(sandbox: &SandboxRow, workdir: Option<&str>) -> Result<Option<String>> {
+    let Some(dir) = workdir else {
+        return Ok(sandbox
+            .workspace
+            .as_ref()
+            .and_then(|w| w.repo.as_ref())
+            .map(|_| workspace_dir(sandbox)));
+    };
+    let bad = |why: &str| {
+        Err(ServiceError::bad_request(format!(
+            "workdir {why}: expected a directory inside the sandbox, absolute (/home/amika/...) \
+             or relative to the workspace ({})",
+            workspace_dir(sandbox)
+        ))
+        .at("workdir"))
+    };
+    if dir.trim().is_empty() {
+        return bad("is empty");
+    }
+    if dir.contains('\0') || dir.contains('\n') {
+        return bad("contains a NUL or newline character");
+    }
+    if dir.len() > 4096 {
+        return bad("is longer than 4096 bytes");
+    }
+    if dir.starts_with('/') {
+        return Ok(Some(dir.to_string()));
+    }
+    if dir.starts_with('~') {
+        return bad(&format!("{dir:?} starts with ~, which is not expanded"));
+    }
+    let base = workspace_dir(sandbox);
+    Ok(Some(format!("{base}/{}", dir.trim_end_matches('/'))))
 }
 
 /// The row of a send about to run: `message` is already redacted; `resume` is the agent's
@@ -169,6 +220,7 @@ impl Service {
         // nothing.
         let credential = credential_for(&sandbox, kind)?;
         let command = self.agent_command(kind)?;
+        let cwd = agent_workdir(&sandbox, req.workdir.as_deref())?;
         let existing = self
             .existing_session(&sandbox, asked, req.new_session, kind)
             .await?;
@@ -177,20 +229,20 @@ impl Service {
         let (mut session, lock) = match existing {
             Some(s) => {
                 let lock = self.agent_session_lock(&s.id);
-                (s, Some(lock))
+                (s, lock)
             }
             None => {
                 let s = self
-                    .new_session(caller, &sandbox, kind, &credential, at)
+                    .insert_session(caller, &sandbox, kind, &credential, Default::default())
                     .await?;
-                (s, None)
+                let lock = self.agent_session_lock(&s.id);
+                (s, lock)
             }
         };
         // One send at a time per session: the agent's conversation is a single thread.
-        let _guard = match &lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let held = lock.lock().await;
+        // Read again under the lock: a PATCH may have changed it meanwhile.
+        session = self.store.get_agent_session(&session.id).await?;
         self.check_session_idle(&session).await?;
         let resume = session.agent_session_id.clone();
         let argv = command.argv(&req.message, resume.as_deref());
@@ -203,8 +255,11 @@ impl Service {
             started: Instant::now(),
         };
         session.credential_name = credential.clone();
+        session.status = AgentSessionStatus::Running;
+        session.ended_at = None;
         session.updated_at = at;
         self.store.update_agent_session(&session).await?;
+        drop(held);
         self.audit_send(caller, &sandbox, kind, &credential, &session, &turn)
             .await?;
         Ok(PreparedSend {
@@ -212,6 +267,7 @@ impl Service {
             session,
             turn,
             argv,
+            cwd,
             timeout,
             credential,
             redactions,
@@ -300,28 +356,35 @@ impl Service {
         })
     }
 
-    /// A new session, written now. It needs no lock: nobody else knows it yet.
-    async fn new_session(
+    /// Record how a send ended on its session: the agent's conversation id, and `idle` or
+    /// `failed`. Read again under the session's lock, so that a client's metadata written
+    /// while the agent ran stays.
+    async fn record_session_end(
         &self,
-        caller: &Caller,
-        sandbox: &SandboxRow,
-        kind: AgentKind,
-        credential: &str,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<AgentSessionRow> {
-        let s = AgentSessionRow {
-            id: new_id("ses"),
-            sandbox_id: sandbox.id.clone(),
-            org_id: sandbox.org_id.clone(),
-            user_id: caller.user_id.clone(),
-            agent: kind,
-            agent_session_id: None,
-            credential_name: credential.to_string(),
-            created_at: at,
-            updated_at: at,
+        session: &mut AgentSessionRow,
+        agent_session_id: Option<String>,
+        failed: bool,
+    ) -> Result<()> {
+        let lock = self.agent_session_lock(&session.id);
+        let _guard = lock.lock().await;
+        match self.store.get_agent_session(&session.id).await {
+            Ok(row) => *session = row,
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(id) = agent_session_id {
+            session.agent_session_id = Some(id);
+        }
+        session.status = if failed {
+            AgentSessionStatus::Failed
+        } else {
+            AgentSessionStatus::Idle
         };
-        self.store.insert_agent_session(&s).await?;
-        Ok(s)
+        session.updated_at = now();
+        match self.store.update_agent_session(session).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A conflict if the session is still answering an earlier send (read under its lock).
@@ -377,6 +440,7 @@ impl Service {
             mut session,
             mut turn,
             argv,
+            cwd,
             timeout,
             credential,
             redactions,
@@ -394,7 +458,7 @@ impl Service {
         let _busy = self.busy(&sandbox.id);
         let spec = ExecSpec {
             argv,
-            cwd: None,
+            cwd,
             timeout: Some(timeout + PROVIDER_TIMEOUT_GRACE),
         };
         let mut ending = match self.provider.exec(&sandbox.id, spec).await {
@@ -447,14 +511,8 @@ impl Service {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(id) = agent_session_id {
-            session.agent_session_id = Some(id);
-        }
-        session.updated_at = now();
-        match self.store.update_agent_session(&session).await {
-            Ok(()) | Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.record_session_end(&mut session, agent_session_id, turn.is_error)
+            .await?;
         tracing::info!(
             sandbox_id = %sandbox.id,
             job_id = %turn.id,

@@ -98,7 +98,31 @@ fn turn_to_wire(turn: &AgentTurnRow) -> t::AgentTurn {
     }
 }
 
-fn session_to_wire(
+/// A session's status as shown: `running` while a send is in flight, whatever is recorded; a
+/// recorded `running` with nothing in flight shows how its last send ended: `idle` when its
+/// client went away (the send was cancelled, not failed), `failed` when its server stopped.
+pub(super) fn effective_status(
+    session: &AgentSessionRow,
+    turns: &[AgentTurnRow],
+) -> AgentSessionStatus {
+    if turns.iter().any(in_flight) {
+        return AgentSessionStatus::Running;
+    }
+    match session.status {
+        AgentSessionStatus::Running => match turns.last() {
+            Some(t)
+                if t.is_error
+                    && t.error_code.as_deref() != Some(AgentErrorCode::AgentCancelled.as_str()) =>
+            {
+                AgentSessionStatus::Failed
+            }
+            _ => AgentSessionStatus::Idle,
+        },
+        recorded => recorded,
+    }
+}
+
+pub(super) fn session_to_wire(
     session: &AgentSessionRow,
     turns: &[AgentTurnRow],
     with_transcript: bool,
@@ -108,16 +132,13 @@ fn session_to_wire(
         sandbox_id: session.sandbox_id.clone(),
         org_id: session.org_id.clone(),
         agent_name: session.agent,
-        status: if turns.iter().any(in_flight) {
-            AgentSessionStatus::Running
-        } else {
-            AgentSessionStatus::Idle
-        },
+        status: effective_status(session, turns),
         agent_session_id: session.agent_session_id.clone(),
         turn_count: turns.len() as u64,
         started_at: session.created_at,
-        ended_at: None,
-        metadata: json!({ "credential": session.credential_name }),
+        ended_at: session.ended_at,
+        metadata: serde_json::Value::Object(session.metadata.clone()),
+        server_metadata: json!({ "credential": session.credential_name }),
         created_at: session.created_at,
         updated_at: session.updated_at,
         transcript: with_transcript.then(|| turns.iter().map(turn_to_wire).collect()),
