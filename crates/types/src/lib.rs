@@ -74,6 +74,20 @@ string_enum!(
     AgentKind "kind" { Claude => "claude", Codex => "codex", Github => "github" } expected "claude, codex or github"
 );
 
+/// An agent's name where only an agent fits (`claude` or `codex`): `github` and unknown kinds
+/// are refused in those words.
+fn agent_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<AgentKind>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match s.parse::<AgentKind>() {
+        Ok(kind) if kind.is_agent() => Ok(Some(kind)),
+        _ => Err(serde::de::Error::custom(format!(
+            "unknown agent {s:?}: expected claude or codex"
+        ))),
+    }
+}
+
 impl AgentKind {
     /// The agents: the kinds a sandbox resolves and injects (`agent_credentials`).
     pub const AGENTS: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
@@ -657,7 +671,11 @@ pub struct AgentSendRequest {
     pub message: String,
     /// `claude` or `codex`; default: the session's agent, else the first kind resolved for
     /// the sandbox, else `claude`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "agent_only"
+    )]
     pub agent: Option<AgentKind>,
     /// Continue this session (an id from an earlier answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -764,13 +782,13 @@ mod tests {
     fn unknown_kind_names_what_is_expected() {
         let err = "gemini".parse::<AgentKind>().unwrap_err();
         assert!(
-            err.contains("\"gemini\"") && err.contains("claude or codex"),
+            err.contains("\"gemini\"") && err.contains("claude, codex or github"),
             "{err}"
         );
         let err = serde_json::from_str::<AgentKind>("\"x\"")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("claude or codex"), "{err}");
+        assert!(err.contains("claude, codex or github"), "{err}");
     }
 
     #[test]
@@ -849,6 +867,13 @@ mod agent_send_tests {
             .to_string();
         assert!(
             err.contains("\"gemini\"") && err.contains("claude or codex"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<AgentSendRequest>(r#"{"message":"hi","agent":"github"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown agent \"github\": expected claude or codex"),
             "{err}"
         );
     }
