@@ -53,6 +53,7 @@ for b in "${backends[@]}"; do
   run "vault ($b)" vault --backend "$b"
 done
 run "scale" scale
+run "create-repo" create-repo
 
 if [[ $failed -eq 0 ]]; then
   echo "test result: ok. $passed passed; 0 failed (bench smoke)"

@@ -482,13 +482,16 @@ impl Service {
             "robin", "seal", "sparrow", "tiger", "walrus", "wren", "yak", "zebra", "fox", "hare",
             "crane",
         ];
-        let base: String = repo
-            .unwrap_or("sandbox")
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            .take(40)
-            .collect();
-        let base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+        // Lowercase words joined by '-', like the two that follow: `My_Repo.v2` → `my-repo-v2`.
+        let mut base = String::new();
+        for c in repo.unwrap_or("sandbox").chars().take(40) {
+            if c.is_ascii_alphanumeric() {
+                base.push(c.to_ascii_lowercase());
+            } else if !base.is_empty() && !base.ends_with('-') {
+                base.push('-');
+            }
+        }
+        let base = base.trim_end_matches('-');
         let base = if base.is_empty() { "sandbox" } else { base };
         for attempt in 0..20u32 {
             let r = uuid::Uuid::new_v4().as_u128();
