@@ -613,6 +613,26 @@ async fn execs_keep_a_sandbox_running_past_its_auto_stop_interval_and_it_stops_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_running_longer_than_the_auto_stop_interval_is_not_cut_off() {
+    let api = Api::start().await;
+    let sb = api
+        .create(&json!({"name": "long-exec", "auto_stop_interval": 0.05}))
+        .await;
+    let id = sb["id"].as_str().unwrap();
+    api.wait_state(id, "running", Duration::from_secs(30)).await;
+    // One exec of 7 s, over twice the 3 s interval: the sandbox is busy all along, so the
+    // command ends on its own (exit 0, its output complete).
+    let out = api.exec(id, &["sh", "-c", "sleep 7; echo finished"]).await;
+    assert_eq!(out.trim(), "finished");
+    let (_, now) = api.get(&format!("/sandboxes/{id}")).await;
+    assert_eq!(
+        now["state"], "running",
+        "not stopped under a running command: {now}"
+    );
+    api.wait_state(id, "stopped", Duration::from_secs(8)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_sandbox_is_deleted_after_its_auto_delete_interval() {
     let api = Api::start().await;
     let sb = api
