@@ -283,6 +283,19 @@ async fn the_public_api_create_body_without_a_repository_runs_and_warns_about_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_setup_script_text_means_no_script() {
+    let api = Api::start().await;
+    for (name, text) in [("empty-setup", ""), ("blank-setup", " \n")] {
+        let sb = api.create(&public_api_body(name, "", Some(text))).await;
+        let id = sb["id"].as_str().unwrap();
+        let sb = api.wait_state(id, "running", Duration::from_secs(30)).await;
+        assert_eq!(sb["setup"], Value::Null, "{name}: no script ran: {sb}");
+        let (status, _) = api.get(&format!("/sandboxes/{id}/setup-log")).await;
+        assert_eq!(status, 404, "{name}: no setup log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_api_create_body_with_a_file_repository_clones_it_on_the_branch_for_an_admin() {
     let api = Api::start().await;
     let repos = tempfile::tempdir().unwrap();

@@ -428,7 +428,7 @@ pub struct CreateSandboxRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disabled_repo_env_var_names: Vec<String>,
     /// A script run inside the sandbox before it is `running` (instead of the repository's
-    /// `setup_script`).
+    /// `setup_script`); `""` means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_script_text: Option<String>,
     /// Run no setup script at all.

@@ -143,9 +143,9 @@ fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<St
         }
     }
     if let Some(text) = &req.setup_script_text {
-        if text.trim().is_empty() || text.len() > MAX_SETUP_SCRIPT_BYTES || text.contains('\0') {
+        if text.len() > MAX_SETUP_SCRIPT_BYTES || text.contains('\0') {
             return Err(ServiceError::bad_request(format!(
-                "setup_script_text must be a non-empty script of at most {MAX_SETUP_SCRIPT_BYTES} bytes, without NUL"
+                "setup_script_text must be a script of at most {MAX_SETUP_SCRIPT_BYTES} bytes, without NUL"
             ))
             .at("setup_script_text"));
         }
@@ -195,7 +195,12 @@ fn plan_setup(
     let timeout = req
         .setup_timeout_secs
         .map_or(DEFAULT_SETUP_TIMEOUT, Duration::from_secs);
-    match SetupPlan::new(req.setup_script_text.as_deref(), repo_script, cwd, timeout) {
+    // `""` (or only blanks) is no script, as clients of the public API send it.
+    let text = req
+        .setup_script_text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty());
+    match SetupPlan::new(text, repo_script, cwd, timeout) {
         Some(plan) if req.skip_setup_script => {
             let mut skipped = plan.pending();
             skipped.state = SetupState::Skipped;
