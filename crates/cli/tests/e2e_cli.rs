@@ -1973,9 +1973,10 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
     assert_eq!(list[0]["name"], "life-box");
     let table = ok(server.amika().args(["sandbox", "list"]));
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    // No repository: REPO and BRANCH are "-".
     assert_eq!(
-        row[..5],
-        ["life-box", "running", "claude=-", "codex=-", "ROTATED"]
+        row[..7],
+        ["life-box", "running", "-", "-", "claude=-", "codex=-", "ROTATED"]
     );
     let got = sandbox_json(&server, &["get", "life-box"]);
     assert_eq!(got["id"], id.as_str());
