@@ -106,7 +106,7 @@ async fn malformed_requests_are_4xx_envelopes_that_name_the_problem() {
             ),
             StatusCode::BAD_REQUEST,
             "unknown_kind",
-            "claude or codex",
+            "claude, codex or github",
         ),
         (
             post(
@@ -142,11 +142,11 @@ async fn malformed_requests_are_4xx_envelopes_that_name_the_problem() {
             post(
                 "/sandboxes",
                 &k,
-                r#"{"name":"x","repo_url":"https://example"}"#,
+                r#"{"name":"x","initial_prompt":"hi"}"#,
             ),
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "repo_url",
+            "initial_prompt",
         ),
         (
             post("/sandboxes", &k, r#"{"name":"Bad Name!"}"#),
@@ -447,8 +447,9 @@ async fn details_name_the_request_field_an_error_is_about() {
             "secret_env_vars.1BAD",
         ),
         (
-            "an empty sandbox name",
-            json!({"name": ""}),
+            // (An empty or absent name is no error: the server generates one.)
+            "a sandbox name with a space",
+            json!({"name": "a b"}),
             StatusCode::BAD_REQUEST,
             "invalid_name",
             "name",

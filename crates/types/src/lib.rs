@@ -88,6 +88,15 @@ fn agent_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<AgentKind
     }
 }
 
+/// The kind of an `agent_credentials` entry: an unknown one is refused naming the agents
+/// (`github` parses, for the resolver to say where a github credential goes instead).
+fn agent_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentKind, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|_| {
+        serde::de::Error::custom(format!("unknown agent {s:?}: expected claude or codex"))
+    })
+}
+
 impl AgentKind {
     /// The agents: the kinds a sandbox resolves and injects (`agent_credentials`).
     pub const AGENTS: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
@@ -365,6 +374,7 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentCredentialRef {
+    #[serde(deserialize_with = "agent_kind")]
     pub kind: AgentKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
