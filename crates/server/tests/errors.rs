@@ -139,11 +139,7 @@ async fn malformed_requests_are_4xx_envelopes_that_name_the_problem() {
             "codex",
         ),
         (
-            post(
-                "/sandboxes",
-                &k,
-                r#"{"name":"x","initial_prompt":"hi"}"#,
-            ),
+            post("/sandboxes", &k, r#"{"name":"x","initial_prompt":"hi"}"#),
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "initial_prompt",
