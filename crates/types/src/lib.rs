@@ -119,6 +119,10 @@ string_enum!(
 // After `string_enum!`, which it uses.
 mod error;
 pub use error::{AgentErrorCode, ErrorBody, ErrorCode, ErrorDetail};
+mod preset;
+pub use preset::{
+    Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion, PresetVersionInUse,
+};
 
 /// `{"ok": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -39,6 +39,9 @@ pub(crate) struct Shape {
     pub tmpfs_dirs: Vec<String>,
     /// Whether the sandbox has memory/pids limits, i.e. cgroups.
     pub limited: bool,
+    /// The preset layer mounted (host path), if any: a warm sandbox without it, or with
+    /// another version, never serves a start that wants it.
+    pub preset: Option<PathBuf>,
 }
 
 /// The cgroup name of a warm sandbox (a sandbox id never starts with `.`).

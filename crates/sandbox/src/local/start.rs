@@ -79,7 +79,13 @@ impl LocalProvider {
                 injection.files.iter().map(|f| f.relative_path.as_str()),
             ),
             limited,
+            preset: spec.preset.clone(),
         };
+        if let Some(layer) = &shape.preset {
+            if !layer.is_dir() {
+                return Err(failed(StartError::PresetMissing(layer.clone())));
+            }
+        }
 
         // The injection script: exports, files, then the commit line. Zeroized when dropped.
         let init_script = script::injection_script(&injection);

@@ -75,6 +75,7 @@ fn spec(id: &str) -> SandboxSpec {
         network: NetworkMode::None,
         memory_mib: None,
         pids: None,
+        preset: None,
     }
 }
 
