@@ -466,3 +466,175 @@ async fn unknown_presets_are_refused_and_the_default_preset_applies_when_install
         svc.delete_sandbox(&caller, name).await.unwrap();
     }
 }
+
+/// The NDJSON lines of an install answer.
+fn events(body: &serde_json::Value) -> Vec<t::PresetInstallEvent> {
+    let text = body
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| body.to_string());
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_presets_api_lists_installs_and_refuses_what_it_should() {
+    use axum::http::{Method, StatusCode};
+    let app = server(0).await;
+    let def = presets::find("coder").unwrap();
+    let member = app.user("dev", "default", false).await;
+
+    let (status, list) = app
+        .call(Method::GET, "/api/v0beta1/presets", Some(&member), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let coder = &list["presets"][0];
+    assert_eq!(coder["name"], "coder");
+    assert_eq!(coder["current"], def.version_id());
+    assert_eq!(coder["installed"], true);
+    assert_eq!(coder["bin"], serde_json::json!(["claude", "codex"]));
+    let pinned: serde_json::Value =
+        serde_json::from_str(include_str!("../../../presets/coder.json")).unwrap();
+    assert_eq!(coder["packages"], pinned["packages"]);
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v0beta1/presets/coder/install",
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v0beta1/presets/coder",
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v0beta1/presets/gamer/install",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["message"],
+        "unknown preset \"gamer\": this server has coder"
+    );
+
+    // Installed already: the stream ends with `done` at once.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v0beta1/presets/coder/install",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lines = events(&body);
+    let last = lines.last().unwrap();
+    assert_eq!(last.event, "done", "{lines:?}");
+    assert_eq!(last.preset.as_ref().unwrap().current, def.version_id());
+}
+
+/// A real install into an empty presets dir (npm's cache makes it quick), its progress lines,
+/// then a removal that keeps the version a sandbox uses until that sandbox is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
+    use axum::http::{Method, StatusCode};
+    let presets_dir = tempfile::tempdir().unwrap();
+    let dir = presets_dir.path().to_path_buf();
+    let app = common::app_with(None, move |c| {
+        c.presets_dir = dir;
+        c.warm_sandboxes = 0;
+    })
+    .await;
+    let def = presets::find("coder").unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v0beta1/presets/coder/install",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lines = events(&body);
+    let last = lines.last().unwrap();
+    assert_eq!(last.event, "done", "{lines:?}");
+    assert!(last.preset.as_ref().unwrap().installed);
+    // Every step reported in order, npm's own lines among them.
+    let steps: Vec<u32> = lines.iter().map(|e| e.step).collect();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    assert!(lines.iter().any(|e| e.step == 1
+        && e.message
+            .starts_with("npm install @anthropic-ai/claude-code@")));
+    assert!(
+        lines
+            .iter()
+            .any(|e| e.step == 1 && e.message.contains("npm")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|e| e.steps == presets::STEPS));
+    let layer = presets_dir.path().join("coder").join(def.version_id());
+    assert!(presets::is_read_only(&layer));
+    assert!(layer.join("bin/claude").exists() && layer.join("bin/codex").exists());
+    // No temporary directory is left beside it.
+    let names: Vec<String> = std::fs::read_dir(presets_dir.path().join("coder"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [def.version_id()]);
+
+    let caller = app.service.authenticate(&app.admin_key).await.unwrap();
+    create(&app.service, &caller, "user-of-it", Some("coder"), vec![]).await;
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v0beta1/presets/coder",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["removed"], serde_json::json!([]));
+    assert_eq!(
+        body["kept"],
+        serde_json::json!([{"id": def.version_id(), "sandboxes": ["user-of-it"]}])
+    );
+    assert!(layer.join(presets::MANIFEST).is_file());
+    app.service
+        .delete_sandbox(&caller, "user-of-it")
+        .await
+        .unwrap();
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v0beta1/presets/coder",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["removed"], serde_json::json!([def.version_id()]));
+    assert!(!layer.exists());
+    let (_, list) = app
+        .call(
+            Method::GET,
+            "/api/v0beta1/presets",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(list["presets"][0]["installed"], false);
+    assert_eq!(list["presets"][0]["versions"], serde_json::json!([]));
+}

@@ -16,6 +16,7 @@ mod bench {
 }
 pub mod error;
 pub mod handlers;
+pub mod presets;
 pub mod web;
 
 use amika_types::ErrorCode;
@@ -66,6 +67,7 @@ impl utoipa::Modify for BearerAuth {
         h::create_workspace_upload,
         agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
         agents::list_agent_sessions, agents::get_agent_session,
+        presets::list_presets, presets::install_preset, presets::remove_preset,
     )
 )]
 #[derive(Debug)]
@@ -127,6 +129,12 @@ pub fn router(svc: Service) -> Router {
             "/sandboxes/{id}/agent-send-jobs/{job_id}",
             get(agents::get_agent_send_job),
         )
+        .route("/presets", get(presets::list_presets))
+        .route(
+            "/presets/{name}",
+            axum::routing::delete(presets::remove_preset),
+        )
+        .route("/presets/{name}/install", post(presets::install_preset))
         .route("/sandboxes/{id}/sessions", get(agents::list_agent_sessions))
         .route(
             "/sandboxes/{id}/sessions/{session_id}",

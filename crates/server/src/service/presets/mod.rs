@@ -27,7 +27,7 @@ use crate::service::{Caller, Result, Service, ServiceError};
 pub use install::{default_npm_cache, npm_env, InstallProgress, STEPS};
 
 /// The manifest in every installed layer.
-pub(crate) const MANIFEST: &str = "amika-preset.json";
+pub const MANIFEST: &str = "amika-preset.json";
 
 /// A preset as the repository pins it.
 #[derive(Debug, Clone, Deserialize)]
@@ -245,21 +245,16 @@ impl Service {
         Ok(removal)
     }
 
-    /// `POST /presets/{name}/install` (admins; also `update`): install the pinned version
-    /// unless it is there, reporting progress on `progress`.
-    pub async fn install_preset(
-        &self,
-        caller: &Caller,
-        name: &str,
-        progress: InstallProgress,
-    ) -> Result<t::Preset> {
+    /// Whether `caller` may install preset `name` (`POST /presets/{name}/install`, admins):
+    /// the preset, to hand to [`Self::install_preset_as_server`].
+    pub fn check_preset_install(&self, caller: &Caller, name: &str) -> Result<&'static PresetDef> {
         require_admin(caller)?;
-        let def = find(name)?;
-        self.install_preset_as_server(def, progress).await
+        find(name).map_err(|e| e.at("name"))
     }
 
-    /// Install a preset for the server itself (`amika server --install-preset`, config
-    /// `install_presets`): no caller.
+    /// Install the pinned version of a preset unless it is there (`install` and `update`; the
+    /// server's own `--install-preset` and config `install_presets`), reporting progress on
+    /// `progress`. Whoever calls it checked the caller (see [`Self::check_preset_install`]).
     pub async fn install_preset_as_server(
         &self,
         def: &PresetDef,
