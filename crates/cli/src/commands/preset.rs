@@ -33,8 +33,8 @@ pub struct RemoveArgs {
     /// The preset, e.g. coder.
     pub name: String,
     /// Remove only this version id (see `amika preset list`).
-    #[arg(long)]
-    pub version: Option<String>,
+    #[arg(long = "version-id", value_name = "ID")]
+    pub version_id: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, cmd: PresetCommand) -> anyhow::Result<()> {
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Ctx, cmd: PresetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PresetCommand::Remove(a) => {
-            let removal = client.remove_preset(&a.name, a.version.as_deref()).await?;
+            let removal = client.remove_preset(&a.name, a.version_id.as_deref()).await?;
             if ctx.json() {
                 return print_json(&removal);
             }
