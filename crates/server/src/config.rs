@@ -286,6 +286,32 @@ mod tests {
     }
 
     #[test]
+    fn config_file_sets_the_presets() {
+        let c = apply(
+            r#"{"install_presets": ["coder"], "default_preset": "coder", "presets_dir": "/srv/p", "npm_cache_dir": "/srv/npm"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.install_presets, ["coder"]);
+        assert_eq!(c.default_preset.as_deref(), Some("coder"));
+        assert_eq!(c.presets_dir, std::path::Path::new("/srv/p"));
+        assert_eq!(c.npm_cache_dir, std::path::Path::new("/srv/npm"));
+        let defaults = apply(r#"{"default_preset": ""}"#).unwrap();
+        assert_eq!(defaults.default_preset, None);
+        assert_eq!(defaults.presets_dir, std::path::Path::new("/tmp/x/presets"));
+        for json in [
+            r#"{"install_presets": ["gamer"]}"#,
+            r#"{"default_preset": "gamer"}"#,
+        ] {
+            let err = apply(json).unwrap_err().to_string();
+            assert!(
+                err.contains("server.json")
+                    && err.contains("unknown preset \"gamer\": this server has coder"),
+                "{json}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_config_files_name_the_file_and_the_problem() {
         for (json, needle) in [
             ("{not json", "server.json"),

@@ -637,4 +637,26 @@ async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
         .await;
     assert_eq!(list["presets"][0]["installed"], false);
     assert_eq!(list["presets"][0]["versions"], serde_json::json!([]));
+    // Both are audited, with the version id.
+    let (_, events) = app
+        .call(
+            Method::GET,
+            "/api/v0beta1/audit-events",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    for action in ["preset.installed", "preset.removed"] {
+        assert!(
+            events
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == action
+                    && e["object_type"] == "preset"
+                    && e["object_id"] == def.version_id().as_str()
+                    && e["object_name"] == "coder"),
+            "{action}: {events}"
+        );
+    }
 }

@@ -41,7 +41,7 @@ pub async fn install_preset(
     let (tx, rx) = mpsc::unbounded_channel();
     let progress = InstallProgress::new(tx.clone());
     tokio::spawn(async move {
-        let last = match svc.install_preset_as_server(def, progress).await {
+        let last = match svc.install_preset(&c, def, progress).await {
             Ok(preset) => t::PresetInstallEvent {
                 event: "done".into(),
                 step: presets::STEPS,

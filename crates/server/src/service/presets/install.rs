@@ -192,14 +192,20 @@ async fn build(
     set_writable(tmp, false).map_err(ServiceError::internal)
 }
 
-/// `/usr/bin/node --version` (the sandbox sees the host's `/usr`, so its node is this one).
+/// `/usr/bin/node --version` (else `/usr/local/bin/node`): the sandbox sees the host's `/usr`,
+/// so its node is this one.
 async fn node_version() -> Result<String> {
     let missing = || {
         unavailable(
             "Node.js is not installed (/usr/bin/node): presets run the host's; run `scripts/install-deps.sh` or `apt-get install -y nodejs npm`".into(),
         )
     };
-    let out = Command::new("/usr/bin/node")
+    // Under /usr either way: the sandbox sees the host's /usr and nothing else of it.
+    let node = ["/usr/bin/node", "/usr/local/bin/node"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or_else(missing)?;
+    let out = Command::new(node)
         .arg("--version")
         .env_clear()
         .stdin(Stdio::null())

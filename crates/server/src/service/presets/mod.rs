@@ -22,6 +22,7 @@ use amika_types as t;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::service::audit::Subject;
 use crate::service::{Caller, Result, Service, ServiceError};
 
 pub use install::{default_npm_cache, npm_env, InstallProgress, STEPS};
@@ -239,7 +240,20 @@ impl Service {
             }
             let dir = self.preset_root(name).join(&id);
             install::remove_layer(&dir).map_err(ServiceError::internal)?;
-            tracing::info!(preset = name, version = %id, "preset version removed");
+            let subject = Subject {
+                object_type: "preset",
+                object_id: &id,
+                object_name: name,
+                version: None,
+            };
+            self.audit(
+                caller,
+                "preset.removed",
+                subject,
+                None,
+                serde_json::json!({}),
+            )
+            .await?;
             removal.removed.push(id);
         }
         Ok(removal)
@@ -250,6 +264,28 @@ impl Service {
     pub fn check_preset_install(&self, caller: &Caller, name: &str) -> Result<&'static PresetDef> {
         require_admin(caller)?;
         find(name).map_err(|e| e.at("name"))
+    }
+
+    /// [`Self::install_preset_as_server`] for an admin (checked by
+    /// [`Self::check_preset_install`]), audited as `preset.installed`.
+    pub async fn install_preset(
+        &self,
+        caller: &Caller,
+        def: &PresetDef,
+        progress: InstallProgress,
+    ) -> Result<t::Preset> {
+        require_admin(caller)?;
+        let preset = self.install_preset_as_server(def, progress).await?;
+        let subject = Subject {
+            object_type: "preset",
+            object_id: &preset.current,
+            object_name: &preset.name,
+            version: None,
+        };
+        let detail = serde_json::json!({ "packages": preset.packages });
+        self.audit(caller, "preset.installed", subject, None, detail)
+            .await?;
+        Ok(preset)
     }
 
     /// Install the pinned version of a preset unless it is there (`install` and `update`; the
