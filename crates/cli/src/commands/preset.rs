@@ -90,7 +90,9 @@ pub async fn run(ctx: &Ctx, cmd: PresetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PresetCommand::Remove(a) => {
-            let removal = client.remove_preset(&a.name, a.version_id.as_deref()).await?;
+            let removal = client
+                .remove_preset(&a.name, a.version_id.as_deref())
+                .await?;
             if ctx.json() {
                 return print_json(&removal);
             }
