@@ -559,6 +559,21 @@ async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
     })
     .await;
     let def = presets::find("coder").unwrap();
+    // What an install killed long ago left (read-only, as it would be), and one running now.
+    let leftover = presets_dir
+        .path()
+        .join("coder/.tmp-0123456789ab-dead/node_modules");
+    std::fs::create_dir_all(&leftover).unwrap();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("touch -d '2 days ago' \"$1\"/.. && chmod -R a-w \"$1\"/..")
+        .arg("sh")
+        .arg(&leftover)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let running = presets_dir.path().join("coder/.tmp-0123456789ab-live");
+    std::fs::create_dir_all(&running).unwrap();
     let (status, body) = app
         .call(
             Method::POST,
@@ -588,12 +603,18 @@ async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
     let layer = presets_dir.path().join("coder").join(def.version_id());
     assert!(presets::is_read_only(&layer));
     assert!(layer.join("bin/claude").exists() && layer.join("bin/codex").exists());
-    // No temporary directory is left beside it.
+    // No temporary directory of this install is left beside it, nor the dead one's; the
+    // young one may be another server's install and stays.
     let names: Vec<String> = std::fs::read_dir(presets_dir.path().join("coder"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, [def.version_id()]);
+    let mut names = names;
+    names.sort();
+    assert_eq!(
+        names,
+        [".tmp-0123456789ab-live".to_string(), def.version_id()]
+    );
 
     let caller = app.service.authenticate(&app.admin_key).await.unwrap();
     create(&app.service, &caller, "user-of-it", Some("coder"), vec![]).await;

@@ -128,6 +128,7 @@ pub(super) async fn install(
     }
     let node = node_version().await?;
     std::fs::create_dir_all(root).map_err(ServiceError::internal)?;
+    sweep_stale(root);
     let tmp = root.join(format!(".tmp-{id}-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir(&tmp).map_err(ServiceError::internal)?;
     let built = build(def, &tmp, cache, &node, &progress).await;
@@ -148,6 +149,23 @@ pub(super) async fn install(
     placed?;
     tracing::info!(preset = %def.name, version = %id, "preset installed");
     Ok(())
+}
+
+/// Remove what installs that died (a server killed mid-install) left: `.tmp-*` directories
+/// older than an install may take (a younger one may be another server's, still running).
+fn sweep_stale(root: &Path) {
+    let stale_after = NPM_TIMEOUT + Duration::from_secs(5 * 60);
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > stale_after));
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") && old {
+            if let Err(e) = remove_layer(&entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove an unfinished preset install");
+            }
+        }
+    }
 }
 
 /// npm, the links, the manifest and the permissions, in `tmp`.
