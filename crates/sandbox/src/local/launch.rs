@@ -476,6 +476,7 @@ mod tests {
                 tmpfs_dirs: vec![".claude".into()],
                 limited: false,
                 preset: None,
+                preset_identity: None,
             },
         );
         let joined: Vec<String> = args
@@ -506,6 +507,7 @@ mod tests {
             tmpfs_dirs: Vec::new(),
             limited: false,
             preset,
+            preset_identity: None,
         };
         let args: Vec<String> = provider
             .bwrap_args(

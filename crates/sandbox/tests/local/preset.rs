@@ -66,3 +66,35 @@ async fn a_preset_layer_is_mounted_read_only_with_its_bin_on_path() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_sandbox_never_serves_a_layer_installed_again_at_its_path() {
+    let g = Guard::new();
+    let p = g.provider();
+    let scratch = tempfile::tempdir().unwrap();
+    let old = layer(scratch.path());
+    let mut first = spec("layer-first");
+    first.preset = Some(old.clone());
+    p.start(&first, Injection::default()).await.unwrap();
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 1).await;
+
+    // The layer is removed and installed again at the same path, with other contents.
+    std::fs::remove_dir_all(&old).unwrap();
+    let again = layer(scratch.path());
+    std::fs::write(again.join("bin/hello"), "#!/bin/sh\necho the new layer\n").unwrap();
+    let mut second = spec("layer-second");
+    second.preset = Some(again);
+    p.start(&second, Injection::default()).await.unwrap();
+    assert_eq!(sh(&p, "layer-second", "hello").await, "the new layer\n");
+    // The same layer again: the warm sandbox of that start serves it.
+    eventually("a warm sandbox is parked", || p.warm_sandboxes() == 2).await;
+    let mut third = spec("layer-third");
+    third.preset = second.preset.clone();
+    p.start(&third, Injection::default()).await.unwrap();
+    assert_eq!(
+        p.warm_sandboxes(),
+        1,
+        "the warm sandbox of the new layer was not claimed"
+    );
+    assert_eq!(sh(&p, "layer-third", "hello").await, "the new layer\n");
+}
