@@ -26,30 +26,31 @@ fn pinned() -> Value {
 }
 
 /// A server with coder installed (`--install-preset`) and the default preset set in its
-/// config file.
-fn server() -> Server {
-    let config = tempfile::NamedTempFile::new().unwrap();
+/// config file (kept in the returned dir for as long as the server runs).
+fn server() -> (Server, tempfile::TempDir) {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("server.json");
     let body = serde_json::json!({
         "presets_dir": shared_presets_dir(),
         "default_preset": "coder",
         "warm_sandboxes": 0,
     });
-    std::fs::write(config.path(), body.to_string()).unwrap();
-    let path = config.into_temp_path().keep().unwrap();
-    Server::start_with(
+    std::fs::write(&config, body.to_string()).unwrap();
+    let server = Server::start_with(
         None,
         &[
             "--config",
-            path.to_str().unwrap(),
+            config.to_str().unwrap(),
             "--install-preset",
             "coder",
         ],
-    )
+    );
+    (server, config_dir)
 }
 
 #[test]
 fn preset_commands_list_install_and_remove_and_a_coder_sandbox_has_the_real_claude() {
-    let server = server();
+    let (server, _config) = server();
     let list = ok_json(server.amika().args(["preset", "list", "-o", "json"]));
     let coder = &list["presets"][0];
     let id = coder["current"].as_str().unwrap().to_string();
@@ -181,6 +182,10 @@ fn preset_commands_list_install_and_remove_and_a_coder_sandbox_has_the_real_clau
     for name in ["cli-coder", "by-default"] {
         ok(server.amika().args(["sandbox", "delete", name, "--yes"]));
     }
+    // The server's debug log names the preset it installed at start, never the key.
+    let log = server.log_text();
+    assert!(log.contains("preset installed"), "{log}");
+    assert!(!log.contains(CLAUDE_KEY));
 }
 
 /// The sandbox names of a `Kept ...: used by A, B (...)` line.
