@@ -681,3 +681,73 @@ async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
         );
     }
 }
+
+/// An update installs the pinned version beside an older one: new creates get the new one,
+/// a sandbox created before keeps its own, across a stop and a start. (The older version is a
+/// layer laid out by hand, as an earlier amika would have installed it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_installs_beside_the_old_version_and_sandboxes_keep_theirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let presets_dir = tempfile::tempdir().unwrap();
+    let old = presets_dir.path().join("coder/aaaaaaaaaaaa");
+    std::fs::create_dir_all(old.join("bin")).unwrap();
+    std::fs::write(old.join("bin/claude"), "#!/bin/sh\necho old claude\n").unwrap();
+    std::fs::set_permissions(
+        old.join("bin/claude"),
+        std::fs::Permissions::from_mode(0o555),
+    )
+    .unwrap();
+    let manifest = serde_json::json!({
+        "name": "coder", "id": "aaaaaaaaaaaa",
+        "packages": {"@anthropic-ai/claude-code": "0.0.1", "@openai/codex": "0.0.1"},
+        "installed_at": "2026-01-01T00:00:00Z", "node": "v20.0.0",
+    });
+    std::fs::write(old.join(presets::MANIFEST), manifest.to_string()).unwrap();
+    let dir = presets_dir.path().to_path_buf();
+    let app = common::app_with(None, move |c| {
+        c.presets_dir = dir;
+        c.warm_sandboxes = 0;
+    })
+    .await;
+    let svc = &app.service;
+    let caller = svc.authenticate(&app.admin_key).await.unwrap();
+    let def = presets::find("coder").unwrap();
+
+    // Only the old version is installed: a create gets it (no warning), and the list says the
+    // current one is not installed.
+    let before = create(svc, &caller, "before", Some("coder"), vec![]).await;
+    assert_eq!(before.preset.as_deref(), Some("coder@aaaaaaaaaaaa"));
+    assert!(before.warnings.is_empty(), "{:?}", before.warnings);
+    let listed = svc.list_presets();
+    assert!(!listed.presets[0].installed);
+    assert_eq!(listed.presets[0].versions.len(), 1);
+
+    // The update: the pinned version beside it.
+    let preset = svc
+        .install_preset(&caller, def, InstallProgress::none())
+        .await
+        .unwrap();
+    assert!(preset.installed);
+    let ids: Vec<&str> = preset.versions.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [def.version_id().as_str(), "aaaaaaaaaaaa"],
+        "newest first"
+    );
+    let after = create(svc, &caller, "after", Some("coder"), vec![]).await;
+    assert_eq!(after.preset, Some(format!("coder@{}", def.version_id())));
+    let (code, out, _) = run(svc, &caller, "after", "claude --version").await;
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(def.packages["@anthropic-ai/claude-code"].as_str()),
+        "{out}"
+    );
+
+    svc.stop_sandbox(&caller, "before").await.unwrap();
+    svc.start_sandbox(&caller, "before").await.unwrap();
+    let (code, out, _) = run(svc, &caller, "before", "claude").await;
+    assert_eq!((code, out.as_str()), (0, "old claude\n"));
+    for name in ["before", "after"] {
+        svc.delete_sandbox(&caller, name).await.unwrap();
+    }
+}
