@@ -3,6 +3,9 @@
 # Usage: scripts/install-deps.sh [runtime|test]
 set -euo pipefail
 want=(bubblewrap slirp4netns)
+# nodejs, npm: the coder preset (`amika preset install coder`) is installed with the host's npm,
+# and sandboxes run its scripts with the host's /usr/bin/node (they see the host's /usr).
+command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 if [[ "${1:-runtime}" == test ]]; then
   want+=(postgresql chromium)   # chromium: the web UI tests (tests/ui) drive it headless
   want+=(wrk)                   # wrk: the API benchmark's smoke run (bench/smoke.sh)

@@ -9,6 +9,11 @@
 //! background work (starting the warm sandbox that replaces one a create claimed) is done, so
 //! that it lands in no measurement; `--warm-sandboxes 0` measures cold starts. Targets: p50 at
 //! most 2× raw bwrap (3× at worst), p99 at most 5×.
+//!
+//! `--preset coder` (issue 14) installs the preset (into `--presets-dir`, default the tests'
+//! shared `~/.cache/amika-test-presets`) and adds a third kind of create: network `none` with
+//! the preset's layer mounted, compared with `none` without it. Target: the preset adds < 2 ms
+//! at p50.
 
 use std::time::Duration;
 
@@ -38,6 +43,13 @@ struct Args {
     /// The server's `--warm-sandboxes` (0: every create starts cold).
     #[arg(long, default_value_t = amika_sandbox::local::DEFAULT_WARM)]
     warm_sandboxes: usize,
+    /// Also measure creates with this preset (e.g. coder), installed first if needed.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Where the preset's layers live (default `~/.cache/amika-test-presets`, what the tests
+    /// share, so that nothing is downloaded again).
+    #[arg(long)]
+    presets_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -46,12 +58,15 @@ struct Args {
 enum Step {
     Raw,
     Sandbox(NetworkMode),
+    /// Network `none` with the preset of `--preset`.
+    Preset,
 }
 
-const STEPS: [Step; 3] = [
+const STEPS: [Step; 4] = [
     Step::Raw,
     Step::Sandbox(NetworkMode::Egress),
     Step::Sandbox(NetworkMode::None),
+    Step::Preset,
 ];
 
 #[tokio::main]
@@ -59,27 +74,58 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let iterations = args.common.count(args.iterations, 3);
     let warmup = args.common.count(args.warmup, 1);
-    Server::start_with(args.backend, |c| c.warm_sandboxes = args.warm_sandboxes)
-        .await?
-        .run_then_stop(async |server| run(server, iterations, warmup, &args).await)
-        .await
+    let presets_dir = args.presets_dir.clone().unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+        std::path::PathBuf::from(home).join(".cache/amika-test-presets")
+    });
+    Server::start_with(args.backend, |c| {
+        c.warm_sandboxes = args.warm_sandboxes;
+        c.presets_dir = presets_dir;
+    })
+    .await?
+    .run_then_stop(async |server| run(server, iterations, warmup, &args).await)
+    .await
 }
 
 async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> anyhow::Result<()> {
     let template = seed_create_fixtures(&server.client, 10).await?;
+    if let Some(name) = &args.preset {
+        let def = amika_server::service::presets::find(name).map_err(anyhow::Error::msg)?;
+        let progress = amika_server::service::presets::InstallProgress::none();
+        server
+            .service
+            .install_preset_as_server(def, progress)
+            .await?;
+    }
+    let steps: Vec<Step> = STEPS
+        .into_iter()
+        .filter(|s| args.preset.is_some() || !matches!(s, Step::Preset))
+        .collect();
+    let mut with_preset: Vec<CreateTiming> = Vec::new();
     let mut raw = Vec::new();
     let mut egress: Vec<CreateTiming> = Vec::new();
     let mut none: Vec<CreateTiming> = Vec::new();
     for i in 0..warmup + iterations {
         let measured = i >= warmup;
-        for k in 0..STEPS.len() {
+        for k in 0..steps.len() {
             server.settle().await;
-            match STEPS[(i + k) % STEPS.len()] {
+            match steps[(i + k) % steps.len()] {
                 Step::Raw => {
                     let t = raw_bwrap().await?;
                     tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
                     if measured {
                         raw.push(t);
+                    }
+                }
+                Step::Preset => {
+                    let name = format!("c2r-preset-{i}");
+                    let mut req = template.clone();
+                    req.preset = args.preset.clone();
+                    let t = create_to_ready(&server.client, &req, &name, NetworkMode::None).await?;
+                    server.client.delete_sandbox(&name).await?;
+                    tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
+                    if measured {
+                        with_preset.push(t);
                     }
                 }
                 Step::Sandbox(network) => {
@@ -149,6 +195,21 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
             verdict(p50 <= 2.0),
             verdict(p50 <= 3.0),
             verdict(p99 <= 5.0),
+        ));
+    }
+    if let Some(preset) = &args.preset {
+        let total = |t: &[CreateTiming]| {
+            Summary::of(&t.iter().map(CreateTiming::total).collect::<Vec<_>>())
+        };
+        let (with, without) = (total(&with_preset), total(&none));
+        row(
+            &format!("**none + preset {preset}: create-to-ready**"),
+            &with,
+        );
+        let added = with.p50.as_secs_f64() * 1000.0 - without.p50.as_secs_f64() * 1000.0;
+        verdicts.push(format!(
+            "preset {preset}: adds {added:.2} ms at p50 over `none` without it — target < 2 ms {}",
+            verdict(added < 2.0)
         ));
     }
     for v in verdicts {

@@ -7,6 +7,7 @@
 //!
 //! The API key is held privately and never appears in `Debug` output or in any error.
 
+mod presets;
 mod stream;
 
 use std::fmt;

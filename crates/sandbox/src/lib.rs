@@ -102,6 +102,9 @@ pub struct SandboxSpec {
     pub network: NetworkMode,
     pub memory_mib: Option<u64>,
     pub pids: Option<u64>,
+    /// A preset layer (a directory on the host, e.g. `<data>/presets/coder/<version>`): mounted
+    /// read-only at [`local::PRESET_MOUNT`], its `bin` on the sandbox's `PATH`. `None`: none.
+    pub preset: Option<PathBuf>,
 }
 
 /// A repository to put in a sandbox's workspace before its first start.

@@ -98,6 +98,11 @@ const BASE_ENV: &[(&str, &str)] = &[
     ),
     ("LANG", "C.UTF-8"),
 ];
+/// Where a preset layer (see [`crate::SandboxSpec::preset`]) is mounted, read-only.
+pub const PRESET_MOUNT: &str = "/opt/amika/preset";
+/// `PATH` inside a sandbox with a preset: the layer's `bin` after the user's own.
+const PRESET_PATH: &str =
+    "/home/amika/.local/bin:/opt/amika/preset/bin:/usr/local/bin:/usr/bin:/bin";
 /// Warm sandboxes live in `<root>/.pool/` (not a sandbox id: ids never start with `.`).
 const POOL_DIR: &str = ".pool";
 /// Warm sandboxes per shape unless configured otherwise.

@@ -52,6 +52,7 @@ async fn a_token_of_an_oauth_file_printed_during_a_failed_start_is_redacted() {
         network: NetworkMode::None,
         memory_mib: None,
         pids: None,
+        preset: None,
     };
     let err = provider.start(&spec, injection).await.unwrap_err();
     let _ = provider.remove("oauth-start").await;

@@ -32,13 +32,22 @@ pub struct ServerConfig {
     pub github_hosts: Vec<String>,
     /// Largest repository upload (`POST /workspace-uploads`) accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Where preset layers live (default `<data_dir>/presets`).
+    pub presets_dir: PathBuf,
+    /// npm's cache for preset installs, shared by data dirs (default `$AMIKA_NPM_CACHE`, else
+    /// `~/.cache/amika-npm`).
+    pub npm_cache_dir: PathBuf,
+    /// Presets installed when the server starts (`amika server --install-preset`).
+    pub install_presets: Vec<String>,
+    /// The preset a create without `preset` gets, when installed.
+    pub default_preset: Option<String>,
 }
 
 impl ServerConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         ServerConfig {
             listen,
-            data_dir,
+            data_dir: data_dir.clone(),
             database_url: None,
             allow_reveal: true,
             default_memory_mib: Some(2048),
@@ -49,6 +58,10 @@ impl ServerConfig {
             warm_sandboxes: amika_sandbox::local::DEFAULT_WARM,
             github_hosts: vec!["github.com".into()],
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            presets_dir: data_dir.join("presets"),
+            npm_cache_dir: crate::service::presets::default_npm_cache(),
+            install_presets: Vec::new(),
+            default_preset: None,
         }
     }
 
@@ -80,6 +93,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("warm_sandboxes", &self.warm_sandboxes)
             .field("github_hosts", &self.github_hosts)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("presets_dir", &self.presets_dir)
+            .field("npm_cache_dir", &self.npm_cache_dir)
+            .field("install_presets", &self.install_presets)
+            .field("default_preset", &self.default_preset)
             .finish()
     }
 }
@@ -105,6 +122,14 @@ pub struct ConfigFile {
     pub github_hosts: Option<Vec<String>>,
     /// Largest repository upload in bytes.
     pub max_upload_bytes: Option<u64>,
+    /// Where preset layers live (default `<data_dir>/presets`).
+    pub presets_dir: Option<PathBuf>,
+    /// npm's cache for preset installs.
+    pub npm_cache_dir: Option<PathBuf>,
+    /// Presets to install when the server starts, e.g. `["coder"]`.
+    pub install_presets: Option<Vec<String>>,
+    /// The preset a create without `preset` gets, when installed, e.g. `"coder"`.
+    pub default_preset: Option<String>,
 }
 
 impl ServerConfig {
@@ -137,6 +162,26 @@ impl ServerConfig {
         }
         if let Some(b) = file.max_upload_bytes {
             self.max_upload_bytes = b;
+        }
+        if let Some(dir) = file.presets_dir {
+            self.presets_dir = dir;
+        }
+        if let Some(dir) = file.npm_cache_dir {
+            self.npm_cache_dir = dir;
+        }
+        for name in (file.install_presets.iter().flatten())
+            .chain(file.default_preset.iter().filter(|n| !n.is_empty()))
+        {
+            crate::service::presets::find(name).map_err(|e| ConfigFileError::Preset {
+                path: shown(),
+                problem: e.to_string(),
+            })?;
+        }
+        if let Some(names) = file.install_presets {
+            self.install_presets = names;
+        }
+        if let Some(name) = file.default_preset {
+            self.default_preset = Some(name).filter(|n| !n.is_empty());
         }
         if let Some(n) = file.warm_sandboxes {
             if n > MAX_WARM_SANDBOXES {
@@ -178,6 +223,8 @@ pub enum ConfigFileError {
     },
     #[error("config file {path}: warm_sandboxes must be at most {MAX_WARM_SANDBOXES}")]
     TooManyWarmSandboxes { path: String },
+    #[error("config file {path}: {problem}")]
+    Preset { path: String, problem: String },
     #[error("config file {path}: agent_timeout_secs must be at least 1")]
     NoAgentTimeout { path: String },
     #[error("config file {path}: agent_commands.{}: {problem}", problem.kind)]
@@ -236,6 +283,32 @@ mod tests {
             c.agent_commands[&amika_types::AgentKind::Codex],
             crate::service::agents::default_agent_commands()[&amika_types::AgentKind::Codex]
         );
+    }
+
+    #[test]
+    fn config_file_sets_the_presets() {
+        let c = apply(
+            r#"{"install_presets": ["coder"], "default_preset": "coder", "presets_dir": "/srv/p", "npm_cache_dir": "/srv/npm"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.install_presets, ["coder"]);
+        assert_eq!(c.default_preset.as_deref(), Some("coder"));
+        assert_eq!(c.presets_dir, std::path::Path::new("/srv/p"));
+        assert_eq!(c.npm_cache_dir, std::path::Path::new("/srv/npm"));
+        let defaults = apply(r#"{"default_preset": ""}"#).unwrap();
+        assert_eq!(defaults.default_preset, None);
+        assert_eq!(defaults.presets_dir, std::path::Path::new("/tmp/x/presets"));
+        for json in [
+            r#"{"install_presets": ["gamer"]}"#,
+            r#"{"default_preset": "gamer"}"#,
+        ] {
+            let err = apply(json).unwrap_err().to_string();
+            assert!(
+                err.contains("server.json")
+                    && err.contains("unknown preset \"gamer\": this server has coder"),
+                "{json}: {err}"
+            );
+        }
     }
 
     #[test]

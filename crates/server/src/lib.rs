@@ -105,11 +105,34 @@ pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
     for change in service.reconcile_sandboxes().await? {
         tracing::info!("reconcile: {change}");
     }
+    install_presets(&service).await?;
     tokio::spawn(service.clone().watch_idle_sandboxes());
     Ok(Opened {
         service,
         first_admin_key,
     })
+}
+
+/// Install the presets of `install_presets` (`amika server --install-preset`) before serving,
+/// logging their progress; one already installed costs a directory lookup.
+async fn install_presets(service: &Service) -> Result<(), StartError> {
+    for name in &service.config.install_presets {
+        let def = service::presets::find(name)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let log = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let event: amika_types::PresetInstallEvent = event;
+                tracing::info!(preset = %def.name, step = event.step, steps = event.steps, "{}", event.message);
+            }
+        });
+        let installed = service
+            .install_preset_as_server(def, service::presets::InstallProgress::new(tx))
+            .await;
+        let _ = log.await;
+        let preset = installed?;
+        tracing::info!(preset = %preset.name, version = %preset.current, "preset installed");
+    }
+    Ok(())
 }
 
 /// Serve the API on `listener` until `shutdown` completes.

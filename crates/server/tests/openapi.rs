@@ -83,6 +83,9 @@ async fn served_openapi_document_is_the_generated_one() {
 /// added here but not served fails the probe in the second test.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/healthz", &["get"]),
+    ("/api/v0beta1/presets", &["get"]),
+    ("/api/v0beta1/presets/{name}", &["delete"]),
+    ("/api/v0beta1/presets/{name}/install", &["post"]),
     ("/api/v0beta1/me", &["get"]),
     ("/api/v0beta1/admin/orgs", &["get", "post"]),
     ("/api/v0beta1/admin/users", &["post"]),

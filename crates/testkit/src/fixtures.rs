@@ -87,6 +87,33 @@ pub enum CodexAuth {
     ApiKey(String),
     /// `{"OPENAI_API_KEY":null,"tokens":{"id_token":"<token>"}}`: a ChatGPT sign-in.
     ChatGpt { id_token: String },
+    /// A ChatGPT sign-in as the real Codex CLI reads it: `tokens` with `id_token` (a JWT,
+    /// see [`unsigned_id_token`]), `access_token`, `refresh_token`, `account_id`, and
+    /// `last_refresh`.
+    ChatGptTokens {
+        id_token: String,
+        access_token: String,
+        refresh_token: String,
+        account_id: String,
+    },
+}
+
+/// An unsigned JWT (`alg: none`) whose claims are what Codex reads of a ChatGPT id token: the
+/// email, and the plan and account under `https://api.openai.com/auth`.
+pub fn unsigned_id_token(email: &str, plan: &str, account_id: &str) -> String {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    let header = b64(serde_json::json!({"alg": "none", "typ": "JWT"}));
+    let claims = b64(serde_json::json!({
+        "email": email,
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": plan,
+            "chatgpt_account_id": account_id,
+        },
+    }));
+    format!("{header}.{claims}.c2lnbmF0dXJl")
 }
 
 impl CodexAuth {
@@ -98,6 +125,18 @@ impl CodexAuth {
                 "{{\"OPENAI_API_KEY\":null,\"tokens\":{{\"id_token\":{}}}}}",
                 json_string(id_token)
             ),
+            CodexAuth::ChatGptTokens {
+                id_token,
+                access_token,
+                refresh_token,
+                account_id,
+            } => format!(
+                "{{\"OPENAI_API_KEY\":null,\"tokens\":{{\"id_token\":{},\"access_token\":{},\"refresh_token\":{},\"account_id\":{}}},\"last_refresh\":\"2026-01-01T00:00:00Z\"}}",
+                json_string(id_token),
+                json_string(access_token),
+                json_string(refresh_token),
+                json_string(account_id)
+            ),
         }
     }
 }
@@ -107,6 +146,7 @@ impl fmt::Debug for CodexAuth {
         f.write_str(match self {
             CodexAuth::ApiKey(_) => "CodexAuth::ApiKey(..)",
             CodexAuth::ChatGpt { .. } => "CodexAuth::ChatGpt { .. }",
+            CodexAuth::ChatGptTokens { .. } => "CodexAuth::ChatGptTokens { .. }",
         })
     }
 }

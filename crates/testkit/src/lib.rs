@@ -16,6 +16,6 @@ pub mod fixtures;
 pub mod postgres;
 pub mod server;
 
-pub use fixtures::{ClaudeOauth, CodexAuth};
+pub use fixtures::{unsigned_id_token, ClaudeOauth, CodexAuth};
 pub use postgres::FreshDatabase;
 pub use server::{open_store, RunningServer, ServerBuilder, TestServer};

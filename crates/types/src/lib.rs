@@ -147,6 +147,10 @@ pub use sessions::{
     AgentSession, AgentSessionStatus, AgentSessionsList, AgentTurn, CreateSessionRequest,
     UpdateSessionRequest,
 };
+mod preset;
+pub use preset::{
+    Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion, PresetVersionInUse,
+};
 
 /// `{"ok": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

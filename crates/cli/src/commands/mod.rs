@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod credential;
 pub mod extract;
+pub mod preset;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
@@ -57,6 +58,10 @@ pub enum Command {
     Sandbox(sandbox::SandboxCommand),
     /// Show recent audit events.
     Audit(audit::AuditArgs),
+    /// The server's presets (e.g. coder: the real Claude Code and Codex CLIs): list, install,
+    /// update, remove.
+    #[command(subcommand)]
+    Preset(preset::PresetCommand),
 }
 
 /// What the hand-written `Debug` of an argument struct shows instead of a value it carries.
@@ -102,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secret(cmd) => secret::run(&ctx, cmd).await?,
         Command::Sandbox(cmd) => return sandbox::run(&ctx, cmd).await,
         Command::Audit(args) => audit::run(&ctx, args).await?,
+        Command::Preset(cmd) => preset::run(&ctx, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,6 +94,10 @@ pub struct ServerRunArgs {
     /// Flags given on the command line win over it.
     #[arg(long, value_name = "FILE", env = "AMIKA_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Install this preset (e.g. coder: the real Claude Code and Codex CLIs, with the host's
+    /// npm) before serving, unless its pinned version is installed. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub install_preset: Vec<String>,
 }
 
 /// A database URL for `Debug`: its password, if any, masked.
@@ -143,6 +147,11 @@ impl ServerRunArgs {
         }
         if let Some(n) = self.warm_sandboxes {
             config.warm_sandboxes = n;
+        }
+        for name in &self.install_preset {
+            if !config.install_presets.contains(name) {
+                config.install_presets.push(name.clone());
+            }
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum StartError {
     FilePathNotInDirectory(String),
     #[error("it is already running")]
     AlreadyRunning,
+    /// The preset layer to mount is not a directory (removed, or never installed).
+    #[error("its preset layer {} is missing: install the preset again", .0.display())]
+    PresetMissing(PathBuf),
     /// A warm sandbox could not be claimed because it died while it waited (by hand, the OOM
     /// killer of the host, ...); a cold start replaces it.
     #[error("it died while it waited")]

@@ -101,13 +101,7 @@ impl LocalProvider {
 
     /// bubblewrap's arguments. All of them are world-readable in `/proc/<pid>/cmdline`: paths
     /// and constants only.
-    pub(super) fn bwrap_args(
-        &self,
-        network: NetworkMode,
-        dir: &Path,
-        etc_dir: &Path,
-        tmpfs_dirs: &[String],
-    ) -> Vec<OsString> {
+    pub(super) fn bwrap_args(&self, dir: &Path, etc_dir: &Path, shape: &Shape) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
             args.extend(items.iter().map(|s| s.as_ref().to_os_string()));
@@ -119,7 +113,7 @@ impl LocalProvider {
         // capabilities over new namespaces, the kernel's largest attack surface for an
         // unprivileged process. (`--disable-userns` wants `--unshare-user` spelled out.)
         push(&[&"--unshare-user", &"--disable-userns"]);
-        if network == NetworkMode::Host {
+        if shape.network == NetworkMode::Host {
             push(&[&"--share-net"]);
         }
         let uid = SANDBOX_ID.to_string();
@@ -153,9 +147,14 @@ impl LocalProvider {
         push(&[&"--bind", &dir.join("home"), &HOME]);
         // Credential files go into a tmpfs over their directory: memory only, never the host's
         // disk (the mount point itself is an empty directory in the persistent home).
-        for rel in tmpfs_dirs {
+        for rel in &shape.tmpfs_dirs {
             let target = format!("{HOME}/{rel}");
             push(&[&"--perms", &"0700", &"--tmpfs", &target]);
+        }
+        // The preset's layer: the host's directory, read-only (bwrap makes the mount point on
+        // its tmpfs root). Its programs run with the host's `/usr` (e.g. `/usr/bin/node`).
+        if let Some(layer) = &shape.preset {
+            push(&[&"--ro-bind", layer, &super::PRESET_MOUNT]);
         }
         // The root is bwrap's own tmpfs (it holds `/etc` and the mount points): made read-only
         // last, so that the sandbox writes only in its home, its workspace, `/tmp` and `/dev`
@@ -187,8 +186,7 @@ impl LocalProvider {
         for rel in &shape.tmpfs_dirs {
             make_mount_point(&dir.join("home"), rel)?;
         }
-        self.launch(dir, shape.network, &shape.tmpfs_dirs, cgroups)
-            .await
+        self.launch(dir, shape, cgroups).await
     }
 
     /// Start bubblewrap for the sandbox in `dir` (prepared) and record its processes; the
@@ -197,10 +195,10 @@ impl LocalProvider {
     pub(super) async fn launch(
         &self,
         dir: &Path,
-        network: NetworkMode,
-        tmpfs_dirs: &[String],
+        shape: &Shape,
         cgroups: Vec<PathBuf>,
     ) -> Result<Launched, StartError> {
+        let network = shape.network;
         // The egress helper's exit fd: one end is inherited by bwrap and the init, the other goes
         // to slirp4netns, which exits when every holder of the first end is gone — i.e. when the
         // sandbox dies, even if no server is around to stop it.
@@ -210,7 +208,7 @@ impl LocalProvider {
             None
         };
         let keep = exit_pair.as_ref().map(|(keep, _)| keep.as_raw_fd());
-        let child = self.spawn_bwrap(dir, network, tmpfs_dirs, &cgroups, keep)?;
+        let child = self.spawn_bwrap(dir, shape, &cgroups, keep)?;
         // Only bwrap (and through it the init) may hold the sandbox's end of the exit pair.
         let exit_for_slirp = exit_pair.map(|(keep, other)| {
             drop(keep);
@@ -252,17 +250,21 @@ impl LocalProvider {
     fn spawn_bwrap(
         &self,
         dir: &Path,
-        network: NetworkMode,
-        tmpfs_dirs: &[String],
+        shape: &Shape,
         cgroups: &[PathBuf],
         keep_fd: Option<RawFd>,
     ) -> Result<Child, StartError> {
-        let etc_dir = self.etc.dir(network).map_err(StartError::Etc)?;
+        let etc_dir = self.etc.dir(shape.network).map_err(StartError::Etc)?;
         let mut cmd = Command::new(&self.tools.bwrap);
-        cmd.args(self.bwrap_args(network, dir, &etc_dir, tmpfs_dirs))
+        cmd.args(self.bwrap_args(dir, &etc_dir, shape))
             .env_clear()
-            .envs(BASE_ENV.iter().copied())
-            .current_dir(dir)
+            .envs(BASE_ENV.iter().copied());
+        // bwrap's environment is the init's, hence every exec's: with a preset, its `bin` is on
+        // `PATH` (a constant too).
+        if shape.preset.is_some() {
+            cmd.env("PATH", super::PRESET_PATH);
+        }
+        cmd.current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -467,10 +469,15 @@ mod tests {
     fn bwrap_args_hold_no_secret_and_no_die_with_parent() {
         let provider = LocalProvider::new("/nonexistent".into());
         let args = provider.bwrap_args(
-            NetworkMode::None,
             Path::new("/nonexistent/x"),
             Path::new("/nonexistent/.etc/v/none"),
-            &[".claude".into()],
+            &Shape {
+                network: NetworkMode::None,
+                tmpfs_dirs: vec![".claude".into()],
+                limited: false,
+                preset: None,
+                preset_identity: None,
+            },
         );
         let joined: Vec<String> = args
             .iter()
@@ -490,5 +497,39 @@ mod tests {
             home < tmpfs,
             "the tmpfs must be mounted over the bound home, not under it"
         );
+    }
+
+    #[test]
+    fn a_preset_layer_is_bound_read_only_before_the_root_is_remounted() {
+        let provider = LocalProvider::new("/nonexistent".into());
+        let shape = |preset: Option<PathBuf>| Shape {
+            network: NetworkMode::None,
+            tmpfs_dirs: Vec::new(),
+            limited: false,
+            preset,
+            preset_identity: None,
+        };
+        let args: Vec<String> = provider
+            .bwrap_args(
+                Path::new("/nonexistent/x"),
+                Path::new("/nonexistent/.etc/v/none"),
+                &shape(Some("/data/presets/coder/abc".into())),
+            )
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = args
+            .iter()
+            .position(|a| a == super::super::PRESET_MOUNT)
+            .unwrap();
+        assert_eq!(args[at - 2..at], ["--ro-bind", "/data/presets/coder/abc"]);
+        let remount = args.iter().position(|a| a == "--remount-ro").unwrap();
+        assert!(at < remount);
+        let none = provider.bwrap_args(
+            Path::new("/nonexistent/x"),
+            Path::new("/nonexistent/.etc/v/none"),
+            &shape(None),
+        );
+        assert!(!none.iter().any(|a| a == super::super::PRESET_MOUNT));
     }
 }

@@ -39,6 +39,13 @@ pub(crate) struct Shape {
     pub tmpfs_dirs: Vec<String>,
     /// Whether the sandbox has memory/pids limits, i.e. cgroups.
     pub limited: bool,
+    /// The preset layer mounted (host path), if any: a warm sandbox without it, or with
+    /// another version, never serves a start that wants it.
+    pub preset: Option<PathBuf>,
+    /// Which directory that path was when the sandbox started (device, inode, change time):
+    /// a layer removed and installed again at the same path is another one, and a warm sandbox
+    /// still holding the old (deleted) one must not serve it.
+    pub preset_identity: Option<(u64, u64, i64, i64)>,
 }
 
 /// The cgroup name of a warm sandbox (a sandbox id never starts with `.`).

@@ -2,6 +2,7 @@
 //! claim a warm sandbox of the same shape), then hand the script to the waiting init and wait
 //! until it reports ready. On any failure nothing of the start is left running.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use amika_types::NetworkMode;
@@ -79,6 +80,14 @@ impl LocalProvider {
                 injection.files.iter().map(|f| f.relative_path.as_str()),
             ),
             limited,
+            preset: spec.preset.clone(),
+            preset_identity: match &spec.preset {
+                Some(layer) => match std::fs::metadata(layer) {
+                    Ok(m) if m.is_dir() => Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec())),
+                    _ => return Err(failed(StartError::PresetMissing(layer.clone()))),
+                },
+                None => None,
+            },
         };
 
         // The injection script: exports, files, then the commit line. Zeroized when dropped.

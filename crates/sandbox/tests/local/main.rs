@@ -3,12 +3,14 @@
 //!
 //! One module per area, as the provider keeps one operation per file: `injection` (what goes in
 //! and where it must not end up), `lifecycle` (start, stop, remove, restart, leftovers), `exec`,
-//! `isolation` (host, network, limits, speed) and `warm` (warm sandboxes).
+//! `isolation` (host, network, limits, speed), `preset` (a mounted preset layer) and `warm`
+//! (warm sandboxes).
 
 mod exec;
 mod injection;
 mod isolation;
 mod lifecycle;
+mod preset;
 mod warm;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +77,7 @@ fn spec(id: &str) -> SandboxSpec {
         network: NetworkMode::None,
         memory_mib: None,
         pids: None,
+        preset: None,
     }
 }
 

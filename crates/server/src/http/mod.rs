@@ -16,6 +16,7 @@ mod bench {
 }
 pub mod error;
 pub mod handlers;
+pub mod presets;
 pub mod web;
 
 use amika_types::ErrorCode;
@@ -67,6 +68,7 @@ impl utoipa::Modify for BearerAuth {
         agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
         agents::list_agent_sessions, agents::get_agent_session, agents::create_agent_session,
         agents::latest_agent_session, agents::update_agent_session,
+        presets::list_presets, presets::install_preset, presets::remove_preset,
     )
 )]
 #[derive(Debug)]
@@ -136,6 +138,12 @@ pub fn router(svc: Service) -> Router {
             "/sandboxes/{id}/sessions/latest",
             get(agents::latest_agent_session),
         )
+        .route("/presets", get(presets::list_presets))
+        .route(
+            "/presets/{name}",
+            axum::routing::delete(presets::remove_preset),
+        )
+        .route("/presets/{name}/install", post(presets::install_preset))
         .route(
             "/sandboxes/{id}/sessions/{session_id}",
             get(agents::get_agent_session).patch(agents::update_agent_session),

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod presets;
 pub mod redaction;
 pub mod repo_config;
 pub mod resolver;

@@ -100,6 +100,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every preset of this server: its pinned packages, whether its current version is installed,
+         *     the installed versions, and whether creates get it by default.
+         */
+        get: operations["list_presets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/presets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes the preset's installed versions (admins) that no sandbox uses; versions in use are
+         *     kept and listed with their sandboxes (delete those first).
+         */
+        delete: operations["remove_preset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/presets/{name}/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Installs the preset's pinned version (admins), unless it is installed: `npm install` on
+         *     the host into a new read-only layer beside the older versions (so this is also the
+         *     update). Answers 200 at once and streams newline-delimited [`t::PresetInstallEvent`]s:
+         *     `progress` lines, then one `done` (with the preset) or `error`. The install goes on if the
+         *     client goes away.
+         */
+        post: operations["install_preset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/sandboxes": {
         parameters: {
             query?: never;
@@ -764,7 +827,7 @@ export interface components {
             };
             /**
              * @description A script run inside the sandbox before it is `running` (instead of the repository's
-             *     `setup_script`).
+             *     `setup_script`); `""` means none.
              */
             setup_script_text?: string | null;
             /**
@@ -932,6 +995,79 @@ export interface components {
         PageInfo: {
             after?: string | null;
             hasNextPage: boolean;
+        };
+        /**
+         * @description A preset this server knows: a named set of tools installed into a versioned, read-only
+         *     layer, mounted into sandboxes created with it.
+         */
+        Preset: {
+            /** @description Commands the layer puts on the sandbox's `PATH`. */
+            bin: string[];
+            /** @description The version id of the pinned packages (what an install or update installs). */
+            current: string;
+            /** @description Whether a create without `preset` gets this one (server config `default_preset`). */
+            default: boolean;
+            description: string;
+            /** @description Whether the current version is installed. */
+            installed: boolean;
+            name: string;
+            /** @description The npm packages this server pins, with their exact versions. */
+            packages: {
+                [key: string]: string;
+            };
+            /**
+             * @description Every installed version, newest first; sandboxes keep the version they were created
+             *     with.
+             */
+            versions: components["schemas"]["PresetVersion"][];
+        };
+        /**
+         * @description One line of `POST /presets/{name}/install` (NDJSON): `progress` lines, then exactly one
+         *     `done` (with the preset) or `error` (with a message).
+         */
+        PresetInstallEvent: {
+            /** @description `progress`, `done` or `error`. */
+            event: string;
+            message: string;
+            preset?: null | components["schemas"]["Preset"];
+            /**
+             * Format: int32
+             * @description The step running (1-based) out of `steps`.
+             */
+            step: number;
+            /** Format: int32 */
+            steps: number;
+        };
+        /** @description `GET /presets`. */
+        PresetList: {
+            presets: components["schemas"]["Preset"][];
+        };
+        /** @description `DELETE /presets/{name}`: the versions removed and those kept (in use). */
+        PresetRemoval: {
+            kept: components["schemas"]["PresetVersionInUse"][];
+            removed: string[];
+        };
+        /** @description One installed version of a preset (a layer in the data dir). */
+        PresetVersion: {
+            /** @description Whether this is the version of the pinned packages. */
+            current: boolean;
+            id: string;
+            /** Format: date-time */
+            installed_at: string;
+            /**
+             * @description The Node.js that runs the packages' scripts (the host's `/usr/bin/node`), as
+             *     `node --version` printed it at install time.
+             */
+            node: string;
+            packages: {
+                [key: string]: string;
+            };
+        };
+        /** @description A version a removal kept because sandboxes use it. */
+        PresetVersionInUse: {
+            id: string;
+            /** @description Names of the sandboxes that use it. */
+            sandboxes: string[];
         };
         /** @description What a repository's `.amika/config.toml` contributed to a sandbox. */
         RepoConfigApplied: {
@@ -1330,6 +1466,114 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_presets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetList"];
+                };
+            };
+        };
+    };
+    remove_preset: {
+        parameters: {
+            query?: {
+                /** @description Remove only this version (404 if not installed); default: every version no sandbox uses. */
+                version?: string;
+            };
+            header?: never;
+            path: {
+                /** @description preset name, e.g. coder */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetRemoval"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    install_preset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description preset name, e.g. coder */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description newline-delimited JSON PresetInstallEvent objects */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": components["schemas"]["PresetInstallEvent"];
+                };
+            };
+            /** @description unknown preset (the message lists them) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -21,6 +21,7 @@ use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT, MAX_SETUP_TIMEOUT};
 use super::to_wire;
 use super::workspace::Staged;
 use crate::service::audit::{audit_row, Subject};
+use crate::service::presets;
 use crate::service::repo_config::{self, EnvValue, RepoConfig};
 use crate::service::resolver::{resolve_agent_credentials, Candidate, Resolution, ResolveError};
 use crate::service::{new_id, now, validate, Caller, Result, Service, ServiceError};
@@ -54,9 +55,6 @@ pub(super) fn candidate(row: &CredentialRow) -> Candidate {
     }
 }
 
-/// Presets this server knows. None is installable yet (the agents issue brings `coder`): a
-/// request for one creates the sandbox without it, with a warning.
-const KNOWN_PRESETS: &[&str] = &["coder"];
 /// Longest plain env var value accepted.
 const MAX_ENV_VALUE_BYTES: usize = 64 * 1024;
 /// Longest `setup_script_text` accepted.
@@ -99,18 +97,9 @@ fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<St
         )
         .at("snapshot"));
     }
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     if let Some(preset) = req.preset.as_deref().filter(|p| !p.is_empty()) {
-        if !KNOWN_PRESETS.contains(&preset) {
-            return Err(ServiceError::bad_request(format!(
-                "unknown preset {preset:?}: this server has {}",
-                KNOWN_PRESETS.join(", ")
-            ))
-            .at("preset"));
-        }
-        warnings.push(format!(
-            "preset {preset} is not installed on this server: the sandbox has no agent CLIs of its own"
-        ));
+        presets::find(preset)?;
     }
     if req.memory_mib.is_some_and(|m| m < 32) {
         return Err(ServiceError::bad_request("memory_mib must be at least 32").at("memory_mib"));
@@ -389,12 +378,17 @@ impl Service {
     /// The provider's spec from the stored options. Unreadable options never get here: the
     /// store fails the row (`StoreError::Corrupt`) rather than fall back to defaults, since a
     /// default network mode could open a `none` sandbox.
-    pub(super) fn spec(row: &SandboxRow) -> SandboxSpec {
+    pub(super) fn spec(row: &SandboxRow, presets_dir: &std::path::Path) -> SandboxSpec {
         SandboxSpec {
             id: row.id.clone(),
             network: row.options.network,
             memory_mib: row.options.memory_mib,
             pids: row.options.pids,
+            preset: row
+                .options
+                .preset
+                .as_deref()
+                .and_then(|p| presets::stored_layer(presets_dir, p)),
         }
     }
 
@@ -404,7 +398,8 @@ impl Service {
         caller: &Caller,
         mut req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
-        let warnings = check_request(&req, self.provider.name())?;
+        let mut warnings = check_request(&req, self.provider.name())?;
+        let preset = self.choose_preset(&req, &mut warnings)?;
         let mut plan = self.plan_workspace(caller, &req).await?;
         if req.name.is_empty() {
             req.name = self
@@ -430,7 +425,9 @@ impl Service {
             }
             None => None,
         };
-        let made = self.create_staged(caller, req, id.clone(), staged).await;
+        let made = self
+            .create_staged(caller, req, id.clone(), staged, preset)
+            .await;
         match made {
             Ok(mut sandbox) => {
                 sandbox.warnings = warnings;
@@ -454,6 +451,7 @@ impl Service {
         req: t::CreateSandboxRequest,
         id: String,
         staged: Option<Staged>,
+        preset: Option<String>,
     ) -> Result<t::Sandbox> {
         let config = staged.as_ref().and_then(|s| s.config.as_ref());
         let resolved = self.resolve_request(caller, &req, config).await?;
@@ -487,8 +485,7 @@ impl Service {
                 .or(self.config.default_memory_mib),
             pids: req.pids.or(size_pids).or(self.config.default_pids),
             env_vars: resolved.env_vars.clone(),
-            // Not installed (see `KNOWN_PRESETS`): the sandbox has none.
-            preset: None,
+            preset,
             size: req.size,
             auto_stop_interval: req.auto_stop_interval.filter(|m| *m > 0.0),
             auto_delete_interval: req.auto_delete_interval.filter(|m| *m > 0.0),
@@ -540,6 +537,32 @@ impl Service {
                 self.undo_create(caller, &row, &e).await?;
                 Err(e)
             }
+        }
+    }
+
+    /// The preset layer a create mounts, stored as `name@version`: the request's (`""`: none),
+    /// else the server's `default_preset`; `None`, with a warning when one was asked for, if
+    /// it is not installed.
+    fn choose_preset(
+        &self,
+        req: &t::CreateSandboxRequest,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<String>> {
+        match req.preset.as_deref() {
+            Some("") => Ok(None),
+            Some(name) => {
+                let chosen = self.resolve_preset(name)?;
+                if chosen.is_none() {
+                    warnings.push(format!(
+                        "preset {name} is not installed on this server: the sandbox has no agent CLIs of its own (an admin installs it with `amika preset install {name}`)"
+                    ));
+                }
+                Ok(chosen)
+            }
+            None => match &self.config.default_preset {
+                Some(name) => self.resolve_preset(name),
+                None => Ok(None),
+            },
         }
     }
 
@@ -668,7 +691,10 @@ impl Service {
         let redactions = Arc::new(redactions);
         let lock = self.sandbox_lock(&row.id);
         let guard = lock.lock().await;
-        let outcome = self.provider.start(&Self::spec(row), injection).await;
+        let outcome = self
+            .provider
+            .start(&Self::spec(row, &self.config.presets_dir), injection)
+            .await;
         if let Err(e) = &outcome {
             let _ = self.provider.stop(&row.id).await;
             self.abandon_setup_log(&row.id, &e.to_string());
@@ -746,10 +772,28 @@ mod tests {
     // `tests/corrupt_rows.rs` checks that a start (and a get, and a list) then fails.
     #[test]
     fn the_spec_takes_network_and_limits_from_the_stored_options() {
-        let spec = Service::spec(&row(SandboxOptions::new(NetworkMode::None, Some(64), None)));
+        let dir = std::path::Path::new("/data/presets");
+        let mut r = row(SandboxOptions::new(NetworkMode::None, Some(64), None));
+        let spec = Service::spec(&r, dir);
         assert_eq!(
             (spec.id.as_str(), spec.network, spec.memory_mib, spec.pids),
             ("sbx_1", NetworkMode::None, Some(64), None)
         );
+        assert_eq!(spec.preset, None);
+        r.options.preset = Some("coder@0123456789ab".into());
+        assert_eq!(
+            Service::spec(&r, dir).preset,
+            Some("/data/presets/coder/0123456789ab".into())
+        );
+        // A stored value that is not `name@id` of a known preset is never a path.
+        for bad in [
+            "coder@../../etc",
+            "coder",
+            "nope@0123456789ab",
+            "coder@0123456789AB",
+        ] {
+            r.options.preset = Some(bad.into());
+            assert_eq!(Service::spec(&r, dir).preset, None, "{bad}");
+        }
     }
 }
