@@ -313,15 +313,7 @@ impl Bench<'_> {
         let mut report = Report::new(
             "create-repo",
             self.args.backend == Backend::Postgres,
-            &[
-                "measurement",
-                "n",
-                "p50",
-                "p90",
-                "min",
-                "max",
-                "p50 / git clone p50",
-            ],
+            COLUMNS,
         );
         let of = |step: Step| &samples[steps.iter().position(|s| *s == step).expect("a step")];
         let stats =
@@ -411,6 +403,17 @@ impl Bench<'_> {
         Ok(report)
     }
 }
+
+/// The columns of the results table.
+const COLUMNS: &[&str] = &[
+    "measurement",
+    "n",
+    "p50",
+    "p90",
+    "min",
+    "max",
+    "p50 / git clone p50",
+];
 
 fn plain(total: Duration) -> Sample {
     Sample {

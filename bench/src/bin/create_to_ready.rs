@@ -147,7 +147,19 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
         }
     }
 
-    let raw = Summary::of(&raw);
+    report(args, warmup, &raw, &egress, &none, &with_preset)
+}
+
+/// The table and verdicts of a run.
+fn report(
+    args: &Args,
+    warmup: usize,
+    raw: &[Duration],
+    egress: &[CreateTiming],
+    none: &[CreateTiming],
+    with_preset: &[CreateTiming],
+) -> anyhow::Result<()> {
+    let raw = Summary::of(raw);
     let mut report = Report::new(
         "create-to-ready",
         args.backend == Backend::Postgres,
@@ -170,7 +182,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
     };
     row("raw `bwrap --unshare-all … /usr/bin/true`", &raw);
     let mut verdicts = Vec::new();
-    for (mode, timings) in [("egress", &egress), ("none", &none)] {
+    for (mode, timings) in [("egress", egress), ("none", none)] {
         let total: Vec<Duration> = timings.iter().map(CreateTiming::total).collect();
         let create: Vec<Duration> = timings.iter().map(|t| t.create).collect();
         let exec: Vec<Duration> = timings.iter().map(|t| t.first_exec).collect();
@@ -201,7 +213,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
         let total = |t: &[CreateTiming]| {
             Summary::of(&t.iter().map(CreateTiming::total).collect::<Vec<_>>())
         };
-        let (with, without) = (total(&with_preset), total(&none));
+        let (with, without) = (total(with_preset), total(none));
         row(
             &format!("**none + preset {preset}: create-to-ready**"),
             &with,
