@@ -668,3 +668,53 @@ async fn an_idle_sandbox_is_deleted_after_its_auto_delete_interval() {
     let sandboxes = api.server.server.data_dir().join("sandboxes").join(id);
     assert!(!sandboxes.exists(), "{} is left", sandboxes.display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_vars_that_collide_with_a_credentials_injection_are_warned_about() {
+    let api = Api::start().await;
+    let oauth = amika_testkit::ClaudeOauth::new(
+        "sk-ant-oat01-warn-access-0123456789",
+        "sk-ant-ort01-warn-refresh-0123456789",
+    )
+    .to_json();
+    for (path, body) in [
+        (
+            "/secrets/claude",
+            json!({"name": "team-oauth", "value": oauth, "type": "oauth"}),
+        ),
+        (
+            "/secrets/codex",
+            json!({"name": "codex-key", "value": "sk-proj-warn-0123456789", "type": "api_key"}),
+        ),
+        (
+            "/secrets",
+            json!({"name": "my-anthropic", "value": "sk-ant-api03-warn-0123456789", "scope": "user"}),
+        ),
+    ] {
+        let (status, answer) = api.post(path, &body).await;
+        assert!(status == 200 || status == 201, "{path}: {status} {answer}");
+    }
+    let body = json!({
+        "name": "collide",
+        "secret_env_vars": {"ANTHROPIC_API_KEY": "my-anthropic"},
+        "env_vars": {"OPENAI_API_KEY": "sk-plain"},
+        "agent_credentials": [{"kind": "claude"}, {"kind": "codex"}],
+    });
+    let expected = [
+        "env var ANTHROPIC_API_KEY (secret \"my-anthropic\") is set beside the claude OAuth credential \"team-oauth\": Claude Code uses the variable, not the OAuth login",
+        "env var OPENAI_API_KEY (a plain value) replaces the key of the codex credential \"codex-key\" that the sandbox reports",
+    ];
+    let (status, preview) = api.post("/sandboxes/resolve-preview", &body).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["warnings"], json!(expected), "{preview}");
+    let sb = api.create(&body).await;
+    assert_eq!(sb["warnings"], json!(expected), "{sb}");
+
+    // Without the collisions: no warning.
+    let quiet = api
+        .create(
+            &json!({"name": "quiet", "agent_credentials": [{"kind": "claude"}, {"kind": "codex"}]}),
+        )
+        .await;
+    assert!(quiet.get("warnings").is_none(), "{quiet}");
+}

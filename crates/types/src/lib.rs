@@ -659,6 +659,10 @@ pub struct ResolutionPreview {
     /// What the repository's `.amika/config.toml` would contribute; null without one.
     #[serde(default)]
     pub repo_config: Option<RepoConfigApplied>,
+    /// Where an injection would not do what the report says (an env var beside a credential
+    /// that implies it), as a create would warn.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 // ---------------------------------------------------------------- agent send (messages to the agent in a sandbox)

@@ -318,6 +318,9 @@ export interface ResolutionPreview {
   /** What the repository's `.amika/config.toml` would contribute (the server clones the
    * repository to read it); null without a repository or without the file. */
   repoConfig: RepoConfigApplied | null;
+  /** Where an injection would not do what the report says (an env var beside a credential
+   * that implies it), as the create would warn. */
+  warnings: string[];
 }
 
 /** A repository sent with `uploadWorkspace`, kept by the server for an hour until a create

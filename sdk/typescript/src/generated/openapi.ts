@@ -1090,6 +1090,11 @@ export interface components {
             repo_config?: null | components["schemas"]["RepoConfigApplied"];
             resolved_agent_credentials: components["schemas"]["ResolvedAgentCredential"][];
             secret_names: string[];
+            /**
+             * @description Where an injection would not do what the report says (an env var beside a credential
+             *     that implies it), as a create would warn.
+             */
+            warnings?: string[];
         };
         /** @description One row of `resolved_agent_credentials` (DESIGN §4 table: exactly these strings). */
         ResolvedAgentCredential: {

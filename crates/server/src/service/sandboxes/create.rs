@@ -12,7 +12,9 @@ use amika_store::{
     CredentialRow, InjectionRecord, SandboxOptions, SandboxRow, SecretRow, StoreError,
     WorkspaceRecord,
 };
-use amika_types::{self as t, AgentKind, ErrorCode, NetworkMode, SandboxState, SetupState};
+use amika_types::{
+    self as t, AgentKind, CredentialType, ErrorCode, NetworkMode, SandboxState, SetupState,
+};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -70,6 +72,44 @@ pub(super) struct Resolved {
     credential_rows: Vec<CredentialRow>,
     env_vars: BTreeMap<String, String>,
     applied: Option<t::RepoConfigApplied>,
+}
+
+impl Resolved {
+    /// Where an env var that a resolved credential also implies would not do what the report
+    /// says: a variable replacing a credential's key, or `ANTHROPIC_API_KEY` beside a claude
+    /// OAuth login (Claude Code then uses the variable, not the login).
+    fn injection_warnings(&self) -> Vec<String> {
+        let origin = |var: &str| {
+            if let Some((_, row)) = self.secrets.iter().find(|(env, _)| env == var) {
+                Some(format!("env var {var} (secret {:?})", row.name))
+            } else if self.env_vars.contains_key(var) {
+                Some(format!("env var {var} (a plain value)"))
+            } else {
+                None
+            }
+        };
+        let mut warnings = Vec::new();
+        for r in &self.resolutions {
+            let Some(c) = &r.credential else { continue };
+            let var = match c.kind {
+                AgentKind::Claude => "ANTHROPIC_API_KEY",
+                AgentKind::Codex => "OPENAI_API_KEY",
+                AgentKind::Github => continue,
+            };
+            let Some(what) = origin(var) else { continue };
+            warnings.push(match (c.kind, c.credential_type) {
+                (AgentKind::Claude, CredentialType::Oauth) => format!(
+                    "{what} is set beside the claude OAuth credential {:?}: Claude Code uses the variable, not the OAuth login",
+                    c.name
+                ),
+                _ => format!(
+                    "{what} replaces the key of the {} credential {:?} that the sandbox reports",
+                    c.kind, c.name
+                ),
+            });
+        }
+        warnings
+    }
 }
 
 /// Where a mapped secret was asked for: the request, or a line of the repository's config.
@@ -352,10 +392,12 @@ impl Service {
             .collect();
         secret_names.sort();
         secret_names.dedup();
+        let warnings = resolved.injection_warnings();
         Ok(t::ResolutionPreview {
             secret_names,
             resolved_agent_credentials: resolved.resolutions.into_iter().map(|r| r.entry).collect(),
             repo_config: resolved.applied,
+            warnings,
         })
     }
 
@@ -430,6 +472,8 @@ impl Service {
             .await;
         match made {
             Ok(mut sandbox) => {
+                // The request's own warnings first, then those of what it resolved to.
+                warnings.append(&mut sandbox.warnings);
                 sandbox.warnings = warnings;
                 Ok(sandbox)
             }
@@ -455,6 +499,7 @@ impl Service {
     ) -> Result<t::Sandbox> {
         let config = staged.as_ref().and_then(|s| s.config.as_ref());
         let resolved = self.resolve_request(caller, &req, config).await?;
+        let injection_warnings = resolved.injection_warnings();
         let prepared = self.prepare_resolved(
             &resolved.env_vars,
             &resolved.secrets,
@@ -530,14 +575,16 @@ impl Service {
         );
         // Unaudited, or started and failed at once: leave nothing behind.
         let outcome = audited.and(started.transpose());
-        match outcome {
-            Ok(Some(running)) => Ok(to_wire(&running)),
-            Ok(None) => Ok(to_wire(&self.store.get_sandbox(&row.id).await?)),
+        let mut sandbox = match outcome {
+            Ok(Some(running)) => to_wire(&running),
+            Ok(None) => to_wire(&self.store.get_sandbox(&row.id).await?),
             Err(e) => {
                 self.undo_create(caller, &row, &e).await?;
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        sandbox.warnings = injection_warnings;
+        Ok(sandbox)
     }
 
     /// The preset layer a create mounts, stored as `name@version`: the request's (`""`: none),
