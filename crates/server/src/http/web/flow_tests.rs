@@ -1688,3 +1688,53 @@ async fn a_github_credential_is_pushed_listed_and_deleted_from_the_secrets_page(
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn the_preview_warns_when_a_plain_env_var_replaces_a_credentials_key() {
+    let ui = Ui::new().await;
+    let caller = ui.caller().await;
+    ui.service
+        .create_credential(
+            &caller,
+            t::AgentKind::Claude,
+            t::CreateCredentialRequest {
+                name: "work-key".into(),
+                value: "sk-ant-api-warn-0123456789".into(),
+                credential_type: t::CredentialType::ApiKey,
+                scope: None,
+                is_default: false,
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let page = ui.get("/sandboxes/new", Some(&cookie)).await;
+    assert!(
+        !page.body.contains("<h3>Warnings</h3>"),
+        "no warning by default"
+    );
+    let token = page.csrf();
+    let a = ui
+        .post(
+            "/sandboxes/new",
+            Some(&cookie),
+            &[
+                ("_csrf", &token),
+                ("action", "preview"),
+                ("name", "warn-box"),
+                ("env_vars", "ANTHROPIC_API_KEY=mine"),
+                ("agent_claude", "name:work-key"),
+                ("agent_codex", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        a.body.contains("<h3>Warnings</h3>")
+            && a.body.contains(
+                "env var ANTHROPIC_API_KEY (a plain value) replaces the key of the claude credential &quot;work-key&quot;"
+            ),
+        "{}",
+        a.body
+    );
+}

@@ -323,13 +323,26 @@ fn preview_card(d: &Draft) -> String {
         Some(p) => format!(
             "<section class=\"card preview\" aria-labelledby=\"preview-title\" id=\"preview\"><h2 id=\"preview-title\">Resolution preview</h2>\
 <p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}\
-<h3>Secrets to inject</h3>{}{}</section>",
+<h3>Secrets to inject</h3>{}{}{}</section>",
             resolution_table("Resolution preview", &p.resolved_agent_credentials),
             secret_names_list(&p.secret_names),
             workspace::preview_part(&d.workspace, p),
+            warnings_list(&p.warnings),
         ),
         None => String::new(),
     }
+}
+
+/// What would not do what the report says, as the create would warn; nothing when all is well.
+fn warnings_list(warnings: &[String]) -> String {
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let items: String = warnings
+        .iter()
+        .map(|w| format!("<li>{}</li>", escape(w)))
+        .collect();
+    format!("<h3>Warnings</h3><ul class=\"warnings\" role=\"status\">{items}</ul>")
 }
 
 fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
