@@ -7,12 +7,14 @@
 //! - [`postgres`]: a fresh database on the throwaway PostgreSQL cluster of
 //!   `scripts/with-postgres.sh`, and `pg_dump`.
 //! - [`fixtures`]: credential documents as Claude Code and Codex write them.
+//! - [`git_http`]: a private git repository over HTTP (`git http-backend` wanting a token).
 //!
 //! Tests that drive the real `amika` binary keep their process harness in
 //! `crates/cli/tests/common`; unit tests inside `amika-server` cannot use this crate (it links
 //! a second, non-test copy of amika-server whose types are not the test build's).
 
 pub mod fixtures;
+pub mod git_http;
 pub mod postgres;
 pub mod server;
 
