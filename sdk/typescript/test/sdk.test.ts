@@ -154,6 +154,7 @@ describe("the flow of the issue", () => {
       ],
       // No repository, so no `.amika/config.toml` to contribute anything.
       repoConfig: null,
+      warnings: [],
     });
     assert.ok(!(await amika.listSandboxes()).some((s) => s.name === "preview-box"));
   });
