@@ -79,7 +79,7 @@ pub fn describe(root: &Path) -> Result<LocalRepo> {
         .filter(|u| !u.is_empty());
     let name = origin_url
         .as_deref()
-        .and_then(repo_name_from_url)
+        .and_then(amika_types::repo_name_from_url)
         .or_else(|| {
             root.file_name()
                 .map(|n| directory_name(&n.to_string_lossy()))
@@ -91,22 +91,6 @@ pub fn describe(root: &Path) -> Result<LocalRepo> {
         branch,
         origin_url,
     })
-}
-
-/// `https://host/org/repo.git` → `repo`; `git@host:org/repo` → `repo`.
-pub fn repo_name_from_url(url: &str) -> Option<String> {
-    let last = url
-        .trim_end_matches('/')
-        .rsplit(['/', ':'])
-        .next()?
-        .trim_end_matches(".git");
-    let ok = !last.is_empty()
-        && last != "."
-        && last != ".."
-        && last
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    ok.then(|| last.to_string())
 }
 
 /// A checkout's directory name as a workspace directory name: letters, digits, `.`, `_` and
@@ -293,20 +277,6 @@ mod tests {
         );
         assert_eq!(describe(&root).unwrap().name, "real-name");
         assert!(find(tmp.path()).unwrap().is_none());
-    }
-
-    #[test]
-    fn repository_names_come_from_the_url() {
-        for (url, name) in [
-            ("https://github.com/org/repo.git", Some("repo")),
-            ("https://github.com/org/repo/", Some("repo")),
-            ("git@github.com:org/repo.git", Some("repo")),
-            ("file:///srv/git/thing.git", Some("thing")),
-            ("https://host/..", None),
-            ("https://host/a%20b", None),
-        ] {
-            assert_eq!(repo_name_from_url(url).as_deref(), name, "{url}");
-        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ mod stop;
 mod warm;
 mod workspace;
 
-pub use self::workspace::{check_repo_name, MAX_REPO_CONFIG_BYTES, REPO_CONFIG_PATH};
+pub use self::workspace::{MAX_REPO_CONFIG_BYTES, REPO_CONFIG_PATH};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

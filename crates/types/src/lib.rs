@@ -490,6 +490,37 @@ impl SandboxSize {
     }
 }
 
+/// A repository's directory name under `~/workspace` (the `repo_name` of an upload): 1 to 100
+/// letters, digits, `.`, `_` or `-`, not `.` or `..`. The error says what is expected.
+pub fn check_repo_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid repository name {name:?}: expected 1 to 100 letters, digits, '.', '_' or '-'"
+        ))
+    }
+}
+
+/// The directory a repository URL names: `https://host/org/repo.git` → `repo`,
+/// `git@host:org/repo` → `repo`; `None` when the last segment is no usable name
+/// ([`check_repo_name`]).
+pub fn repo_name_from_url(url: &str) -> Option<String> {
+    let last = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()?
+        .trim_end_matches(".git");
+    check_repo_name(last).ok().map(|()| last.to_string())
+}
+
 /// `POST /workspace-uploads`: a repository sent by a client (a `git bundle`), kept by the server
 /// until a create uses it or it expires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -794,6 +825,32 @@ mod tests {
             "api_key".parse::<CredentialType>().unwrap(),
             CredentialType::ApiKey
         );
+    }
+
+    #[test]
+    fn repository_names_come_from_the_url() {
+        for (url, name) in [
+            ("https://github.com/org/amika.git", Some("amika")),
+            ("https://github.com/org/amika/", Some("amika")),
+            ("git@github.com:org/my-repo.git", Some("my-repo")),
+            ("ssh://git@host/org/r_1", Some("r_1")),
+            ("file:///srv/git/repo.git", Some("repo")),
+            ("https://host/", Some("host")),
+            ("https://host/org/..", None),
+            ("https://host/org/.git", None),
+            ("https://host/a%20b", None),
+        ] {
+            assert_eq!(repo_name_from_url(url).as_deref(), name, "{url}");
+        }
+    }
+
+    #[test]
+    fn repo_names() {
+        check_repo_name("amika").unwrap();
+        check_repo_name("my_repo-2.0").unwrap();
+        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(101)] {
+            assert!(check_repo_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

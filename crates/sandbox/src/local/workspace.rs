@@ -11,6 +11,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use amika_types::check_repo_name;
+
 use super::git::{self, CloneSpec};
 use super::{check_id, LocalProvider};
 use crate::{ProviderError, Result, StagedWorkspace, WorkspaceSpec};
@@ -24,24 +26,6 @@ pub const REPO_CONFIG_PATH: &str = ".amika/config.toml";
 
 /// Largest `.amika/config.toml` read: a config is a few lines; anything bigger is a mistake.
 pub const MAX_REPO_CONFIG_BYTES: u64 = 64 * 1024;
-
-/// A repository's directory name: what `~/workspace/<name>` is called.
-pub fn check_repo_name(name: &str) -> std::result::Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid repository name {name:?}: expected 1 to 100 letters, digits, '.', '_' or '-'"
-        ))
-    }
-}
 
 impl LocalProvider {
     fn staging_dir(&self, id: &str) -> PathBuf {
@@ -186,15 +170,6 @@ fn read_repo_config(repo: &Path) -> Result<Option<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repo_names() {
-        check_repo_name("amika").unwrap();
-        check_repo_name("my_repo-2.0").unwrap();
-        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(101)] {
-            assert!(check_repo_name(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn a_config_behind_a_symlink_is_refused() {

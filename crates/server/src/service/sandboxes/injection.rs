@@ -23,7 +23,8 @@ pub(super) struct Prepared {
     pub(super) record: InjectionRecord,
 }
 
-fn secret_bytes(v: &SecretString) -> SecretBytes {
+/// A decrypted value as the provider takes it (one copy, zeroized on drop).
+pub(super) fn secret_bytes(v: &SecretString) -> SecretBytes {
     SecretBytes::new(v.expose_secret().as_bytes().to_vec())
 }
 

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use amika_sandbox::local::check_repo_name;
 use amika_sandbox::{ProviderError, SecretBytes, WorkspaceSpec};
+
+use super::injection::secret_bytes;
 use amika_store::RepoRecord;
-use amika_types::{self as t, AgentKind, ErrorCode};
+use amika_types::{self as t, check_repo_name, repo_name_from_url, AgentKind, ErrorCode};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -50,17 +51,6 @@ struct UploadMeta {
     origin_url: Option<String>,
     size_bytes: u64,
     expires_at: DateTime<Utc>,
-}
-
-/// `https://host/org/repo.git` → `repo`; `git@host:org/repo` → `repo`; `None` when the last
-/// segment is no usable directory name.
-pub fn repo_name_from_url(url: &str) -> Option<String> {
-    let last = url
-        .trim_end_matches('/')
-        .rsplit(['/', ':'])
-        .next()?
-        .trim_end_matches(".git");
-    check_repo_name(last).ok().map(|()| last.to_string())
 }
 
 fn host_of(url: &str) -> Option<&str> {
@@ -232,9 +222,7 @@ impl Service {
                 .await?;
             if let Some(row) = secret.first() {
                 let value = self.open_secret(row)?;
-                return Ok(Some(SecretBytes::new(
-                    value.expose_secret().as_bytes().to_vec(),
-                )));
+                return Ok(Some(secret_bytes(&value)));
             }
             let credentials = self
                 .store
@@ -248,9 +236,7 @@ impl Service {
                 .at("git_credential")
             })?;
             let value = self.open_credential(found)?;
-            return Ok(Some(SecretBytes::new(
-                value.expose_secret().as_bytes().to_vec(),
-            )));
+            return Ok(Some(secret_bytes(&value)));
         }
         let Some(host) = host else { return Ok(None) };
         if !url.starts_with("https://") || !self.config.github_hosts.iter().any(|h| h == host) {
@@ -269,9 +255,7 @@ impl Service {
             .find(|r| r.id == pick.id)
             .ok_or_else(|| ServiceError::internal("picked a credential it did not read"))?;
         let value = self.open_credential(row)?;
-        Ok(Some(SecretBytes::new(
-            value.expose_secret().as_bytes().to_vec(),
-        )))
+        Ok(Some(secret_bytes(&value)))
     }
 
     /// Clone (or unbundle) the planned repository for sandbox `id` and read its config. On an
@@ -564,22 +548,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repo_names_from_urls() {
-        for (url, name) in [
-            ("https://github.com/org/amika.git", Some("amika")),
-            ("https://github.com/org/amika/", Some("amika")),
-            ("git@github.com:org/my-repo.git", Some("my-repo")),
-            ("ssh://git@host/org/r_1", Some("r_1")),
-            ("file:///srv/git/repo.git", Some("repo")),
-            ("https://host/", Some("host")),
-            ("https://host/org/..", None),
-            ("https://host/org/.git", None),
-        ] {
-            assert_eq!(repo_name_from_url(url).as_deref(), name, "{url}");
-        }
-    }
 
     #[test]
     fn hosts_of_http_urls_only() {
