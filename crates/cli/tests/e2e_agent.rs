@@ -14,89 +14,30 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{
-    claude_oauth_doc, contains, exec_sh, fails, files_containing, http, ok, ok_json, sha256,
-    wait_until, Server,
-};
+use common::agents::{api, sandbox, str_of, Credentials};
+use common::{contains, exec_sh, fails, files_containing, ok, ok_json, sha256, wait_until, Server};
 use serde_json::{json, Value};
-
-const FAKE_CLAUDE: &str = include_str!("fixtures/fake-claude.sh");
-const FAKE_CODEX: &str = include_str!("fixtures/fake-codex.sh");
 
 const ACCESS: &str = "sk-ant-oat01-AGENTACCESS-5b1f0c77e2";
 const REFRESH: &str = "sk-ant-ort01-AGENTREFRESH-9e2d4711aa";
 const CLAUDE_KEY: &str = "sk-ant-api03-AGENTKEY-c0ffee1122";
 const CODEX_KEY: &str = "sk-proj-AGENTCODEX-7a7a7a3344";
+const CREDENTIALS: Credentials = Credentials {
+    access: ACCESS,
+    refresh: REFRESH,
+    claude_key: CLAUDE_KEY,
+    codex_key: CODEX_KEY,
+};
 const DB_URL: &str = "postgres://app:agent-db-pw-51f3@db:5432/app";
 
 const AUTH_MESSAGE: &str = "the agent could not authenticate with its provider; credential personal-oauth may have expired or been revoked";
 
 fn oauth_doc() -> String {
-    claude_oauth_doc(ACCESS, REFRESH)
+    CREDENTIALS.oauth_doc()
 }
 
-/// Claude: `personal-oauth` (oauth, default) and `backup-key` (api key); Codex: `work-key`.
 fn push_credentials(server: &Server) {
-    let dir = server.dir.path();
-    std::fs::write(dir.join("creds.json"), oauth_doc()).unwrap();
-    ok(server
-        .amika()
-        .args(["secret", "claude", "push", "--name", "personal-oauth"])
-        .args(["--type", "oauth", "--default", "--yes", "--from-file"])
-        .arg(dir.join("creds.json")));
-    for (kind, name, value) in [
-        ("claude", "backup-key", CLAUDE_KEY),
-        ("codex", "work-key", CODEX_KEY),
-    ] {
-        let file = dir.join(format!("{name}.key"));
-        std::fs::write(&file, value).unwrap();
-        ok(server
-            .amika()
-            .args(["secret", kind, "push", "--name", name])
-            .args(["--type", "api_key", "--yes", "--from-file"])
-            .arg(&file));
-    }
-}
-
-/// Deletes its sandbox when the test ends, also when it fails half-way.
-struct Sandbox<'a> {
-    server: &'a Server,
-    name: String,
-}
-
-impl Drop for Sandbox<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .server
-            .amika()
-            .args(["sandbox", "delete", &self.name, "--yes"])
-            .output();
-    }
-}
-
-/// Create a sandbox and install the test agents in it.
-fn sandbox<'a>(server: &'a Server, name: &str, flags: &[&str]) -> Sandbox<'a> {
-    ok(server
-        .amika()
-        .args(["sandbox", "create", "--name", name])
-        .args(flags));
-    let sb = Sandbox {
-        server,
-        name: name.to_string(),
-    };
-    for (command, script) in [("claude", FAKE_CLAUDE), ("codex", FAKE_CODEX)] {
-        // The script travels as an argument ($1), so nothing in it is read by a shell.
-        ok(server.amika().args(["sandbox", "exec", name, "--"]).args([
-            "sh",
-            "-c",
-            &format!(
-                "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/{command}\" && chmod 755 \"$HOME/.local/bin/{command}\""
-            ),
-            "install-test-agent",
-            script,
-        ]));
-    }
-    sb
+    CREDENTIALS.push(server)
 }
 
 /// `amika sandbox agent-send SANDBOX ARGS... -o json`: (exit success, the answer).
@@ -128,19 +69,6 @@ fn reply(server: &Server, sandbox: &str, args: &[&str]) -> Value {
     answer
 }
 
-fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, text) = http(
-        server,
-        method,
-        &format!("/api/v0beta1{path}"),
-        Some(&server.admin_key),
-        body.as_deref(),
-    );
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
 /// Every process in the sandbox, one command line per line (`ps` may not be installed).
 fn sandbox_processes(server: &Server, sandbox: &str) -> String {
     exec_sh(
@@ -148,12 +76,6 @@ fn sandbox_processes(server: &Server, sandbox: &str) -> String {
         sandbox,
         r#"for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null; echo; done"#,
     )
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
 }
 
 #[test]
@@ -297,7 +219,7 @@ fn each_agent_answers_with_its_own_credential_and_keeps_its_sessions() {
     // What the test agents were run with: exactly the templates' argv, nothing else.
     let runs = exec_sh(&server, "dev-box", "cat ~/.fake-claude-runs");
     let expected = format!(
-        "run argc=5 resume=none\nrun argc=7 resume={agent_first}\nrun argc=7 resume={agent_second}\nrun argc=5 resume=none\n"
+        "run argc=7 resume=none\nrun argc=9 resume={agent_first}\nrun argc=9 resume={agent_second}\nrun argc=7 resume=none\n"
     );
     assert!(runs.starts_with(&expected), "{runs}");
     let runs = exec_sh(&server, "dev-box", "cat ~/.fake-codex-runs");
@@ -577,14 +499,61 @@ fn auth_failures_crashes_and_deadlines_are_errors_that_say_what_happened() {
         &["--agent-credential", "claude=personal-oauth"],
     );
 
-    let (success, auth) = send(&server, "flaky", &["simulate-auth"]);
-    assert!(!success, "an agent error exits non-zero");
+    // An agent that could not authenticate is an HTTP error, as clients of the public Amika API
+    // expect: 422 `agent_auth_failed`, its `details` carrying the agent's message.
+    let (status, auth) = api(
+        &server,
+        "POST",
+        "/sandboxes/flaky/agent-send",
+        Some(json!({"message": "simulate-auth"})),
+    );
+    assert_eq!(status, 422, "{auth:#}");
+    assert_eq!(
+        (&auth["code"], &auth["message"]),
+        (&json!("agent_auth_failed"), &json!(AUTH_MESSAGE))
+    );
+    assert_eq!(
+        auth["details"],
+        json!([{"field": "agent", "code": "agent_auth_failed", "message": AUTH_MESSAGE}])
+    );
+    // The CLI says it as it says every agent failure, in both output modes; nothing on stdout.
+    for json_mode in [false, true] {
+        let mut cmd = server.amika();
+        cmd.args(["sandbox", "agent-send", "flaky", "simulate-auth"]);
+        if json_mode {
+            cmd.args(["-o", "json"]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("error: {AUTH_MESSAGE}\n")
+        );
+    }
+    // The job form and the transcript keep it as the agent's error, with its exit status.
+    let (status, job) = api(
+        &server,
+        "POST",
+        "/sandboxes/flaky/agent-send-jobs",
+        Some(json!({"message": "simulate-auth"})),
+    );
+    assert_eq!(status, 202, "{job:#}");
+    let path = format!(
+        "/sandboxes/flaky/agent-send-jobs/{}",
+        str_of(&job, "job_id")
+    );
+    let mut done = Value::Null;
+    wait_until("the auth job to end", Duration::from_secs(30), || {
+        done = api(&server, "GET", &path, None).1;
+        done["state"] == "failed"
+    });
     assert_eq!(
         (
-            &auth["is_error"],
-            &auth["response"],
-            &auth["error_code"],
-            &auth["exit_code"]
+            &done["response"]["is_error"],
+            &done["response"]["response"],
+            &done["response"]["error_code"],
+            &done["response"]["exit_code"]
         ),
         (
             &json!(true),
@@ -593,14 +562,6 @@ fn auth_failures_crashes_and_deadlines_are_errors_that_say_what_happened() {
             &json!(1)
         )
     );
-    // In text mode the message is the error line.
-    let out = server
-        .amika()
-        .args(["sandbox", "agent-send", "flaky", "simulate-auth"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("error: {AUTH_MESSAGE}")));
 
     let (success, crash) = send(&server, "flaky", &["simulate-crash", "--new-session"]);
     assert!(!success);

@@ -10,80 +10,26 @@ mod common;
 
 use std::time::Duration;
 
-use common::{claude_oauth_doc, fails, files_containing, http, ok, wait_until, Server};
+use common::agents::{api, api_as, sandbox, str_of, Credentials};
+use common::{fails, files_containing, ok, wait_until, Server};
 use serde_json::{json, Value};
-
-const FAKE_CLAUDE: &str = include_str!("fixtures/fake-claude.sh");
-const FAKE_CODEX: &str = include_str!("fixtures/fake-codex.sh");
 
 const ACCESS: &str = "sk-ant-oat01-SESSIONACCESS-77a1c0de42";
 const REFRESH: &str = "sk-ant-ort01-SESSIONREFRESH-31f00dba5e";
 const CLAUDE_KEY: &str = "sk-ant-api03-SESSIONKEY-d00dfeed55";
 const CODEX_KEY: &str = "sk-proj-SESSIONCODEX-4b4b4b1212";
-const DB_URL: &str = "postgres://app:session-db-pw-8c2e@db:5432/app";
 
 /// Claude: `personal-oauth` (oauth, default) and `backup-key` (api key); Codex: `work-key`.
 fn push_credentials(server: &Server) {
-    let dir = server.dir.path();
-    std::fs::write(dir.join("creds.json"), claude_oauth_doc(ACCESS, REFRESH)).unwrap();
-    ok(server
-        .amika()
-        .args(["secret", "claude", "push", "--name", "personal-oauth"])
-        .args(["--type", "oauth", "--default", "--yes", "--from-file"])
-        .arg(dir.join("creds.json")));
-    for (kind, name, value) in [
-        ("claude", "backup-key", CLAUDE_KEY),
-        ("codex", "work-key", CODEX_KEY),
-    ] {
-        let file = dir.join(format!("{name}.key"));
-        std::fs::write(&file, value).unwrap();
-        ok(server
-            .amika()
-            .args(["secret", kind, "push", "--name", name])
-            .args(["--type", "api_key", "--yes", "--from-file"])
-            .arg(&file));
+    Credentials {
+        access: ACCESS,
+        refresh: REFRESH,
+        claude_key: CLAUDE_KEY,
+        codex_key: CODEX_KEY,
     }
+    .push(server)
 }
-
-/// Deletes its sandbox when the test ends, also when it fails half-way.
-struct Sandbox<'a> {
-    server: &'a Server,
-    name: String,
-}
-
-impl Drop for Sandbox<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .server
-            .amika()
-            .args(["sandbox", "delete", &self.name, "--yes"])
-            .output();
-    }
-}
-
-/// Create a sandbox and install the stand-in agents in it.
-fn sandbox<'a>(server: &'a Server, name: &str, flags: &[&str]) -> Sandbox<'a> {
-    ok(server
-        .amika()
-        .args(["sandbox", "create", "--name", name])
-        .args(flags));
-    let sb = Sandbox {
-        server,
-        name: name.to_string(),
-    };
-    for (command, script) in [("claude", FAKE_CLAUDE), ("codex", FAKE_CODEX)] {
-        ok(server.amika().args(["sandbox", "exec", name, "--"]).args([
-            "sh",
-            "-c",
-            &format!(
-                "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/{command}\" && chmod 755 \"$HOME/.local/bin/{command}\""
-            ),
-            "install-stand-in-agent",
-            script,
-        ]));
-    }
-    sb
-}
+const DB_URL: &str = "postgres://app:session-db-pw-8c2e@db:5432/app";
 
 /// `amika sandbox agent-send SANDBOX ARGS... -o json`, which must succeed.
 fn reply(server: &Server, sandbox: &str, args: &[&str]) -> Value {
@@ -108,40 +54,11 @@ fn reply(server: &Server, sandbox: &str, args: &[&str]) -> Value {
     answer
 }
 
-fn api_as(
-    server: &Server,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, text) = http(
-        server,
-        method,
-        &format!("/api/v0beta1{path}"),
-        Some(key),
-        body.as_deref(),
-    );
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
-fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    api_as(server, &server.admin_key, method, path, body)
-}
-
 /// An API call that must answer `status`.
 fn expect(server: &Server, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
     let (got, answer) = api(server, method, path, body);
     assert_eq!(got, status, "{method} {path}: {answer:#}");
     answer
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
 }
 
 /// The field a 400 names, and its message.

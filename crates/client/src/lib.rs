@@ -25,7 +25,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-pub use stream::ExecStream;
+pub use stream::{AgentEventStream, ExecStream};
 
 /// How long an ordinary (non-streaming) request may take before it is abandoned.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -730,7 +730,8 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 
 impl Client {
     /// `POST /sandboxes/{id}/agent-send`: sends a message to the agent in the sandbox and waits
-    /// for its reply. An agent failure is a reply with `is_error`, not an `Err`.
+    /// for its reply. An agent failure is a reply with `is_error`, not an `Err`, except an
+    /// authentication failure: [`ClientError::Api`] with code `agent_auth_failed`.
     pub async fn agent_send(
         &self,
         id_or_name: &str,
@@ -745,6 +746,41 @@ impl Client {
         let builder = self.request(Method::POST, &url).json(req);
         let response = self.send(builder, &url).await?;
         decode(response, &url).await
+    }
+
+    /// `POST /sandboxes/{id}/agent-send/stream`: sends a message and streams the agent's
+    /// progress. Errors before the agent starts are an `Err` here; dropping the stream stops the
+    /// agent.
+    pub async fn agent_send_stream(
+        &self,
+        id_or_name: &str,
+        req: &amika_types::AgentSendRequest,
+    ) -> Result<AgentEventStream, ClientError> {
+        let url = self.api_url(&format!(
+            "/sandboxes/{}/agent-send/stream",
+            encode_path_segment(id_or_name)
+        ));
+        // No overall timeout, as for `agent_send`.
+        let builder = self.request(Method::POST, &url).json(req);
+        let response = self.send(builder, &url).await?;
+        Ok(AgentEventStream::new(response, url))
+    }
+
+    /// `GET /sandboxes/{id}/agent-send-jobs/{job_id}/events`: follows a send to its end.
+    /// Dropping the stream leaves the send running.
+    pub async fn follow_agent_send_job(
+        &self,
+        id_or_name: &str,
+        job_id: &str,
+    ) -> Result<AgentEventStream, ClientError> {
+        let url = self.api_url(&format!(
+            "/sandboxes/{}/agent-send-jobs/{}/events",
+            encode_path_segment(id_or_name),
+            encode_path_segment(job_id)
+        ));
+        let builder = self.request(Method::GET, &url);
+        let response = self.send(builder, &url).await?;
+        Ok(AgentEventStream::new(response, url))
     }
 
     /// `POST /sandboxes/{id}/agent-send-jobs` → 202: the send runs in the background.

@@ -1,10 +1,11 @@
-//! The streamed answers of the API (exec output, a setup log): newline-delimited
-//! [`ExecFrame`]s read as they arrive, however the body is cut into chunks.
+//! The streamed answers of the API, read as they arrive however the body is cut into chunks:
+//! newline-delimited [`ExecFrame`]s (exec output, a setup log) and server-sent
+//! [`AgentStreamEvent`]s (a streamed agent send).
 
 use std::fmt;
 use std::pin::Pin;
 
-use amika_types::ExecFrame;
+use amika_types::{AgentStreamEvent, ExecFrame};
 use futures::{Stream, StreamExt};
 use reqwest::Response;
 
@@ -95,6 +96,95 @@ impl ExecStream {
     }
 }
 
+/// A streamed agent send: its server-sent events (`status`, `delta`s, then `done` or `error`),
+/// read as they arrive. Dropping it closes the connection, which stops the agent of a send
+/// started by [`Client::agent_send_stream`](crate::Client::agent_send_stream).
+pub struct AgentEventStream {
+    bytes: ByteStream,
+    url: String,
+    buffer: Vec<u8>,
+    /// The `data:` lines of the event being read.
+    data: Vec<u8>,
+    done: bool,
+}
+
+impl fmt::Debug for AgentEventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentEventStream")
+            .field("url", &self.url)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl AgentEventStream {
+    pub(crate) fn new(response: Response, url: String) -> Self {
+        let bytes = response
+            .bytes_stream()
+            .map(|chunk| chunk.map(|b| b.to_vec()));
+        AgentEventStream {
+            bytes: Box::pin(bytes),
+            url,
+            buffer: Vec::new(),
+            data: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next event; `None` after the last (`done` or `error`) or when the body ends. A body
+    /// that ends before a `done` or `error` is an error: the server or the connection went away.
+    pub async fn next_event(&mut self) -> Option<Result<AgentStreamEvent, ClientError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            while let Some(line) = take_line(&mut self.buffer) {
+                if !line.is_empty() {
+                    // `data: ...` (one or more), `event: ...` (the name, also in the data),
+                    // `: ...` (a keep-alive comment), `id:`, `retry:`: only data matters.
+                    if let Some(data) = line.strip_prefix(b"data:") {
+                        if !self.data.is_empty() {
+                            self.data.push(b'\n');
+                        }
+                        self.data
+                            .extend_from_slice(data.strip_prefix(b" ").unwrap_or(data));
+                    }
+                    continue;
+                }
+                if self.data.is_empty() {
+                    continue;
+                }
+                let data = std::mem::take(&mut self.data);
+                let event = serde_json::from_slice::<AgentStreamEvent>(&data).map_err(|e| {
+                    ClientError::Decode {
+                        url: self.url.clone(),
+                        reason: format!("bad event: {e}"),
+                    }
+                });
+                self.done = event.as_ref().map_or(true, AgentStreamEvent::is_end);
+                return Some(event);
+            }
+            match self.bytes.next().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Some(Err(e)) => return Some(Err(self.broke_off(root_cause(&e)))),
+                None => {
+                    return Some(Err(
+                        self.broke_off("it ended before the agent's answer".into())
+                    ))
+                }
+            }
+        }
+    }
+
+    fn broke_off(&mut self, reason: String) -> ClientError {
+        self.done = true;
+        ClientError::Http {
+            url: self.url.clone(),
+            reason: format!("the event stream broke off: {reason}"),
+        }
+    }
+}
+
 /// Removes and returns the first `\n`-terminated line of `buffer` (without the newline).
 fn take_line(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
     let end = buffer.iter().position(|&b| b == b'\n')?;
@@ -117,6 +207,54 @@ mod tests {
         assert_eq!(take_line(&mut buf).unwrap(), b"{\"b\":2}");
         assert_eq!(take_line(&mut buf), None);
         assert_eq!(buf, b"partial");
+    }
+
+    fn agent_stream(chunks: &[&str]) -> AgentEventStream {
+        let chunks: Vec<Result<Vec<u8>, reqwest::Error>> =
+            chunks.iter().map(|c| Ok(c.as_bytes().to_vec())).collect();
+        AgentEventStream {
+            bytes: Box::pin(futures::stream::iter(chunks)),
+            url: "u".into(),
+            buffer: Vec::new(),
+            data: Vec::new(),
+            done: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn agent_events_are_read_across_chunk_boundaries_and_end_after_done() {
+        let mut stream = agent_stream(&[
+            ": keep-alive\n\nevent: delta\ndata: {\"event\":\"delta\",\"kind\":\"te",
+            "xt\",\"text\":\"Hi\"}\r\n\r\nevent: done\ndata: {\"event\":\"done\",\"session_id\":\"s\",",
+            "\"agent\":\"claude\",\"job_id\":\"j\",\"response\":\"Hi\",\"is_error\":false,",
+            "\"is_new_session\":true,\"error_code\":null,\"exit_code\":0,\"duration_ms\":5}\n\n",
+            "event: delta\ndata: {}\n\n",
+        ]);
+        match stream.next_event().await {
+            Some(Ok(AgentStreamEvent::Delta(d))) => assert_eq!(d.text, "Hi"),
+            other => panic!("{other:?}"),
+        }
+        match stream.next_event().await {
+            Some(Ok(AgentStreamEvent::Done(r))) => {
+                assert_eq!((r.job_id.as_str(), r.exit_code), ("j", Some(0)))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(stream.next_event().await.is_none(), "nothing after done");
+    }
+
+    #[tokio::test]
+    async fn an_agent_stream_that_ends_before_its_answer_is_an_error() {
+        let mut stream = agent_stream(&[
+            "event: status\ndata: {\"event\":\"delta\",\"kind\":\"text\",\"text\":\"a\"}\n\n",
+        ]);
+        assert!(matches!(stream.next_event().await, Some(Ok(_))));
+        let err = stream.next_event().await.unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("broke off") && err.contains("before the agent's answer"),
+            "{err}"
+        );
+        assert!(stream.next_event().await.is_none());
     }
 
     #[tokio::test]

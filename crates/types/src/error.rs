@@ -14,6 +14,7 @@ string_enum!(
     /// The machine-readable `code` of an error answer (and of each of its `details`). Clients
     /// branch on it, never on the message, which is for people and may be reworded.
     ErrorCode "error code" {
+        AgentAuthFailed => "agent_auth_failed",
         AgentCredentialNotFound => "agent_credential_not_found",
         AgentCredentialSkipped => "agent_credential_skipped",
         AgentCredentialTypeMismatch => "agent_credential_type_mismatch",

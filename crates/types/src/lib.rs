@@ -144,8 +144,9 @@ mod error;
 pub use error::{AgentErrorCode, ErrorBody, ErrorCode, ErrorDetail};
 mod sessions;
 pub use sessions::{
-    AgentSession, AgentSessionStatus, AgentSessionsList, AgentTurn, CreateSessionRequest,
-    UpdateSessionRequest,
+    AgentDeltaKind, AgentJobState, AgentSendJobResponse, AgentSendRequest, AgentSendResponse,
+    AgentSession, AgentSessionStatus, AgentSessionsList, AgentStreamDelta, AgentStreamEvent,
+    AgentStreamStatus, AgentTurn, CreateSessionRequest, UpdateSessionRequest,
 };
 mod preset;
 pub use preset::{
@@ -697,97 +698,6 @@ pub struct ResolutionPreview {
 }
 
 // ---------------------------------------------------------------- agent send (messages to the agent in a sandbox)
-
-string_enum!(
-    /// Where an agent send (a job, a turn of a session) is: waiting, running, or finished —
-    /// `done` with a reply, `failed` with an error reply (`is_error`).
-    AgentJobState "agent job state" {
-        Done => "done",
-        Failed => "failed",
-        Pending => "pending",
-        Running => "running",
-    } expected "pending, running, done or failed"
-);
-
-/// `POST /sandboxes/{id}/agent-send` and `POST /sandboxes/{id}/agent-send-jobs`.
-///
-/// Without `session_id` or `new_session`, the send continues the sandbox's latest session of
-/// that agent (a new one when there is none).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentSendRequest {
-    /// The prompt; passed to the agent as one argument, never through a shell.
-    pub message: String,
-    /// `claude` or `codex`; default: the session's agent, else the first kind resolved for
-    /// the sandbox, else `claude`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "agent_only"
-    )]
-    pub agent: Option<AgentKind>,
-    /// Continue this session (an id from an earlier answer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    /// Start a new session even if the sandbox has one.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub new_session: bool,
-    /// Seconds before the agent is stopped; at most the server's deadline (default 600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_secs: Option<u64>,
-    /// The directory the agent runs in, inside the sandbox: absolute, or relative to the
-    /// sandbox's workspace (`/home/amika/workspace/<repo-name>` when it was made from a
-    /// repository, else `/home/amika/workspace`). Default: the workspace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workdir: Option<String>,
-}
-
-/// The agent's reply. `is_error` is true when the agent failed (it crashed, could not
-/// authenticate, ran out of time, was cancelled); `response` then says what happened.
-/// Every value injected into the sandbox is replaced by `[REDACTED:<name>]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentSendResponse {
-    /// amika's session id: pass it as `session_id` to continue the conversation.
-    pub session_id: String,
-    /// The agent's own session id (what it was resumed with, or will be).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_session_id: Option<String>,
-    pub agent: AgentKind,
-    /// This send's id; also its job id (`GET .../agent-send-jobs/{job_id}`).
-    pub job_id: String,
-    pub response: String,
-    pub is_error: bool,
-    /// Whether the agent started a new conversation (was not asked to resume one).
-    pub is_new_session: bool,
-    /// Why it failed: `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
-    /// `agent_bad_output`, `sandbox_stopped`; null on success.
-    pub error_code: Option<String>,
-    /// The agent process's exit status (128 + signal when killed); null when it never ended.
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-    pub duration_ms: u64,
-}
-
-/// An agent-send job (`POST .../agent-send-jobs` → 202, `GET .../agent-send-jobs/{job_id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentSendJobResponse {
-    pub job_id: String,
-    pub state: AgentJobState,
-    pub session_id: String,
-    pub agent: AgentKind,
-    pub agent_session_id: Option<String>,
-    pub is_new_session: bool,
-    pub is_error: bool,
-    /// The reply text once the job is `done` or `failed`.
-    pub result_text: Option<String>,
-    /// The whole answer once the job is `done` or `failed`, as the synchronous form gives it.
-    pub response: Option<AgentSendResponse>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// `Debug` for a type that carries a secret value: its other fields as usual, the named ones
 /// as `[REDACTED]`, so a `{:?}` in a log or a panic never prints a value.

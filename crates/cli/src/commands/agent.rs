@@ -7,6 +7,9 @@
 //! (crashed, could not authenticate, ran out of time) exits 1 with its error on stderr; `-o json`
 //! prints the whole answer, including `is_error`.
 //!
+//! `--stream` shows the agent's progress as it comes: its text on stdout, its tool calls on
+//! stderr (`-o json`: every event as a JSON line). Ctrl-C stops the agent.
+//!
 //! `--no-wait` starts the send as a job and prints its id (poll it with
 //! `GET .../agent-send-jobs/{job_id}`, or see it in `amika sandbox session NAME SID`);
 //! `--workdir DIR` runs the agent in DIR inside the sandbox (absolute, or relative to the
@@ -15,7 +18,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use amika_types::{AgentKind, AgentSendRequest, AgentSendResponse};
+use amika_client::ClientError;
+use amika_types::{
+    AgentDeltaKind, AgentJobState, AgentKind, AgentSendRequest, AgentSendResponse,
+    AgentStreamEvent, ErrorCode,
+};
 use anyhow::{bail, Context};
 
 use super::Ctx;
@@ -44,8 +51,12 @@ pub struct AgentSendArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Do not wait for the reply: start the send as a job and print its id.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stream")]
     pub no_wait: bool,
+    /// Show the agent's progress as it comes: its text on stdout, its tool calls on stderr
+    /// (with -o json, every event as a JSON line).
+    #[arg(long)]
+    pub stream: bool,
     /// The directory the agent runs in, inside the sandbox: absolute, or relative to the
     /// workspace (default: the workspace).
     #[arg(long, value_name = "DIR")]
@@ -114,23 +125,155 @@ pub async fn send(ctx: &Ctx, args: AgentSendArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if args.stream {
+        return stream(ctx, &client, &args.name, &req).await;
+    }
     let reply = {
         let _spinner = Spinner::start(format!(
             "Waiting for the agent in sandbox {:?}...",
             args.name
         ));
-        client.agent_send(&args.name, &req).await?
+        client.agent_send(&args.name, &req).await
+    };
+    let reply = match reply {
+        Err(e) => return agent_failure(e),
+        Ok(reply) => reply,
     };
     if ctx.json() {
         print_json(&reply)?;
     } else {
         print_reply(&reply)?;
     }
-    Ok(if reply.is_error {
+    Ok(exit_code(&reply))
+}
+
+/// An agent that could not authenticate is an API error (422 `agent_auth_failed`): said as the
+/// agent's other failures are, `error: MESSAGE`, exit 1. Any other error goes up.
+fn agent_failure(err: ClientError) -> anyhow::Result<ExitCode> {
+    match err {
+        ClientError::Api { code, message, .. } if code == ErrorCode::AgentAuthFailed.as_str() => {
+            eprintln!("error: {}", message.trim_end());
+            Ok(ExitCode::FAILURE)
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// `--stream`: the events as they come, to the end.
+async fn stream(
+    ctx: &Ctx,
+    client: &amika_client::Client,
+    name: &str,
+    req: &AgentSendRequest,
+) -> anyhow::Result<ExitCode> {
+    let mut events = match client.agent_send_stream(name, req).await {
+        Err(e) => return agent_failure(e),
+        Ok(events) => events,
+    };
+    let mut shown = Shown::default();
+    while let Some(event) = events.next_event().await {
+        let event = event?;
+        if ctx.json() {
+            crate::output::write_stdout(format_args!("{}\n", serde_json::to_string(&event)?))?;
+        }
+        match event {
+            AgentStreamEvent::Done(reply) if ctx.json() => return Ok(exit_code(&reply)),
+            AgentStreamEvent::Error(_) if ctx.json() => return Ok(ExitCode::FAILURE),
+            _ if ctx.json() => {}
+            event => {
+                if let Some(code) = shown.show(event)? {
+                    return Ok(code);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn exit_code(reply: &AgentSendResponse) -> ExitCode {
+    if reply.is_error {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
+}
+
+/// What a streamed send has shown so far in text mode.
+#[derive(Debug, Default)]
+struct Shown {
+    /// The reply's text shown so far (on stdout).
+    text: String,
+    /// Whether stdout is inside a line.
+    mid_line: bool,
+}
+
+impl Shown {
+    /// Show one event; the exit code once the stream has ended.
+    fn show(&mut self, event: AgentStreamEvent) -> anyhow::Result<Option<ExitCode>> {
+        match event {
+            AgentStreamEvent::Status(s) if s.state == AgentJobState::Pending => {
+                eprintln!(
+                    "{}, {} {} (continue with --session-id {})",
+                    s.agent,
+                    if s.is_new_session {
+                        "new session"
+                    } else {
+                        "session"
+                    },
+                    s.session_id,
+                    s.session_id
+                );
+            }
+            AgentStreamEvent::Status(_) => {}
+            AgentStreamEvent::Delta(d) => match d.kind {
+                AgentDeltaKind::Text => self.out(&d.text)?,
+                AgentDeltaKind::Thinking => {}
+                AgentDeltaKind::ToolCall => {
+                    self.end_line()?;
+                    let what = d.text.lines().next().unwrap_or("");
+                    eprintln!("→ {}: {what}", d.tool.as_deref().unwrap_or("tool"));
+                }
+                AgentDeltaKind::ToolResult => {}
+            },
+            AgentStreamEvent::Done(reply) => {
+                if reply.is_error {
+                    self.end_line()?;
+                    eprintln!("error: {}", reply.response.trim_end());
+                } else if self.text.trim().is_empty() {
+                    // An agent that streams no text (a custom command): its answer, whole.
+                    self.out(&reply.response)?;
+                }
+                self.end_line()?;
+                return Ok(Some(exit_code(&reply)));
+            }
+            AgentStreamEvent::Error(body) => {
+                self.end_line()?;
+                eprintln!("error: {}", body.message.trim_end());
+                return Ok(Some(ExitCode::FAILURE));
+            }
+        }
+        Ok(None)
+    }
+
+    fn out(&mut self, text: &str) -> anyhow::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.text.push_str(text);
+        self.mid_line = !text.ends_with('\n');
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .context("cannot write to stdout")
+    }
+
+    /// End stdout's line, so that what goes to stderr starts on a line of its own.
+    fn end_line(&mut self) -> anyhow::Result<()> {
+        if self.mid_line {
+            self.out("\n")?;
+        }
+        Ok(())
+    }
 }
 
 fn print_reply(reply: &AgentSendResponse) -> anyhow::Result<()> {

@@ -3,6 +3,8 @@
 //! starts, from `amika_testkit::FreshDatabase`), and the real `amika` binary talking to it.
 #![allow(dead_code)]
 
+pub mod agents;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,27 +4,33 @@
 //! The synchronous send runs inside the request's future: when the client goes away, the
 //! server drops that future, which kills the agent and records the send as cancelled.
 
-use amika_types as t;
+use std::convert::Infallible;
+
+use amika_types::{self as t, AgentStreamEvent};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
+use futures::Stream;
 use serde::Deserialize;
 
 use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::error::ApiResult;
+use super::error::{current_trace_id, ApiError, ApiResult};
+use crate::service::agents::{send_outcome, SendFollow};
 use crate::service::Service;
 
 /// Sends a message to the agent running in the sandbox and waits for its reply (at most the
 /// server's agent deadline, 10 minutes by default, or `timeout_secs`). The agent's failures —
-/// a crash, an authentication failure, the deadline — are answers with `is_error: true`, not
-/// HTTP errors. Closing the connection stops the agent.
+/// a crash, the deadline — are answers with `is_error: true`, except an authentication
+/// failure, which is a 422 `agent_auth_failed` whose `details` carry the agent's message.
+/// Closing the connection stops the agent.
 #[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/agent-send", tag = "agents",
     params(("id" = String, Path, description = "sandbox id or name")),
     request_body = t::AgentSendRequest,
     responses((status = 200, body = t::AgentSendResponse),
         (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody),
         (status = 409, description = "the sandbox is not running, or the session is answering another message", body = t::ErrorBody),
-        (status = 422, description = "`agent_credential_skipped`: the sandbox holds no credential for that agent", body = t::ErrorBody)))]
+        (status = 422, description = "`agent_credential_skipped`: the sandbox holds no credential for that agent; `agent_auth_failed`: the agent's provider refused its credential", body = t::ErrorBody)))]
 pub async fn agent_send(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -32,6 +38,75 @@ pub async fn agent_send(
     ApiJson(req): ApiJson<t::AgentSendRequest>,
 ) -> ApiResult<Json<t::AgentSendResponse>> {
     Ok(Json(svc.agent_send(&c, &id, req).await?))
+}
+
+/// Sends a message to the agent and streams its progress as server-sent events
+/// (`text/event-stream`): `status` (`pending`, then `running`), `delta`s (text, thinking, tool
+/// calls and their results, redacted), then one `done` (the answer as `agent-send` gives it) or
+/// `error` (the error envelope: `agent_auth_failed` as `agent-send` answers it, or a send the
+/// server lost). Each event's data is the JSON of `AgentStreamEvent`. Closing the connection
+/// stops the agent. Errors before the agent starts are plain JSON answers, as for `agent-send`.
+#[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/agent-send/stream", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name")),
+    request_body = t::AgentSendRequest,
+    responses((status = 200, description = "server-sent events, each one's data an `AgentStreamEvent`", content_type = "text/event-stream", body = t::AgentStreamEvent),
+        (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody),
+        (status = 409, description = "the sandbox is not running, or the session is answering another message", body = t::ErrorBody),
+        (status = 422, description = "`agent_credential_skipped`: the sandbox holds no credential for that agent", body = t::ErrorBody)))]
+pub async fn agent_send_stream(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<t::AgentSendRequest>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    Ok(events(svc.agent_send_stream(&c, &id, req).await?))
+}
+
+/// Follows a send (a job, started by any form of `agent-send`) as server-sent events, from its
+/// `status` to its `done` or `error`, as `agent-send/stream` gives them. A follower that comes
+/// late gets the progress so far first (the last MiB of it); one on another server than the
+/// send's gets its `status` and `done` only. Closing the connection leaves the send running.
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}/events", tag = "agents",
+    params(("id" = String, Path, description = "sandbox id or name"), ("job_id" = String, Path)),
+    responses((status = 200, description = "server-sent events, each one's data an `AgentStreamEvent`", content_type = "text/event-stream", body = t::AgentStreamEvent),
+        (status = 404, body = t::ErrorBody)))]
+pub async fn follow_agent_send_job(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath((id, job_id)): ApiPath<(String, String)>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    Ok(events(svc.follow_agent_send_job(&c, &id, &job_id).await?))
+}
+
+/// A send's events as SSE. A `done` whose agent could not authenticate becomes the `error`
+/// that `agent-send` answers with. The stream ends after its last event; dropping it drops the
+/// follower.
+fn events(follow: SendFollow) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let trace_id = current_trace_id();
+    let stream = futures::stream::unfold(Some(follow), move |follow| {
+        let trace_id = trace_id.clone();
+        async move {
+            let mut follow = follow?;
+            let event = match follow.next().await? {
+                AgentStreamEvent::Done(done) => match send_outcome(done) {
+                    Ok(done) => AgentStreamEvent::Done(done),
+                    Err(e) => AgentStreamEvent::Error(ApiError::from(e).body(trace_id)),
+                },
+                AgentStreamEvent::Error(mut body) => {
+                    body.trace_id = trace_id;
+                    AgentStreamEvent::Error(body)
+                }
+                other => other,
+            };
+            let sse = Event::default()
+                .event(event.name())
+                .json_data(&event)
+                .unwrap_or_else(|_| Event::default().event("error"));
+            let next = (!event.is_end()).then_some(follow);
+            Some((Ok(sse), next))
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Starts a send in the background and answers at once with its job; poll

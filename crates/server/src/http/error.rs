@@ -38,6 +38,11 @@ impl ApiError {
         }
     }
 
+    /// The envelope of this error.
+    pub fn body(self, trace_id: String) -> ErrorBody {
+        ErrorBody::new(self.code, self.message, self.details, trace_id)
+    }
+
     /// The request field the answer is about (the first of `details`), if any.
     pub fn field(&self) -> Option<&str> {
         self.details.first().map(|d| d.field.as_str())
@@ -122,8 +127,7 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let trace_id = current_trace_id();
-        let body = ErrorBody::new(self.code, self.message, self.details, trace_id.clone());
-        let mut resp = (self.status, Json(body)).into_response();
+        let mut resp = (self.status, Json(self.body(trace_id.clone()))).into_response();
         if let Ok(v) = HeaderValue::from_str(&trace_id) {
             resp.headers_mut().insert(TRACE_HEADER, v);
         }

@@ -65,7 +65,8 @@ impl utoipa::Modify for BearerAuth {
         h::list_sandboxes, h::create_sandbox, h::preview_sandbox, h::get_sandbox, h::delete_sandbox,
         h::start_sandbox, h::stop_sandbox, h::exec_sandbox, h::get_setup_log,
         h::create_workspace_upload,
-        agents::agent_send, agents::create_agent_send_job, agents::get_agent_send_job,
+        agents::agent_send, agents::agent_send_stream, agents::create_agent_send_job,
+        agents::get_agent_send_job, agents::follow_agent_send_job,
         agents::list_agent_sessions, agents::get_agent_session, agents::create_agent_session,
         agents::latest_agent_session, agents::update_agent_session,
         presets::list_presets, presets::install_preset, presets::remove_preset,
@@ -122,6 +123,14 @@ pub fn router(svc: Service) -> Router {
             post(h::create_workspace_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/sandboxes/{id}/agent-send", post(agents::agent_send))
+        .route(
+            "/sandboxes/{id}/agent-send/stream",
+            post(agents::agent_send_stream),
+        )
+        .route(
+            "/sandboxes/{id}/agent-send-jobs/{job_id}/events",
+            get(agents::follow_agent_send_job),
+        )
         .route(
             "/sandboxes/{id}/agent-send-jobs",
             post(agents::create_agent_send_job),

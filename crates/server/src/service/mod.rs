@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub(crate) mod feed;
 pub mod presets;
 pub mod redaction;
 pub mod repo_config;
@@ -259,6 +260,9 @@ pub struct Service {
     setup_logs: Arc<Mutex<HashMap<String, Arc<sandboxes::SetupLog>>>>,
     /// Sandboxes with an idle interval and when each was last used (see `sandboxes::idle`).
     idle: Arc<Mutex<sandboxes::IdleTable>>,
+    /// Agent sends running on this server: their stream events and cancel switches (see
+    /// `agents::live`).
+    live_sends: agents::LiveSends,
 }
 
 impl Service {
@@ -277,6 +281,7 @@ impl Service {
             locks: Default::default(),
             setup_logs: Default::default(),
             idle: Default::default(),
+            live_sends: Default::default(),
         }
     }
 

@@ -30,14 +30,26 @@ pub struct AgentCommand {
 /// The command of each agent kind.
 pub type AgentCommands = BTreeMap<AgentKind, AgentCommand>;
 
+/// Claude Code's print mode, streaming JSON events.
+const CLAUDE_PRINT: &[&str] = &[
+    "claude",
+    "-p",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+];
+
 fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
 /// The real agents' command lines.
 ///
-/// - Claude Code: `claude -p --output-format json [--resume SESSION] -- MESSAGE` (print mode,
-///   one JSON result object on stdout).
+/// - Claude Code: `claude -p --output-format stream-json --verbose --include-partial-messages
+///   [--resume SESSION] -- MESSAGE` (print mode; one JSON event a line: text deltas, messages
+///   with tool calls and results, and a last `result` object; `--verbose` is what print mode
+///   asks for to stream JSON).
 /// - Codex: `codex exec --json --skip-git-repo-check [resume SESSION] -- MESSAGE` (`exec resume`
 ///   is Codex's non-interactive continuation; `--json` prints event lines;
 ///   `--skip-git-repo-check` because a sandbox's workspace need not be a git repository, which
@@ -50,17 +62,10 @@ pub fn default_agent_commands() -> AgentCommands {
         (
             AgentKind::Claude,
             AgentCommand {
-                new_session: argv(&["claude", "-p", "--output-format", "json", "--", "{message}"]),
-                resume: argv(&[
-                    "claude",
-                    "-p",
-                    "--output-format",
-                    "json",
-                    "--resume",
-                    "{session}",
-                    "--",
-                    "{message}",
-                ]),
+                new_session: argv(&[CLAUDE_PRINT, &["--", "{message}"]].concat()),
+                resume: argv(
+                    &[CLAUDE_PRINT, &["--resume", "{session}", "--", "{message}"]].concat(),
+                ),
             },
         ),
         (
@@ -189,22 +194,30 @@ mod tests {
     fn real_templates_give_the_exact_argv_for_claude() {
         let commands = default_agent_commands();
         let claude = &commands[&AgentKind::Claude];
+        let print = [
+            "claude",
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+        ];
         assert_eq!(
             claude.argv(MESSAGE, None),
-            ["claude", "-p", "--output-format", "json", "--", MESSAGE]
+            [&print[..], &["--", MESSAGE]].concat()
         );
         assert_eq!(
             claude.argv(MESSAGE, Some("3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b")),
             [
-                "claude",
-                "-p",
-                "--output-format",
-                "json",
-                "--resume",
-                "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
-                "--",
-                MESSAGE
+                &print[..],
+                &[
+                    "--resume",
+                    "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+                    "--",
+                    MESSAGE
+                ]
             ]
+            .concat()
         );
     }
 

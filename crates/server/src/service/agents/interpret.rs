@@ -75,8 +75,8 @@ impl Parsed {
     }
 }
 
-/// `claude -p --output-format json`: one `{"type":"result", ...}` object (after any other
-/// lines a wrapper may have printed).
+/// `claude -p --output-format json` (one `{"type":"result", ...}` object) or `stream-json`
+/// (event lines, the last of them that object).
 fn parse_claude(stdout: &str) -> Option<Parsed> {
     let whole = serde_json::from_str::<Value>(stdout.trim()).ok();
     let doc = whole.filter(|v| v.is_object()).or_else(|| {
@@ -159,6 +159,9 @@ pub(super) enum Ending {
     SandboxStopped,
     /// The provider could not start it.
     StartFailed(String),
+    /// Stopped before its end, for this reason (its client went away, its session was
+    /// cancelled).
+    Cancelled(String),
 }
 
 /// The outcome of a send, before redaction.
@@ -309,6 +312,7 @@ fn exit_code(
             format!("the agent could not be started: {}", redact(why)),
             AgentErrorCode::AgentCrashed,
         )),
+        Ending::Cancelled(why) => Err((why.clone(), AgentErrorCode::AgentCancelled)),
         Ending::Exited(code) => Ok(*code),
     }
 }
@@ -341,7 +345,7 @@ fn bad_output_message(
     let mut text = format!(
         "the agent's output is not what {program:?} prints in this mode ({})",
         match kind {
-            AgentKind::Claude => "one JSON result object",
+            AgentKind::Claude => "JSON lines ending in a result object",
             AgentKind::Codex => "JSON event lines with an agent message",
             AgentKind::Github => "nothing: github is not an agent",
         }
@@ -371,11 +375,17 @@ pub(super) struct AgentRun {
     stderr: Vec<u8>,
 }
 
-/// Relay an exec's events into `run` until the command exits.
-pub(super) async fn collect(mut handle: ExecHandle, run: &mut AgentRun) -> Ending {
+/// Relay an exec's events into `run` until the command exits; stdout also goes to `relay`, as
+/// it comes.
+pub(super) async fn collect(
+    mut handle: ExecHandle,
+    run: &mut AgentRun,
+    relay: &mut (dyn FnMut(&[u8]) + Send),
+) -> Ending {
     while let Some(event) = handle.events.recv().await {
         match event {
             ExecEvent::Stdout(bytes) => {
+                relay(&bytes);
                 let room = MAX_STDOUT_BYTES.saturating_sub(run.stdout.len());
                 if bytes.len() > room {
                     run.stdout_truncated = true;

@@ -27,6 +27,8 @@
 
 mod commands;
 mod interpret;
+mod live;
+mod progress;
 mod send;
 mod session_api;
 mod sessions;
@@ -42,7 +44,9 @@ pub use commands::{
     MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
 };
 pub use interpret::{auth_failure_message, AUTH_FAILURE_MARKERS};
-pub use send::usable_credential;
+pub(crate) use live::LiveSends;
+pub use live::SendFollow;
+pub use send::{send_outcome, usable_credential};
 
 /// The server's deadline for a send unless configured otherwise.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);

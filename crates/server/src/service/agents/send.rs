@@ -9,8 +9,8 @@ use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_sandbox::{ExecSpec, ProviderError};
 use amika_store::{AgentSessionRow, AgentTurnRow, SandboxRow, StoreError};
 use amika_types::{
-    self as t, AgentErrorCode, AgentJobState, AgentKind, AgentSessionStatus, ErrorCode,
-    ResolutionOutcome, SandboxState,
+    self as t, AgentErrorCode, AgentJobState, AgentKind, AgentSessionStatus, AgentStreamEvent,
+    ErrorCode, ResolutionOutcome, SandboxState,
 };
 use serde_json::json;
 use tracing::Instrument;
@@ -18,6 +18,8 @@ use tracing::Instrument;
 use super::check_send_request;
 use super::commands::AgentCommand;
 use super::interpret::{collect, interpret, AgentRun, Ending};
+use super::live::{LiveSend, SendFollow};
+use super::progress::Progress;
 use super::sessions::{finish_turn, in_flight, job_response, turn_response};
 use crate::service::audit::Subject;
 use crate::service::redaction::RedactionSet;
@@ -45,38 +47,48 @@ struct PreparedSend {
     redactions: Arc<RedactionSet>,
     /// Armed as soon as the turn is written, so a send dropped even before its agent started
     /// does not leave its session busy until the deadline.
-    guard: CancelGuard,
+    guard: SendGuard,
 }
 
-/// Records a send as cancelled if its future is dropped before it finished (the synchronous
-/// request's client went away). The exec handle, dropped with the same future, kills the agent.
-struct CancelGuard {
+/// A send's place among the sends running on this server, from its turn's insert to its end:
+/// dropped, it finishes the send's feed and leaves the table, and, if the send had not ended
+/// (its future was dropped: the synchronous request's client went away), records it as
+/// cancelled. The exec handle, dropped with the same future, kills the agent.
+struct SendGuard {
     svc: Service,
+    live: Arc<LiveSend>,
+    job_id: String,
+    session: AgentSessionRow,
+    /// The turn, until the send has recorded its own end.
     turn: Option<AgentTurnRow>,
     started: Instant,
 }
 
-impl Drop for CancelGuard {
+impl Drop for SendGuard {
     fn drop(&mut self) {
-        let Some(mut turn) = self.turn.take() else {
-            return;
-        };
-        finish_turn(
-            &mut turn,
-            true,
-            Some(AgentErrorCode::AgentCancelled),
-            "the request was cancelled before the agent finished; the agent was stopped".into(),
-            None,
-            self.started.elapsed(),
-        );
-        let store = self.svc.store.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = store.update_agent_turn(&turn).await {
-                    tracing::warn!(job_id = %turn.id, "cannot record a cancelled agent send: {e}");
-                }
-            });
+        if let Some(mut turn) = self.turn.take() {
+            finish_turn(
+                &mut turn,
+                true,
+                Some(AgentErrorCode::AgentCancelled),
+                "the request was cancelled before the agent finished; the agent was stopped".into(),
+                None,
+                self.started.elapsed(),
+            );
+            self.live
+                .feed
+                .push(AgentStreamEvent::Done(turn_response(&self.session, &turn)));
+            let store = self.svc.store.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = store.update_agent_turn(&turn).await {
+                        tracing::warn!(job_id = %turn.id, "cannot record a cancelled agent send: {e}");
+                    }
+                });
+            }
         }
+        self.live.feed.finish();
+        self.svc.forget_live_send(&self.job_id);
     }
 }
 
@@ -248,12 +260,17 @@ impl Service {
         let argv = command.argv(&req.message, resume.as_deref());
         let message = redactions.redact_all(&req.message);
         let turn = new_turn(&sandbox, &session, state, message, resume, timeout, at);
-        self.store.insert_agent_turn(&turn).await?;
-        let guard = CancelGuard {
+        // In the table before the turn is stored: whoever reads the turn can follow it.
+        let mut guard = SendGuard {
             svc: self.clone(),
-            turn: Some(turn.clone()),
+            live: self.register_live_send(&turn.id),
+            job_id: turn.id.clone(),
+            session: session.clone(),
+            turn: None,
             started: Instant::now(),
         };
+        self.store.insert_agent_turn(&turn).await?;
+        guard.turn = Some(turn.clone());
         session.credential_name = credential.clone();
         session.status = AgentSessionStatus::Running;
         session.ended_at = None;
@@ -432,8 +449,8 @@ impl Service {
         .await
     }
 
-    /// Run a prepared send to its end and record it. Dropping the future kills the agent and
-    /// records the send as cancelled.
+    /// Run a prepared send to its end and record it, feeding its progress to its followers.
+    /// Dropping the future kills the agent and records the send as cancelled.
     async fn run_send(&self, prepared: PreparedSend) -> Result<t::AgentSendResponse> {
         let PreparedSend {
             sandbox,
@@ -447,13 +464,18 @@ impl Service {
             mut guard,
         } = prepared;
         let started = Instant::now();
+        let live = guard.live.clone();
         if turn.state == AgentJobState::Pending {
             turn.state = AgentJobState::Running;
             turn.updated_at = now();
             self.store.update_agent_turn(&turn).await?;
+            live.feed
+                .push(AgentStreamEvent::Status(stream_status(&session, &turn)));
         }
         let program = argv.first().cloned().unwrap_or_default();
+        let kind = session.agent;
         let mut run = AgentRun::default();
+        let mut progress = Progress::new(kind, &redactions);
         // The sandbox is not idle while the agent runs.
         let _busy = self.busy(&sandbox.id);
         let spec = ExecSpec {
@@ -462,14 +484,27 @@ impl Service {
             timeout: Some(timeout + PROVIDER_TIMEOUT_GRACE),
         };
         let mut ending = match self.provider.exec(&sandbox.id, spec).await {
-            // The future of `collect` owns the handle: when the deadline drops it, the handle
-            // kills the agent's process tree.
-            Ok(handle) => tokio::time::timeout(timeout, collect(handle, &mut run))
-                .await
-                .unwrap_or(Ending::TimedOut),
+            // The future of `collect` owns the handle: when the deadline or a cancel drops it,
+            // the handle kills the agent's process tree.
+            Ok(handle) => {
+                let mut relay = |bytes: &[u8]| {
+                    for delta in progress.push(bytes) {
+                        live.feed.push(AgentStreamEvent::Delta(delta));
+                    }
+                };
+                tokio::select! {
+                    ended = tokio::time::timeout(timeout, collect(handle, &mut run, &mut relay)) => {
+                        ended.unwrap_or(Ending::TimedOut)
+                    }
+                    why = live.cancelled() => Ending::Cancelled(why),
+                }
+            }
             Err(ProviderError::NotRunning(_)) => Ending::SandboxStopped,
             Err(e) => Ending::StartFailed(e.to_string()),
         };
+        for delta in progress.finish() {
+            live.feed.push(AgentStreamEvent::Delta(delta));
+        }
         if matches!(ending, Ending::Exited(c) if c != 0) || ending == Ending::NoStatus {
             // A stop or delete kills the agent with the sandbox: say so rather than "crashed".
             let state = match self.store.get_sandbox(&sandbox.id).await {
@@ -481,7 +516,6 @@ impl Service {
                 ending = Ending::SandboxStopped;
             }
         }
-        let kind = session.agent;
         // Redacted inside, before anything is stored or answered.
         let reply = interpret(
             kind,
@@ -511,7 +545,10 @@ impl Service {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        self.record_session_end(&mut session, agent_session_id, turn.is_error)
+        // A cancelled send leaves its session as it was asked to (idle, or cancelled by PATCH).
+        let failed = turn.is_error
+            && turn.error_code.as_deref() != Some(AgentErrorCode::AgentCancelled.as_str());
+        self.record_session_end(&mut session, agent_session_id, failed)
             .await?;
         tracing::info!(
             sandbox_id = %sandbox.id,
@@ -522,10 +559,29 @@ impl Service {
             ms = started.elapsed().as_millis() as u64,
             "agent send finished"
         );
-        Ok(turn_response(&session, &turn))
+        let response = turn_response(&session, &turn);
+        live.feed.push(AgentStreamEvent::Done(response.clone()));
+        Ok(response)
     }
 
-    /// Send a message to an agent in a sandbox and wait for its reply.
+    /// Run a prepared send in the background.
+    fn spawn_send(&self, prepared: PreparedSend) {
+        let svc = self.clone();
+        tokio::spawn(
+            async move {
+                let job_id = prepared.turn.id.clone();
+                if let Err(e) = svc.run_send(prepared).await {
+                    tracing::error!(%job_id, "agent send job failed: {}", crate::service::error_chain(&e));
+                }
+            }
+            // The request's span goes with the job, so that its log lines keep the trace id.
+            .in_current_span(),
+        );
+    }
+
+    /// Send a message to an agent in a sandbox and wait for its reply. An agent that could not
+    /// authenticate is an error (`agent_auth_failed`, 422), as clients of the public Amika API
+    /// expect; any other failure of the agent is an answer with `is_error`.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn agent_send(
         &self,
@@ -536,7 +592,7 @@ impl Service {
         let prepared = self
             .prepare_send(caller, id_or_name, req, AgentJobState::Running)
             .await?;
-        self.run_send(prepared).await
+        send_outcome(self.run_send(prepared).await?)
     }
 
     /// Start a send in the background and answer with its job at once.
@@ -551,15 +607,100 @@ impl Service {
             .prepare_send(caller, id_or_name, req, AgentJobState::Pending)
             .await?;
         let job = job_response(&prepared.session, &prepared.turn);
-        let svc = self.clone();
-        tokio::spawn(async move {
-            let job_id = prepared.turn.id.clone();
-            if let Err(e) = svc.run_send(prepared).await {
-                tracing::error!(%job_id, "agent send job failed: {}", crate::service::error_chain(&e));
-            }
-        }
-        // The request's span goes with the job, so that its log lines keep the trace id.
-        .in_current_span());
+        self.spawn_send(prepared);
         Ok(job)
     }
+
+    /// Start a send and follow it: its events from `status` to `done`. Dropping the follower
+    /// before the end stops the agent (the client went away), as for a synchronous send.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
+    pub async fn agent_send_stream(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: t::AgentSendRequest,
+    ) -> Result<SendFollow> {
+        let prepared = self
+            .prepare_send(caller, id_or_name, req, AgentJobState::Pending)
+            .await?;
+        let follow = SendFollow::live(
+            stream_status(&prepared.session, &prepared.turn),
+            &prepared.guard.live,
+            true,
+        );
+        self.spawn_send(prepared);
+        Ok(follow)
+    }
+
+    /// Follow a send (a job) of the caller's sandbox: live when it runs on this server, else
+    /// from its row until it has ended. Dropping the follower leaves the send running.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
+    pub async fn follow_agent_send_job(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        job_id: &str,
+    ) -> Result<SendFollow> {
+        let job = self.get_agent_send_job(caller, id_or_name, job_id).await?;
+        let status = t::AgentStreamStatus {
+            job_id: job.job_id.clone(),
+            session_id: job.session_id.clone(),
+            agent: job.agent,
+            is_new_session: job.is_new_session,
+            state: job.state,
+        };
+        let live = self.live_send(job_id);
+        Ok(match live {
+            Some(live) => SendFollow::live(status, &live, false),
+            None => SendFollow::stored(status, self.clone(), caller.clone(), id_or_name.into()),
+        })
+    }
+
+    /// Enter a send in the table of those running on this server.
+    fn register_live_send(&self, job_id: &str) -> Arc<LiveSend> {
+        let live = Arc::new(LiveSend::new());
+        self.live_sends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job_id.to_string(), live.clone());
+        live
+    }
+
+    pub(super) fn live_send(&self, job_id: &str) -> Option<Arc<LiveSend>> {
+        self.live_sends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+            .cloned()
+    }
+
+    fn forget_live_send(&self, job_id: &str) {
+        self.live_sends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(job_id);
+    }
+}
+
+/// The `status` event of a send.
+fn stream_status(session: &AgentSessionRow, turn: &AgentTurnRow) -> t::AgentStreamStatus {
+    t::AgentStreamStatus {
+        job_id: turn.id.clone(),
+        session_id: session.id.clone(),
+        agent: session.agent,
+        is_new_session: turn.is_new_session,
+        state: turn.state,
+    }
+}
+
+/// A finished send as the synchronous API answers it: an authentication failure of the agent
+/// is an error whose `details` carry the agent's message (`field: agent`); anything else is
+/// the answer.
+pub fn send_outcome(response: t::AgentSendResponse) -> Result<t::AgentSendResponse> {
+    if response.error_code.as_deref() == Some(AgentErrorCode::AgentAuthFailed.as_str()) {
+        return Err(
+            ServiceError::unprocessable(ErrorCode::AgentAuthFailed, response.response).at("agent"),
+        );
+    }
+    Ok(response)
 }

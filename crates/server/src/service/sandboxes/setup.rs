@@ -4,16 +4,15 @@
 //! `amika sandbox logs NAME --setup`: in memory while the script runs, then in the data dir as
 //! newline-delimited [`t::ExecFrame`]s (redacted, so no value reaches the disk).
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use amika_sandbox::ExecSpec;
 use amika_store::SandboxRow;
 use amika_types::{self as t, SetupState};
-use tokio::sync::watch;
 
+use crate::service::feed::{Feed, Follower};
 use crate::service::redaction::{RedactedExec, RedactionSet};
 use crate::service::{now, Caller, Result, Service, ServiceError};
 
@@ -92,124 +91,23 @@ impl SetupPlan {
 }
 
 /// One sandbox's setup output while its script runs.
-#[derive(Debug, Default)]
-pub(crate) struct SetupLog {
-    inner: Mutex<LogBuf>,
-    /// Bumped on every change, for followers.
-    changed: Option<watch::Sender<u64>>,
-}
-
-#[derive(Debug, Default)]
-struct LogBuf {
-    frames: VecDeque<t::ExecFrame>,
-    /// Frames dropped from the front (so a follower's position stays meaningful).
-    dropped: u64,
-    bytes: usize,
-    done: bool,
-}
-
-fn frame_len(f: &t::ExecFrame) -> usize {
-    match f {
-        t::ExecFrame::Stdout { data } | t::ExecFrame::Stderr { data } => data.len(),
-        t::ExecFrame::Error { message } => message.len(),
-        t::ExecFrame::Exit { .. } => 8,
-    }
-}
-
-impl SetupLog {
-    fn new() -> Self {
-        SetupLog {
-            inner: Mutex::default(),
-            changed: Some(watch::channel(0).0),
-        }
-    }
-
-    fn push(&self, frame: t::ExecFrame) {
-        let mut buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        buf.bytes += frame_len(&frame);
-        buf.frames.push_back(frame);
-        while buf.bytes > MAX_LOG_BYTES && buf.frames.len() > 1 {
-            if let Some(old) = buf.frames.pop_front() {
-                buf.bytes -= frame_len(&old);
-                buf.dropped += 1;
-            }
-        }
-        drop(buf);
-        self.notify();
-    }
-
-    fn finish(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).done = true;
-        self.notify();
-    }
-
-    fn notify(&self) {
-        if let Some(tx) = &self.changed {
-            tx.send_modify(|n| *n += 1);
-        }
-    }
-
-    /// Frames from position `from` on (positions count every frame ever pushed), the next
-    /// position, and whether the log is complete.
-    fn read_from(&self, from: u64) -> (Vec<t::ExecFrame>, u64, bool) {
-        let buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let skip = from.saturating_sub(buf.dropped) as usize;
-        let frames: Vec<_> = buf.frames.iter().skip(skip).cloned().collect();
-        let next = buf.dropped.max(from) + frames.len() as u64;
-        (frames, next, buf.done)
-    }
-
-    /// The last lines of output, for an error message.
-    fn tail(&self) -> String {
-        let buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let text: String = buf
-            .frames
-            .iter()
-            .filter_map(|f| match f {
-                t::ExecFrame::Stdout { data } | t::ExecFrame::Stderr { data } => {
-                    Some(data.as_str())
-                }
-                _ => None,
-            })
-            .collect();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines[lines.len().saturating_sub(ERROR_LINES)..].join("\n")
-    }
-}
+pub(crate) type SetupLog = Feed<t::ExecFrame>;
 
 /// A follower of a setup log: every frame in order, ending after the last.
-#[derive(Debug)]
-pub struct SetupFollow {
-    log: Arc<SetupLog>,
-    rx: watch::Receiver<u64>,
-    next: u64,
-    pending: VecDeque<t::ExecFrame>,
-    ended: bool,
-    follow: bool,
-}
+pub type SetupFollow = Follower<t::ExecFrame>;
 
-impl SetupFollow {
-    /// The next frame; `None` after the last (or, without `follow`, after what there is now).
-    pub async fn next(&mut self) -> Option<t::ExecFrame> {
-        loop {
-            if let Some(f) = self.pending.pop_front() {
-                return Some(f);
-            }
-            if self.ended {
-                return None;
-            }
-            let (frames, next, done) = self.log.read_from(self.next);
-            self.next = next;
-            self.pending.extend(frames);
-            if done || !self.follow {
-                self.ended = true;
-                continue;
-            }
-            if self.pending.is_empty() && self.rx.changed().await.is_err() {
-                self.ended = true;
-            }
-        }
-    }
+/// The last lines of a log's output, for an error message.
+fn tail(log: &SetupLog) -> String {
+    let (frames, _, _) = log.read_from(0);
+    let text: String = frames
+        .iter()
+        .filter_map(|f| match f {
+            t::ExecFrame::Stdout { data } | t::ExecFrame::Stderr { data } => Some(data.as_str()),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(ERROR_LINES)..].join("\n")
 }
 
 impl Service {
@@ -227,7 +125,7 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(id.to_string())
-            .or_insert_with(|| Arc::new(SetupLog::new()))
+            .or_insert_with(|| Arc::new(SetupLog::new(MAX_LOG_BYTES)))
             .clone()
     }
 
@@ -296,7 +194,7 @@ impl Service {
             Some(path) => format!("setup script {path}"),
             None => "setup script".to_string(),
         };
-        let tail = log.tail();
+        let tail = tail(&log);
         let tail = if tail.is_empty() {
             String::new()
         } else {
@@ -385,28 +283,13 @@ impl Service {
                             row.name
                         ))
                     })?;
-                let log = SetupLog::new();
-                for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    if let Ok(frame) = serde_json::from_slice(line) {
-                        log.push(frame);
-                    }
-                }
-                log.finish();
-                Arc::new(log)
+                let frames = text
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .filter_map(|line| serde_json::from_slice(line).ok());
+                Arc::new(SetupLog::finished(frames, MAX_LOG_BYTES))
             }
         };
-        let rx = log
-            .changed
-            .as_ref()
-            .map(|tx| tx.subscribe())
-            .ok_or_else(|| ServiceError::internal("a setup log without its channel"))?;
-        Ok(SetupFollow {
-            log,
-            rx,
-            next: 0,
-            pending: VecDeque::new(),
-            ended: false,
-            follow,
-        })
+        Ok(log.follow(follow))
     }
 }
