@@ -121,7 +121,7 @@ pub async fn send(ctx: &Ctx, args: AgentSendArgs) -> anyhow::Result<ExitCode> {
                 args.name,
                 job.session_id
             );
-            crate::output::write_stdout(format_args!("{}\n", job.job_id))?;
+            crate::output::write_stdout(format_args!("{}", job.job_id))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -174,7 +174,7 @@ async fn stream(
     while let Some(event) = events.next_event().await {
         let event = event?;
         if ctx.json() {
-            crate::output::write_stdout(format_args!("{}\n", serde_json::to_string(&event)?))?;
+            crate::output::write_stdout(format_args!("{}", serde_json::to_string(&event)?))?;
         }
         match event {
             AgentStreamEvent::Done(reply) if ctx.json() => return Ok(exit_code(&reply)),

@@ -1,5 +1,6 @@
 //! The sessions of the public API that are not a send: create one before its first send, the
-//! latest of a sandbox, and a client's update of its status and metadata.
+//! latest of a sandbox, and a client's update of its status and metadata (`cancelled` stops a
+//! send running in it).
 //!
 //! A session's `metadata` is the client's own: a JSON object, kept as given (its strings,
 //! and its keys, redacted with the sandbox's injected values before they are stored), which
@@ -12,9 +13,12 @@ use amika_types::{self as t, AgentKind, AgentSessionStatus, ErrorCode};
 use serde_json::{Map, Value};
 
 use super::send::credential_for;
-use super::sessions::{effective_status, session_to_wire};
+use super::sessions::{effective_status, in_flight, session_to_wire};
 use crate::service::redaction::RedactionSet;
 use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
+
+/// How long a PATCH to `cancelled` waits for the sends it stopped to record their end.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Largest metadata object, serialized.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -207,6 +211,9 @@ impl Service {
         let sandbox = self.find_sandbox(caller, id_or_name).await?;
         let found = self.sandbox_session(&sandbox, session_id).await?;
         let redactions = self.redactions_for(&sandbox).await?;
+        if req.status == Some(AgentSessionStatus::Cancelled) {
+            self.cancel_sends(&found.id).await?;
+        }
         // Under the session's lock: a send reads and writes the row under it too.
         let lock = self.agent_session_lock(&found.id);
         let _guard = lock.lock().await;
@@ -217,7 +224,8 @@ impl Service {
                 return Err(ServiceError::conflict(
                     ErrorCode::SessionBusy,
                     format!(
-                        "session {} is answering a message: its status can change once the send ends",
+                        "session {} is answering a message: its status can change once the send \
+                         ends (status cancelled stops it, when it runs on this server)",
                         row.id
                     ),
                 )
@@ -236,6 +244,28 @@ impl Service {
         row.updated_at = now();
         self.store.update_agent_session(&row).await?;
         Ok(session_to_wire(&row, &turns, false))
+    }
+}
+
+impl Service {
+    /// Stop the sends of a session that run on this server and wait until each has recorded
+    /// its end (bounded: a send that takes longer is left to finish on its own).
+    async fn cancel_sends(&self, session_id: &str) -> Result<()> {
+        for turn in self.session_turns(session_id).await? {
+            let Some(live) = self.live_send(&turn.id).filter(|_| in_flight(&turn)) else {
+                continue;
+            };
+            live.cancel(
+                "the session was cancelled (status set to cancelled) while the agent was \
+                 running; the agent was stopped",
+            );
+            let mut follower = live.feed.follow(true);
+            let drained = async { while follower.next().await.is_some() {} };
+            if tokio::time::timeout(CANCEL_WAIT, drained).await.is_err() {
+                tracing::warn!(job_id = %turn.id, "a cancelled send has not ended yet");
+            }
+        }
+        Ok(())
     }
 }
 
