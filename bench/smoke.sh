@@ -54,6 +54,7 @@ for b in "${backends[@]}"; do
 done
 run "scale" scale
 run "create-repo" create-repo
+run "agent-stream" agent-stream
 
 if [[ $failed -eq 0 ]]; then
   echo "test result: ok. $passed passed; 0 failed (bench smoke)"

@@ -219,13 +219,13 @@ fn each_agent_answers_with_its_own_credential_and_keeps_its_sessions() {
     // What the test agents were run with: exactly the templates' argv, nothing else.
     let runs = exec_sh(&server, "dev-box", "cat ~/.fake-claude-runs");
     let expected = format!(
-        "run argc=7 resume=none\nrun argc=9 resume={agent_first}\nrun argc=9 resume={agent_second}\nrun argc=7 resume=none\n"
+        "run argc=9 resume=none mode=bypassPermissions\nrun argc=11 resume={agent_first} mode=bypassPermissions\nrun argc=11 resume={agent_second} mode=bypassPermissions\nrun argc=9 resume=none mode=bypassPermissions\n"
     );
     assert!(runs.starts_with(&expected), "{runs}");
     let runs = exec_sh(&server, "dev-box", "cat ~/.fake-codex-runs");
     assert_eq!(
         runs,
-        format!("run argc=5 resume=none\nrun argc=7 resume={thread}\n")
+        format!("run argc=7 resume=none sandbox=danger-full-access\nrun argc=9 resume={thread} sandbox=danger-full-access\n")
     );
 
     // The sessions, newest first, and one transcript.

@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How each agent is run inside a sandbox by `agent-send` (argv templates).
     pub agent_commands: crate::service::agents::AgentCommands,
+    /// Each agent's permission mode (Claude's `--permission-mode`, Codex's `--sandbox`), put
+    /// where its command template has `{permissions}`.
+    pub agent_permissions: crate::service::agents::AgentPermissions,
     /// Longest an agent send may run (a request may ask for less); then its processes are killed.
     pub agent_timeout: std::time::Duration,
     /// Sandboxes kept started (without secrets) per recently used shape, so that a create
@@ -54,6 +57,7 @@ impl ServerConfig {
             default_pids: Some(1024),
             max_body_bytes: 1024 * 1024,
             agent_commands: crate::service::agents::default_agent_commands(),
+            agent_permissions: crate::service::agents::default_agent_permissions(),
             agent_timeout: crate::service::agents::DEFAULT_AGENT_TIMEOUT,
             warm_sandboxes: amika_sandbox::local::DEFAULT_WARM,
             github_hosts: vec!["github.com".into()],
@@ -89,6 +93,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_pids", &self.default_pids)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("agent_commands", &self.agent_commands)
+            .field("agent_permissions", &self.agent_permissions)
             .field("agent_timeout", &self.agent_timeout)
             .field("warm_sandboxes", &self.warm_sandboxes)
             .field("github_hosts", &self.github_hosts)
@@ -118,6 +123,9 @@ pub struct ConfigFile {
     /// Per agent kind, `{"new_session": [...], "resume": [...]}` argv templates with
     /// `{message}` and `{session}` placeholders; kinds not listed keep their defaults.
     pub agent_commands: Option<crate::service::agents::AgentCommands>,
+    /// Per agent kind, its permission mode: `{"claude": "acceptEdits", "codex":
+    /// "workspace-write"}`; kinds not listed keep their defaults.
+    pub agent_permissions: Option<crate::service::agents::AgentPermissions>,
     /// Hosts whose HTTPS repositories are cloned with the caller's default github credential.
     pub github_hosts: Option<Vec<String>>,
     /// Largest repository upload in bytes.
@@ -204,6 +212,16 @@ impl ServerConfig {
                 })?;
             self.agent_commands.insert(kind, command);
         }
+        for (kind, mode) in file.agent_permissions.unwrap_or_default() {
+            crate::service::agents::permission_args(kind, &mode).map_err(|problem| {
+                ConfigFileError::AgentPermission {
+                    path: shown(),
+                    kind,
+                    problem,
+                }
+            })?;
+            self.agent_permissions.insert(kind, mode);
+        }
         Ok(())
     }
 }
@@ -227,6 +245,12 @@ pub enum ConfigFileError {
     Preset { path: String, problem: String },
     #[error("config file {path}: agent_timeout_secs must be at least 1")]
     NoAgentTimeout { path: String },
+    #[error("config file {path}: agent_permissions.{kind}: {problem}")]
+    AgentPermission {
+        path: String,
+        kind: amika_types::AgentKind,
+        problem: String,
+    },
     #[error("config file {path}: agent_commands.{}: {problem}", problem.kind)]
     AgentCommand {
         path: String,

@@ -150,7 +150,8 @@ pub use sessions::{
 };
 mod preset;
 pub use preset::{
-    Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion, PresetVersionInUse,
+    AgentPermission, Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion,
+    PresetVersionInUse,
 };
 
 /// `{"ok": true}`.

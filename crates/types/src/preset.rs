@@ -45,6 +45,24 @@ pub struct PresetVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PresetList {
     pub presets: Vec<Preset>,
+    /// How each agent is allowed to act when `agent-send` runs it (server config
+    /// `agent_permissions`).
+    #[serde(default)]
+    pub agent_permissions: Vec<AgentPermission>,
+}
+
+/// An agent's permission policy: what it may do without asking, in a sandbox where nobody is
+/// there to approve (`agent-send` runs it non-interactively).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentPermission {
+    pub agent: crate::AgentKind,
+    /// Claude Code's `--permission-mode` (`default`, `acceptEdits`, `plan`,
+    /// `bypassPermissions`, `dontAsk`) or Codex's `--sandbox` (`read-only`,
+    /// `workspace-write`, `danger-full-access`).
+    pub mode: String,
+    /// The arguments the agent's command gets for it (where its template has
+    /// `{permissions}`).
+    pub args: Vec<String>,
 }
 
 /// One line of `POST /presets/{name}/install` (NDJSON): `progress` lines, then exactly one

@@ -71,6 +71,14 @@ pub async fn run(ctx: &Ctx, cmd: PresetCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            for a in &list.agent_permissions {
+                crate::outln!(
+                    "{} runs with permission mode {} ({})",
+                    a.agent,
+                    a.mode,
+                    a.args.join(" ")
+                );
+            }
             Ok(())
         }
         PresetCommand::Install(a) | PresetCommand::Update(a) => {

@@ -1,6 +1,8 @@
 //! How each agent's CLI is started inside a sandbox: the argv templates of
-//! [`ServerConfig::agent_commands`](crate::ServerConfig), their validation, and the one
-//! substitution of a send's message and the agent's session id into them.
+//! [`ServerConfig::agent_commands`](crate::ServerConfig), their validation, the agents'
+//! permission policies ([`ServerConfig::agent_permissions`](crate::ServerConfig)), and the one
+//! substitution of a send's message, the agent's session id and its permission arguments into
+//! them.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,52 @@ pub const MESSAGE_PLACEHOLDER: &str = "{message}";
 
 /// Replaced by the agent's own session id wherever it appears in a resume template's argument.
 pub const SESSION_PLACEHOLDER: &str = "{session}";
+
+/// The template argument replaced by the agent's permission arguments (none or several).
+pub const PERMISSIONS_PLACEHOLDER: &str = "{permissions}";
+
+/// Each agent's permission mode (see [`permission_args`]).
+pub type AgentPermissions = BTreeMap<AgentKind, String>;
+
+/// Claude Code's `--permission-mode` values.
+const CLAUDE_MODES: &[&str] = &[
+    "default",
+    "acceptEdits",
+    "plan",
+    "bypassPermissions",
+    "dontAsk",
+];
+
+/// Codex's `--sandbox` values.
+const CODEX_MODES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
+
+/// The default policies: the agent may do anything inside its sandbox without asking. Nobody
+/// is there to approve a step (`agent-send` runs the agent non-interactively, so a mode that
+/// asks just makes the step fail), and the sandbox is the boundary: its own namespaces, no view
+/// of the host, only the credentials resolved for it. Codex's own sandbox is off for the same
+/// reason (it would nest inside amika's).
+pub fn default_agent_permissions() -> AgentPermissions {
+    BTreeMap::from([
+        (AgentKind::Claude, "bypassPermissions".to_string()),
+        (AgentKind::Codex, "danger-full-access".to_string()),
+    ])
+}
+
+/// The arguments of `kind`'s permission `mode`, or what is expected instead.
+pub fn permission_args(kind: AgentKind, mode: &str) -> Result<Vec<String>, String> {
+    let (flag, modes) = match kind {
+        AgentKind::Claude => ("--permission-mode", CLAUDE_MODES),
+        AgentKind::Codex => ("--sandbox", CODEX_MODES),
+        AgentKind::Github => return Err("github is not an agent: expected claude or codex".into()),
+    };
+    if !modes.contains(&mode) {
+        return Err(format!(
+            "{mode:?} is not a {kind} permission mode: expected one of {}",
+            modes.join(", ")
+        ));
+    }
+    Ok(vec![flag.to_string(), mode.to_string()])
+}
 
 /// How one agent is started inside a sandbox: argv templates.
 ///
@@ -30,7 +78,7 @@ pub struct AgentCommand {
 /// The command of each agent kind.
 pub type AgentCommands = BTreeMap<AgentKind, AgentCommand>;
 
-/// Claude Code's print mode, streaming JSON events.
+/// Claude Code's print mode, streaming JSON events, with its permission mode.
 const CLAUDE_PRINT: &[&str] = &[
     "claude",
     "-p",
@@ -38,6 +86,7 @@ const CLAUDE_PRINT: &[&str] = &[
     "stream-json",
     "--verbose",
     "--include-partial-messages",
+    PERMISSIONS_PLACEHOLDER,
 ];
 
 fn argv(words: &[&str]) -> Vec<String> {
@@ -47,10 +96,10 @@ fn argv(words: &[&str]) -> Vec<String> {
 /// The real agents' command lines.
 ///
 /// - Claude Code: `claude -p --output-format stream-json --verbose --include-partial-messages
-///   [--resume SESSION] -- MESSAGE` (print mode; one JSON event a line: text deltas, messages
+///   --permission-mode MODE [--resume SESSION] -- MESSAGE` (print mode; one JSON event a line: text deltas, messages
 ///   with tool calls and results, and a last `result` object; `--verbose` is what print mode
 ///   asks for to stream JSON).
-/// - Codex: `codex exec --json --skip-git-repo-check [resume SESSION] -- MESSAGE` (`exec resume`
+/// - Codex: `codex exec --json --skip-git-repo-check --sandbox MODE [resume SESSION] -- MESSAGE` (`exec resume`
 ///   is Codex's non-interactive continuation; `--json` prints event lines;
 ///   `--skip-git-repo-check` because a sandbox's workspace need not be a git repository, which
 ///   `codex exec` otherwise refuses).
@@ -76,6 +125,7 @@ pub fn default_agent_commands() -> AgentCommands {
                     "exec",
                     "--json",
                     "--skip-git-repo-check",
+                    PERMISSIONS_PLACEHOLDER,
                     "--",
                     "{message}",
                 ]),
@@ -84,6 +134,7 @@ pub fn default_agent_commands() -> AgentCommands {
                     "exec",
                     "--json",
                     "--skip-git-repo-check",
+                    PERMISSIONS_PLACEHOLDER,
                     "resume",
                     "{session}",
                     "--",
@@ -118,6 +169,8 @@ pub enum TemplateProblem {
     UnwantedSession,
     #[error("is for a kind that is not an agent: expected claude or codex")]
     NotAnAgent,
+    #[error("may contain {} at most once", PERMISSIONS_PLACEHOLDER)]
+    PermissionsTwice,
 }
 
 impl AgentCommand {
@@ -157,6 +210,14 @@ impl AgentCommand {
                 .iter()
                 .filter(|a| a.contains(SESSION_PLACEHOLDER))
                 .count();
+            if template
+                .iter()
+                .filter(|a| *a == PERMISSIONS_PLACEHOLDER)
+                .count()
+                > 1
+            {
+                return Err(fail(TemplateProblem::PermissionsTwice));
+            }
             match (needs_session, sessions) {
                 (true, 0) => return Err(fail(TemplateProblem::NoSession)),
                 (false, n) if n > 0 => return Err(fail(TemplateProblem::UnwantedSession)),
@@ -166,8 +227,9 @@ impl AgentCommand {
         Ok(())
     }
 
-    /// The argv of one send: `resume` with the agent's session id, else `new_session`.
-    pub fn argv(&self, message: &str, resume: Option<&str>) -> Vec<String> {
+    /// The argv of one send: `resume` with the agent's session id, else `new_session`, with
+    /// `permissions` in place of [`PERMISSIONS_PLACEHOLDER`].
+    pub fn argv(&self, message: &str, resume: Option<&str>, permissions: &[String]) -> Vec<String> {
         let template = if resume.is_some() {
             &self.resume
         } else {
@@ -175,10 +237,11 @@ impl AgentCommand {
         };
         template
             .iter()
-            .map(|arg| match (arg.as_str(), resume) {
-                (MESSAGE_PLACEHOLDER, _) => message.to_string(),
-                (_, Some(session)) => arg.replace(SESSION_PLACEHOLDER, session),
-                _ => arg.clone(),
+            .flat_map(|arg| match (arg.as_str(), resume) {
+                (MESSAGE_PLACEHOLDER, _) => vec![message.to_string()],
+                (PERMISSIONS_PLACEHOLDER, _) => permissions.to_vec(),
+                (_, Some(session)) => vec![arg.replace(SESSION_PLACEHOLDER, session)],
+                _ => vec![arg.clone()],
             })
             .collect()
     }
@@ -201,13 +264,16 @@ mod tests {
             "stream-json",
             "--verbose",
             "--include-partial-messages",
+            "--permission-mode",
+            "plan",
         ];
+        let plan = permission_args(AgentKind::Claude, "plan").unwrap();
         assert_eq!(
-            claude.argv(MESSAGE, None),
+            claude.argv(MESSAGE, None, &plan),
             [&print[..], &["--", MESSAGE]].concat()
         );
         assert_eq!(
-            claude.argv(MESSAGE, Some("3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b")),
+            claude.argv(MESSAGE, Some("3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"), &plan),
             [
                 &print[..],
                 &[
@@ -225,19 +291,22 @@ mod tests {
     fn real_templates_give_the_exact_argv_for_codex() {
         let commands = default_agent_commands();
         let codex = &commands[&AgentKind::Codex];
+        let full = permission_args(AgentKind::Codex, "danger-full-access").unwrap();
         assert_eq!(
-            codex.argv(MESSAGE, None),
+            codex.argv(MESSAGE, None, &full),
             [
                 "codex",
                 "exec",
                 "--json",
                 "--skip-git-repo-check",
+                "--sandbox",
+                "danger-full-access",
                 "--",
                 MESSAGE
             ]
         );
         assert_eq!(
-            codex.argv(MESSAGE, Some("019b341f-04d9-73b3-8263-2c05ca63d690")),
+            codex.argv(MESSAGE, Some("019b341f-04d9-73b3-8263-2c05ca63d690"), &[]),
             [
                 "codex",
                 "exec",
@@ -248,6 +317,31 @@ mod tests {
                 "--",
                 MESSAGE
             ]
+        );
+    }
+
+    #[test]
+    fn permission_modes_are_checked_per_agent_and_the_defaults_are_valid() {
+        for (kind, mode) in default_agent_permissions() {
+            assert_eq!(permission_args(kind, &mode).unwrap().len(), 2);
+        }
+        assert_eq!(
+            permission_args(AgentKind::Claude, "acceptEdits").unwrap(),
+            ["--permission-mode", "acceptEdits"]
+        );
+        let err = permission_args(AgentKind::Codex, "bypassPermissions").unwrap_err();
+        assert_eq!(
+            err,
+            "\"bypassPermissions\" is not a codex permission mode: expected one of read-only, workspace-write, danger-full-access"
+        );
+        assert!(permission_args(AgentKind::Github, "plan").is_err());
+        let twice = AgentCommand {
+            new_session: argv(&["claude", "{permissions}", "{permissions}", "{message}"]),
+            ..default_agent_commands()[&AgentKind::Claude].clone()
+        };
+        assert_eq!(
+            twice.validate(AgentKind::Claude).unwrap_err().problem,
+            TemplateProblem::PermissionsTwice
         );
     }
 

@@ -40,8 +40,9 @@ use amika_types as t;
 use crate::service::{Result, ServiceError};
 
 pub use commands::{
-    default_agent_commands, AgentCommand, AgentCommandError, AgentCommands, TemplateProblem,
-    MESSAGE_PLACEHOLDER, SESSION_PLACEHOLDER,
+    default_agent_commands, default_agent_permissions, permission_args, AgentCommand,
+    AgentCommandError, AgentCommands, AgentPermissions, TemplateProblem, MESSAGE_PLACEHOLDER,
+    PERMISSIONS_PLACEHOLDER, SESSION_PLACEHOLDER,
 };
 pub use interpret::{auth_failure_message, AUTH_FAILURE_MARKERS};
 pub(crate) use live::LiveSends;

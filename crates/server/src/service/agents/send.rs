@@ -257,7 +257,7 @@ impl Service {
         session = self.store.get_agent_session(&session.id).await?;
         self.check_session_idle(&session).await?;
         let resume = session.agent_session_id.clone();
-        let argv = command.argv(&req.message, resume.as_deref());
+        let argv = command.argv(&req.message, resume.as_deref(), &self.permissions_of(kind));
         let message = redactions.redact_all(&req.message);
         let turn = new_turn(&sandbox, &session, state, message, resume, timeout, at);
         // In the table before the turn is stored: whoever reads the turn can follow it.
@@ -340,6 +340,31 @@ impl Service {
             (None, None) => default_agent(sandbox),
         };
         Ok((asked, kind))
+    }
+
+    /// The permission arguments of `kind` (checked when the config was read; a mode that is
+    /// not valid adds none).
+    fn permissions_of(&self, kind: AgentKind) -> Vec<String> {
+        self.config
+            .agent_permissions
+            .get(&kind)
+            .and_then(|mode| super::permission_args(kind, mode).ok())
+            .unwrap_or_default()
+    }
+
+    /// The agents' permission policies, as `GET /presets` shows them.
+    pub fn agent_permissions(&self) -> Vec<t::AgentPermission> {
+        AgentKind::AGENTS
+            .iter()
+            .filter_map(|&kind| {
+                let mode = self.config.agent_permissions.get(&kind)?;
+                Some(t::AgentPermission {
+                    agent: kind,
+                    mode: mode.clone(),
+                    args: self.permissions_of(kind),
+                })
+            })
+            .collect()
     }
 
     /// The configured command of `kind`, checked before it is used.

@@ -172,6 +172,7 @@ impl Service {
     pub fn list_presets(&self) -> t::PresetList {
         t::PresetList {
             presets: catalog().iter().map(|d| self.describe_preset(d)).collect(),
+            agent_permissions: self.agent_permissions(),
         }
     }
 
