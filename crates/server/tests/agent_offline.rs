@@ -9,8 +9,8 @@
 //! Measured here (see `src/service/agents/offline_outputs/README.md`): Claude Code retries its
 //! API call 10 times, about 3 minutes, before it answers "Can't reach the API server".
 //! `CLAUDE_CODE_MAX_RETRIES` (read by the pinned build: a value ≥ 0 replaces its default of 10,
-//! clamped to 15) set to 0 makes it answer in seconds: 2 s with its OAuth login, about 20 s with
-//! an API key (its start-up fetches take those).
+//! clamped to 15) set to 0 makes it answer in seconds (2–30 s here; its start-up fetches take
+//! most of them).
 //! Codex with a ChatGPT login gives up after about 3 minutes; with an API key it waits for the
 //! network until it is killed.
 
