@@ -8,31 +8,19 @@
 //! Nothing is skipped: without npm, Node.js or the registry the install fails and so do these
 //! tests.
 
+mod coder_support;
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use amika_server::service::presets::{self, InstallProgress};
 use amika_server::service::Caller;
 use amika_server::Service;
-use amika_testkit::{unsigned_id_token, ClaudeOauth, CodexAuth};
-use amika_types::{self as t, AgentKind, CredentialType, NetworkMode, SandboxState};
-
-const CLAUDE_ACCESS: &str = "sk-ant-oat01-PRESET-ACCESS-7a1c";
-const CLAUDE_REFRESH: &str = "sk-ant-ort01-PRESET-REFRESH-7a1c";
-const CLAUDE_KEY: &str = "sk-ant-api03-PRESET-KEY-0f3e9d";
-const CODEX_ACCESS: &str = "codex-PRESET-ACCESS-5b2d";
-const CODEX_REFRESH: &str = "codex-PRESET-REFRESH-5b2d";
-const CODEX_KEY: &str = "sk-proj-PRESET-KEY-77c4a1";
-
-fn shared_presets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AMIKA_TEST_PRESETS_DIR").filter(|d| !d.is_empty()) {
-        return dir.into();
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/amika-test-presets")
-}
+use amika_types::{self as t, AgentKind};
+use coder_support::{
+    assert_no_value_in, create, layer, pin, push_credentials, run, shared_presets_dir,
+    CREDENTIAL_VALUES,
+};
 
 /// A server whose presets dir is the shared one, with `coder` installed (once per machine).
 async fn server(warm: usize) -> common::App {
@@ -41,161 +29,8 @@ async fn server(warm: usize) -> common::App {
         c.warm_sandboxes = warm;
     })
     .await;
-    let def = presets::find("coder").unwrap();
-    let preset = app
-        .service
-        .install_preset_as_server(def, InstallProgress::none())
-        .await
-        .expect("install the coder preset (needs npm, /usr/bin/node and the npm registry)");
-    assert!(preset.installed, "{preset:?}");
+    coder_support::install_coder(&app.service).await;
     app
-}
-
-fn layer() -> PathBuf {
-    let def = presets::find("coder").unwrap();
-    shared_presets_dir().join("coder").join(def.version_id())
-}
-
-async fn credential(
-    svc: &Service,
-    caller: &Caller,
-    kind: AgentKind,
-    name: &str,
-    ty: CredentialType,
-    value: String,
-) {
-    svc.create_credential(
-        caller,
-        kind,
-        t::CreateCredentialRequest {
-            name: name.into(),
-            value,
-            credential_type: ty,
-            scope: None,
-            is_default: false,
-        },
-    )
-    .await
-    .unwrap();
-}
-
-/// Every credential of the injection map's rows.
-async fn push_credentials(svc: &Service, caller: &Caller) {
-    let claude = ClaudeOauth::new(CLAUDE_ACCESS, CLAUDE_REFRESH)
-        .scopes(&["user:inference", "user:profile"])
-        .subscription_type("max")
-        .to_json();
-    credential(
-        svc,
-        caller,
-        AgentKind::Claude,
-        "claude-oauth",
-        CredentialType::Oauth,
-        claude,
-    )
-    .await;
-    credential(
-        svc,
-        caller,
-        AgentKind::Claude,
-        "claude-key",
-        CredentialType::ApiKey,
-        CLAUDE_KEY.into(),
-    )
-    .await;
-    let codex = CodexAuth::ChatGptTokens {
-        id_token: unsigned_id_token("dev@example.com", "plus", "acct-preset"),
-        access_token: CODEX_ACCESS.into(),
-        refresh_token: CODEX_REFRESH.into(),
-        account_id: "acct-preset".into(),
-    }
-    .to_json();
-    credential(
-        svc,
-        caller,
-        AgentKind::Codex,
-        "codex-oauth",
-        CredentialType::Oauth,
-        codex,
-    )
-    .await;
-    credential(
-        svc,
-        caller,
-        AgentKind::Codex,
-        "codex-key",
-        CredentialType::ApiKey,
-        CODEX_KEY.into(),
-    )
-    .await;
-}
-
-fn pin(kind: AgentKind, name: Option<&str>) -> t::AgentCredentialRef {
-    t::AgentCredentialRef {
-        kind,
-        name: name.map(str::to_string),
-        credential_type: None,
-        none: name.is_none(),
-    }
-}
-
-async fn create(
-    svc: &Service,
-    caller: &Caller,
-    name: &str,
-    preset: Option<&str>,
-    creds: Vec<t::AgentCredentialRef>,
-) -> t::Sandbox {
-    let created = svc
-        .create_sandbox(
-            caller,
-            t::CreateSandboxRequest {
-                name: name.into(),
-                preset: preset.map(str::to_string),
-                agent_credentials: creds,
-                network: Some(NetworkMode::None),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = svc.get_sandbox(caller, &created.id).await.unwrap();
-        match s.state {
-            SandboxState::Running => return created,
-            SandboxState::Failed => panic!("{name} failed: {:?}", s.error_message),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "{name} did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Run `sh -c script` in the sandbox: (exit code, stdout, stderr), redacted as any exec.
-async fn run(svc: &Service, caller: &Caller, sandbox: &str, script: &str) -> (i32, String, String) {
-    let mut exec = svc
-        .exec_sandbox(
-            caller,
-            sandbox,
-            t::ExecRequest {
-                command: vec!["sh".into(), "-c".into(), script.into()],
-                cwd: None,
-                timeout_secs: Some(60),
-            },
-        )
-        .await
-        .unwrap();
-    let (mut out, mut err, mut code) = (String::new(), String::new(), None);
-    while let Some(frame) = exec.next().await {
-        match frame {
-            t::ExecFrame::Stdout { data } => out.push_str(&data),
-            t::ExecFrame::Stderr { data } => err.push_str(&data),
-            t::ExecFrame::Exit { code: c } => code = Some(c),
-            t::ExecFrame::Error { message } => panic!("{message}"),
-        }
-    }
-    (code.expect("an exit frame"), out, err)
 }
 
 /// `claude auth status` (JSON on stdout) and its exit code.
@@ -259,50 +94,17 @@ async fn auth_status_inside_a_coder_sandbox_reports_each_row_of_the_injection_ma
     let (code, said) = codex_status(svc, &caller, "key-box").await;
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("API key configured"), "{said}");
-    assert!(!said.contains(CODEX_KEY), "{said}");
+    assert!(!said.contains(coder_support::CODEX_KEY), "{said}");
     // codex skipped → not logged in.
     let (code, said) = codex_status(svc, &caller, "skip-box").await;
     assert_eq!(code, 1, "{said}");
     assert!(said.contains("Not logged in"), "{said}");
 
     // The CLIs ran with every value in reach: none of them is in the shared layer.
-    let values = [
-        CLAUDE_ACCESS,
-        CLAUDE_REFRESH,
-        CLAUDE_KEY,
-        CODEX_ACCESS,
-        CODEX_REFRESH,
-        CODEX_KEY,
-    ];
-    assert_no_value_in(&layer(), &values);
+    assert_no_value_in(&layer(), &CREDENTIAL_VALUES);
     for name in ["oauth-box", "key-box", "skip-box"] {
         svc.delete_sandbox(&caller, name).await.unwrap();
     }
-}
-
-/// `grep -r -F` for every value (patterns on stdin, not argv): fails the test on a hit.
-fn assert_no_value_in(dir: &std::path::Path, values: &[&str]) {
-    use std::io::Write;
-    let mut grep = std::process::Command::new("grep")
-        .args(["-r", "-F", "-l", "-f", "-"])
-        .arg(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    grep.stdin
-        .take()
-        .unwrap()
-        .write_all(values.join("\n").as_bytes())
-        .unwrap();
-    let out = grep.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "grep found a value (or failed) in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

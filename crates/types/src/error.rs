@@ -51,6 +51,19 @@ string_enum!(
     /// Why an agent send (a turn) failed: the `error_code` of its answer and of the turn in its
     /// session's transcript (null on success). Not an [`ErrorCode`]: the send itself succeeded
     /// (200), and it is the agent that failed.
+    ///
+    /// - `agent_auth_failed`: the agent's provider refused its credential.
+    /// - `agent_bad_output`: the agent exited 0 but printed something other than its reply format.
+    /// - `agent_cancelled`: the request was dropped (its client went away); the agent was stopped.
+    /// - `agent_crashed`: the agent exited with a failure, or could not be started.
+    /// - `agent_error`: the agent ran and reported an error of its own.
+    /// - `agent_lost`: the server that ran the send stopped before it ended.
+    /// - `agent_timeout`: the deadline passed; the agent's processes were killed.
+    /// - `agent_unreachable`: the agent could not reach its provider over the network (DNS, a
+    ///   refused connection, no route; a sandbox with network `none` has no way out). Also
+    ///   when the deadline killed an agent whose output so far showed such failures. Never
+    ///   reported as `agent_auth_failed`, whatever else the output says.
+    /// - `sandbox_stopped`: the sandbox stopped or was deleted under the agent.
     AgentErrorCode "agent error code" {
         AgentAuthFailed => "agent_auth_failed",
         AgentBadOutput => "agent_bad_output",
@@ -59,6 +72,7 @@ string_enum!(
         AgentError => "agent_error",
         AgentLost => "agent_lost",
         AgentTimeout => "agent_timeout",
+        AgentUnreachable => "agent_unreachable",
         SandboxStopped => "sandbox_stopped",
     } expected "one of the codes of the AgentErrorCode schema"
 );
@@ -139,6 +153,7 @@ mod tests {
             (AgentError, "agent_error"),
             (AgentLost, "agent_lost"),
             (AgentTimeout, "agent_timeout"),
+            (AgentUnreachable, "agent_unreachable"),
             (SandboxStopped, "sandbox_stopped"),
         ];
         assert_eq!(table.len(), AgentErrorCode::ALL.len());

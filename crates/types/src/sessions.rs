@@ -87,8 +87,8 @@ pub struct AgentSendResponse {
     pub is_error: bool,
     /// Whether the agent started a new conversation (was not asked to resume one).
     pub is_new_session: bool,
-    /// Why it failed: `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
-    /// `agent_bad_output`, `sandbox_stopped`; null on success.
+    /// Why it failed, an `AgentErrorCode`: `agent_auth_failed`, `agent_unreachable`,
+    /// `agent_crashed`, `agent_timeout`, `agent_cancelled`, ...; null on success.
     pub error_code: Option<String>,
     /// The agent process's exit status (128 + signal when killed); null when it never ended.
     pub exit_code: Option<i32>,

@@ -436,8 +436,8 @@ export interface AgentSendResponse {
   /** Whether the agent started a new conversation (was not asked to resume one). */
   isNewSession: boolean;
   /**
-   * `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
-   * `agent_bad_output`, `sandbox_stopped`, ...; null on success.
+   * `agent_auth_failed`, `agent_unreachable`, `agent_crashed`, `agent_timeout`,
+   * `agent_cancelled`, `agent_bad_output`, `sandbox_stopped`, ...; null on success.
    */
   errorCode: string | null;
   /** The agent process's exit status (128 + signal when killed); null when it never ended. */

@@ -618,8 +618,8 @@ export interface components {
             /** Format: int64 */
             duration_ms: number;
             /**
-             * @description Why it failed: `agent_auth_failed`, `agent_crashed`, `agent_timeout`, `agent_cancelled`,
-             *     `agent_bad_output`, `sandbox_stopped`; null on success.
+             * @description Why it failed, an `AgentErrorCode`: `agent_auth_failed`, `agent_unreachable`,
+             *     `agent_crashed`, `agent_timeout`, `agent_cancelled`, ...; null on success.
              */
             error_code?: string | null;
             /**

@@ -1,14 +1,17 @@
 //! The agent output parser: what an agent's stdout, stderr and ending mean for the caller.
 //! Claude's `--output-format json` result object and Codex's `--json` event lines are parsed
-//! here, authentication failures are recognised, and every text is redacted before it is
-//! parsed or cut. Pure apart from [`collect`], which relays an exec's events into an
+//! here, agents that could not reach their provider ([`unreachable`]) and authentication
+//! failures are recognised, in that order, and every text is redacted before it is parsed or
+//! cut. Pure apart from [`collect`], which relays an exec's events into an
 //! [`AgentRun`], so every case is unit-tested.
 
 use std::time::Duration;
 
 use amika_sandbox::{ExecEvent, ExecHandle};
-use amika_types::{AgentErrorCode, AgentKind};
+use amika_types::{AgentErrorCode, AgentKind, NetworkMode};
 use serde_json::Value;
+
+use super::unreachable;
 
 /// Most of an agent's stdout that is kept; the rest is read and dropped.
 const MAX_STDOUT_BYTES: usize = 8 * 1024 * 1024;
@@ -164,6 +167,15 @@ pub(super) enum Ending {
     Cancelled(String),
 }
 
+/// What a reply depends on besides the agent's output: the send's deadline, the credential
+/// the agent was given (named, never its value) and the sandbox's network mode.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendContext<'a> {
+    pub(super) timeout: Duration,
+    pub(super) credential: &'a str,
+    pub(super) network: NetworkMode,
+}
+
 /// The outcome of a send, before redaction.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Reply {
@@ -212,8 +224,7 @@ pub(super) fn interpret(
     program: &str,
     run: &AgentRun,
     ending: &Ending,
-    timeout: Duration,
-    credential: &str,
+    send: &SendContext<'_>,
     redact: &dyn Fn(&str) -> String,
 ) -> Reply {
     let (raw_out, raw_err) = (
@@ -223,13 +234,38 @@ pub(super) fn interpret(
     let (out, err) = (redact(&raw_out), redact(&raw_err));
     let parsed = parse(kind, &out, redact);
     let p = parsed.clone().unwrap_or_default();
-    let code = match exit_code(ending, timeout, redact) {
+    let code = match exit_code(ending, send, redact) {
         Ok(code) => code,
+        // Stopped at the deadline: why, when its output so far says it could not get out.
+        Err((text, AgentErrorCode::AgentTimeout)) => {
+            return match unreachable::find(&out, &err) {
+                Some(found) => p.reply(
+                    unreachable::unreachable_at_deadline_message(
+                        send.timeout.as_secs(),
+                        &found,
+                        send.network,
+                    ),
+                    Some(AgentErrorCode::AgentUnreachable),
+                    None,
+                ),
+                None => p.reply(text, Some(AgentErrorCode::AgentTimeout), None),
+            }
+        }
         Err((text, error_code)) => return p.reply(text, Some(error_code), None),
     };
-    if (code != 0 || p.is_error) && looks_like_auth_failure(&raw_out, &raw_err) {
+    let failed = code != 0 || p.is_error;
+    // Before the credential: an agent that could not get out may also complain about its
+    // login, and the network is what the user has to fix.
+    if let Some(found) = failed.then(|| unreachable::find(&out, &err)).flatten() {
         return p.reply(
-            auth_failure_message(credential),
+            unreachable::unreachable_message(&found, send.network),
+            Some(AgentErrorCode::AgentUnreachable),
+            Some(code),
+        );
+    }
+    if failed && looks_like_auth_failure(&raw_out, &raw_err) {
+        return p.reply(
+            auth_failure_message(send.credential),
             Some(AgentErrorCode::AgentAuthFailed),
             Some(code),
         );
@@ -288,14 +324,15 @@ fn parse(kind: AgentKind, out: &str, redact: &dyn Fn(&str) -> String) -> Option<
 /// The exit status of an agent that exited, else the message and error code of how it ended.
 fn exit_code(
     ending: &Ending,
-    timeout: Duration,
+    send: &SendContext<'_>,
     redact: &dyn Fn(&str) -> String,
 ) -> Result<i32, (String, AgentErrorCode)> {
     match ending {
         Ending::TimedOut => Err((
             format!(
-                "the agent did not finish within {}s and was stopped (its processes were killed)",
-                timeout.as_secs()
+                "the agent did not finish within {}s and was stopped (its processes were killed){}",
+                send.timeout.as_secs(),
+                unreachable::timeout_note(send.network).unwrap_or("")
             ),
             AgentErrorCode::AgentTimeout,
         )),
@@ -437,10 +474,18 @@ mod tests {
             "claude",
             &output,
             &ending,
-            Duration::from_secs(7),
-            "personal-oauth",
+            &context(NetworkMode::Egress),
             &|text| text.replace(SECRET, "[REDACTED:k]"),
         )
+    }
+
+    /// A 7 s send with credential `personal-oauth` in a sandbox of this network mode.
+    fn context(network: NetworkMode) -> SendContext<'static> {
+        SendContext {
+            timeout: Duration::from_secs(7),
+            credential: "personal-oauth",
+            network,
+        }
     }
 
     #[test]
@@ -522,6 +567,110 @@ mod tests {
         assert_eq!(
             run(AgentKind::Codex, codex, "", Ending::Exited(1)).text,
             expected
+        );
+    }
+
+    /// A send of `kind` in a sandbox with network `none` that ended so.
+    fn offline(kind: AgentKind, stdout: &str, stderr: &str, ending: Ending) -> Reply {
+        let output = AgentRun {
+            stdout: stdout.as_bytes().to_vec(),
+            stdout_truncated: false,
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        interpret(
+            kind,
+            "agent",
+            &output,
+            &ending,
+            &context(NetworkMode::None),
+            &|text| text.to_string(),
+        )
+    }
+
+    /// The real `claude -p` of the pinned version, oauth or api key alike, without a network
+    /// (issue 20: it was reported as an expired credential).
+    #[test]
+    fn real_claude_without_a_network_is_unreachable_not_an_expired_credential() {
+        let out = include_str!("offline_outputs/claude.stdout");
+        let reply = offline(AgentKind::Claude, out, "", Ending::Exited(1));
+        assert_eq!(
+            (code(&reply), reply.exit_code, reply.is_error),
+            (Some("agent_unreachable"), Some(1), true)
+        );
+        assert_eq!(
+            reply.text,
+            "the agent could not reach its provider: this sandbox's network mode is none, which lets no \
+             connection out of the sandbox: an agent needs a sandbox created with network egress to reach \
+             its provider. Its last connection error: API Error: Can't reach the API server — check your \
+             internet or DNS (EAI_AGAIN)"
+        );
+        assert_eq!(
+            reply.agent_session_id.as_deref(),
+            Some("e08d742e-d245-4e4d-89a0-bf8e113db2c0")
+        );
+    }
+
+    #[test]
+    fn a_network_failure_wins_over_authentication_markers() {
+        let out = r#"{"type":"result","is_error":true,"api_error":"connection_failed","result":"API Error: Can't reach the API server (ENOTFOUND). Not logged in · Please run /login"}"#;
+        let reply = offline(
+            AgentKind::Claude,
+            out,
+            "OAuth token has expired",
+            Ending::Exited(1),
+        );
+        assert_eq!(code(&reply), Some("agent_unreachable"), "{reply:?}");
+        assert!(!reply.text.contains("expired"), "{}", reply.text);
+        // Without a network failure, the same markers are still an authentication failure.
+        let reply = offline(
+            AgentKind::Claude,
+            "",
+            "OAuth token has expired",
+            Ending::Exited(1),
+        );
+        assert_eq!(code(&reply), Some("agent_auth_failed"));
+    }
+
+    /// The real `codex exec` without a network: with ChatGPT it gives up after about three
+    /// minutes; with an API key it waits for the network until the deadline kills it.
+    #[test]
+    fn real_codex_without_a_network_is_unreachable_at_its_end_or_at_the_deadline() {
+        let out = include_str!("offline_outputs/codex-chatgpt.stdout");
+        let err = include_str!("offline_outputs/codex-chatgpt.stderr");
+        let reply = offline(AgentKind::Codex, out, err, Ending::Exited(1));
+        assert_eq!(code(&reply), Some("agent_unreachable"), "{reply:?}");
+        assert!(
+            reply.text.starts_with("the agent could not reach its provider (chatgpt.com): this sandbox's network mode is none"),
+            "{}",
+            reply.text
+        );
+        let out = include_str!("offline_outputs/codex-api-key.stdout");
+        let err = include_str!("offline_outputs/codex-api-key.stderr");
+        let reply = offline(AgentKind::Codex, out, err, Ending::TimedOut);
+        assert_eq!(
+            (code(&reply), reply.exit_code),
+            (Some("agent_unreachable"), None)
+        );
+        assert_eq!(
+            reply.text,
+            "the agent did not finish within 7s and was stopped (its processes were killed); until then \
+             it could not reach its provider: this sandbox's network mode is none, which lets no \
+             connection out of the sandbox: an agent needs a sandbox created with network egress to \
+             reach its provider. Its last connection error: Reconnecting... waiting for network \
+             (Connection failed: error sending request)"
+        );
+    }
+
+    #[test]
+    fn a_silent_agent_killed_in_a_sandbox_without_a_network_says_so() {
+        // `claude -p --output-format json` prints nothing before its result.
+        let reply = offline(AgentKind::Claude, "", "", Ending::TimedOut);
+        assert_eq!(code(&reply), Some("agent_timeout"));
+        assert_eq!(
+            reply.text,
+            "the agent did not finish within 7s and was stopped (its processes were killed); this \
+             sandbox's network mode is none, which lets no connection out of the sandbox, so the agent \
+             could not reach its provider from it"
         );
     }
 
@@ -639,8 +788,7 @@ mod tests {
             "claude",
             &output,
             &Ending::Exited(0),
-            Duration::from_secs(7),
-            "personal-oauth",
+            &context(NetworkMode::Egress),
             &|text| text.replace(SECRET, "[REDACTED:k]"),
         );
         assert_eq!(code(&reply), Some("agent_bad_output"));

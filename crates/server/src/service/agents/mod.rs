@@ -22,7 +22,8 @@
 //! given up for lost when it is read after its deadline.
 //!
 //! One file per part: [`commands`] (the argv templates), [`send`] (a send's rows and run),
-//! [`interpret`] (the agent output parser) and [`sessions`] (sessions, their turns, and the
+//! [`interpret`] (the agent output parser), [`unreachable`] (an agent that could not reach its
+//! provider) and [`sessions`] (sessions, their turns, and the
 //! reads of both). Here: the checks of a send request that need nothing stored.
 
 mod commands;
@@ -32,6 +33,7 @@ mod progress;
 mod send;
 mod session_api;
 mod sessions;
+mod unreachable;
 
 use std::time::Duration;
 

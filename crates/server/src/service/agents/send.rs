@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::check_send_request;
 use super::commands::AgentCommand;
-use super::interpret::{collect, interpret, AgentRun, Ending};
+use super::interpret::{collect, interpret, AgentRun, Ending, SendContext};
 use super::live::{LiveSend, SendFollow};
 use super::progress::Progress;
 use super::sessions::{finish_turn, in_flight, job_response, turn_response};
@@ -547,8 +547,11 @@ impl Service {
             &program,
             &run,
             &ending,
-            timeout,
-            &credential,
+            &SendContext {
+                timeout,
+                credential: &credential,
+                network: sandbox.options.network,
+            },
             &|text| redactions.redact_all(text),
         );
         let agent_session_id = reply.agent_session_id;

@@ -7,13 +7,18 @@
 //! the server never writes into. What the server records about a session (its credential)
 //! is answered apart, in `server_metadata`, so a client can neither overwrite nor be confused
 //! by it.
+//!
+//! Both are audited, as a send is: `agent.session_created` (also when a send starts a session)
+//! and `agent.session_updated`, with the session's id, its agent, the status it changed to and
+//! the metadata keys a change touched, never a metadata value.
 
 use amika_store::{AgentSessionRow, SandboxRow};
 use amika_types::{self as t, AgentKind, AgentSessionStatus, ErrorCode};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::send::credential_for;
 use super::sessions::{effective_status, in_flight, session_to_wire};
+use crate::service::audit::Subject;
 use crate::service::redaction::RedactionSet;
 use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
 
@@ -131,7 +136,27 @@ impl Service {
         Ok(session_to_wire(&row, &[], false))
     }
 
-    /// A new session row, written now (it needs no lock: nobody else knows it yet).
+    /// An `agent.session_*` event about a session of `sandbox` (as `agent.message_sent` is):
+    /// ids, the agent, statuses and metadata keys, never a metadata value.
+    async fn audit_session(
+        &self,
+        caller: &Caller,
+        sandbox: &SandboxRow,
+        action: &str,
+        detail: Value,
+    ) -> Result<()> {
+        let subject = Subject {
+            object_type: "sandbox",
+            object_id: &sandbox.id,
+            object_name: &sandbox.name,
+            version: None,
+        };
+        self.audit(caller, action, subject, Some(&sandbox.id), detail)
+            .await
+    }
+
+    /// A new session row, written now (it needs no lock: nobody else knows it yet), and its
+    /// `agent.session_created` event (a client's create, or a send that starts a session).
     pub(super) async fn insert_session(
         &self,
         caller: &Caller,
@@ -156,6 +181,16 @@ impl Service {
             updated_at: at,
         };
         self.store.insert_agent_session(&s).await?;
+        let keys: Vec<&String> = s.metadata.keys().collect();
+        let detail = json!({
+            "agent": s.agent,
+            "credential": credential,
+            "session_id": s.id,
+            "status": s.status,
+            "metadata_keys": keys,
+        });
+        self.audit_session(caller, sandbox, "agent.session_created", detail)
+            .await?;
         Ok(s)
     }
 
@@ -218,6 +253,7 @@ impl Service {
         let lock = self.agent_session_lock(&found.id);
         let _guard = lock.lock().await;
         let mut row = self.store.get_agent_session(&found.id).await?;
+        let before = (row.status, row.metadata.clone());
         let turns = self.session_turns(&row.id).await?;
         if let Some(status) = req.status {
             if effective_status(&row, &turns) == AgentSessionStatus::Running {
@@ -243,6 +279,17 @@ impl Service {
         }
         row.updated_at = now();
         self.store.update_agent_session(&row).await?;
+        let mut detail = json!({
+            "agent": row.agent,
+            "session_id": row.id,
+            "metadata_keys_changed": changed_keys(&before.1, &row.metadata),
+        });
+        if before.0 != row.status {
+            detail["status"] = json!(row.status);
+            detail["previous_status"] = json!(before.0);
+        }
+        self.audit_session(caller, &sandbox, "agent.session_updated", detail)
+            .await?;
         Ok(session_to_wire(&row, &turns, false))
     }
 }
@@ -269,10 +316,23 @@ impl Service {
     }
 }
 
+/// The top-level keys whose value differs between `before` and `after` (added, changed or
+/// removed), sorted: what an audit event says of a metadata change, never the values.
+fn changed_keys<'a>(before: &'a Map<String, Value>, after: &'a Map<String, Value>) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -289,6 +349,17 @@ mod tests {
             Value::Object(target),
             json!({"b": {"d": 3, "z": 9}, "e": {"k": 1}, "f": "x", "g": true})
         );
+    }
+
+    #[test]
+    fn changed_keys_are_those_added_changed_or_removed() {
+        let before = obj(json!({"same": 1, "changed": {"a": 1}, "removed": "x"}));
+        let after = obj(json!({"same": 1, "changed": {"a": 2}, "added": null}));
+        assert_eq!(
+            changed_keys(&before, &after),
+            ["added", "changed", "removed"]
+        );
+        assert!(changed_keys(&before, &before).is_empty());
     }
 
     #[test]
