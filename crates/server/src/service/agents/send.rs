@@ -499,48 +499,19 @@ impl Service {
         }
         let program = argv.first().cloned().unwrap_or_default();
         let kind = session.agent;
-        let mut run = AgentRun::default();
-        let mut progress = Progress::new(kind, &redactions);
-        // The sandbox is not idle while the agent runs.
-        let _busy = self.busy(&sandbox.id);
-        let spec = ExecSpec {
-            argv,
-            cwd,
-            timeout: Some(timeout + PROVIDER_TIMEOUT_GRACE),
-        };
-        let mut ending = match self.provider.exec(&sandbox.id, spec).await {
-            // The future of `collect` owns the handle: when the deadline or a cancel drops it,
-            // the handle kills the agent's process tree.
-            Ok(handle) => {
-                let mut relay = |bytes: &[u8]| {
-                    for delta in progress.push(bytes) {
-                        live.feed.push(AgentStreamEvent::Delta(delta));
-                    }
-                };
-                tokio::select! {
-                    ended = tokio::time::timeout(timeout, collect(handle, &mut run, &mut relay)) => {
-                        ended.unwrap_or(Ending::TimedOut)
-                    }
-                    why = live.cancelled() => Ending::Cancelled(why),
-                }
-            }
-            Err(ProviderError::NotRunning(_)) => Ending::SandboxStopped,
-            Err(e) => Ending::StartFailed(e.to_string()),
-        };
-        for delta in progress.finish() {
-            live.feed.push(AgentStreamEvent::Delta(delta));
-        }
-        if matches!(ending, Ending::Exited(c) if c != 0) || ending == Ending::NoStatus {
-            // A stop or delete kills the agent with the sandbox: say so rather than "crashed".
-            let state = match self.store.get_sandbox(&sandbox.id).await {
-                Ok(row) => Some(row.state),
-                Err(StoreError::NotFound(_)) => None,
-                Err(e) => return Err(e.into()),
-            };
-            if state != Some(SandboxState::Running) {
-                ending = Ending::SandboxStopped;
-            }
-        }
+        let (run, ending) = self
+            .run_agent(
+                &sandbox,
+                kind,
+                ExecSpec {
+                    argv,
+                    cwd,
+                    timeout: Some(timeout),
+                },
+                &live,
+                &redactions,
+            )
+            .await?;
         // Redacted inside, before anything is stored or answered.
         let reply = interpret(
             kind,
@@ -590,6 +561,58 @@ impl Service {
         let response = turn_response(&session, &turn);
         live.feed.push(AgentStreamEvent::Done(response.clone()));
         Ok(response)
+    }
+
+    /// Run the agent's command to its end, its deadline (`spec.timeout`) or a cancel, feeding
+    /// its progress to the send's followers; what it printed and how it ended.
+    async fn run_agent(
+        &self,
+        sandbox: &SandboxRow,
+        kind: AgentKind,
+        mut spec: ExecSpec,
+        live: &LiveSend,
+        redactions: &RedactionSet,
+    ) -> Result<(AgentRun, Ending)> {
+        let timeout = spec.timeout.unwrap_or(self.config.agent_timeout);
+        spec.timeout = Some(timeout + PROVIDER_TIMEOUT_GRACE);
+        let mut run = AgentRun::default();
+        let mut progress = Progress::new(kind, redactions);
+        // The sandbox is not idle while the agent runs.
+        let _busy = self.busy(&sandbox.id);
+        let mut ending = match self.provider.exec(&sandbox.id, spec).await {
+            // The future of `collect` owns the handle: when the deadline or a cancel drops it,
+            // the handle kills the agent's process tree.
+            Ok(handle) => {
+                let mut relay = |bytes: &[u8]| {
+                    for delta in progress.push(bytes) {
+                        live.feed.push(AgentStreamEvent::Delta(delta));
+                    }
+                };
+                tokio::select! {
+                    ended = tokio::time::timeout(timeout, collect(handle, &mut run, &mut relay)) => {
+                        ended.unwrap_or(Ending::TimedOut)
+                    }
+                    why = live.cancelled() => Ending::Cancelled(why),
+                }
+            }
+            Err(ProviderError::NotRunning(_)) => Ending::SandboxStopped,
+            Err(e) => Ending::StartFailed(e.to_string()),
+        };
+        for delta in progress.finish() {
+            live.feed.push(AgentStreamEvent::Delta(delta));
+        }
+        if matches!(ending, Ending::Exited(c) if c != 0) || ending == Ending::NoStatus {
+            // A stop or delete kills the agent with the sandbox: say so rather than "crashed".
+            let state = match self.store.get_sandbox(&sandbox.id).await {
+                Ok(row) => Some(row.state),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if state != Some(SandboxState::Running) {
+                ending = Ending::SandboxStopped;
+            }
+        }
+        Ok((run, ending))
     }
 
     /// Run a prepared send in the background.
