@@ -21,7 +21,6 @@ use super::interpret::{collect, interpret, AgentRun, Ending, SendContext};
 use super::live::{LiveSend, SendFollow};
 use super::progress::Progress;
 use super::sessions::{finish_turn, in_flight, job_response, turn_response};
-use crate::service::audit::Subject;
 use crate::service::redaction::RedactionSet;
 use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
 
@@ -277,7 +276,8 @@ impl Service {
         session.updated_at = at;
         self.store.update_agent_session(&session).await?;
         drop(held);
-        self.audit_send(caller, &sandbox, kind, &credential, &session, &turn)
+        let detail = json!({"agent": kind, "credential": credential, "session_id": session.id, "job_id": turn.id});
+        self.audit_session(caller, &sandbox, "agent.message_sent", detail)
             .await?;
         Ok(PreparedSend {
             sandbox,
@@ -446,32 +446,6 @@ impl Service {
             ));
         }
         Ok(())
-    }
-
-    /// The `agent.message_sent` event of a prepared send.
-    async fn audit_send(
-        &self,
-        caller: &Caller,
-        sandbox: &SandboxRow,
-        kind: AgentKind,
-        credential: &str,
-        session: &AgentSessionRow,
-        turn: &AgentTurnRow,
-    ) -> Result<()> {
-        let subject = Subject {
-            object_type: "sandbox",
-            object_id: &sandbox.id,
-            object_name: &sandbox.name,
-            version: None,
-        };
-        self.audit(
-            caller,
-            "agent.message_sent",
-            subject,
-            Some(&sandbox.id),
-            json!({"agent": kind, "credential": credential, "session_id": session.id, "job_id": turn.id}),
-        )
-        .await
     }
 
     /// Run a prepared send to its end and record it, feeding its progress to its followers.

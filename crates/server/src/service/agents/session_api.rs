@@ -136,9 +136,10 @@ impl Service {
         Ok(session_to_wire(&row, &[], false))
     }
 
-    /// An `agent.session_*` event about a session of `sandbox` (as `agent.message_sent` is):
-    /// ids, the agent, statuses and metadata keys, never a metadata value.
-    async fn audit_session(
+    /// An `agent.*` event about a session of `sandbox` (`agent.session_created`,
+    /// `agent.session_updated`, `agent.message_sent`): ids, the agent, statuses and metadata
+    /// keys, never a metadata value or a message.
+    pub(super) async fn audit_session(
         &self,
         caller: &Caller,
         sandbox: &SandboxRow,
