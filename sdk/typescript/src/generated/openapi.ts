@@ -223,8 +223,9 @@ export interface paths {
         /**
          * Sends a message to the agent running in the sandbox and waits for its reply (at most the
          *     server's agent deadline, 10 minutes by default, or `timeout_secs`). The agent's failures —
-         *     a crash, an authentication failure, the deadline — are answers with `is_error: true`, not
-         *     HTTP errors. Closing the connection stops the agent.
+         *     a crash, the deadline — are answers with `is_error: true`, except an authentication
+         *     failure, which is a 422 `agent_auth_failed` whose `details` carry the agent's message.
+         *     Closing the connection stops the agent.
          */
         post: operations["agent_send"];
         delete?: never;
@@ -263,6 +264,52 @@ export interface paths {
         get: operations["get_agent_send_job"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follows a send (a job, started by any form of `agent-send`) as server-sent events, from its
+         *     `status` to its `done` or `error`, as `agent-send/stream` gives them. A follower that comes
+         *     late gets the progress so far first (the last MiB of it); one on another server than the
+         *     send's gets its `status` and `done` only. Closing the connection leaves the send running.
+         */
+        get: operations["follow_agent_send_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandboxes/{id}/agent-send/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a message to the agent and streams its progress as server-sent events
+         *     (`text/event-stream`): `status` (`pending`, then `running`), `delta`s (text, thinking, tool
+         *     calls and their results, redacted), then one `done` (the answer as `agent-send` gives it) or
+         *     `error` (the error envelope: `agent_auth_failed` as `agent-send` answers it, or a send the
+         *     server lost). Each event's data is the JSON of `AgentStreamEvent`. Closing the connection
+         *     stops the agent. Errors before the agent starts are plain JSON answers, as for `agent-send`.
+         */
+        post: operations["agent_send_stream"];
         delete?: never;
         options?: never;
         head?: never;
@@ -547,6 +594,14 @@ export interface components {
             type?: null | components["schemas"]["CredentialType"];
         };
         /**
+         * @description What a streamed piece of an agent's progress is. `text`: part of its reply (Claude's
+         *     text deltas, Codex's messages); `thinking`: its reasoning, when it shows it; `tool_call`:
+         *     a tool it started (`tool` names it, `text` sums up its input: a command, a path);
+         *     `tool_result`: what the tool gave back (at most 4 KiB of it).
+         * @enum {string}
+         */
+        AgentDeltaKind: "text" | "thinking" | "tool_call" | "tool_result";
+        /**
          * @description Where an agent send (a job, a turn of a session) is: waiting, running, or finished —
          *     `done` with a reply, `failed` with an error reply (`is_error`).
          * @enum {string}
@@ -694,6 +749,41 @@ export interface components {
              * @description How many sessions match, before `limit`/`offset`.
              */
             total: number;
+        };
+        /** @description The `delta` event of a streamed send: a piece of the agent's progress, redacted. */
+        AgentStreamDelta: {
+            kind: components["schemas"]["AgentDeltaKind"];
+            text: string;
+            /** @description The tool's name, for `tool_call` and `tool_result`. */
+            tool?: string | null;
+        };
+        /**
+         * @description One event of a streamed send (`text/event-stream`; the SSE event name is `event`, the data
+         *     the rest as JSON). In order: one `status` per state (`pending`, `running`), any number of
+         *     `delta`s, then exactly one of `done` (the answer as `agent-send` gives it; the agent may
+         *     still have failed: `is_error`) or `error` (the error envelope, as `agent-send` answers it
+         *     with an HTTP error: `agent_auth_failed`, or the server could not follow the send).
+         */
+        AgentStreamEvent: (components["schemas"]["AgentStreamStatus"] & {
+            /** @enum {string} */
+            event: "status";
+        }) | (components["schemas"]["AgentStreamDelta"] & {
+            /** @enum {string} */
+            event: "delta";
+        }) | (components["schemas"]["AgentSendResponse"] & {
+            /** @enum {string} */
+            event: "done";
+        }) | (components["schemas"]["ErrorBody"] & {
+            /** @enum {string} */
+            event: "error";
+        });
+        /** @description The `status` event of a streamed send: where its job is (`pending`, then `running`). */
+        AgentStreamStatus: {
+            agent: components["schemas"]["AgentKind"];
+            is_new_session: boolean;
+            job_id: string;
+            session_id: string;
+            state: components["schemas"]["AgentJobState"];
         };
         /** @description One send of a session's transcript: the message and what came back (redacted). */
         AgentTurn: {
@@ -919,7 +1009,7 @@ export interface components {
          *     branch on it, never on the message, which is for people and may be reworded.
          * @enum {string}
          */
-        ErrorCode: "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
+        ErrorCode: "agent_auth_failed" | "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
         /** @description One field of the request that an error concerns, with the error's code and message. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -1818,7 +1908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `agent_credential_skipped`: the sandbox holds no credential for that agent */
+            /** @description `agent_credential_skipped`: the sandbox holds no credential for that agent; `agent_auth_failed`: the agent's provider refused its credential */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1909,6 +1999,99 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    follow_agent_send_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description server-sent events, each one's data an `AgentStreamEvent` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgentStreamEvent"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_send_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentSendRequest"];
+            };
+        };
+        responses: {
+            /** @description server-sent events, each one's data an `AgentStreamEvent` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgentStreamEvent"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the sandbox is not running, or the session is answering another message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `agent_credential_skipped`: the sandbox holds no credential for that agent */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
