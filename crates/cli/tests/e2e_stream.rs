@@ -387,7 +387,7 @@ fn a_client_that_goes_away_or_a_cancelled_session_stops_the_agent() {
     let status = child.wait().unwrap();
     assert!(!status.success());
     // Another status while a send runs is still refused.
-    let _child = start_sleeper(&server, "stopper");
+    let mut child = start_sleeper(&server, "stopper");
     let (status, busy) = api(
         &server,
         "PATCH",
@@ -399,6 +399,8 @@ fn a_client_that_goes_away_or_a_cancelled_session_stops_the_agent() {
         (409, &json!("session_busy")),
         "{busy:#}"
     );
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -108,13 +108,13 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/workspace-uploads", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/agent-send", &["post"]),
     ("/api/v0beta1/sandboxes/{id}/agent-send/stream", &["post"]),
-    (
-        "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}/events",
-        &["get"],
-    ),
     ("/api/v0beta1/sandboxes/{id}/agent-send-jobs", &["post"]),
     (
         "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}",
+        &["get"],
+    ),
+    (
+        "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}/events",
         &["get"],
     ),
     ("/api/v0beta1/sandboxes/{id}/sessions", &["get", "post"]),

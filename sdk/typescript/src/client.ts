@@ -54,6 +54,7 @@ import type {
   WorkspaceUpload,
 } from "./types.js";
 import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
+import { readAgentEvents, type AgentStreamEvent, type AgentStreamOptions } from "./stream.js";
 
 export const SDK_VERSION = "0.1.0";
 
@@ -470,8 +471,11 @@ export class AmikaClient {
    * Send a message to the agent (Claude Code, Codex) in a running sandbox and wait for its
    * reply. The agent runs with exactly the credential resolved for its kind at create; the
    * reply is redacted (`[REDACTED:<name>]` for every injected value). A failed run is a reply
-   * with `isError: true` and an `errorCode`; an agent kind that was skipped at create is an
-   * `AmikaApiError` (422 `agent_credential_skipped`) and starts nothing.
+   * with `isError: true` and an `errorCode`, except an agent that could not authenticate with
+   * its provider: that is an `AmikaApiError` (422 `agent_auth_failed`) whose `message` is
+   * amika's and whose `details[0]` (`field: "agent"`) carries the agent's own. An agent kind that
+   * was skipped at create is an `AmikaApiError` (422 `agent_credential_skipped`) and starts
+   * nothing.
    *
    * The request lasts as long as the agent: at most `timeoutSecs` (plus the client's
    * `timeoutMs` as a margin) when given, else the server's deadline (10 minutes by default).
@@ -488,6 +492,46 @@ export class AmikaClient {
       signal,
       timeoutMs: body.timeoutSecs === undefined ? null : body.timeoutSecs * 1000 + this.#timeoutMs,
     });
+  }
+
+  /**
+   * Send a message to the agent and yield its progress as it comes: `status` (`pending`, then
+   * `running`), `delta`s (text, thinking, tool calls and their results, redacted), then `done`
+   * (the answer as `agentSend` returns it). The request goes out when the iteration starts;
+   * errors before the agent starts (a bad request, a skipped kind, a busy session) are thrown
+   * by the first step as `AmikaApiError`s, as `agentSend` throws them. An agent that could not
+   * authenticate ends the iteration with the `AmikaApiError` `agentSend` throws (422
+   * `agent_auth_failed`, the agent's message in `details`). Leaving the loop early or aborting
+   * `signal` closes the connection, which stops the agent (the send is recorded
+   * `agent_cancelled`). No client timeout applies; the server's deadline (or `timeoutSecs`) does.
+   */
+  async *agentSendStream(
+    sandbox: string,
+    input: AgentSendInput,
+    options: AgentStreamOptions = {},
+  ): AsyncGenerator<AgentStreamEvent, void, undefined> {
+    const url = this.#url("/api/v0beta1/sandboxes/{id}/agent-send/stream", { id: sandbox });
+    const resp = await this.#send("post", url, toWire(input), options.signal, null);
+    yield* readAgentEvents(resp, `POST ${new URL(url).pathname}`);
+  }
+
+  /**
+   * Follow a send (a job from `startAgentSendJob`, or any other form of send) from its `status`
+   * to its `done`, as `agentSendStream` yields them; a send that has already ended gives its
+   * final `status` and `done` at once. Leaving the loop or aborting `signal` leaves the send
+   * running. A job that does not exist is an `AmikaApiError` (404).
+   */
+  async *followAgentSendJob(
+    sandbox: string,
+    jobId: string,
+    options: AgentStreamOptions = {},
+  ): AsyncGenerator<AgentStreamEvent, void, undefined> {
+    const url = this.#url("/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}/events", {
+      id: sandbox,
+      job_id: jobId,
+    });
+    const resp = await this.#send("get", url, undefined, options.signal, null);
+    yield* readAgentEvents(resp, `GET ${new URL(url).pathname}`);
   }
 
   /**

@@ -20,5 +20,13 @@ export {
   AmikaTimeoutError,
 } from "./errors.js";
 export type * from "./types.js";
+export type {
+  AgentDeltaKind,
+  AgentStreamDelta,
+  AgentStreamDone,
+  AgentStreamEvent,
+  AgentStreamOptions,
+  AgentStreamStatus,
+} from "./stream.js";
 /** The snake_case wire types generated from the server's OpenAPI document. */
 export type { components as WireComponents, paths as WirePaths } from "./generated/openapi.js";

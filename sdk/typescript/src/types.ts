@@ -420,8 +420,10 @@ export interface AgentSendCallOptions {
 
 /**
  * The agent's reply, redacted: every value injected into the sandbox reads `[REDACTED:<name>]`.
- * A failed run (crash, authentication failure, deadline, cancellation) is a reply with
- * `isError: true`, `response` saying what happened and `errorCode` why, not an exception.
+ * A failed run (crash, deadline, cancellation) is a reply with `isError: true`, `response`
+ * saying what happened and `errorCode` why, not an exception. An agent that could not
+ * authenticate is the exception: `agentSend` and `agentSendStream` throw an `AmikaApiError`
+ * (422 `agent_auth_failed`), while a job's `response` records it (`errorCode: "agent_auth_failed"`).
  */
 export interface AgentSendResponse {
   /** amika's session id: pass it as `sessionId` to continue the conversation. */

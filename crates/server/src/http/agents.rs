@@ -59,7 +59,7 @@ pub async fn agent_send_stream(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<t::AgentSendRequest>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    Ok(events(svc.agent_send_stream(&c, &id, req).await?))
+    Ok(send_events(svc.agent_send_stream(&c, &id, req).await?))
 }
 
 /// Follows a send (a job, started by any form of `agent-send`) as server-sent events, from its
@@ -75,13 +75,17 @@ pub async fn follow_agent_send_job(
     Auth(c): Auth,
     ApiPath((id, job_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    Ok(events(svc.follow_agent_send_job(&c, &id, &job_id).await?))
+    Ok(send_events(
+        svc.follow_agent_send_job(&c, &id, &job_id).await?,
+    ))
 }
 
 /// A send's events as SSE. A `done` whose agent could not authenticate becomes the `error`
 /// that `agent-send` answers with. The stream ends after its last event; dropping it drops the
-/// follower.
-fn events(follow: SendFollow) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// follower. Also what the web UI's job events route answers with (`web::agent_stream`).
+pub(crate) fn send_events(
+    follow: SendFollow,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let trace_id = current_trace_id();
     let stream = futures::stream::unfold(Some(follow), move |follow| {
         let trace_id = trace_id.clone();

@@ -3,9 +3,10 @@
 //! A send from the page uses the job form of agent-send (`Service::create_agent_send_job`, the
 //! same method as `POST /api/v0beta1/sandboxes/{id}/agent-send-jobs`): the POST starts the job
 //! and redirects to the sandbox's page (post/redirect/get), which shows the message with a
-//! "waiting" reply. A small script polls [`conversation_json`] and swaps in the server-rendered
-//! conversation when the reply arrives; without scripts, the page reloads itself while a reply
-//! is pending. Why not a synchronous send: an agent may work for up to the server's deadline (10
+//! "waiting" reply and a Cancel button. A small script follows the send's events
+//! ([`super::agent_stream`]), showing the reply as it comes, then swaps in the server-rendered
+//! conversation from [`conversation_json`] (which it polls instead where the events fail);
+//! without scripts, the page reloads itself while a reply is pending. Why not a synchronous send: an agent may work for up to the server's deadline (10
 //! minutes by default), a browser request that long is fragile, and a synchronous send is
 //! cancelled — its agent killed — when its request goes away (a closed tab, a click elsewhere).
 //! A job outlives the page.
@@ -261,18 +262,34 @@ pub fn message_box(
     )
 }
 
-fn turn_html(agent: AgentKind, turn: &t::AgentTurn) -> String {
+/// A duration in milliseconds as the pending reply shows it: `42 s`, `3 min 5 s`.
+fn elapsed_text(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {} s", secs / 60, secs % 60)
+    }
+}
+
+/// A turn of the conversation. A pending one shows how long it has run and `cancel`, the form
+/// that stops it (empty where there is none).
+fn turn_html(agent: AgentKind, turn: &t::AgentTurn, cancel: &str) -> String {
     let you = format!(
         "<div class=\"bubble you\"><p class=\"who\">You · {}</p><div class=\"text\">{}</div></div>",
         html::date(&turn.created_at),
         escape(&turn.message)
     );
     let reply = if pending(turn.state) {
+        let ms = (chrono::Utc::now() - turn.created_at).num_milliseconds();
         format!(
             "<div class=\"bubble agent pending\" aria-busy=\"true\"><p class=\"who\">{agent}</p>\
-<p class=\"waiting\"><span class=\"spinner\" aria-hidden=\"true\"></span>Waiting for {agent}'s reply… ({state})</p></div>",
+<p class=\"waiting\"><span class=\"spinner\" aria-hidden=\"true\"></span><span>Waiting for {agent}'s reply… (<span class=\"turn-state\">{state}</span>, \
+<span class=\"elapsed\" data-elapsed-ms=\"{ms}\">{elapsed}</span>)</span></p>\
+<div class=\"stream\" aria-live=\"polite\" hidden></div>{cancel}</div>",
             agent = escape(agent.as_str()),
             state = escape(turn.state.as_str()),
+            elapsed = elapsed_text(ms),
         )
     } else {
         let when = turn
@@ -307,11 +324,31 @@ fn turn_html(agent: AgentKind, turn: &t::AgentTurn) -> String {
     )
 }
 
-/// The inside of the conversation card (also what the poll answers with).
-fn conversation_inner(conv: &Conversation) -> String {
+/// The pending send's job in the shown conversation, if one runs.
+fn in_flight_job(conv: &Conversation) -> Option<(&t::AgentSession, &t::AgentTurn)> {
+    let session = conv.session.as_ref()?;
+    let turn = session
+        .transcript
+        .iter()
+        .flatten()
+        .rev()
+        .find(|turn| pending(turn.state))?;
+    Some((session, turn))
+}
+
+/// The inside of the conversation card (also what the poll answers with); `csrf` goes into the
+/// Cancel form of a pending reply. Links use the sandbox's id, which every route accepts.
+fn conversation_inner(conv: &Conversation, csrf: &str) -> String {
     let Some(session) = &conv.session else {
         return "<p class=\"empty\">No messages yet: send one above.</p>".into();
     };
+    let cancel = format!(
+        "<form method=\"post\" action=\"/sandboxes/{sandbox}/sessions/{id}/cancel\" class=\"cancel-form\">{csrf}\
+<button type=\"submit\" class=\"button small danger\" id=\"cancel\">Cancel</button></form>",
+        sandbox = escape(&session.sandbox_id),
+        id = escape(&session.id),
+        csrf = html::csrf_field(csrf),
+    );
     let turns = session.transcript.as_deref().unwrap_or_default();
     let credential = session
         .server_metadata
@@ -327,7 +364,7 @@ fn conversation_inner(conv: &Conversation) -> String {
     };
     let items: String = turns
         .iter()
-        .map(|turn| turn_html(session.agent_name, turn))
+        .map(|turn| turn_html(session.agent_name, turn, &cancel))
         .collect();
     format!(
         "<p class=\"session-meta\">Session <code id=\"session-id\">{id}</code> · {agent}{credential} · {n} message{s} · started {started}{others}</p>\
@@ -340,21 +377,23 @@ fn conversation_inner(conv: &Conversation) -> String {
     )
 }
 
-/// The conversation card; while a reply is pending it carries the URL the page script polls.
-pub fn conversation_card(s: &t::Sandbox, conv: &Conversation) -> String {
-    let poll = if conv.in_flight() {
-        format!(
-            " data-poll=\"{}/conversation\" data-in-flight=\"true\"",
-            sandbox_href(s)
-        )
-    } else {
-        String::new()
+/// The conversation card; while a reply is pending it carries the URLs the page script follows
+/// (the send's events, [`super::agent_stream::job_events`]) and polls (where events fail).
+pub fn conversation_card(s: &t::Sandbox, conv: &Conversation, csrf: &str) -> String {
+    let poll = match in_flight_job(conv) {
+        Some((session, turn)) => format!(
+            " data-poll=\"{href}/conversation\" data-in-flight=\"true\" data-events=\"/sandboxes/{sandbox}/agent-jobs/{job}/events\"",
+            href = sandbox_href(s),
+            sandbox = escape(&session.sandbox_id),
+            job = escape(&turn.id),
+        ),
+        None => String::new(),
     };
     format!(
         "<section class=\"card\" aria-labelledby=\"conversation-title\" id=\"conversation\"{poll}>\
 <h2 id=\"conversation-title\">Conversation</h2><div id=\"conversation-body\">{}</div>\
 <p id=\"conversation-status\" class=\"hint\" aria-live=\"polite\"></p></section>",
-        conversation_inner(conv)
+        conversation_inner(conv, csrf)
     )
 }
 
@@ -414,7 +453,7 @@ pub async fn conversation_json(
             StatusCode::OK,
             serde_json::json!({
                 "in_flight": conv.in_flight(),
-                "html": conversation_inner(&conv),
+                "html": conversation_inner(&conv, &session.csrf),
             }),
         ),
         Err(e) => {

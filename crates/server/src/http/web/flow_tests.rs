@@ -11,21 +11,21 @@ use tower::ServiceExt;
 use crate::{http::router, open, ServerConfig, Service};
 use amika_types as t;
 
-struct Ui {
-    router: Router,
-    service: Service,
-    admin_key: String,
+pub(super) struct Ui {
+    pub(super) router: Router,
+    pub(super) service: Service,
+    pub(super) admin_key: String,
     _dir: tempfile::TempDir,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: String,
 }
 
 impl Answer {
-    fn location(&self) -> &str {
+    pub(super) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -39,7 +39,7 @@ impl Answer {
             .collect()
     }
     /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
+    pub(super) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"_csrf\" value=\"")
@@ -70,7 +70,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 impl Ui {
-    async fn new() -> Ui {
+    pub(super) async fn new() -> Ui {
         let dir = tempfile::tempdir().unwrap();
         let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
         let opened = open(config).await.expect("server opens");
@@ -82,7 +82,7 @@ impl Ui {
         }
     }
 
-    async fn send(&self, req: Request<Body>) -> Answer {
+    pub(super) async fn send(&self, req: Request<Body>) -> Answer {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -93,7 +93,7 @@ impl Ui {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+    pub(super) async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
         let mut req = Request::get(path);
         if let Some(c) = cookie {
             req = req.header(header::COOKIE, c);
@@ -101,7 +101,12 @@ impl Ui {
         self.send(req.body(Body::empty()).unwrap()).await
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Answer {
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Answer {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(path)
@@ -113,7 +118,7 @@ impl Ui {
     }
 
     /// Sign in with `key`; returns the `Cookie` header value of the session.
-    async fn sign_in(&self, key: &str) -> String {
+    pub(super) async fn sign_in(&self, key: &str) -> String {
         let page = self.get("/login", None).await;
         let login_cookie = cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE);
         let token = page.csrf();
@@ -128,7 +133,7 @@ impl Ui {
         cookie_pair(&a.set_cookies(), super::SESSION_COOKIE)
     }
 
-    async fn caller(&self) -> crate::service::Caller {
+    pub(super) async fn caller(&self) -> crate::service::Caller {
         self.service.authenticate(&self.admin_key).await.unwrap()
     }
 }
@@ -826,12 +831,12 @@ async fn deletes_go_through_a_confirm_page() {
 /// The test agent of the CLI's end-to-end tests (not the real Claude Code): it echoes the
 /// message, prints a SHA-256 of the credential it was given, and sleeps or prints its raw
 /// credential when the message asks it to.
-const FAKE_CLAUDE: &str = include_str!("../../../../cli/tests/fixtures/fake-claude.sh");
-const AGENT_KEY: &str = "sk-ant-api03-FLOWTEST-5eC7e7a1b2";
+pub(super) const FAKE_CLAUDE: &str = include_str!("../../../../cli/tests/fixtures/fake-claude.sh");
+pub(super) const AGENT_KEY: &str = "sk-ant-api03-FLOWTEST-5eC7e7a1b2";
 
 /// A running sandbox `name` whose claude credential is the api key `work-key` (codex skipped),
 /// with the test agent installed as `claude`.
-async fn agent_sandbox(ui: &Ui, name: &str) {
+pub(super) async fn agent_sandbox(ui: &Ui, name: &str) {
     let caller = ui.caller().await;
     ui.service
         .create_credential(
@@ -920,7 +925,7 @@ async fn settled_conversation(ui: &Ui, cookie: &str, name: &str) -> serde_json::
     }
 }
 
-async fn sessions(ui: &Ui, name: &str) -> t::AgentSessionsList {
+pub(super) async fn sessions(ui: &Ui, name: &str) -> t::AgentSessionsList {
     let caller = ui.caller().await;
     ui.service
         .list_agent_sessions(&caller, name, None, None, None)
@@ -928,7 +933,7 @@ async fn sessions(ui: &Ui, name: &str) -> t::AgentSessionsList {
         .unwrap()
 }
 
-async fn delete_sandbox(ui: &Ui, name: &str) {
+pub(super) async fn delete_sandbox(ui: &Ui, name: &str) {
     let caller = ui.caller().await;
     ui.service.delete_sandbox(&caller, name).await.unwrap();
 }

@@ -9,6 +9,7 @@
 //! Every page is sent with a strict Content-Security-Policy (scripts, styles and everything else
 //! from this server only) and `X-Frame-Options: DENY`; the CSS and JS are embedded in the binary.
 
+mod agent_stream;
 mod agents;
 #[cfg(test)]
 mod flow_tests;
@@ -18,6 +19,8 @@ mod sandbox_form;
 mod sandboxes;
 mod secrets;
 mod session;
+#[cfg(test)]
+mod stream_tests;
 mod workspace;
 
 use std::sync::Arc;
@@ -74,6 +77,14 @@ pub fn routes() -> Router<Service> {
         .route(
             "/sandboxes/{name}/conversation",
             get(agents::conversation_json),
+        )
+        .route(
+            "/sandboxes/{name}/agent-jobs/{job_id}/events",
+            get(agent_stream::job_events),
+        )
+        .route(
+            "/sandboxes/{name}/sessions/{session_id}/cancel",
+            post(agent_stream::cancel),
         )
         .route(
             "/sandboxes/{name}/delete",

@@ -239,7 +239,7 @@ pub(super) async fn detail_page(
         table = resolution_table("Resolved agent credentials", &s.resolved_agent_credentials),
         secrets = secret_names_list(&s.secret_names),
         message_box = message_box(session, &s, &conversation, draft),
-        conversation_card = conversation_card(&s, &conversation),
+        conversation_card = conversation_card(&s, &conversation, &session.csrf),
     );
     // A starting sandbox reloads the page; a pending reply is polled by the page's script
     // (which keeps what is being typed), or reloads it where scripts do not run.

@@ -1,77 +1,216 @@
 // amika web UI: small progressive enhancements. Every feature also works without this file
 // (the server handles "Add env var" and "Remove" as form submissions, and a sandbox page with a
-// pending agent reply reloads itself when scripts do not run).
+// pending agent reply reloads itself when scripts do not run, where Cancel is a plain form post).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpMessageBox();
+  followReply();
   setUpEnvRows();
 });
 
-// The agent message box: Ctrl+Enter sends, Send is not pressed twice, and a pending reply is
-// polled from the server (which renders and escapes the conversation) instead of reloading the
-// page, so a message being typed meanwhile is kept.
+// The agent message box: Ctrl+Enter sends, and Send is not pressed twice nor while a reply is
+// still coming (followReply enables it again).
 function setUpMessageBox() {
   const form = document.getElementById("message-form");
-  if (form) {
-    const message = document.getElementById("message");
-    message?.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    const send = document.getElementById("send");
-    form.addEventListener("submit", () => {
-      if (send) {
-        send.disabled = true;
-        send.textContent = "Sending…";
-      }
-    });
-    // Back to this page from the browser's cache: the button works again.
-    window.addEventListener("pageshow", () => {
-      if (send) {
-        send.disabled = false;
-        send.textContent = "Send";
-      }
-    });
-  }
+  const send = document.getElementById("send");
+  if (!form) return;
+  const running = () => document.getElementById("conversation")?.dataset.inFlight === "true";
+  document.getElementById("message")?.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      if (!send?.disabled) form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", (event) => {
+    if (send?.disabled) {
+      event.preventDefault();
+    } else if (send) {
+      send.disabled = true;
+      send.textContent = "Sending…";
+    }
+  });
+  // Back to this page from the browser's cache: the button works again (unless a reply runs).
+  window.addEventListener("pageshow", () => {
+    if (send) {
+      send.disabled = running();
+      send.textContent = "Send";
+    }
+  });
+}
 
+// A pending reply, shown as it comes: the page follows the send's events (text as it arrives,
+// tool calls as small lines, the time it has run), then swaps in the conversation as the server
+// renders (and escapes) it. Where the events fail it polls that conversation instead. Either way
+// the page is not reloaded, so a message being typed meanwhile is kept. What the agent sent is
+// put on the page as text (textContent), never as markup. Cancel posts its form in the
+// background; the events then show how the send ended.
+function followReply() {
   const conversation = document.getElementById("conversation");
   const body = document.getElementById("conversation-body");
   const status = document.getElementById("conversation-status");
+  const send = document.getElementById("send");
   if (!conversation || !body || conversation.dataset.inFlight !== "true") return;
-  const url = conversation.dataset.poll;
-  // Twice a second for the first 15 s (most replies), then less and less often.
-  let delay = 500;
-  let polls = 0;
+  const say = (text) => {
+    if (status) status.textContent = text;
+  };
+  if (send) send.disabled = true;
+  say("The reply is on its way: Send works again once it has arrived.");
+  let source = null;
   let shown = null;
-  const poll = async () => {
-    let answer;
-    try {
-      const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
-      const type = response.headers.get("content-type") || "";
-      // Signed out meanwhile: the answer is the sign-in page, not JSON.
-      if (!response.ok || !type.startsWith("application/json")) throw new Error(String(response.status));
-      answer = await response.json();
-    } catch {
-      if (status) status.textContent = "Could not check for the reply: reload the page to see it.";
-      return;
-    }
+  const render = (answer) => {
     // Replaced only when it changed, so a screen reader is not sent back to its start.
     if (answer.html !== shown) {
       body.innerHTML = answer.html;
       shown = answer.html;
     }
+  };
+  const loaded = Date.now();
+  const ticking = setInterval(() => showElapsed(body, loaded), 1000);
+  const finish = (text) => {
+    conversation.dataset.inFlight = "false";
+    if (send) send.disabled = false;
+    clearInterval(ticking);
+    say(text);
+  };
+
+  // Twice a second for the first 15 s (most replies), then less and less often.
+  let delay = 500;
+  let polls = 0;
+  const poll = async () => {
+    let answer;
+    try {
+      answer = await fetchConversation(conversation.dataset.poll);
+    } catch {
+      say("Could not check for the reply: reload the page to see it.");
+      return;
+    }
+    render(answer);
     if (answer.in_flight) {
       if (++polls > 30) delay = Math.min(delay * 1.5, 5000);
       setTimeout(poll, delay);
     } else {
-      conversation.dataset.inFlight = "false";
-      if (status) status.textContent = "The reply has arrived.";
+      finish("The reply has arrived.");
     }
   };
-  setTimeout(poll, delay);
+  // The end of the send: the conversation as the server renders it (or `fallback` where that
+  // cannot be fetched), then Send again.
+  const end = async (text, fallback) => {
+    source?.close();
+    source = null;
+    try {
+      const answer = await fetchConversation(conversation.dataset.poll);
+      render(answer);
+      if (answer.in_flight) return void setTimeout(poll, delay);
+    } catch {
+      fallback();
+    }
+    finish(text);
+  };
+
+  conversation.addEventListener("submit", async (event) => {
+    const cancel = event.target.closest(".cancel-form");
+    if (!cancel) return;
+    event.preventDefault();
+    const button = cancel.querySelector("button");
+    if (button) {
+      button.disabled = true;
+      button.textContent = "Cancelling…";
+    }
+    say("Cancelling: stopping the agent…");
+    try {
+      const response = await fetch(cancel.action, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(cancel)),
+      });
+      // The send's events (or the next poll) show how it ended.
+      if (!response.ok) throw new Error(String(response.status));
+    } catch {
+      cancel.submit();
+    }
+  });
+
+  const url = conversation.dataset.events;
+  if (!url || typeof EventSource !== "function") return void setTimeout(poll, delay);
+  source = new EventSource(url);
+  const stream = () => body.querySelector(".bubble.agent.pending .stream");
+  // A (re)connection replays the progress so far: start the shown text over.
+  source.addEventListener("open", () => stream()?.replaceChildren());
+  source.addEventListener("status", (event) => {
+    const state = body.querySelector(".bubble.agent.pending .turn-state");
+    if (state) state.textContent = JSON.parse(event.data).state;
+  });
+  source.addEventListener("delta", (event) => {
+    const target = stream();
+    if (target) showDelta(target, JSON.parse(event.data));
+  });
+  source.addEventListener("done", (event) => {
+    const done = JSON.parse(event.data);
+    const text = !done.is_error
+      ? "The reply has arrived."
+      : done.error_code === "agent_cancelled"
+        ? "Cancelled: the agent was stopped."
+        : `The agent failed: ${done.response}`;
+    end(text, () => {
+      const target = stream();
+      if (target) {
+        target.hidden = false;
+        target.textContent = done.response;
+      }
+    });
+  });
+  // The server's `error` event carries data; the browser's own (a lost connection) does not.
+  source.addEventListener("error", (event) => {
+    if (typeof event.data === "string") {
+      end(`The agent could not answer: ${JSON.parse(event.data).message}`, () => {});
+    } else if (source?.readyState === EventSource.CLOSED) {
+      // Refused (signed out, a job this server no longer knows): poll instead.
+      source = null;
+      setTimeout(poll, delay);
+    }
+  });
+}
+
+// One `delta` event in the pending reply: text joins the text before it; a tool call or the
+// agent's thinking is a small line of its own; a tool's result is not shown.
+function showDelta(stream, delta) {
+  const last = stream.lastElementChild;
+  if (delta.kind === "text") {
+    stream.hidden = false;
+    if (last && last.className === "streamed") {
+      last.append(delta.text);
+    } else {
+      const span = document.createElement("span");
+      span.className = "streamed";
+      span.textContent = delta.text;
+      stream.append(span);
+    }
+  } else if (delta.kind === "tool_call" || delta.kind === "thinking") {
+    stream.hidden = false;
+    const line = document.createElement("span");
+    line.className = delta.kind === "tool_call" ? "tool" : "thinking";
+    line.textContent = delta.kind === "tool_call" ? `→ ${delta.tool || "tool"}: ${delta.text}` : delta.text;
+    stream.append(line);
+  }
+}
+
+// The time the pending reply has run: what the server measured when it rendered the page, plus
+// the time since.
+function showElapsed(body, loaded) {
+  for (const el of body.querySelectorAll(".elapsed[data-elapsed-ms]")) {
+    const secs = Math.max(0, Math.floor((Number(el.dataset.elapsedMs) + Date.now() - loaded) / 1000));
+    el.textContent = secs < 60 ? `${secs} s` : `${Math.floor(secs / 60)} min ${secs % 60} s`;
+  }
+}
+
+// The conversation as the server renders it: `{in_flight, html}`.
+async function fetchConversation(url) {
+  const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
+  const type = response.headers.get("content-type") || "";
+  // Signed out meanwhile: the answer is the sign-in page, not JSON.
+  if (!response.ok || !type.startsWith("application/json")) throw new Error(String(response.status));
+  return response.json();
 }
 
 function setUpEnvRows() {
