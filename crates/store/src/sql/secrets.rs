@@ -20,10 +20,12 @@ const INSERT: &str = concat!(
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
-// Everything but id and created_at; a rename or scope change can still conflict.
+// Everything but id and created_at; a rename or scope change can still conflict. Only if the
+// row is still as it was read ($12, $13): a compare-and-set, so that two concurrent updates
+// cannot both store the version they computed from the same old one.
 const UPDATE: &str = "UPDATE secrets SET org_id = $2, user_id = $3, name = $4, description = $5, \
      scope = $6, version = $7, kek_id = $8, wrapped_key = $9, ciphertext = $10, \
-     updated_at = $11 WHERE id = $1";
+     updated_at = $11 WHERE id = $1 AND version = $12 AND updated_at = $13";
 const GET: &str = concat!("SELECT ", columns!(), " FROM secrets WHERE id = $1");
 const LIST_VISIBLE: &str = concat!(
     "SELECT ",
@@ -139,8 +141,9 @@ pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<
     Ok(())
 }
 
-pub(crate) async fn update_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
-    let p = params![
+/// The parameters of [`UPDATE`]: `row` over the stored row, if that is still `previous`.
+fn update_params<'a>(row: &'a SecretRow, previous: &SecretRow) -> Vec<Param<'a>> {
+    params![
         &row.id,
         &row.org_id,
         &row.user_id,
@@ -152,12 +155,22 @@ pub(crate) async fn update_secret(db: &impl Backend, row: &SecretRow) -> Result<
         &row.sealed.wrapped_key,
         &row.sealed.ciphertext,
         row.updated_at,
-    ];
+        previous.version,
+        previous.updated_at,
+    ]
+    .to_vec()
+}
+
+pub(crate) async fn update_secret(
+    db: &impl Backend,
+    row: &SecretRow,
+    previous: &SecretRow,
+) -> Result<bool> {
     let done = db
-        .execute(UPDATE, &p)
+        .execute(UPDATE, &update_params(row, previous))
         .await
         .map_err(|e| conflict_or_db(e, || conflict(row)))?;
-    expect_rows(done, "secret")
+    Ok(done > 0)
 }
 
 pub(crate) async fn get_secret(db: &impl Backend, id: &str) -> Result<SecretRow> {
