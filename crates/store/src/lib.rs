@@ -89,6 +89,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// it changed meanwhile or is gone, and the caller reads it again. `Conflict` when a rename
     /// or scope change takes a name.
     async fn update_secret(&self, row: &SecretRow, previous: &SecretRow) -> Result<bool>;
+    /// Write a batch of secrets all or none, in one transaction: `inserts` as
+    /// [`Store::insert_secret`], `updates` (new row, row as read) as [`Store::update_secret`],
+    /// and `events`, their audit events. False when an update's row changed meanwhile;
+    /// `Conflict` when an insert's name was taken meanwhile. Either way nothing was written.
+    async fn write_secrets(
+        &self,
+        inserts: &[SecretRow],
+        updates: &[(SecretRow, SecretRow)],
+        events: &[AuditRow],
+    ) -> Result<bool>;
     async fn get_secret(&self, id: &str) -> Result<SecretRow>;
     /// Secrets visible to a user: their own user-scoped ones and their org's org-scoped ones.
     async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>>;

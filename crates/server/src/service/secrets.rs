@@ -10,7 +10,7 @@ use super::audit::Subject;
 use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
-fn to_wire(r: SecretRow) -> t::SecretSummary {
+pub(crate) fn to_wire(r: SecretRow) -> t::SecretSummary {
     t::SecretSummary {
         id: r.id,
         org_id: r.org_id,
@@ -149,7 +149,7 @@ impl Service {
         Ok(to_wire(row))
     }
 
-    fn secret_subject<'a>(&self, row: &'a SecretRow) -> Subject<'a> {
+    pub(crate) fn secret_subject<'a>(&self, row: &'a SecretRow) -> Subject<'a> {
         Subject {
             object_type: "secret",
             object_id: &row.id,

@@ -94,6 +94,14 @@ impl<B: Backend> Store for B {
     async fn update_secret(&self, row: &SecretRow, previous: &SecretRow) -> Result<bool> {
         secrets::update_secret(self, row, previous).await
     }
+    async fn write_secrets(
+        &self,
+        inserts: &[SecretRow],
+        updates: &[(SecretRow, SecretRow)],
+        events: &[AuditRow],
+    ) -> Result<bool> {
+        secrets::write_secrets(self, inserts, updates, events).await
+    }
     async fn get_secret(&self, id: &str) -> Result<SecretRow> {
         secrets::get_secret(self, id).await
     }

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{params, Backend, Param};
+use super::audit::audit_statements;
+use crate::backend::{params, Backend, Param, Statement};
 use crate::codec::{conflict_or_db, convert_all, expect_rows, parse_enum, Cell};
-use crate::{Result, Sealed, SecretRow, StoreError};
+use crate::{AuditRow, Result, Sealed, SecretRow, StoreError};
 
 // The column list, so each SELECT and `SecretRecord` stay in step.
 macro_rules! columns {
@@ -120,8 +121,8 @@ fn user_shadows_org(rows: Vec<SecretRow>) -> Vec<SecretRow> {
     by_name.into_values().collect()
 }
 
-pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
-    let p = params![
+fn insert_params(row: &SecretRow) -> Vec<Param<'_>> {
+    params![
         &row.id,
         &row.org_id,
         &row.user_id,
@@ -134,8 +135,12 @@ pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<
         &row.sealed.ciphertext,
         row.created_at,
         row.updated_at,
-    ];
-    db.execute(INSERT, &p)
+    ]
+    .to_vec()
+}
+
+pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
+    db.execute(INSERT, &insert_params(row))
         .await
         .map_err(|e| conflict_or_db(e, || conflict(row)))?;
     Ok(())
@@ -159,6 +164,42 @@ fn update_params<'a>(row: &'a SecretRow, previous: &SecretRow) -> Vec<Param<'a>>
         previous.updated_at,
     ]
     .to_vec()
+}
+
+/// Inserts, compare-and-set updates (new row, row as read) and their audit events, all or none
+/// in one transaction; false when an update's row changed meanwhile.
+pub(crate) async fn write_secrets(
+    db: &impl Backend,
+    inserts: &[SecretRow],
+    updates: &[(SecretRow, SecretRow)],
+    events: &[AuditRow],
+) -> Result<bool> {
+    let mut statements: Vec<Statement<'_>> = Vec::new();
+    for row in inserts {
+        statements.push(Statement {
+            sql: INSERT.into(),
+            params: insert_params(row),
+        });
+    }
+    for (row, previous) in updates {
+        statements.push(Statement {
+            sql: UPDATE.into(),
+            params: update_params(row, previous),
+        });
+    }
+    let details: Vec<String> = events.iter().map(|e| e.detail.to_string()).collect();
+    statements.extend(audit_statements(events, &details));
+    let written = db.execute_all(&statements).await.map_err(|e| {
+        conflict_or_db(e, || {
+            "a secret of this batch was created by another request meanwhile".to_string()
+        })
+    })?;
+    match written {
+        Ok(()) => Ok(true),
+        // Only an update can change nothing: its row is no longer the one that was read.
+        Err(i) if i >= inserts.len() && i < inserts.len() + updates.len() => Ok(false),
+        Err(i) => Err(sqlx::Error::Protocol(format!("batch statement {i} changed no rows")).into()),
+    }
 }
 
 pub(crate) async fn update_secret(
