@@ -924,6 +924,18 @@ fn secret_push_story(server: &Server) {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
+    // Values are taken verbatim; where other readers would differ, a warning names the line.
+    for warning in [
+        "app.env:5: the value of QUOTED is in quotes",
+        "app.env:6: the value of HASH contains ' #'",
+        "app.env:9: DUP is set on line 8 and again on line 9",
+    ] {
+        let line = stderr.lines().find(|l| l.contains(warning));
+        assert!(
+            line.is_some_and(|l| l.starts_with("warning: ")),
+            "{warning}: {stderr}"
+        );
+    }
     let expected: Vec<(&str, &str)> = vec![
         ("DUP", "second-duplicate"),
         ("ENV_ONLY", "env-only-value-1234"),
