@@ -305,6 +305,16 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
             description: args.description.clone(),
         })
         .collect();
+    send_batch(ctx, &client, secrets).await
+}
+
+/// Push `secrets` in one request, with a progress line for big pushes, and print what was done.
+async fn send_batch(
+    ctx: &Ctx,
+    client: &amika_client::Client,
+    secrets: Vec<SecretBatchEntry>,
+) -> anyhow::Result<()> {
+    let count = secrets.len();
     let progress = Progress::new(count);
     let on_sent = {
         let progress = progress.clone();
