@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_quoted_value_is_warned_about_by_line_without_its_value() {
-        let got = messages("A=\"secret-one\"\nB= 'secret-two' \nC=plain\nD=\"\nE=`x`\n");
+        let got = messages("A=\"secret-one\"\nB= 'secret-two' \nC=plain\nD=\"a\" 'b'\nE=it's\n");
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(
             got[0].starts_with("app.env:1: the value of A is in quotes"),
@@ -221,7 +221,7 @@ mod tests {
             "{got:?}"
         );
         assert!(
-            got[2].starts_with("app.env:5: the value of E is in quotes"),
+            got[2].starts_with("app.env:4: the value of D is in quotes"),
             "{got:?}"
         );
         assert!(!got.concat().contains("secret-"), "{got:?}");
