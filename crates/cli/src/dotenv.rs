@@ -5,6 +5,10 @@
 //! the key is trimmed; the value is kept verbatim (no quote stripping, no inline comments, no
 //! `$VAR` expansion) except for a trailing `\r`; later duplicates win. A line without `=` or with
 //! an empty key is an error naming the file and the 1-based line number.
+//!
+//! This is what the public Amika CLI does too. Since other tools strip quotes and comments,
+//! [`warnings`] points at the lines where the two readings differ (a value in quotes, a value
+//! with ` #` in it) and at keys set twice, by file and line, never quoting a value.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,31 +29,106 @@ impl fmt::Display for DotenvError {
 
 impl std::error::Error for DotenvError {}
 
+/// A line this parser reads differently from shells and other `.env` readers, or a key set
+/// twice. Its text names the file, line and key, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotenvWarning {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for DotenvWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// The `KEY=VALUE` lines of `content`: (1-based line number, trimmed key, verbatim value).
+fn entries<'a>(
+    file: &'a str,
+    content: &'a str,
+) -> impl Iterator<Item = Result<(usize, &'a str, &'a str), DotenvError>> + 'a {
+    let content = content.strip_prefix('\u{feff}').unwrap_or(content);
+    content
+        .split('\n')
+        .enumerate()
+        .filter_map(move |(index, raw)| {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                return None;
+            }
+            let error = |problem| DotenvError {
+                file: file.to_string(),
+                line: index + 1,
+                problem,
+            };
+            let Some((key, value)) = line.split_once('=') else {
+                return Some(Err(error("expected KEY=VALUE")));
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                return Some(Err(error("expected KEY=VALUE, found an empty key")));
+            }
+            Some(Ok((index + 1, key, value)))
+        })
+}
+
 /// Parses `content`, read from `file` (used in error messages only).
 pub fn parse(file: &str, content: &str) -> Result<BTreeMap<String, String>, DotenvError> {
-    let content = content.strip_prefix('\u{feff}').unwrap_or(content);
     let mut map = BTreeMap::new();
-    for (index, raw) in content.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let error = |problem| DotenvError {
-            file: file.to_string(),
-            line: index + 1,
-            problem,
-        };
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| error("expected KEY=VALUE"))?;
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(error("expected KEY=VALUE, found an empty key"));
-        }
+    for entry in entries(file, content) {
+        let (_, key, value) = entry?;
         map.insert(key.to_string(), value.to_string());
     }
     Ok(map)
+}
+
+/// Whether `value`, trimmed, starts or ends with a quote, as a shell-style value in quotes does.
+fn looks_quoted(value: &str) -> bool {
+    let v = value.trim();
+    v.starts_with(['"', '\'', '`']) || v.ends_with(['"', '\'', '`'])
+}
+
+/// Whether `value` holds what other readers take for an inline comment: `#` after a space.
+fn has_inline_comment(value: &str) -> bool {
+    value.contains(" #") || value.contains("\t#")
+}
+
+/// The lines of a well-formed `content` worth a warning (see the module doc), in line order.
+/// Lines that [`parse`] rejects are not looked at.
+pub fn warnings(file: &str, content: &str) -> Vec<DotenvWarning> {
+    let mut found = Vec::new();
+    let mut first_line: BTreeMap<&str, usize> = BTreeMap::new();
+    for (line, key, value) in entries(file, content).flatten() {
+        let mut warn = |message: String| {
+            found.push(DotenvWarning {
+                file: file.to_string(),
+                line,
+                message,
+            })
+        };
+        if looks_quoted(value) {
+            warn(format!(
+                "the value of {key} is in quotes: they are kept as part of the value \
+                 (values are taken verbatim)"
+            ));
+        }
+        if has_inline_comment(value) {
+            warn(format!(
+                "the value of {key} contains ' #': it is kept as part of the value, not read \
+                 as a comment (values are taken verbatim)"
+            ));
+        }
+        if let Some(first) = first_line.insert(key, line) {
+            warn(format!(
+                "{key} is set on line {first} and again on line {line}: the value of line \
+                 {line} is used"
+            ));
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -120,6 +199,57 @@ mod tests {
             err.to_string().starts_with(".env:2: expected KEY=VALUE"),
             "{err}"
         );
+    }
+
+    fn messages(content: &str) -> Vec<String> {
+        warnings("app.env", content)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_quoted_value_is_warned_about_by_line_without_its_value() {
+        let got = messages("A=\"secret-one\"\nB= 'secret-two' \nC=plain\nD=\"a\" 'b'\nE=it's\n");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].starts_with("app.env:1: the value of A is in quotes"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("app.env:2: the value of B is in quotes"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].starts_with("app.env:4: the value of D is in quotes"),
+            "{got:?}"
+        );
+        assert!(!got.concat().contains("secret-"), "{got:?}");
+    }
+
+    #[test]
+    fn an_inline_comment_is_warned_about() {
+        let got = messages("A=v # note\nB=v\t#x\nC=a#b\nD=#all\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("app.env:1: the value of A contains ' #'"),
+            "{got:?}"
+        );
+        assert!(got[1].starts_with("app.env:2: the value of B"), "{got:?}");
+    }
+
+    #[test]
+    fn a_duplicate_key_names_both_lines() {
+        let got = messages("A=1\nB=2\n\n  A  =3\n");
+        assert_eq!(
+            got,
+            ["app.env:4: A is set on line 1 and again on line 4: the value of line 4 is used"]
+        );
+    }
+
+    #[test]
+    fn a_plain_file_has_no_warnings() {
+        assert!(messages("# c\nURL=postgres://u:p@h/db?x=1#frag\nK=v\n").is_empty());
     }
 
     fn key() -> impl Strategy<Value = String> {

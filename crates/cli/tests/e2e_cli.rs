@@ -924,6 +924,18 @@ fn secret_push_story(server: &Server) {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
+    // Values are taken verbatim; where other readers would differ, a warning names the line.
+    for warning in [
+        "app.env:5: the value of QUOTED is in quotes",
+        "app.env:6: the value of HASH contains ' #'",
+        "app.env:9: DUP is set on line 8 and again on line 9",
+    ] {
+        let line = stderr.lines().find(|l| l.contains(warning));
+        assert!(
+            line.is_some_and(|l| l.starts_with("warning: ")),
+            "{warning}: {stderr}"
+        );
+    }
     let expected: Vec<(&str, &str)> = vec![
         ("DUP", "second-duplicate"),
         ("ENV_ONLY", "env-only-value-1234"),
@@ -1220,6 +1232,35 @@ fn secret_push_with_an_invalid_name_stores_nothing() {
         &["\"ZZ BAD\"", "on the command line"],
     );
     assert_eq!(secret_names(&server), []);
+}
+
+/// Issue 18: a CLI killed 2 s into a 10,000-secret push once left 2,062 of them stored. The push
+/// is now one request written in one transaction: killed at any point, it leaves none or all.
+#[test]
+fn a_push_killed_midway_leaves_none_or_all_of_its_secrets() {
+    const COUNT: usize = 10_000;
+    let server = Server::start();
+    let env_file = server.dir.path().join("big.env");
+    let lines: String = (0..COUNT)
+        .map(|i| format!("KILLED_{i:05}=value-{i:05}-0123456789abcdef\n"))
+        .collect();
+    std::fs::write(&env_file, lines).unwrap();
+    let mut child = server
+        .amika()
+        .args(["secret", "push", "--yes", "--from-file"])
+        .arg(&env_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while in flight: the server takes seconds to seal and write 10,000 secrets in a
+    // debug build. Whenever the kill lands, the count below must be 0 or all.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stored = secret_names(&server).len();
+    assert!(stored == 0 || stored == COUNT, "{stored} of {COUNT} stored");
+    eprintln!("killed push: {stored} of {COUNT} stored");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,3 +77,46 @@ fn config_file_policies_apply_and_bad_files_stop_the_server() {
         );
     }
 }
+
+/// A push is one request, all or nothing: over the server's `max_body_bytes` it stores none of
+/// its secrets and says which limit to raise; under it, all of them.
+#[test]
+fn a_push_over_max_body_bytes_stores_nothing_and_names_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("server.json");
+    std::fs::write(&cfg, r#"{"max_body_bytes": 16384}"#).unwrap();
+    let server = Server::start_with(None, &["--config", cfg.to_str().unwrap()]);
+    let env_file = dir.path().join("big.env");
+    let lines: String = (0..1000)
+        .map(|i| format!("BIG_{i:04}=value-{i:04}-0123456789\n"))
+        .collect();
+    std::fs::write(&env_file, lines).unwrap();
+    let err = fails(
+        server
+            .amika()
+            .args(["secret", "push", "--yes", "--from-file"])
+            .arg(&env_file),
+    );
+    assert!(err.contains("max_body_bytes"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    assert!(!err.contains("value-0"), "{err}");
+    let listed = ok_json(server.amika().args(["secret", "list", "-o", "json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+    // 200 of them fit: all stored, in one request.
+    let lines: String = (0..200)
+        .map(|i| format!("FIT_{i:03}=value-{i:03}\n"))
+        .collect();
+    std::fs::write(&env_file, lines).unwrap();
+    let out = ok(server
+        .amika()
+        .args(["secret", "push", "--yes", "--from-file"])
+        .arg(&env_file));
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("Created FIT_"))
+            .count(),
+        200
+    );
+    let listed = ok_json(server.amika().args(["secret", "list", "-o", "json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 200);
+}

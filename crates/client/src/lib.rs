@@ -9,6 +9,7 @@
 
 mod agents;
 mod presets;
+mod secret_batch;
 mod stream;
 
 use std::fmt;

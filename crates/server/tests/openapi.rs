@@ -94,6 +94,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/secrets", &["get", "post"]),
     ("/api/v0beta1/secrets/{id}", &["put", "delete"]),
     ("/api/v0beta1/secrets/{id}/reveal", &["post"]),
+    ("/api/v0beta1/secret-batches", &["post"]),
     ("/api/v0beta1/secrets/{kind}", &["get", "post"]),
     ("/api/v0beta1/secrets/{kind}/{id}", &["put", "delete"]),
     ("/api/v0beta1/secrets/{kind}/{id}/reveal", &["post"]),

@@ -159,7 +159,7 @@ async fn a_ciphertext_moved_to_another_row_does_not_open() {
     let row_a = store.get_secret(a["id"].as_str().unwrap()).await.unwrap();
     let mut row_b = store.get_secret(b["id"].as_str().unwrap()).await.unwrap();
     row_b.sealed = row_a.sealed.clone();
-    store.update_secret(&row_b).await.unwrap();
+    assert!(store.update_secret(&row_b, &row_b).await.unwrap());
     let (status, body) = app
         .call(
             Method::POST,
@@ -174,7 +174,7 @@ async fn a_ciphertext_moved_to_another_row_does_not_open() {
     let mut row_a2 = row_a.clone();
     let last = row_a2.sealed.ciphertext.len() - 1;
     row_a2.sealed.ciphertext[last] ^= 1;
-    store.update_secret(&row_a2).await.unwrap();
+    assert!(store.update_secret(&row_a2, &row_a).await.unwrap());
     assert_eq!(
         app.call(
             Method::POST,
@@ -186,7 +186,7 @@ async fn a_ciphertext_moved_to_another_row_does_not_open() {
         .0,
         StatusCode::INTERNAL_SERVER_ERROR
     );
-    store.update_secret(&row_a).await.unwrap();
+    assert!(store.update_secret(&row_a, &row_a2).await.unwrap());
     assert_eq!(
         app.ok(Method::POST, &format!("{B}/secrets/A/reveal"), &k, None)
             .await["value"],

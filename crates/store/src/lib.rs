@@ -84,8 +84,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // ---- generic secrets
     /// Insert; `Conflict` when (owner, name) is taken in that scope.
     async fn insert_secret(&self, row: &SecretRow) -> Result<()>;
-    /// Overwrite metadata and sealed value of an existing row (same id).
-    async fn update_secret(&self, row: &SecretRow) -> Result<()>;
+    /// Overwrite metadata and sealed value of an existing row (same id), only if it still has
+    /// `previous`'s version and `updated_at` (a compare-and-set in one statement): false when
+    /// it changed meanwhile or is gone, and the caller reads it again. `Conflict` when a rename
+    /// or scope change takes a name.
+    async fn update_secret(&self, row: &SecretRow, previous: &SecretRow) -> Result<bool>;
+    /// Write a batch of secrets all or none, in one transaction: `inserts` as
+    /// [`Store::insert_secret`], `updates` (new row, row as read) as [`Store::update_secret`],
+    /// and `events`, their audit events. False when an update's row changed meanwhile;
+    /// `Conflict` when an insert's name was taken meanwhile. Either way nothing was written.
+    async fn write_secrets(
+        &self,
+        inserts: &[SecretRow],
+        updates: &[(SecretRow, SecretRow)],
+        events: &[AuditRow],
+    ) -> Result<bool>;
     async fn get_secret(&self, id: &str) -> Result<SecretRow>;
     /// Secrets visible to a user: their own user-scoped ones and their org's org-scoped ones.
     async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>>;
@@ -109,7 +122,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // ---- agent credentials
     async fn insert_credential(&self, row: &CredentialRow) -> Result<()>;
-    async fn update_credential(&self, row: &CredentialRow) -> Result<()>;
+    /// [`Store::update_secret`] for credentials: a compare-and-set against `previous`.
+    async fn update_credential(
+        &self,
+        row: &CredentialRow,
+        previous: &CredentialRow,
+    ) -> Result<bool>;
     async fn get_credential(&self, id: &str) -> Result<CredentialRow>;
     /// Credentials of one kind visible to a user (own user-scoped + org-scoped).
     async fn list_visible_credentials(

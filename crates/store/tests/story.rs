@@ -419,20 +419,24 @@ async fn story(store: Arc<dyn Store>) {
     updated.description = None;
     updated.sealed = sealed("kek-1", "alice-token-v2");
     updated.updated_at = at(50);
-    store.update_secret(&updated).await.unwrap();
+    assert!(store.update_secret(&updated, &alice_token).await.unwrap());
+    assert_eq!(store.get_secret("s-alice-token").await.unwrap(), updated);
+    // An update computed from the row as it was before is refused (a compare-and-set), and
+    // changes nothing: two concurrent updates cannot both store version 2.
+    let mut stale = alice_token.clone();
+    stale.version = 2;
+    stale.sealed = sealed("kek-1", "alice-token-lost");
+    stale.updated_at = at(51);
+    assert!(!store.update_secret(&stale, &alice_token).await.unwrap());
     assert_eq!(store.get_secret("s-alice-token").await.unwrap(), updated);
     let mut renamed = updated.clone();
     renamed.name = "DB_URL".into();
     assert_conflict(
-        store.update_secret(&renamed).await,
+        store.update_secret(&renamed, &updated).await,
         "a secret named DB_URL already exists in user scope",
     );
-    assert_not_found(
-        store
-            .update_secret(&secret("s-missing", &alice, "X", Scope::User))
-            .await,
-        "secret",
-    );
+    let missing = secret("s-missing", &alice, "X", Scope::User);
+    assert!(!store.update_secret(&missing, &missing).await.unwrap());
 
     store.delete_secret("s-alice-token").await.unwrap();
     assert_not_found(store.get_secret("s-alice-token").await, "secret");
@@ -605,32 +609,30 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap();
 
     // ---- credentials: update and delete
-    let mut cred_b2 = store.get_credential("c-alice-work").await.unwrap();
+    let cred_b1 = store.get_credential("c-alice-work").await.unwrap();
+    let mut cred_b2 = cred_b1.clone();
     cred_b2.is_default = true;
     cred_b2.version = 2;
     cred_b2.expires_at = Some(at(7200));
     cred_b2.sealed = sealed("kek-2", "work-v2");
     cred_b2.updated_at = at(60);
-    store.update_credential(&cred_b2).await.unwrap();
+    assert!(store.update_credential(&cred_b2, &cred_b1).await.unwrap());
+    assert_eq!(store.get_credential("c-alice-work").await.unwrap(), cred_b2);
+    // Stale: computed from version 1, which is no longer stored.
+    let mut stale = cred_b1.clone();
+    stale.version = 2;
+    stale.sealed = sealed("kek-2", "work-lost");
+    stale.updated_at = at(61);
+    assert!(!store.update_credential(&stale, &cred_b1).await.unwrap());
     assert_eq!(store.get_credential("c-alice-work").await.unwrap(), cred_b2);
     let mut clash = cred_b2.clone();
     clash.name = "personal".into();
     assert_conflict(
-        store.update_credential(&clash).await,
+        store.update_credential(&clash, &cred_b2).await,
         "a claude credential named personal already exists in user scope",
     );
-    assert_not_found(
-        store
-            .update_credential(&credential(
-                "c-missing",
-                &alice,
-                AgentKind::Claude,
-                "x",
-                Scope::User,
-            ))
-            .await,
-        "credential",
-    );
+    let missing = credential("c-missing", &alice, AgentKind::Claude, "x", Scope::User);
+    assert!(!store.update_credential(&missing, &missing).await.unwrap());
     store.delete_credential("c-bob-personal").await.unwrap();
     assert_not_found(store.get_credential("c-bob-personal").await, "credential");
     assert_not_found(

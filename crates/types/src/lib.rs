@@ -148,6 +148,10 @@ pub use sessions::{
     AgentSession, AgentSessionStatus, AgentSessionsList, AgentStreamDelta, AgentStreamEvent,
     AgentStreamStatus, AgentTurn, CreateSessionRequest, UpdateSessionRequest,
 };
+mod secret_batch;
+pub use secret_batch::{
+    SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretBatchResponse, SecretBatchResult,
+};
 mod preset;
 pub use preset::{
     AgentPermission, Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion,

@@ -2,14 +2,14 @@
 //! `claude`/`codex`/`github` credential subcommands and `extract`, which live in their own files.
 //!
 //! `push` merges its sources with precedence `--from-file` < positional `KEY=VALUE` <
-//! `--from-env`, shows a masked preview, asks, then creates each secret or stores a new version
-//! of the caller's existing one in the same scope.
+//! `--from-env`, shows a masked preview, asks, then sends them all in one request
+//! (`POST /secret-batches`): the server creates each secret or stores a new version of the
+//! caller's existing one in the same scope, all or nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use amika_client::Client;
-use amika_types::{CreateSecretRequest, ErrorCode, Scope, SecretSummary, UpdateSecretRequest};
+use amika_types::{Scope, SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretSummary};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde::Serialize;
@@ -24,7 +24,8 @@ use crate::prompt;
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
-    /// Store secrets (masked preview, then [y/N]); an existing name gets a new version.
+    /// Store secrets (masked preview, then [y/N]); an existing name gets a new version. All are
+    /// stored or none (one request).
     Push(PushArgs),
     /// List the secrets you can use (never their values).
     List,
@@ -62,7 +63,10 @@ pub struct PushArgs {
     /// Secrets as KEY=VALUE.
     #[arg(value_name = "KEY=VALUE")]
     pub pairs: Vec<String>,
-    /// Read KEY=VALUE lines from a .env file.
+    /// Read KEY=VALUE lines from a .env file. Values are taken verbatim, as the public Amika
+    /// CLI takes them: quotes, ` #` comments and `$VAR` stay part of the value (only a trailing
+    /// `\r` is dropped). Such lines and keys set twice get a warning on stderr, with the file and
+    /// line, never the value.
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
     /// Read these environment variables of this process (comma-separated).
@@ -238,6 +242,11 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
+    if let Some((name, content)) = &file {
+        for warning in dotenv::warnings(name, content) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let values = collect_values(
         file.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
         &args.pairs,
@@ -287,20 +296,60 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
         ),
     )?;
 
+    let secrets = plan
+        .iter()
+        .map(|(name, value, _)| SecretBatchEntry {
+            name: name.to_string(),
+            value: value.to_string(),
+            scope: Some(args.scope),
+            description: args.description.clone(),
+        })
+        .collect();
+    send_batch(ctx, &client, secrets).await
+}
+
+/// Push `secrets` in one request, with a progress line for big pushes, and print what was done.
+async fn send_batch(
+    ctx: &Ctx,
+    client: &amika_client::Client,
+    secrets: Vec<SecretBatchEntry>,
+) -> anyhow::Result<()> {
+    let count = secrets.len();
+    let progress = Progress::new(count);
+    let on_sent = {
+        let progress = progress.clone();
+        move |sent, total| progress.sent(sent, total)
+    };
+    let pushed = client
+        .push_secrets(&SecretBatchRequest { secrets }, on_sent)
+        .await;
+    progress.clear();
+    let pushed = match pushed {
+        Ok(pushed) => pushed,
+        Err(e) if e.status() == Some(413) => bail!(
+            "cannot push {count} secrets: the request is larger than the server's \
+             max_body_bytes (server config; 1 MiB by default): raise it, or push the secrets in \
+             several smaller pushes (each of them all or nothing by itself); nothing was stored"
+        ),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context("cannot push the secrets: nothing was stored"))
+        }
+    };
     let mut results = Vec::new();
-    for (name, value, id) in plan {
-        let (action, secret) = upsert_secret(&client, name, value, &args, id)
-            .await
-            .with_context(|| format!("cannot push {name}"))?;
+    for r in pushed.secrets {
+        let action = match r.action {
+            SecretBatchAction::Created => Action::Created,
+            SecretBatchAction::Updated => Action::Updated,
+        };
         if !ctx.json() {
-            crate::outln!("{} {}", action.label(), secret.name);
+            crate::outln!("{} {}", action.label(), r.secret.name);
         }
         results.push(json!({
-            "name": secret.name,
+            "name": r.secret.name,
             "action": action,
-            "id": secret.id,
-            "version": secret.version,
-            "scope": secret.scope,
+            "id": r.secret.id,
+            "version": r.secret.version,
+            "scope": r.secret.scope,
         }));
     }
     if ctx.json() {
@@ -309,41 +358,47 @@ async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn upsert_secret(
-    client: &Client,
-    name: &str,
-    value: &str,
-    args: &PushArgs,
-    existing_id: Option<String>,
-) -> anyhow::Result<(Action, SecretSummary)> {
-    let update = |id: String| async move {
-        let req = UpdateSecretRequest {
-            value: Some(value.to_string()),
-            description: args.description.clone(),
-            ..Default::default()
-        };
-        client.update_secret(&id, &req).await
-    };
-    if let Some(id) = existing_id {
-        return Ok((Action::Updated, update(id).await?));
-    }
-    let req = CreateSecretRequest {
-        name: name.to_string(),
-        value: value.to_string(),
-        scope: Some(args.scope),
-        description: args.description.clone(),
-    };
-    match client.create_secret(&req).await {
-        Ok(secret) => Ok((Action::Created, secret)),
-        // Created by someone else since the preview: store a new version of it instead.
-        Err(e) if e.is_code(ErrorCode::SecretExists) => {
-            let secrets = client.list_secrets().await?;
-            let Some(found) = find_secret(&secrets, name, args.scope) else {
-                return Err(e.into());
-            };
-            Ok((Action::Updated, update(found.id.clone()).await?))
+/// What a big push shows on a terminal's stderr while its one request is sent and stored:
+/// the share of the body sent, then that the server is storing it. Nothing for small pushes,
+/// or when stderr is not a terminal.
+#[derive(Debug, Clone)]
+struct Progress {
+    count: usize,
+    shown: bool,
+}
+
+impl Progress {
+    /// Pushes of fewer secrets than this are quick: no progress line.
+    const FROM: usize = 200;
+
+    fn new(count: usize) -> Self {
+        Progress {
+            count,
+            shown: count >= Self::FROM && crate::prompt::stderr_is_tty(),
         }
-        Err(e) => Err(e.into()),
+    }
+
+    fn sent(&self, sent: usize, total: usize) {
+        if !self.shown {
+            return;
+        }
+        let line = if sent < total {
+            format!(
+                "Sending {} secrets: {} of {} KiB",
+                self.count,
+                sent / 1024,
+                total.div_ceil(1024)
+            )
+        } else {
+            format!("Storing {} secrets (all or nothing)...", self.count)
+        };
+        eprint!("\r\x1b[2K{line}");
+    }
+
+    fn clear(&self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
     }
 }
 

@@ -49,8 +49,36 @@ impl ApiError {
     }
 }
 
+/// [`ServiceError::Several`]: the first error's status and code, every error in `details`.
+fn several(errors: Vec<ServiceError>) -> ApiError {
+    let count = errors.len();
+    let parts: Vec<ApiError> = errors.into_iter().map(ApiError::from).collect();
+    let Some(first) = parts.first() else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "invalid request",
+        );
+    };
+    let (status, code) = (first.status, first.code);
+    let message = format!(
+        "{count} errors (each in details); the first: {}",
+        first.message
+    );
+    ApiError {
+        status,
+        code,
+        message,
+        details: parts.into_iter().flat_map(|p| p.details).collect(),
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        let e = match e {
+            ServiceError::Several(errors) => return several(errors),
+            e => e,
+        };
         let code = e.code();
         let status = match &e {
             ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -62,6 +90,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::Several(_) => StatusCode::BAD_REQUEST, // answered by `several` above
         };
         let message = match &e {
             ServiceError::Unauthorized => {

@@ -116,6 +116,20 @@ pub async fn create_secret(
     Ok((StatusCode::CREATED, Json(svc.create_secret(&c, req).await?)))
 }
 
+/// Many secrets at once, all or nothing. Not under `/secrets/`: `/secrets/{x}` names a secret
+/// there, and a secret may be called `batch`.
+#[utoipa::path(post, path = "/api/v0beta1/secret-batches", tag = "secrets", request_body = t::SecretBatchRequest,
+    description = "Create or update (a new version of) many secrets in one transaction: every entry is checked first and every error is answered at once (`details[].field` like `secrets[3].name`); then all are stored, or none. Each is audited as a single push is. The body is bounded by the server's `max_body_bytes`.",
+    responses((status = 200, body = t::SecretBatchResponse), (status = 400, body = t::ErrorBody),
+        (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody), (status = 413, body = t::ErrorBody)))]
+pub async fn push_secrets(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::SecretBatchRequest>,
+) -> ApiResult<Json<t::SecretBatchResponse>> {
+    Ok(Json(svc.push_secrets(&c, req).await?))
+}
+
 /// `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST).
 #[utoipa::path(put, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
     request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody)))]

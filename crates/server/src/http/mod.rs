@@ -59,7 +59,7 @@ impl utoipa::Modify for BearerAuth {
     paths(
         h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,
         h::list_api_keys, h::create_api_key, h::delete_api_key,
-        h::list_secrets, h::create_secret, h::update_secret, h::delete_secret, h::reveal_secret,
+        h::list_secrets, h::create_secret, h::push_secrets, h::update_secret, h::delete_secret, h::reveal_secret,
         h::list_credentials, h::create_credential, h::update_credential, h::delete_credential, h::reveal_credential,
         h::list_audit_events,
         h::list_sandboxes, h::create_sandbox, h::preview_sandbox, h::get_sandbox, h::delete_sandbox,
@@ -98,6 +98,7 @@ pub fn router(svc: Service) -> Router {
                 .delete(h::delete_secret),
         )
         .route("/secrets/{id}/reveal", post(h::reveal_secret))
+        .route("/secret-batches", post(h::push_secrets))
         .route(
             "/secrets/{id}/{credential}",
             put(h::update_credential).delete(h::delete_credential),

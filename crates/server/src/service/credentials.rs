@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::audit::Subject;
 use super::sealing::SecretString;
-use super::secrets::{forbid_org_write, visible, writable};
+use super::secrets::{forbid_org_write, overtaken, visible, writable, MAX_UPDATE_ATTEMPTS};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 pub(crate) fn to_wire(r: CredentialRow) -> t::CredentialSummary {
@@ -429,15 +429,50 @@ impl Service {
         Ok(to_wire(row))
     }
 
+    /// Store `req`'s changes: read, change, compare-and-set, as [`Service::update_secret`]
+    /// does, so that concurrent updates each get a version of their own.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %id_or_name))]
     pub async fn update_credential(
         &self,
         caller: &Caller,
         kind: AgentKind,
         id_or_name: &str,
-        req: t::UpdateCredentialRequest,
+        mut req: t::UpdateCredentialRequest,
     ) -> Result<t::CredentialSummary> {
-        let mut row = self.find_credential(caller, kind, id_or_name).await?;
+        let value = req.value.take().map(SecretString::new);
+        // After the first read, by id (see `update_secret`).
+        let mut key = id_or_name.to_string();
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let previous = self.find_credential(caller, kind, &key).await?;
+            key.clone_from(&previous.id);
+            let (row, detail) = self.changed_credential(caller, &previous, &req, value.as_ref())?;
+            if !self.store.update_credential(&row, &previous).await? {
+                continue;
+            }
+            if row.is_default {
+                self.store
+                    .clear_default_credential(&caller.user_id, kind, &row.id)
+                    .await?;
+            }
+            let subject = Self::credential_subject(&row);
+            self.audit(caller, "credential.updated", subject, None, detail)
+                .await?;
+            return Ok(to_wire(row));
+        }
+        Err(overtaken("credential", id_or_name))
+    }
+
+    /// `previous` with `req`'s changes (a new value sealed for the next version) and the audit
+    /// detail of the change.
+    fn changed_credential(
+        &self,
+        caller: &Caller,
+        previous: &CredentialRow,
+        req: &t::UpdateCredentialRequest,
+        value: Option<&SecretString>,
+    ) -> Result<(CredentialRow, serde_json::Value)> {
+        let kind = previous.kind;
+        let mut row = previous.clone();
         if !writable(caller, &row.org_id, &row.user_id, row.scope) {
             return Err(ServiceError::Forbidden(format!(
                 "only org admins can change the org-scoped {kind} credential {:?}",
@@ -448,14 +483,13 @@ impl Service {
             row.credential_type = ty;
         }
         let mut detail = json!({"kind": kind, "type": row.credential_type});
-        match req.value {
-            Some(v) => {
-                let value = SecretString::new(v);
+        match value {
+            Some(value) => {
                 row.expires_at =
                     check_credential_value(kind, row.credential_type, value.expose_secret())?;
                 row.version += 1;
-                self.seal_credential(&mut row, &value)?;
-                detail["value_hmac"] = json!(self.value_hmac(&value));
+                self.seal_credential(&mut row, value)?;
+                detail["value_hmac"] = json!(self.value_hmac(value));
             }
             None if req.credential_type.is_some() => {
                 // A type change must still describe the stored value. The request has no
@@ -471,21 +505,7 @@ impl Service {
             row.is_default = d;
         }
         row.updated_at = now();
-        self.store.update_credential(&row).await?;
-        if row.is_default {
-            self.store
-                .clear_default_credential(&caller.user_id, kind, &row.id)
-                .await?;
-        }
-        self.audit(
-            caller,
-            "credential.updated",
-            Self::credential_subject(&row),
-            None,
-            detail,
-        )
-        .await?;
-        Ok(to_wire(row))
+        Ok((row, detail))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, kind = %kind, credential = %id_or_name))]

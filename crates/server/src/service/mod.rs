@@ -13,6 +13,7 @@ pub mod repo_config;
 pub mod resolver;
 pub mod sandboxes;
 pub mod sealing;
+pub mod secret_batch;
 pub mod secrets;
 pub mod validate;
 
@@ -79,6 +80,10 @@ pub enum ServiceError {
     /// 503: a prerequisite of the host is missing; the message says what to install.
     #[error("{0}")]
     Unavailable(String),
+    /// Several errors of one request, each about its own field (the entries of a batch): the
+    /// answer has the first one's status and code, and every one in its `details`.
+    #[error("{} errors; the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Several(Vec<ServiceError>),
     /// 500: a failure that is not the caller's. The HTTP layer logs it once, with its whole
     /// source chain, and answers with a generic message.
     #[error("internal error: {0}")]
@@ -154,6 +159,9 @@ impl ServiceError {
             ServiceError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ServiceError::Unavailable(_) => ErrorCode::ProviderUnavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
+            ServiceError::Several(errors) => errors
+                .first()
+                .map_or(ErrorCode::InvalidRequest, ServiceError::code),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::audit::Subject;
 use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
-fn to_wire(r: SecretRow) -> t::SecretSummary {
+pub(crate) fn to_wire(r: SecretRow) -> t::SecretSummary {
     t::SecretSummary {
         id: r.id,
         org_id: r.org_id,
@@ -22,6 +22,21 @@ fn to_wire(r: SecretRow) -> t::SecretSummary {
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
+}
+
+/// How many times an update reads and tries again when other updates of the same row overtake
+/// it. Each round some update succeeds, so this many concurrent updates of one row all succeed.
+pub(crate) const MAX_UPDATE_ATTEMPTS: usize = 64;
+
+/// The answer when [`MAX_UPDATE_ATTEMPTS`] updates of the row overtook this one.
+pub(crate) fn overtaken(what: &str, id_or_name: &str) -> ServiceError {
+    ServiceError::conflict(
+        ErrorCode::Conflict,
+        format!(
+            "the {what} {id_or_name:?} was changed {MAX_UPDATE_ATTEMPTS} times by other \
+             requests while this update was being made: try it again"
+        ),
+    )
 }
 
 /// May the caller see (and use) an object of this org, owner and scope?
@@ -134,7 +149,7 @@ impl Service {
         Ok(to_wire(row))
     }
 
-    fn secret_subject<'a>(&self, row: &'a SecretRow) -> Subject<'a> {
+    pub(crate) fn secret_subject<'a>(&self, row: &'a SecretRow) -> Subject<'a> {
         Subject {
             object_type: "secret",
             object_id: &row.id,
@@ -143,60 +158,84 @@ impl Service {
         }
     }
 
+    /// Store `req`'s changes. Read, change, then a compare-and-set: an update that another
+    /// one overtook between its read and its write reads the row again and makes its change on
+    /// the row as it now is, so every value stored gets a version of its own.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %id_or_name))]
     pub async fn update_secret(
         &self,
         caller: &Caller,
         id_or_name: &str,
-        req: t::UpdateSecretRequest,
+        mut req: t::UpdateSecretRequest,
     ) -> Result<t::SecretSummary> {
-        let mut row = self.find_secret(caller, id_or_name).await?;
+        let value = req.value.take().map(SecretString::new);
+        // After the first read, by id: a rename by someone else must not lose the row.
+        let mut key = id_or_name.to_string();
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let previous = self.find_secret(caller, &key).await?;
+            key.clone_from(&previous.id);
+            let (row, detail) = self.changed_secret(caller, &previous, &req, value.as_ref())?;
+            let stored = self
+                .store
+                .update_secret(&row, &previous)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => ServiceError::conflict(
+                        ErrorCode::SecretExists,
+                        format!(
+                            "a {}-scoped secret named {:?} already exists",
+                            row.scope, row.name
+                        ),
+                    )
+                    .at("name"),
+                    e => e.into(),
+                })?;
+            if stored {
+                let subject = self.secret_subject(&row);
+                self.audit(caller, "secret.updated", subject, None, detail)
+                    .await?;
+                return Ok(to_wire(row));
+            }
+        }
+        Err(overtaken("secret", id_or_name))
+    }
+
+    /// `previous` with `req`'s changes, sealed for its next version when the value changes, and
+    /// the audit detail of the change.
+    fn changed_secret(
+        &self,
+        caller: &Caller,
+        previous: &SecretRow,
+        req: &t::UpdateSecretRequest,
+        value: Option<&SecretString>,
+    ) -> Result<(SecretRow, serde_json::Value)> {
+        let mut row = previous.clone();
         if !writable(caller, &row.org_id, &row.user_id, row.scope) {
             return Err(ServiceError::Forbidden(format!(
                 "only org admins can change the org-scoped secret {:?}",
                 row.name
             )));
         }
-        if let Some(name) = req.name {
-            validate::object_name("secret name", &name)?;
-            row.name = name;
+        if let Some(name) = &req.name {
+            validate::object_name("secret name", name)?;
+            row.name.clone_from(name);
         }
         if let Some(scope) = req.scope {
             forbid_org_write(caller, scope, "secrets")?;
             row.scope = scope;
         }
         if req.description.is_some() {
-            row.description = req.description;
+            row.description.clone_from(&req.description);
         }
         let mut detail = json!({"scope": row.scope});
-        if let Some(v) = req.value {
-            let value = SecretString::new(v);
+        if let Some(value) = value {
             validate::value("secret", value.expose_secret())?;
             row.version += 1;
-            self.seal_secret(&mut row, &value)?;
-            detail["value_hmac"] = json!(self.value_hmac(&value));
+            self.seal_secret(&mut row, value)?;
+            detail["value_hmac"] = json!(self.value_hmac(value));
         }
         row.updated_at = now();
-        self.store.update_secret(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ServiceError::conflict(
-                ErrorCode::SecretExists,
-                format!(
-                    "a {}-scoped secret named {:?} already exists",
-                    row.scope, row.name
-                ),
-            )
-            .at("name"),
-            e => e.into(),
-        })?;
-        self.audit(
-            caller,
-            "secret.updated",
-            self.secret_subject(&row),
-            None,
-            detail,
-        )
-        .await?;
-        Ok(to_wire(row))
+        Ok((row, detail))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %id_or_name))]

@@ -88,15 +88,13 @@ impl TryFrom<AuditRecord> for AuditRow {
     }
 }
 
-/// Several events, all or none: one statement per [`PER_STATEMENT`] events, in one transaction
-/// when there are several.
-pub(crate) async fn insert_audit_events(db: &impl Backend, events: &[AuditRow]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    // Free-form JSON already: stored as its text.
-    let details: Vec<String> = events.iter().map(|e| e.detail.to_string()).collect();
-    let statements: Vec<Statement<'_>> = events
+/// The statements inserting `events` (with `details`, each event's detail as JSON text): one
+/// per [`PER_STATEMENT`] events.
+pub(crate) fn audit_statements<'a>(
+    events: &'a [AuditRow],
+    details: &'a [String],
+) -> Vec<Statement<'a>> {
+    events
         .chunks(PER_STATEMENT)
         .zip(details.chunks(PER_STATEMENT))
         .map(|(chunk, details)| {
@@ -121,7 +119,18 @@ pub(crate) async fn insert_audit_events(db: &impl Backend, events: &[AuditRow]) 
                 params: p,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Several events, all or none: one statement per [`PER_STATEMENT`] events, in one transaction
+/// when there are several.
+pub(crate) async fn insert_audit_events(db: &impl Backend, events: &[AuditRow]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Free-form JSON already: stored as its text.
+    let details: Vec<String> = events.iter().map(|e| e.detail.to_string()).collect();
+    let statements = audit_statements(events, &details);
     // An INSERT of at least one row always changes rows: anything else is the database's fault.
     db.execute_all(&statements)
         .await?

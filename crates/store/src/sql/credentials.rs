@@ -21,10 +21,12 @@ const INSERT: &str = concat!(
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
+// Only if the row is still as it was read ($15, $16): a compare-and-set, so that two concurrent
+// updates cannot both store the version they computed from the same old one.
 const UPDATE: &str = "UPDATE credentials SET org_id = $2, user_id = $3, kind = $4, \
      credential_type = $5, name = $6, scope = $7, is_default = $8, version = $9, \
      expires_at = $10, kek_id = $11, wrapped_key = $12, ciphertext = $13, \
-     updated_at = $14 WHERE id = $1";
+     updated_at = $14 WHERE id = $1 AND version = $15 AND updated_at = $16";
 const GET: &str = concat!("SELECT ", columns!(), " FROM credentials WHERE id = $1");
 const LIST_VISIBLE: &str = concat!(
     "SELECT ",
@@ -108,7 +110,11 @@ pub(crate) async fn insert_credential(db: &impl Backend, row: &CredentialRow) ->
     Ok(())
 }
 
-pub(crate) async fn update_credential(db: &impl Backend, row: &CredentialRow) -> Result<()> {
+pub(crate) async fn update_credential(
+    db: &impl Backend,
+    row: &CredentialRow,
+    previous: &CredentialRow,
+) -> Result<bool> {
     let p = params![
         &row.id,
         &row.org_id,
@@ -124,12 +130,14 @@ pub(crate) async fn update_credential(db: &impl Backend, row: &CredentialRow) ->
         &row.sealed.wrapped_key,
         &row.sealed.ciphertext,
         row.updated_at,
+        previous.version,
+        previous.updated_at,
     ];
     let done = db
         .execute(UPDATE, &p)
         .await
         .map_err(|e| conflict_or_db(e, || conflict(row)))?;
-    expect_rows(done, "credential")
+    Ok(done > 0)
 }
 
 pub(crate) async fn get_credential(db: &impl Backend, id: &str) -> Result<CredentialRow> {

@@ -91,8 +91,16 @@ impl<B: Backend> Store for B {
     async fn insert_secret(&self, row: &SecretRow) -> Result<()> {
         secrets::insert_secret(self, row).await
     }
-    async fn update_secret(&self, row: &SecretRow) -> Result<()> {
-        secrets::update_secret(self, row).await
+    async fn update_secret(&self, row: &SecretRow, previous: &SecretRow) -> Result<bool> {
+        secrets::update_secret(self, row, previous).await
+    }
+    async fn write_secrets(
+        &self,
+        inserts: &[SecretRow],
+        updates: &[(SecretRow, SecretRow)],
+        events: &[AuditRow],
+    ) -> Result<bool> {
+        secrets::write_secrets(self, inserts, updates, events).await
     }
     async fn get_secret(&self, id: &str) -> Result<SecretRow> {
         secrets::get_secret(self, id).await
@@ -124,8 +132,12 @@ impl<B: Backend> Store for B {
     async fn insert_credential(&self, row: &CredentialRow) -> Result<()> {
         credentials::insert_credential(self, row).await
     }
-    async fn update_credential(&self, row: &CredentialRow) -> Result<()> {
-        credentials::update_credential(self, row).await
+    async fn update_credential(
+        &self,
+        row: &CredentialRow,
+        previous: &CredentialRow,
+    ) -> Result<bool> {
+        credentials::update_credential(self, row, previous).await
     }
     async fn get_credential(&self, id: &str) -> Result<CredentialRow> {
         credentials::get_credential(self, id).await

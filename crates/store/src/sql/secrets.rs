@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{params, Backend, Param};
+use super::audit::audit_statements;
+use crate::backend::{params, Backend, Param, Statement};
 use crate::codec::{conflict_or_db, convert_all, expect_rows, parse_enum, Cell};
-use crate::{Result, Sealed, SecretRow, StoreError};
+use crate::{AuditRow, Result, Sealed, SecretRow, StoreError};
 
 // The column list, so each SELECT and `SecretRecord` stay in step.
 macro_rules! columns {
@@ -20,10 +21,12 @@ const INSERT: &str = concat!(
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
-// Everything but id and created_at; a rename or scope change can still conflict.
+// Everything but id and created_at; a rename or scope change can still conflict. Only if the
+// row is still as it was read ($12, $13): a compare-and-set, so that two concurrent updates
+// cannot both store the version they computed from the same old one.
 const UPDATE: &str = "UPDATE secrets SET org_id = $2, user_id = $3, name = $4, description = $5, \
      scope = $6, version = $7, kek_id = $8, wrapped_key = $9, ciphertext = $10, \
-     updated_at = $11 WHERE id = $1";
+     updated_at = $11 WHERE id = $1 AND version = $12 AND updated_at = $13";
 const GET: &str = concat!("SELECT ", columns!(), " FROM secrets WHERE id = $1");
 const LIST_VISIBLE: &str = concat!(
     "SELECT ",
@@ -118,8 +121,8 @@ fn user_shadows_org(rows: Vec<SecretRow>) -> Vec<SecretRow> {
     by_name.into_values().collect()
 }
 
-pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
-    let p = params![
+fn insert_params(row: &SecretRow) -> Vec<Param<'_>> {
+    params![
         &row.id,
         &row.org_id,
         &row.user_id,
@@ -132,15 +135,20 @@ pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<
         &row.sealed.ciphertext,
         row.created_at,
         row.updated_at,
-    ];
-    db.execute(INSERT, &p)
+    ]
+    .to_vec()
+}
+
+pub(crate) async fn insert_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
+    db.execute(INSERT, &insert_params(row))
         .await
         .map_err(|e| conflict_or_db(e, || conflict(row)))?;
     Ok(())
 }
 
-pub(crate) async fn update_secret(db: &impl Backend, row: &SecretRow) -> Result<()> {
-    let p = params![
+/// The parameters of [`UPDATE`]: `row` over the stored row, if that is still `previous`.
+fn update_params<'a>(row: &'a SecretRow, previous: &SecretRow) -> Vec<Param<'a>> {
+    params![
         &row.id,
         &row.org_id,
         &row.user_id,
@@ -152,12 +160,58 @@ pub(crate) async fn update_secret(db: &impl Backend, row: &SecretRow) -> Result<
         &row.sealed.wrapped_key,
         &row.sealed.ciphertext,
         row.updated_at,
-    ];
+        previous.version,
+        previous.updated_at,
+    ]
+    .to_vec()
+}
+
+/// Inserts, compare-and-set updates (new row, row as read) and their audit events, all or none
+/// in one transaction; false when an update's row changed meanwhile.
+pub(crate) async fn write_secrets(
+    db: &impl Backend,
+    inserts: &[SecretRow],
+    updates: &[(SecretRow, SecretRow)],
+    events: &[AuditRow],
+) -> Result<bool> {
+    let mut statements: Vec<Statement<'_>> = Vec::new();
+    for row in inserts {
+        statements.push(Statement {
+            sql: INSERT.into(),
+            params: insert_params(row),
+        });
+    }
+    for (row, previous) in updates {
+        statements.push(Statement {
+            sql: UPDATE.into(),
+            params: update_params(row, previous),
+        });
+    }
+    let details: Vec<String> = events.iter().map(|e| e.detail.to_string()).collect();
+    statements.extend(audit_statements(events, &details));
+    let written = db.execute_all(&statements).await.map_err(|e| {
+        conflict_or_db(e, || {
+            "a secret of this batch was created by another request meanwhile".to_string()
+        })
+    })?;
+    match written {
+        Ok(()) => Ok(true),
+        // Only an update can change nothing: its row is no longer the one that was read.
+        Err(i) if i >= inserts.len() && i < inserts.len() + updates.len() => Ok(false),
+        Err(i) => Err(sqlx::Error::Protocol(format!("batch statement {i} changed no rows")).into()),
+    }
+}
+
+pub(crate) async fn update_secret(
+    db: &impl Backend,
+    row: &SecretRow,
+    previous: &SecretRow,
+) -> Result<bool> {
     let done = db
-        .execute(UPDATE, &p)
+        .execute(UPDATE, &update_params(row, previous))
         .await
         .map_err(|e| conflict_or_db(e, || conflict(row)))?;
-    expect_rows(done, "secret")
+    Ok(done > 0)
 }
 
 pub(crate) async fn get_secret(db: &impl Backend, id: &str) -> Result<SecretRow> {

@@ -449,6 +449,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/secret-batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Many secrets at once, all or nothing. Not under `/secrets/`: `/secrets/{x}` names a secret
+         *     there, and a secret may be called `batch`.
+         * @description Create or update (a new version of) many secrets in one transaction: every entry is checked first and every error is answered at once (`details[].field` like `secrets[3].name`); then all are stored, or none. Each is audited as a single push is. The body is bounded by the server's `max_body_bytes`.
+         */
+        post: operations["push_secrets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/secrets": {
         parameters: {
             query?: never;
@@ -1292,6 +1313,37 @@ export interface components {
          * @enum {string}
          */
         Scope: "user" | "org";
+        /**
+         * @description What a batch did to one secret.
+         * @enum {string}
+         */
+        SecretBatchAction: "created" | "updated";
+        /** @description One secret of a [`SecretBatchRequest`]. */
+        SecretBatchEntry: {
+            /** @description Stored with the secret; an existing secret keeps its own when absent. */
+            description?: string | null;
+            name: string;
+            scope?: null | components["schemas"]["Scope"];
+            value: string;
+        };
+        /**
+         * @description `POST /secret-batches`: every entry is checked before anything is written, and either all
+         *     are stored or none. An entry whose name the caller already has in that scope gets a new
+         *     version, as `PUT /secrets/{id}` would give it; the others are created.
+         */
+        SecretBatchRequest: {
+            /** @description At least one; a (name, scope) at most once. */
+            secrets: components["schemas"]["SecretBatchEntry"][];
+        };
+        /** @description The answer of `POST /secret-batches`: one result per entry, in the request's order. */
+        SecretBatchResponse: {
+            secrets: components["schemas"]["SecretBatchResult"][];
+        };
+        /** @description What a batch did to one of its entries. */
+        SecretBatchResult: {
+            action: components["schemas"]["SecretBatchAction"];
+            secret: components["schemas"]["SecretSummary"];
+        };
         /** @description A generic secret, never with its value. */
         SecretSummary: {
             /** Format: date-time */
@@ -2488,6 +2540,61 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_secrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretBatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretBatchResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
