@@ -71,9 +71,7 @@ async fn agent_sandbox(server: &Server) -> anyhow::Result<String> {
             ..Default::default()
         })
         .await?;
-    let install = format!(
-        "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/claude\" && chmod 755 \"$HOME/.local/bin/claude\""
-    );
+    let install = "mkdir -p \"$HOME/.local/bin\" && printf '%s' \"$1\" > \"$HOME/.local/bin/claude\" && chmod 755 \"$HOME/.local/bin/claude\"".to_string();
     let mut stream = client
         .exec(
             &sb.id,
