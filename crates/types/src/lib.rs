@@ -149,7 +149,8 @@ pub use sessions::{
 };
 mod preset;
 pub use preset::{
-    Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion, PresetVersionInUse,
+    Preset, PresetInstallEvent, PresetInstallEventKind, PresetList, PresetRemoval, PresetVersion,
+    PresetVersionInUse,
 };
 
 /// `{"ok": true}`.

@@ -1026,8 +1026,7 @@ export interface components {
          *     `done` (with the preset) or `error` (with a message).
          */
         PresetInstallEvent: {
-            /** @description `progress`, `done` or `error`. */
-            event: string;
+            event: components["schemas"]["PresetInstallEventKind"];
             message: string;
             preset?: null | components["schemas"]["Preset"];
             /**
@@ -1038,6 +1037,11 @@ export interface components {
             /** Format: int32 */
             steps: number;
         };
+        /**
+         * @description What a line of an install's progress stream is.
+         * @enum {string}
+         */
+        PresetInstallEventKind: "progress" | "done" | "error";
         /** @description `GET /presets`. */
         PresetList: {
             presets: components["schemas"]["Preset"][];
@@ -1522,6 +1526,7 @@ export interface operations {
                     "application/json": components["schemas"]["PresetRemoval"];
                 };
             };
+            /** @description an unknown query parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1538,6 +1543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description unknown preset (the message lists them), or `version` not installed */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1569,8 +1575,7 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["PresetInstallEvent"];
                 };
             };
-            /** @description unknown preset (the message lists them) */
-            400: {
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1578,7 +1583,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            403: {
+            /** @description unknown preset (the message lists them) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -97,6 +97,17 @@ pub fn find(name: &str) -> Result<&'static PresetDef> {
     })
 }
 
+/// The preset a path names (`/presets/{name}`): 404 listing the presets otherwise (a create's
+/// `preset` field that names none is a 400, see [`find`]).
+fn find_named(name: &str) -> Result<&'static PresetDef> {
+    catalog().iter().find(|p| p.name == name).ok_or_else(|| {
+        ServiceError::NotFound(format!(
+            "preset {name:?} (this server has {})",
+            known_names()
+        ))
+    })
+}
+
 /// A version id as stored (`[0-9a-f]{12}`): never a path of its own.
 fn is_version_id(id: &str) -> bool {
     id.len() == 12
@@ -198,7 +209,7 @@ impl Service {
         version: Option<&str>,
     ) -> Result<t::PresetRemoval> {
         require_admin(caller)?;
-        let def = find(name)?;
+        let def = find_named(name)?;
         let mut ids: Vec<String> = self
             .installed_versions(def)
             .into_iter()
@@ -263,7 +274,7 @@ impl Service {
     /// the preset, to hand to [`Self::install_preset_as_server`].
     pub fn check_preset_install(&self, caller: &Caller, name: &str) -> Result<&'static PresetDef> {
         require_admin(caller)?;
-        find(name).map_err(|e| e.at("name"))
+        find_named(name)
     }
 
     /// [`Self::install_preset_as_server`] for an admin (checked by
