@@ -1,6 +1,9 @@
 //! The web UI through the real router (real store, vault and provider on a temp dir), driven
 //! in-process with `oneshot`: sign-in and its cookies, CSRF refusals, escaping, errors placed
 //! next to their fields, and values that are never echoed back.
+//!
+//! The harness ([`Ui`], [`Answer`], [`form`]) is shared with the other pages' flow tests
+//! (`presets_flow_tests`).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -11,21 +14,21 @@ use tower::ServiceExt;
 use crate::{http::router, open, ServerConfig, Service};
 use amika_types as t;
 
-struct Ui {
+pub(super) struct Ui {
     router: Router,
-    service: Service,
-    admin_key: String,
+    pub(super) service: Service,
+    pub(super) admin_key: String,
     _dir: tempfile::TempDir,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: String,
 }
 
 impl Answer {
-    fn location(&self) -> &str {
+    pub(super) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -39,7 +42,7 @@ impl Answer {
             .collect()
     }
     /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
+    pub(super) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"_csrf\" value=\"")
@@ -50,7 +53,7 @@ impl Answer {
 }
 
 /// `a=1&b=2` with each part percent-encoded.
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(super) fn form(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str) -> String {
         s.bytes()
             .map(|b| {
@@ -70,9 +73,15 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 impl Ui {
-    async fn new() -> Ui {
+    pub(super) async fn new() -> Ui {
+        Ui::with(|_| {}).await
+    }
+
+    /// A UI on a server whose config `configure` adjusts first (e.g. its presets dir).
+    pub(super) async fn with(configure: impl FnOnce(&mut ServerConfig)) -> Ui {
         let dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        configure(&mut config);
         let opened = open(config).await.expect("server opens");
         Ui {
             router: router(opened.service.clone()),
@@ -93,7 +102,7 @@ impl Ui {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+    pub(super) async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
         let mut req = Request::get(path);
         if let Some(c) = cookie {
             req = req.header(header::COOKIE, c);
@@ -101,7 +110,12 @@ impl Ui {
         self.send(req.body(Body::empty()).unwrap()).await
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Answer {
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Answer {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(path)
@@ -113,7 +127,7 @@ impl Ui {
     }
 
     /// Sign in with `key`; returns the `Cookie` header value of the session.
-    async fn sign_in(&self, key: &str) -> String {
+    pub(super) async fn sign_in(&self, key: &str) -> String {
         let page = self.get("/login", None).await;
         let login_cookie = cookie_pair(&page.set_cookies(), super::LOGIN_COOKIE);
         let token = page.csrf();
@@ -128,7 +142,7 @@ impl Ui {
         cookie_pair(&a.set_cookies(), super::SESSION_COOKIE)
     }
 
-    async fn caller(&self) -> crate::service::Caller {
+    pub(super) async fn caller(&self) -> crate::service::Caller {
         self.service.authenticate(&self.admin_key).await.unwrap()
     }
 }

@@ -99,7 +99,7 @@ pub fn find(name: &str) -> Result<&'static PresetDef> {
 
 /// The preset a path names (`/presets/{name}`): 404 listing the presets otherwise (a create's
 /// `preset` field that names none is a 400, see [`find`]).
-fn find_named(name: &str) -> Result<&'static PresetDef> {
+pub fn find_named(name: &str) -> Result<&'static PresetDef> {
     catalog().iter().find(|p| p.name == name).ok_or_else(|| {
         ServiceError::NotFound(format!(
             "preset {name:?} (this server has {})",
@@ -313,7 +313,8 @@ impl Service {
     }
 }
 
-fn require_admin(caller: &Caller) -> Result<()> {
+/// 403 unless `caller` is an admin (who alone install and remove presets).
+pub fn require_admin(caller: &Caller) -> Result<()> {
     if caller.is_admin {
         Ok(())
     } else {
