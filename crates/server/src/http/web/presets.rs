@@ -509,15 +509,19 @@ pub(super) fn preset_select(list: &t::PresetList, current: &str, error: Option<&
         missing = format!("{current} (not found)");
         items.push((current, &missing));
     }
+    // The hint sits between the label and the control, as every field's does; an error
+    // replaces it as the control's description.
+    let described = if error.is_none() {
+        " aria-describedby=\"preset-hint\""
+    } else {
+        ""
+    };
     format!(
-        "{}<p class=\"hint\">Tools the server installed once (see <a href=\"/presets\">Presets</a>), mounted read-only with their commands on the sandbox's PATH.</p>",
-        html::select(
-            "preset",
-            "preset",
-            "Preset",
-            &html::options(items, current),
-            error,
-            true
-        )
+        "<div class=\"field\"><label for=\"preset\">Preset</label>\
+<p class=\"hint\" id=\"preset-hint\">Tools the server installed once (see <a href=\"/presets\">Presets</a>), mounted read-only with their commands on the sandbox's PATH.</p>\
+<select id=\"preset\" name=\"preset\"{described}{invalid}>{options}</select>{error}</div>",
+        invalid = html::invalid_attrs("preset", error, true),
+        options = html::options(items, current),
+        error = html::field_error("preset", error),
     )
 }

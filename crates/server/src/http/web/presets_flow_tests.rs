@@ -298,9 +298,8 @@ async fn the_new_sandbox_form_offers_the_presets_and_says_when_one_is_not_instal
     let admin = ui.sign_in(&ui.admin_key).await;
     let form = ui.get("/sandboxes/new", Some(&admin)).await;
     let b = &form.body;
-    assert!(
-        b.contains("<label for=\"preset\">Preset</label><select id=\"preset\" name=\"preset\">")
-    );
+    assert!(b.contains("<label for=\"preset\">Preset</label><p class=\"hint\" id=\"preset-hint\">"));
+    assert!(b.contains("<select id=\"preset\" name=\"preset\" aria-describedby=\"preset-hint\">"));
     assert!(b.contains("<option value=\"default\" selected>Server default (none)</option><option value=\"none\">None</option><option value=\"coder\">coder: "));
     assert!(b.contains(" (not installed)</option>"));
     let csrf = form.csrf();
@@ -343,6 +342,9 @@ async fn the_new_sandbox_form_offers_the_presets_and_says_when_one_is_not_instal
         "{}",
         unknown.body
     );
+    assert!(unknown.body.contains(
+        "<select id=\"preset\" name=\"preset\" aria-invalid=\"true\" aria-describedby=\"preset-error\" autofocus>"
+    ));
     assert!(unknown
         .body
         .contains("<option value=\"gam&lt;er\" selected>gam&lt;er (not found)</option>"));
