@@ -23,7 +23,7 @@ use super::{error_in_page, html_response, see_other, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::http::error::ApiError;
 use crate::service::presets::{self, InstallProgress};
-use crate::service::Service;
+use crate::service::{Service, ServiceError};
 
 /// Where the last install of a preset started from this UI stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,14 +397,15 @@ fn confirm_page(
     )
 }
 
-/// The preset `name` names, for an admin; the page's error otherwise.
-fn admin_preset(svc: &Service, session: &WebSession, name: &str) -> Result<t::Preset, Response> {
-    presets::find_named(name)
-        .and_then(|def| {
-            presets::require_admin(&session.caller)?;
-            Ok(svc.describe_preset(def))
-        })
-        .map_err(|e| error_in_page(session, e))
+/// The preset `name` names, for an admin (404 for an unknown name, else 403 for a member).
+fn admin_preset(
+    svc: &Service,
+    session: &WebSession,
+    name: &str,
+) -> Result<t::Preset, ServiceError> {
+    let def = presets::find_named(name)?;
+    presets::require_admin(&session.caller)?;
+    Ok(svc.describe_preset(def))
 }
 
 /// `GET /presets/{name}/remove` (admins): the confirmation.
@@ -415,7 +416,7 @@ pub async fn confirm_remove(
 ) -> Response {
     match admin_preset(&svc, &session, &name) {
         Ok(p) => confirm_page(&session, &p, None, StatusCode::OK),
-        Err(page) => page,
+        Err(e) => error_in_page(&session, e),
     }
 }
 
@@ -429,7 +430,7 @@ pub async fn remove(
     let session = form.session;
     let p = match admin_preset(&svc, &session, &name) {
         Ok(p) => p,
-        Err(page) => return page,
+        Err(e) => return error_in_page(&session, e),
     };
     match svc.remove_preset(&session.caller, &p.name, None).await {
         Ok(removal) => {
