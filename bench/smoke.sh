@@ -47,6 +47,10 @@ run() {
 }
 
 run "create-to-ready" create-to-ready
+# With the coder preset's layer: installed into the presets dir the tests share
+# (~/.cache/amika-test-presets, which the server tests' preset_coder has filled by then; npm's
+# shared cache otherwise), so this adds seconds, not a download.
+run "create-to-ready --preset coder" create-to-ready --preset coder
 run "injection" injection
 for b in "${backends[@]}"; do
   run "api ($b)" api --backend "$b"

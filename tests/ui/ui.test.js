@@ -7,20 +7,15 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import * as harness from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const bin = process.env.AMIKA_BIN || join(root, "target/debug/amika");
-const shots = join(root, "artifacts/ui");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const { root } = harness;
 
 const CLAUDE_OAUTH = JSON.stringify({
   claudeAiOauth: {
@@ -48,62 +43,9 @@ let attacker, attackerOrigin = "none";
 const outside = []; // requests to any host but the server
 const consoleErrors = [];
 
-/** Start `amika server` and wait for the line that gives its URL. */
-function startServer(dataDir) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, ["server", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, RUST_LOG: "warn" },
-    });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30_000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/amika server listening on (\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise({ child, url: m[1].replace(/\/$/, "") });
-      }
-    });
-    child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
-    });
-  });
-}
-
-/** Screenshots of the current page at both widths; back to 1280 px afterwards. */
-async function snap(name) {
-  for (const width of [1280, 400]) {
-    await page.setViewportSize({ width, height: 900 });
-    await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
-
-/** At 400 px the page has no horizontal scroll. */
-async function assertFitsNarrow(name) {
-  await page.setViewportSize({ width: 400, height: 900 });
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  await page.setViewportSize({ width: 1280, height: 900 });
-  assert.ok(scroll <= client, `${name}: horizontal scroll at 400 px (${scroll} > ${client})`);
-}
-
-/** Every visible form control has a label (or an aria-label). */
-async function assertLabelled(name) {
-  const unlabelled = await page.evaluate(() =>
-    [...document.querySelectorAll("input, select, textarea")]
-      .filter((el) => el.type !== "hidden" && !el.closest("template"))
-      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
-      .map((el) => el.outerHTML),
-  );
-  assert.deepEqual(unlabelled, [], `${name}: controls without a label`);
-}
+const snap = (name) => harness.snap(page, name);
+const submit = (action) => harness.submit(page, action);
+const checkPage = (name) => harness.checkPage(page, name);
 
 /** A bare repository under `root` (main, and `feature` one commit ahead) with a
  * `.amika/config.toml` and a setup script; its `file://` URL. */
@@ -126,17 +68,6 @@ function makeRepository(root) {
   return `file://${join(root, "repo.git")}`;
 }
 
-/** Run `action` (a click or key press that submits a form) and wait for the new page. */
-async function submit(action) {
-  await Promise.all([page.waitForEvent("framenavigated"), action()]);
-  await page.waitForLoadState("load");
-}
-
-async function checkPage(name) {
-  await assertLabelled(name);
-  await assertFitsNarrow(name);
-  await snap(name);
-}
 
 /** The cell texts of each body row of the table inside `scope`. */
 async function tableRows(scope) {
@@ -172,29 +103,12 @@ async function sandboxExec(name, command) {
 
 describe("amika web UI in Chromium", () => {
   before(async () => {
-    assert.ok(existsSync(bin), `${bin} is missing: run \`cargo build -p amika-cli\` first`);
-    assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium`);
-    mkdirSync(shots, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), "amika-ui-"));
-    const s = await startServer(join(tmp, "data"));
+    const s = await harness.startServer(join(tmp, "data"));
     server = s.child;
     base = s.url;
     adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
-    context = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    context = await harness.launchBrowser(tmp);
     const origin = new URL(base).origin;
     context.on("request", (req) => {
       const url = new URL(req.url());
@@ -225,12 +139,7 @@ describe("amika web UI in Chromium", () => {
       }
     }
     await context?.close();
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server.once("exit", r));
-      server.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (server.exitCode === null) server.kill("SIGKILL");
-    }
+    await harness.stopServer(server);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -4,11 +4,12 @@
 //! credential and a Codex API key, waits until it is running, runs the first exec of `true` and
 //! stops the clock; the sandbox is then deleted (not timed). Beside it, in the same iteration,
 //! raw `bwrap --unshare-all ... /usr/bin/true` is timed. Both network modes (`egress`, the
-//! default, and `none`) are measured; the order within an iteration rotates so that neither
-//! always runs on a warmer machine. Before each step the bench waits until the server's
-//! background work (starting the warm sandbox that replaces one a create claimed) is done, so
-//! that it lands in no measurement; `--warm-sandboxes 0` measures cold starts. Targets: p50 at
-//! most 2× raw bwrap (3× at worst), p99 at most 5×.
+//! default, and `none`) are measured; the order within an iteration is shuffled (fixed seed) so
+//! that no step always runs on a warmer machine or right after the same other step. Before each
+//! step the bench waits until the server's background work (starting the warm sandbox that
+//! replaces one a create claimed) is done, so that it lands in no measurement;
+//! `--warm-sandboxes 0` measures cold starts. Targets: p50 at most 2× raw bwrap (3× at worst),
+//! p99 at most 5×.
 //!
 //! `--preset coder` (issue 14) installs the preset (into `--presets-dir`, default the tests'
 //! shared `~/.cache/amika-test-presets`) and adds a third kind of create: network `none` with
@@ -23,6 +24,9 @@ use amika_bench::{
 };
 use amika_types::NetworkMode;
 use clap::Parser;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 #[derive(Debug, Parser)]
 #[command(about = "create-to-ready (create + first exec of `true`) vs raw bwrap")]
@@ -101,15 +105,21 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
         .into_iter()
         .filter(|s| args.preset.is_some() || !matches!(s, Step::Preset))
         .collect();
+    let mut rng = StdRng::seed_from_u64(14);
     let mut with_preset: Vec<CreateTiming> = Vec::new();
     let mut raw = Vec::new();
     let mut egress: Vec<CreateTiming> = Vec::new();
     let mut none: Vec<CreateTiming> = Vec::new();
     for i in 0..warmup + iterations {
         let measured = i >= warmup;
-        for k in 0..steps.len() {
+        // Shuffled, not rotated: with a rotation each step always follows the same other one
+        // (`none` after `egress`, the preset after `none`), and what a step leaves behind
+        // lands in its successor's time.
+        let mut order = steps.clone();
+        order.shuffle(&mut rng);
+        for step in order {
             server.settle().await;
-            match steps[(i + k) % steps.len()] {
+            match step {
                 Step::Raw => {
                     let t = raw_bwrap().await?;
                     tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
@@ -218,10 +228,22 @@ fn report(
             &format!("**none + preset {preset}: create-to-ready**"),
             &with,
         );
+        let part = |f: fn(&CreateTiming) -> Duration| {
+            Summary::of(&with_preset.iter().map(f).collect::<Vec<_>>())
+        };
+        row(
+            &format!("none + preset {preset}: of which create"),
+            &part(|t| t.create),
+        );
+        row(
+            &format!("none + preset {preset}: of which first exec of `true`"),
+            &part(|t| t.first_exec),
+        );
         let added = with.p50.as_secs_f64() * 1000.0 - without.p50.as_secs_f64() * 1000.0;
         verdicts.push(format!(
-            "preset {preset}: adds {added:.2} ms at p50 over `none` without it — target < 2 ms {}",
-            verdict(added < 2.0)
+            "preset {preset}: adds {added:.2} ms at p50 over `none` without it — target < 2 ms {}; median of the per-iteration differences (same iteration, both creates): {:.2} ms",
+            verdict(added < 2.0),
+            paired_median_ms(with_preset, none),
         ));
     }
     for v in verdicts {
@@ -234,4 +256,16 @@ fn report(
         args.warm_sandboxes
     ));
     report.finish(&args.common)
+}
+
+/// The median of `a[i] - b[i]` (same iteration) in ms: less sensitive to what the machine does
+/// from one iteration to the next than a difference of two medians.
+fn paired_median_ms(a: &[CreateTiming], b: &[CreateTiming]) -> f64 {
+    let mut d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x.total().as_secs_f64() - y.total().as_secs_f64()) * 1000.0)
+        .collect();
+    d.sort_by(f64::total_cmp);
+    d.get(d.len() / 2).copied().unwrap_or(0.0)
 }

@@ -86,7 +86,7 @@ fn preset_commands_list_install_and_remove_and_a_coder_sandbox_has_the_real_clau
     }
     let err = fails(server.amika().args(["preset", "install", "gamer"]));
     assert!(
-        err.contains("unknown preset \"gamer\": this server has coder"),
+        err.contains("preset \"gamer\" (this server has coder) not found"),
         "{err}"
     );
 

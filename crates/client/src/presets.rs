@@ -1,6 +1,6 @@
 //! The presets endpoints: list, install (its NDJSON progress read as it arrives), remove.
 
-use amika_types::{Preset, PresetInstallEvent, PresetList, PresetRemoval};
+use amika_types::{Preset, PresetInstallEvent, PresetInstallEventKind, PresetList, PresetRemoval};
 use futures::StreamExt;
 use reqwest::Method;
 
@@ -38,13 +38,13 @@ impl Client {
                 }
                 let event: PresetInstallEvent = serde_json::from_slice(&line)
                     .map_err(|e| decode(format!("not an install event: {e}")))?;
-                match event.event.as_str() {
-                    "done" => {
+                match event.event {
+                    PresetInstallEventKind::Done => {
                         return event
                             .preset
                             .ok_or_else(|| decode("a `done` line without its preset".into()))
                     }
-                    "error" => {
+                    PresetInstallEventKind::Error => {
                         return Err(ClientError::Api {
                             status: 503,
                             code: "provider_unavailable".into(),
@@ -53,7 +53,7 @@ impl Client {
                             details: Vec::new(),
                         })
                     }
-                    _ => on_event(&event),
+                    PresetInstallEventKind::Progress => on_event(&event),
                 }
             }
             match bytes.next().await {

@@ -326,11 +326,21 @@ async fn the_presets_api_lists_installs_and_refuses_what_it_should() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(
         body["message"],
-        "unknown preset \"gamer\": this server has coder"
+        "preset \"gamer\" (this server has coder) not found"
     );
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v0beta1/presets/gamer",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found", "{body}");
 
     // Installed already: the stream ends with `done` at once.
     let (status, body) = app
@@ -344,7 +354,7 @@ async fn the_presets_api_lists_installs_and_refuses_what_it_should() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let lines = events(&body);
     let last = lines.last().unwrap();
-    assert_eq!(last.event, "done", "{lines:?}");
+    assert_eq!(last.event, t::PresetInstallEventKind::Done, "{lines:?}");
     assert_eq!(last.preset.as_ref().unwrap().current, def.version_id());
 }
 
@@ -387,7 +397,7 @@ async fn install_streams_npm_progress_and_remove_keeps_versions_in_use() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let lines = events(&body);
     let last = lines.last().unwrap();
-    assert_eq!(last.event, "done", "{lines:?}");
+    assert_eq!(last.event, t::PresetInstallEventKind::Done, "{lines:?}");
     assert!(last.preset.as_ref().unwrap().installed);
     // Every step reported in order, npm's own lines among them.
     let steps: Vec<u32> = lines.iter().map(|e| e.step).collect();

@@ -154,8 +154,8 @@ pub use secret_batch::{
 };
 mod preset;
 pub use preset::{
-    AgentPermission, Preset, PresetInstallEvent, PresetList, PresetRemoval, PresetVersion,
-    PresetVersionInUse,
+    AgentPermission, Preset, PresetInstallEvent, PresetInstallEventKind, PresetList, PresetRemoval,
+    PresetVersion, PresetVersionInUse,
 };
 
 /// `{"ok": true}`.

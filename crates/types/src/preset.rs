@@ -65,12 +65,23 @@ pub struct AgentPermission {
     pub args: Vec<String>,
 }
 
+/// What a line of an install's progress stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PresetInstallEventKind {
+    /// A step started, or a line of npm's output.
+    Progress,
+    /// The last line of an install that succeeded (or found the preset installed).
+    Done,
+    /// The last line of an install that failed; its `message` says why.
+    Error,
+}
+
 /// One line of `POST /presets/{name}/install` (NDJSON): `progress` lines, then exactly one
 /// `done` (with the preset) or `error` (with a message).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PresetInstallEvent {
-    /// `progress`, `done` or `error`.
-    pub event: String,
+    pub event: PresetInstallEventKind,
     /// The step running (1-based) out of `steps`.
     pub step: u32,
     pub steps: u32,

@@ -55,6 +55,14 @@ import type {
 } from "./types.js";
 import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
 import { readAgentEvents, type AgentStreamEvent, type AgentStreamOptions } from "./stream.js";
+import { followPresetInstall } from "./presets.js";
+import type {
+  InstallPresetOptions,
+  Preset,
+  PresetList,
+  PresetRemoval,
+  RemovePresetOptions,
+} from "./types.js";
 
 export const SDK_VERSION = "0.1.0";
 
@@ -723,6 +731,41 @@ export class AmikaClient {
   /** Newest first. Events never carry a value. */
   listAuditEvents(options: ListAuditEventsOptions = {}): Promise<AuditEvent[]> {
     return this.#call("get", "/api/v0beta1/audit-events", {}, { query: { limit: options.limit } });
+  }
+
+  // ---------------------------------------------------------------- presets
+
+  /**
+   * The server's presets (e.g. `coder`: the real Claude Code and Codex CLIs), installed or not,
+   * with their pinned packages and installed versions. Any signed-in user.
+   */
+  listPresets(): Promise<PresetList> {
+    return this.#call("get", "/api/v0beta1/presets", {});
+  }
+
+  /**
+   * Install the preset's pinned version on the server (admins; also the update: a new version
+   * goes beside the old ones) and resolve with the preset once it is installed; at once when it
+   * already is. `onProgress` gets every progress line as it arrives. Refusals before the install
+   * starts are `AmikaApiError`s (403 for a non-admin, 404 for an unknown preset); a failed
+   * install rejects with an `AmikaApiError` (503 `provider_unavailable`) carrying the server's
+   * message. No timeout: an install on a fresh machine downloads a few hundred MB; aborting
+   * `signal` stops following it, not the install.
+   */
+  async installPreset(name: string, options: InstallPresetOptions = {}): Promise<Preset> {
+    const url = this.#url("/api/v0beta1/presets/{name}/install", { name });
+    const resp = await this.#send("post", url, undefined, options.signal, null);
+    return followPresetInstall(resp, `POST ${new URL(url).pathname}`, options.onProgress);
+  }
+
+  /**
+   * Remove the preset's installed versions that no sandbox uses (admins), or only `version`;
+   * versions in use are kept and listed with their sandboxes.
+   */
+  removePreset(name: string, options: RemovePresetOptions = {}): Promise<PresetRemoval> {
+    return this.#call("delete", "/api/v0beta1/presets/{name}", { name }, {
+      query: { version: options.version },
+    });
   }
 }
 

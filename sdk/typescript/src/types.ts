@@ -166,6 +166,86 @@ export interface ListAuditEventsOptions {
   limit?: number;
 }
 
+// ------------------------------------------------------------------ presets
+
+/** One installed version of a preset: a read-only layer on the server. */
+export interface PresetVersion {
+  /** The version id (12 hex digits: a hash of the pinned packages). */
+  id: string;
+  /** npm package → exact version, as installed (names as npm spells them). */
+  packages: Record<string, string>;
+  installedAt: string;
+  /** The host's Node.js that runs the packages, as `node --version` printed it at install. */
+  node: string;
+  /** Whether this is the version the server pins now. */
+  current: boolean;
+}
+
+/** A preset this server knows (e.g. `coder`: the real Claude Code and Codex CLIs), installed or
+ * not. A create with `preset` mounts its layer read-only and puts its `bin` on the `PATH`. */
+export interface Preset {
+  name: string;
+  description: string;
+  /** The npm packages this server pins, with their exact versions. */
+  packages: Record<string, string>;
+  /** Commands the layer puts on the sandbox's `PATH`, e.g. `["claude", "codex"]`. */
+  bin: string[];
+  /** The version id of the pinned packages (what `installPreset` installs). */
+  current: string;
+  /** Whether the current version is installed. */
+  installed: boolean;
+  /** Whether a create without `preset` gets this one (the server's `default_preset`). */
+  default: boolean;
+  /** Every installed version, newest first; sandboxes keep the version they were created with. */
+  versions: PresetVersion[];
+}
+
+/** `listPresets`. */
+export interface PresetList {
+  presets: Preset[];
+}
+
+/** What a line of an install's progress stream is: `progress`, then one `done` or `error`. */
+export type PresetInstallEventKind = Schemas["PresetInstallEventKind"];
+
+/** One line of an install's progress (`installPreset`'s `onProgress` gets the `progress` ones). */
+export interface PresetInstallEvent {
+  event: PresetInstallEventKind;
+  /** The step running (1-based) out of `steps`. */
+  step: number;
+  steps: number;
+  /** What the step does, or a line of npm's output. */
+  message: string;
+  /** On the `done` line: the preset as installed. */
+  preset?: Preset | null;
+}
+
+export interface InstallPresetOptions {
+  /** Called with each `progress` line as it arrives (steps, npm's own output lines). */
+  onProgress?: (event: PresetInstallEvent) => void;
+  /** Stop following the install (the server finishes it anyway). */
+  signal?: AbortSignal;
+}
+
+/** A version `removePreset` kept because sandboxes use it. */
+export interface PresetVersionInUse {
+  id: string;
+  /** Names of the sandboxes that use it (delete them, then remove again). */
+  sandboxes: string[];
+}
+
+/** What `removePreset` removed, and what it kept. */
+export interface PresetRemoval {
+  /** Version ids removed. */
+  removed: string[];
+  kept: PresetVersionInUse[];
+}
+
+export interface RemovePresetOptions {
+  /** Remove only this version id (an `AmikaApiError` 404 when it is not installed). */
+  version?: string;
+}
+
 // ------------------------------------------------------------------ sandboxes
 
 /** One agent-credential reference of a create request. */
@@ -631,6 +711,17 @@ type Checks = [
   Assert<IsOutput<ApiKeyWithValue, Schemas["ApiKeyWithValue"]>>,
   Assert<IsOutput<ApiKeyList, Schemas["ListApiKeysResponse"]>>,
   Assert<IsOutput<AuditEvent, Schemas["AuditEvent"]>>,
+  Assert<IsOutput<Preset, Schemas["Preset"]>>,
+  Assert<IsOutput<PresetVersion, Schemas["PresetVersion"]>>,
+  Assert<IsOutput<PresetList, Schemas["PresetList"]>>,
+  Assert<IsOutput<PresetInstallEvent, Schemas["PresetInstallEvent"]>>,
+  Assert<IsOutput<PresetRemoval, Schemas["PresetRemoval"]>>,
+  Assert<
+    Equals<
+      keyof Camelize<NonNullable<operations["remove_preset"]["parameters"]["query"]>>,
+      keyof RemovePresetOptions
+    >
+  >,
   Assert<IsOutput<Sandbox, Schemas["Sandbox"]>>,
   Assert<IsOutput<ResolvedAgentCredential, Schemas["ResolvedAgentCredential"]>>,
   Assert<IsOutput<ResolutionPreview, Schemas["ResolutionPreview"]>>,

@@ -3,7 +3,8 @@
  *
  * Only the keys of the API's own objects are converted. Values under the keys listed in
  * `OPAQUE_*` are user data and pass through untouched: `secretEnvVars` and `envVars` map env var
- * names (`DATABASE_URL` must stay `DATABASE_URL`), and an audit event's `detail`, a sandbox's
+ * names (`DATABASE_URL` must stay `DATABASE_URL`), a preset's `packages` map npm package names
+ * (`some_pkg` must stay `some_pkg`), and an audit event's `detail`, a sandbox's
  * `services` and an agent session's `metadata` (both ways: it is the caller's own object) are
  * free-form documents.
  */
@@ -16,6 +17,7 @@ const OPAQUE_FROM_WIRE = new Set([
   "details",
   "services",
   "metadata",
+  "packages",
 ]);
 
 export function camelToSnake(key: string): string {

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -40,18 +40,25 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<TestServer> {
+export interface ServerOptions {
+  /** A server config file's content (`amika server --config`, see docs/configuration.md). */
+  config?: Record<string, unknown>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "amika-sdk-test-"));
   const dataDir = join(dir, "data");
+  const args = ["server", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
+  if (options.config) {
+    const file = join(dir, "config.json");
+    await writeFile(file, JSON.stringify(options.config));
+    args.push("--config", file);
+  }
   const env: Record<string, string | undefined> = { ...process.env, RUST_LOG: "debug" };
   // The server must use its own temp state, whatever the caller's environment says.
   delete env.AMIKA_DATABASE_URL;
   delete env.AMIKA_MASTER_KEY;
-  const child: ChildProcess = spawn(
-    amikaBinary(),
-    ["server", "--listen", "127.0.0.1:0", "--data-dir", dataDir],
-    { env, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child: ChildProcess = spawn(amikaBinary(), args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;

@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn the_bar_fills_with_the_steps_and_cuts_the_message() {
         let e = |step, message: &str| PresetInstallEvent {
-            event: "progress".into(),
+            event: amika_types::PresetInstallEventKind::Progress,
             step,
             steps: 4,
             message: message.into(),

@@ -30,8 +30,8 @@ pub async fn list_presets(State(svc): State<Service>, Auth(_c): Auth) -> Json<t:
 #[utoipa::path(post, path = "/api/v0beta1/presets/{name}/install", tag = "presets",
     params(("name" = String, Path, description = "preset name, e.g. coder")),
     responses((status = 200, description = "newline-delimited JSON PresetInstallEvent objects", content_type = "application/x-ndjson", body = t::PresetInstallEvent),
-        (status = 400, description = "unknown preset (the message lists them)", body = t::ErrorBody),
-        (status = 403, body = t::ErrorBody)))]
+        (status = 403, body = t::ErrorBody),
+        (status = 404, description = "unknown preset (the message lists them)", body = t::ErrorBody)))]
 pub async fn install_preset(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -43,7 +43,7 @@ pub async fn install_preset(
     tokio::spawn(async move {
         let last = match svc.install_preset(&c, def, progress).await {
             Ok(preset) => t::PresetInstallEvent {
-                event: "done".into(),
+                event: t::PresetInstallEventKind::Done,
                 step: presets::STEPS,
                 steps: presets::STEPS,
                 message: format!("{} {} is installed", preset.name, preset.current),
@@ -52,7 +52,7 @@ pub async fn install_preset(
             Err(e) => {
                 tracing::warn!(preset = %def.name, "preset install failed: {}", error_chain(&e));
                 t::PresetInstallEvent {
-                    event: "error".into(),
+                    event: t::PresetInstallEventKind::Error,
                     step: 0,
                     steps: presets::STEPS,
                     message: e.to_string(),
@@ -89,7 +89,9 @@ pub struct RemoveQuery {
 #[utoipa::path(delete, path = "/api/v0beta1/presets/{name}", tag = "presets",
     params(("name" = String, Path, description = "preset name, e.g. coder"), RemoveQuery),
     responses((status = 200, body = t::PresetRemoval),
-        (status = 400, body = t::ErrorBody), (status = 403, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
+        (status = 400, description = "an unknown query parameter", body = t::ErrorBody),
+        (status = 403, body = t::ErrorBody),
+        (status = 404, description = "unknown preset (the message lists them), or `version` not installed", body = t::ErrorBody)))]
 pub async fn remove_preset(
     State(svc): State<Service>,
     Auth(c): Auth,

@@ -1155,8 +1155,7 @@ export interface components {
          *     `done` (with the preset) or `error` (with a message).
          */
         PresetInstallEvent: {
-            /** @description `progress`, `done` or `error`. */
-            event: string;
+            event: components["schemas"]["PresetInstallEventKind"];
             message: string;
             preset?: null | components["schemas"]["Preset"];
             /**
@@ -1167,6 +1166,11 @@ export interface components {
             /** Format: int32 */
             steps: number;
         };
+        /**
+         * @description What a line of an install's progress stream is.
+         * @enum {string}
+         */
+        PresetInstallEventKind: "progress" | "done" | "error";
         /** @description `GET /presets`. */
         PresetList: {
             /**
@@ -1687,6 +1691,7 @@ export interface operations {
                     "application/json": components["schemas"]["PresetRemoval"];
                 };
             };
+            /** @description an unknown query parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1703,6 +1708,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description unknown preset (the message lists them), or `version` not installed */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1734,8 +1740,7 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["PresetInstallEvent"];
                 };
             };
-            /** @description unknown preset (the message lists them) */
-            400: {
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1743,7 +1748,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            403: {
+            /** @description unknown preset (the message lists them) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

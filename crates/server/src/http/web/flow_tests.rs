@@ -1,6 +1,9 @@
 //! The web UI through the real router (real store, vault and provider on a temp dir), driven
 //! in-process with `oneshot`: sign-in and its cookies, CSRF refusals, escaping, errors placed
 //! next to their fields, and values that are never echoed back.
+//!
+//! The harness ([`Ui`], [`Answer`], [`form`]) is shared with the other pages' flow tests
+//! (`presets_flow_tests`).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -50,7 +53,7 @@ impl Answer {
 }
 
 /// `a=1&b=2` with each part percent-encoded.
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(super) fn form(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str) -> String {
         s.bytes()
             .map(|b| {
@@ -71,8 +74,14 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 impl Ui {
     pub(super) async fn new() -> Ui {
+        Ui::with(|_| {}).await
+    }
+
+    /// A UI on a server whose config `configure` adjusts first (e.g. its presets dir).
+    pub(super) async fn with(configure: impl FnOnce(&mut ServerConfig)) -> Ui {
         let dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        configure(&mut config);
         let opened = open(config).await.expect("server opens");
         Ui {
             router: router(opened.service.clone()),

@@ -4,7 +4,7 @@
 //! This module holds the router, the headers every page gets and the shared responses; sign-in,
 //! sessions and CSRF live in [`session`], submitted forms and their errors in [`form`], and the
 //! pages in `secrets`, `sandboxes` (with the New sandbox form in `sandbox_form` and the
-//! repository, env and setup parts of both in `workspace`) and `agents`.
+//! repository, env and setup parts of both in `workspace`), `agents` and `presets`.
 //!
 //! Every page is sent with a strict Content-Security-Policy (scripts, styles and everything else
 //! from this server only) and `X-Frame-Options: DENY`; the CSS and JS are embedded in the binary.
@@ -15,6 +15,9 @@ mod agents;
 mod flow_tests;
 mod form;
 mod html;
+mod presets;
+#[cfg(test)]
+mod presets_flow_tests;
 mod sandbox_form;
 mod sandboxes;
 mod secrets;
@@ -90,6 +93,12 @@ pub fn routes() -> Router<Service> {
             "/sandboxes/{name}/delete",
             get(sandboxes::confirm_delete).post(sandboxes::delete),
         )
+        .route("/presets", get(presets::page))
+        .route("/presets/{name}/install", post(presets::install))
+        .route(
+            "/presets/{name}/remove",
+            get(presets::confirm_remove).post(presets::remove),
+        )
         .route("/static/app.css", get(|| asset("text/css", APP_CSS)))
         .route("/static/app.js", get(|| asset("text/javascript", APP_JS)))
         .route(
@@ -97,6 +106,7 @@ pub fn routes() -> Router<Service> {
             get(|| asset("image/svg+xml", FAVICON)),
         )
         .layer(Extension(sessions))
+        .layer(Extension(Arc::new(presets::Installs::default())))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -1,4 +1,5 @@
-//! The New sandbox form: env-var rows mapping secrets, one credential choice per agent kind,
+//! The New sandbox form: a preset choice ([`super::presets::preset_select`]), env-var rows
+//! mapping secrets, one credential choice per agent kind,
 //! the workspace fields of [`super::workspace`] (repository, plain env vars, setup script, size,
 //! idle intervals), and a resolution preview from `Service::preview_sandbox`, which also says what
 //! the repository's `.amika/config.toml` contributes.
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::html::{self, escape, Nav};
+use super::presets;
 use super::sandboxes::{resolution_table, sandbox_href, secret_names_list};
 use super::workspace::{self, WorkspaceDraft};
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
@@ -30,6 +32,8 @@ const PREVIEW_PLACEHOLDER_NAME: &str = "preview";
 #[derive(Debug, Default)]
 struct Draft {
     name: String,
+    /// The preset select's value: `default`, `none` or a preset's name.
+    preset: String,
     /// (env var, secret name) per row, in order.
     rows: Vec<(String, String)>,
     /// The select value per agent kind: `default`, `name:N`, `type:T` or `none`.
@@ -69,6 +73,7 @@ impl Draft {
             .collect();
         Draft {
             name: fields.get("name").trim().to_string(),
+            preset: fields.get("preset").to_string(),
             rows,
             agents,
             workspace: WorkspaceDraft::from_fields(fields),
@@ -124,6 +129,7 @@ impl Draft {
         }
         let mut req = t::CreateSandboxRequest {
             name: self.name.clone(),
+            preset: presets::preset_request(&self.preset),
             secret_env_vars,
             agent_credentials,
             ..Default::default()
@@ -150,8 +156,8 @@ impl Draft {
     /// The input that shows the request field at `path`: the name field for `name`, the row of
     /// the env var for `secret_env_vars.VAR`, the kind's select for `agent_credentials[i]...`.
     fn input_for(&self, path: &str) -> Option<String> {
-        if path == "name" {
-            return Some("name".into());
+        if path == "name" || path == "preset" {
+            return Some(path.into());
         }
         if let Some(input) = WorkspaceDraft::input_for(path) {
             return Some(input.into());
@@ -189,6 +195,7 @@ struct Choices {
     git_credentials: Vec<String>,
     /// Where the caller's default github credential is used for clones.
     github_hosts: Vec<String>,
+    presets: t::PresetList,
 }
 
 async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, ServiceError> {
@@ -249,6 +256,7 @@ async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, Se
         agents,
         git_credentials,
         github_hosts: svc.config.github_hosts.clone(),
+        presets: svc.list_presets(),
     })
 }
 
@@ -378,7 +386,7 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         "<div class=\"page-head\"><h1>New sandbox</h1><p class=\"lead\">Pick a repository to work in, map secrets to environment variables and choose the agent credentials to inject.</p></div>\
 {general}<form method=\"post\" action=\"/sandboxes/new\" class=\"sandbox-form\" novalidate>{csrf}\
 <button type=\"submit\" name=\"action\" value=\"create\" class=\"visually-hidden\" tabindex=\"-1\" aria-hidden=\"true\">Create sandbox</button>\
-<section class=\"card\" aria-labelledby=\"basics-title\"><h2 id=\"basics-title\">Sandbox</h2>{name}</section>\
+<section class=\"card\" aria-labelledby=\"basics-title\"><h2 id=\"basics-title\">Sandbox</h2>{name}{preset}</section>\
 {repository}\
 <section class=\"card\" aria-labelledby=\"env-title\"><h2 id=\"env-title\">Secrets as environment variables</h2>\
 <p class=\"hint\">Each row injects a secret's value as an env var. Leave a row blank to skip it.</p>\
@@ -395,6 +403,7 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
 <a class=\"button ghost\" href=\"/sandboxes\">Cancel</a></div></form>",
         general = html::form_errors(&e.general),
         csrf = html::csrf_field(&session.csrf),
+        preset = presets::preset_select(&choices.presets, &d.preset, e.get("preset")),
         repository = workspace::repository_card(
             &d.workspace,
             e,

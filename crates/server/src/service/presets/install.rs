@@ -54,7 +54,7 @@ impl InstallProgress {
     fn step(&self, step: u32, message: impl Into<String>) {
         if let Some(tx) = &self.0 {
             let _ = tx.send(t::PresetInstallEvent {
-                event: "progress".into(),
+                event: t::PresetInstallEventKind::Progress,
                 step,
                 steps: STEPS,
                 message: message.into(),

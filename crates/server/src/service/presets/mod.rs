@@ -97,6 +97,17 @@ pub fn find(name: &str) -> Result<&'static PresetDef> {
     })
 }
 
+/// The preset a path names (`/presets/{name}`): 404 listing the presets otherwise (a create's
+/// `preset` field that names none is a 400, see [`find`]).
+pub fn find_named(name: &str) -> Result<&'static PresetDef> {
+    catalog().iter().find(|p| p.name == name).ok_or_else(|| {
+        ServiceError::NotFound(format!(
+            "preset {name:?} (this server has {})",
+            known_names()
+        ))
+    })
+}
+
 /// A version id as stored (`[0-9a-f]{12}`): never a path of its own.
 fn is_version_id(id: &str) -> bool {
     id.len() == 12
@@ -199,7 +210,7 @@ impl Service {
         version: Option<&str>,
     ) -> Result<t::PresetRemoval> {
         require_admin(caller)?;
-        let def = find(name)?;
+        let def = find_named(name)?;
         let mut ids: Vec<String> = self
             .installed_versions(def)
             .into_iter()
@@ -264,7 +275,7 @@ impl Service {
     /// the preset, to hand to [`Self::install_preset_as_server`].
     pub fn check_preset_install(&self, caller: &Caller, name: &str) -> Result<&'static PresetDef> {
         require_admin(caller)?;
-        find(name).map_err(|e| e.at("name"))
+        find_named(name)
     }
 
     /// [`Self::install_preset_as_server`] for an admin (checked by
@@ -303,7 +314,8 @@ impl Service {
     }
 }
 
-fn require_admin(caller: &Caller) -> Result<()> {
+/// 403 unless `caller` is an admin (who alone install and remove presets).
+pub fn require_admin(caller: &Caller) -> Result<()> {
     if caller.is_admin {
         Ok(())
     } else {

@@ -392,7 +392,9 @@ impl Service {
             .collect();
         secret_names.sort();
         secret_names.dedup();
-        let warnings = resolved.injection_warnings();
+        let mut warnings = resolved.injection_warnings();
+        // A preset that is not installed: the create would warn the same.
+        self.choose_preset(req, &mut warnings)?;
         Ok(t::ResolutionPreview {
             secret_names,
             resolved_agent_credentials: resolved.resolutions.into_iter().map(|r| r.entry).collect(),
