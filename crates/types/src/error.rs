@@ -13,6 +13,10 @@ use utoipa::ToSchema;
 string_enum!(
     /// The machine-readable `code` of an error answer (and of each of its `details`). Clients
     /// branch on it, never on the message, which is for people and may be reworded.
+    ///
+    /// `over_limit` (422): a create asks for more than a ceiling of the server's config allows
+    /// (memory, processes, sandboxes per user, a network mode for the caller's role); the
+    /// message names the ceiling and its value.
     ErrorCode "error code" {
         AgentAuthFailed => "agent_auth_failed",
         AgentCredentialNotFound => "agent_credential_not_found",
