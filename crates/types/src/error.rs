@@ -177,6 +177,7 @@ mod tests {
     fn error_codes_serialize_as_the_strings_the_server_always_sent() {
         use ErrorCode::*;
         let table = [
+            (AgentAuthFailed, "agent_auth_failed"),
             (AgentCredentialNotFound, "agent_credential_not_found"),
             (AgentCredentialSkipped, "agent_credential_skipped"),
             (
