@@ -10,8 +10,9 @@
 //! exactly these functions, each with a `SAFETY` comment at its `unsafe` block:
 //! - `local::proc::install` — a `pre_exec` hook for every host process the provider spawns
 //!   (bwrap, slirp4netns, an exec's entering process): `setsid`, `close_range(CLOEXEC)`,
-//!   clearing `FD_CLOEXEC` on the descriptors to keep, and joining cgroups by writing to
-//!   `cgroup.procs`. Sound because it runs only async-signal-safe system calls through libc, and
+//!   clearing `FD_CLOEXEC` on the descriptors to keep, joining cgroups by writing to
+//!   `cgroup.procs`, and `setrlimit` with limits prepared before (see `local::rlimit`).
+//!   Sound because it runs only async-signal-safe system calls through libc, and
 //!   allocates nothing and takes no lock in the forked child (its inputs are prepared before).
 //! - `local::enter::install` — the `pre_exec` hook of an exec: `setns` into the sandbox through a
 //!   pidfd, drop to uid/gid 1000, a raw `clone(CLONE_PARENT)` whose parent side only writes the

@@ -54,6 +54,7 @@ mod proc;
 mod reconcile;
 mod record;
 mod remove;
+pub mod rlimit;
 mod scan;
 mod script;
 mod secret_buf;

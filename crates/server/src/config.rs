@@ -44,6 +44,66 @@ pub struct ServerConfig {
     pub install_presets: Vec<String>,
     /// The preset a create without `preset` gets, when installed.
     pub default_preset: Option<String>,
+    /// What a create may ask for at most, whoever asks (see [`Ceilings`]).
+    pub ceilings: Ceilings,
+}
+
+/// Server-side ceilings on sandboxes: a create over one is refused (`422 over_limit`, naming
+/// the ceiling). They hold for admins too; only `allowed_networks` differs by role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Largest memory limit in MiB (`None`: no ceiling). A sandbox that would have no memory
+    /// limit (no default) gets this one.
+    pub max_memory_mib: Option<u64>,
+    /// Largest process limit (`None`: no ceiling); likewise the limit of a sandbox without one.
+    pub max_pids: Option<u64>,
+    /// Most sandboxes one user may have, in any state (`None`: no ceiling).
+    pub max_sandboxes_per_user: Option<u64>,
+    /// The network modes each role may ask for.
+    pub allowed_networks: AllowedNetworks,
+}
+
+impl Default for Ceilings {
+    /// 8 GiB and 4096 processes: the `xl` size, the largest the API names.
+    fn default() -> Self {
+        Ceilings {
+            max_memory_mib: Some(8192),
+            max_pids: Some(4096),
+            max_sandboxes_per_user: Some(50),
+            allowed_networks: AllowedNetworks::default(),
+        }
+    }
+}
+
+/// Network modes per role. `host` is for admins only by default: a sandbox on the host's
+/// network reaches every service listening on the host's loopback (the amika server itself,
+/// databases, metadata endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedNetworks {
+    pub admin: Vec<amika_types::NetworkMode>,
+    pub user: Vec<amika_types::NetworkMode>,
+}
+
+impl Default for AllowedNetworks {
+    fn default() -> Self {
+        use amika_types::NetworkMode::{Egress, Host, None};
+        AllowedNetworks {
+            admin: vec![None, Egress, Host],
+            user: vec![None, Egress],
+        }
+    }
+}
+
+impl AllowedNetworks {
+    /// The modes a caller of this role may ask for, and the role's name in the config.
+    pub fn for_role(&self, is_admin: bool) -> (&[amika_types::NetworkMode], &'static str) {
+        if is_admin {
+            (&self.admin, "admin")
+        } else {
+            (&self.user, "user")
+        }
+    }
 }
 
 impl ServerConfig {
@@ -66,7 +126,36 @@ impl ServerConfig {
             npm_cache_dir: crate::service::presets::default_npm_cache(),
             install_presets: Vec::new(),
             default_preset: None,
+            ceilings: Ceilings::default(),
         }
+    }
+
+    /// Whether the defaults fit under the ceilings: a default over its ceiling would refuse
+    /// every create that relies on it. The error names both settings.
+    pub fn check_ceilings(&self) -> Result<(), String> {
+        for (default, default_name, max, max_name) in [
+            (
+                self.default_memory_mib,
+                "default_memory_mib",
+                self.ceilings.max_memory_mib,
+                "max_memory_mib",
+            ),
+            (
+                self.default_pids,
+                "default_pids",
+                self.ceilings.max_pids,
+                "max_pids",
+            ),
+        ] {
+            if let (Some(d), Some(m)) = (default, max) {
+                if d > m {
+                    return Err(format!(
+                        "{default_name} ({d}) is over {max_name} ({m}): lower {default_name} or raise {max_name}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The database URL in force: the configured one, else SQLite in the data dir.
@@ -102,6 +191,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("npm_cache_dir", &self.npm_cache_dir)
             .field("install_presets", &self.install_presets)
             .field("default_preset", &self.default_preset)
+            .field("ceilings", &self.ceilings)
             .finish()
     }
 }
@@ -138,6 +228,14 @@ pub struct ConfigFile {
     pub install_presets: Option<Vec<String>>,
     /// The preset a create without `preset` gets, when installed, e.g. `"coder"`.
     pub default_preset: Option<String>,
+    /// Ceiling of a sandbox's memory limit in MiB; 0 means no ceiling.
+    pub max_memory_mib: Option<u64>,
+    /// Ceiling of a sandbox's process limit; 0 means no ceiling.
+    pub max_pids: Option<u64>,
+    /// Most sandboxes per user; 0 means no ceiling.
+    pub max_sandboxes_per_user: Option<u64>,
+    /// Network modes per role: `{"admin": [...], "user": [...]}`, both required.
+    pub allowed_networks: Option<AllowedNetworks>,
 }
 
 impl ServerConfig {
@@ -162,6 +260,11 @@ impl ServerConfig {
         if let Some(p) = file.default_pids {
             self.default_pids = (p > 0).then_some(p);
         }
+        self.apply_ceilings(&file)
+            .map_err(|problem| ConfigFileError::Ceiling {
+                path: shown(),
+                problem,
+            })?;
         if let Some(b) = file.max_body_bytes {
             self.max_body_bytes = b;
         }
@@ -226,6 +329,50 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The file's ceilings, checked: each at least what a sandbox needs to start, every role
+    /// with a network, and the defaults under the ceilings.
+    fn apply_ceilings(&mut self, file: &ConfigFile) -> Result<(), String> {
+        for (value, name, min, slot) in [
+            (
+                file.max_memory_mib,
+                "max_memory_mib",
+                32,
+                &mut self.ceilings.max_memory_mib,
+            ),
+            (file.max_pids, "max_pids", 8, &mut self.ceilings.max_pids),
+            (
+                file.max_sandboxes_per_user,
+                "max_sandboxes_per_user",
+                1,
+                &mut self.ceilings.max_sandboxes_per_user,
+            ),
+        ] {
+            match value {
+                Some(0) => *slot = None,
+                Some(v) if v < min => {
+                    return Err(format!(
+                        "{name} must be at least {min} (or 0 for no ceiling), not {v}"
+                    ))
+                }
+                Some(v) => *slot = Some(v),
+                None => {}
+            }
+        }
+        if let Some(networks) = &file.allowed_networks {
+            for (role, modes) in [("admin", &networks.admin), ("user", &networks.user)] {
+                if modes.is_empty() {
+                    return Err(format!(
+                        "allowed_networks.{role} must name at least one of none, egress, host"
+                    ));
+                }
+            }
+            self.ceilings.allowed_networks = networks.clone();
+        }
+        self.check_ceilings()
+    }
+}
+
 /// Why a config file was refused; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
@@ -243,6 +390,8 @@ pub enum ConfigFileError {
     TooManyWarmSandboxes { path: String },
     #[error("config file {path}: {problem}")]
     Preset { path: String, problem: String },
+    #[error("config file {path}: {problem}")]
+    Ceiling { path: String, problem: String },
     #[error("config file {path}: agent_timeout_secs must be at least 1")]
     NoAgentTimeout { path: String },
     #[error("config file {path}: agent_permissions.{kind}: {problem}")]

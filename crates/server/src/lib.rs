@@ -39,6 +39,9 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The configuration contradicts itself; the message names the settings.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A server ready to serve: its service, and the first admin's API key when this start
@@ -83,6 +86,8 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StartError
 /// Open the database and the vault, check the key, create the first admin on a fresh
 /// database, and reconcile sandboxes with what runs.
 pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
+    // Flags are applied after the config file: check the defaults against the ceilings again.
+    config.check_ceilings().map_err(StartError::Config)?;
     create_private_dir(&config.data_dir)?;
     let store = amika_store::connect(&config.effective_database_url()).await?;
     let vault = service::sealing::open_vault(store.as_ref(), &config.data_dir).await?;

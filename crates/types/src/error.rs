@@ -13,6 +13,10 @@ use utoipa::ToSchema;
 string_enum!(
     /// The machine-readable `code` of an error answer (and of each of its `details`). Clients
     /// branch on it, never on the message, which is for people and may be reworded.
+    ///
+    /// `over_limit` (422): a create asks for more than a ceiling of the server's config allows
+    /// (memory, processes, sandboxes per user, a network mode for the caller's role); the
+    /// message names the ceiling and its value.
     ErrorCode "error code" {
         AgentAuthFailed => "agent_auth_failed",
         AgentCredentialNotFound => "agent_credential_not_found",
@@ -34,6 +38,7 @@ string_enum!(
         MethodNotAllowed => "method_not_allowed",
         NotFound => "not_found",
         OrgNotFound => "org_not_found",
+        OverLimit => "over_limit",
         PayloadTooLarge => "payload_too_large",
         ProviderUnavailable => "provider_unavailable",
         RepositoryUnavailable => "repository_unavailable",
@@ -195,6 +200,7 @@ mod tests {
             (MethodNotAllowed, "method_not_allowed"),
             (NotFound, "not_found"),
             (OrgNotFound, "org_not_found"),
+            (OverLimit, "over_limit"),
             (PayloadTooLarge, "payload_too_large"),
             (ProviderUnavailable, "provider_unavailable"),
             (RepositoryUnavailable, "repository_unavailable"),

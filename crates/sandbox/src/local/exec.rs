@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::proc::{self, ChildSetup};
 use super::record::RunRecord;
 use super::script::{self, HOME};
-use super::{cgroup, enter, LocalProvider, TIMEOUT_EXIT_CODE};
+use super::{cgroup, enter, rlimit, LocalProvider, TIMEOUT_EXIT_CODE};
 use crate::{ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
 
 /// Default working directory of execs.
@@ -138,6 +138,12 @@ fn entering_command(
                 .map(|d| d.join("cgroup.procs"))
                 .collect(),
             keep_fds: Vec::new(),
+            // Read at every exec (two small files): the pids limit is the sandbox's, and a
+            // restarted server knows it only from the cgroup.
+            rlimits: rlimit::prepare(&rlimit::for_exec(
+                rlimit::pids_of(&record.cgroups),
+                rlimit::HostTables::read(),
+            ))?,
         },
     )?;
     let (report, report_write) = std::io::pipe()?;

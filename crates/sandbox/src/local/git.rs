@@ -234,6 +234,7 @@ async fn clone_checked_out(spec: &CloneSpec<'_>) -> Result<Cloned, GitError> {
     let setup = ChildSetup {
         join_cgroups: Vec::new(),
         keep_fds: token_pipe.iter().map(|fd| fd.as_raw_fd()).collect(),
+        rlimits: Vec::new(),
     };
     run(cmd, setup, "clone", spec.timeout, &redactor).await?;
     drop(token_pipe);

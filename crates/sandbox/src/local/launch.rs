@@ -21,6 +21,7 @@ use super::error::StartError;
 use super::pool::Shape;
 use super::proc::{self, ChildSetup, ProcRef};
 use super::record::{RunRecord, STATE_FILE};
+use super::rlimit;
 use super::script::HOME;
 use super::{LocalProvider, BASE_ENV, START_TIMEOUT};
 use crate::redact::RedactionSet;
@@ -273,6 +274,7 @@ impl LocalProvider {
             ChildSetup {
                 join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
                 keep_fds: keep_fd.into_iter().collect(),
+                rlimits: rlimit::prepare(&rlimit::for_init()).map_err(StartError::Io)?,
             },
         )
         .map_err(StartError::Io)?;

@@ -27,6 +27,9 @@ pub(crate) struct ChildSetup {
     /// Descriptors the child must inherit (e.g. slirp4netns' ready and exit fds); all others
     /// above stderr are closed on exec.
     pub keep_fds: Vec<RawFd>,
+    /// Resource limits to set, prepared by [`super::rlimit::prepare`] (sandbox processes only;
+    /// host helpers keep the server's).
+    pub rlimits: Vec<super::rlimit::Limit>,
 }
 
 /// Install [`ChildSetup`] on `cmd`. In the child, before exec:
@@ -38,6 +41,7 @@ pub(crate) struct ChildSetup {
 ///   itself inherited without `CLOEXEC` must not leak into a sandbox (`bwrap` and an exec pass
 ///   their open descriptors on to the sandboxed program).
 /// - join the cgroups by writing `0` ("the writing process") to each `cgroup.procs`.
+/// - set the resource limits (see `rlimit`).
 #[allow(unsafe_code)]
 pub(crate) fn install(cmd: &mut tokio::process::Command, setup: ChildSetup) -> io::Result<()> {
     let cgroup_files: Vec<CString> = setup
@@ -47,10 +51,12 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, setup: ChildSetup) -> i
         .collect::<Result<_, _>>()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in cgroup path"))?;
     let keep_fds = setup.keep_fds;
+    let rlimits = setup.rlimits;
     // SAFETY: the closure runs in the forked child of a possibly multi-threaded process, where
     // only async-signal-safe functions may be called. It allocates nothing (the C strings and the
     // fd list are prepared above and only borrowed), takes no locks, and calls only raw system
-    // calls through libc: setsid, close_range, fcntl, open, write, close — all async-signal-safe.
+    // calls through libc: setsid, close_range, fcntl, open, write, close, setrlimit — all
+    // async-signal-safe.
     // It touches no descriptor it does not own: close_range only sets a flag (the descriptors
     // stay open until exec, so std's own exec-error pipe keeps working), `keep_fds` are
     // descriptors the caller keeps open until after spawn, and the cgroup file descriptors are
@@ -83,6 +89,15 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, setup: ChildSetup) -> i
                 libc::close(fd);
                 if written != 1 {
                     return Err(err);
+                }
+            }
+            for limit in &rlimits {
+                let value = libc::rlimit {
+                    rlim_cur: limit.soft,
+                    rlim_max: limit.hard,
+                };
+                if libc::setrlimit(limit.resource, &value) == -1 {
+                    return Err(io::Error::last_os_error());
                 }
             }
             Ok(())

@@ -53,6 +53,9 @@ impl LocalProvider {
             ChildSetup {
                 join_cgroups: Vec::new(),
                 keep_fds: vec![ready_write.as_raw_fd(), exit_fd.as_raw_fd()],
+                // Each connection the sandbox opens is a socket here, on the host's table.
+                rlimits: super::rlimit::prepare(&super::rlimit::for_network_helper())
+                    .map_err(StartError::Io)?,
             },
         )
         .map_err(StartError::Io)?;

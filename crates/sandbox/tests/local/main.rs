@@ -11,6 +11,7 @@ mod injection;
 mod isolation;
 mod lifecycle;
 mod preset;
+mod rlimits;
 mod warm;
 
 use std::path::{Path, PathBuf};

@@ -9,8 +9,7 @@ use std::time::Duration;
 use amika_sandbox::lifecycle::Operation;
 use amika_sandbox::{Injection, SandboxSpec};
 use amika_store::{
-    CredentialRow, InjectionRecord, SandboxOptions, SandboxRow, SecretRow, StoreError,
-    WorkspaceRecord,
+    CredentialRow, InjectionRecord, SandboxOptions, SandboxRow, SecretRow, WorkspaceRecord,
 };
 use amika_types::{
     self as t, AgentKind, CredentialType, ErrorCode, NetworkMode, SandboxState, SetupState,
@@ -31,7 +30,7 @@ use crate::service::{new_id, now, validate, Caller, Result, Service, ServiceErro
 /// The sandbox user's workspace, where repositories land.
 const WORKSPACE: &str = "/home/amika/workspace";
 
-fn name_taken(name: &str) -> ServiceError {
+pub(super) fn name_taken(name: &str) -> ServiceError {
     ServiceError::conflict(
         ErrorCode::SandboxExists,
         format!("a sandbox named {name:?} already exists: pick another name or delete it first"),
@@ -443,6 +442,7 @@ impl Service {
         mut req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
         let mut warnings = check_request(&req, self.provider.name())?;
+        self.check_ceilings(caller, &req).await?;
         let preset = self.choose_preset(&req, &mut warnings)?;
         let mut plan = self.plan_workspace(caller, &req).await?;
         if req.name.is_empty() {
@@ -529,8 +529,13 @@ impl Service {
             memory_mib: req
                 .memory_mib
                 .or(size_memory)
-                .or(self.config.default_memory_mib),
-            pids: req.pids.or(size_pids).or(self.config.default_pids),
+                .or(self.config.default_memory_mib)
+                .or(self.config.ceilings.max_memory_mib),
+            pids: req
+                .pids
+                .or(size_pids)
+                .or(self.config.default_pids)
+                .or(self.config.ceilings.max_pids),
             env_vars: resolved.env_vars.clone(),
             preset,
             size: req.size,
@@ -560,10 +565,7 @@ impl Service {
             created_at: at,
             updated_at: at,
         };
-        self.store.insert_sandbox(&row).await.map_err(|e| match e {
-            StoreError::Conflict(_) => name_taken(&row.name),
-            e => e.into(),
-        })?;
+        self.insert_within_ceiling(caller, &row).await?;
         if setup.is_some() {
             self.live_setup_log(&row.id);
         }

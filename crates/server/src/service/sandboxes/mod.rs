@@ -5,7 +5,8 @@
 //! credential, a type mismatch or a missing provider prerequisite leaves no row and no files.
 //!
 //! One file per operation, as youki keeps one container operation per file: [`create`],
-//! [`lifecycle`] (start, stop, delete and every state write), [`exec`], [`reconcile`], and
+//! [`lifecycle`] (start, stop, delete and every state write), [`limits`] (the server's ceilings
+//! on what a create asks for), [`exec`], [`reconcile`], and
 //! [`injection`] (what a start decrypts and injects, and what is redacted). Here: finding a
 //! sandbox and showing it.
 
@@ -14,6 +15,7 @@ mod exec;
 mod idle;
 mod injection;
 mod lifecycle;
+mod limits;
 mod reconcile;
 mod setup;
 mod workspace;

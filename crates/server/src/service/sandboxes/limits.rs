@@ -1,0 +1,118 @@
+//! The server's ceilings on what a create may ask for (see [`crate::config::Ceilings`]): memory,
+//! processes, network mode per role, and sandboxes per user. Whoever creates a sandbox chooses
+//! its limits; these bound that choice, so that one tenant cannot ask for the whole host. A
+//! request over a ceiling is refused before anything is cloned or written (`422 over_limit`,
+//! naming the ceiling and the field).
+
+use amika_store::{SandboxRow, StoreError};
+use amika_types::{self as t, ErrorCode, NetworkMode};
+
+use crate::service::{Caller, Result, Service, ServiceError};
+
+/// A refusal naming the ceiling.
+fn over(field: &str, message: String) -> ServiceError {
+    ServiceError::unprocessable(ErrorCode::OverLimit, message).at(field)
+}
+
+impl Service {
+    /// Refuse a create whose network, memory or process limit is over this server's ceilings
+    /// for `caller`, or a caller who already has as many sandboxes as allowed.
+    pub(super) async fn check_ceilings(
+        &self,
+        caller: &Caller,
+        req: &t::CreateSandboxRequest,
+    ) -> Result<()> {
+        let ceilings = &self.config.ceilings;
+        let network = req.network.unwrap_or(NetworkMode::Egress);
+        let (allowed, role) = ceilings.allowed_networks.for_role(caller.is_admin);
+        if !allowed.contains(&network) {
+            let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let why = if network == NetworkMode::Host {
+                " (the host's network reaches every service on the host's loopback; an admin may allow it in the server config)"
+            } else {
+                ""
+            };
+            return Err(over(
+                "network",
+                format!(
+                    "network \"{}\" is not allowed for {role}s on this server: the ceiling allowed_networks.{role} is [{}]{why}",
+                    network.as_str(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let (size_memory, size_pids) = req.size.map(|s| s.limits()).unzip();
+        for (asked, from_size, max, field, ceiling) in [
+            (
+                req.memory_mib,
+                size_memory,
+                ceilings.max_memory_mib,
+                "memory_mib",
+                "max_memory_mib",
+            ),
+            (req.pids, size_pids, ceilings.max_pids, "pids", "max_pids"),
+        ] {
+            let (value, field) = match (asked, from_size) {
+                (Some(v), _) => (v, field),
+                (None, Some(v)) => (v, "size"),
+                (None, None) => continue,
+            };
+            if let Some(max) = max.filter(|max| value > *max) {
+                return Err(over(
+                    field,
+                    format!(
+                        "{field} asks for {value} {}, over this server's ceiling {ceiling} = {max}",
+                        unit(ceiling)
+                    ),
+                ));
+            }
+        }
+        self.check_sandbox_count(caller).await
+    }
+
+    /// Refuse a caller who already has `max_sandboxes_per_user` sandboxes.
+    async fn check_sandbox_count(&self, caller: &Caller) -> Result<()> {
+        let Some(max) = self.config.ceilings.max_sandboxes_per_user else {
+            return Ok(());
+        };
+        let have = self.store.list_sandboxes(&caller.user_id).await?.len() as u64;
+        if have >= max {
+            return Err(ServiceError::unprocessable(
+                ErrorCode::OverLimit,
+                format!(
+                    "you have {have} sandboxes, this server's ceiling max_sandboxes_per_user = {max}: delete one first"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Insert a new sandbox's row if its user is still under `max_sandboxes_per_user`: the
+    /// count and the insert under one lock per user, so that parallel creates of one user
+    /// cannot all pass the count. (Servers sharing one PostgreSQL database each hold their own
+    /// lock: there, parallel creates through several servers may pass by one per server.)
+    pub(super) async fn insert_within_ceiling(
+        &self,
+        caller: &Caller,
+        row: &SandboxRow,
+    ) -> Result<()> {
+        let lock = self
+            .locks
+            .handle(&format!("sandbox-count:{}", caller.user_id));
+        let _guard = lock.lock().await;
+        self.check_sandbox_count(caller).await?;
+        self.store.insert_sandbox(row).await.map_err(|e| match e {
+            StoreError::Conflict(_) => super::create::name_taken(&row.name),
+            e => e.into(),
+        })
+    }
+}
+
+/// What a ceiling counts.
+fn unit(ceiling: &str) -> &'static str {
+    if ceiling == "max_memory_mib" {
+        "MiB"
+    } else {
+        "processes"
+    }
+}
