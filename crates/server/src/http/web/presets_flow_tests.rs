@@ -411,7 +411,10 @@ fn the_preset_choice_becomes_the_request_s_preset() {
         default,
         versions: vec![],
     };
-    let list = |p| t::PresetList { presets: vec![p] };
+    let list = |p| t::PresetList {
+        presets: vec![p],
+        agent_permissions: Vec::new(),
+    };
     let html = preset_select(&list(preset(true, true)), "", None);
     assert!(html.contains("<option value=\"default\" selected>Server default (coder)</option>"));
     assert!(html.contains("<option value=\"coder\">coder: The &lt;real&gt; CLIs</option>"));
