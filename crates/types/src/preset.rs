@@ -47,7 +47,6 @@ pub struct PresetList {
     pub presets: Vec<Preset>,
     /// How each agent is allowed to act when `agent-send` runs it (server config
     /// `agent_permissions`).
-    #[serde(default)]
     pub agent_permissions: Vec<AgentPermission>,
 }
 

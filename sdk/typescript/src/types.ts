@@ -203,6 +203,18 @@ export interface Preset {
 /** `listPresets`. */
 export interface PresetList {
   presets: Preset[];
+  /** How each agent may act when `agentSend` runs it (server config `agent_permissions`). */
+  agentPermissions: AgentPermission[];
+}
+
+/**
+ * An agent's permission policy: Claude Code's `--permission-mode` or Codex's `--sandbox` mode,
+ * and the arguments its command gets for it.
+ */
+export interface AgentPermission {
+  agent: AgentKind;
+  mode: string;
+  args: string[];
 }
 
 /** What a line of an install's progress stream is: `progress`, then one `done` or `error`. */
@@ -714,6 +726,7 @@ type Checks = [
   Assert<IsOutput<Preset, Schemas["Preset"]>>,
   Assert<IsOutput<PresetVersion, Schemas["PresetVersion"]>>,
   Assert<IsOutput<PresetList, Schemas["PresetList"]>>,
+  Assert<IsOutput<AgentPermission, Schemas["AgentPermission"]>>,
   Assert<IsOutput<PresetInstallEvent, Schemas["PresetInstallEvent"]>>,
   Assert<IsOutput<PresetRemoval, Schemas["PresetRemoval"]>>,
   Assert<

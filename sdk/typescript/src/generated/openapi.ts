@@ -1181,7 +1181,7 @@ export interface components {
              * @description How each agent is allowed to act when `agent-send` runs it (server config
              *     `agent_permissions`).
              */
-            agent_permissions?: components["schemas"]["AgentPermission"][];
+            agent_permissions: components["schemas"]["AgentPermission"][];
             presets: components["schemas"]["Preset"][];
         };
         /** @description `DELETE /presets/{name}`: the versions removed and those kept (in use). */
