@@ -254,7 +254,12 @@ async fn another_users_job_is_not_found_whatever_sandbox_it_is_asked_under() {
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}: {}", a.body);
         assert!(!a.body.contains("echo: hello"), "{}", a.body);
     }
-    // The owner still follows it.
+    // The owner still follows it; once it has ended, from its row: its status and its answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while last_turn(&ui, "mine").await.finished_at.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the send did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let own = ui
         .get(
             &format!("/sandboxes/{mine}/agent-jobs/{job}/events"),

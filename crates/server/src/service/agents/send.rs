@@ -674,7 +674,12 @@ impl Service {
             is_new_session: job.is_new_session,
             state: job.state,
         };
-        let live = self.live_send(job_id);
+        // A send that has ended is followed from its row, even while its live entry lingers.
+        let live = job
+            .response
+            .is_none()
+            .then(|| self.live_send(job_id))
+            .flatten();
         Ok(match live {
             Some(live) => SendFollow::live(status, &live, false),
             None => SendFollow::stored(status, self.clone(), caller.clone(), id_or_name.into()),
