@@ -11,49 +11,17 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { assertFitsNarrow, launchBrowser, root, snap, startServer, stopServer } from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const bin = process.env.AMIKA_BIN || join(root, "target/debug/amika");
-const shots = join(root, "artifacts/ui");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const FAKE_CLAUDE = readFileSync(join(root, "crates/cli/tests/fixtures/fake-claude.sh"), "utf8");
 const API_KEY_VALUE = "sk-ant-api03-ui-stream-key-7f3e";
 
 let server, base, adminKey, tmp, context, page;
 const outside = [];
 const consoleErrors = [];
-
-function startServer(dataDir) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, ["server", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, RUST_LOG: "warn" },
-    });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30_000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/amika server listening on (\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise({ child, url: m[1].replace(/\/$/, "") });
-      }
-    });
-    child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
-    });
-  });
-}
 
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
 async function api(method, path, body) {
@@ -96,20 +64,6 @@ async function waitFor(what, check, limitMs = 30_000) {
   }
 }
 
-/** At 400 px the page has no horizontal scroll; screenshots at both widths. */
-async function checkNarrowAndSnap(name) {
-  for (const width of [1280, 400]) {
-    await page.setViewportSize({ width, height: 900 });
-    await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
-  }
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  await page.setViewportSize({ width: 1280, height: 900 });
-  assert.ok(scroll <= client, `${name}: horizontal scroll at 400 px (${scroll} > ${client})`);
-}
-
 /** Type `message` into the box and send it; the page the browser comes back to. */
 async function sendMessage(message) {
   await page.getByLabel("Message", { exact: true }).fill(message);
@@ -123,9 +77,6 @@ async function sendMessage(message) {
 
 describe("the agent message box streams in Chromium", () => {
   before(async () => {
-    assert.ok(existsSync(bin), `${bin} is missing: run \`cargo build -p amika-cli\` first`);
-    assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium`);
-    mkdirSync(shots, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), "amika-ui-stream-"));
     const s = await startServer(join(tmp, "data"));
     server = s.child;
@@ -149,21 +100,7 @@ describe("the agent message box streams in Chromium", () => {
     ]);
     assert.match(installed, /"stream":"exit","code":0/);
 
-    context = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    context = await launchBrowser(tmp);
     const origin = new URL(base).origin;
     context.on("request", (req) => {
       const url = new URL(req.url());
@@ -206,12 +143,7 @@ describe("the agent message box streams in Chromium", () => {
   after(async () => {
     if (base && adminKey) await api("DELETE", "/sandboxes/stream-box").catch(() => {});
     await context?.close();
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server.once("exit", r));
-      server.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (server.exitCode === null) server.kill("SIGKILL");
-    }
+    await stopServer(server);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -230,7 +162,8 @@ describe("the agent message box streams in Chromium", () => {
     assert.equal(await send.isDisabled(), true, "no second message while a reply runs");
     assert.equal(await pending.getByRole("button", { name: "Cancel" }).count(), 1);
     await page.waitForFunction(() => /^[1-9]\d* s$/.test(document.querySelector(".elapsed")?.textContent ?? ""));
-    await checkNarrowAndSnap("sandbox-agent-streaming");
+    await snap(page, "sandbox-agent-streaming");
+    await assertFitsNarrow(page, "sandbox-agent-streaming");
 
     // Then the answer replaces the streamed text in place (no reload), and Send works again.
     await conversation.locator(".bubble.agent:not(.pending) .text").waitFor();
@@ -279,7 +212,8 @@ describe("the agent message box streams in Chromium", () => {
     const turn = session.transcript.at(-1);
     assert.equal(turn.message, "simulate-sleep");
     assert.equal(turn.error_code, "agent_cancelled");
-    await checkNarrowAndSnap("sandbox-agent-cancelled");
+    await snap(page, "sandbox-agent-cancelled");
+    await assertFitsNarrow(page, "sandbox-agent-cancelled");
   });
 
   it("made no request to any other host, and no script errors", () => {

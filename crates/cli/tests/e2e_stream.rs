@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use amika_testkit::sse::{self, shape, streamed_text};
 use common::agents::{api, sandbox, str_of, Credentials};
 use common::{exec_sh, fails, http, ok, wait_until, Server};
 use serde_json::{json, Value};
@@ -27,48 +28,6 @@ const CREDENTIALS: Credentials = Credentials {
 };
 
 const AUTH_MESSAGE: &str = "the agent could not authenticate with its provider; credential personal-oauth may have expired or been revoked";
-
-/// The events of an SSE body: each one's `event:` name and its data as JSON; the name must be
-/// the data's `event`.
-fn sse_events(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter(|block| block.lines().any(|l| l.starts_with("data:")))
-        .map(|block| {
-            let name = block
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_else(|| panic!("no event name in {block:?}"));
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect();
-            let event: Value = serde_json::from_str(&data).unwrap();
-            assert_eq!(event["event"], json!(name), "{block}");
-            event
-        })
-        .collect()
-}
-
-/// `event` of each, with `kind` for deltas: `status:pending`, `delta:text`, `done`.
-fn shape(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e["event"].as_str().unwrap() {
-            "status" => format!("status:{}", str_of(e, "state")),
-            "delta" => format!("delta:{}", str_of(e, "kind")),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-/// The text deltas, joined.
-fn streamed_text(events: &[Value]) -> String {
-    events
-        .iter()
-        .filter(|e| e["event"] == "delta" && e["kind"] == "text")
-        .map(|e| str_of(e, "text"))
-        .collect()
-}
 
 fn stream_api(server: &Server, sandbox: &str, body: Value) -> (u16, String) {
     http(
@@ -88,7 +47,7 @@ fn a_streamed_send_shows_status_deltas_and_the_answer_in_order() {
 
     let (status, body) = stream_api(&server, "live", json!({"message": "hello stream"}));
     assert_eq!(status, 200, "{body}");
-    let events = sse_events(&body);
+    let events = sse::events(&body);
     assert_eq!(
         shape(&events),
         [
@@ -228,7 +187,7 @@ fn an_agent_that_cannot_authenticate_ends_the_stream_with_the_error_agent_send_a
 
     let (status, body) = stream_api(&server, "denied", json!({"message": "simulate-auth"}));
     assert_eq!(status, 200);
-    let events = sse_events(&body);
+    let events = sse::events(&body);
     assert_eq!(
         shape(&events),
         ["status:pending", "status:running", "error"]
@@ -422,7 +381,7 @@ fn a_job_is_followed_live_and_after_its_end() {
     );
     let (status, body) = http(&server, "GET", &path, Some(&server.admin_key), None);
     assert_eq!(status, 200, "{body}");
-    let live = sse_events(&body);
+    let live = sse::events(&body);
     assert_eq!(live.first().unwrap()["event"], json!("status"));
     assert!(
         shape(&live).contains(&"delta:tool_call".to_string()),
@@ -434,7 +393,7 @@ fn a_job_is_followed_live_and_after_its_end() {
 
     // After its end: its status and its answer.
     let (_, body) = http(&server, "GET", &path, Some(&server.admin_key), None);
-    let after = sse_events(&body);
+    let after = sse::events(&body);
     assert_eq!(shape(&after), ["status:done", "done"]);
     assert_eq!(after[1]["response"], done["response"]);
 

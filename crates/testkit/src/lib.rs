@@ -17,6 +17,7 @@ pub mod fixtures;
 pub mod git_http;
 pub mod postgres;
 pub mod server;
+pub mod sse;
 
 pub use fixtures::{unsigned_id_token, ClaudeOauth, CodexAuth};
 pub use postgres::FreshDatabase;

@@ -11,47 +11,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::flow_tests::{agent_sandbox, delete_sandbox, sessions, Answer, Ui, AGENT_KEY};
+use amika_testkit::sse::{self, shape, streamed_text};
 use amika_types as t;
-
-/// The events of an SSE body: each one's data as JSON, checked to carry its `event:` name.
-fn sse_events(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter(|block| block.lines().any(|l| l.starts_with("data:")))
-        .map(|block| {
-            let name = block
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_else(|| panic!("no event name in {block:?}"));
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect();
-            let event: Value = serde_json::from_str(&data).unwrap();
-            assert_eq!(event["event"], json!(name), "{block}");
-            event
-        })
-        .collect()
-}
-
-/// `status:<state>`, `delta:<kind>`, `done`, `error`.
-fn shape(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e["event"].as_str().unwrap() {
-            "status" => format!("status:{}", e["state"].as_str().unwrap()),
-            "delta" => format!("delta:{}", e["kind"].as_str().unwrap()),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-fn streamed_text(events: &[Value]) -> String {
-    events
-        .iter()
-        .filter(|e| e["event"] == "delta" && e["kind"] == "text")
-        .map(|e| e["text"].as_str().unwrap())
-        .collect()
-}
 
 /// The value of `attr="..."` on the page's first element that has it.
 fn attribute(page: &str, attr: &str) -> String {
@@ -172,7 +133,7 @@ async fn a_page_follows_its_send_by_the_session_cookie_with_the_apis_events() {
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    let events = sse_events(&live.body);
+    let events = sse::events(&live.body);
     let shapes = shape(&events);
     assert!(shapes[0].starts_with("status:"), "{shapes:?}");
     assert!(shapes.contains(&"delta:tool_call".into()), "{shapes:?}");
@@ -189,7 +150,7 @@ async fn a_page_follows_its_send_by_the_session_cookie_with_the_apis_events() {
     assert!(!live.body.contains(AGENT_KEY), "a value in the events");
 
     // After its end: its status and its answer, as the API gives them.
-    let after = sse_events(&ui.get(&events_url, Some(&cookie)).await.body);
+    let after = sse::events(&ui.get(&events_url, Some(&cookie)).await.body);
     assert_eq!(shape(&after), ["status:done", "done"]);
     assert_eq!(after[1]["response"], done["response"]);
 
@@ -266,7 +227,7 @@ async fn another_users_job_is_not_found_whatever_sandbox_it_is_asked_under() {
             Some(&cookie),
         )
         .await;
-    assert_eq!(shape(&sse_events(&own.body)), ["status:done", "done"]);
+    assert_eq!(shape(&sse::events(&own.body)), ["status:done", "done"]);
     ui.service.delete_sandbox(&mallory, "theirs").await.unwrap();
     delete_sandbox(&ui, "mine").await;
 }
@@ -284,7 +245,7 @@ async fn an_agent_that_cannot_authenticate_ends_the_page_events_with_the_apis_er
             Some(&cookie),
         )
         .await;
-    let events = sse_events(&a.body);
+    let events = sse::events(&a.body);
     assert_eq!(
         shape(&events).last().map(String::as_str),
         Some("error"),
@@ -363,7 +324,7 @@ async fn cancel_stops_a_running_send_and_needs_the_csrf_token() {
         .await
         .unwrap()
         .to_bytes();
-    let events = sse_events(&String::from_utf8_lossy(&bytes));
+    let events = sse::events(&String::from_utf8_lossy(&bytes));
     let done = events.last().unwrap();
     assert_eq!(
         (&done["event"], &done["error_code"]),
