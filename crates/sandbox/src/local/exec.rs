@@ -142,7 +142,7 @@ fn entering_command(
             // restarted server knows it only from the cgroup.
             rlimits: rlimit::prepare(&rlimit::for_exec(
                 rlimit::pids_of(&record.cgroups),
-                rlimit::HostTables::read(),
+                rlimit::HostTables::cached(),
             ))?,
         },
     )?;

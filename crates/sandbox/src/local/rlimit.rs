@@ -65,7 +65,7 @@ pub(crate) struct Limit {
     pub hard: u64,
 }
 
-/// The host's global limits the arithmetic needs, read once per use from `/proc/sys/fs`.
+/// The host's global limits the arithmetic needs, from `/proc/sys/fs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostTables {
     /// `fs.file-max`: open files on the whole host.
@@ -88,6 +88,13 @@ impl HostTables {
             file_max: read("file-max", u64::MAX),
             nr_open: read("nr_open", 1 << 20),
         }
+    }
+
+    /// [`HostTables::read`] once per process: an exec is a hot path, and the host's tables are
+    /// set at boot (a change takes effect at the server's next start).
+    pub fn cached() -> HostTables {
+        static TABLES: std::sync::OnceLock<HostTables> = std::sync::OnceLock::new();
+        *TABLES.get_or_init(HostTables::read)
     }
 }
 
