@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub agent_permissions: crate::service::agents::AgentPermissions,
     /// Longest an agent send may run (a request may ask for less); then its processes are killed.
     pub agent_timeout: std::time::Duration,
+    /// On SIGTERM or Ctrl-C: how long running execs and agent sends may go on finishing after
+    /// the listener closed; then they are ended (and the server exits soon after, whatever
+    /// still hangs).
+    pub shutdown_grace: std::time::Duration,
     /// Sandboxes kept started (without secrets) per recently used shape, so that a create
     /// only injects; 0 turns them off.
     pub warm_sandboxes: usize,
@@ -119,6 +123,7 @@ impl ServerConfig {
             agent_commands: crate::service::agents::default_agent_commands(),
             agent_permissions: crate::service::agents::default_agent_permissions(),
             agent_timeout: crate::service::agents::DEFAULT_AGENT_TIMEOUT,
+            shutdown_grace: std::time::Duration::from_secs(10),
             warm_sandboxes: amika_sandbox::local::DEFAULT_WARM,
             github_hosts: vec!["github.com".into()],
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
@@ -208,6 +213,8 @@ pub struct ConfigFile {
     pub default_pids: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub agent_timeout_secs: Option<u64>,
+    /// See [`ServerConfig::shutdown_grace`].
+    pub shutdown_grace_secs: Option<u64>,
     /// Warm sandboxes per shape; 0 turns them off.
     pub warm_sandboxes: Option<usize>,
     /// Per agent kind, `{"new_session": [...], "resume": [...]}` argv templates with
@@ -267,6 +274,9 @@ impl ServerConfig {
             })?;
         if let Some(b) = file.max_body_bytes {
             self.max_body_bytes = b;
+        }
+        if let Some(secs) = file.shutdown_grace_secs {
+            self.shutdown_grace = std::time::Duration::from_secs(secs);
         }
         if let Some(hosts) = file.github_hosts {
             self.github_hosts = hosts;
@@ -448,6 +458,9 @@ mod tests {
         assert_eq!(c.agent_timeout, std::time::Duration::from_secs(30));
         assert_eq!(c.warm_sandboxes, amika_sandbox::local::DEFAULT_WARM);
         assert_eq!(apply(r#"{"warm_sandboxes": 0}"#).unwrap().warm_sandboxes, 0);
+        assert_eq!(c.shutdown_grace, std::time::Duration::from_secs(10));
+        let c = apply(r#"{"shutdown_grace_secs": 0}"#).unwrap();
+        assert_eq!(c.shutdown_grace, std::time::Duration::ZERO);
         assert_eq!(
             c.agent_commands[&amika_types::AgentKind::Claude].new_session,
             vec!["my-claude", "{message}"]
@@ -495,6 +508,10 @@ mod tests {
                 "warm_sandboxes must be at most 16",
             ),
             (r#"{"warm_sandboxes": -1}"#, "invalid value: integer `-1`"),
+            (
+                r#"{"shutdown_grace_secs": "10s"}"#,
+                "invalid type: string \"10s\", expected u64",
+            ),
             (
                 r#"{"agent_commands": {"gemini": {"new_session": [], "resume": []}}}"#,
                 "unknown kind \"gemini\"",

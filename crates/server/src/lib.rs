@@ -42,6 +42,59 @@ pub enum StartError {
     /// The configuration contradicts itself; the message names the settings.
     #[error("configuration: {0}")]
     Config(String),
+    #[error(
+        "another amika server{holder} is using the data dir {path}: stop it first, or give this \
+         server its own --data-dir (servers sharing one PostgreSQL database each have their own)"
+    )]
+    DataDirInUse { path: String, holder: String },
+}
+
+/// The exclusive hold of a server on its data dir (`DATA_DIR/server.lock`, which names the
+/// holder's pid), released when dropped or when the process ends, however it ends.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Take the data dir for this process: a second server on the same data dir would reconcile
+/// (stop) the first one's sandboxes and serve its port once the first closed its listener.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, StartError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    create_private_dir(data_dir)?;
+    let path = data_dir.join("server.lock");
+    let err = |source| StartError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(StartError::DataDirInUse {
+                path: data_dir.display().to_string(),
+                holder: match pid.parse::<u32>() {
+                    Ok(pid) => format!(" (pid {pid})"),
+                    Err(_) => String::new(),
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    file.set_len(0).map_err(err)?;
+    file.rewind().map_err(err)?;
+    writeln!(file, "{}", std::process::id()).map_err(err)?;
+    Ok(DataDirLock { _file: file })
 }
 
 /// A server ready to serve: its service, and the first admin's API key when this start
@@ -140,13 +193,21 @@ async fn install_presets(service: &Service) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Serve the API on `listener` until `shutdown` completes.
+/// How long after ending what runs (`Service::end_running`) the server still waits for its
+/// connections to close before it returns anyway.
+const SHUTDOWN_LAST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serve the API on `listener` until `shutdown` completes, then shut down within a bound: the
+/// listener closes at once; running requests (execs, agent sends, streams) have
+/// `shutdown_grace` to finish; then what still runs is ended ([`Service::end_running`]), and
+/// after a last few seconds this returns whatever still hangs.
 pub async fn launch(
     service: Service,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     use axum::serve::ListenerExt;
+    use std::future::IntoFuture;
     // No Nagle: a streamed answer (exec output, its exit frame) is written in small pieces, and
     // Nagle would hold each one back until the client's delayed ACK (40 ms on Linux).
     let listener = listener.tap_io(|tcp| {
@@ -154,10 +215,34 @@ pub async fn launch(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, http::router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    let serving = axum::serve(listener, http::router(service.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        })
+        .into_future();
+    tokio::pin!(serving);
+    tokio::select! {
+        served = &mut serving => return served.map_err(StartError::Serve),
+        _ = on_signal => {}
+    }
+    let grace = service.config.shutdown_grace;
+    if let Ok(served) = tokio::time::timeout(grace, &mut serving).await {
+        return served.map_err(StartError::Serve);
+    }
+    tracing::info!(
+        "requests still running {}s after the shutdown began: ending them",
+        grace.as_secs()
+    );
+    service.end_running();
+    match tokio::time::timeout(SHUTDOWN_LAST_WAIT, &mut serving).await {
+        Ok(served) => served.map_err(StartError::Serve),
+        Err(_) => {
+            tracing::warn!("connections still open after the shutdown's deadline: leaving them");
+            Ok(())
+        }
+    }
 }
 
 /// Re-wrap every data key under a new master key without touching values. Returns the new

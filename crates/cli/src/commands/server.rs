@@ -241,6 +241,8 @@ pub async fn serve(
         .try_init();
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
+    // Held until this server has stopped serving.
+    let _lock = amika_server::lock_data_dir(&data_dir)?;
     let opened = amika_server::open(config).await?;
     if let Err(e) = opened.service.check_provider() {
         eprintln!("warning: sandboxes cannot start here: {e}");

@@ -271,6 +271,8 @@ pub struct Service {
     /// Agent sends running on this server: their stream events and cancel switches (see
     /// `agents::live`).
     live_sends: agents::LiveSends,
+    /// Set once when the server ends what still runs (see [`Service::end_running`]).
+    ending: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Service {
@@ -290,7 +292,18 @@ impl Service {
             setup_logs: Default::default(),
             idle: Default::default(),
             live_sends: Default::default(),
+            ending: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// End everything that runs on this server for a client (the last step of a shutdown):
+    /// each exec gets an error frame saying so and its processes are killed; each agent send
+    /// ends as cancelled, recorded with the same reason. Execs started after this end at once.
+    pub fn end_running(&self) {
+        self.ending.send_replace(true);
+        self.cancel_all_sends(
+            "the server shut down while the agent was running; the agent was stopped",
+        );
     }
 
     /// The configuration this service runs with.

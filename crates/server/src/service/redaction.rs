@@ -27,6 +27,8 @@ pub struct RedactedExec {
     ready: VecDeque<ExecFrame>,
     /// Keeps the sandbox busy (not idle) while the command runs.
     _busy: Option<Busy>,
+    /// Turns true when the server ends what runs (`Service::end_running`).
+    ending: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl fmt::Debug for RedactedExec {
@@ -45,7 +47,14 @@ impl RedactedExec {
             err: Some(redactions.filter()),
             ready: VecDeque::new(),
             _busy: None,
+            ending: None,
         }
+    }
+
+    /// The same, ended with an error frame when `ending` turns true.
+    pub(crate) fn ending_with(mut self, ending: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.ending = Some(ending);
+        self
     }
 
     /// The same, keeping `busy` until the command's output is dropped.
@@ -65,7 +74,22 @@ impl RedactedExec {
             let (Some(out), Some(err)) = (self.out.as_mut(), self.err.as_mut()) else {
                 return None;
             };
-            let frames = match self.handle.events.recv().await {
+            let event = match self.ending.as_mut() {
+                Some(ending) => tokio::select! {
+                    event = self.handle.events.recv() => Some(event),
+                    _ = ending.wait_for(|ending| *ending) => None,
+                },
+                None => Some(self.handle.events.recv().await),
+            };
+            let Some(event) = event else {
+                self.end();
+                self.ending = None;
+                return Some(ExecFrame::Error {
+                    message: "the server shut down while the command was running; the command was stopped"
+                        .into(),
+                });
+            };
+            let frames = match event {
                 Some(ExecEvent::Stdout(b)) => vec![ExecFrame::Stdout { data: out.push(&b) }],
                 Some(ExecEvent::Stderr(b)) => vec![ExecFrame::Stderr { data: err.push(&b) }],
                 Some(ExecEvent::Exit(code)) => {

@@ -74,6 +74,16 @@ impl LiveSend {
     }
 }
 
+impl Service {
+    /// Stop every send running on this server (see [`Service::end_running`]).
+    pub(crate) fn cancel_all_sends(&self, why: &str) {
+        let live: Vec<_> = self.live_sends.lock().unwrap().values().cloned().collect();
+        for send in live {
+            send.cancel(why);
+        }
+    }
+}
+
 /// A follower of one send: its `status` first, then every event to its `done` (or `error`).
 pub struct SendFollow {
     job_id: String,

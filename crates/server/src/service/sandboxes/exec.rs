@@ -58,6 +58,8 @@ impl Service {
                 ),
                 e => e.into(),
             })?;
-        Ok(RedactedExec::new(handle, &redactions).holding(self.busy(&row.id)))
+        Ok(RedactedExec::new(handle, &redactions)
+            .holding(self.busy(&row.id))
+            .ending_with(self.ending.subscribe()))
     }
 }
