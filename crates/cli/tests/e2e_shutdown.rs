@@ -53,7 +53,7 @@ fn sigterm_ends_a_running_exec_after_the_grace_and_the_server_exits() {
         .read_line(&mut started)
         .unwrap();
     assert_eq!(started, "started\n");
-    assert_eq!(processes_running(b"sleep\0613\0"), 1);
+    assert_eq!(processes_running(b"sleep\x00613\x00"), 1);
 
     let signalled = Instant::now();
     sigterm(server.pid());
@@ -64,7 +64,12 @@ fn sigterm_ends_a_running_exec_after_the_grace_and_the_server_exits() {
     });
     let status = server
         .wait_exit(Duration::from_secs(15))
-        .unwrap_or_else(|| panic!("the server still runs 15 s after SIGTERM:\n{}", server.log_text()));
+        .unwrap_or_else(|| {
+            panic!(
+                "the server still runs 15 s after SIGTERM:\n{}",
+                server.log_text()
+            )
+        });
     let took = signalled.elapsed();
     assert!(status.success(), "{status:?}\n{}", server.log_text());
     // The grace (1 s), then the exec is ended and its connection closes.
@@ -75,13 +80,21 @@ fn sigterm_ends_a_running_exec_after_the_grace_and_the_server_exits() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("the server shut down while the command was running; the command was stopped"),
+        stderr.contains(
+            "the server shut down while the command was running; the command was stopped"
+        ),
         "{stderr}"
     );
-    wait_until("the command's process is gone", Duration::from_secs(5), || {
-        processes_running(b"sleep\0613\0") == 0
-    });
-    assert!(server.log_text().contains("ending them"), "{}", server.log_text());
+    wait_until(
+        "the command's process is gone",
+        Duration::from_secs(5),
+        || processes_running(b"sleep\x00613\x00") == 0,
+    );
+    assert!(
+        server.log_text().contains("ending them"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]

@@ -198,6 +198,9 @@ pub enum ProviderError {
     /// file, too large): the message says why.
     #[error("{0}")]
     RepoConfig(String),
+    /// A limit of the sandbox is full (its processes): the message says which and what to do.
+    #[error("{0}")]
+    LimitReached(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }

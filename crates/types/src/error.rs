@@ -17,6 +17,12 @@ string_enum!(
     /// `over_limit` (422): a create asks for more than a ceiling of the server's config allows
     /// (memory, processes, sandboxes per user, a network mode for the caller's role); the
     /// message names the ceiling and its value.
+    /// `sandbox_limit_reached` (409): a limit of the sandbox is full (its processes), so
+    /// nothing new can start in it until some of what runs there ends.
+    ///
+    /// `value_unreadable` (500): a stored secret's or credential's ciphertext failed its
+    /// integrity check (changed outside amika); the message names which, and pushing it again
+    /// repairs it.
     ErrorCode "error code" {
         AgentAuthFailed => "agent_auth_failed",
         AgentCredentialNotFound => "agent_credential_not_found",
@@ -43,12 +49,14 @@ string_enum!(
         ProviderUnavailable => "provider_unavailable",
         RepositoryUnavailable => "repository_unavailable",
         SandboxExists => "sandbox_exists",
+        SandboxLimitReached => "sandbox_limit_reached",
         SecretExists => "secret_exists",
         SecretNotFound => "secret_not_found",
         SessionBusy => "session_busy",
         Unauthorized => "unauthorized",
         UnknownKind => "unknown_kind",
         UnsupportedMediaType => "unsupported_media_type",
+        ValueUnreadable => "value_unreadable",
     } expected "one of the codes of the ErrorCode schema"
 );
 
@@ -205,12 +213,14 @@ mod tests {
             (ProviderUnavailable, "provider_unavailable"),
             (RepositoryUnavailable, "repository_unavailable"),
             (SandboxExists, "sandbox_exists"),
+            (SandboxLimitReached, "sandbox_limit_reached"),
             (SecretExists, "secret_exists"),
             (SecretNotFound, "secret_not_found"),
             (SessionBusy, "session_busy"),
             (Unauthorized, "unauthorized"),
             (UnknownKind, "unknown_kind"),
             (UnsupportedMediaType, "unsupported_media_type"),
+            (ValueUnreadable, "value_unreadable"),
         ];
         let listed: std::collections::BTreeSet<ErrorCode> = table.iter().map(|(c, _)| *c).collect();
         assert_eq!(

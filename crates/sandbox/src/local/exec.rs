@@ -42,7 +42,7 @@ impl LocalProvider {
                     enter::reap(pid);
                 }
                 let Some((code, message)) = enter::not_runnable(&spec.argv[0], &e) else {
-                    return Err(e.into());
+                    return Err(start_error(e, &record.cgroups));
                 };
                 // What a shell would answer, as the exec's own output.
                 let (tx, rx) = mpsc::channel(2);
@@ -64,7 +64,7 @@ impl LocalProvider {
         });
         let command = match command.map(enter::Running::new) {
             Some(Ok(command)) => command,
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => return Err(start_error(e, &record.cgroups)),
             None => {
                 return Err(ProviderError::Io(io::Error::other(
                     "the command did not start in the sandbox",
@@ -95,10 +95,48 @@ impl LocalProvider {
     }
 }
 
+/// The kernel's limit on one argument of a command (`MAX_ARG_STRLEN`, 32 pages, counts the
+/// terminating NUL).
+pub const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
+
+/// Why a command could not start: its sandbox's process limit is full (`EAGAIN` from a fork
+/// there), its arguments are too long all together (`E2BIG`), or another failure as it is.
+fn start_error(e: io::Error, cgroups: &[PathBuf]) -> ProviderError {
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) => {}
+        Some(libc::E2BIG) => {
+            return ProviderError::InvalidCommand(
+                "the command's arguments are over the kernel's limit on a command line (E2BIG): \
+                 pass large input on stdin or in a file"
+                    .into(),
+            )
+        }
+        _ => return e.into(),
+    }
+    let limit = cgroups
+        .iter()
+        .find_map(|dir| std::fs::read_to_string(dir.join("pids.max")).ok())
+        .map(|max| format!(" (pids {})", max.trim()))
+        .unwrap_or_default();
+    ProviderError::LimitReached(format!(
+        "the sandbox's process limit is reached{limit}: no new process can start in it until \
+         some of its processes end (stop and start the sandbox to end them all, or create it \
+         with a larger pids)"
+    ))
+}
+
 /// The command's working directory, once the command is known to be runnable as given.
 fn check_command(spec: &ExecSpec) -> Result<&str> {
     if spec.argv.is_empty() {
         return Err(ProviderError::InvalidCommand("the command is empty".into()));
+    }
+    if let Some((i, arg)) = (spec.argv.iter().enumerate()).find(|(_, a)| a.len() > MAX_ARG_BYTES) {
+        return Err(ProviderError::InvalidCommand(format!(
+            "argument {} is {} bytes: the kernel takes at most {MAX_ARG_BYTES} bytes per \
+             argument; pass larger input on stdin or in a file",
+            i + 1,
+            arg.len()
+        )));
     }
     let cwd = spec.cwd.as_deref().unwrap_or(WORKSPACE);
     if cwd.is_empty() || spec.argv.iter().any(|a| a.contains('\0')) || cwd.contains('\0') {

@@ -89,7 +89,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::Internal(_) | ServiceError::Unreadable(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ServiceError::Several(_) => StatusCode::BAD_REQUEST, // answered by `several` above
         };
         let message = match &e {
@@ -238,5 +240,31 @@ mod tests {
             })),
             "internal error: vault: I/O error on /k: denied"
         );
+    }
+
+    /// A full file table (the host's or the server's) answered a bare 500; there is no safe
+    /// way to fill the host's table in a test, so the mapping is checked on the errno.
+    #[test]
+    fn a_full_file_table_is_a_503_that_says_which() {
+        use amika_sandbox::ProviderError;
+        for (errno, needle) in [
+            (
+                libc::ENFILE,
+                "the host's table of open files is full (ENFILE",
+            ),
+            (
+                libc::EMFILE,
+                "the amika server has as many files open as its limit allows (EMFILE",
+            ),
+        ] {
+            let io = std::io::Error::from_raw_os_error(errno);
+            let answer = ApiError::from(ServiceError::from(ProviderError::Io(io)));
+            assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answer.code, ErrorCode::ProviderUnavailable);
+            assert!(answer.message.contains(needle), "{}", answer.message);
+        }
+        let other = std::io::Error::from_raw_os_error(libc::EIO);
+        let answer = ApiError::from(ServiceError::from(ProviderError::Io(other)));
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

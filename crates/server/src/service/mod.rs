@@ -80,6 +80,10 @@ pub enum ServiceError {
     /// 503: a prerequisite of the host is missing; the message says what to install.
     #[error("{0}")]
     Unavailable(String),
+    /// 500 `value_unreadable`: a stored value failed its integrity check (changed outside
+    /// amika); the message names it, never its content.
+    #[error("{0}")]
+    Unreadable(String),
     /// Several errors of one request, each about its own field (the entries of a batch): the
     /// answer has the first one's status and code, and every one in its `details`.
     #[error("{} errors; the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
@@ -158,6 +162,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ServiceError::Unavailable(_) => ErrorCode::ProviderUnavailable,
+            ServiceError::Unreadable(_) => ErrorCode::ValueUnreadable,
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Several(errors) => errors
                 .first()
@@ -218,9 +223,28 @@ impl From<ProviderError> for ServiceError {
             ProviderError::RepoConfig(message) => {
                 ServiceError::unprocessable(ErrorCode::InvalidRepoConfig, message)
             }
+            ProviderError::LimitReached(message) => {
+                ServiceError::conflict(ErrorCode::SandboxLimitReached, message)
+            }
+            ProviderError::Io(io)
+                if matches!(io.raw_os_error(), Some(libc::ENFILE | libc::EMFILE)) =>
+            {
+                ServiceError::Unavailable(host_files_full(&io))
+            }
             ProviderError::StartFailed { .. } | ProviderError::Io(_) => ServiceError::internal(e),
         }
     }
+}
+
+/// The message of a failure for want of file descriptors: the host's table (`ENFILE`) or this
+/// server's own limit (`EMFILE`).
+fn host_files_full(e: &std::io::Error) -> String {
+    let which = if e.raw_os_error() == Some(libc::ENFILE) {
+        "the host's table of open files is full (ENFILE, fs.file-max)"
+    } else {
+        "the amika server has as many files open as its limit allows (EMFILE, its RLIMIT_NOFILE)"
+    };
+    format!("{which}: nothing could be started; try again once files are closed")
 }
 
 impl From<resolver::ResolveError> for ServiceError {

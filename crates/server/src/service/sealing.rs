@@ -106,6 +106,19 @@ impl From<VaultError> for ServiceError {
     }
 }
 
+/// A value that did not decrypt: one whose ciphertext fails authentication is named (its
+/// stored form was changed outside amika); any other vault failure is internal.
+fn unreadable(e: VaultError, what: &str, name: &str) -> ServiceError {
+    match e {
+        VaultError::Decrypt => ServiceError::Unreadable(format!(
+            "the stored value of {what} {name:?} failed its integrity check (its ciphertext was \
+             changed outside amika, moved to another row, or sealed under another key): it was \
+             not used; push the {what} again to replace it"
+        )),
+        e => e.into(),
+    }
+}
+
 impl Service {
     /// Seal `value` as `row`'s value. The row's id, owner and version must be final: they are
     /// the AAD.
@@ -118,7 +131,8 @@ impl Service {
     /// Decrypt a stored secret (for injection or the audited reveal). Callers check
     /// visibility first. Borrows the row's ciphertext; nothing is copied but the plaintext.
     pub(crate) fn open_secret(&self, row: &SecretRow) -> Result<SecretString> {
-        Ok(self.sealing.0.open(&row.sealed, &secret_aad(row))?)
+        (self.sealing.0.open(&row.sealed, &secret_aad(row)))
+            .map_err(|e| unreadable(e, "secret", &row.name))
     }
 
     /// Seal `value` as `row`'s value (see [`Service::seal_secret`]); the kind is in the AAD.
@@ -134,7 +148,8 @@ impl Service {
 
     /// Decrypt a stored credential (for injection, a type change, or the audited reveal).
     pub(crate) fn open_credential(&self, row: &CredentialRow) -> Result<SecretString> {
-        Ok(self.sealing.0.open(&row.sealed, &credential_aad(row))?)
+        (self.sealing.0.open(&row.sealed, &credential_aad(row)))
+            .map_err(|e| unreadable(e, "credential", &row.name))
     }
 
     /// Id of the master key in force: recorded on every value it seals.

@@ -1050,9 +1050,15 @@ export interface components {
          *     `over_limit` (422): a create asks for more than a ceiling of the server's config allows
          *     (memory, processes, sandboxes per user, a network mode for the caller's role); the
          *     message names the ceiling and its value.
+         *     `sandbox_limit_reached` (409): a limit of the sandbox is full (its processes), so
+         *     nothing new can start in it until some of what runs there ends.
+         *
+         *     `value_unreadable` (500): a stored secret's or credential's ciphertext failed its
+         *     integrity check (changed outside amika); the message names which, and pushing it again
+         *     repairs it.
          * @enum {string}
          */
-        ErrorCode: "agent_auth_failed" | "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "over_limit" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type";
+        ErrorCode: "agent_auth_failed" | "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "over_limit" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "sandbox_limit_reached" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type" | "value_unreadable";
         /** @description One field of the request that an error concerns, with the error's code and message. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];

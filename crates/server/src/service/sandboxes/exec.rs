@@ -56,6 +56,7 @@ impl Service {
                     ErrorCode::InvalidState,
                     format!("sandbox {:?} is not running", row.name),
                 ),
+                ProviderError::InvalidCommand(_) => ServiceError::from(e).at("command"),
                 e => e.into(),
             })?;
         Ok(RedactedExec::new(handle, &redactions)

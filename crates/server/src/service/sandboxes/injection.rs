@@ -10,7 +10,7 @@ use amika_store::{
     CredentialRow, InjectedCredentialRef, InjectedSecretRef, InjectionRecord, SandboxRow,
     SecretRow, StoreError,
 };
-use amika_types::{AgentKind, CredentialType};
+use amika_types::{AgentKind, CredentialType, ErrorCode};
 
 use crate::service::redaction::RedactionSet;
 use crate::service::sealing::SecretString;
@@ -128,6 +128,17 @@ impl Service {
         }
         for (env, row) in secrets {
             let value = self.open_secret(row)?;
+            if value.expose_secret().contains('\0') {
+                return Err(ServiceError::unprocessable(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "secret {:?} cannot be put in env var {env}: its value contains a NUL \
+                         byte, which an environment variable cannot hold; push a value without NUL",
+                        row.name
+                    ),
+                )
+                .at(format!("secret_env_vars.{env}")));
+            }
             // An explicit `--secret env:VAR=...` wins over a credential's variable of the same name.
             injection.env.retain(|e| &e.name != env);
             injection.env.push(InjectedEnv {
