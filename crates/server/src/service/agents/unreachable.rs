@@ -39,6 +39,9 @@ pub const UNREACHABLE_MARKERS: &[&str] = &[
     "waiting for network",
     "failed to connect to responses websocket",
     "stream disconnected before completion",
+    // Its first words offline, seconds before any of the above (its models list is fetched
+    // first): the provider did not answer in time.
+    "request timed out",
     // The C library's and the kernel's words.
     "temporary failure in name resolution",
     "name or service not known",

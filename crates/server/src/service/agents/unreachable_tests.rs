@@ -71,6 +71,25 @@ fn codex_with_an_api_key_is_unreachable_by_its_events() {
 }
 
 #[test]
+fn codex_stopped_before_its_first_reconnect_is_unreachable_by_its_first_log_lines() {
+    // What a loaded machine's 45 s deadline may have seen (CI did): no event yet, only the
+    // timed-out fetch of its models list.
+    let so_far: String = CODEX_KEY_ERR
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let found = find("", &so_far).unwrap();
+    assert_eq!(
+        found.last_error,
+        "codex_models_manager::manager: failed to refresh available models: request timed out"
+    );
+    assert!(found.hosts.is_empty(), "{found:?}");
+    // Its start alone is no evidence.
+    assert_eq!(find("", "Reading additional input from stdin...\n"), None);
+}
+
+#[test]
 fn codex_with_chatgpt_is_unreachable_by_its_log_which_names_the_host() {
     // Its own events only say "workspace routing discovery failed"; its log says why.
     assert_eq!(find(CODEX_CHATGPT_OUT, ""), None);
