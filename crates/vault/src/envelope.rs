@@ -147,11 +147,15 @@ impl Vault {
         })
     }
 
-    /// Hex HMAC-SHA256 of `value` under a key derived from the master key: lets audit entries
-    /// show "same value as before" without revealing it. Changes when the master key rotates.
-    pub fn hmac(&self, value: &SecretString) -> String {
+    /// Hex HMAC-SHA256 of (`context`, `value`) under a key derived from the master key: lets
+    /// audit entries show "same value as before" for one `context` (an object's id) without
+    /// revealing it, and tells nothing across contexts. Changes when the master key rotates.
+    pub fn hmac(&self, context: &[u8], value: &SecretString) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.audit_hmac_key.as_ref())
             .expect("HMAC accepts keys of any length");
+        // Length-prefixed: no (context, value) pair can pose as another.
+        mac.update(&(context.len() as u64).to_be_bytes());
+        mac.update(context);
         mac.update(value.expose_secret().as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -468,10 +472,16 @@ mod tests {
         let v1 = Vault::new(key.clone());
         let v2 = Vault::new(key);
         let other = vault();
-        let h = v1.hmac(&secret("sk-live-abc"));
-        assert_eq!(h, v2.hmac(&secret("sk-live-abc")));
-        assert_ne!(h, v1.hmac(&secret("sk-live-abd")));
-        assert_ne!(h, other.hmac(&secret("sk-live-abc")));
+        let h = v1.hmac(b"sec_1", &secret("sk-live-abc"));
+        assert_eq!(h, v2.hmac(b"sec_1", &secret("sk-live-abc")));
+        assert_ne!(h, v1.hmac(b"sec_1", &secret("sk-live-abd")));
+        assert_ne!(h, other.hmac(b"sec_1", &secret("sk-live-abc")));
+        // Another object's hash of the same value is unrelated.
+        assert_ne!(h, v1.hmac(b"sec_2", &secret("sk-live-abc")));
+        assert_ne!(
+            v1.hmac(b"sec_1", &secret("x")),
+            v1.hmac(b"sec_1x", &secret(""))
+        );
         assert_eq!(h.len(), 64);
         assert!(!h.contains("sk-live"));
     }

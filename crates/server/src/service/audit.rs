@@ -1,5 +1,7 @@
 //! Audit events: who did what to which object and version, when, from which sandbox. Never a
-//! value; where correlation helps, an HMAC of the value under a key derived from the master key.
+//! value; where correlation helps, an HMAC of the value bound to its object, under a key
+//! derived from the master key (see `Service::value_hmac`). What an org admin sees of members'
+//! events: [`outline_unless_shared`].
 
 use std::ops::RangeInclusive;
 
@@ -31,6 +33,26 @@ pub struct Subject<'a> {
     pub object_id: &'a str,
     pub object_name: &'a str,
     pub version: Option<i64>,
+}
+
+/// An org admin sees every event of the org, but an event by another member about something
+/// private to that member (a user-scoped secret or credential, a sandbox and what was injected
+/// into it) only in outline: who, what action, on which kind of object, when. Its object's id
+/// and name, its sandbox, version and details are withheld, so that an admin learns neither
+/// the existence and names of members' private objects nor anything of their values.
+/// Events about what the org shares (org-scoped secrets and credentials, presets) are shown in
+/// full, as are the caller's own.
+fn outline_unless_shared(caller: &Caller, mut r: AuditRow) -> AuditRow {
+    let shared = r.detail["scope"] == "org" || r.object_type == "preset";
+    if r.user_id == caller.user_id || shared {
+        return r;
+    }
+    r.object_id = String::new();
+    r.object_name = String::new();
+    r.version = None;
+    r.sandbox_id = None;
+    r.detail = serde_json::json!({"private": true});
+    r
 }
 
 /// An event by `caller`, now.
@@ -102,6 +124,7 @@ impl Service {
             .await?;
         Ok(rows
             .into_iter()
+            .map(|r| outline_unless_shared(caller, r))
             .map(|r| t::AuditEvent {
                 id: r.id,
                 org_id: r.org_id,

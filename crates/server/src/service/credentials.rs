@@ -417,7 +417,7 @@ impl Service {
                 .clear_default_credential(&caller.user_id, kind, &row.id)
                 .await?;
         }
-        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.value_hmac(&value)});
+        let detail = json!({"kind": kind, "type": row.credential_type, "scope": scope, "is_default": row.is_default, "value_hmac": self.value_hmac(&row.id, &value)});
         self.audit(
             caller,
             "credential.created",
@@ -489,7 +489,7 @@ impl Service {
                     check_credential_value(kind, row.credential_type, value.expose_secret())?;
                 row.version += 1;
                 self.seal_credential(&mut row, value)?;
-                detail["value_hmac"] = json!(self.value_hmac(value));
+                detail["value_hmac"] = json!(self.value_hmac(&row.id, value));
             }
             None if req.credential_type.is_some() => {
                 // A type change must still describe the stored value. The request has no
@@ -550,7 +550,7 @@ impl Service {
         )
         .await?;
         let value = self.open_credential(&row)?;
-        let detail = json!({"kind": kind, "value_hmac": self.value_hmac(&value)});
+        let detail = json!({"kind": kind, "value_hmac": self.value_hmac(&row.id, &value)});
         self.audit(
             caller,
             "credential.revealed",

@@ -157,10 +157,12 @@ impl Service {
         self.sealing.0.kek_id()
     }
 
-    /// What an audit event records of a value: a keyed hash that tells "the same value as
-    /// before" without revealing it.
-    pub(crate) fn value_hmac(&self, value: &SecretString) -> String {
-        self.sealing.0.hmac(value)
+    /// What an audit event records of object `object_id`'s value: a keyed hash, bound to the
+    /// object, that tells "the same value as its version before" without revealing it. Bound
+    /// to the object so that it tells nothing across objects: a guess pushed into another
+    /// secret hashes differently even when it is right.
+    pub(crate) fn value_hmac(&self, object_id: &str, value: &SecretString) -> String {
+        self.sealing.0.hmac(object_id.as_bytes(), value)
     }
 }
 

@@ -151,8 +151,7 @@ impl Service {
                 ),
             };
             self.seal_secret(&mut row, &e.value)?;
-            let detail =
-                json!({"scope": e.scope, "value_hmac": self.value_hmac(&e.value), "batch": true});
+            let detail = json!({"scope": e.scope, "value_hmac": self.value_hmac(&row.id, &e.value), "batch": true});
             let audit_action = match action {
                 t::SecretBatchAction::Created => "secret.created",
                 t::SecretBatchAction::Updated => "secret.updated",

@@ -137,7 +137,7 @@ impl Service {
             .at("name"),
             e => e.into(),
         })?;
-        let detail = json!({"scope": scope, "value_hmac": self.value_hmac(&value)});
+        let detail = json!({"scope": scope, "value_hmac": self.value_hmac(&row.id, &value)});
         self.audit(
             caller,
             "secret.created",
@@ -232,7 +232,7 @@ impl Service {
             validate::value("secret", value.expose_secret())?;
             row.version += 1;
             self.seal_secret(&mut row, value)?;
-            detail["value_hmac"] = json!(self.value_hmac(value));
+            detail["value_hmac"] = json!(self.value_hmac(&row.id, value));
         }
         row.updated_at = now();
         Ok((row, detail))
@@ -270,7 +270,7 @@ impl Service {
         )
         .await?;
         let value = self.open_secret(&row)?;
-        let detail = json!({"value_hmac": self.value_hmac(&value)});
+        let detail = json!({"value_hmac": self.value_hmac(&row.id, &value)});
         self.audit(
             caller,
             "secret.revealed",
