@@ -57,6 +57,7 @@ mod remove;
 pub mod rlimit;
 mod scan;
 mod script;
+pub mod seccomp;
 mod secret_buf;
 mod slirp;
 mod start;

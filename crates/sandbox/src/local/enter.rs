@@ -16,7 +16,8 @@
 //!    the command's pid on a pipe; the server waits for the command through a pidfd
 //!    ([`Running`]). The command keeps the session and process group of the entering process,
 //!    so killing the group kills the command's tree;
-//! 4. the command gets `no_new_privs` (as everything bubblewrap starts), changes to its working
+//! 4. the command gets `no_new_privs` and the sandbox's seccomp filter (as everything bubblewrap
+//!    starts; see `seccomp`), changes to its working
 //!    directory (else the fallback, else exits 126 saying why), and std then runs it with the
 //!    sandbox's environment — looked up on the sandbox's `PATH`, loaded by the sandbox's own
 //!    loader, inside every namespace, so an injected `LD_PRELOAD` concerns only the sandbox.
@@ -169,6 +170,9 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
     let init = target.init;
     let env = target.env;
     let report = target.report;
+    // The default seccomp filter (see `seccomp`): a static program, only its address taken.
+    let filter = super::seccomp::program();
+    let (filter_at, filter_len) = (filter.as_ptr() as usize, filter.len() as libc::c_ushort);
     // SAFETY: runs in the forked child of a multi-threaded process: only async-signal-safe
     // system calls through libc, no allocation (everything above is prepared and only borrowed),
     // no locks. The clone in that child is safe: the child is single-threaded, and the clone's
@@ -207,8 +211,21 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
                     libc::_exit(0);
                 }
             }
-            // The command.
+            // The command: no new privileges, then the filter (which needs them gone).
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            let program = libc::sock_fprog {
+                len: filter_len,
+                filter: filter_at as *mut libc::sock_filter,
+            };
+            let filtered = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &program as *const libc::sock_fprog,
+            );
+            if filtered != 0 {
+                return Err(io::Error::last_os_error());
+            }
             let entered = libc::chdir(cwd.as_ptr()) == 0
                 || fallback
                     .as_ref()

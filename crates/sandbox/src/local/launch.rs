@@ -21,8 +21,8 @@ use super::error::StartError;
 use super::pool::Shape;
 use super::proc::{self, ChildSetup, ProcRef};
 use super::record::{RunRecord, STATE_FILE};
-use super::rlimit;
 use super::script::HOME;
+use super::{rlimit, seccomp};
 use super::{LocalProvider, BASE_ENV, START_TIMEOUT};
 use crate::redact::RedactionSet;
 
@@ -256,8 +256,19 @@ impl LocalProvider {
         keep_fd: Option<RawFd>,
     ) -> Result<Child, StartError> {
         let etc_dir = self.etc.dir(shape.network).map_err(StartError::Etc)?;
+        // The default seccomp filter (see `seccomp`), read by bwrap from a pipe it inherits.
+        let filter = {
+            use std::io::Write;
+            let (reader, mut writer) = std::io::pipe().map_err(StartError::Io)?;
+            writer
+                .write_all(&seccomp::program_bytes())
+                .map_err(StartError::Io)?;
+            reader
+        };
         let mut cmd = Command::new(&self.tools.bwrap);
-        cmd.args(self.bwrap_args(dir, &etc_dir, shape))
+        cmd.arg("--seccomp")
+            .arg(filter.as_raw_fd().to_string())
+            .args(self.bwrap_args(dir, &etc_dir, shape))
             .env_clear()
             .envs(BASE_ENV.iter().copied());
         // bwrap's environment is the init's, hence every exec's: with a preset, its `bin` is on
@@ -273,7 +284,7 @@ impl LocalProvider {
             &mut cmd,
             ChildSetup {
                 join_cgroups: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
-                keep_fds: keep_fd.into_iter().collect(),
+                keep_fds: keep_fd.into_iter().chain([filter.as_raw_fd()]).collect(),
                 rlimits: rlimit::prepare(&rlimit::for_init()).map_err(StartError::Io)?,
             },
         )

@@ -329,3 +329,40 @@ async fn start_and_exec_are_fast() {
     );
     assert!(start + exec < Duration::from_secs(2));
 }
+
+/// Every mount a sandbox can write to is `nosuid` (a set-uid file it makes never raises
+/// privileges) and `nodev` (a device node it makes opens nothing), but for the device files
+/// bubblewrap binds in `/dev` (`null`, `zero`, ...), which are devices by purpose.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_writable_mount_is_nosuid_and_nodev() {
+    let guard = Guard::new();
+    let p = guard.provider();
+    let creds = Injection {
+        files: vec![file(".claude/.credentials.json", b"{}")],
+        ..Default::default()
+    };
+    p.start(&spec("mounts"), creds).await.unwrap();
+    let mounts = sh(&p, "mounts", "cat /proc/self/mountinfo").await;
+    let mut writable = Vec::new();
+    for line in mounts.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (point, options) = (fields[4], fields[5]);
+        let options: Vec<&str> = options.split(',').collect();
+        if !options.contains(&"rw") {
+            continue;
+        }
+        writable.push(point.to_string());
+        assert!(options.contains(&"nosuid"), "{point}: {options:?}");
+        let device_bind = point.starts_with("/dev/") && point != "/dev/shm";
+        if !device_bind {
+            assert!(options.contains(&"nodev"), "{point}: {options:?}");
+        }
+    }
+    for point in ["/tmp", "/home/amika", "/home/amika/.claude", "/dev"] {
+        assert!(
+            writable.contains(&point.to_string()),
+            "{point} in {writable:?}"
+        );
+    }
+    p.remove("mounts").await.unwrap();
+}

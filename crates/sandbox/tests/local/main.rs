@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 mod preset;
 mod rlimits;
+mod seccomp;
 mod warm;
 
 use std::path::{Path, PathBuf};
