@@ -8,7 +8,7 @@ use amika_sandbox::local::seccomp::DENIED;
 
 /// Call each system call number of `numbers` with zero arguments and print "nr errno" per
 /// call (0 when it succeeded or failed otherwise than the filter would).
-fn calls_script(numbers: &[i64]) -> String {
+fn calls_script(numbers: &[libc::c_long]) -> String {
     format!(
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nfor nr in {numbers:?}:\n    \
          ctypes.set_errno(0)\n    r = libc.syscall(nr, 0, 0, 0, 0, 0)\n    \
@@ -39,7 +39,7 @@ async fn the_init_and_every_exec_run_under_the_filter_and_denied_calls_answer_ep
         );
     }
 
-    let denied: Vec<i64> = DENIED.iter().map(|(nr, _)| *nr as i64).collect();
+    let denied: Vec<libc::c_long> = DENIED.iter().map(|(nr, _)| *nr).collect();
     let out = run(&p, "filtered", &["python3", "-c", &calls_script(&denied)]).await;
     let text = out.out();
     let lines: Vec<&str> = text.lines().collect();
@@ -49,7 +49,7 @@ async fn the_init_and_every_exec_run_under_the_filter_and_denied_calls_answer_ep
     }
     // Calls outside the list keep working: getpid succeeds, and so does ptrace's TRACEME check
     // of a debugger (PTRACE_TRACEME = 0 succeeds once).
-    let allowed = [libc::SYS_getpid as i64, libc::SYS_ptrace as i64];
+    let allowed = [libc::SYS_getpid, libc::SYS_ptrace];
     let out = run(&p, "filtered", &["python3", "-c", &calls_script(&allowed)]).await;
     assert_eq!(
         out.out(),
