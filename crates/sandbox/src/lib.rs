@@ -16,8 +16,9 @@
 //!   allocates nothing and takes no lock in the forked child (its inputs are prepared before).
 //! - `local::enter::install` — the `pre_exec` hook of an exec: `setns` into the sandbox through a
 //!   pidfd, drop to uid/gid 1000, a raw `clone(CLONE_PARENT)` whose parent side only writes the
-//!   command's pid to a pipe and `_exit`s, then in the command `prctl(NO_NEW_PRIVS)`, `chdir` and
-//!   `execve` with a prepared environment. Sound for the same reasons (system calls only, no
+//!   command's pid to a pipe and `_exit`s, then in the command `prctl(NO_NEW_PRIVS)`, the
+//!   seccomp filter (a static program, see `local::seccomp`), `chdir` and `execve` with a
+//!   prepared environment. Sound for the same reasons (system calls only, no
 //!   allocation: every C string, pointer array and path candidate is built before `fork` and
 //!   outlives the hook), and the raw pointers it passes point into buffers the closure owns.
 //! - `local::enter::Running::new` — registering a command's pidfd with tokio's reactor
@@ -244,6 +245,11 @@ pub trait Provider: Send + Sync + fmt::Debug {
     async fn status(&self, id: &str) -> Result<RuntimeStatus>;
     /// Ids of every sandbox this provider has processes or files for (reconciliation).
     async fn list(&self) -> Result<Vec<String>>;
+    /// Bytes the sandbox's home and workspace take on the host's disk (allocated blocks);
+    /// `None` when this provider has no files for it or does not measure.
+    async fn disk_usage(&self, _id: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// Where the provider keeps sandbox files (for tests that scan for leaked values).
     fn root_dir(&self) -> Option<PathBuf> {
         None

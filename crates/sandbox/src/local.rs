@@ -67,6 +67,7 @@ mod workspace;
 
 pub use self::workspace::{MAX_REPO_CONFIG_BYTES, REPO_CONFIG_PATH};
 
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -249,6 +250,14 @@ impl Provider for LocalProvider {
         self.list_sandboxes().await
     }
 
+    async fn disk_usage(&self, id: &str) -> Result<Option<u64>> {
+        let home = self.root_dir.join(id).join("home");
+        let walked = tokio::task::spawn_blocking(move || disk_usage(&home))
+            .await
+            .map_err(|e| ProviderError::Io(io::Error::other(e)))?;
+        Ok(walked?)
+    }
+
     fn root_dir(&self) -> Option<PathBuf> {
         Some(self.root_dir.clone())
     }
@@ -285,6 +294,32 @@ fn find_tool(name: &str) -> PathBuf {
 
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Allocated bytes of everything under `dir` (files, directories, symbolic links themselves),
+/// `None` when `dir` does not exist. Files that vanish during the walk are skipped.
+fn disk_usage(dir: &Path) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::MetadataExt;
+    let top = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut total = top.blocks() * 512;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            total += meta.blocks() * 512;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(Some(total))
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ pub struct Ceilings {
     pub max_pids: Option<u64>,
     /// Most sandboxes one user may have, in any state (`None`: no ceiling).
     pub max_sandboxes_per_user: Option<u64>,
+    /// Most MiB one sandbox's home and workspace may take on the host's disk (`None`: no
+    /// limit); a running sandbox over it is stopped by the server's disk watch.
+    pub max_disk_mib: Option<u64>,
     /// The network modes each role may ask for.
     pub allowed_networks: AllowedNetworks,
 }
@@ -74,6 +77,7 @@ impl Default for Ceilings {
             max_memory_mib: Some(8192),
             max_pids: Some(4096),
             max_sandboxes_per_user: Some(50),
+            max_disk_mib: Some(20480),
             allowed_networks: AllowedNetworks::default(),
         }
     }
@@ -241,6 +245,8 @@ pub struct ConfigFile {
     pub max_pids: Option<u64>,
     /// Most sandboxes per user; 0 means no ceiling.
     pub max_sandboxes_per_user: Option<u64>,
+    /// Most MiB of one sandbox's home and workspace; 0 means no limit.
+    pub max_disk_mib: Option<u64>,
     /// Network modes per role: `{"admin": [...], "user": [...]}`, both required.
     pub allowed_networks: Option<AllowedNetworks>,
 }
@@ -356,6 +362,12 @@ impl ServerConfig {
                 "max_sandboxes_per_user",
                 1,
                 &mut self.ceilings.max_sandboxes_per_user,
+            ),
+            (
+                file.max_disk_mib,
+                "max_disk_mib",
+                1,
+                &mut self.ceilings.max_disk_mib,
             ),
         ] {
             match value {

@@ -165,6 +165,7 @@ pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
     }
     install_presets(&service).await?;
     tokio::spawn(service.clone().watch_idle_sandboxes());
+    tokio::spawn(service.clone().watch_disk_usage());
     Ok(Opened {
         service,
         first_admin_key,

@@ -257,6 +257,21 @@ fn the_config_file_sets_the_ceilings() {
     let defaults = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/tmp/x".into());
     assert_eq!(defaults.ceilings.max_memory_mib, Some(8192));
     assert_eq!(defaults.ceilings.max_pids, Some(4096));
+    assert_eq!(defaults.ceilings.max_disk_mib, Some(20480));
+    assert_eq!(
+        apply(r#"{"max_disk_mib": 0}"#)
+            .unwrap()
+            .ceilings
+            .max_disk_mib,
+        None
+    );
+    assert_eq!(
+        apply(r#"{"max_disk_mib": 100}"#)
+            .unwrap()
+            .ceilings
+            .max_disk_mib,
+        Some(100)
+    );
     assert_eq!(
         defaults.ceilings.allowed_networks.user,
         [
@@ -283,6 +298,7 @@ fn the_config_file_sets_the_ceilings() {
 fn malformed_ceilings_name_the_file_and_the_key() {
     for (json, needle) in [
         (r#"{"max_memory_mib": -1}"#, "invalid value: integer `-1`"),
+        (r#"{"max_disk_mib": "10G"}"#, "invalid type: string \"10G\""),
         (
             r#"{"max_memory_mib": "lots"}"#,
             "invalid type: string \"lots\"",
@@ -337,4 +353,89 @@ async fn a_server_whose_defaults_are_over_its_ceilings_does_not_start() {
         err.contains("default_pids (10000) is over max_pids (4096)"),
         "{err}"
     );
+}
+
+/// A sandbox whose home and workspace grow over `max_disk_mib` is stopped by the disk watch,
+/// its error message saying why, while one under the limit runs on. Before, nothing bounded
+/// them: a sandbox could fill the filesystem of the data dir (and the database with it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_over_the_disk_limit_is_stopped_saying_why() {
+    let app = common::app_with(None, |c| {
+        c.ceilings.max_disk_mib = Some(40);
+        c.warm_sandboxes = 0;
+    })
+    .await;
+    let key = app.admin_key.clone();
+    for name in ["big", "small"] {
+        let (status, body) = create(&app, &key, json!({"name": name, "network": "none"})).await;
+        assert!(status.is_success(), "{body}");
+    }
+    // The watch runs in the background (every 5 s): "big" may be stopped while it writes.
+    let write = |name: &str, mib: u32| {
+        let script = format!(
+            "dd if=/dev/zero of=$HOME/workspace/{name} bs=1M count={mib} 2>/dev/null; sync; echo written"
+        );
+        json!({ "command": ["sh", "-c", script] })
+    };
+    for (name, mib) in [("small", 10), ("big", 60)] {
+        let (status, out) = app
+            .call(
+                Method::POST,
+                &format!("{B}/sandboxes/{name}/exec"),
+                Some(&key),
+                Some(write(name, mib)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let out = out.to_string();
+        assert!(out.contains("written") || name == "big", "{out}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let big = app
+            .ok(Method::GET, &format!("{B}/sandboxes/big"), &key, None)
+            .await;
+        if big["state"] == "stopped" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not stopped: {big}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let big = app
+        .ok(Method::GET, &format!("{B}/sandboxes/big"), &key, None)
+        .await;
+    assert_eq!(big["state"], "stopped", "{big}");
+    let message = big["error_message"].as_str().unwrap();
+    assert!(
+        message.contains("over this server's max_disk_mib = 40"),
+        "{message}"
+    );
+    assert!(message.contains("took 6"), "{message}");
+    let small = app
+        .ok(Method::GET, &format!("{B}/sandboxes/small"), &key, None)
+        .await;
+    assert_eq!(small["state"], "running", "{small}");
+    // Audited with the reason; nothing more to stop.
+    let events = app
+        .ok(Method::GET, &format!("{B}/audit-events"), &key, None)
+        .await;
+    let stop = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "sandbox.stopped")
+        .unwrap();
+    assert!(stop["detail"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max_disk_mib"));
+    assert!(app
+        .service
+        .stop_over_disk_limit(40)
+        .await
+        .unwrap()
+        .is_empty());
+    for name in ["big", "small"] {
+        delete(&app, &key, name).await;
+    }
 }

@@ -145,24 +145,40 @@ fn candidates(program: &str, path: &[u8]) -> (Zeroizing<Vec<u8>>, Vec<usize>) {
     (block, offsets)
 }
 
+/// What the child passes to the kernel as C strings, built before `fork`.
+struct CStrings {
+    cwd: CString,
+    fallback: Option<CString>,
+    /// The message when neither directory can be entered.
+    cannot_enter: Vec<u8>,
+    argv: Vec<CString>,
+}
+
+impl CStrings {
+    fn of(target: &Target) -> io::Result<CStrings> {
+        let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a directory name");
+        let fallback = target.fallback_cwd.clone().map(CString::new);
+        Ok(CStrings {
+            cwd: CString::new(target.cwd.clone()).map_err(nul)?,
+            fallback: fallback.transpose().map_err(nul)?,
+            cannot_enter: format!("amika: cannot change to directory {:?}\n", target.cwd)
+                .into_bytes(),
+            argv: (target.argv.iter().map(|a| CString::new(a.as_str())))
+                .collect::<Result<_, _>>()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the command"))?,
+        })
+    }
+}
+
 /// Install the entering steps on `cmd` (after [`super::proc::install`]).
 #[allow(unsafe_code)]
 pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::Result<()> {
-    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a directory name");
-    let cwd = CString::new(target.cwd.clone()).map_err(nul)?;
-    let fallback = target
-        .fallback_cwd
-        .clone()
-        .map(CString::new)
-        .transpose()
-        .map_err(nul)?;
-    let cannot_enter = format!("amika: cannot change to directory {:?}\n", target.cwd).into_bytes();
-    let argv: Vec<CString> = target
-        .argv
-        .iter()
-        .map(|a| CString::new(a.as_str()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the command"))?;
+    let CStrings {
+        cwd,
+        fallback,
+        cannot_enter,
+        argv,
+    } = CStrings::of(&target)?;
     let mut argv_pointers: Vec<usize> = argv.iter().map(|a| a.as_ptr() as usize).collect();
     argv_pointers.push(0);
     let program = target.argv.first().map(String::as_str).unwrap_or_default();
@@ -170,9 +186,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
     let init = target.init;
     let env = target.env;
     let report = target.report;
-    // The default seccomp filter (see `seccomp`): a static program, only its address taken.
-    let filter = super::seccomp::program();
-    let (filter_at, filter_len) = (filter.as_ptr() as usize, filter.len() as libc::c_ushort);
+    let (filter_at, filter_len) = super::seccomp::address();
     // SAFETY: runs in the forked child of a multi-threaded process: only async-signal-safe
     // system calls through libc, no allocation (everything above is prepared and only borrowed),
     // no locks. The clone in that child is safe: the child is single-threaded, and the clone's
@@ -217,13 +231,8 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
                 len: filter_len,
                 filter: filter_at as *mut libc::sock_filter,
             };
-            let filtered = libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0,
-                &program as *const libc::sock_fprog,
-            );
-            if filtered != 0 {
+            let mode = libc::SECCOMP_SET_MODE_FILTER;
+            if libc::syscall(libc::SYS_seccomp, mode, 0, &raw const program) != 0 {
                 return Err(io::Error::last_os_error());
             }
             let entered = libc::chdir(cwd.as_ptr()) == 0

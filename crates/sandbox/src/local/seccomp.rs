@@ -108,6 +108,13 @@ pub(crate) fn program() -> &'static [libc::sock_filter] {
     })
 }
 
+/// The filter's address and length, for a `sock_fprog` made in a forked child (which may not
+/// allocate; the program is static).
+pub(crate) fn address() -> (usize, libc::c_ushort) {
+    let program = program();
+    (program.as_ptr() as usize, program.len() as libc::c_ushort)
+}
+
 /// The filter as the bytes bubblewrap's `--seccomp FD` reads (the `sock_filter` array).
 pub(crate) fn program_bytes() -> Vec<u8> {
     program()

@@ -63,13 +63,6 @@ const MAX_SETUP_SCRIPT_BYTES: usize = 256 * 1024;
 /// Largest idle interval, in minutes (a week), as the public API documents it.
 const MAX_INTERVAL_MINUTES: f64 = 10080.0;
 
-/// The memory limits a create may ask for, in MiB (above the range its bytes would not fit
-/// the cgroup's counter; the server's ceiling usually bounds it much lower).
-const MEMORY_MIB_RANGE: std::ops::RangeInclusive<u64> = 32..=(1 << 24);
-
-/// The process limits a create may ask for (above: more than the kernel can ever have).
-const PIDS_RANGE: std::ops::RangeInclusive<u64> = 8..=4_194_304;
-
 /// What a create resolved: secrets per env var, credentials, plain env vars, and what the
 /// repository's config contributed.
 pub(super) struct Resolved {
@@ -147,29 +140,7 @@ fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<St
     if let Some(preset) = req.preset.as_deref().filter(|p| !p.is_empty()) {
         presets::find(preset)?;
     }
-    for (field, value, range, unit) in [
-        (
-            "memory_mib",
-            req.memory_mib,
-            MEMORY_MIB_RANGE,
-            " MiB (16 TiB)",
-        ),
-        (
-            "pids",
-            req.pids,
-            PIDS_RANGE,
-            " (the kernel's largest pid_max)",
-        ),
-    ] {
-        if value.is_some_and(|v| !range.contains(&v)) {
-            return Err(ServiceError::bad_request(format!(
-                "{field} must be from {} to {}{unit}",
-                range.start(),
-                range.end()
-            ))
-            .at(field));
-        }
-    }
+    super::limits::check_limits(req)?;
     for (field, minutes, min) in [
         ("auto_stop_interval", req.auto_stop_interval, 0.0),
         ("auto_delete_interval", req.auto_delete_interval, -1.0),

@@ -208,6 +208,17 @@ impl Service {
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn stop_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        self.stop_sandbox_because(caller, id_or_name, None).await
+    }
+
+    /// Stop a sandbox; `why`, when the server stops it on its own, becomes its error message
+    /// and is audited.
+    pub(crate) async fn stop_sandbox_because(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        why: Option<&str>,
+    ) -> Result<()> {
         let row = self.find_sandbox(caller, id_or_name).await?;
         let lock = self.sandbox_lock(&row.id);
         let _guard = lock.lock().await;
@@ -221,7 +232,10 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&row.id);
-        let error = result.as_ref().err().map(|e| format!("stop: {e}"));
+        let error = match &result {
+            Err(e) => Some(format!("stop: {e}")),
+            Ok(()) => why.map(str::to_string),
+        };
         let Some(row) = self
             .transition(&row, Operation::MarkStopped, error.as_deref())
             .await?
@@ -234,7 +248,8 @@ impl Service {
             object_name: &row.name,
             version: None,
         };
-        self.audit(caller, "sandbox.stopped", subject, Some(&row.id), json!({}))
+        let detail = why.map_or_else(|| json!({}), |why| json!({ "reason": why }));
+        self.audit(caller, "sandbox.stopped", subject, Some(&row.id), detail)
             .await?;
         Ok(result?)
     }

@@ -9,6 +9,41 @@ use amika_types::{self as t, ErrorCode, NetworkMode};
 
 use crate::service::{Caller, Result, Service, ServiceError};
 
+/// The memory limits a create may ask for, in MiB (above the range its bytes would not fit
+/// the cgroup's counter; the server's ceiling usually bounds it much lower).
+const MEMORY_MIB_RANGE: std::ops::RangeInclusive<u64> = 32..=(1 << 24);
+
+/// The process limits a create may ask for (above: more than the kernel can ever have).
+const PIDS_RANGE: std::ops::RangeInclusive<u64> = 8..=4_194_304;
+
+/// The memory and process limits a create asks for, within what the kernel can take.
+pub(super) fn check_limits(req: &t::CreateSandboxRequest) -> Result<()> {
+    for (field, value, range, unit) in [
+        (
+            "memory_mib",
+            req.memory_mib,
+            MEMORY_MIB_RANGE,
+            " MiB (16 TiB)",
+        ),
+        (
+            "pids",
+            req.pids,
+            PIDS_RANGE,
+            " (the kernel's largest pid_max)",
+        ),
+    ] {
+        if value.is_some_and(|v| !range.contains(&v)) {
+            return Err(ServiceError::bad_request(format!(
+                "{field} must be from {} to {}{unit}",
+                range.start(),
+                range.end()
+            ))
+            .at(field));
+        }
+    }
+    Ok(())
+}
+
 /// A refusal naming the ceiling.
 fn over(field: &str, message: String) -> ServiceError {
     ServiceError::unprocessable(ErrorCode::OverLimit, message).at(field)

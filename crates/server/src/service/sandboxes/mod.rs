@@ -11,6 +11,7 @@
 //! sandbox and showing it.
 
 mod create;
+mod disk;
 mod exec;
 mod idle;
 mod injection;
