@@ -262,3 +262,48 @@ fn every_path_parameter_is_in_its_path_template() {
     }
     assert!(wrong.is_empty(), "path parameters missing from their templates (add #[into_params(parameter_in = Query)]?): {wrong:?}");
 }
+
+/// Every operation documents the errors every route can give (the 401 of the test above, the
+/// body extractor's 400/413/415, a lookup's 404, the 500), each with the error envelope, and
+/// the public route says it needs no key. Before, a client generated from the document treated
+/// a 401 on any authenticated operation as unexpected.
+#[test]
+fn every_operation_documents_the_errors_every_route_can_give() {
+    let doc: Value = serde_json::from_str(&generated_text()).unwrap();
+    let error_ref = serde_json::json!({"$ref": "#/components/schemas/ErrorBody"});
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{} {path}", method.to_uppercase());
+            let responses = op["responses"].as_object().unwrap();
+            let mut expected = vec!["500"];
+            if path == "/healthz" {
+                assert_eq!(op["security"], serde_json::json!([]), "{what}");
+            } else {
+                assert!(
+                    op.get("security").is_none(),
+                    "{what}: the document's bearer applies"
+                );
+                expected.push("401");
+            }
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+            }
+            if path.contains('{') {
+                expected.push("404");
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{what} does not document {status}"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with('2') || response.get("content").is_none() {
+                    continue;
+                }
+                let schema = &response["content"]["application/json"]["schema"];
+                assert_eq!(schema, &error_ref, "{what} {status}");
+            }
+        }
+    }
+}
