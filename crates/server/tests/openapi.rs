@@ -307,3 +307,36 @@ fn every_operation_documents_the_errors_every_route_can_give() {
         }
     }
 }
+
+/// Request schemas declare what the validators enforce, from the same definitions: an empty or
+/// malformed name, a bad env var name or an out-of-range limit is schema-invalid, not only
+/// refused (before, an empty `name` was schema-valid and answered 400).
+#[test]
+fn request_schemas_declare_the_servers_constraints() {
+    use amika_server::service::validate::{ENV_VAR, OBJECT_NAME, SANDBOX_NAME};
+    let doc: Value = serde_json::from_str(&generated_text()).unwrap();
+    let field = |schema: &str, property: &str| {
+        doc["components"]["schemas"][schema]["properties"][property].clone()
+    };
+    for schema in [
+        "CreateSecretRequest",
+        "UpdateSecretRequest",
+        "CreateCredentialRequest",
+    ] {
+        let name = field(schema, "name");
+        assert_eq!(name["pattern"], OBJECT_NAME.pattern, "{schema}");
+        assert_eq!(name["maxLength"], OBJECT_NAME.max_chars, "{schema}");
+    }
+    for schema in ["CreateSecretRequest", "CreateCredentialRequest"] {
+        assert_eq!(field(schema, "value")["minLength"], 1, "{schema}");
+    }
+    let sandbox = field("CreateSandboxRequest", "name");
+    assert_eq!(sandbox["pattern"], format!("^$|{}", SANDBOX_NAME.pattern));
+    assert_eq!(sandbox["maxLength"], SANDBOX_NAME.max_chars);
+    for map in ["env_vars", "secret_env_vars"] {
+        let names = &field("CreateSandboxRequest", map)["propertyNames"];
+        assert_eq!(names["pattern"], ENV_VAR.pattern, "{map}");
+    }
+    assert_eq!(field("CreateSandboxRequest", "pids")["maximum"], 4_194_304);
+    assert_eq!(field("CreateSandboxRequest", "memory_mib")["minimum"], 32);
+}

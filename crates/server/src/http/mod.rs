@@ -16,6 +16,7 @@ mod bench {
 }
 pub mod error;
 pub mod handlers;
+mod openapi_constraints;
 mod openapi_errors;
 pub mod presets;
 pub mod web;
@@ -34,6 +35,7 @@ use utoipa::OpenApi;
 use crate::service::Service;
 use error::{ApiError, TRACE_ID};
 use handlers as h;
+use openapi_constraints::Constraints;
 use openapi_errors::StandardErrors;
 
 struct BearerAuth;
@@ -56,7 +58,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "amika API", description = "Sandboxes for AI coding agents with secrets and agent credentials injected from an encrypted vault."),
-    modifiers(&BearerAuth, &StandardErrors),
+    modifiers(&BearerAuth, &StandardErrors, &Constraints),
     security(("bearer" = [])),
     paths(
         h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,

@@ -12,79 +12,136 @@ use super::{Result, ServiceError};
 /// Largest secret or credential value accepted.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-fn check(
-    field: &str,
-    what: &str,
-    value: &str,
-    max: usize,
-    ok_char: impl Fn(char) -> bool,
-    first_ok: impl Fn(char) -> bool,
-    expected: &str,
-) -> Result<()> {
-    let fail = |why: String| Err(ServiceError::invalid(ErrorCode::InvalidName, why).at(field));
+/// A name rule, one definition for both the validator and the OpenAPI document (`pattern`,
+/// `maxLength`), so that the two cannot drift (a property test checks that they agree).
+#[derive(Debug, Clone, Copy)]
+pub struct NameRule {
+    pub max_chars: usize,
+    first: fn(char) -> bool,
+    rest: fn(char) -> bool,
+    /// The same rule as an ECMA-262 regular expression, for JSON Schema's `pattern`.
+    pub pattern: &'static str,
+    expected: &'static str,
+}
+
+fn alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+fn alnum_or_underscore(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+fn alpha_or_underscore(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// Secret and credential names: `DATABASE_URL`, `personal-oauth`, `team.key`.
+pub const OBJECT_NAME: NameRule = NameRule {
+    max_chars: 128,
+    first: alnum_or_underscore,
+    rest: name_char,
+    pattern: "^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+    expected:
+        "letters, digits, '_', '-' and '.', starting with a letter, digit or '_' (at most 128)",
+};
+
+/// Sandbox names: also used in paths and host names, so kept DNS-like.
+pub const SANDBOX_NAME: NameRule = NameRule {
+    max_chars: 63,
+    first: alnum,
+    rest: name_char,
+    pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    expected: "letters, digits, '-', '_' and '.', starting with a letter or digit (at most 63)",
+};
+
+/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.
+pub const ENV_VAR: NameRule = NameRule {
+    max_chars: 128,
+    first: alpha_or_underscore,
+    rest: alnum_or_underscore,
+    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    expected: "[A-Za-z_][A-Za-z0-9_]*",
+};
+
+impl NameRule {
+    /// Whether `value` follows the rule.
+    pub fn accepts(&self, value: &str) -> bool {
+        let mut chars = value.chars();
+        chars.next().is_some_and(self.first)
+            && chars.all(self.rest)
+            && value.chars().count() <= self.max_chars
+    }
+}
+
+fn fail(field: &str, why: String) -> Result<()> {
+    Err(ServiceError::invalid(ErrorCode::InvalidName, why).at(field))
+}
+
+fn check(field: &str, what: &str, value: &str, rule: &NameRule) -> Result<()> {
+    let expected = rule.expected;
     if value.is_empty() {
-        return fail(format!("{what} must not be empty: expected {expected}"));
+        return fail(
+            field,
+            format!("{what} must not be empty: expected {expected}"),
+        );
     }
-    if value.chars().count() > max {
-        return fail(format!("{what} {value:?} is longer than {max} characters"));
+    if value.chars().count() > rule.max_chars {
+        let max = rule.max_chars;
+        return fail(
+            field,
+            format!("{what} {value:?} is longer than {max} characters"),
+        );
     }
-    let first = value.chars().next().unwrap_or(' ');
-    if !first_ok(first) || !value.chars().all(ok_char) {
-        return fail(format!("invalid {what} {value:?}: expected {expected}"));
+    if !rule.accepts(value) {
+        return fail(
+            field,
+            format!("invalid {what} {value:?}: expected {expected}"),
+        );
     }
     Ok(())
 }
 
-/// Secret and credential names: `DATABASE_URL`, `personal-oauth`, `team.key`.
+/// Secret and credential names ([`OBJECT_NAME`]).
 pub fn object_name(what: &str, value: &str) -> Result<()> {
-    check(
-        "name",
-        what,
-        value,
-        128,
-        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'),
-        |c| c.is_ascii_alphanumeric() || c == '_',
-        "letters, digits, '_', '-' and '.', starting with a letter, digit or '_' (at most 128)",
-    )
+    check("name", what, value, &OBJECT_NAME)
 }
 
-/// Sandbox names: also used in paths and host names, so kept DNS-like.
+/// Sandbox names ([`SANDBOX_NAME`]).
 pub fn sandbox_name(value: &str) -> Result<()> {
-    check(
-        "name",
-        "sandbox name",
-        value,
-        63,
-        |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
-        |c| c.is_ascii_alphanumeric(),
-        "letters, digits, '-', '_' and '.', starting with a letter or digit (at most 63)",
-    )
+    check("name", "sandbox name", value, &SANDBOX_NAME)
 }
 
-/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`, as keys of `secret_env_vars`.
+/// Environment variable names ([`ENV_VAR`]), as keys of `secret_env_vars`.
 pub fn env_var(value: &str) -> Result<()> {
-    check(
-        &format!("secret_env_vars.{value}"),
-        "env var name",
-        value,
-        128,
-        |c| c.is_ascii_alphanumeric() || c == '_',
-        |c| c.is_ascii_alphabetic() || c == '_',
-        "[A-Za-z_][A-Za-z0-9_]*",
-    )
+    let field = format!("secret_env_vars.{value}");
+    check(&field, "env var name", value, &ENV_VAR)
 }
 
 /// Org, user and API key names: free text, printable, short.
 pub fn label(what: &str, value: &str) -> Result<()> {
-    check(
-        "name",
-        what,
-        value.trim(),
-        64,
-        |c| !c.is_control(),
-        |c| !c.is_whitespace(),
-        "1 to 64 printable characters",
-    )
+    let value = value.trim();
+    let expected = "1 to 64 printable characters";
+    if value.is_empty() {
+        return fail(
+            "name",
+            format!("{what} must not be empty: expected {expected}"),
+        );
+    }
+    if value.chars().count() > 64 {
+        return fail(
+            "name",
+            format!("{what} {value:?} is longer than 64 characters"),
+        );
+    }
+    if value.chars().any(char::is_control) {
+        return fail(
+            "name",
+            format!("invalid {what} {value:?}: expected {expected}"),
+        );
+    }
+    Ok(())
 }
 
 /// A value to store: not empty, not oversize.
@@ -105,6 +162,20 @@ pub fn value(what: &str, value: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The patterns the OpenAPI document declares accept exactly what the validators
+        /// accept (with `maxLength`), on names made of the rules' characters and a few others.
+        #[test]
+        fn each_rules_pattern_agrees_with_its_validator(value in "[A-Za-z0-9_.\\- /é]{0,140}") {
+            for rule in [OBJECT_NAME, SANDBOX_NAME, ENV_VAR] {
+                let pattern = regex::Regex::new(rule.pattern).unwrap();
+                let by_schema = pattern.is_match(&value) && value.chars().count() <= rule.max_chars;
+                let by_validator = check("name", "name", &value, &rule).is_ok();
+                proptest::prop_assert_eq!(by_schema, by_validator, "{:?} {}", value, rule.pattern);
+            }
+        }
+    }
 
     #[test]
     fn names_accept_the_documented_examples() {

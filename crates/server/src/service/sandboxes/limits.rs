@@ -11,10 +11,10 @@ use crate::service::{Caller, Result, Service, ServiceError};
 
 /// The memory limits a create may ask for, in MiB (above the range its bytes would not fit
 /// the cgroup's counter; the server's ceiling usually bounds it much lower).
-const MEMORY_MIB_RANGE: std::ops::RangeInclusive<u64> = 32..=(1 << 24);
+pub(crate) const MEMORY_MIB_RANGE: std::ops::RangeInclusive<u64> = 32..=(1 << 24);
 
 /// The process limits a create may ask for (above: more than the kernel can ever have).
-const PIDS_RANGE: std::ops::RangeInclusive<u64> = 8..=4_194_304;
+pub(crate) const PIDS_RANGE: std::ops::RangeInclusive<u64> = 8..=4_194_304;
 
 /// The memory and process limits a create asks for, within what the kernel can take.
 pub(super) fn check_limits(req: &t::CreateSandboxRequest) -> Result<()> {

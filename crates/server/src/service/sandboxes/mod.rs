@@ -17,6 +17,7 @@ mod idle;
 mod injection;
 mod lifecycle;
 mod limits;
+pub(crate) use limits::{MEMORY_MIB_RANGE, PIDS_RANGE};
 mod reconcile;
 mod setup;
 mod workspace;
