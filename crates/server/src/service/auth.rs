@@ -1,6 +1,10 @@
 //! Users, orgs and API keys. Keys are random (`amk_` + 256 bits), so a SHA-256 hash is the
 //! right storage form: it is fast for every request and the plaintext is unrecoverable.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use amika_store::{ApiKeyRow, OrgRow, StoreError, UserRow};
 use amika_types::{self as t, ErrorCode};
 use base64::Engine;
@@ -22,6 +26,40 @@ impl std::fmt::Debug for NewApiKey {
             .field("plaintext", &"[REDACTED]")
             .field("row", &self.row)
             .finish()
+    }
+}
+
+/// How long a key that authenticated is taken at its word without asking the database again.
+/// A key deleted through this server stops at once; one deleted through another server
+/// sharing the PostgreSQL database stops within this.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// Keys kept at most; the cache starts over when full (only keys that authenticated get in).
+const AUTH_CACHE_MAX: usize = 10_000;
+
+/// Recently authenticated keys, by hash: the caller each stands for and when it was read.
+#[derive(Debug, Default)]
+pub(crate) struct AuthCache(Mutex<HashMap<String, (Caller, Instant)>>);
+
+impl AuthCache {
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (caller, at) = cache.get(hash)?;
+        (at.elapsed() < AUTH_CACHE_TTL).then(|| caller.clone())
+    }
+
+    fn put(&self, hash: String, caller: &Caller) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= AUTH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, (caller.clone(), Instant::now()));
+    }
+
+    /// Forget key `key_id` (deleted).
+    fn forget(&self, key_id: &str) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (caller, _)| caller.api_key_id != key_id);
     }
 }
 
@@ -91,12 +129,12 @@ impl Service {
         if !token.starts_with("amk_") {
             return Err(ServiceError::Unauthorized);
         }
-        // Key and user in one query: this runs before every request.
-        let (key, user) = match self
-            .store
-            .get_api_key_and_user_by_hash(&hash_api_key(token))
-            .await
-        {
+        let hash = hash_api_key(token);
+        if let Some(caller) = self.auth_cache.get(&hash) {
+            return Ok(caller);
+        }
+        // Key and user in one query: this runs before every request the cache does not answer.
+        let (key, user) = match self.store.get_api_key_and_user_by_hash(&hash).await {
             Ok(found) => found,
             Err(StoreError::NotFound(_)) => return Err(ServiceError::Unauthorized),
             Err(e) => return Err(e.into()),
@@ -109,13 +147,15 @@ impl Service {
         {
             self.store.touch_api_key(&key.id, at).await?;
         }
-        Ok(Caller {
+        let caller = Caller {
             user_id: user.id,
             user_name: user.name,
             org_id: user.org_id,
             is_admin: user.is_admin,
             api_key_id: key.id,
-        })
+        };
+        self.auth_cache.put(hash, &caller);
+        Ok(caller)
     }
 
     /// On a database with no user: create org `default`, admin user `admin` and its first key.
@@ -265,7 +305,9 @@ impl Service {
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, api_key = %id))]
     pub async fn delete_api_key(&self, caller: &Caller, id: &str) -> Result<()> {
-        Ok(self.store.delete_api_key(&caller.user_id, id).await?)
+        self.store.delete_api_key(&caller.user_id, id).await?;
+        self.auth_cache.forget(id);
+        Ok(())
     }
 }
 

@@ -295,6 +295,8 @@ pub struct Service {
     /// Agent sends running on this server: their stream events and cancel switches (see
     /// `agents::live`).
     live_sends: agents::LiveSends,
+    /// Keys that authenticated lately (see `auth::AUTH_CACHE_TTL`).
+    auth_cache: Arc<auth::AuthCache>,
     /// Set once when the server ends what still runs (see [`Service::end_running`]).
     ending: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -317,6 +319,7 @@ impl Service {
             idle: Default::default(),
             live_sends: Default::default(),
             ending: Arc::new(tokio::sync::watch::channel(false).0),
+            auth_cache: Default::default(),
         }
     }
 
