@@ -10,18 +10,6 @@ use serde_json::{json, Value};
 
 const B: &str = "/api/v0beta1";
 
-async fn events(app: &common::App, key: &str) -> Vec<Value> {
-    let list = app
-        .ok(
-            Method::GET,
-            &format!("{B}/audit-events?limit=1000"),
-            key,
-            None,
-        )
-        .await;
-    list.as_array().unwrap().clone()
-}
-
 fn hmacs(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -68,7 +56,7 @@ async fn an_admin_learns_neither_a_members_private_values_nor_their_names() {
     }
 
     // Mia sees her own events in full, fingerprint included.
-    let hers = events(&app, &mia).await;
+    let hers = app.audit_events(&mia).await;
     let created = hers
         .iter()
         .find(|e| e["action"] == "secret.created")
@@ -79,7 +67,7 @@ async fn an_admin_learns_neither_a_members_private_values_nor_their_names() {
         .unwrap()
         .to_string();
 
-    let seen = events(&app, &admin).await;
+    let seen = app.audit_events(&admin).await;
     // The right guess (4711) hashes differently: fingerprints are bound to their object.
     let admins = hmacs(&seen);
     assert_eq!(admins.len(), 21, "{seen:#?}");
@@ -120,7 +108,7 @@ async fn events_about_what_the_org_shares_stay_whole_for_its_admins() {
         Some(json!({"name": "shared-token", "value": "t0k", "scope": "org"})),
     )
     .await;
-    let seen = events(&app, &app.admin_key).await;
+    let seen = app.audit_events(&app.admin_key).await;
     let created = seen
         .iter()
         .find(|e| e["action"] == "secret.created")

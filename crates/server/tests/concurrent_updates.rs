@@ -45,17 +45,8 @@ async fn update_all_at_once(
 
 /// The versions of the `action` events of the object named `name`, in the audit log.
 async fn audited_versions(app: &common::App, key: &str, action: &str, name: &str) -> Vec<i64> {
-    let events = app
-        .ok(
-            Method::GET,
-            &format!("{B}/audit-events?limit=1000"),
-            key,
-            None,
-        )
-        .await;
-    events
-        .as_array()
-        .unwrap()
+    app.audit_events(key)
+        .await
         .iter()
         .filter(|e| e["action"] == action && e["object_name"] == name)
         .map(|e| e["version"].as_i64().unwrap())

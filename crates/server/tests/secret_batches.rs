@@ -44,18 +44,6 @@ async fn secrets(app: &common::App, key: &str) -> Vec<Value> {
     listed.as_array().unwrap().clone()
 }
 
-async fn audit(app: &common::App, key: &str) -> Vec<Value> {
-    let events = app
-        .ok(
-            Method::GET,
-            &format!("{B}/audit-events?limit=1000"),
-            key,
-            None,
-        )
-        .await;
-    events.as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn one_bad_entry_among_a_thousand_stores_nothing_and_every_error_names_its_index() {
     on_each_backend(
@@ -93,7 +81,7 @@ async fn one_bad_entry_among_a_thousand_stores_nothing_and_every_error_names_its
             assert!(body.to_string().contains("secrets[5]"), "{body}");
             assert!(!body.to_string().contains("batch-value-"), "{body}");
             assert!(secrets(&app, &k).await.is_empty());
-            let events = audit(&app, &k).await;
+            let events = app.audit_events(&k).await;
             assert!(
                 events.iter().all(|e| e["object_type"] != "secret"),
                 "{events:?}"
@@ -147,7 +135,7 @@ async fn a_batch_creates_and_updates_every_entry_and_audits_each_without_its_val
                 .await;
             assert_eq!(revealed["value"], value_of(9998));
             // Audited per secret, as single pushes are (the newest 1,000 shown), never the value.
-            let events = audit(&app, &k).await;
+            let events = app.audit_events(&k).await;
             assert!(events.iter().any(|e| e["action"] == "secret.updated"
                 && e["object_name"] == "SECRET_09998"
                 && e["version"] == 2));

@@ -88,6 +88,19 @@ impl App {
         json
     }
 
+    /// The newest 1,000 audit events `key` may see.
+    pub async fn audit_events(&self, key: &str) -> Vec<Value> {
+        let events = self
+            .ok(
+                Method::GET,
+                "/api/v0beta1/audit-events?limit=1000",
+                key,
+                None,
+            )
+            .await;
+        events.as_array().unwrap().clone()
+    }
+
     /// Create a user (as the admin) and return their API key.
     pub async fn user(&self, name: &str, org: &str, admin: bool) -> String {
         let v = self
