@@ -471,8 +471,8 @@ mod tests {
         assert_eq!(c.warm_sandboxes, amika_sandbox::local::DEFAULT_WARM);
         assert_eq!(apply(r#"{"warm_sandboxes": 0}"#).unwrap().warm_sandboxes, 0);
         assert_eq!(c.shutdown_grace, std::time::Duration::from_secs(10));
-        let c = apply(r#"{"shutdown_grace_secs": 0}"#).unwrap();
-        assert_eq!(c.shutdown_grace, std::time::Duration::ZERO);
+        let no_grace = apply(r#"{"shutdown_grace_secs": 0}"#).unwrap();
+        assert_eq!(no_grace.shutdown_grace, std::time::Duration::ZERO);
         assert_eq!(
             c.agent_commands[&amika_types::AgentKind::Claude].new_session,
             vec!["my-claude", "{message}"]
