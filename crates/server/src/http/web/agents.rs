@@ -37,6 +37,8 @@ pub struct SendDraft {
     pub agent: String,
     pub new_session: bool,
     pub errors: FormErrors,
+    /// A refusal about the sandbox as a whole (a Stop or Start that failed), shown at the top.
+    pub page_error: Option<String>,
 }
 
 /// Field ids of the message box (also the keys of its errors).
@@ -52,6 +54,7 @@ impl SendDraft {
             agent: fields.get(AGENT_FIELD).trim().to_string(),
             new_session: !fields.get(NEW_SESSION_FIELD).is_empty(),
             errors: FormErrors::default(),
+            page_error: None,
         }
     }
 
@@ -231,17 +234,12 @@ pub fn message_box(
         error = html::field_error(AGENT_FIELD, agent_error),
     );
     let message_error = e.get(MESSAGE_FIELD);
-    let not_running = if s.state == SandboxState::Running {
-        String::new()
-    } else {
-        format!(
-            "<p class=\"hint warn\">This sandbox is {}: an agent can only answer while it is running.</p>",
-            escape(s.state.as_str())
-        )
-    };
+    if s.state != SandboxState::Running {
+        return not_running_box(s.state, &e.general);
+    }
     format!(
         "<section class=\"card\" aria-labelledby=\"agent-title\" id=\"agent-box\"><h2 id=\"agent-title\">Message an agent</h2>\
-<p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>{not_running}\
+<p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>\
 <form method=\"post\" action=\"{href}/agent-send\" class=\"message-form\" id=\"message-form\" novalidate>{csrf}{general}\
 <div class=\"field\"><label for=\"message\">Message</label>\
 <textarea id=\"message\" name=\"message\" rows=\"4\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
@@ -259,6 +257,27 @@ pub fn message_box(
         checked = if draft.new_session { " checked" } else { "" },
         ns_invalid = html::invalid_attrs(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD), false),
         ns_error = html::field_error(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD)),
+    )
+}
+
+/// The message box of a sandbox that is not running: no form (an agent cannot answer), but what
+/// to do about it, and any refusal of a send that raced a stop.
+fn not_running_box(state: SandboxState, errors: &[String]) -> String {
+    let what = match state {
+        SandboxState::Initializing => {
+            "the message box appears here once it runs (this page reloads itself)."
+        }
+        SandboxState::Stopped | SandboxState::Failed => {
+            "start it with the Start button at the top of this page to message an agent."
+        }
+        _ => "no agent can answer until it runs again.",
+    };
+    format!(
+        "<section class=\"card\" aria-labelledby=\"agent-title\" id=\"agent-box\"><h2 id=\"agent-title\">Message an agent</h2>{}\
+<p class=\"hint warn\" id=\"not-running\">This sandbox is {}: {}</p></section>",
+        html::form_errors(errors),
+        escape(state.as_str()),
+        escape(what),
     )
 }
 

@@ -1139,7 +1139,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
     );
     assert!(html.contains("the sandbox stopped while the agent was running"));
 
-    // A stopped sandbox: refused for the whole box, with the state; the message kept.
+    // A stopped sandbox: refused for the whole box, with the state; Start offered, not Send.
     let a = ui
         .post(
             path,
@@ -1153,8 +1153,17 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         "{}",
         a.body
     );
-    assert!(a.body.contains("This sandbox is stopped"));
-    assert!(a.body.contains(">\nstill there?</textarea>"));
+    assert!(a
+        .body
+        .contains("This sandbox is stopped: start it with the Start button"));
+    assert!(
+        !a.body.contains("id=\"send\""),
+        "no Send on a stopped sandbox"
+    );
+    assert!(
+        a.body.contains("id=\"sandbox-start\""),
+        "Start offered instead"
+    );
     assert!(!a.body.contains("<noscript><meta"), "nothing pending");
     delete_sandbox(&ui, "err-box").await;
 }

@@ -2,7 +2,7 @@
 //! [`super::workspace`], the agent message box of [`super::agents`], the resolution table) and
 //! delete with a confirm page. The New sandbox form is in [`super::sandbox_form`].
 
-use amika_sandbox::lifecycle::is_transient;
+use amika_sandbox::lifecycle::{check_transition, is_transient, Operation};
 use amika_types::{self as t, SandboxState};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -203,9 +203,11 @@ pub(super) async fn detail_page(
         Ok(c) => c,
         Err(e) => return error_in_page(session, e),
     };
-    let error = s.error_message.as_deref().map_or(String::new(), |m| {
-        format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m))
-    });
+    let error: String = [draft.page_error.as_deref(), s.error_message.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(|m| format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m)))
+        .collect();
     let limits = format!(
         "{} · {}",
         s.memory_mib
@@ -215,7 +217,7 @@ pub(super) async fn detail_page(
     );
     let body = format!(
         "<div class=\"page-head row\"><div><p class=\"crumb\"><a href=\"/sandboxes\">Sandboxes</a> /</p><h1>{name}</h1></div>\
-<a class=\"button danger\" href=\"{href}/delete\">Delete sandbox</a></div>{error}\
+{actions}</div>{error}\
 <section class=\"card\" aria-labelledby=\"overview-title\"><h2 id=\"overview-title\">Overview</h2><dl class=\"facts\">\
 <div><dt>State</dt><dd id=\"sandbox-state\">{state}</dd></div>\
 <div><dt>Provider</dt><dd>{provider}</dd></div>\
@@ -227,7 +229,7 @@ pub(super) async fn detail_page(
 <section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
 <section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
         name = escape(&s.name),
-        href = sandbox_href(&s),
+        actions = lifecycle_actions(&s, &session.csrf),
         state = state_badge(s.state),
         provider = escape(&s.provider),
         network = escape(s.network.as_str()),
@@ -254,6 +256,80 @@ pub(super) async fn detail_page(
         status,
         html::page_with(&s.name, &session.chrome(Nav::Sandboxes), &body, refresh),
     )
+}
+
+/// The buttons of a sandbox's page head: Stop (running or starting), Start (stopped or failed)
+/// and Delete, each offered only where the lifecycle allows it.
+fn lifecycle_actions(s: &t::Sandbox, csrf: &str) -> String {
+    let href = sandbox_href(s);
+    let post = |op: &str, label: &str, class: &str| {
+        format!(
+            "<form method=\"post\" action=\"{href}/{op}\">{}<button type=\"submit\" class=\"button {class}\" id=\"sandbox-{op}\">{label}</button></form>",
+            html::csrf_field(csrf)
+        )
+    };
+    let mut out = String::new();
+    if check_transition(s.state, Operation::Stop).is_ok() {
+        out.push_str(&post("stop", "Stop", "ghost"));
+    }
+    if check_transition(s.state, Operation::Start).is_ok() {
+        out.push_str(&post("start", "Start", "primary"));
+    }
+    if check_transition(s.state, Operation::Delete).is_ok() {
+        out.push_str(&format!(
+            "<a class=\"button danger\" href=\"{href}/delete\" id=\"sandbox-delete\">Delete sandbox</a>"
+        ));
+    }
+    format!("<div class=\"actions lifecycle\" aria-label=\"Sandbox actions\" role=\"group\">{out}</div>")
+}
+
+/// `POST /sandboxes/{name}/stop` and `/start`: the service's stop or start, then back to the
+/// sandbox's page with what happened; a refusal (a sandbox already stopped meanwhile) is shown
+/// on the page.
+async fn lifecycle(svc: Service, name: String, form: WebForm, start: bool) -> Response {
+    let session = form.session;
+    let s = match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let result = if start {
+        svc.start_sandbox(&session.caller, &s.id).await
+    } else {
+        svc.stop_sandbox(&session.caller, &s.id).await
+    };
+    match result {
+        Ok(()) => {
+            session.flash(if start {
+                format!("Sandbox {} is starting.", s.name)
+            } else {
+                format!("Sandbox {} stopped.", s.name)
+            });
+            see_other(&sandbox_href(&s))
+        }
+        Err(e) => {
+            let draft = SendDraft {
+                page_error: Some(ApiError::from(e).message),
+                ..SendDraft::default()
+            };
+            detail_page(&svc, &session, &s.id, &draft, StatusCode::CONFLICT).await
+        }
+    }
+}
+
+pub async fn stop(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    lifecycle(svc, name, form, false).await
+}
+
+pub async fn start(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    lifecycle(svc, name, form, true).await
 }
 
 fn confirm_page(
