@@ -186,8 +186,7 @@ describe("amika web UI in Chromium", () => {
     assert.equal(await page.getByLabel("Value", { exact: true }).getAttribute("type"), "password");
     // Descriptions are free text: markup in one must show as text, never run.
     await page.getByLabel("Description (optional)").fill("<script>window.__pwned = 1</script> app database");
-    await page.getByRole("button", { name: "Add secret" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add secret" }).click());
     assert.match(await page.getByRole("status").innerText(), /Secret DATABASE_URL added \(user scope\)/);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     const secretsCard = page.locator("section", { has: page.locator("#secrets-title") });
@@ -215,18 +214,16 @@ describe("amika web UI in Chromium", () => {
     await page.getByLabel("Credential name").fill("personal-oauth");
     await page.getByLabel("Type").selectOption("oauth");
     await page.getByLabel("OAuth credential JSON").fill(CLAUDE_OAUTH);
-    await page.getByRole("button", { name: "Add credential" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add credential" }).click());
     assert.match(await page.getByRole("status").innerText(), /claude credential personal-oauth added \(oauth, user scope\)/);
 
     // Credential 2: an API key in the password field, marked default.
     await page.getByLabel("Kind", { exact: true }).selectOption("claude");
     await page.getByLabel("Credential name").fill("work-key");
     await page.getByLabel("Type").selectOption("api_key");
-    await page.getByLabel("API key value").fill(API_KEY_VALUE);
+    await page.getByLabel("API key or token").fill(API_KEY_VALUE);
     await page.getByLabel("Use as my default of this kind").check();
-    await page.getByRole("button", { name: "Add credential" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add credential" }).click());
 
     const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
     const rows = (await tableRows(credsCard)).map((r) => r.slice(0, 5));
@@ -241,14 +238,16 @@ describe("amika web UI in Chromium", () => {
     }
     await checkPage("secrets");
 
-    // A bad name is reported next to the name field; the value has to be typed again.
+    // A bad name is reported next to the name field; the value typed is kept by the page (the
+    // server never writes it back).
     await page.getByLabel("Name", { exact: true }).fill("bad name");
     await page.getByLabel("Value", { exact: true }).fill("another-secret-value");
-    await submit(() => page.getByRole("button", { name: "Add secret" }).click());
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.locator("#secret-name-error").waitFor();
     assert.match(await page.locator("#secret-name-error").innerText(), /invalid secret name "bad name"/);
     assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "bad name");
-    assert.equal(await page.getByLabel("Value", { exact: true }).inputValue(), "");
-    assert.match(await page.locator("#secret-value-error").innerText(), /enter it again/);
+    assert.equal(await page.getByLabel("Value", { exact: true }).inputValue(), "another-secret-value");
+    assert.equal(await page.locator("#secret-value-error").count(), 0, "no 'enter it again' once it is back");
     assert.ok(!(await page.content()).includes("another-secret-value"));
     await snap("secrets-error");
   });

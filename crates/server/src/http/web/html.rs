@@ -66,7 +66,11 @@ pub enum Refresh {
 fn head(title: &str, refresh: Option<Refresh>) -> String {
     let refresh = match refresh {
         None => String::new(),
-        Some(Refresh::Always(s)) => format!("<meta http-equiv=\"refresh\" content=\"{s}\">"),
+        // A script reload (app.js) rather than a meta refresh, which assistive technology
+        // cannot pause (WCAG 2.2.1); the meta refresh remains where scripts do not run.
+        Some(Refresh::Always(s)) => format!(
+            "<meta name=\"amika-reload\" content=\"{s}\"><noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>"
+        ),
         Some(Refresh::WithoutScript(s)) => {
             format!("<noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>")
         }

