@@ -213,6 +213,58 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
     )
 }
 
+/// The credential form's value box of each type (the one not chosen hidden) and the message
+/// under them.
+fn value_boxes(credential_type: &str, value_error: Option<&str>) -> (String, String, String) {
+    // One value box, the one of the chosen type: the other is hidden and disabled (so not
+    // sent); the page script swaps them when the type changes. Without scripts the shown box
+    // is sent whatever the type, and the server checks the value against the type.
+    let oauth = credential_type != "api_key";
+    let (key_hidden, json_hidden) = if oauth {
+        (" hidden", "")
+    } else {
+        ("", " hidden")
+    };
+    let invalid = |shown: bool| {
+        if shown && value_error.is_some() {
+            " aria-invalid=\"true\""
+        } else {
+            ""
+        }
+    };
+    let api_key = format!(
+        "<div class=\"field wide\" data-value-for=\"api_key\"{key_hidden}><label for=\"cred-value\">API key or token</label>\
+<p class=\"hint\" id=\"cred-value-hint\">The key itself, e.g. sk-ant-api03-… for claude, sk-… for codex, ghp_… for github.</p>\
+<input id=\"cred-value\" name=\"value\" type=\"password\" value=\"\" maxlength=\"{max}\" autocomplete=\"new-password\" spellcheck=\"false\" \
+aria-describedby=\"cred-value-hint{err}\"{inv}{dis}></div>",
+        max = VALUE_MAX_CHARS,
+        err = if value_error.is_some() { " cred-value-error" } else { "" },
+        inv = invalid(!oauth),
+        dis = if oauth { " disabled" } else { "" },
+    );
+    let json = format!(
+        "<div class=\"field wide\" data-value-for=\"oauth\"{json_hidden}><label for=\"cred-json\">OAuth credential JSON</label>\
+<p class=\"hint\" id=\"cred-json-hint\">Paste the agent's whole credential file: ~/.claude/.credentials.json for claude, ~/.codex/auth.json for codex.</p>\
+<textarea id=\"cred-json\" name=\"value_json\" rows=\"5\" maxlength=\"{max}\" spellcheck=\"false\" autocomplete=\"off\" aria-describedby=\"cred-json-hint{err}\"{inv}{dis}></textarea></div>",
+        max = VALUE_MAX_CHARS,
+        err = if value_error.is_some() { " cred-value-error" } else { "" },
+        inv = invalid(oauth),
+        dis = if oauth { "" } else { " disabled" },
+    );
+    let value_msg = value_error.map_or(String::new(), |m| {
+        format!(
+            "<p class=\"field-error wide{}\" id=\"cred-value-error\" role=\"alert\">{}</p>",
+            if m == VALUE_NOT_KEPT {
+                " value-not-kept"
+            } else {
+                ""
+            },
+            escape(m)
+        )
+    });
+    (api_key, json, value_msg)
+}
+
 fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
     let e = &d.errors;
     let kind = html::select(
@@ -273,53 +325,7 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
 <label for=\"cred-default\">Use as my default of this kind</label></div>",
         if d.is_default { " checked" } else { "" }
     );
-    let value_error = e.get("value");
-    // One value box, the one of the chosen type: the other is hidden and disabled (so not
-    // sent); the page script swaps them when the type changes. Without scripts the shown box
-    // is sent whatever the type, and the server checks the value against the type.
-    let oauth = d.credential_type != "api_key";
-    let (key_hidden, json_hidden) = if oauth {
-        (" hidden", "")
-    } else {
-        ("", " hidden")
-    };
-    let invalid = |shown: bool| {
-        if shown && value_error.is_some() {
-            " aria-invalid=\"true\""
-        } else {
-            ""
-        }
-    };
-    let api_key = format!(
-        "<div class=\"field wide\" data-value-for=\"api_key\"{key_hidden}><label for=\"cred-value\">API key or token</label>\
-<p class=\"hint\" id=\"cred-value-hint\">The key itself, e.g. sk-ant-api03-… for claude, sk-… for codex, ghp_… for github.</p>\
-<input id=\"cred-value\" name=\"value\" type=\"password\" value=\"\" maxlength=\"{max}\" autocomplete=\"new-password\" spellcheck=\"false\" \
-aria-describedby=\"cred-value-hint{err}\"{inv}{dis}></div>",
-        max = VALUE_MAX_CHARS,
-        err = if value_error.is_some() { " cred-value-error" } else { "" },
-        inv = invalid(!oauth),
-        dis = if oauth { " disabled" } else { "" },
-    );
-    let json = format!(
-        "<div class=\"field wide\" data-value-for=\"oauth\"{json_hidden}><label for=\"cred-json\">OAuth credential JSON</label>\
-<p class=\"hint\" id=\"cred-json-hint\">Paste the agent's whole credential file: ~/.claude/.credentials.json for claude, ~/.codex/auth.json for codex.</p>\
-<textarea id=\"cred-json\" name=\"value_json\" rows=\"5\" maxlength=\"{max}\" spellcheck=\"false\" autocomplete=\"off\" aria-describedby=\"cred-json-hint{err}\"{inv}{dis}></textarea></div>",
-        max = VALUE_MAX_CHARS,
-        err = if value_error.is_some() { " cred-value-error" } else { "" },
-        inv = invalid(oauth),
-        dis = if oauth { "" } else { " disabled" },
-    );
-    let value_msg = value_error.map_or(String::new(), |m| {
-        format!(
-            "<p class=\"field-error wide{}\" id=\"cred-value-error\" role=\"alert\">{}</p>",
-            if m == VALUE_NOT_KEPT {
-                " value-not-kept"
-            } else {
-                ""
-            },
-            escape(m)
-        )
-    });
+    let (api_key, json, value_msg) = value_boxes(&d.credential_type, e.get("value"));
     format!(
         "<section class=\"card\" aria-labelledby=\"add-credential-title\" id=\"add-credential\"><h2 id=\"add-credential-title\">Add a credential</h2>\
 <p class=\"hint\">claude and codex credentials are given to the agents in sandboxes; a github token clones private repositories over HTTPS and is never injected.</p>{}\
