@@ -258,8 +258,8 @@ describe("amika web UI in Chromium", () => {
     // Opening the form previews the defaults: claude's default credential, nothing for codex.
     const preview = page.locator("#preview");
     assert.deepEqual(await tableRows(preview), [
-      ["claude", "resolved", "work-key", "api_key", "user_default", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no stored credential"],
+      ["claude", "resolved", "work-key", "api_key", "your default", "—"],
+      ["codex", "skipped", "—", "—", "none found", "no stored credential"],
     ]);
 
     // Every agent select offers the same choices.
@@ -298,10 +298,10 @@ describe("amika web UI in Chromium", () => {
     await codex.selectOption({ label: "None" });
     await submit(() => page.getByRole("button", { name: "Preview resolution" }).click());
     assert.deepEqual(await tableRows(page.locator("#preview")), [
-      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+      ["claude", "resolved", "personal-oauth", "oauth", "pinned by name", "—"],
+      ["codex", "skipped", "—", "—", "none found", "you chose None"],
     ]);
-    assert.deepEqual(await page.locator("#preview .chips li").allInnerTexts(), ["DATABASE_URL"]);
+    assert.deepEqual(await page.locator("#preview .mapping li").allInnerTexts(), ["DATABASE_URL ← DATABASE_URL (user scope)"]);
     await checkPage("new-sandbox-preview");
 
     // A bad name: the error sits next to the name field and nothing else is lost.
@@ -337,11 +337,11 @@ describe("amika web UI in Chromium", () => {
       ["KIND", "OUTCOME", "NAME", "TYPE", "SOURCE", "REASON"],
     );
     assert.deepEqual(await tableRows(resolution), [
-      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+      ["claude", "resolved", "personal-oauth", "oauth", "pinned by name", "—"],
+      ["codex", "skipped", "—", "—", "none found", "you chose None"],
     ]);
     const injected = page.locator("section", { has: page.locator("#injected-title") });
-    assert.deepEqual(await injected.locator("li").allInnerTexts(), ["DATABASE_URL"]);
+    assert.deepEqual(await injected.locator("li").allInnerTexts(), ["DATABASE_URL ← DATABASE_URL (user scope, version 1)"]);
     await checkPage("sandbox-detail");
 
     await page.getByRole("link", { name: "Sandboxes" }).first().click();

@@ -19,6 +19,7 @@ mod html;
 mod presets;
 #[cfg(test)]
 mod presets_flow_tests;
+mod sandbox_checks;
 mod sandbox_form;
 mod sandboxes;
 mod secrets;

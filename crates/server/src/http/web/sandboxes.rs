@@ -30,8 +30,48 @@ pub(super) fn state_badge(state: SandboxState) -> String {
     )
 }
 
-/// The resolution table of DESIGN §4: kind, outcome, name, type, source, reason.
-pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential]) -> String {
+/// A resolution source in words.
+fn source_words(source: t::ResolutionSource) -> &'static str {
+    use t::ResolutionSource as S;
+    match source {
+        S::RequestName => "pinned by name",
+        S::RequestType => "chosen by type",
+        S::RepoConfig => "the repository's .amika/config.toml",
+        S::UserDefault => "your default",
+        S::OrgDefault => "your org's default",
+        S::NoCredential => "none found",
+    }
+}
+
+/// The (kind, name, expiry) of every credential the caller can use that has expired: what the
+/// resolution table marks instead of a green "resolved".
+pub(super) async fn expired_credentials(
+    svc: &Service,
+    caller: &crate::service::Caller,
+) -> Vec<(t::AgentKind, String, chrono::DateTime<chrono::Utc>)> {
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for kind in t::AgentKind::AGENTS {
+        for c in svc
+            .list_credentials(caller, *kind)
+            .await
+            .unwrap_or_default()
+        {
+            if let Some(at) = c.expires_at.filter(|at| *at <= now) {
+                out.push((*kind, c.name, at));
+            }
+        }
+    }
+    out
+}
+
+/// The resolution table of DESIGN §4: kind, outcome, name, type, source (in words), reason. A
+/// credential in `expired` is never shown as a plain green "resolved".
+pub(super) fn resolution_table(
+    caption: &str,
+    rows: &[t::ResolvedAgentCredential],
+    expired: &[(t::AgentKind, String, chrono::DateTime<chrono::Utc>)],
+) -> String {
     let dash = |s: &str| {
         if s.is_empty() {
             "<span class=\"muted\" aria-label=\"none\">—</span>".to_string()
@@ -42,21 +82,54 @@ pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let outcome = match r.outcome {
-                t::ResolutionOutcome::Resolved => "resolved",
-                t::ResolutionOutcome::Skipped => "skipped",
+            let lapsed = expired.iter().find(|(k, n, _)| {
+                *k == r.kind && *n == r.name && r.outcome == t::ResolutionOutcome::Resolved
+            });
+            let reason_words = match r.reason.as_str() {
+                "no-agent-credential flag" => "you chose None",
+                other => other,
+            };
+            let expired_at_resolution = r.reason.starts_with("oauth token expired");
+            let (outcome, reason) = match (r.outcome, lapsed) {
+                (t::ResolutionOutcome::Resolved, _) if expired_at_resolution => (
+                    "<span class=\"badge expired\">resolved, expired</span>".to_string(),
+                    format!(
+                        "{}: the agent may fail to sign in. Sign in again and add the new credential file.",
+                        escape(&r.reason)
+                    ),
+                ),
+                (t::ResolutionOutcome::Resolved, Some((_, _, at))) => (
+                    "<span class=\"badge expired\">resolved, expired</span>".to_string(),
+                    format!(
+                        "Its login expired {}: the agent may fail to sign in. Sign in again and add the new credential file.{}",
+                        escape(&at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                        if r.reason.is_empty() { String::new() } else { format!(" {}", escape(&r.reason)) }
+                    ),
+                ),
+                (t::ResolutionOutcome::Resolved, None) => (
+                    "<span class=\"badge outcome-resolved\">resolved</span>".to_string(),
+                    dash(reason_words),
+                ),
+                (t::ResolutionOutcome::Skipped, _) => (
+                    "<span class=\"badge outcome-skipped\">skipped</span>".to_string(),
+                    dash(reason_words),
+                ),
             };
             vec![
                 escape(r.kind.as_str()),
-                format!("<span class=\"badge outcome-{outcome}\">{outcome}</span>"),
+                outcome,
                 if r.name.is_empty() {
                     dash("")
                 } else {
                     format!("<code>{}</code>", escape(&r.name))
                 },
                 dash(&r.credential_type),
-                format!("<code>{}</code>", escape(r.source.as_str())),
-                dash(&r.reason),
+                format!(
+                    "<span class=\"source\" title=\"{}\">{}</span>",
+                    escape(r.source.as_str()),
+                    escape(source_words(r.source))
+                ),
+                reason,
             ]
         })
         .collect();
@@ -73,16 +146,63 @@ pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential
     )
 }
 
-pub(super) fn secret_names_list(names: &[String]) -> String {
-    if names.is_empty() {
+/// Secrets as the env vars they land in: `VAR ← secret (scope)`, one per line. `mapped` is
+/// (env var, secret name, scope) where known; a secret name not among them (one the
+/// repository's config maps) is listed on its own.
+pub(super) fn secret_mapping_list(mapped: &[(String, String, String)], names: &[String]) -> String {
+    let mut items: Vec<String> = mapped
+        .iter()
+        .map(|(env, name, scope)| {
+            format!(
+                "<li><code>{}</code> <span aria-label=\"from\">←</span> <code>{}</code> <span class=\"muted\">({})</span></li>",
+                escape(env),
+                escape(name),
+                escape(scope)
+            )
+        })
+        .collect();
+    for n in names {
+        if !mapped.iter().any(|(_, name, _)| name == n) {
+            items.push(format!(
+                "<li><code>{}</code> <span class=\"muted\">(mapped by the repository's config)</span></li>",
+                escape(n)
+            ));
+        }
+    }
+    if items.is_empty() {
         return "<p class=\"empty\">None.</p>".into();
     }
-    let items: String = names
-        .iter()
-        .map(|n| format!("<li><code>{}</code></li>", escape(n)))
-        .collect();
-    format!("<ul class=\"chips\" aria-label=\"Injected secrets\">{items}</ul>")
+    format!(
+        "<ul class=\"mapping\" aria-label=\"Secrets injected, as env var from secret\">{}</ul>",
+        items.concat()
+    )
 }
+
+/// The sandbox's injected secrets with the env var each went to and its scope now ("deleted"
+/// when it no longer exists).
+async fn injected_mapping(svc: &Service, session: &WebSession, s: &t::Sandbox) -> String {
+    let row = svc.find_sandbox(&session.caller, &s.id).await;
+    let secrets = svc.list_secrets(&session.caller).await.unwrap_or_default();
+    let mapped: Vec<(String, String, String)> = match row {
+        Ok(row) => row
+            .injection
+            .secrets
+            .iter()
+            .map(|r| {
+                let scope = secrets
+                    .iter()
+                    .find(|x| x.id == r.secret_id)
+                    .map_or("deleted".to_string(), |x| {
+                        format!("{} scope, version {}", x.scope, r.version)
+                    });
+                (r.env.clone(), r.name.clone(), scope)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    secret_mapping_list(&mapped, &s.secret_names)
+}
+
 // ------------------------------------------------------------------ list
 
 /// A list row's repository: its name and branch.
@@ -238,8 +358,12 @@ pub(super) async fn detail_page(
         workspace = workspace::detail_cards(svc, &session.caller, &s).await,
         created = html::date(&s.created_at),
         id = escape(&s.id),
-        table = resolution_table("Resolved agent credentials", &s.resolved_agent_credentials),
-        secrets = secret_names_list(&s.secret_names),
+        table = resolution_table(
+            "Resolved agent credentials",
+            &s.resolved_agent_credentials,
+            &expired_credentials(svc, &session.caller).await
+        ),
+        secrets = injected_mapping(svc, session, &s).await,
         message_box = message_box(session, &s, &conversation, draft),
         conversation_card = conversation_card(&s, &conversation, &session.csrf),
     );

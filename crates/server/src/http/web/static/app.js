@@ -10,7 +10,82 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpEnvRows();
   setUpCredentialValue();
   keepValuesOnError();
+  livePreview();
 });
+
+// The New sandbox form's preview follows the form: a moment after a change, the form is sent
+// as "Preview resolution" in the background and the server's preview card replaces the one
+// shown. When the form has errors, the last preview stays, marked out of date, with every
+// error listed under it. Only the newest answer is shown.
+function livePreview() {
+  const form = document.querySelector("form.sandbox-form");
+  if (!form) return;
+  let timer = null;
+  let asked = 0;
+  const status = document.createElement("p");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  form.append(status);
+  const refresh = async () => {
+    const mine = ++asked;
+    const data = new FormData(form);
+    data.set("action", "preview");
+    let text;
+    try {
+      const response = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(data),
+        redirect: "manual",
+      });
+      if (response.type === "opaqueredirect") return;
+      text = await response.text();
+    } catch {
+      return;
+    }
+    if (mine !== asked) return;
+    const doc = new DOMParser().parseFromString(text, "text/html");
+    const fresh = doc.getElementById("preview");
+    const errors = [...doc.querySelectorAll("form.sandbox-form .field-error, form.sandbox-form .alert li, main > .alert li")]
+      .map((el) => el.textContent.trim())
+      .filter((t, i, all) => t && all.indexOf(t) === i);
+    let shown = document.getElementById("preview");
+    if (errors.length === 0 && !fresh) return;
+    if (errors.length === 0) {
+      const card = document.adoptNode(fresh);
+      if (shown) shown.replaceWith(card);
+      else form.querySelector(".actions.sticky")?.before(card);
+      status.textContent = "Preview updated.";
+      return;
+    }
+    if (!shown) return;
+    shown.classList.add("stale");
+    let list = shown.querySelector(".live-errors");
+    if (!list) {
+      list = document.createElement("div");
+      list.className = "live-errors alert";
+      shown.querySelector("h2")?.after(list);
+    }
+    const intro = document.createElement("p");
+    intro.textContent = `Out of date: ${errors.length === 1 ? "1 problem" : `${errors.length} problems`} to fix first.`;
+    const ul = document.createElement("ul");
+    for (const e of errors) {
+      const li = document.createElement("li");
+      li.textContent = e;
+      ul.append(li);
+    }
+    list.replaceChildren(intro, ul);
+    status.textContent = intro.textContent;
+  };
+  const soon = (delay) => {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, delay);
+  };
+  form.addEventListener("change", () => soon(150));
+  form.addEventListener("input", (event) => {
+    if (event.target.tagName !== "SELECT") soon(700);
+  });
+}
 
 // The credential form: one value box, the one of the chosen type (a github credential is
 // always a token). The other box is hidden and disabled, so it is not sent.
@@ -48,7 +123,7 @@ function keepValuesOnError() {
       .map((el) => ({ id: el.id, value: el.value, checked: el.checked }));
     let response;
     try {
-      response = await fetch(form.action, {
+      response = await fetch(form.getAttribute("action"), {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams(new FormData(form)),
