@@ -142,6 +142,83 @@ describe("the Secrets page in Chromium", () => {
     await checkPage("credentials-expired");
   });
 
+  it("keeps long input inside the page at 1280 and 400 px, limits inputs as the server does", async () => {
+    const longName = "L".repeat(128);
+    const longWord = "x".repeat(2500);
+    const [status, body] = await api("POST", "/secrets", {
+      name: longName,
+      value: "v",
+      description: `${longWord} and then some ordinary words that should wrap normally`,
+    });
+    assert.equal(status, 201, JSON.stringify(body));
+    await page.goto(`${base}/secrets`);
+    const width = () => page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    const [scroll, client] = await width();
+    assert.ok(scroll <= client, `no horizontal scroll at 1280 px (${scroll} > ${client})`);
+    await harness.assertFitsNarrow(page, "secrets-long-input");
+    // At 400 px an ordinary word is not cut in two: "ordinary" stays on one line.
+    await page.setViewportSize({ width: 400, height: 900 });
+    const broken = await page.evaluate(() => {
+      const cell = [...document.querySelectorAll("td")].find((td) => td.textContent.includes("ordinary words"));
+      const text = [...cell.childNodes].find((n) => n.nodeType === 3 && n.textContent.includes("ordinary"));
+      const range = document.createRange();
+      const at = text.textContent.indexOf("ordinary");
+      range.setStart(text, at);
+      range.setEnd(text, at + "ordinary".length);
+      return range.getClientRects().length;
+    });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    assert.equal(broken, 1, "a word is on one line");
+    await checkPage("secrets-long-input");
+
+    // The name field takes what the server takes, and no more.
+    assert.equal(await page.getByLabel("Name", { exact: true }).getAttribute("maxlength"), "128");
+    await page.getByLabel("Name", { exact: true }).fill("");
+    await page.getByLabel("Name", { exact: true }).pressSequentially("N".repeat(140), { delay: 0 });
+    assert.equal((await page.getByLabel("Name", { exact: true }).inputValue()).length, 128);
+    assert.equal(await page.getByLabel("Credential name").getAttribute("maxlength"), "128");
+    assert.equal(await page.getByLabel("Value", { exact: true }).getAttribute("maxlength"), "65536");
+    await page.goto(`${base}/sandboxes/new`);
+    assert.equal(await page.getByLabel("Sandbox name").getAttribute("maxlength"), "63");
+    assert.equal(await page.getByLabel("Env var").first().getAttribute("maxlength"), "128");
+  });
+
+  it("draws a focus ring of at least 3:1 against the header and the page", async () => {
+    await page.goto(`${base}/secrets`);
+    const ring = async () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        const style = getComputedStyle(el);
+        let bg = "rgba(0, 0, 0, 0)";
+        for (let n = el.parentElement; n; n = n.parentElement) {
+          const c = getComputedStyle(n).backgroundColor;
+          if (c !== "rgba(0, 0, 0, 0)" && c !== "transparent") {
+            bg = c;
+            break;
+          }
+        }
+        return { text: el.textContent.trim(), color: style.outlineColor, width: parseFloat(style.outlineWidth), style: style.outlineStyle, bg };
+      });
+    // Tab through the header to its "Secrets" link, then on into the page.
+    let seen = null;
+    for (let i = 0; i < 8 && seen?.text !== "Secrets"; i++) {
+      await page.keyboard.press("Tab");
+      seen = await ring();
+    }
+    assert.equal(seen.text, "Secrets", "reached the header link by keyboard");
+    assert.equal(seen.style, "solid");
+    assert.ok(seen.width >= 2, `ring width ${seen.width}`);
+    const onHeader = harness.contrast(seen.color, seen.bg);
+    assert.ok(onHeader >= 3, `focus ring on the header: ${onHeader.toFixed(2)}:1 (${seen.color} on ${seen.bg})`);
+    await page.getByRole("link", { name: "Add a secret" }).focus();
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Tab");
+    const inPage = await ring();
+    assert.equal(inPage.text, "Add a secret");
+    const onPage = harness.contrast(inPage.color, inPage.bg);
+    assert.ok(onPage >= 3, `focus ring in the page: ${onPage.toFixed(2)}:1 (${inPage.color} on ${inPage.bg})`);
+  });
+
   it("made no request to any other host, and no script errors", () => {
     assert.deepEqual(outside, []);
     assert.deepEqual(consoleErrors, []);

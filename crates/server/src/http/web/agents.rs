@@ -242,11 +242,12 @@ pub fn message_box(
 <p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>\
 <form method=\"post\" action=\"{href}/agent-send\" class=\"message-form\" id=\"message-form\" novalidate>{csrf}{general}\
 <div class=\"field\"><label for=\"message\">Message</label>\
-<textarea id=\"message\" name=\"message\" rows=\"4\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
+<textarea id=\"message\" name=\"message\" rows=\"4\" maxlength=\"{max}\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
 <div class=\"message-options\">{agent}\
 <div class=\"field check\"><input type=\"checkbox\" id=\"new_session\" name=\"new_session\" value=\"true\"{checked}{ns_invalid}><label for=\"new_session\">New session</label>{ns_error}</div>\
 <div class=\"actions\"><button type=\"submit\" class=\"button primary\" id=\"send\">Send</button></div></div></form></section>",
         href = sandbox_href(s),
+        max = super::form::limits::MESSAGE,
         csrf = html::csrf_field(&session.csrf),
         general = html::form_errors(&e.general),
         // The newline after <textarea> is dropped by the HTML parser, so a message that starts

@@ -321,12 +321,13 @@ fn env_row(i: usize, env: &str, secret: &str, choices: &Choices, error: Option<&
     format!(
         "<div class=\"env-row\" data-env-row>\
 <div class=\"field\"><label for=\"env-{i}\">Env var</label>\
-<input id=\"env-{i}\" name=\"env\" type=\"text\" value=\"{env}\" placeholder=\"DATABASE_URL\" autocomplete=\"off\" spellcheck=\"false\"{invalid}></div>\
+<input id=\"env-{i}\" name=\"env\" type=\"text\" value=\"{env}\" placeholder=\"DATABASE_URL\" maxlength=\"{max}\" autocomplete=\"off\" spellcheck=\"false\"{invalid}></div>\
 <div class=\"field\"><label for=\"secret-{i}\">Secret</label>\
 <select id=\"secret-{i}\" name=\"secret\"{invalid_select}>{opts}</select></div>\
 <div class=\"row-actions\"><button type=\"submit\" name=\"remove_row\" value=\"{i}\" class=\"button ghost small\" data-remove-row formnovalidate>Remove<span class=\"visually-hidden\"> env var row</span></button></div>\
 {err}</div>",
         env = escape(env),
+        max = super::form::limits::ENV_VAR,
         invalid_select = html::invalid_attrs(&id, error, false),
         opts = secret_options(choices, secret),
         err = html::field_error(&id, error),
@@ -426,7 +427,10 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         required: false,
         // Only on a clean form: with errors, the first invalid field takes the focus.
         autofocus: e.is_empty(),
-        extra: "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\" maxlength=\"{}\"",
+            super::form::limits::SANDBOX_NAME
+        ),
     }
     .render();
     let rows: Vec<(String, String)> = if d.rows.is_empty() {

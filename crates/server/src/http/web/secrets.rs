@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::form::limits;
 use super::html::{self, escape, Input, Nav};
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
@@ -18,7 +19,7 @@ use crate::service::credentials::parse_agent_kind;
 use crate::service::{Service, ServiceError};
 
 /// The longest value the forms accept, as the service's own limit (`validate::value`).
-const VALUE_MAX_CHARS: usize = crate::service::validate::MAX_VALUE_BYTES;
+const VALUE_MAX_CHARS: usize = limits::VALUE;
 
 const VALUE_NOT_KEPT: &str =
     "The value was not kept, for its safety: enter it again before you resubmit.";
@@ -158,7 +159,10 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         error: e.get("name"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::OBJECT_NAME
+        ),
     }
     .render();
     let description = Input {
@@ -184,7 +188,10 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         error: e.get("value"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"new-password\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::VALUE
+        ),
     }
     .render();
     // Marked so that the page script, which puts the value back, can take the note away.
@@ -295,7 +302,10 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         error: e.get("name"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::OBJECT_NAME
+        ),
     }
     .render();
     let ty = html::select(
@@ -358,7 +368,8 @@ async fn render(
         Err(e) => return error_in_page(session, e),
     };
     let body = format!(
-        "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p></div>\
+        "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p>\
+<p class=\"jump\"><a class=\"button secondary small\" href=\"#add-secret\">Add a secret</a><a class=\"button secondary small\" href=\"#add-credential\">Add a credential</a></p></div>\
 <section class=\"card\" aria-labelledby=\"secrets-title\"><h2 id=\"secrets-title\">Environment secrets</h2>{}</section>\
 <section class=\"card\" aria-labelledby=\"credentials-title\"><h2 id=\"credentials-title\">Agent and GitHub credentials</h2>{}</section>\
 <div class=\"two\">{}{}</div>",
