@@ -219,6 +219,44 @@ describe("the Secrets page in Chromium", () => {
     assert.ok(onPage >= 3, `focus ring in the page: ${onPage.toFixed(2)}:1 (${inPage.color} on ${inPage.bg})`);
   });
 
+  it("edits and rotates a secret from the page; user and org secrets of one name are told apart", async () => {
+    for (const scope of ["user", "org"]) {
+      const [status, body] = await api("POST", "/secrets", { name: "SHARED_TOKEN", value: `v1-${scope}`, scope, description: `${scope} one` });
+      assert.equal(status, 201, JSON.stringify(body));
+    }
+    await page.goto(`${base}/secrets`);
+    const rows = page.locator("section", { has: page.locator("#secrets-title") }).locator("tbody tr", { hasText: "SHARED_TOKEN" });
+    assert.equal(await rows.count(), 2);
+    const scopes = await rows.locator('td[data-label="Scope"]').allInnerTexts();
+    assert.deepEqual(scopes.sort(), ["org · shared with your org", "user · only you"]);
+    // Each row's buttons say which one they act on.
+    assert.ok(await page.getByRole("link", { name: "Edit org secret SHARED_TOKEN" }).isVisible());
+    assert.ok(await page.getByRole("link", { name: "Delete user secret SHARED_TOKEN" }).isVisible());
+    await checkPage("secrets-user-and-org");
+
+    await harness.submit(page, () => page.getByRole("link", { name: "Edit org secret SHARED_TOKEN" }).click());
+    assert.match(await page.locator("h1").innerText(), /Edit secret SHARED_TOKEN/);
+    assert.match(await page.locator(".facts").innerText(), /org · shared with your org/);
+    assert.equal(await page.locator("#secret-version").innerText(), "1");
+    assert.equal(await page.getByLabel("Description").inputValue(), "org one");
+    assert.equal(await page.getByLabel("New value (optional)").inputValue(), "", "no value on the page");
+    await checkPage("secret-edit");
+
+    await page.getByLabel("New value (optional)").fill("v2-org-rotated");
+    await page.getByLabel("Description").fill("org one, rotated");
+    await harness.submit(page, () => page.getByRole("button", { name: "Save" }).click());
+    assert.equal(new URL(page.url()).pathname, "/secrets");
+    assert.match(await page.getByRole("status").innerText(), /Secret SHARED_TOKEN updated: its value is now version 2\./);
+    const [, list] = await api("GET", "/secrets");
+    const org = list.find((s) => s.name === "SHARED_TOKEN" && s.scope === "org");
+    const user = list.find((s) => s.name === "SHARED_TOKEN" && s.scope === "user");
+    assert.equal(org.version, 2);
+    assert.equal(org.description, "org one, rotated");
+    assert.equal(user.version, 1, "the user secret of the same name is untouched");
+    const [, revealed] = await api("POST", `/secrets/${org.id}/reveal`);
+    assert.equal(revealed.value, "v2-org-rotated");
+  });
+
   it("made no request to any other host, and no script errors", () => {
     assert.deepEqual(outside, []);
     assert.deepEqual(consoleErrors, []);

@@ -196,7 +196,7 @@ describe("amika web UI in Chromium", () => {
       "DATABASE_URL",
       "<script>window.__pwned = 1</script> app database",
       "env",
-      "user",
+      "user · only you",
       "1",
     ]);
 

@@ -22,6 +22,7 @@ mod presets_flow_tests;
 mod sandbox_checks;
 mod sandbox_form;
 mod sandboxes;
+mod secret_edit;
 mod secrets;
 mod session;
 #[cfg(test)]
@@ -61,6 +62,10 @@ pub fn routes() -> Router<Service> {
         .route("/logout", post(logout))
         .route("/secrets", get(secrets::page).post(secrets::create_secret))
         .route("/credentials", post(secrets::create_credential))
+        .route(
+            "/secrets/{id}/edit",
+            get(secret_edit::edit).post(secret_edit::save),
+        )
         .route(
             "/secrets/{id}/delete",
             get(secrets::confirm_delete_secret).post(secrets::delete_secret),

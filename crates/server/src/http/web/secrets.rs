@@ -12,6 +12,7 @@ use axum::response::Response;
 
 use super::form::limits;
 use super::html::{self, escape, Input, Nav};
+use super::secret_edit::scope_words;
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::http::error::ApiError;
@@ -69,14 +70,20 @@ fn secrets_table(secrets: &[t::SecretSummary]) -> String {
                 format!("<code>{}</code>", escape(&s.name)),
                 escape(s.description.as_deref().unwrap_or("")),
                 "env".to_string(),
-                scope_badge(s.scope),
+                format!(
+                    "<span class=\"badge scope-{}\">{}</span>",
+                    escape(s.scope.as_str()),
+                    escape(scope_words(s.scope))
+                ),
                 s.version.to_string(),
                 html::date(&s.created_at),
                 html::date(&s.updated_at),
                 format!(
-                    "<a class=\"button danger small\" href=\"/secrets/{}/delete\">Delete<span class=\"visually-hidden\"> secret {}</span></a>",
-                    escape(&s.id),
-                    escape(&s.name)
+                    "<span class=\"row-buttons\"><a class=\"button ghost small\" href=\"/secrets/{id}/edit\">Edit<span class=\"visually-hidden\"> {scope} secret {name}</span></a>\
+<a class=\"button danger small\" href=\"/secrets/{id}/delete\">Delete<span class=\"visually-hidden\"> {scope} secret {name}</span></a></span>",
+                    id = escape(&s.id),
+                    scope = escape(s.scope.as_str()),
+                    name = escape(&s.name)
                 ),
             ]
         })
