@@ -485,7 +485,9 @@ describe("amika web UI in Chromium", () => {
       box.getByRole("button", { name: "Send" }).click(),
     ]);
     await page.waitForLoadState("load");
-    assert.match(await page.getByRole("status").innerText(), /Message sent to claude/);
+    // No green "sent" notice above what may still fail; Send is off while the reply runs.
+    assert.equal(await page.locator(".notice").count(), 0);
+    assert.ok(await box.getByRole("button", { name: "Send" }).isDisabled(), "Send off while the agent answers");
     const conversation = page.locator("#conversation");
     assert.match(await conversation.innerText(), /Waiting for claude's reply/);
     assert.equal(await message.inputValue(), "", "the sent message left the box");
@@ -526,6 +528,21 @@ describe("amika web UI in Chromium", () => {
     assert.doesNotMatch(texts[1], /resumed: none/, "the agent was asked to resume its conversation");
     assert.match(await conversation.locator(".session-meta").innerText(), /claude · credential work-key · 2 messages/);
     await checkPage("sandbox-agent");
+
+    // A new session: the earlier one stays reachable from the page's list of sessions.
+    await message.fill("a fresh start");
+    await page.getByLabel("New session").check();
+    await Promise.all([page.waitForURL(`${base}/sandboxes/agent-box#conversation`), box.getByRole("button", { name: "Send" }).click()]);
+    await page.waitForLoadState("load");
+    await conversation.getByText("echo: a fresh start").waitFor({ timeout: 20_000 });
+    await page.reload();
+    const sessions = page.getByRole("navigation", { name: "Sessions of this sandbox" });
+    assert.equal(await sessions.getByRole("link").count(), 2);
+    assert.notEqual(await page.locator("#session-id").innerText(), sessionId, "the latest is shown");
+    await harness.submit(page, () => sessions.getByRole("link").nth(1).click());
+    assert.equal(await page.locator("#session-id").innerText(), sessionId, "the earlier session, by its link");
+    assert.match(await conversation.locator(".session-meta").innerText(), /an earlier session/);
+    await checkPage("sandbox-agent-older-session");
 
     const [deleted] = await api("DELETE", "/sandboxes/agent-box");
     assert.ok(deleted < 300, `delete answered ${deleted}`);

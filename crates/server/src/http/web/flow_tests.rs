@@ -1098,7 +1098,10 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let page = ui.get("/sandboxes/err-box", Some(&cookie)).await;
-    assert!(page.body.contains("Message sent to claude (job job_"));
+    // No green "sent" notice (the conversation shows how the send goes), and Send is off
+    // while the reply runs.
+    assert!(!page.body.contains("class=\"notice\""), "{}", page.body);
+    assert!(page.body.contains("id=\"send\" disabled"), "{}", page.body);
     assert!(
         page.body.contains("Waiting for claude's reply…"),
         "{}",
@@ -1106,7 +1109,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
     );
     assert!(page
         .body
-        .contains("data-poll=\"/sandboxes/err-box/conversation\" data-in-flight=\"true\""));
+        .contains("data-poll=\"/sandboxes/err-box/conversation?session=ses_"));
     assert!(page
         .body
         .contains("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>"));
@@ -1128,7 +1131,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         .await;
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert!(
-        a.body.contains("is still answering an earlier message"),
+        a.body.contains("The agent is still answering your previous message: wait for its reply (or cancel it), or tick New session"),
         "{}",
         a.body
     );
@@ -1262,6 +1265,25 @@ async fn agent_replies_are_escaped_and_redacted_on_the_sandbox_page() {
     assert!(html.contains("resumed: none"));
     assert!(html.contains("the latest of 2 sessions"));
     assert!(!html.contains(&first_session.id));
+    // Every session stays reachable from the page: listed, each shown by its link.
+    let page = ui.get("/sandboxes/chat-box", Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("aria-label=\"Sessions of this sandbox\"><h3>All sessions (2)</h3>"));
+    let link = format!("/sandboxes/chat-box?session={}", first_session.id);
+    assert!(
+        page.body.contains(&format!("href=\"{link}#conversation\"")),
+        "{}",
+        page.body
+    );
+    let older = ui.get(&link, Some(&cookie)).await;
+    assert!(older.body.contains(&format!(
+        "<code id=\"session-id\">{}</code>",
+        first_session.id
+    )));
+    assert!(older
+        .body
+        .contains("an earlier session: a message sent above continues the latest one"));
     delete_sandbox(&ui, "chat-box").await;
 }
 

@@ -4,11 +4,12 @@
 
 use amika_sandbox::lifecycle::{check_transition, is_transient, Operation};
 use amika_types::{self as t, SandboxState};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::agents::{conversation_card, load_conversation, message_box, SendDraft};
+use super::agents::{conversation_card, load_conversation, message_box, SendDraft, WhichSession};
 use super::html::{self, escape, Nav, Refresh};
 use super::workspace;
 use super::{error_in_page, html_response, see_other, WebForm, WebSession};
@@ -302,8 +303,13 @@ pub async fn detail(
     State(svc): State<Service>,
     session: WebSession,
     ApiPath(name): ApiPath<String>,
+    which: Result<Query<WhichSession>, QueryRejection>,
 ) -> Response {
-    detail_page(&svc, &session, &name, &SendDraft::default(), StatusCode::OK).await
+    let draft = SendDraft {
+        view_session: which.ok().and_then(|Query(w)| w.session),
+        ..SendDraft::default()
+    };
+    detail_page(&svc, &session, &name, &draft, StatusCode::OK).await
 }
 
 /// The sandbox's page: overview, the agent message box (with `draft`, as submitted, and its
@@ -319,7 +325,8 @@ pub(super) async fn detail_page(
         Ok(s) => s,
         Err(e) => return error_in_page(session, e),
     };
-    let conversation = match load_conversation(svc, &session.caller, &s.id).await {
+    let chosen = draft.view_session.as_deref();
+    let conversation = match load_conversation(svc, &session.caller, &s.id, chosen).await {
         Ok(c) => c,
         Err(e) => return error_in_page(session, e),
     };
