@@ -490,6 +490,7 @@ describe("amika web UI in Chromium", () => {
     assert.ok(await box.getByRole("button", { name: "Send" }).isDisabled(), "Send off while the agent answers");
     const conversation = page.locator("#conversation");
     assert.match(await conversation.innerText(), /Waiting for claude's reply/);
+    assert.match(await conversation.innerText(), /stopped after 10 min at most/, "the deadline is stated");
     assert.equal(await message.inputValue(), "", "the sent message left the box");
     await snap("sandbox-agent-waiting");
     await page.evaluate(() => (window.__samePage = true));

@@ -118,6 +118,8 @@ pub struct Conversation {
     pub sessions: Vec<t::AgentSession>,
     /// The id of the latest session.
     pub latest: Option<String>,
+    /// How long the server lets an agent answer (its default deadline).
+    pub deadline: std::time::Duration,
 }
 
 impl Conversation {
@@ -163,6 +165,7 @@ pub async fn load_conversation(
         total: list.total,
         sessions: list.sessions,
         latest,
+        deadline: svc.config.agent_timeout,
     })
 }
 
@@ -345,6 +348,16 @@ fn not_running_box(state: SandboxState, errors: &[String]) -> String {
     )
 }
 
+/// The deadline as the pending reply states it: `10 min`, `90 s`.
+fn deadline_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
 /// A duration in milliseconds as the pending reply shows it: `42 s`, `3 min 5 s`.
 fn elapsed_text(ms: i64) -> String {
     let secs = ms.max(0) / 1000;
@@ -357,7 +370,12 @@ fn elapsed_text(ms: i64) -> String {
 
 /// A turn of the conversation. A pending one shows how long it has run and `cancel`, the form
 /// that stops it (empty where there is none).
-fn turn_html(agent: AgentKind, turn: &t::AgentTurn, cancel: &str) -> String {
+fn turn_html(
+    agent: AgentKind,
+    turn: &t::AgentTurn,
+    cancel: &str,
+    deadline: std::time::Duration,
+) -> String {
     let you = format!(
         "<div class=\"bubble you\"><p class=\"who\">You · {}</p><div class=\"text\">{}</div></div>",
         html::date(&turn.created_at),
@@ -368,11 +386,12 @@ fn turn_html(agent: AgentKind, turn: &t::AgentTurn, cancel: &str) -> String {
         format!(
             "<div class=\"bubble agent pending\" aria-busy=\"true\"><p class=\"who\">{agent}</p>\
 <p class=\"waiting\"><span class=\"spinner\" aria-hidden=\"true\"></span><span>Waiting for {agent}'s reply… (<span class=\"turn-state\">{state}</span>, \
-<span class=\"elapsed\" data-elapsed-ms=\"{ms}\">{elapsed}</span>)</span></p>\
+<span class=\"elapsed\" data-elapsed-ms=\"{ms}\">{elapsed}</span>; stopped after {limit} at most)</span></p>\
 <div class=\"stream\" aria-live=\"polite\" hidden></div>{cancel}</div>",
             agent = escape(agent.as_str()),
             state = escape(turn.state.as_str()),
             elapsed = elapsed_text(ms),
+            limit = escape(&deadline_text(deadline)),
         )
     } else {
         let when = turn
@@ -449,7 +468,7 @@ fn conversation_inner(conv: &Conversation, csrf: &str) -> String {
     };
     let items: String = turns
         .iter()
-        .map(|turn| turn_html(session.agent_name, turn, &cancel))
+        .map(|turn| turn_html(session.agent_name, turn, &cancel, conv.deadline))
         .collect();
     format!(
         "<p class=\"session-meta\">Session <code id=\"session-id\">{id}</code> · {agent}{credential} · {n} message{s} · started {started}{others}</p>\
