@@ -351,7 +351,7 @@ fn not_running_box(state: SandboxState, errors: &[String]) -> String {
 /// The deadline as the pending reply states it: `10 min`, `90 s`.
 fn deadline_text(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} s")
