@@ -186,8 +186,7 @@ describe("amika web UI in Chromium", () => {
     assert.equal(await page.getByLabel("Value", { exact: true }).getAttribute("type"), "password");
     // Descriptions are free text: markup in one must show as text, never run.
     await page.getByLabel("Description (optional)").fill("<script>window.__pwned = 1</script> app database");
-    await page.getByRole("button", { name: "Add secret" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add secret" }).click());
     assert.match(await page.getByRole("status").innerText(), /Secret DATABASE_URL added \(user scope\)/);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     const secretsCard = page.locator("section", { has: page.locator("#secrets-title") });
@@ -197,7 +196,7 @@ describe("amika web UI in Chromium", () => {
       "DATABASE_URL",
       "<script>window.__pwned = 1</script> app database",
       "env",
-      "user",
+      "user · only you",
       "1",
     ]);
 
@@ -215,18 +214,16 @@ describe("amika web UI in Chromium", () => {
     await page.getByLabel("Credential name").fill("personal-oauth");
     await page.getByLabel("Type").selectOption("oauth");
     await page.getByLabel("OAuth credential JSON").fill(CLAUDE_OAUTH);
-    await page.getByRole("button", { name: "Add credential" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add credential" }).click());
     assert.match(await page.getByRole("status").innerText(), /claude credential personal-oauth added \(oauth, user scope\)/);
 
     // Credential 2: an API key in the password field, marked default.
     await page.getByLabel("Kind", { exact: true }).selectOption("claude");
     await page.getByLabel("Credential name").fill("work-key");
     await page.getByLabel("Type").selectOption("api_key");
-    await page.getByLabel("API key value").fill(API_KEY_VALUE);
+    await page.getByLabel("API key or token").fill(API_KEY_VALUE);
     await page.getByLabel("Use as my default of this kind").check();
-    await page.getByRole("button", { name: "Add credential" }).click();
-    await page.waitForURL(`${base}/secrets`);
+    await submit(() => page.getByRole("button", { name: "Add credential" }).click());
 
     const credsCard = page.locator("section", { has: page.locator("#credentials-title") });
     const rows = (await tableRows(credsCard)).map((r) => r.slice(0, 5));
@@ -241,14 +238,16 @@ describe("amika web UI in Chromium", () => {
     }
     await checkPage("secrets");
 
-    // A bad name is reported next to the name field; the value has to be typed again.
+    // A bad name is reported next to the name field; the value typed is kept by the page (the
+    // server never writes it back).
     await page.getByLabel("Name", { exact: true }).fill("bad name");
     await page.getByLabel("Value", { exact: true }).fill("another-secret-value");
-    await submit(() => page.getByRole("button", { name: "Add secret" }).click());
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.locator("#secret-name-error").waitFor();
     assert.match(await page.locator("#secret-name-error").innerText(), /invalid secret name "bad name"/);
     assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "bad name");
-    assert.equal(await page.getByLabel("Value", { exact: true }).inputValue(), "");
-    assert.match(await page.locator("#secret-value-error").innerText(), /enter it again/);
+    assert.equal(await page.getByLabel("Value", { exact: true }).inputValue(), "another-secret-value");
+    assert.equal(await page.locator("#secret-value-error").count(), 0, "no 'enter it again' once it is back");
     assert.ok(!(await page.content()).includes("another-secret-value"));
     await snap("secrets-error");
   });
@@ -259,8 +258,8 @@ describe("amika web UI in Chromium", () => {
     // Opening the form previews the defaults: claude's default credential, nothing for codex.
     const preview = page.locator("#preview");
     assert.deepEqual(await tableRows(preview), [
-      ["claude", "resolved", "work-key", "api_key", "user_default", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no stored credential"],
+      ["claude", "resolved", "work-key", "api_key", "your default", "—"],
+      ["codex", "skipped", "—", "—", "none found", "no stored credential"],
     ]);
 
     // Every agent select offers the same choices.
@@ -299,10 +298,10 @@ describe("amika web UI in Chromium", () => {
     await codex.selectOption({ label: "None" });
     await submit(() => page.getByRole("button", { name: "Preview resolution" }).click());
     assert.deepEqual(await tableRows(page.locator("#preview")), [
-      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+      ["claude", "resolved", "personal-oauth", "oauth", "pinned by name", "—"],
+      ["codex", "skipped", "—", "—", "none found", "you chose None"],
     ]);
-    assert.deepEqual(await page.locator("#preview .chips li").allInnerTexts(), ["DATABASE_URL"]);
+    assert.deepEqual(await page.locator("#preview .mapping li").allInnerTexts(), ["DATABASE_URL ← DATABASE_URL (user scope)"]);
     await checkPage("new-sandbox-preview");
 
     // A bad name: the error sits next to the name field and nothing else is lost.
@@ -338,11 +337,11 @@ describe("amika web UI in Chromium", () => {
       ["KIND", "OUTCOME", "NAME", "TYPE", "SOURCE", "REASON"],
     );
     assert.deepEqual(await tableRows(resolution), [
-      ["claude", "resolved", "personal-oauth", "oauth", "request:name", "—"],
-      ["codex", "skipped", "—", "—", "no-credential", "no-agent-credential flag"],
+      ["claude", "resolved", "personal-oauth", "oauth", "pinned by name", "—"],
+      ["codex", "skipped", "—", "—", "none found", "you chose None"],
     ]);
     const injected = page.locator("section", { has: page.locator("#injected-title") });
-    assert.deepEqual(await injected.locator("li").allInnerTexts(), ["DATABASE_URL"]);
+    assert.deepEqual(await injected.locator("li").allInnerTexts(), ["DATABASE_URL ← DATABASE_URL (user scope, version 1)"]);
     await checkPage("sandbox-detail");
 
     await page.getByRole("link", { name: "Sandboxes" }).first().click();
@@ -486,9 +485,12 @@ describe("amika web UI in Chromium", () => {
       box.getByRole("button", { name: "Send" }).click(),
     ]);
     await page.waitForLoadState("load");
-    assert.match(await page.getByRole("status").innerText(), /Message sent to claude/);
+    // No green "sent" notice above what may still fail; Send is off while the reply runs.
+    assert.equal(await page.locator(".notice").count(), 0);
+    assert.ok(await box.getByRole("button", { name: "Send" }).isDisabled(), "Send off while the agent answers");
     const conversation = page.locator("#conversation");
     assert.match(await conversation.innerText(), /Waiting for claude's reply/);
+    assert.match(await conversation.innerText(), /stopped after 10 min at most/, "the deadline is stated");
     assert.equal(await message.inputValue(), "", "the sent message left the box");
     await snap("sandbox-agent-waiting");
     await page.evaluate(() => (window.__samePage = true));
@@ -527,6 +529,21 @@ describe("amika web UI in Chromium", () => {
     assert.doesNotMatch(texts[1], /resumed: none/, "the agent was asked to resume its conversation");
     assert.match(await conversation.locator(".session-meta").innerText(), /claude · credential work-key · 2 messages/);
     await checkPage("sandbox-agent");
+
+    // A new session: the earlier one stays reachable from the page's list of sessions.
+    await message.fill("a fresh start");
+    await page.getByLabel("New session").check();
+    await Promise.all([page.waitForURL(`${base}/sandboxes/agent-box#conversation`), box.getByRole("button", { name: "Send" }).click()]);
+    await page.waitForLoadState("load");
+    await conversation.getByText("echo: a fresh start").waitFor({ timeout: 20_000 });
+    await page.reload();
+    const sessions = page.getByRole("navigation", { name: "Sessions of this sandbox" });
+    assert.equal(await sessions.getByRole("link").count(), 2);
+    assert.notEqual(await page.locator("#session-id").innerText(), sessionId, "the latest is shown");
+    await harness.submit(page, () => sessions.getByRole("link").nth(1).click());
+    assert.equal(await page.locator("#session-id").innerText(), sessionId, "the earlier session, by its link");
+    assert.match(await conversation.locator(".session-meta").innerText(), /an earlier session/);
+    await checkPage("sandbox-agent-older-session");
 
     const [deleted] = await api("DELETE", "/sandboxes/agent-box");
     assert.ok(deleted < 300, `delete answered ${deleted}`);

@@ -168,15 +168,11 @@ pub fn router(svc: Service) -> Router {
         .merge(web::routes())
         .merge(bench::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
-        .fallback(not_found)
+        // Unknown paths: the web module's fallback (JSON under /api/, a page for a browser).
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(trace))
         .with_state(svc)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {

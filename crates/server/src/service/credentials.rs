@@ -51,6 +51,13 @@ pub fn check_credential_value(
     }
     match ty {
         CredentialType::ApiKey => {
+            if value.trim_start().starts_with('{') {
+                return Err(ServiceError::invalid(
+                    ErrorCode::InvalidValue,
+                    format!("{kind} api_key value is a JSON document, not a key: choose type oauth for a credential file"),
+                )
+                .at("value"));
+            }
             if value.trim() != value || value.contains(char::is_whitespace) {
                 return Err(ServiceError::invalid(
                     ErrorCode::InvalidValue,
@@ -75,7 +82,10 @@ pub fn check_credential_value(
                 ),
             ).at("value"))?;
             match doc {
-                OauthDocument::Object(expiry) => Ok(expiry.and_then(Expiry::at)),
+                OauthDocument::Object(expiry, shape) => {
+                    check_document_kind(kind, shape)?;
+                    Ok(expiry.and_then(Expiry::at))
+                }
                 OauthDocument::NotObject => Err(ServiceError::invalid(
                     ErrorCode::InvalidOauthJson,
                     format!("{kind} oauth value must be a JSON object, the agent's whole credential document"),
@@ -83,6 +93,31 @@ pub fn check_credential_value(
             }
         }
     }
+}
+
+/// Refuse a document of the other agent: Claude Code's (its `claudeAiOauth`) as a codex
+/// credential, or Codex's `auth.json` (its `tokens`, without `claudeAiOauth`) as a claude one.
+/// The message names the keys it went by, never a value.
+fn check_document_kind(kind: AgentKind, shape: Shape) -> Result<()> {
+    let refused = match kind {
+        AgentKind::Codex if shape.claude => "this is a Claude Code credential document (it has claudeAiOauth), not a Codex one: choose kind claude for it, or paste the whole ~/.codex/auth.json",
+        AgentKind::Claude if shape.codex_tokens && !shape.claude => "this is a Codex credential document (~/.codex/auth.json, with tokens), not a Claude Code one: choose kind codex for it, or paste the whole ~/.claude/.credentials.json",
+        _ => return Ok(()),
+    };
+    Err(ServiceError::invalid(
+        ErrorCode::InvalidOauthJson,
+        format!("{kind} oauth value: {refused}"),
+    )
+    .at("value"))
+}
+
+/// Which agent's document an OAuth value looks like, by its top-level keys.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    /// Has `claudeAiOauth` (Claude Code's `.credentials.json`).
+    claude: bool,
+    /// Has `tokens` (Codex's `auth.json`).
+    codex_tokens: bool,
 }
 
 /// What check_credential_value needs of an OAuth document: whether it is an object, and its
@@ -95,7 +130,7 @@ pub fn check_credential_value(
 /// not). As with a `Value`, a repeated key counts by its last occurrence, and nesting is
 /// limited by serde_json's recursion limit.
 enum OauthDocument {
-    Object(Option<Expiry>),
+    Object(Option<Expiry>, Shape),
     NotObject,
 }
 
@@ -138,7 +173,7 @@ mod oauth_visitors {
 
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-    use super::{Expiry, OauthDocument};
+    use super::{Expiry, OauthDocument, Shape};
 
     pub(super) struct DocumentVisitor;
     /// Skips one value, strings without copying them.
@@ -150,6 +185,7 @@ mod oauth_visitors {
     /// The keys that matter; any other is `Other`. Compared without keeping the key.
     enum Key {
         ClaudeOauth,
+        CodexTokens,
         ExpiresAt,
         ExpiresAtSnake,
         Other,
@@ -224,6 +260,7 @@ mod oauth_visitors {
         fn visit_str<E>(self, key: &str) -> Result<Key, E> {
             Ok(match key {
                 "claudeAiOauth" => Key::ClaudeOauth,
+                "tokens" => Key::CodexTokens,
                 "expiresAt" => Key::ExpiresAt,
                 "expires_at" => Key::ExpiresAtSnake,
                 _ => Key::Other,
@@ -242,15 +279,23 @@ mod oauth_visitors {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OauthDocument, A::Error> {
             let (mut claude, mut camel, mut snake) = (None, None, None);
+            let mut shape = Shape::default();
             while let Some(key) = map.next_key_seed(KeySeed)? {
                 match key {
-                    Key::ClaudeOauth => claude = map.next_value_seed(ClaudeOauth)?,
+                    Key::ClaudeOauth => {
+                        shape.claude = true;
+                        claude = map.next_value_seed(ClaudeOauth)?;
+                    }
+                    Key::CodexTokens => {
+                        shape.codex_tokens = true;
+                        map.next_value_seed(Skip)?;
+                    }
                     Key::ExpiresAt => camel = Some(map.next_value_seed(ExpiryValue)?),
                     Key::ExpiresAtSnake => snake = Some(map.next_value_seed(ExpiryValue)?),
                     Key::Other => map.next_value_seed(Skip)?,
                 }
             }
-            Ok(OauthDocument::Object(claude.or(camel).or(snake)))
+            Ok(OauthDocument::Object(claude.or(camel).or(snake), shape))
         }
     }
 
@@ -585,6 +630,44 @@ mod tests {
     }
 
     #[test]
+    fn a_document_of_the_other_agent_is_refused_naming_the_key_it_went_by() {
+        let claude_doc =
+            r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRET","expiresAt":1767225600000}}"#;
+        let codex_doc = r#"{"OPENAI_API_KEY":null,"tokens":{"access_token":"SECRET"},"last_refresh":"2026-01-01T00:00:00Z"}"#;
+        let refused = |kind, doc| {
+            let e = check_credential_value(kind, CredentialType::Oauth, doc).unwrap_err();
+            assert_eq!(e.field(), Some("value"));
+            let text = e.to_string();
+            assert!(!text.contains("SECRET"), "{text}");
+            text
+        };
+        let e = refused(AgentKind::Codex, claude_doc);
+        assert!(
+            e.contains("Claude Code credential document (it has claudeAiOauth)")
+                && e.contains("choose kind claude"),
+            "{e}"
+        );
+        let e = refused(AgentKind::Claude, codex_doc);
+        assert!(
+            e.contains("Codex credential document") && e.contains("choose kind codex"),
+            "{e}"
+        );
+        let e = check_credential_value(AgentKind::Claude, CredentialType::ApiKey, claude_doc)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a JSON document, not a key: choose type oauth"),
+            "{e}"
+        );
+        assert!(!e.contains("SECRET"), "{e}");
+        // Each under its own kind is accepted; a document with neither key is left alone.
+        check_credential_value(AgentKind::Claude, CredentialType::Oauth, claude_doc).unwrap();
+        check_credential_value(AgentKind::Codex, CredentialType::Oauth, codex_doc).unwrap();
+        check_credential_value(AgentKind::Codex, CredentialType::Oauth, r#"{"a":1}"#).unwrap();
+        check_credential_value(AgentKind::Claude, CredentialType::Oauth, r#"{"a":1}"#).unwrap();
+    }
+
+    #[test]
     fn claude_expiry_is_read_from_epoch_millis() {
         let doc =
             r#"{"claudeAiOauth":{"accessToken":"a","refreshToken":"r","expiresAt":1767225600000}}"#;
@@ -655,7 +738,7 @@ mod tests {
         ] {
             let as_value = serde_json::from_str::<serde_json::Value>(doc);
             match (read_oauth_document(doc), as_value) {
-                (Ok(OauthDocument::Object(_)), Ok(v)) => assert!(v.is_object(), "{doc}"),
+                (Ok(OauthDocument::Object(..)), Ok(v)) => assert!(v.is_object(), "{doc}"),
                 (Ok(OauthDocument::NotObject), Ok(v)) => assert!(!v.is_object(), "{doc}"),
                 (Err(a), Err(b)) => {
                     assert_eq!((a.line(), a.column()), (b.line(), b.column()), "{doc}")

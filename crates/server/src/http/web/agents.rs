@@ -17,7 +17,7 @@
 //! whose texts the service has already redacted; they are still escaped like any other text.
 
 use amika_types::{self as t, AgentJobState, AgentKind, SandboxState};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -37,6 +37,10 @@ pub struct SendDraft {
     pub agent: String,
     pub new_session: bool,
     pub errors: FormErrors,
+    /// A refusal about the sandbox as a whole (a Stop or Start that failed), shown at the top.
+    pub page_error: Option<String>,
+    /// The session the page shows (`?session=`), else the latest.
+    pub view_session: Option<String>,
 }
 
 /// Field ids of the message box (also the keys of its errors).
@@ -52,6 +56,8 @@ impl SendDraft {
             agent: fields.get(AGENT_FIELD).trim().to_string(),
             new_session: !fields.get(NEW_SESSION_FIELD).is_empty(),
             errors: FormErrors::default(),
+            page_error: None,
+            view_session: None,
         }
     }
 
@@ -80,7 +86,10 @@ impl SendDraft {
 
     /// Put a service error next to the field it concerns; returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
-        let answer = ApiError::from(e);
+        let mut answer = ApiError::from(e);
+        if answer.code == amika_types::ErrorCode::SessionBusy {
+            answer.message = "The agent is still answering your previous message: wait for its reply (or cancel it), or tick New session to start another conversation.".into();
+        }
         match input_for(answer.field()) {
             Some(input) => self.errors.on(input, answer.message),
             None => self.errors.general.push(answer.message),
@@ -105,6 +114,12 @@ fn input_for(path: Option<&str>) -> Option<&'static str> {
 pub struct Conversation {
     pub session: Option<t::AgentSession>,
     pub total: u64,
+    /// The newest sessions, newest first (without transcripts).
+    pub sessions: Vec<t::AgentSession>,
+    /// The id of the latest session.
+    pub latest: Option<String>,
+    /// How long the server lets an agent answer (its default deadline).
+    pub deadline: std::time::Duration,
 }
 
 impl Conversation {
@@ -123,22 +138,70 @@ fn pending(state: AgentJobState) -> bool {
     matches!(state, AgentJobState::Pending | AgentJobState::Running)
 }
 
+/// How many sessions the sandbox page lists.
+const SESSIONS_LISTED: u64 = 50;
+
+/// The sandbox's session `chosen` (when it is one of its newest [`SESSIONS_LISTED`]), else its
+/// latest, with the list of its sessions.
 pub async fn load_conversation(
     svc: &Service,
     caller: &Caller,
     sandbox: &str,
+    chosen: Option<&str>,
 ) -> Result<Conversation, ServiceError> {
     let list = svc
-        .list_agent_sessions(caller, sandbox, None, Some(1), None)
+        .list_agent_sessions(caller, sandbox, None, Some(SESSIONS_LISTED), None)
         .await?;
-    let session = match list.sessions.first() {
+    let pick = chosen
+        .and_then(|id| list.sessions.iter().find(|s| s.id == id))
+        .or(list.sessions.first());
+    let session = match pick {
         Some(s) => Some(svc.get_agent_session(caller, sandbox, &s.id).await?),
         None => None,
     };
+    let latest = list.sessions.first().map(|s| s.id.clone());
     Ok(Conversation {
         session,
         total: list.total,
+        sessions: list.sessions,
+        latest,
+        deadline: svc.config.agent_timeout,
     })
+}
+
+impl Conversation {
+    /// Whether the shown session is not the latest (sending continues the latest).
+    fn shows_older(&self) -> bool {
+        self.session.as_ref().map(|s| &s.id) != self.latest.as_ref()
+    }
+}
+
+/// The sandbox's sessions, newest first, each a link that shows it; the shown one marked.
+fn sessions_nav(s: &t::Sandbox, conv: &Conversation) -> String {
+    if conv.sessions.len() < 2 {
+        return String::new();
+    }
+    let shown = conv.session.as_ref().map(|x| x.id.as_str());
+    let items: String = conv
+        .sessions
+        .iter()
+        .map(|x| {
+            format!(
+                "<li><a href=\"{href}?session={id}#conversation\"{current}>{agent} · {n} message{pl} · started {started}</a></li>",
+                href = sandbox_href(s),
+                id = escape(&x.id),
+                current = if Some(x.id.as_str()) == shown { " aria-current=\"true\"" } else { "" },
+                agent = escape(x.agent_name.as_str()),
+                n = x.turn_count,
+                pl = if x.turn_count == 1 { "" } else { "s" },
+                started = html::date(&x.started_at),
+            )
+        })
+        .collect();
+    format!(
+        "<nav class=\"sessions\" aria-label=\"Sessions of this sandbox\"><h3>All sessions ({})</h3><ul>{items}</ul></nav>",
+        conv.total
+    )
 }
 
 /// Why a kind cannot be chosen for this sandbox, or `None` when it holds a credential (the
@@ -231,24 +294,26 @@ pub fn message_box(
         error = html::field_error(AGENT_FIELD, agent_error),
     );
     let message_error = e.get(MESSAGE_FIELD);
-    let not_running = if s.state == SandboxState::Running {
-        String::new()
-    } else {
-        format!(
-            "<p class=\"hint warn\">This sandbox is {}: an agent can only answer while it is running.</p>",
-            escape(s.state.as_str())
-        )
-    };
+    if s.state != SandboxState::Running {
+        return not_running_box(s.state, &e.general);
+    }
     format!(
         "<section class=\"card\" aria-labelledby=\"agent-title\" id=\"agent-box\"><h2 id=\"agent-title\">Message an agent</h2>\
-<p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>{not_running}\
+<p class=\"hint\">The agent runs inside this sandbox with the credential resolved for it. Any injected value in its reply is shown as [REDACTED:name].</p>\
 <form method=\"post\" action=\"{href}/agent-send\" class=\"message-form\" id=\"message-form\" novalidate>{csrf}{general}\
 <div class=\"field\"><label for=\"message\">Message</label>\
-<textarea id=\"message\" name=\"message\" rows=\"4\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
+<textarea id=\"message\" name=\"message\" rows=\"4\" maxlength=\"{max}\" aria-keyshortcuts=\"Control+Enter\"{invalid}>\n{message}</textarea>{message_error}</div>\
 <div class=\"message-options\">{agent}\
 <div class=\"field check\"><input type=\"checkbox\" id=\"new_session\" name=\"new_session\" value=\"true\"{checked}{ns_invalid}><label for=\"new_session\">New session</label>{ns_error}</div>\
-<div class=\"actions\"><button type=\"submit\" class=\"button primary\" id=\"send\">Send</button></div></div></form></section>",
+<div class=\"actions\"><button type=\"submit\" class=\"button primary\" id=\"send\"{busy}>Send</button></div></div>{busy_hint}</form></section>",
+        busy = if conv.in_flight() { " disabled aria-describedby=\"send-busy\"" } else { "" },
+        busy_hint = if conv.in_flight() {
+            "<p class=\"hint\" id=\"send-busy\">Send is off while the agent answers your last message (or cancel it below).</p>"
+        } else {
+            ""
+        },
         href = sandbox_href(s),
+        max = super::form::limits::MESSAGE,
         csrf = html::csrf_field(&session.csrf),
         general = html::form_errors(&e.general),
         // The newline after <textarea> is dropped by the HTML parser, so a message that starts
@@ -260,6 +325,37 @@ pub fn message_box(
         ns_invalid = html::invalid_attrs(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD), false),
         ns_error = html::field_error(NEW_SESSION_FIELD, e.get(NEW_SESSION_FIELD)),
     )
+}
+
+/// The message box of a sandbox that is not running: no form (an agent cannot answer), but what
+/// to do about it, and any refusal of a send that raced a stop.
+fn not_running_box(state: SandboxState, errors: &[String]) -> String {
+    let what = match state {
+        SandboxState::Initializing => {
+            "the message box appears here once it runs (this page reloads itself)."
+        }
+        SandboxState::Stopped | SandboxState::Failed => {
+            "start it with the Start button at the top of this page to message an agent."
+        }
+        _ => "no agent can answer until it runs again.",
+    };
+    format!(
+        "<section class=\"card\" aria-labelledby=\"agent-title\" id=\"agent-box\"><h2 id=\"agent-title\">Message an agent</h2>{}\
+<p class=\"hint warn\" id=\"not-running\">This sandbox is {}: {}</p></section>",
+        html::form_errors(errors),
+        escape(state.as_str()),
+        escape(what),
+    )
+}
+
+/// The deadline as the pending reply states it: `10 min`, `90 s`.
+fn deadline_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
 }
 
 /// A duration in milliseconds as the pending reply shows it: `42 s`, `3 min 5 s`.
@@ -274,7 +370,12 @@ fn elapsed_text(ms: i64) -> String {
 
 /// A turn of the conversation. A pending one shows how long it has run and `cancel`, the form
 /// that stops it (empty where there is none).
-fn turn_html(agent: AgentKind, turn: &t::AgentTurn, cancel: &str) -> String {
+fn turn_html(
+    agent: AgentKind,
+    turn: &t::AgentTurn,
+    cancel: &str,
+    deadline: std::time::Duration,
+) -> String {
     let you = format!(
         "<div class=\"bubble you\"><p class=\"who\">You · {}</p><div class=\"text\">{}</div></div>",
         html::date(&turn.created_at),
@@ -285,11 +386,12 @@ fn turn_html(agent: AgentKind, turn: &t::AgentTurn, cancel: &str) -> String {
         format!(
             "<div class=\"bubble agent pending\" aria-busy=\"true\"><p class=\"who\">{agent}</p>\
 <p class=\"waiting\"><span class=\"spinner\" aria-hidden=\"true\"></span><span>Waiting for {agent}'s reply… (<span class=\"turn-state\">{state}</span>, \
-<span class=\"elapsed\" data-elapsed-ms=\"{ms}\">{elapsed}</span>)</span></p>\
+<span class=\"elapsed\" data-elapsed-ms=\"{ms}\">{elapsed}</span>; stopped after {limit} at most)</span></p>\
 <div class=\"stream\" aria-live=\"polite\" hidden></div>{cancel}</div>",
             agent = escape(agent.as_str()),
             state = escape(turn.state.as_str()),
             elapsed = elapsed_text(ms),
+            limit = escape(&deadline_text(deadline)),
         )
     } else {
         let when = turn
@@ -357,14 +459,16 @@ fn conversation_inner(conv: &Conversation, csrf: &str) -> String {
         .map_or(String::new(), |c| {
             format!(" · credential <code>{}</code>", escape(c))
         });
-    let others = if conv.total > 1 {
+    let others = if conv.shows_older() {
+        " · an earlier session: a message sent above continues the latest one".to_string()
+    } else if conv.total > 1 {
         format!(" · the latest of {} sessions in this sandbox", conv.total)
     } else {
         String::new()
     };
     let items: String = turns
         .iter()
-        .map(|turn| turn_html(session.agent_name, turn, &cancel))
+        .map(|turn| turn_html(session.agent_name, turn, &cancel, conv.deadline))
         .collect();
     format!(
         "<p class=\"session-meta\">Session <code id=\"session-id\">{id}</code> · {agent}{credential} · {n} message{s} · started {started}{others}</p>\
@@ -382,8 +486,9 @@ fn conversation_inner(conv: &Conversation, csrf: &str) -> String {
 pub fn conversation_card(s: &t::Sandbox, conv: &Conversation, csrf: &str) -> String {
     let poll = match in_flight_job(conv) {
         Some((session, turn)) => format!(
-            " data-poll=\"{href}/conversation\" data-in-flight=\"true\" data-events=\"/sandboxes/{sandbox}/agent-jobs/{job}/events\"",
+            " data-poll=\"{href}/conversation?session={session}\" data-in-flight=\"true\" data-events=\"/sandboxes/{sandbox}/agent-jobs/{job}/events\"",
             href = sandbox_href(s),
+            session = escape(&session.id),
             sandbox = escape(&session.sandbox_id),
             job = escape(&turn.id),
         ),
@@ -392,8 +497,9 @@ pub fn conversation_card(s: &t::Sandbox, conv: &Conversation, csrf: &str) -> Str
     format!(
         "<section class=\"card\" aria-labelledby=\"conversation-title\" id=\"conversation\"{poll}>\
 <h2 id=\"conversation-title\">Conversation</h2><div id=\"conversation-body\">{}</div>\
-<p id=\"conversation-status\" class=\"hint\" aria-live=\"polite\"></p></section>",
-        conversation_inner(conv, csrf)
+<p id=\"conversation-status\" class=\"hint\" aria-live=\"polite\"></p>{}</section>",
+        conversation_inner(conv, csrf),
+        sessions_nav(s, conv)
     )
 }
 
@@ -411,14 +517,10 @@ pub async fn send(
         return detail_page(&svc, &session, &name, &draft, StatusCode::BAD_REQUEST).await;
     };
     match svc.create_agent_send_job(&session.caller, &name, req).await {
-        Ok(job) => match svc.get_sandbox(&session.caller, &name).await {
-            Ok(s) => {
-                session.flash(format!(
-                    "Message sent to {} (job {}).",
-                    job.agent, job.job_id
-                ));
-                see_other(&format!("{}#conversation", sandbox_href(&s)))
-            }
+        Ok(_) => match svc.get_sandbox(&session.caller, &name).await {
+            // No notice: the conversation shows the message and how its reply goes (a green
+            // "sent" above a reply that then fails would contradict it).
+            Ok(s) => see_other(&format!("{}#conversation", sandbox_href(&s))),
             Err(e) => error_in_page(&session, e),
         },
         Err(e) => {
@@ -426,6 +528,12 @@ pub async fn send(
             detail_page(&svc, &session, &name, &draft, status).await
         }
     }
+}
+
+/// `?session=ID`: the session a sandbox page (or its poll) shows, instead of the latest.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct WhichSession {
+    pub session: Option<String>,
 }
 
 /// `GET /sandboxes/{name}/agent-send` (a reload after a refused send): the sandbox's page.
@@ -447,8 +555,10 @@ pub async fn conversation_json(
     State(svc): State<Service>,
     session: WebSession,
     ApiPath(name): ApiPath<String>,
+    Query(which): Query<WhichSession>,
 ) -> Response {
-    let (status, body) = match load_conversation(&svc, &session.caller, &name).await {
+    let chosen = which.session.as_deref();
+    let (status, body) = match load_conversation(&svc, &session.caller, &name, chosen).await {
         Ok(conv) => (
             StatusCode::OK,
             serde_json::json!({
@@ -536,7 +646,12 @@ mod tests {
             ),
         ];
         for (e, want) in cases {
-            let message = e.to_string();
+            let busy = e.code() == ErrorCode::SessionBusy;
+            let message = if busy {
+                "The agent is still answering your previous message: wait for its reply (or cancel it), or tick New session to start another conversation.".to_string()
+            } else {
+                e.to_string()
+            };
             let mut d = SendDraft::default();
             d.place(e);
             match want {

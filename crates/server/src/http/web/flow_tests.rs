@@ -578,7 +578,9 @@ async fn new_sandbox_form_previews_and_places_each_error_next_to_its_field() {
     }
     // The defaults are previewed at once: claude's only credential, nothing for codex.
     assert!(page.body.contains("Resolution preview"));
-    assert!(page.body.contains("<code>user_default</code>"));
+    assert!(page
+        .body
+        .contains("<span class=\"source\" title=\"user_default\">your default</span>"));
     let token = page.csrf();
 
     let submit = |action: &'static str, name: &'static str, claude: &'static str| {
@@ -651,10 +653,10 @@ async fn new_sandbox_form_previews_and_places_each_error_next_to_its_field() {
         StatusCode::OK,
         "an empty name does not block a preview"
     );
-    assert!(a.body.contains("<td data-label=\"Kind\">claude</td><td data-label=\"Outcome\"><span class=\"badge outcome-resolved\">resolved</span></td><td data-label=\"Name\"><code>work-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><code>request:name</code></td>"), "{}", a.body);
+    assert!(a.body.contains("<td data-label=\"Kind\">claude</td><td data-label=\"Outcome\"><span class=\"badge outcome-resolved\">resolved</span></td><td data-label=\"Name\"><code>work-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><span class=\"source\" title=\"request:name\">pinned by name</span></td>"), "{}", a.body);
     assert!(a.body.contains("<td data-label=\"Kind\">codex</td><td data-label=\"Outcome\"><span class=\"badge outcome-skipped\">skipped</span></td>"));
-    assert!(a.body.contains("no-agent-credential flag"));
-    assert!(a.body.contains("<li><code>DATABASE_URL</code></li>"));
+    assert!(a.body.contains("you chose None"));
+    assert!(a.body.contains("<li><code>DB</code> <span aria-label=\"from\">←</span> <code>DATABASE_URL</code> <span class=\"muted\">(user scope)</span></li>"), "{}", a.body);
 
     // Bad name on create: next to the name field; nothing created.
     let a = submit("create", "bad name!", "name:work-key").await;
@@ -698,7 +700,12 @@ async fn an_env_var_error_sits_on_its_row_whatever_its_message_mentions() {
         a.body
     );
     assert!(!a.body.contains("id=\"name-error\""), "{}", a.body);
-    assert!(!a.body.contains("id=\"row-0-error\""), "{}", a.body);
+    // Every error at once: the other row's missing secret too, in plain words.
+    assert!(
+        a.body.contains("id=\"row-0-error\">env var OK: secret &quot;S&quot; not found (add it on the Secrets page)</p>"),
+        "{}",
+        a.body
+    );
 }
 
 #[tokio::test]
@@ -1091,7 +1098,10 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let page = ui.get("/sandboxes/err-box", Some(&cookie)).await;
-    assert!(page.body.contains("Message sent to claude (job job_"));
+    // No green "sent" notice (the conversation shows how the send goes), and Send is off
+    // while the reply runs.
+    assert!(!page.body.contains("class=\"notice\""), "{}", page.body);
+    assert!(page.body.contains("id=\"send\" disabled"), "{}", page.body);
     assert!(
         page.body.contains("Waiting for claude's reply…"),
         "{}",
@@ -1099,7 +1109,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
     );
     assert!(page
         .body
-        .contains("data-poll=\"/sandboxes/err-box/conversation\" data-in-flight=\"true\""));
+        .contains("data-poll=\"/sandboxes/err-box/conversation?session=ses_"));
     assert!(page
         .body
         .contains("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>"));
@@ -1121,7 +1131,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         .await;
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert!(
-        a.body.contains("is still answering an earlier message"),
+        a.body.contains("The agent is still answering your previous message: wait for its reply (or cancel it), or tick New session"),
         "{}",
         a.body
     );
@@ -1139,7 +1149,7 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
     );
     assert!(html.contains("the sandbox stopped while the agent was running"));
 
-    // A stopped sandbox: refused for the whole box, with the state; the message kept.
+    // A stopped sandbox: refused for the whole box, with the state; Start offered, not Send.
     let a = ui
         .post(
             path,
@@ -1153,8 +1163,17 @@ async fn agent_send_errors_sit_next_to_their_field_and_keep_the_message() {
         "{}",
         a.body
     );
-    assert!(a.body.contains("This sandbox is stopped"));
-    assert!(a.body.contains(">\nstill there?</textarea>"));
+    assert!(a
+        .body
+        .contains("This sandbox is stopped: start it with the Start button"));
+    assert!(
+        !a.body.contains("id=\"send\""),
+        "no Send on a stopped sandbox"
+    );
+    assert!(
+        a.body.contains("id=\"sandbox-start\""),
+        "Start offered instead"
+    );
     assert!(!a.body.contains("<noscript><meta"), "nothing pending");
     delete_sandbox(&ui, "err-box").await;
 }
@@ -1246,6 +1265,25 @@ async fn agent_replies_are_escaped_and_redacted_on_the_sandbox_page() {
     assert!(html.contains("resumed: none"));
     assert!(html.contains("the latest of 2 sessions"));
     assert!(!html.contains(&first_session.id));
+    // Every session stays reachable from the page: listed, each shown by its link.
+    let page = ui.get("/sandboxes/chat-box", Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("aria-label=\"Sessions of this sandbox\"><h3>All sessions (2)</h3>"));
+    let link = format!("/sandboxes/chat-box?session={}", first_session.id);
+    assert!(
+        page.body.contains(&format!("href=\"{link}#conversation\"")),
+        "{}",
+        page.body
+    );
+    let older = ui.get(&link, Some(&cookie)).await;
+    assert!(older.body.contains(&format!(
+        "<code id=\"session-id\">{}</code>",
+        first_session.id
+    )));
+    assert!(older
+        .body
+        .contains("an earlier session: a message sent above continues the latest one"));
     delete_sandbox(&ui, "chat-box").await;
 }
 
@@ -1458,7 +1496,7 @@ async fn bad_env_lines_are_reported_next_to_their_field_and_everything_typed_is_
     );
     assert!(b.contains(&env_error), "{b}");
     assert!(b.contains(
-        "aria-invalid=\"true\" aria-describedby=\"env_vars-error\" autofocus placeholder=\"NODE_ENV=development\">\nGOOD=1\nno equals here\n1BAD=x\nGOOD=2</textarea>"
+        "aria-invalid=\"true\" aria-describedby=\"env_vars-error\" placeholder=\"NODE_ENV=development\">\nGOOD=1\nno equals here\n1BAD=x\nGOOD=2</textarea>"
     ));
     assert!(b.contains(
         "id=\"auto_stop_interval-error\">&quot;soon&quot; is not a number of minutes: enter e.g. 60 (0 or empty: never)</p>"
@@ -1496,7 +1534,7 @@ async fn bad_env_lines_are_reported_next_to_their_field_and_everything_typed_is_
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(
-        a.body.contains("id=\"env_vars-error\">env var DB is given twice, as a plain value (env_vars / --env) and as a secret (secret_env_vars / --secret): give it once</p>"),
+        a.body.contains("id=\"env_vars-error\">env var DB is given twice, as a plain value and as a secret: give it once</p>"),
         "{}",
         a.body
     );
@@ -1575,11 +1613,11 @@ async fn the_preview_lists_what_the_repository_config_contributes_in_words() {
         "<div><dt>Agent credentials</dt><dd><code>claude</code> <code>codex</code></dd></div>",
         "<div><dt>Setup script</dt><dd><code>scripts/setup.sh</code></dd></div>",
         // The resolution rows, and the same in words.
-        "<td data-label=\"Name\"><code>team-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><code>repo_config</code></td>",
+        "<td data-label=\"Name\"><code>team-key</code></td><td data-label=\"Type\">api_key</td><td data-label=\"Source\"><span class=\"source\" title=\"repo_config\">the repository&#39;s .amika/config.toml</span></td>",
         "<li>claude: <code>team-key</code> (api_key), chosen by the repository's .amika/config.toml.</li>",
         "<li>codex: no credential, as the repository's .amika/config.toml says (none = true).</li>",
         "<li>Setup: the repository's <code>scripts/setup.sh</code> runs in its directory before the sandbox is ready.</li>",
-        "<li><code>staging-db</code></li>",
+        "<li><code>staging-db</code> <span class=\"muted\">(mapped by the repository's config)</span></li>",
     ] {
         assert!(b.contains(want), "missing {want}\n{b}");
     }
@@ -1590,7 +1628,9 @@ async fn the_preview_lists_what_the_repository_config_contributes_in_words() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("<li>claude: your choice on this page comes first; the repository's entry is not used.</li>"), "{}", a.body);
     assert!(a.body.contains("<li>Setup: your script runs before the sandbox is ready, instead of the repository's <code>scripts/setup.sh</code>.</li>"));
-    assert!(a.body.contains("<code>request:type</code>"));
+    assert!(a
+        .body
+        .contains("<span class=\"source\" title=\"request:type\">chosen by type</span>"));
 
     // A repository without the file, and one whose file is bad: the error names file and
     // line, next to the repository field, with what was typed kept.

@@ -14,6 +14,18 @@ use super::html_response;
 use super::session::{cross_site, forbidden_form, same_token, WebSession};
 use crate::service::Service;
 
+/// The longest input each kind of field takes, as the service's own checks
+/// (`service::validate`, `service::agents`): the pages' `maxlength`s. A test below keeps them
+/// in step.
+pub mod limits {
+    /// Secret and credential names.
+    pub const OBJECT_NAME: usize = 128;
+    pub const SANDBOX_NAME: usize = 63;
+    pub const ENV_VAR: usize = 128;
+    pub const VALUE: usize = crate::service::validate::MAX_VALUE_BYTES;
+    pub const MESSAGE: usize = crate::service::agents::MAX_MESSAGE_BYTES;
+}
+
 /// Submitted form fields, in order (repeated names such as the env-var rows keep their order).
 /// They may hold secret values: `Debug` shows the field names only.
 #[derive(Default)]
@@ -114,5 +126,24 @@ impl FormErrors {
     }
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.general.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limits;
+    use crate::service::validate;
+
+    #[test]
+    fn maxlengths_match_what_the_service_accepts() {
+        let at = |n: usize| "a".repeat(n);
+        validate::object_name("secret name", &at(limits::OBJECT_NAME)).unwrap();
+        validate::object_name("secret name", &at(limits::OBJECT_NAME + 1)).unwrap_err();
+        validate::sandbox_name(&at(limits::SANDBOX_NAME)).unwrap();
+        validate::sandbox_name(&at(limits::SANDBOX_NAME + 1)).unwrap_err();
+        validate::env_var(&at(limits::ENV_VAR)).unwrap();
+        validate::env_var(&at(limits::ENV_VAR + 1)).unwrap_err();
+        validate::value("secret", &at(limits::VALUE)).unwrap();
+        validate::value("secret", &at(limits::VALUE + 1)).unwrap_err();
     }
 }

@@ -39,6 +39,7 @@ pub enum Nav {
     NewSandbox,
     Secrets,
     Presets,
+    Audit,
     None,
 }
 
@@ -65,7 +66,11 @@ pub enum Refresh {
 fn head(title: &str, refresh: Option<Refresh>) -> String {
     let refresh = match refresh {
         None => String::new(),
-        Some(Refresh::Always(s)) => format!("<meta http-equiv=\"refresh\" content=\"{s}\">"),
+        // A script reload (app.js) rather than a meta refresh, which assistive technology
+        // cannot pause (WCAG 2.2.1); the meta refresh remains where scripts do not run.
+        Some(Refresh::Always(s)) => format!(
+            "<meta name=\"amika-reload\" content=\"{s}\"><noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>"
+        ),
         Some(Refresh::WithoutScript(s)) => {
             format!("<noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>")
         }
@@ -103,7 +108,7 @@ pub fn page_with(title: &str, chrome: &Chrome<'_>, body: &str, refresh: Option<R
     format!(
         "{head}<body><a class=\"skip\" href=\"#main\">Skip to content</a>\
 <header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/sandboxes\"><span class=\"logo\" aria-hidden=\"true\"></span>amika</a>\
-<nav aria-label=\"Main\">{}{}{}{}</nav>\
+<nav aria-label=\"Main\">{}{}{}{}{}</nav>\
 <div class=\"who\"><span class=\"user\" title=\"Signed in as\">{}</span>\
 <form method=\"post\" action=\"/logout\">{}<button type=\"submit\" class=\"button ghost small\">Sign out</button></form></div>\
 </div></header><main id=\"main\" class=\"wrap\">{flash}{body}</main></body></html>",
@@ -111,6 +116,7 @@ pub fn page_with(title: &str, chrome: &Chrome<'_>, body: &str, refresh: Option<R
         link(Nav::NewSandbox, "/sandboxes/new", "New sandbox"),
         link(Nav::Secrets, "/secrets", "Secrets"),
         link(Nav::Presets, "/presets", "Presets"),
+        link(Nav::Audit, "/audit", "Audit"),
         escape(chrome.user_name),
         csrf_field(chrome.csrf),
         head = head(title, refresh),

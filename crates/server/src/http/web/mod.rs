@@ -11,6 +11,7 @@
 
 mod agent_stream;
 mod agents;
+mod audit;
 #[cfg(test)]
 mod flow_tests;
 mod form;
@@ -18,8 +19,10 @@ mod html;
 mod presets;
 #[cfg(test)]
 mod presets_flow_tests;
+mod sandbox_checks;
 mod sandbox_form;
 mod sandboxes;
+mod secret_edit;
 mod secrets;
 mod session;
 #[cfg(test)]
@@ -28,7 +31,7 @@ mod workspace;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -60,6 +63,10 @@ pub fn routes() -> Router<Service> {
         .route("/secrets", get(secrets::page).post(secrets::create_secret))
         .route("/credentials", post(secrets::create_credential))
         .route(
+            "/secrets/{id}/edit",
+            get(secret_edit::edit).post(secret_edit::save),
+        )
+        .route(
             "/secrets/{id}/delete",
             get(secrets::confirm_delete_secret).post(secrets::delete_secret),
         )
@@ -89,6 +96,9 @@ pub fn routes() -> Router<Service> {
             "/sandboxes/{name}/sessions/{session_id}/cancel",
             post(agent_stream::cancel),
         )
+        .route("/sandboxes/{name}/stop", post(sandboxes::stop))
+        .route("/sandboxes/{name}/start", post(sandboxes::start))
+        .route("/audit", get(audit::page))
         .route(
             "/sandboxes/{name}/delete",
             get(sandboxes::confirm_delete).post(sandboxes::delete),
@@ -105,9 +115,44 @@ pub fn routes() -> Router<Service> {
             "/static/favicon.svg",
             get(|| asset("image/svg+xml", FAVICON)),
         )
+        .fallback(not_found)
         .layer(Extension(sessions))
         .layer(Extension(Arc::new(presets::Installs::default())))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// Any path no route has: under the API, or for a client that does not ask for a page, the
+/// API's JSON 404; for a browser, a page in the UI's style (in the signed-in frame when there
+/// is a session) with the way back.
+async fn not_found(State(svc): State<Service>, req: Request) -> Response {
+    let path = req.uri().path();
+    let wants_page = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if path.starts_with("/api/") || !wants_page {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            amika_types::ErrorCode::NotFound,
+            "no such route",
+        )
+        .into_response();
+    }
+    let body = format!(
+        "<section class=\"card narrow-card\"><h1>Page not found</h1>\
+<p>There is no page at <code>{}</code>. It may have been deleted, or the address mistyped.</p>\
+<p class=\"actions\"><a class=\"button primary\" href=\"/sandboxes\">Sandboxes</a>\
+<a class=\"button ghost\" href=\"/secrets\">Secrets</a><a class=\"button ghost\" href=\"/audit\">Audit</a></p></section>",
+        escape(path)
+    );
+    let (mut parts, _) = req.into_parts();
+    let session = WebSession::from_request_parts(&mut parts, &svc).await.ok();
+    let page = match &session {
+        Some(s) => html::page("Page not found", &s.chrome(html::Nav::None), &body, None),
+        None => html::bare_page("Page not found", &body),
+    };
+    html_response(StatusCode::NOT_FOUND, page)
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {

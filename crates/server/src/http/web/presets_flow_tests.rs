@@ -13,7 +13,7 @@ use super::presets::{preset_request, preset_select, InstallStatus};
 use crate::service::presets as service_presets;
 use amika_types as t;
 
-const REFRESH: &str = "<meta http-equiv=\"refresh\" content=\"2\">";
+const REFRESH: &str = "<meta name=\"amika-reload\" content=\"2\">";
 
 /// A member (not an admin) of the admin's org, signed in: their session cookie.
 async fn member_cookie(ui: &Ui) -> String {

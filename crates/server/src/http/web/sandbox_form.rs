@@ -18,7 +18,8 @@ use axum::response::Response;
 
 use super::html::{self, escape, Nav};
 use super::presets;
-use super::sandboxes::{resolution_table, sandbox_href, secret_names_list};
+use super::sandbox_checks::{check_all, plain};
+use super::sandboxes::{expired_credentials, resolution_table, sandbox_href, secret_mapping_list};
 use super::workspace::{self, WorkspaceDraft};
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::error::ApiError;
@@ -45,6 +46,8 @@ struct Draft {
     requested_kinds: Vec<AgentKind>,
     /// Repository, plain env vars, setup script, size and idle intervals.
     workspace: WorkspaceDraft,
+    /// The request without the fields the form itself refused (see `check_rest`).
+    partial: Option<t::CreateSandboxRequest>,
 }
 
 impl Draft {
@@ -135,22 +138,50 @@ impl Draft {
             ..Default::default()
         };
         self.workspace.apply(&mut req, &mut self.errors);
+        self.requested_kinds = req.agent_credentials.iter().map(|r| r.kind).collect();
         if !self.errors.is_empty() {
+            // What the form could make of the rest, for the service's errors about it.
+            self.partial = Some(req);
             return None;
         }
-        self.requested_kinds = req.agent_credentials.iter().map(|r| r.kind).collect();
         Some(req)
+    }
+
+    /// After a form whose own shape was wrong: the service's errors about the rest of it too,
+    /// so that every error shows at once.
+    async fn check_rest(&mut self, svc: &Service, caller: &crate::service::Caller) {
+        let Some(mut req) = self.partial.take() else {
+            return;
+        };
+        if req.name.is_empty() {
+            req.name = PREVIEW_PLACEHOLDER_NAME.into();
+        }
+        if let Err(errors) = check_all(svc, caller, &req).await {
+            self.place_all(errors);
+        }
     }
 
     /// Put a service error next to the input of the request field it names (or above the
     /// form when it names none); returns the status to answer with.
     fn place(&mut self, e: ServiceError) -> StatusCode {
         let answer = ApiError::from(e);
+        let message = plain(&answer.message);
         match answer.field().and_then(|path| self.input_for(path)) {
-            Some(input) => self.errors.on(input, answer.message),
-            None => self.errors.general.push(answer.message),
+            Some(input) => self.errors.on(input, message),
+            None if self.errors.general.contains(&message) => {}
+            None => self.errors.general.push(message),
         }
         answer.status
+    }
+
+    /// [`Draft::place`] each error; the status of the first.
+    fn place_all(&mut self, errors: Vec<ServiceError>) -> StatusCode {
+        let mut status = None;
+        for e in errors {
+            let s = self.place(e);
+            status.get_or_insert(s);
+        }
+        status.unwrap_or(StatusCode::BAD_REQUEST)
     }
 
     /// The input that shows the request field at `path`: the name field for `name`, the row of
@@ -189,6 +220,8 @@ fn row_field(i: usize) -> String {
 struct Choices {
     /// (name, label) of each visible secret, one per name (the caller's own wins).
     secrets: Vec<(String, String)>,
+    /// (name, scope) of the same secrets.
+    scopes: Vec<(String, Scope)>,
     /// (select value, label) per kind.
     agents: BTreeMap<AgentKind, Vec<(String, String)>>,
     /// What the git credential field suggests: the github credentials, then the secrets.
@@ -196,6 +229,8 @@ struct Choices {
     /// Where the caller's default github credential is used for clones.
     github_hosts: Vec<String>,
     presets: t::PresetList,
+    /// The caller's credentials that have expired, which the preview marks.
+    expired: Vec<(AgentKind, String, chrono::DateTime<chrono::Utc>)>,
 }
 
 async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, ServiceError> {
@@ -208,6 +243,7 @@ async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, Se
             .then((a.scope != Scope::User).cmp(&(b.scope != Scope::User)))
     });
     listed.dedup_by(|b, a| a.name == b.name);
+    let scopes = listed.iter().map(|s| (s.name.clone(), s.scope)).collect();
     let secrets: Vec<(String, String)> = listed
         .into_iter()
         .map(|s| {
@@ -253,10 +289,12 @@ async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, Se
     git_credentials.dedup();
     Ok(Choices {
         secrets,
+        scopes,
         agents,
         git_credentials,
         github_hosts: svc.config.github_hosts.clone(),
         presets: svc.list_presets(),
+        expired: expired_credentials(svc, c).await,
     })
 }
 
@@ -283,12 +321,13 @@ fn env_row(i: usize, env: &str, secret: &str, choices: &Choices, error: Option<&
     format!(
         "<div class=\"env-row\" data-env-row>\
 <div class=\"field\"><label for=\"env-{i}\">Env var</label>\
-<input id=\"env-{i}\" name=\"env\" type=\"text\" value=\"{env}\" placeholder=\"DATABASE_URL\" autocomplete=\"off\" spellcheck=\"false\"{invalid}></div>\
+<input id=\"env-{i}\" name=\"env\" type=\"text\" value=\"{env}\" placeholder=\"DATABASE_URL\" maxlength=\"{max}\" autocomplete=\"off\" spellcheck=\"false\"{invalid}></div>\
 <div class=\"field\"><label for=\"secret-{i}\">Secret</label>\
 <select id=\"secret-{i}\" name=\"secret\"{invalid_select}>{opts}</select></div>\
 <div class=\"row-actions\"><button type=\"submit\" name=\"remove_row\" value=\"{i}\" class=\"button ghost small\" data-remove-row formnovalidate>Remove<span class=\"visually-hidden\"> env var row</span></button></div>\
 {err}</div>",
         env = escape(env),
+        max = super::form::limits::ENV_VAR,
         invalid_select = html::invalid_attrs(&id, error, false),
         opts = secret_options(choices, secret),
         err = html::field_error(&id, error),
@@ -325,20 +364,42 @@ fn agent_selects(choices: &Choices, d: &Draft) -> String {
         .collect()
 }
 
-/// The last preview: the resolution table, the secrets, and what the repository contributes.
-fn preview_card(d: &Draft) -> String {
-    match &d.preview {
+/// The form's env var rows as (env var, secret, scope), the scope of the secret the name finds
+/// (the caller's own before the org's).
+fn row_mapping(d: &Draft, choices: &Choices) -> Vec<(String, String, String)> {
+    d.rows
+        .iter()
+        .filter(|(env, secret)| !env.is_empty() && !secret.is_empty())
+        .map(|(env, secret)| {
+            let scope = choices
+                .scopes
+                .iter()
+                .find(|(n, _)| n == secret)
+                .map_or("not found".to_string(), |(_, s)| format!("{s} scope"));
+            (env.clone(), secret.clone(), scope)
+        })
+        .collect()
+}
+
+/// The last preview: the resolution table, the secrets, and what the repository contributes;
+/// where the form has errors, the list of them instead (the page script keeps the last good
+/// preview on screen, marked out of date).
+fn preview_card(d: &Draft, choices: &Choices) -> String {
+    let inner = match &d.preview {
         Some(p) => format!(
-            "<section class=\"card preview\" aria-labelledby=\"preview-title\" id=\"preview\"><h2 id=\"preview-title\">Resolution preview</h2>\
-<p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}\
-<h3>Secrets to inject</h3>{}{}{}</section>",
-            resolution_table("Resolution preview", &p.resolved_agent_credentials),
-            secret_names_list(&p.secret_names),
+            "<p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}\
+<h3>Secrets to inject</h3>{}{}{}",
+            resolution_table("Resolution preview", &p.resolved_agent_credentials, &choices.expired),
+            secret_mapping_list(&row_mapping(d, choices), &p.secret_names),
             workspace::preview_part(&d.workspace, p),
             warnings_list(&p.warnings),
         ),
-        None => String::new(),
-    }
+        None if d.errors.is_empty() => return String::new(),
+        None => "<p class=\"hint\" id=\"preview-blocked\">No preview until the errors marked on the form are fixed.</p>".to_string(),
+    };
+    format!(
+        "<section class=\"card preview\" aria-labelledby=\"preview-title\" id=\"preview\"><h2 id=\"preview-title\">Resolution preview</h2>{inner}</section>"
+    )
 }
 
 /// What would not do what the report says, as the create would warn; nothing when all is well.
@@ -366,7 +427,10 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         required: false,
         // Only on a clean form: with errors, the first invalid field takes the focus.
         autofocus: e.is_empty(),
-        extra: "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" placeholder=\"dev-box\" maxlength=\"{}\"",
+            super::form::limits::SANDBOX_NAME
+        ),
     }
     .render();
     let rows: Vec<(String, String)> = if d.rows.is_empty() {
@@ -413,8 +477,19 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         plain_env = workspace::plain_env_card(&d.workspace, e),
         agents = agent_selects(choices, d),
         setup = workspace::setup_card(&d.workspace, e),
-        preview = preview_card(d),
+        preview = preview_card(d, choices),
     )
+}
+
+/// With every error shown, each invalid field asks for the focus: the first one gets it.
+fn first_autofocus_only(html: &str) -> String {
+    match html.find(" autofocus") {
+        Some(i) => {
+            let (head, tail) = html.split_at(i + " autofocus".len());
+            format!("{head}{}", tail.replace(" autofocus", ""))
+        }
+        None => html.to_string(),
+    }
 }
 
 async fn respond_form(
@@ -432,7 +507,7 @@ async fn respond_form(
         html::page(
             "New sandbox",
             &session.chrome(Nav::NewSandbox),
-            &render_form(session, &choices, draft),
+            &first_autofocus_only(&render_form(session, &choices, draft)),
             None,
         ),
     )
@@ -441,17 +516,18 @@ async fn respond_form(
 /// Run the preview for the draft; errors land on the form.
 async fn preview(svc: &Service, session: &WebSession, draft: &mut Draft) -> StatusCode {
     let Some(mut req) = draft.build_request() else {
+        draft.check_rest(svc, &session.caller).await;
         return StatusCode::BAD_REQUEST;
     };
     if req.name.is_empty() {
         req.name = PREVIEW_PLACEHOLDER_NAME.into();
     }
-    match svc.preview_sandbox(&session.caller, &req).await {
+    match check_all(svc, &session.caller, &req).await {
         Ok(p) => {
             draft.preview = Some(p);
             StatusCode::OK
         }
-        Err(e) => draft.place(e),
+        Err(errors) => draft.place_all(errors),
     }
 }
 
@@ -482,9 +558,10 @@ pub async fn submit(State(svc): State<Service>, form: WebForm) -> Response {
         }
         _ => {
             let Some(req) = draft.build_request() else {
+                draft.check_rest(&svc, &session.caller).await;
                 return respond_form(&svc, &session, StatusCode::BAD_REQUEST, &draft).await;
             };
-            match svc.create_sandbox(&session.caller, req).await {
+            match svc.create_sandbox(&session.caller, req.clone()).await {
                 Ok(s) => {
                     let mut flash = format!("Sandbox {} created: {}.", s.name, s.state);
                     for w in &s.warnings {
@@ -494,7 +571,18 @@ pub async fn submit(State(svc): State<Service>, form: WebForm) -> Response {
                     see_other(&sandbox_href(&s))
                 }
                 Err(e) => {
+                    // A refused field: the others are checked too, so all are reported at once.
+                    let more = e.field().is_some();
                     let status = draft.place(e);
+                    if more {
+                        let mut req = req;
+                        if req.name.is_empty() {
+                            req.name = PREVIEW_PLACEHOLDER_NAME.into();
+                        }
+                        if let Err(errors) = check_all(&svc, &session.caller, &req).await {
+                            draft.place_all(errors);
+                        }
+                    }
                     respond_form(&svc, &session, status, &draft).await
                 }
             }
@@ -619,7 +707,7 @@ mod tests {
             ),
         ];
         for (e, want) in cases {
-            let message = e.to_string();
+            let message = plain(&e.to_string());
             let mut d = draft(&rows);
             d.build_request().unwrap();
             d.place(e);

@@ -2,13 +2,14 @@
 //! [`super::workspace`], the agent message box of [`super::agents`], the resolution table) and
 //! delete with a confirm page. The New sandbox form is in [`super::sandbox_form`].
 
-use amika_sandbox::lifecycle::is_transient;
+use amika_sandbox::lifecycle::{check_transition, is_transient, Operation};
 use amika_types::{self as t, SandboxState};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::agents::{conversation_card, load_conversation, message_box, SendDraft};
+use super::agents::{conversation_card, load_conversation, message_box, SendDraft, WhichSession};
 use super::html::{self, escape, Nav, Refresh};
 use super::workspace;
 use super::{error_in_page, html_response, see_other, WebForm, WebSession};
@@ -30,8 +31,48 @@ pub(super) fn state_badge(state: SandboxState) -> String {
     )
 }
 
-/// The resolution table of DESIGN §4: kind, outcome, name, type, source, reason.
-pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential]) -> String {
+/// A resolution source in words.
+fn source_words(source: t::ResolutionSource) -> &'static str {
+    use t::ResolutionSource as S;
+    match source {
+        S::RequestName => "pinned by name",
+        S::RequestType => "chosen by type",
+        S::RepoConfig => "the repository's .amika/config.toml",
+        S::UserDefault => "your default",
+        S::OrgDefault => "your org's default",
+        S::NoCredential => "none found",
+    }
+}
+
+/// The (kind, name, expiry) of every credential the caller can use that has expired: what the
+/// resolution table marks instead of a green "resolved".
+pub(super) async fn expired_credentials(
+    svc: &Service,
+    caller: &crate::service::Caller,
+) -> Vec<(t::AgentKind, String, chrono::DateTime<chrono::Utc>)> {
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for kind in t::AgentKind::AGENTS {
+        for c in svc
+            .list_credentials(caller, *kind)
+            .await
+            .unwrap_or_default()
+        {
+            if let Some(at) = c.expires_at.filter(|at| *at <= now) {
+                out.push((*kind, c.name, at));
+            }
+        }
+    }
+    out
+}
+
+/// The resolution table of DESIGN §4: kind, outcome, name, type, source (in words), reason. A
+/// credential in `expired` is never shown as a plain green "resolved".
+pub(super) fn resolution_table(
+    caption: &str,
+    rows: &[t::ResolvedAgentCredential],
+    expired: &[(t::AgentKind, String, chrono::DateTime<chrono::Utc>)],
+) -> String {
     let dash = |s: &str| {
         if s.is_empty() {
             "<span class=\"muted\" aria-label=\"none\">—</span>".to_string()
@@ -42,21 +83,54 @@ pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let outcome = match r.outcome {
-                t::ResolutionOutcome::Resolved => "resolved",
-                t::ResolutionOutcome::Skipped => "skipped",
+            let lapsed = expired.iter().find(|(k, n, _)| {
+                *k == r.kind && *n == r.name && r.outcome == t::ResolutionOutcome::Resolved
+            });
+            let reason_words = match r.reason.as_str() {
+                "no-agent-credential flag" => "you chose None",
+                other => other,
+            };
+            let expired_at_resolution = r.reason.starts_with("oauth token expired");
+            let (outcome, reason) = match (r.outcome, lapsed) {
+                (t::ResolutionOutcome::Resolved, _) if expired_at_resolution => (
+                    "<span class=\"badge expired\">resolved, expired</span>".to_string(),
+                    format!(
+                        "{}: the agent may fail to sign in. Sign in again and add the new credential file.",
+                        escape(&r.reason)
+                    ),
+                ),
+                (t::ResolutionOutcome::Resolved, Some((_, _, at))) => (
+                    "<span class=\"badge expired\">resolved, expired</span>".to_string(),
+                    format!(
+                        "Its login expired {}: the agent may fail to sign in. Sign in again and add the new credential file.{}",
+                        escape(&at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                        if r.reason.is_empty() { String::new() } else { format!(" {}", escape(&r.reason)) }
+                    ),
+                ),
+                (t::ResolutionOutcome::Resolved, None) => (
+                    "<span class=\"badge outcome-resolved\">resolved</span>".to_string(),
+                    dash(reason_words),
+                ),
+                (t::ResolutionOutcome::Skipped, _) => (
+                    "<span class=\"badge outcome-skipped\">skipped</span>".to_string(),
+                    dash(reason_words),
+                ),
             };
             vec![
                 escape(r.kind.as_str()),
-                format!("<span class=\"badge outcome-{outcome}\">{outcome}</span>"),
+                outcome,
                 if r.name.is_empty() {
                     dash("")
                 } else {
                     format!("<code>{}</code>", escape(&r.name))
                 },
                 dash(&r.credential_type),
-                format!("<code>{}</code>", escape(r.source.as_str())),
-                dash(&r.reason),
+                format!(
+                    "<span class=\"source\" title=\"{}\">{}</span>",
+                    escape(r.source.as_str()),
+                    escape(source_words(r.source))
+                ),
+                reason,
             ]
         })
         .collect();
@@ -73,16 +147,63 @@ pub(super) fn resolution_table(caption: &str, rows: &[t::ResolvedAgentCredential
     )
 }
 
-pub(super) fn secret_names_list(names: &[String]) -> String {
-    if names.is_empty() {
+/// Secrets as the env vars they land in: `VAR ← secret (scope)`, one per line. `mapped` is
+/// (env var, secret name, scope) where known; a secret name not among them (one the
+/// repository's config maps) is listed on its own.
+pub(super) fn secret_mapping_list(mapped: &[(String, String, String)], names: &[String]) -> String {
+    let mut items: Vec<String> = mapped
+        .iter()
+        .map(|(env, name, scope)| {
+            format!(
+                "<li><code>{}</code> <span aria-label=\"from\">←</span> <code>{}</code> <span class=\"muted\">({})</span></li>",
+                escape(env),
+                escape(name),
+                escape(scope)
+            )
+        })
+        .collect();
+    for n in names {
+        if !mapped.iter().any(|(_, name, _)| name == n) {
+            items.push(format!(
+                "<li><code>{}</code> <span class=\"muted\">(mapped by the repository's config)</span></li>",
+                escape(n)
+            ));
+        }
+    }
+    if items.is_empty() {
         return "<p class=\"empty\">None.</p>".into();
     }
-    let items: String = names
-        .iter()
-        .map(|n| format!("<li><code>{}</code></li>", escape(n)))
-        .collect();
-    format!("<ul class=\"chips\" aria-label=\"Injected secrets\">{items}</ul>")
+    format!(
+        "<ul class=\"mapping\" aria-label=\"Secrets injected, as env var from secret\">{}</ul>",
+        items.concat()
+    )
 }
+
+/// The sandbox's injected secrets with the env var each went to and its scope now ("deleted"
+/// when it no longer exists).
+async fn injected_mapping(svc: &Service, session: &WebSession, s: &t::Sandbox) -> String {
+    let row = svc.find_sandbox(&session.caller, &s.id).await;
+    let secrets = svc.list_secrets(&session.caller).await.unwrap_or_default();
+    let mapped: Vec<(String, String, String)> = match row {
+        Ok(row) => row
+            .injection
+            .secrets
+            .iter()
+            .map(|r| {
+                let scope = secrets
+                    .iter()
+                    .find(|x| x.id == r.secret_id)
+                    .map_or("deleted".to_string(), |x| {
+                        format!("{} scope, version {}", x.scope, r.version)
+                    });
+                (r.env.clone(), r.name.clone(), scope)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    secret_mapping_list(&mapped, &s.secret_names)
+}
+
 // ------------------------------------------------------------------ list
 
 /// A list row's repository: its name and branch.
@@ -182,8 +303,13 @@ pub async fn detail(
     State(svc): State<Service>,
     session: WebSession,
     ApiPath(name): ApiPath<String>,
+    which: Result<Query<WhichSession>, QueryRejection>,
 ) -> Response {
-    detail_page(&svc, &session, &name, &SendDraft::default(), StatusCode::OK).await
+    let draft = SendDraft {
+        view_session: which.ok().and_then(|Query(w)| w.session),
+        ..SendDraft::default()
+    };
+    detail_page(&svc, &session, &name, &draft, StatusCode::OK).await
 }
 
 /// The sandbox's page: overview, the agent message box (with `draft`, as submitted, and its
@@ -199,13 +325,16 @@ pub(super) async fn detail_page(
         Ok(s) => s,
         Err(e) => return error_in_page(session, e),
     };
-    let conversation = match load_conversation(svc, &session.caller, &s.id).await {
+    let chosen = draft.view_session.as_deref();
+    let conversation = match load_conversation(svc, &session.caller, &s.id, chosen).await {
         Ok(c) => c,
         Err(e) => return error_in_page(session, e),
     };
-    let error = s.error_message.as_deref().map_or(String::new(), |m| {
-        format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m))
-    });
+    let error: String = [draft.page_error.as_deref(), s.error_message.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(|m| format!("<div class=\"alert\" role=\"alert\">{}</div>", escape(m)))
+        .collect();
     let limits = format!(
         "{} · {}",
         s.memory_mib
@@ -215,7 +344,7 @@ pub(super) async fn detail_page(
     );
     let body = format!(
         "<div class=\"page-head row\"><div><p class=\"crumb\"><a href=\"/sandboxes\">Sandboxes</a> /</p><h1>{name}</h1></div>\
-<a class=\"button danger\" href=\"{href}/delete\">Delete sandbox</a></div>{error}\
+{actions}</div>{error}\
 <section class=\"card\" aria-labelledby=\"overview-title\"><h2 id=\"overview-title\">Overview</h2><dl class=\"facts\">\
 <div><dt>State</dt><dd id=\"sandbox-state\">{state}</dd></div>\
 <div><dt>Provider</dt><dd>{provider}</dd></div>\
@@ -227,7 +356,7 @@ pub(super) async fn detail_page(
 <section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
 <section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
         name = escape(&s.name),
-        href = sandbox_href(&s),
+        actions = lifecycle_actions(&s, &session.csrf),
         state = state_badge(s.state),
         provider = escape(&s.provider),
         network = escape(s.network.as_str()),
@@ -236,8 +365,12 @@ pub(super) async fn detail_page(
         workspace = workspace::detail_cards(svc, &session.caller, &s).await,
         created = html::date(&s.created_at),
         id = escape(&s.id),
-        table = resolution_table("Resolved agent credentials", &s.resolved_agent_credentials),
-        secrets = secret_names_list(&s.secret_names),
+        table = resolution_table(
+            "Resolved agent credentials",
+            &s.resolved_agent_credentials,
+            &expired_credentials(svc, &session.caller).await
+        ),
+        secrets = injected_mapping(svc, session, &s).await,
         message_box = message_box(session, &s, &conversation, draft),
         conversation_card = conversation_card(&s, &conversation, &session.csrf),
     );
@@ -254,6 +387,80 @@ pub(super) async fn detail_page(
         status,
         html::page_with(&s.name, &session.chrome(Nav::Sandboxes), &body, refresh),
     )
+}
+
+/// The buttons of a sandbox's page head: Stop (running or starting), Start (stopped or failed)
+/// and Delete, each offered only where the lifecycle allows it.
+fn lifecycle_actions(s: &t::Sandbox, csrf: &str) -> String {
+    let href = sandbox_href(s);
+    let post = |op: &str, label: &str, class: &str| {
+        format!(
+            "<form method=\"post\" action=\"{href}/{op}\">{}<button type=\"submit\" class=\"button {class}\" id=\"sandbox-{op}\">{label}</button></form>",
+            html::csrf_field(csrf)
+        )
+    };
+    let mut out = String::new();
+    if check_transition(s.state, Operation::Stop).is_ok() {
+        out.push_str(&post("stop", "Stop", "ghost"));
+    }
+    if check_transition(s.state, Operation::Start).is_ok() {
+        out.push_str(&post("start", "Start", "primary"));
+    }
+    if check_transition(s.state, Operation::Delete).is_ok() {
+        out.push_str(&format!(
+            "<a class=\"button danger\" href=\"{href}/delete\" id=\"sandbox-delete\">Delete sandbox</a>"
+        ));
+    }
+    format!("<div class=\"actions lifecycle\" aria-label=\"Sandbox actions\" role=\"group\">{out}</div>")
+}
+
+/// `POST /sandboxes/{name}/stop` and `/start`: the service's stop or start, then back to the
+/// sandbox's page with what happened; a refusal (a sandbox already stopped meanwhile) is shown
+/// on the page.
+async fn lifecycle(svc: Service, name: String, form: WebForm, start: bool) -> Response {
+    let session = form.session;
+    let s = match svc.get_sandbox(&session.caller, &name).await {
+        Ok(s) => s,
+        Err(e) => return error_in_page(&session, e),
+    };
+    let result = if start {
+        svc.start_sandbox(&session.caller, &s.id).await
+    } else {
+        svc.stop_sandbox(&session.caller, &s.id).await
+    };
+    match result {
+        Ok(()) => {
+            session.flash(if start {
+                format!("Sandbox {} is starting.", s.name)
+            } else {
+                format!("Sandbox {} stopped.", s.name)
+            });
+            see_other(&sandbox_href(&s))
+        }
+        Err(e) => {
+            let draft = SendDraft {
+                page_error: Some(ApiError::from(e).message),
+                ..SendDraft::default()
+            };
+            detail_page(&svc, &session, &s.id, &draft, StatusCode::CONFLICT).await
+        }
+    }
+}
+
+pub async fn stop(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    lifecycle(svc, name, form, false).await
+}
+
+pub async fn start(
+    State(svc): State<Service>,
+    ApiPath(name): ApiPath<String>,
+    form: WebForm,
+) -> Response {
+    lifecycle(svc, name, form, true).await
 }
 
 fn confirm_page(

@@ -10,12 +10,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::form::limits;
 use super::html::{self, escape, Input, Nav};
+use super::secret_edit::scope_words;
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::http::error::ApiError;
 use crate::service::credentials::parse_agent_kind;
 use crate::service::{Service, ServiceError};
+
+/// The longest value the forms accept, as the service's own limit (`validate::value`).
+const VALUE_MAX_CHARS: usize = limits::VALUE;
 
 const VALUE_NOT_KEPT: &str =
     "The value was not kept, for its safety: enter it again before you resubmit.";
@@ -65,14 +70,20 @@ fn secrets_table(secrets: &[t::SecretSummary]) -> String {
                 format!("<code>{}</code>", escape(&s.name)),
                 escape(s.description.as_deref().unwrap_or("")),
                 "env".to_string(),
-                scope_badge(s.scope),
+                format!(
+                    "<span class=\"badge scope-{}\">{}</span>",
+                    escape(s.scope.as_str()),
+                    escape(scope_words(s.scope))
+                ),
                 s.version.to_string(),
                 html::date(&s.created_at),
                 html::date(&s.updated_at),
                 format!(
-                    "<a class=\"button danger small\" href=\"/secrets/{}/delete\">Delete<span class=\"visually-hidden\"> secret {}</span></a>",
-                    escape(&s.id),
-                    escape(&s.name)
+                    "<span class=\"row-buttons\"><a class=\"button ghost small\" href=\"/secrets/{id}/edit\">Edit<span class=\"visually-hidden\"> {scope} secret {name}</span></a>\
+<a class=\"button danger small\" href=\"/secrets/{id}/delete\">Delete<span class=\"visually-hidden\"> {scope} secret {name}</span></a></span>",
+                    id = escape(&s.id),
+                    scope = escape(s.scope.as_str()),
+                    name = escape(&s.name)
                 ),
             ]
         })
@@ -94,6 +105,18 @@ fn secrets_table(secrets: &[t::SecretSummary]) -> String {
     )
 }
 
+/// When an OAuth credential expires, with an "expired" badge once it has.
+pub(super) fn expiry_cell(at: Option<&chrono::DateTime<chrono::Utc>>) -> String {
+    match at {
+        None => String::new(),
+        Some(at) if *at <= chrono::Utc::now() => format!(
+            "<span class=\"badge expired\">expired</span> {}",
+            html::date(at)
+        ),
+        Some(at) => html::date(at),
+    }
+}
+
 fn credentials_table(credentials: &[t::CredentialSummary]) -> String {
     let rows: Vec<Vec<String>> = credentials
         .iter()
@@ -108,7 +131,7 @@ fn credentials_table(credentials: &[t::CredentialSummary]) -> String {
                 } else {
                     String::new()
                 },
-                c.expires_at.as_ref().map(html::date).unwrap_or_default(),
+                expiry_cell(c.expires_at.as_ref()),
                 html::date(&c.created_at),
                 html::date(&c.updated_at),
                 format!(
@@ -143,7 +166,10 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         error: e.get("name"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::OBJECT_NAME
+        ),
     }
     .render();
     let description = Input {
@@ -169,9 +195,21 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
         error: e.get("value"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"new-password\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::VALUE
+        ),
     }
     .render();
+    // Marked so that the page script, which puts the value back, can take the note away.
+    let value = if e.get("value") == Some(VALUE_NOT_KEPT) {
+        value.replace(
+            "<p class=\"field-error\" id=\"secret-value-error\">",
+            "<p class=\"field-error value-not-kept\" id=\"secret-value-error\">",
+        )
+    } else {
+        value
+    };
     let scope = html::select(
         "secret-scope",
         "scope",
@@ -182,11 +220,63 @@ fn secret_form(csrf: &str, d: &SecretDraft) -> String {
     );
     format!(
         "<section class=\"card\" aria-labelledby=\"add-secret-title\" id=\"add-secret\"><h2 id=\"add-secret-title\">Add a secret</h2>{}\
-<form method=\"post\" action=\"/secrets\" class=\"grid-form\">{}{name}{value}{scope}{description}\
+<form method=\"post\" action=\"/secrets\" class=\"grid-form\" id=\"secret-form\" data-keep-values=\"add-secret\">{}{name}{value}{scope}{description}\
 <div class=\"actions\"><button type=\"submit\" class=\"button primary\">Add secret</button></div></form></section>",
         html::form_errors(&e.general),
         html::csrf_field(csrf),
     )
+}
+
+/// The credential form's value box of each type (the one not chosen hidden) and the message
+/// under them.
+fn value_boxes(credential_type: &str, value_error: Option<&str>) -> (String, String, String) {
+    // One value box, the one of the chosen type: the other is hidden and disabled (so not
+    // sent); the page script swaps them when the type changes. Without scripts the shown box
+    // is sent whatever the type, and the server checks the value against the type.
+    let oauth = credential_type != "api_key";
+    let (key_hidden, json_hidden) = if oauth {
+        (" hidden", "")
+    } else {
+        ("", " hidden")
+    };
+    let invalid = |shown: bool| {
+        if shown && value_error.is_some() {
+            " aria-invalid=\"true\""
+        } else {
+            ""
+        }
+    };
+    let api_key = format!(
+        "<div class=\"field wide\" data-value-for=\"api_key\"{key_hidden}><label for=\"cred-value\">API key or token</label>\
+<p class=\"hint\" id=\"cred-value-hint\">The key itself, e.g. sk-ant-api03-… for claude, sk-… for codex, ghp_… for github.</p>\
+<input id=\"cred-value\" name=\"value\" type=\"password\" value=\"\" maxlength=\"{max}\" autocomplete=\"new-password\" spellcheck=\"false\" \
+aria-describedby=\"cred-value-hint{err}\"{inv}{dis}></div>",
+        max = VALUE_MAX_CHARS,
+        err = if value_error.is_some() { " cred-value-error" } else { "" },
+        inv = invalid(!oauth),
+        dis = if oauth { " disabled" } else { "" },
+    );
+    let json = format!(
+        "<div class=\"field wide\" data-value-for=\"oauth\"{json_hidden}><label for=\"cred-json\">OAuth credential JSON</label>\
+<p class=\"hint\" id=\"cred-json-hint\">Paste the agent's whole credential file: ~/.claude/.credentials.json for claude, ~/.codex/auth.json for codex.</p>\
+<textarea id=\"cred-json\" name=\"value_json\" rows=\"5\" maxlength=\"{max}\" spellcheck=\"false\" autocomplete=\"off\" aria-describedby=\"cred-json-hint{err}\"{inv}{dis}></textarea></div>",
+        max = VALUE_MAX_CHARS,
+        err = if value_error.is_some() { " cred-value-error" } else { "" },
+        inv = invalid(oauth),
+        dis = if oauth { "" } else { " disabled" },
+    );
+    let value_msg = value_error.map_or(String::new(), |m| {
+        format!(
+            "<p class=\"field-error wide{}\" id=\"cred-value-error\" role=\"alert\">{}</p>",
+            if m == VALUE_NOT_KEPT {
+                " value-not-kept"
+            } else {
+                ""
+            },
+            escape(m)
+        )
+    });
+    (api_key, json, value_msg)
 }
 
 fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
@@ -219,7 +309,10 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
         error: e.get("name"),
         required: true,
         autofocus: false,
-        extra: "autocomplete=\"off\" spellcheck=\"false\"",
+        extra: &format!(
+            "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"{}\"",
+            limits::OBJECT_NAME
+        ),
     }
     .render();
     let ty = html::select(
@@ -249,37 +342,11 @@ fn credential_form(csrf: &str, d: &CredentialDraft) -> String {
 <label for=\"cred-default\">Use as my default of this kind</label></div>",
         if d.is_default { " checked" } else { "" }
     );
-    let value_error = e.get("value");
-    let api_key = Input {
-        id: "cred-value",
-        name: "value",
-        label: "API key value",
-        kind: "password",
-        value: "",
-        hint: Some("For type api_key (a github credential is always one: its token)."),
-        error: None,
-        required: false,
-        autofocus: false,
-        extra: "autocomplete=\"new-password\" spellcheck=\"false\"",
-    }
-    .render();
-    let json = format!(
-        "<div class=\"field wide\"><label for=\"cred-json\">OAuth credential JSON</label>\
-<p class=\"hint\" id=\"cred-json-hint\">For type oauth: paste the whole file, e.g. ~/.claude/.credentials.json or ~/.codex/auth.json.</p>\
-<textarea id=\"cred-json\" name=\"value_json\" rows=\"5\" spellcheck=\"false\" autocomplete=\"off\" aria-describedby=\"cred-json-hint{}\"{}></textarea></div>",
-        if value_error.is_some() { " cred-value-error" } else { "" },
-        if value_error.is_some() { " aria-invalid=\"true\"" } else { "" },
-    );
-    let value_msg = value_error.map_or(String::new(), |m| {
-        format!(
-            "<p class=\"field-error wide\" id=\"cred-value-error\" role=\"alert\">{}</p>",
-            escape(m)
-        )
-    });
+    let (api_key, json, value_msg) = value_boxes(&d.credential_type, e.get("value"));
     format!(
         "<section class=\"card\" aria-labelledby=\"add-credential-title\" id=\"add-credential\"><h2 id=\"add-credential-title\">Add a credential</h2>\
 <p class=\"hint\">claude and codex credentials are given to the agents in sandboxes; a github token clones private repositories over HTTPS and is never injected.</p>{}\
-<form method=\"post\" action=\"/credentials\" class=\"grid-form\">{}{kind}{name}{ty}{scope}{api_key}{default}{json}{value_msg}\
+<form method=\"post\" action=\"/credentials\" class=\"grid-form\" id=\"credential-form\" data-keep-values=\"add-credential\">{}{kind}{name}{ty}{scope}{default}{api_key}{json}{value_msg}\
 <div class=\"actions\"><button type=\"submit\" class=\"button primary\">Add credential</button></div></form></section>",
         html::form_errors(&e.general),
         html::csrf_field(csrf),
@@ -308,7 +375,8 @@ async fn render(
         Err(e) => return error_in_page(session, e),
     };
     let body = format!(
-        "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p></div>\
+        "<div class=\"page-head\"><h1>Secrets</h1><p class=\"lead\">Values are stored encrypted and are only ever injected into sandboxes; these pages never show them.</p>\
+<p class=\"jump\"><a class=\"button secondary small\" href=\"#add-secret\">Add a secret</a><a class=\"button secondary small\" href=\"#add-credential\">Add a credential</a></p></div>\
 <section class=\"card\" aria-labelledby=\"secrets-title\"><h2 id=\"secrets-title\">Environment secrets</h2>{}</section>\
 <section class=\"card\" aria-labelledby=\"credentials-title\"><h2 id=\"credentials-title\">Agent and GitHub credentials</h2>{}</section>\
 <div class=\"two\">{}{}</div>",
@@ -433,16 +501,11 @@ pub async fn create_credential(State(svc): State<Service>, form: WebForm) -> Res
         .map_err(|e| draft.errors.on("type", e))
         .ok();
     let scope = parse_scope(&draft.scope, &mut draft.errors);
-    let value = match (key.is_empty(), json.trim().is_empty()) {
-        (false, false) => {
-            draft.errors.on(
-                "value",
-                "Fill in either the API key value or the OAuth credential JSON, not both.",
-            );
-            String::new()
-        }
-        (false, true) => key,
-        (true, _) => json,
+    // The box of the chosen type; the other one only where that is empty (a browser without
+    // scripts sends the box it showed). The service then checks the value against the type.
+    let value = match (ty, key.is_empty(), json.trim().is_empty()) {
+        (Some(CredentialType::ApiKey), false, _) | (_, false, true) => key,
+        _ => json,
     };
     let status = match (kind, ty) {
         (Some(kind), Some(credential_type)) if draft.errors.is_empty() => {

@@ -4,10 +4,178 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
+  reloadWhileChanging();
   setUpMessageBox();
   followReply();
   setUpEnvRows();
+  setUpCredentialValue();
+  keepValuesOnError();
+  livePreview();
 });
+
+// The New sandbox form's preview follows the form: a moment after a change, the form is sent
+// as "Preview resolution" in the background and the server's preview card replaces the one
+// shown. When the form has errors, the last preview stays, marked out of date, with every
+// error listed under it. Only the newest answer is shown.
+function livePreview() {
+  const form = document.querySelector("form.sandbox-form");
+  if (!form) return;
+  let timer = null;
+  let asked = 0;
+  const status = document.createElement("p");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  form.append(status);
+  const refresh = async () => {
+    const mine = ++asked;
+    const data = new FormData(form);
+    data.set("action", "preview");
+    let text;
+    try {
+      const response = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(data),
+        redirect: "manual",
+      });
+      if (response.type === "opaqueredirect") return;
+      text = await response.text();
+    } catch {
+      return;
+    }
+    if (mine !== asked) return;
+    const doc = new DOMParser().parseFromString(text, "text/html");
+    const fresh = doc.getElementById("preview");
+    const errors = [...doc.querySelectorAll("form.sandbox-form .field-error, form.sandbox-form .alert li, main > .alert li")]
+      .map((el) => el.textContent.trim())
+      .filter((t, i, all) => t && all.indexOf(t) === i);
+    let shown = document.getElementById("preview");
+    if (errors.length === 0 && !fresh) return;
+    if (errors.length === 0) {
+      const card = document.adoptNode(fresh);
+      if (shown) shown.replaceWith(card);
+      else form.querySelector(".actions.sticky")?.before(card);
+      status.textContent = "Preview updated.";
+      return;
+    }
+    if (!shown) return;
+    shown.classList.add("stale");
+    let list = shown.querySelector(".live-errors");
+    if (!list) {
+      list = document.createElement("div");
+      list.className = "live-errors alert";
+      shown.querySelector("h2")?.after(list);
+    }
+    const intro = document.createElement("p");
+    intro.textContent = `Out of date: ${errors.length === 1 ? "1 problem" : `${errors.length} problems`} to fix first.`;
+    const ul = document.createElement("ul");
+    for (const e of errors) {
+      const li = document.createElement("li");
+      li.textContent = e;
+      ul.append(li);
+    }
+    list.replaceChildren(intro, ul);
+    status.textContent = intro.textContent;
+  };
+  const soon = (delay) => {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, delay);
+  };
+  form.addEventListener("change", () => soon(150));
+  form.addEventListener("input", (event) => {
+    if (event.target.tagName !== "SELECT") soon(700);
+  });
+}
+
+// The credential form: one value box, the one of the chosen type (a github credential is
+// always a token). The other box is hidden and disabled, so it is not sent.
+function setUpCredentialValue() {
+  const type = document.getElementById("cred-type");
+  const kind = document.getElementById("cred-kind");
+  if (!type) return;
+  const follow = () => {
+    if (kind?.value === "github" && type.value !== "api_key") type.value = "api_key";
+    for (const box of document.querySelectorAll("[data-value-for]")) {
+      const shown = box.dataset.valueFor === type.value;
+      box.hidden = !shown;
+      const input = box.querySelector("input, textarea");
+      if (input) input.disabled = !shown;
+    }
+  };
+  type.addEventListener("change", follow);
+  kind?.addEventListener("change", follow);
+  follow();
+}
+
+// Forms marked `data-keep-values="SECTION"` are sent in the background: on success the browser
+// goes where the server redirected; on an error the server's section replaces SECTION and what
+// was typed or pasted (values included, which the server never writes back into a page) is put
+// back from the page itself, so nothing has to be entered again.
+function keepValuesOnError() {
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-keep-values]");
+    if (!form || event.defaultPrevented) return;
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    const typed = [...form.elements]
+      .filter((el) => el.name && el.type !== "hidden" && el.type !== "submit")
+      .map((el) => ({ id: el.id, value: el.value, checked: el.checked }));
+    let response;
+    try {
+      response = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(form)),
+        redirect: "manual",
+      });
+    } catch {
+      return void form.submit();
+    }
+    if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
+      return void location.assign(form.dataset.done || location.pathname);
+    }
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const section = document.getElementById(form.dataset.keepValues);
+    const fresh = doc.getElementById(form.dataset.keepValues);
+    if (!section || !fresh) {
+      document.documentElement.replaceWith(document.adoptNode(doc.documentElement));
+      return;
+    }
+    section.replaceWith(document.adoptNode(fresh));
+    for (const { id, value, checked } of typed) {
+      const el = id && document.getElementById(id);
+      if (!el) continue;
+      if (el.type === "checkbox" || el.type === "radio") el.checked = checked;
+      else el.value = value;
+    }
+    // The server's "enter it again" no longer applies: the value is back in its box.
+    for (const note of fresh.querySelectorAll(".value-not-kept")) {
+      const input = fresh.querySelector(`[aria-describedby~="${note.id}"]`);
+      note.remove();
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        input.setAttribute("aria-describedby", input.getAttribute("aria-describedby").replace(note.id, "").trim());
+      }
+    }
+    setUpCredentialValue();
+    (fresh.querySelector("[aria-invalid=true]") || fresh.querySelector("[role=alert]"))?.focus?.();
+  });
+}
+
+// A page that follows something still changing on the server (a sandbox starting, a preset
+// installing) asks to be reloaded after a few seconds; not while the user is typing in it.
+function reloadWhileChanging() {
+  const secs = Number(document.querySelector('meta[name="amika-reload"]')?.content);
+  if (!secs) return;
+  const reload = () => {
+    const active = document.activeElement;
+    const typing = active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) && active.value;
+    if (typing) setTimeout(reload, secs * 1000);
+    else location.reload();
+  };
+  setTimeout(reload, secs * 1000);
+}
 
 // The agent message box: Ctrl+Enter sends, and Send is not pressed twice nor while a reply is
 // still coming (followReply enables it again).
