@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod service;
+pub mod ssh;
 
 use std::future::Future;
 use std::path::Path;
@@ -39,6 +40,12 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The SSH endpoint cannot listen or has no usable host key.
+    #[error("SSH endpoint on {addr}: {source}")]
+    Ssh {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// The configuration contradicts itself; the message names the settings.
     #[error("configuration: {0}")]
     Config(String),
@@ -140,13 +147,33 @@ async fn install_presets(service: &Service) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Serve the API on `listener` until `shutdown` completes.
+/// Serve the API on `listener` (and the SSH endpoint when the config has `ssh_listen`) until
+/// `shutdown` completes.
 pub async fn launch(
     service: Service,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     use axum::serve::ListenerExt;
+    let (stop_ssh, ssh_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = service.config.ssh_listen {
+        let err = |source| StartError::Ssh { addr, source };
+        let ssh_listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+        let config = ssh::prepare_ssh(&service, &ssh_listener).map_err(err)?;
+        let stopped = async move {
+            let _ = ssh_stopped.await;
+        };
+        tokio::spawn(ssh::serve_ssh(
+            service.clone(),
+            ssh_listener,
+            config,
+            stopped,
+        ));
+    }
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_ssh.send(());
+    };
     // No Nagle: a streamed answer (exec output, its exit frame) is written in small pieces, and
     // Nagle would hold each one back until the client's delayed ACK (40 ms on Linux).
     let listener = listener.tap_io(|tcp| {

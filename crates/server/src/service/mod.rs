@@ -271,6 +271,8 @@ pub struct Service {
     /// Agent sends running on this server: their stream events and cancel switches (see
     /// `agents::live`).
     live_sends: agents::LiveSends,
+    /// The SSH endpoint, once it listens, and the switches that end sandboxes' SSH sessions.
+    ssh: sandboxes::ssh_access::SshState,
 }
 
 impl Service {
@@ -290,6 +292,7 @@ impl Service {
             setup_logs: Default::default(),
             idle: Default::default(),
             live_sends: Default::default(),
+            ssh: Default::default(),
         }
     }
 

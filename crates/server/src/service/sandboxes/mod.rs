@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod reconcile;
 mod setup;
+pub mod ssh_access;
 mod workspace;
 
 pub(crate) use idle::{Busy, IdleTable};
