@@ -147,6 +147,18 @@ fn candidates(program: &str, path: &[u8]) -> (Zeroizing<Vec<u8>>, Vec<usize>) {
     (block, offsets)
 }
 
+/// The command as C strings, and the NULL-terminated array of pointers into them.
+fn c_argv(argv: &[String]) -> io::Result<(Vec<CString>, Vec<usize>)> {
+    let argv: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the command"))?;
+    let mut pointers: Vec<usize> = argv.iter().map(|a| a.as_ptr() as usize).collect();
+    pointers.push(0);
+    Ok((argv, pointers))
+}
+
 /// Install the entering steps on `cmd` (after [`super::proc::install`]).
 #[allow(unsafe_code)]
 pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::Result<()> {
@@ -159,14 +171,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
         .transpose()
         .map_err(nul)?;
     let cannot_enter = format!("amika: cannot change to directory {:?}\n", target.cwd).into_bytes();
-    let argv: Vec<CString> = target
-        .argv
-        .iter()
-        .map(|a| CString::new(a.as_str()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the command"))?;
-    let mut argv_pointers: Vec<usize> = argv.iter().map(|a| a.as_ptr() as usize).collect();
-    argv_pointers.push(0);
+    let (argv, argv_pointers) = c_argv(&target.argv)?;
     let program = target.argv.first().map(String::as_str).unwrap_or_default();
     let (tries, try_offsets) = candidates(program, &target.env.path);
     let init = target.init;
