@@ -412,6 +412,31 @@ fn files_go_both_ways_ports_forward_and_deleting_the_sandbox_ends_sessions() {
     assert!(child.wait_with_output().unwrap().status.success());
     refused(&server, &printed, &[]);
 
+    // `sandbox shell`: the CLI's own SSH client, no `ssh` needed; without a terminal, a shell
+    // reading stdin, with its exit status.
+    let mut shell = server.amika();
+    shell
+        .args(["sandbox", "shell", "sb"])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = shell.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from-shell-$((1+1)); id -un\nexit 3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "from-shell-2\namika\n",
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3));
+
     // Deleting the sandbox ends a session that is still running.
     let mut session = ssh(&server, &dest, "sleep 120")
         .stdout(Stdio::null())
