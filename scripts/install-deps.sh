@@ -3,12 +3,16 @@
 # Usage: scripts/install-deps.sh [runtime|test]
 set -euo pipefail
 want=(bubblewrap slirp4netns)
+# openssh-sftp-server: the SSH endpoint's SFTP subsystem (scp, sftp) runs its sftp-server inside
+# the sandbox (sandboxes see the host's /usr).
+want+=(openssh-sftp-server)
 # nodejs, npm: the coder preset (`amika preset install coder`) is installed with the host's npm,
 # and sandboxes run its scripts with the host's /usr/bin/node (they see the host's /usr).
 command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 if [[ "${1:-runtime}" == test ]]; then
   want+=(postgresql chromium)   # chromium: the web UI tests (tests/ui) drive it headless
   want+=(wrk)                   # wrk: the API benchmark's smoke run (bench/smoke.sh)
+  want+=(openssh-client)        # ssh, scp, sftp: the SSH endpoint's tests drive the real clients
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -24,6 +24,8 @@
 //! - `local::enter::Running::new` — registering a command's pidfd with tokio's reactor
 //!   (`AsyncFd::register_with_interest`). Sound because the `OwnedFd` moves into the `AsyncFd`,
 //!   so the descriptor stays open and the same for the registration's whole life.
+//! - `local::session::register` — the same registration for an SSH session's PTY, for the same
+//!   reason.
 //!
 //! Tests add one more (`libc::mkfifo` on a fresh path, in the curated `/etc` tests).
 
@@ -35,7 +37,7 @@ pub mod redact;
 pub use keyed_lock::{KeyedLock, KeyedLocks};
 pub use lifecycle::{check_transition, reconcile, Operation, Reconcile, TransitionError};
 pub use local::LocalProvider;
-pub use redact::{OutputFilter, RedactionSet};
+pub use redact::{ByteFilter, OutputFilter, RedactionSet};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -160,6 +162,55 @@ pub struct ExecHandle {
     pub(crate) _guard: Box<dyn Send + Sync + fmt::Debug>,
 }
 
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalSize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// A terminal for an interactive session: its size and `TERM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalSpec {
+    pub size: TerminalSize,
+    /// The client's `TERM` (e.g. `xterm-256color`); set in the command's environment.
+    pub term: String,
+}
+
+/// A command of an interactive session (SSH) in a running sandbox: unlike an exec, its input
+/// is the caller's, and it may run on a terminal.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    pub argv: Vec<String>,
+    /// Working directory inside the sandbox; default `/home/amika/workspace` (else the home).
+    pub cwd: Option<String>,
+    /// Run on a new PTY of this size: stdin, stdout and stderr are its terminal.
+    pub terminal: Option<TerminalSpec>,
+}
+
+/// A running interactive session. Dropping it kills the command's process group.
+pub struct SessionHandle {
+    /// The command's stdin (the terminal's input with a PTY); dropping it is EOF without one.
+    pub stdin: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    /// The command's stdout (everything the terminal shows, with a PTY).
+    pub stdout: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    /// The command's stderr; `None` with a PTY (it writes to the terminal).
+    pub stderr: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    /// The command's exit code (128 + signal when killed by one), once it exited.
+    pub exit: tokio::sync::oneshot::Receiver<i32>,
+    /// Resizes the terminal (`None` without one).
+    pub resize: Option<Box<dyn Fn(TerminalSize) + Send + Sync>>,
+    pub(crate) _guard: Box<dyn Send + Sync + fmt::Debug>,
+}
+
+impl fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("terminal", &self.resize.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the provider sees running for a sandbox (reconciliation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeStatus {
@@ -242,6 +293,29 @@ pub trait Provider: Send + Sync + fmt::Debug {
     async fn stage_workspace(&self, id: &str, spec: &WorkspaceSpec<'_>) -> Result<StagedWorkspace>;
     /// Run a command in the running sandbox with its injected environment.
     async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle>;
+    /// Start an interactive session's command (SSH) in the running sandbox, entered exactly as
+    /// [`Provider::exec`] enters it.
+    async fn session(&self, id: &str, spec: SessionSpec) -> Result<SessionHandle> {
+        let _ = (id, spec);
+        Err(ProviderError::Unavailable(format!(
+            "the {} provider has no interactive sessions",
+            self.name()
+        )))
+    }
+    /// A TCP connection to `port` on `host` (an IP address) as seen from inside the running
+    /// sandbox's network namespace (SSH port forwarding).
+    async fn connect_tcp(
+        &self,
+        id: &str,
+        host: std::net::IpAddr,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream> {
+        let _ = (id, host, port);
+        Err(ProviderError::Unavailable(format!(
+            "the {} provider has no port forwarding",
+            self.name()
+        )))
+    }
     async fn status(&self, id: &str) -> Result<RuntimeStatus>;
     /// Ids of every sandbox this provider has processes or files for (reconciliation).
     async fn list(&self) -> Result<Vec<String>>;

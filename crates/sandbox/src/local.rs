@@ -59,6 +59,7 @@ mod scan;
 mod script;
 pub mod seccomp;
 mod secret_buf;
+mod session;
 mod slirp;
 mod start;
 mod stop;
@@ -236,6 +237,19 @@ impl Provider for LocalProvider {
 
     async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
         self.exec_in_sandbox(id, spec).await
+    }
+
+    async fn session(&self, id: &str, spec: crate::SessionSpec) -> Result<crate::SessionHandle> {
+        self.session_in_sandbox(id, spec).await
+    }
+
+    async fn connect_tcp(
+        &self,
+        id: &str,
+        host: std::net::IpAddr,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream> {
+        self.connect_in_sandbox(id, host, port).await
     }
 
     async fn stage_workspace(&self, id: &str, spec: &WorkspaceSpec<'_>) -> Result<StagedWorkspace> {

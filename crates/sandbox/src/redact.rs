@@ -88,6 +88,13 @@ impl RedactionSet {
         }
     }
 
+    /// A filter for one byte stream that must stay byte-exact (see [`ByteFilter`]).
+    pub fn byte_filter(&self) -> ByteFilter {
+        ByteFilter {
+            redactor: self.redactor.clone(),
+        }
+    }
+
     /// Redact complete bytes at once.
     pub fn redact(&self, data: &[u8]) -> Vec<u8> {
         self.redactor.redact(data)
@@ -171,6 +178,30 @@ impl<'de> Visitor<'de> for LongStrings<'_> {
             map.next_value_seed(LongStrings(&mut *self.0))?;
         }
         Ok(())
+    }
+}
+
+/// Redacts one byte stream as it is (no UTF-8 cut): a relay that must stay byte-exact apart
+/// from the values it replaces (an SSH command's stdout and stderr).
+pub struct ByteFilter {
+    redactor: Redactor,
+}
+
+impl fmt::Debug for ByteFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ByteFilter")
+    }
+}
+
+impl ByteFilter {
+    /// Feed the next chunk; returns the bytes that are safe to emit now (possibly none).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.redactor.push(chunk)
+    }
+
+    /// End of stream: what was held back, redacted.
+    pub fn finish(self) -> Vec<u8> {
+        self.redactor.finish()
     }
 }
 

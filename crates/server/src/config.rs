@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub default_preset: Option<String>,
     /// What a create may ask for at most, whoever asks (see [`Ceilings`]).
     pub ceilings: Ceilings,
+    /// Where the SSH endpoint listens (`--ssh-listen`); `None`: no SSH endpoint.
+    pub ssh_listen: Option<SocketAddr>,
 }
 
 /// Server-side ceilings on sandboxes: a create over one is refused (`422 over_limit`, naming
@@ -136,6 +138,7 @@ impl ServerConfig {
             install_presets: Vec::new(),
             default_preset: None,
             ceilings: Ceilings::default(),
+            ssh_listen: None,
         }
     }
 
@@ -176,6 +179,16 @@ impl ServerConfig {
     }
 }
 
+/// An SSH listen address (`--ssh-listen`, `ssh_listen`): `IP:PORT`, or `""` for none.
+pub fn parse_ssh_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        format!("{text:?} is not an address: expected IP:PORT, e.g. 127.0.0.1:2222 (or \"\" for no SSH endpoint)")
+    })
+}
+
 impl std::fmt::Debug for ServerConfig {
     // Written by hand: a PostgreSQL URL may carry a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -201,6 +214,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("install_presets", &self.install_presets)
             .field("default_preset", &self.default_preset)
             .field("ceilings", &self.ceilings)
+            .field("ssh_listen", &self.ssh_listen)
             .finish()
     }
 }
@@ -249,6 +263,8 @@ pub struct ConfigFile {
     pub max_disk_mib: Option<u64>,
     /// Network modes per role: `{"admin": [...], "user": [...]}`, both required.
     pub allowed_networks: Option<AllowedNetworks>,
+    /// Where the SSH endpoint listens, `IP:PORT`; `""`: off (the default).
+    pub ssh_listen: Option<String>,
 }
 
 impl ServerConfig {
@@ -266,6 +282,13 @@ impl ServerConfig {
             })?;
         if let Some(v) = file.allow_reveal {
             self.allow_reveal = v;
+        }
+        if let Some(addr) = &file.ssh_listen {
+            self.ssh_listen =
+                parse_ssh_listen(addr).map_err(|problem| ConfigFileError::SshListen {
+                    path: shown(),
+                    problem,
+                })?;
         }
         if let Some(m) = file.default_memory_mib {
             self.default_memory_mib = (m > 0).then_some(m);
@@ -414,6 +437,8 @@ pub enum ConfigFileError {
     Preset { path: String, problem: String },
     #[error("config file {path}: {problem}")]
     Ceiling { path: String, problem: String },
+    #[error("config file {path}: ssh_listen: {problem}")]
+    SshListen { path: String, problem: String },
     #[error("config file {path}: agent_timeout_secs must be at least 1")]
     NoAgentTimeout { path: String },
     #[error("config file {path}: agent_permissions.{kind}: {problem}")]

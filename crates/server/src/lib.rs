@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod service;
+pub mod ssh;
 
 use std::future::Future;
 use std::path::Path;
@@ -39,6 +40,12 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The SSH endpoint cannot listen or has no usable host key.
+    #[error("SSH endpoint on {addr}: {source}")]
+    Ssh {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// The configuration contradicts itself; the message names the settings.
     #[error("configuration: {0}")]
     Config(String),
@@ -198,7 +205,8 @@ async fn install_presets(service: &Service) -> Result<(), StartError> {
 /// connections to close before it returns anyway.
 const SHUTDOWN_LAST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serve the API on `listener` until `shutdown` completes, then shut down within a bound: the
+/// Serve the API on `listener` (and the SSH endpoint when the config has `ssh_listen`) until
+/// `shutdown` completes, then shut down within a bound: the
 /// listener closes at once; running requests (execs, agent sends, streams) have
 /// `shutdown_grace` to finish; then what still runs is ended ([`Service::end_running`]), and
 /// after a last few seconds this returns whatever still hangs.
@@ -209,6 +217,25 @@ pub async fn launch(
 ) -> Result<(), StartError> {
     use axum::serve::ListenerExt;
     use std::future::IntoFuture;
+    let (stop_ssh, ssh_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = service.config.ssh_listen {
+        let err = |source| StartError::Ssh { addr, source };
+        let ssh_listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+        let config = ssh::prepare_ssh(&service, &ssh_listener).map_err(err)?;
+        let stopped = async move {
+            let _ = ssh_stopped.await;
+        };
+        tokio::spawn(ssh::serve_ssh(
+            service.clone(),
+            ssh_listener,
+            config,
+            stopped,
+        ));
+    }
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_ssh.send(());
+    };
     // No Nagle: a streamed answer (exec output, its exit frame) is written in small pieces, and
     // Nagle would hold each one back until the client's delayed ACK (40 ms on Linux).
     let listener = listener.tap_io(|tcp| {

@@ -14,6 +14,7 @@ pub mod sqlite;
 
 pub use models::*;
 pub use postgres::PostgresStore;
+pub use sql::ssh_tokens::SshTokenRow;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -207,6 +208,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRow>>;
+
+    // ---- ssh tokens (only their hashes)
+    async fn insert_ssh_token(&self, row: &SshTokenRow) -> Result<()>;
+    /// The token whose SHA-256 is `hash`, revoked or expired ones included.
+    async fn get_ssh_token_by_hash(&self, hash: &str) -> Result<SshTokenRow>;
+    /// Mark the token revoked if it belongs to this sandbox and user and is not revoked yet;
+    /// `NotFound` otherwise.
+    async fn revoke_ssh_token(
+        &self,
+        hash: &str,
+        sandbox_id: &str,
+        user_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
 
     // ---- agent sessions and their turns (every text already redacted by the server)
     async fn insert_agent_session(&self, row: &AgentSessionRow) -> Result<()>;

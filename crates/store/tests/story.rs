@@ -828,12 +828,51 @@ async fn story(store: Arc<dyn Store>) {
         store.list_all_sandboxes().await.unwrap(),
         vec![running.clone(), failed.clone(), bob_dev.clone()]
     );
+    // ---- ssh tokens: by hash; revoked only by their sandbox and user; gone with the sandbox
+    let token = amika_store::SshTokenRow {
+        id: "sst-1".into(),
+        hash: "hash-ssh-1".into(),
+        user_id: "u-alice".into(),
+        sandbox_id: "sb-ci".into(),
+        created_at: at(40),
+        expires_at: at(40 + 3600),
+        revoked_at: None,
+    };
+    store.insert_ssh_token(&token).await.unwrap();
+    assert_conflict(
+        store.insert_ssh_token(&token).await,
+        "this SSH token already exists",
+    );
+    assert_eq!(
+        store.get_ssh_token_by_hash("hash-ssh-1").await.unwrap(),
+        token
+    );
+    assert_not_found(store.get_ssh_token_by_hash("hash-other").await, "ssh token");
+    for (sandbox, user) in [("sb-dev", "u-alice"), ("sb-ci", "u-bob")] {
+        let wrong = store
+            .revoke_ssh_token("hash-ssh-1", sandbox, user, at(41))
+            .await;
+        assert_not_found(wrong, "ssh token");
+    }
+    store
+        .revoke_ssh_token("hash-ssh-1", "sb-ci", "u-alice", at(42))
+        .await
+        .unwrap();
+    let again = store
+        .revoke_ssh_token("hash-ssh-1", "sb-ci", "u-alice", at(43))
+        .await;
+    assert_not_found(again, "ssh token");
+    let revoked = store.get_ssh_token_by_hash("hash-ssh-1").await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(42)));
+
     store.delete_sandbox("sb-ci").await.unwrap();
     assert_eq!(
         store.list_sandboxes("u-alice").await.unwrap(),
         vec![running]
     );
     assert_not_found(store.delete_sandbox("sb-ci").await, "sandbox");
+    // Its SSH tokens went with it.
+    assert_not_found(store.get_ssh_token_by_hash("hash-ssh-1").await, "ssh token");
     assert!(store.list_sandboxes("u-carol").await.unwrap().is_empty());
 
     // ---- audit: newest first, limited, per org

@@ -152,6 +152,8 @@ mod secret_batch;
 pub use secret_batch::{
     SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretBatchResponse, SecretBatchResult,
 };
+mod ssh;
+pub use ssh::{RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint};
 mod preset;
 pub use preset::{
     AgentPermission, Preset, PresetInstallEvent, PresetInstallEventKind, PresetList, PresetRemoval,

@@ -41,6 +41,8 @@ import type {
   ListAuditEventsOptions,
   ListSessionsOptions,
   Me,
+  GetSSHOptions,
+  SshAccess,
   ResolutionPreview,
   Sandbox,
   Secret,
@@ -362,6 +364,23 @@ export class AmikaClient {
 
   async stopSandbox(idOrName: string): Promise<void> {
     await this.#call("post", "/api/v0beta1/sandboxes/{id}/stop", { id: idOrName });
+  }
+
+  /**
+   * A new short-lived SSH token for a running sandbox (the public Amika SDK's `getSSH`):
+   * `ssh ${sshDestination}` (split on whitespace) opens a shell in it. The server must run its
+   * SSH endpoint (`--ssh-listen`).
+   */
+  async getSSH(idOrName: string, options: GetSSHOptions = {}): Promise<SshAccess> {
+    const body = options.ttlSecs === undefined ? undefined : { ttl_secs: options.ttlSecs };
+    return this.#call("post", "/api/v0beta1/sandboxes/{id}/ssh", { id: idOrName }, { body });
+  }
+
+  /** Revoke an SSH token of the sandbox (the public Amika SDK's `revokeSSH`). */
+  async revokeSSH(idOrName: string, token: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/sandboxes/{id}/ssh", { id: idOrName }, {
+      body: { token },
+    });
   }
 
   /**

@@ -659,6 +659,25 @@ export interface Me {
   isAdmin: boolean;
 }
 
+/** A new SSH token for a sandbox (`getSSH`); `ssh ${sshDestination}` opens a shell in it. */
+export interface SshAccess {
+  /** `ssh` arguments, split on whitespace: `-p PORT TOKEN@HOST`. */
+  sshDestination: string;
+  /** The token (the SSH user name), shown once. */
+  token: string;
+  expiresAt: string;
+  repoName: string;
+  /** The SSH endpoint's host key fingerprint (`SHA256:...`). */
+  hostKeyFingerprint: string;
+  /** The host key itself (`ssh-ed25519 AAAA...`), for a `known_hosts` line. */
+  hostKey: string;
+}
+
+export interface GetSSHOptions {
+  /** The token's lifetime in seconds (60 to 86400; default 3600). */
+  ttlSecs?: number;
+}
+
 // ================================================================== Checks
 //
 // Compile-time only (no code is emitted). `Camelize` turns a generated snake_case schema type
@@ -756,6 +775,7 @@ type Checks = [
   >,
   Assert<IsOutput<ExecFrame, Schemas["ExecFrame"]>>,
   Assert<IsOutput<Me, Schemas["Me"]>>,
+  Assert<IsOutput<SshAccess, Schemas["SshAccess"]>>,
   Assert<IsInput<CreateSecretInput, Schemas["CreateSecretRequest"]>>,
   Assert<IsInput<UpdateSecretInput, Schemas["UpdateSecretRequest"]>>,
   Assert<IsInput<CreateProviderSecretInput, Schemas["CreateCredentialRequest"]>>,

@@ -123,6 +123,8 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let settings = ctx.settings()?;
     let client = ctx.client()?;
     let me = client.me().await?;
+    // Older servers have no `/ssh`: shown as off.
+    let ssh = client.ssh_endpoint().await.ok().filter(|e| e.enabled);
     let masked = settings.api_key.as_deref().map(mask).unwrap_or_default();
     let key_from = settings
         .key_source
@@ -141,6 +143,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             "is_admin": me.is_admin,
             "api_key": masked,
             "api_key_source": key_from,
+            "ssh": ssh,
         }))
     } else {
         crate::outln!("Server:   {} (from {url_from})", settings.url);
@@ -148,6 +151,14 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         crate::outln!("Org:      {} ({})", me.org_name, me.org_id);
         crate::outln!("Admin:    {}", if me.is_admin { "yes" } else { "no" });
         crate::outln!("API key:  {masked} (from {key_from})");
+        match ssh {
+            Some(e) => crate::outln!(
+                "SSH:      {} (host key {})",
+                e.listen.unwrap_or_default(),
+                e.host_key_fingerprint.unwrap_or_default()
+            ),
+            None => crate::outln!("SSH:      off"),
+        }
         Ok(())
     }
 }

@@ -98,6 +98,17 @@ pub struct ServerRunArgs {
     /// npm) before serving, unless its pinned version is installed. Repeatable.
     #[arg(long, value_name = "NAME")]
     pub install_preset: Vec<String>,
+    /// Run the SSH endpoint on this address (IP:PORT, e.g. 127.0.0.1:2222); off unless set.
+    #[arg(long, value_name = "ADDR", value_parser = parse_ssh_listen)]
+    pub ssh_listen: Option<std::net::SocketAddr>,
+}
+
+/// `--ssh-listen`: an IP:PORT.
+fn parse_ssh_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    match amika_server::config::parse_ssh_listen(text)? {
+        Some(addr) => Ok(addr),
+        None => Err("expected IP:PORT, e.g. 127.0.0.1:2222".into()),
+    }
 }
 
 /// A database URL for `Debug`: its password, if any, masked.
@@ -147,6 +158,9 @@ impl ServerRunArgs {
         }
         if let Some(n) = self.warm_sandboxes {
             config.warm_sandboxes = n;
+        }
+        if let Some(addr) = self.ssh_listen {
+            config.ssh_listen = Some(addr);
         }
         for name in &self.install_preset {
             if !config.install_presets.contains(name) {
@@ -315,6 +329,24 @@ mod tests {
             assert!(
                 err.contains("--warm-sandboxes") && err.contains(needle),
                 "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn ssh_listen_flag_sets_the_endpoint_and_rejects_non_addresses() {
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "/x".into());
+        run_args(&[]).unwrap().apply_flags(&mut config);
+        assert_eq!(config.ssh_listen, None);
+        run_args(&["--ssh-listen", "127.0.0.1:2222"])
+            .unwrap()
+            .apply_flags(&mut config);
+        assert_eq!(config.ssh_listen, Some("127.0.0.1:2222".parse().unwrap()));
+        for bad in ["2222", "localhost:2222", "", "127.0.0.1"] {
+            let err = run_args(&["--ssh-listen", bad]).unwrap_err();
+            assert!(
+                err.contains("--ssh-listen") && err.contains("IP:PORT"),
+                "{bad:?}: {err}"
             );
         }
     }

@@ -10,10 +10,27 @@ use crate::config;
 pub struct UpArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Do not run the SSH endpoint (by default it listens next to the API: its port + 1 when
+    /// free, else any free port).
+    #[arg(long)]
+    pub no_ssh: bool,
+}
+
+/// Where `amika up` runs the SSH endpoint: the API's address with the next port when it is
+/// free, else a free port of the same address.
+fn ssh_next_to(api: std::net::SocketAddr) -> std::net::SocketAddr {
+    let next = api
+        .port()
+        .checked_add(1)
+        .filter(|&p| api.port() != 0 && std::net::TcpListener::bind((api.ip(), p)).is_ok());
+    std::net::SocketAddr::new(api.ip(), next.unwrap_or(0))
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let config = args.serve.config(true)?;
+    let mut config = args.serve.config(true)?;
+    if !args.no_ssh {
+        config.ssh_listen = Some(ssh_next_to(config.listen));
+    }
     let key_file = config.data_dir.join("admin-api-key");
     serve(config, |url, first_key| {
         let key = match first_key {
@@ -34,4 +51,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_listens_next_to_the_api_when_that_port_is_free() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        // The port after a taken one's predecessor is taken: any free port then.
+        let api: std::net::SocketAddr = format!("127.0.0.1:{}", port - 1).parse().unwrap();
+        assert_eq!(ssh_next_to(api).port(), 0);
+        assert_eq!(ssh_next_to("127.0.0.1:0".parse().unwrap()).port(), 0);
+        drop(taken);
+        assert_eq!(ssh_next_to(api).port(), port);
+    }
 }

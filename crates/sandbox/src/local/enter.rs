@@ -53,6 +53,9 @@ pub(crate) struct Target {
     pub report: OwnedFd,
     /// The command and its arguments (no NUL in any).
     pub argv: Vec<String>,
+    /// Whether the command's standard input is a terminal (an SSH session's PTY) to make its
+    /// controlling terminal: the command then starts a session of its own (see `install`).
+    pub controlling_tty: bool,
 }
 
 /// The command's environment (`NAME=value` entries, values from the sandbox's init) in one
@@ -187,6 +190,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
     let env = target.env;
     let report = target.report;
     let (filter_at, filter_len) = super::seccomp::address();
+    let controlling_tty = target.controlling_tty;
     // SAFETY: runs in the forked child of a multi-threaded process: only async-signal-safe
     // system calls through libc, no allocation (everything above is prepared and only borrowed),
     // no locks. The clone in that child is safe: the child is single-threaded, and the clone's
@@ -227,6 +231,14 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
             }
             // The command: no new privileges, then the filter (which needs them gone).
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            // A terminal session (SSH with a PTY): only a session leader can take a controlling
+            // terminal, and the entering process (the leader so far) exits at once, so the
+            // command leads a session of its own, whose terminal is the PTY on its stdin (job
+            // control, Ctrl-C, SIGHUP when the terminal closes).
+            if controlling_tty && (libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY, 0) == -1)
+            {
+                return Err(io::Error::last_os_error());
+            }
             let program = libc::sock_fprog {
                 len: filter_len,
                 filter: filter_at as *mut libc::sock_filter,

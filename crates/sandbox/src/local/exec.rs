@@ -28,7 +28,7 @@ impl LocalProvider {
     pub(super) async fn exec_in_sandbox(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
         let cwd = check_command(&spec)?;
         let record = self.running_record(id)?;
-        let (mut cmd, mut report) = entering_command(id, &record, &spec, cwd)?;
+        let (mut cmd, mut report) = entering_command(id, &record, &spec, cwd, Stdin::Null)?;
         let limits_before = cgroup::Events::read(&record.cgroups);
         let spawned = cmd.spawn();
         // The pipe's write end went with `cmd`'s setup; the report is complete now.
@@ -126,7 +126,7 @@ fn start_error(e: io::Error, cgroups: &[PathBuf]) -> ProviderError {
 }
 
 /// The command's working directory, once the command is known to be runnable as given.
-fn check_command(spec: &ExecSpec) -> Result<&str> {
+pub(super) fn check_command(spec: &ExecSpec) -> Result<&str> {
     if spec.argv.is_empty() {
         return Err(ProviderError::InvalidCommand("the command is empty".into()));
     }
@@ -148,25 +148,61 @@ fn check_command(spec: &ExecSpec) -> Result<&str> {
     Ok(cwd)
 }
 
+/// What an entered command reads and where it writes: an exec's stdin is empty; an SSH
+/// session's is a pipe, or a terminal for all three streams.
+#[derive(Debug)]
+pub(super) enum Stdin {
+    Null,
+    Piped,
+    /// The PTY's follower side: stdin, stdout and stderr, and the controlling terminal; with
+    /// the client's `TERM`.
+    Terminal {
+        tty: std::os::fd::OwnedFd,
+        term: String,
+    },
+}
+
 /// The process that enters sandbox `id` (see `enter`) and runs the command in `cwd`, with the
 /// sandbox's environment as its init was started with it (whichever provider instance started
 /// it), in the sandbox's cgroups; and the pipe on which it reports the command's pid.
-fn entering_command(
+pub(super) fn entering_command(
     id: &str,
     record: &RunRecord,
     spec: &ExecSpec,
     cwd: &str,
+    stdin: Stdin,
 ) -> Result<(Command, PipeReader)> {
     let not_running = || ProviderError::NotRunning(id.to_owned());
     let environ = record.init.environ().ok_or_else(not_running)?;
-    let env = enter::Environment::new(script::parse_environ(&environ));
+    let mut vars = script::parse_environ(&environ);
+    if let Stdin::Terminal { term, .. } = &stdin {
+        vars.retain(|(name, _)| name != "TERM");
+        vars.push((
+            "TERM".into(),
+            zeroize::Zeroizing::new(term.as_bytes().to_vec()),
+        ));
+    }
+    let env = enter::Environment::new(vars);
     let init = record.init.pidfd().ok_or_else(not_running)?;
     let mut cmd = Command::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args(&spec.argv[1..]).kill_on_drop(true);
+    let controlling_tty = matches!(stdin, Stdin::Terminal { .. });
+    match stdin {
+        Stdin::Null | Stdin::Piped => {
+            let input = match stdin {
+                Stdin::Piped => Stdio::piped(),
+                _ => Stdio::null(),
+            };
+            cmd.stdin(input)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+        Stdin::Terminal { tty, .. } => {
+            cmd.stdin(Stdio::from(tty.try_clone()?))
+                .stdout(Stdio::from(tty.try_clone()?))
+                .stderr(Stdio::from(tty));
+        }
+    }
     proc::install(
         &mut cmd,
         ChildSetup {
@@ -194,6 +230,7 @@ fn entering_command(
             env,
             report: report_write.into(),
             argv: spec.argv.clone(),
+            controlling_tty,
         },
     )?;
     Ok((cmd, report))
@@ -201,9 +238,9 @@ fn entering_command(
 
 /// Kills an exec's whole process group if its handle is dropped before the command ended.
 #[derive(Debug)]
-struct KillGroupOnDrop {
-    pgid: i32,
-    done: Arc<AtomicBool>,
+pub(super) struct KillGroupOnDrop {
+    pub(super) pgid: i32,
+    pub(super) done: Arc<AtomicBool>,
 }
 
 impl Drop for KillGroupOnDrop {

@@ -19,6 +19,7 @@ pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
 pub mod presets;
+pub mod ssh;
 pub mod web;
 
 use amika_types::ErrorCode;
@@ -74,6 +75,7 @@ impl utoipa::Modify for BearerAuth {
         agents::list_agent_sessions, agents::get_agent_session, agents::create_agent_session,
         agents::latest_agent_session, agents::update_agent_session,
         presets::list_presets, presets::install_preset, presets::remove_preset,
+        ssh::create_ssh_access, ssh::revoke_ssh_access, ssh::get_ssh_endpoint,
     )
 )]
 #[derive(Debug)]
@@ -121,6 +123,11 @@ pub fn router(svc: Service) -> Router {
         .route("/sandboxes/{id}/start", post(h::start_sandbox))
         .route("/sandboxes/{id}/stop", post(h::stop_sandbox))
         .route("/sandboxes/{id}/exec", post(h::exec_sandbox))
+        .route(
+            "/sandboxes/{id}/ssh",
+            post(ssh::create_ssh_access).delete(ssh::revoke_ssh_access),
+        )
+        .route("/ssh", get(ssh::get_ssh_endpoint))
         .route("/sandboxes/{id}/setup-log", get(h::get_setup_log))
         .route(
             "/workspace-uploads",

@@ -299,6 +299,8 @@ pub struct Service {
     auth_cache: Arc<auth::AuthCache>,
     /// Set once when the server ends what still runs (see [`Service::end_running`]).
     ending: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The SSH endpoint, once it listens, and the switches that end sandboxes' SSH sessions.
+    ssh: sandboxes::ssh_access::SshState,
 }
 
 impl Service {
@@ -320,6 +322,7 @@ impl Service {
             live_sends: Default::default(),
             ending: Arc::new(tokio::sync::watch::channel(false).0),
             auth_cache: Default::default(),
+            ssh: Default::default(),
         }
     }
 

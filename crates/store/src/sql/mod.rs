@@ -16,6 +16,7 @@ mod audit;
 mod credentials;
 mod sandboxes;
 mod secrets;
+pub(crate) mod ssh_tokens;
 mod vault;
 
 use amika_types::{AgentKind, SandboxState};
@@ -237,6 +238,23 @@ impl<B: Backend> Store for B {
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
         audit::list_audit_events(self, org_id, user_id, limit).await
+    }
+
+    // ---- ssh tokens
+    async fn insert_ssh_token(&self, row: &crate::SshTokenRow) -> Result<()> {
+        ssh_tokens::insert_ssh_token(self, row).await
+    }
+    async fn get_ssh_token_by_hash(&self, hash: &str) -> Result<crate::SshTokenRow> {
+        ssh_tokens::get_ssh_token_by_hash(self, hash).await
+    }
+    async fn revoke_ssh_token(
+        &self,
+        hash: &str,
+        sandbox_id: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        ssh_tokens::revoke_ssh_token(self, hash, sandbox_id, user_id, at).await
     }
 
     // ---- agent sessions and turns

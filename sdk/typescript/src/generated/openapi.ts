@@ -417,6 +417,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/sandboxes/{id}/ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mints a short-lived SSH token for a running sandbox of the caller's: `ssh
+         *     <ssh_destination>` (split on whitespace) opens a shell in it. The body is optional (the
+         *     public API sends none); `ttl_secs` sets the token's lifetime (default 1 h, at most 24 h).
+         */
+        post: operations["create_ssh_access"];
+        /** Revokes an SSH token of this sandbox (logins with it are refused from now on). */
+        delete: operations["revoke_ssh_access"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/sandboxes/{id}/start": {
         parameters: {
             query?: never;
@@ -561,6 +583,23 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["reveal_credential"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's SSH endpoint: whether it runs, where, and its host key's fingerprint. */
+        get: operations["get_ssh_endpoint"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1263,6 +1302,10 @@ export interface components {
         RevealSecretResponse: {
             value: string;
         };
+        /** @description Body of `DELETE /sandboxes/{id}/ssh`. `Debug` hides the token. */
+        RevokeSshRequest: {
+            token: string;
+        };
         /** @description A sandbox. Keys of the reference schema that do not apply are present and null. */
         Sandbox: {
             amika_opencode_web?: string | null;
@@ -1386,6 +1429,37 @@ export interface components {
             /** Format: date-time */
             started_at?: string | null;
             state: string;
+        };
+        /** @description A new SSH access token for one sandbox. `Debug` hides the token. */
+        SshAccess: {
+            /** Format: date-time */
+            expires_at: string;
+            /** @description The host key itself (`ssh-ed25519 AAAA...`), for a `known_hosts` line. */
+            host_key: string;
+            /** @description The SSH endpoint's host key, as `ssh-keygen -lf` shows it (`SHA256:...`). */
+            host_key_fingerprint: string;
+            /** @description The sandbox's repository directory under `~/workspace` ("" without one). */
+            repo_name: string;
+            /** @description `ssh` arguments, split on whitespace: `-p PORT TOKEN@HOST`. */
+            ssh_destination: string;
+            /** @description The token (the SSH user name). Shown once: only its hash is stored. */
+            token: string;
+        };
+        /** @description Optional body of `POST /sandboxes/{id}/ssh` (the public API sends none). */
+        SshAccessRequest: {
+            /**
+             * Format: int64
+             * @description How long the token is valid, in seconds: 60 to 86400 (24 h); default 3600.
+             */
+            ttl_secs?: number | null;
+        };
+        /** @description The SSH endpoint of a server (`GET /ssh`): whether it runs, where, and its host key. */
+        SshEndpoint: {
+            enabled: boolean;
+            host_key?: string | null;
+            host_key_fingerprint?: string | null;
+            /** @description `HOST:PORT` it listens on (null when off). */
+            listen?: string | null;
         };
         /** @description `PUT /secrets/{kind}/{id}` (ours): a new `value` stores a new version. */
         UpdateCredentialRequest: {
@@ -3344,6 +3418,100 @@ export interface operations {
             };
         };
     };
+    create_ssh_access: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["SshAccessRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshAccess"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the sandbox is not running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server has no SSH endpoint */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_ssh_access: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description sandbox id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeSshRequest"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such sandbox, or no such token of it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     start_sandbox: {
         parameters: {
             query?: never;
@@ -4227,6 +4395,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_ssh_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshEndpoint"];
                 };
             };
         };

@@ -8,7 +8,9 @@
 //! in `show.rs`.
 
 mod create;
+mod shell;
 mod show;
+mod ssh;
 mod workspace;
 
 use std::io::Write;
@@ -62,6 +64,12 @@ pub enum SandboxCommand {
     Start(WaitArgs),
     /// Run a command inside a sandbox, streaming its output; exits with the command's code.
     Exec(ExecArgs),
+    /// Open a shell (or run a command) in a sandbox over SSH, with the system's `ssh`.
+    Ssh(ssh::SshArgs),
+    /// Open a login shell in a sandbox over SSH, with the CLI's own SSH client (no ssh needed).
+    Shell(shell::ShellArgs),
+    /// Copy a file into or out of a sandbox over SSH (`NAME:PATH`), with the system's `scp`.
+    Cp(ssh::CpArgs),
     /// Send a message to the coding agent in a sandbox and print its reply.
     AgentSend(super::agent::AgentSendArgs),
     /// List a sandbox's agent sessions, most recently used first.
@@ -120,6 +128,9 @@ pub async fn run(ctx: &Ctx, cmd: SandboxCommand) -> anyhow::Result<ExitCode> {
         SandboxCommand::Stop(args) => stop(ctx, args).await?,
         SandboxCommand::Start(args) => start(ctx, args).await?,
         SandboxCommand::Exec(args) => return exec(ctx, args).await,
+        SandboxCommand::Ssh(args) => return ssh::ssh(ctx, args).await,
+        SandboxCommand::Cp(args) => return ssh::cp(ctx, args).await,
+        SandboxCommand::Shell(args) => return shell::shell(ctx, args).await,
         SandboxCommand::AgentSend(args) => return super::agent::send(ctx, args).await,
         SandboxCommand::Sessions { name } => super::sessions::list(ctx, &name).await?,
         SandboxCommand::Session { name, session_id } => {

@@ -227,6 +227,7 @@ impl Service {
         let Some(row) = self.transition(&row, Operation::Stop, error).await? else {
             return Err(self.changed_meanwhile(&row.head(), "stopping").await);
         };
+        self.ssh.end_sessions(&row.id);
         let result = self.provider.stop(&row.id).await;
         self.redactions
             .lock()
@@ -282,6 +283,7 @@ impl Service {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&head.id);
         self.unwatch_idle(&head.id);
+        self.ssh.end_sessions(&head.id);
         if let Err(e) = self.provider.remove(&head.id).await {
             // Not a state change: the sandbox stays `deleting` (the next delete, or the
             // reconciliation at the next start, finishes it) and says why it is still there.

@@ -20,6 +20,7 @@ mod limits;
 pub(crate) use limits::{MEMORY_MIB_RANGE, PIDS_RANGE};
 mod reconcile;
 mod setup;
+pub mod ssh_access;
 mod workspace;
 
 pub(crate) use idle::{Busy, IdleTable};

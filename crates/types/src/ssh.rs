@@ -1,0 +1,67 @@
+//! SSH access to a sandbox (`POST`/`DELETE /sandboxes/{id}/ssh`): the wire of the public Amika
+//! API's `getSSH`/`revokeSSH`, plus fields of ours (the host key's fingerprint, the port).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Optional body of `POST /sandboxes/{id}/ssh` (the public API sends none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshAccessRequest {
+    /// How long the token is valid, in seconds: 60 to 86400 (24 h); default 3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+}
+
+/// A new SSH access token for one sandbox. `Debug` hides the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SshAccess {
+    /// `ssh` arguments, split on whitespace: `-p PORT TOKEN@HOST`.
+    pub ssh_destination: String,
+    /// The token (the SSH user name). Shown once: only its hash is stored.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The sandbox's repository directory under `~/workspace` ("" without one).
+    pub repo_name: String,
+    /// The SSH endpoint's host key, as `ssh-keygen -lf` shows it (`SHA256:...`).
+    pub host_key_fingerprint: String,
+    /// The host key itself (`ssh-ed25519 AAAA...`), for a `known_hosts` line.
+    pub host_key: String,
+}
+
+impl fmt::Debug for SshAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshAccess")
+            .field("token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .field("repo_name", &self.repo_name)
+            .field("host_key_fingerprint", &self.host_key_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `DELETE /sandboxes/{id}/ssh`. `Debug` hides the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSshRequest {
+    pub token: String,
+}
+
+impl fmt::Debug for RevokeSshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RevokeSshRequest { token: [REDACTED] }")
+    }
+}
+
+/// The SSH endpoint of a server (`GET /ssh`): whether it runs, where, and its host key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SshEndpoint {
+    pub enabled: bool,
+    /// `HOST:PORT` it listens on (null when off).
+    pub listen: Option<String>,
+    pub host_key_fingerprint: Option<String>,
+    pub host_key: Option<String>,
+}
