@@ -129,9 +129,10 @@ string_enum!(
         Failed => "failed",
         Initializing => "initializing",
         Running => "running",
+        Snapshotting => "snapshotting",
         Stopped => "stopped",
         Stopping => "stopping",
-    } expected "initializing, running, stopping, stopped, failed or deleting"
+    } expected "initializing, running, stopping, stopped, snapshotting, failed or deleting"
 );
 
 string_enum!(
@@ -151,6 +152,10 @@ pub use sessions::{
 mod secret_batch;
 pub use secret_batch::{
     SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretBatchResponse, SecretBatchResult,
+};
+mod snapshot;
+pub use snapshot::{
+    CreateSnapshotRequest, SandboxSnapshot, ScrubPreview, SnapshotList, SnapshotMode, SnapshotState,
 };
 mod preset;
 pub use preset::{
@@ -463,7 +468,7 @@ pub struct CreateSandboxRequest {
     /// `xs`, `s`, `m`, `l` or `xl`: memory and process limits (see [`SandboxSize`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<SandboxSize>,
-    /// Start from this snapshot (not supported yet: must be null or absent).
+    /// Start from this snapshot (its name or id): home and workspace are the snapshot's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
     /// Minutes without exec or agent activity after which a running sandbox is stopped; 0 or

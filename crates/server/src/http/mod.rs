@@ -17,6 +17,7 @@ mod bench {
 pub mod error;
 pub mod handlers;
 pub mod presets;
+pub mod snapshots;
 pub mod web;
 
 use amika_types::ErrorCode;
@@ -70,6 +71,8 @@ impl utoipa::Modify for BearerAuth {
         agents::list_agent_sessions, agents::get_agent_session, agents::create_agent_session,
         agents::latest_agent_session, agents::update_agent_session,
         presets::list_presets, presets::install_preset, presets::remove_preset,
+        snapshots::list_snapshots, snapshots::create_snapshot, snapshots::scrub_preview,
+        snapshots::get_snapshot, snapshots::delete_snapshot,
     )
 )]
 #[derive(Debug)]
@@ -148,6 +151,7 @@ pub fn router(svc: Service) -> Router {
             "/sandboxes/{id}/sessions/latest",
             get(agents::latest_agent_session),
         )
+        .merge(snapshots::routes())
         .route("/presets", get(presets::list_presets))
         .route(
             "/presets/{name}",
