@@ -10,6 +10,7 @@
 mod agents;
 mod presets;
 mod secret_batch;
+mod snapshots;
 mod stream;
 
 use std::fmt;
