@@ -7,9 +7,10 @@
 //! links; sockets, fifos and devices are left out. While it reads, it searches every byte it
 //! archives — contents, names and link targets — for the values of a [`ScanSet`], so that the
 //! proof that no injected value is in a snapshot is made on exactly what is written (see
-//! `scan`). A restore unpacks into a fresh directory beside the home and renames it into place,
+//! `scan`), git objects decompressed too (see `git_objects`). A restore unpacks into a fresh directory beside the home and renames it into place,
 //! so a home is either complete or absent.
 
+mod git_objects;
 mod scan;
 
 use std::fs::{self, File};
@@ -126,6 +127,9 @@ impl Walk<'_> {
                 };
                 b.append_data(&mut header, &rel, &mut reader)?;
                 self.window = std::mem::take(&mut reader.window);
+                if !self.scan.is_empty() && git_objects::is_git_object(&rel) {
+                    git_objects::scan(&abs, self.scan, &mut found)?;
+                }
                 self.report.files += 1;
                 self.report.bytes += size;
                 self.record(&rel, found);
