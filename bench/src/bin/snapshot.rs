@@ -12,6 +12,7 @@
 //!   every form, encrypt, fsync, rename);
 //! - the restore: a create with `snapshot` until the sandbox is `running` (decrypt, zstd, untar
 //!   into its home, start, inject): create-from-snapshot to ready.
+//!
 //! Target: capture and restore within 1.5× of tar.
 
 use std::io::Write;
