@@ -60,6 +60,7 @@ run "scale" scale
 run "create-repo" create-repo
 run "agent-stream" agent-stream
 run "ssh" ssh
+run "snapshot" snapshot
 
 if [[ $failed -eq 0 ]]; then
   echo "test result: ok. $passed passed; 0 failed (bench smoke)"

@@ -34,6 +34,20 @@ pub fn ask_yes_no(question: &str) -> anyhow::Result<bool> {
     ))
 }
 
+/// Asks `question` on stderr and reads one line from stdin: the answer trimmed, or `default`
+/// when it is empty.
+pub fn ask_line(question: &str, default: &str) -> anyhow::Result<String> {
+    eprint!("{question} ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer from the terminal")?;
+    let answer = answer.trim();
+    Ok(if answer.is_empty() { default } else { answer }.to_string())
+}
+
 /// The confirmation rule for destructive or bulk-writing commands (DESIGN §9): `--yes` proceeds;
 /// JSON mode or a non-terminal stdin without it is an error naming the flag; otherwise ask, and
 /// a "no" aborts with an error (nothing was changed).

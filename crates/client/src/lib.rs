@@ -11,6 +11,7 @@ mod agents;
 mod presets;
 mod secret_batch;
 mod ssh;
+mod snapshots;
 mod stream;
 
 use std::fmt;

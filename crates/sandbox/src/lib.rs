@@ -33,6 +33,7 @@ pub mod keyed_lock;
 pub mod lifecycle;
 pub mod local;
 pub mod redact;
+pub mod snapshot;
 
 pub use keyed_lock::{KeyedLock, KeyedLocks};
 pub use lifecycle::{check_transition, reconcile, Operation, Reconcile, TransitionError};
@@ -326,6 +327,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     }
     /// Where the provider keeps sandbox files (for tests that scan for leaked values).
     fn root_dir(&self) -> Option<PathBuf> {
+        None
+    }
+    /// The host directory that is sandbox `id`'s `/home/amika` (its workspace inside), which a
+    /// snapshot captures while the sandbox is stopped and a restore fills before its first
+    /// start. `None`: this provider cannot snapshot.
+    fn home_dir(&self, id: &str) -> Option<PathBuf> {
+        let _ = id;
         None
     }
     /// Whether background work of the provider (starting warm sandboxes) is done; benchmarks

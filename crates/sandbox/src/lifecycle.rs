@@ -12,12 +12,17 @@
 //!  stopped ──────────► initializing ────────────► running ──stop──► stopping ──mark_stopped──► stopped
 //!  failed  ──────────►      │  └──stop──► stopping                     │
 //!                           └──mark_failed──► failed ◄──mark_failed────┘ (also from running)
-//!  any state except deleting ──delete──► deleting
+//!  any state except deleting and snapshotting ──delete──► deleting
+//!
+//!  snapshots (see the server's `snapshots`): the sandbox is stopped and its files captured
+//!  running, stopped ──snapshot──► snapshotting ──mark_stopped──► stopped (kept; restarted if it ran)
+//!                                     └──delete_snapshotted──► deleting (scrub_and_delete)
 //!
 //!  after a server restart (reconciliation, see [`reconcile`]):
 //!  initializing ──reconcile_interrupted──► failed     (the start was cut short)
 //!  running, stopping ──reconcile_lost──► stopped      (its processes were gone)
 //!  stopping, stopped, failed ──reconcile_strays──► stopped   (processes ran; they were stopped)
+//!  snapshotting ──reconcile_lost / reconcile_strays──► stopped (the capture was cut short)
 //!  deleting: the delete is finished (the sandbox goes; no state is written)
 //! ```
 
@@ -38,6 +43,10 @@ pub enum Operation {
     Delete,
     /// Run a command; needs a running sandbox and does not change the state.
     Exec,
+    /// Capture the sandbox's files into a snapshot (it is stopped for the capture).
+    Snapshot,
+    /// A `scrub_and_delete` snapshot was captured: the source sandbox goes.
+    DeleteSnapshotted,
     /// The provider finished starting the sandbox.
     MarkRunning,
     /// Starting failed, or a running sandbox was found dead when it was read.
@@ -61,6 +70,8 @@ impl Operation {
         Operation::Stop,
         Operation::Delete,
         Operation::Exec,
+        Operation::Snapshot,
+        Operation::DeleteSnapshotted,
         Operation::MarkRunning,
         Operation::MarkFailed,
         Operation::MarkStopped,
@@ -76,6 +87,8 @@ impl Operation {
             Operation::Stop => "stop",
             Operation::Delete => "delete",
             Operation::Exec => "exec in",
+            Operation::Snapshot => "snapshot",
+            Operation::DeleteSnapshotted => "delete after its snapshot a",
             Operation::MarkRunning => "mark as running a",
             Operation::MarkFailed => "mark as failed a",
             Operation::MarkStopped => "mark as stopped a",
@@ -111,6 +124,8 @@ pub fn check_transition(
             S::Deleting
         }
         (O::Exec, S::Running) => S::Running,
+        (O::Snapshot, S::Running | S::Stopped) => S::Snapshotting,
+        (O::DeleteSnapshotted, S::Snapshotting) => S::Deleting,
         (O::MarkRunning, S::Initializing) => S::Running,
         // The server marks failed from initializing (the start failed) and from running (a read
         // found the sandbox dead). Nothing marks failed from stopping or deleting any more: a
@@ -121,11 +136,12 @@ pub fn check_transition(
         // Stopping -> stopped: the stop finished. Running -> stopped has no caller any more: a
         // running sandbox whose init is gone is failed when read, and reconciliation records
         // it as `ReconcileLost`, so that its log says why. It stays allowed.
-        (O::MarkStopped, S::Stopping | S::Running) => S::Stopped,
+        // Snapshotting -> stopped: the capture ended and the sandbox is kept.
+        (O::MarkStopped, S::Stopping | S::Running | S::Snapshotting) => S::Stopped,
         (O::ReconcileInterrupted, S::Initializing) => S::Failed,
-        (O::ReconcileLost, S::Running | S::Stopping) => S::Stopped,
+        (O::ReconcileLost, S::Running | S::Stopping | S::Snapshotting) => S::Stopped,
         // Stopped -> stopped: the state stays, the error message says what was found.
-        (O::ReconcileStrays, S::Stopping | S::Stopped | S::Failed) => S::Stopped,
+        (O::ReconcileStrays, S::Stopping | S::Stopped | S::Failed | S::Snapshotting) => S::Stopped,
         _ => return Err(TransitionError { from, op }),
     };
     Ok(next)
@@ -152,8 +168,10 @@ pub fn reconcile(state: SandboxState, running: bool) -> Reconcile {
         (S::Deleting, _) => Reconcile::FinishDelete,
         (S::Running, true) | (S::Stopped | S::Failed, false) => Reconcile::Keep,
         (S::Initializing, _) => Reconcile::Record(Operation::ReconcileInterrupted),
-        (S::Running | S::Stopping, false) => Reconcile::Record(Operation::ReconcileLost),
-        (S::Stopping | S::Stopped | S::Failed, true) => {
+        (S::Running | S::Stopping | S::Snapshotting, false) => {
+            Reconcile::Record(Operation::ReconcileLost)
+        }
+        (S::Stopping | S::Stopped | S::Failed | S::Snapshotting, true) => {
             Reconcile::Record(Operation::ReconcileStrays)
         }
     }
@@ -164,7 +182,10 @@ pub fn reconcile(state: SandboxState, running: bool) -> Reconcile {
 pub fn is_transient(state: SandboxState) -> bool {
     matches!(
         state,
-        SandboxState::Initializing | SandboxState::Stopping | SandboxState::Deleting
+        SandboxState::Initializing
+            | SandboxState::Stopping
+            | SandboxState::Deleting
+            | SandboxState::Snapshotting
     )
 }
 
@@ -175,6 +196,8 @@ impl fmt::Display for Operation {
             Operation::Stop => "stop",
             Operation::Delete => "delete",
             Operation::Exec => "exec",
+            Operation::Snapshot => "snapshot",
+            Operation::DeleteSnapshotted => "delete-snapshotted",
             Operation::MarkRunning => "mark-running",
             Operation::MarkFailed => "mark-failed",
             Operation::MarkStopped => "mark-stopped",
@@ -203,59 +226,83 @@ mod tests {
             (O::Start, S::Stopped, Some(S::Initializing)),
             (O::Start, S::Failed, Some(S::Initializing)),
             (O::Start, S::Deleting, None),
+            (O::Start, S::Snapshotting, None),
             (O::Stop, S::Initializing, Some(S::Stopping)),
             (O::Stop, S::Running, Some(S::Stopping)),
             (O::Stop, S::Stopping, None),
             (O::Stop, S::Stopped, None),
             (O::Stop, S::Failed, None),
             (O::Stop, S::Deleting, None),
+            (O::Stop, S::Snapshotting, None),
             (O::Delete, S::Initializing, Some(S::Deleting)),
             (O::Delete, S::Running, Some(S::Deleting)),
             (O::Delete, S::Stopping, Some(S::Deleting)),
             (O::Delete, S::Stopped, Some(S::Deleting)),
             (O::Delete, S::Failed, Some(S::Deleting)),
             (O::Delete, S::Deleting, None),
+            (O::Delete, S::Snapshotting, None),
             (O::Exec, S::Initializing, None),
             (O::Exec, S::Running, Some(S::Running)),
             (O::Exec, S::Stopping, None),
             (O::Exec, S::Stopped, None),
             (O::Exec, S::Failed, None),
             (O::Exec, S::Deleting, None),
+            (O::Exec, S::Snapshotting, None),
+            (O::Snapshot, S::Initializing, None),
+            (O::Snapshot, S::Running, Some(S::Snapshotting)),
+            (O::Snapshot, S::Stopping, None),
+            (O::Snapshot, S::Stopped, Some(S::Snapshotting)),
+            (O::Snapshot, S::Failed, None),
+            (O::Snapshot, S::Deleting, None),
+            (O::Snapshot, S::Snapshotting, None),
+            (O::DeleteSnapshotted, S::Initializing, None),
+            (O::DeleteSnapshotted, S::Running, None),
+            (O::DeleteSnapshotted, S::Stopping, None),
+            (O::DeleteSnapshotted, S::Stopped, None),
+            (O::DeleteSnapshotted, S::Failed, None),
+            (O::DeleteSnapshotted, S::Deleting, None),
+            (O::DeleteSnapshotted, S::Snapshotting, Some(S::Deleting)),
             (O::MarkRunning, S::Initializing, Some(S::Running)),
             (O::MarkRunning, S::Running, None),
             (O::MarkRunning, S::Stopping, None),
             (O::MarkRunning, S::Stopped, None),
             (O::MarkRunning, S::Failed, None),
+            (O::MarkRunning, S::Snapshotting, None),
             (O::MarkRunning, S::Deleting, None),
             (O::MarkFailed, S::Initializing, Some(S::Failed)),
             (O::MarkFailed, S::Running, Some(S::Failed)),
             (O::MarkFailed, S::Stopping, Some(S::Failed)),
             (O::MarkFailed, S::Stopped, None),
             (O::MarkFailed, S::Failed, None),
+            (O::MarkFailed, S::Snapshotting, None),
             (O::MarkFailed, S::Deleting, Some(S::Failed)),
             (O::MarkStopped, S::Initializing, None),
             (O::MarkStopped, S::Running, Some(S::Stopped)),
             (O::MarkStopped, S::Stopping, Some(S::Stopped)),
             (O::MarkStopped, S::Stopped, None),
             (O::MarkStopped, S::Failed, None),
+            (O::MarkStopped, S::Snapshotting, Some(S::Stopped)),
             (O::MarkStopped, S::Deleting, None),
             (O::ReconcileInterrupted, S::Initializing, Some(S::Failed)),
             (O::ReconcileInterrupted, S::Running, None),
             (O::ReconcileInterrupted, S::Stopping, None),
             (O::ReconcileInterrupted, S::Stopped, None),
             (O::ReconcileInterrupted, S::Failed, None),
+            (O::ReconcileInterrupted, S::Snapshotting, None),
             (O::ReconcileInterrupted, S::Deleting, None),
             (O::ReconcileLost, S::Initializing, None),
             (O::ReconcileLost, S::Running, Some(S::Stopped)),
             (O::ReconcileLost, S::Stopping, Some(S::Stopped)),
             (O::ReconcileLost, S::Stopped, None),
             (O::ReconcileLost, S::Failed, None),
+            (O::ReconcileLost, S::Snapshotting, Some(S::Stopped)),
             (O::ReconcileLost, S::Deleting, None),
             (O::ReconcileStrays, S::Initializing, None),
             (O::ReconcileStrays, S::Running, None),
             (O::ReconcileStrays, S::Stopping, Some(S::Stopped)),
             (O::ReconcileStrays, S::Stopped, Some(S::Stopped)),
             (O::ReconcileStrays, S::Failed, Some(S::Stopped)),
+            (O::ReconcileStrays, S::Snapshotting, Some(S::Stopped)),
             (O::ReconcileStrays, S::Deleting, None),
         ];
         assert_eq!(table.len(), O::ALL.len() * S::ALL.len());
@@ -319,6 +366,8 @@ mod tests {
             (S::Failed, true, Some(S::Stopped)),
             (S::Deleting, false, None),
             (S::Deleting, true, None),
+            (S::Snapshotting, false, Some(S::Stopped)),
+            (S::Snapshotting, true, Some(S::Stopped)),
         ];
         assert_eq!(expected.len(), S::ALL.len() * 2);
         for &(state, running, after) in expected {

@@ -276,6 +276,11 @@ impl Provider for LocalProvider {
         Some(self.root_dir.clone())
     }
 
+    fn home_dir(&self, id: &str) -> Option<PathBuf> {
+        check_id(id).ok()?;
+        Some(self.sandbox_dir(id).join("home"))
+    }
+
     fn is_settled(&self) -> bool {
         self.pool.is_settled()
     }

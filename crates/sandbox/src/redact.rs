@@ -112,7 +112,7 @@ impl RedactionSet {
 /// hold every token as a plain `String` (and free it unzeroized). serde_json itself only copies
 /// a string into its (unzeroized) scratch buffer when the string has escapes, which tokens do
 /// not.
-fn document_strings(doc: &[u8]) -> Vec<Zeroizing<String>> {
+pub(crate) fn document_strings(doc: &[u8]) -> Vec<Zeroizing<String>> {
     let mut found = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(doc);
     match LongStrings(&mut found)

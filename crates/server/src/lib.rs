@@ -170,6 +170,9 @@ pub async fn open(config: ServerConfig) -> Result<Opened, StartError> {
     for change in service.reconcile_sandboxes().await? {
         tracing::info!("reconcile: {change}");
     }
+    for change in service.reconcile_snapshots().await? {
+        tracing::info!("reconcile: {change}");
+    }
     install_presets(&service).await?;
     tokio::spawn(service.clone().watch_idle_sandboxes());
     tokio::spawn(service.clone().watch_disk_usage());

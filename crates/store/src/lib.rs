@@ -234,6 +234,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_agent_turn(&self, id: &str) -> Result<AgentTurnRow>;
     /// A session's turns, oldest first.
     async fn list_agent_turns(&self, session_id: &str) -> Result<Vec<AgentTurnRow>>;
+
+    // ---- snapshots
+    /// A name taken by the same user is a [`StoreError::Conflict`].
+    async fn insert_snapshot(&self, row: &SnapshotRow) -> Result<()>;
+    /// State, error, size and wrapped key (the rest never changes).
+    async fn update_snapshot(&self, row: &SnapshotRow) -> Result<()>;
+    async fn get_snapshot(&self, id: &str) -> Result<SnapshotRow>;
+    async fn get_snapshot_by_name(&self, user_id: &str, name: &str) -> Result<SnapshotRow>;
+    /// A user's snapshots, newest first.
+    async fn list_snapshots(&self, user_id: &str) -> Result<Vec<SnapshotRow>>;
+    /// Every snapshot (reconciliation after a restart).
+    async fn list_all_snapshots(&self) -> Result<Vec<SnapshotRow>>;
+    async fn delete_snapshot(&self, id: &str) -> Result<()>;
 }
 
 /// Open (creating if needed) and migrate the store named by `url`:

@@ -245,6 +245,9 @@ impl SandboxOptions {
 /// Where a sandbox's workspace came from and what was done to it before it ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkspaceRecord {
+    /// The snapshot the sandbox was started from (as the create named it), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// The repository, when the workspace holds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<RepoRecord>,
@@ -263,6 +266,30 @@ pub struct RepoRecord {
     pub name: String,
     pub branch: Option<String>,
     pub commit: Option<String>,
+}
+
+/// A snapshot: its archive lives in the data dir, encrypted under its own data key, stored
+/// here wrapped (`sealed.wrapped_key`; `sealed.ciphertext` stays empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub mode: amika_types::SnapshotMode,
+    pub state: amika_types::SnapshotState,
+    pub error_message: Option<String>,
+    pub provider: String,
+    pub source_sandbox_id: Option<String>,
+    pub source_sandbox_name: Option<String>,
+    pub repo: Option<RepoRecord>,
+    pub preset: Option<String>,
+    pub size: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sealed: Sealed,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use amika_store::{
     AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectedCredentialRef,
-    InjectedSecretRef, InjectionRecord, OrgRow, SandboxOptions, SandboxRow, Sealed, SealedRef,
-    SealedTable, SecretRow, Store, StoreError, UserRow,
+    InjectedSecretRef, InjectionRecord, OrgRow, RepoRecord, SandboxOptions, SandboxRow, Sealed,
+    SealedRef, SealedTable, SecretRow, SnapshotRow, Store, StoreError, UserRow,
 };
 use amika_types::{
     AgentCredentialRef, AgentJobState, AgentKind, AgentSessionStatus, CredentialType, NetworkMode,
     ResolutionOutcome, ResolutionSource, ResolvedAgentCredential, SandboxState, Scope,
+    SnapshotMode, SnapshotState,
 };
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use serde_json::json;
@@ -1072,6 +1073,86 @@ async fn story(store: Arc<dyn Store>) {
     );
 
     agent_sessions_story(store.as_ref()).await;
+    snapshots_story(store.as_ref()).await;
+}
+
+/// Snapshots: a name per user, updates of state/size/key only, listing per user newest first.
+async fn snapshots_story(store: &dyn Store) {
+    let o = org("org_snap", "snap-org");
+    store.create_org(&o).await.unwrap();
+    let (ann, bob) = (
+        user("u_ann", &o, "ann", false),
+        user("u_bob", &o, "bob", false),
+    );
+    for u in [&ann, &bob] {
+        store.create_user(u).await.unwrap();
+    }
+    let row = |id: &str, owner: &UserRow, name: &str, created: i64| SnapshotRow {
+        id: id.into(),
+        org_id: owner.org_id.clone(),
+        user_id: owner.id.clone(),
+        name: name.into(),
+        description: Some("prepared".into()),
+        mode: SnapshotMode::ScrubAndDelete,
+        state: SnapshotState::Capturing,
+        error_message: None,
+        provider: "local".into(),
+        source_sandbox_id: Some("sbx_1".into()),
+        source_sandbox_name: Some("dev".into()),
+        repo: Some(RepoRecord {
+            url: Some("https://example.com/r.git".into()),
+            name: "r".into(),
+            branch: Some("main".into()),
+            commit: None,
+        }),
+        preset: None,
+        size: Some("m".into()),
+        size_bytes: None,
+        sealed: Sealed {
+            kek_id: "kek-1".into(),
+            wrapped_key: b"wrapped".to_vec(),
+            ciphertext: Vec::new(),
+        },
+        created_at: at(created),
+        updated_at: at(created),
+    };
+    let first = row("snap_1", &ann, "base", 1);
+    store.insert_snapshot(&first).await.unwrap();
+    store
+        .insert_snapshot(&row("snap_2", &ann, "later", 2))
+        .await
+        .unwrap();
+    // Another user may use the same name; the same user may not.
+    store
+        .insert_snapshot(&row("snap_3", &bob, "base", 3))
+        .await
+        .unwrap();
+    assert_conflict(
+        store.insert_snapshot(&row("snap_4", &ann, "base", 4)).await,
+        "a snapshot named \"base\" already exists",
+    );
+    assert_eq!(store.get_snapshot("snap_1").await.unwrap(), first);
+    let mut active = first.clone();
+    active.state = SnapshotState::Active;
+    active.size_bytes = Some(12_345);
+    active.updated_at = at(5);
+    store.update_snapshot(&active).await.unwrap();
+    assert_eq!(
+        store.get_snapshot_by_name("u_ann", "base").await.unwrap(),
+        active
+    );
+    let names: Vec<String> = store
+        .list_snapshots("u_ann")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(names, ["snap_2", "snap_1"]);
+    assert_eq!(store.list_all_snapshots().await.unwrap().len(), 3);
+    store.delete_snapshot("snap_1").await.unwrap();
+    assert_not_found(store.get_snapshot("snap_1").await, "snapshot");
+    assert_not_found(store.delete_snapshot("snap_1").await, "snapshot");
 }
 
 fn agent_session(id: &str, sandbox: &str, agent: AgentKind, updated: i64) -> AgentSessionRow {
@@ -1406,7 +1487,8 @@ async fn story_sqlite() {
 
     // Reopening migrates nothing twice and finds everything where it was left.
     let reopened = amika_store::connect(&url).await.unwrap();
-    assert_eq!(reopened.count_users().await.unwrap(), 4);
+    // 4 users of the main story, 2 of the snapshots'.
+    assert_eq!(reopened.count_users().await.unwrap(), 6);
 
     use sqlx::Connection;
     let raw = sqlx::SqliteConnection::connect(&url).await.unwrap();

@@ -129,9 +129,10 @@ string_enum!(
         Failed => "failed",
         Initializing => "initializing",
         Running => "running",
+        Snapshotting => "snapshotting",
         Stopped => "stopped",
         Stopping => "stopping",
-    } expected "initializing, running, stopping, stopped, failed or deleting"
+    } expected "initializing, running, stopping, stopped, snapshotting, failed or deleting"
 );
 
 string_enum!(
@@ -154,6 +155,10 @@ pub use secret_batch::{
 };
 mod ssh;
 pub use ssh::{RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint};
+mod snapshot;
+pub use snapshot::{
+    CreateSnapshotRequest, SandboxSnapshot, ScrubPreview, SnapshotList, SnapshotMode, SnapshotState,
+};
 mod preset;
 pub use preset::{
     AgentPermission, Preset, PresetInstallEvent, PresetInstallEventKind, PresetList, PresetRemoval,
@@ -465,7 +470,7 @@ pub struct CreateSandboxRequest {
     /// `xs`, `s`, `m`, `l` or `xl`: memory and process limits (see [`SandboxSize`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<SandboxSize>,
-    /// Start from this snapshot (not supported yet: must be null or absent).
+    /// Start from this snapshot (its name or id): home and workspace are the snapshot's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
     /// Minutes without exec or agent activity after which a running sandbox is stopped; 0 or

@@ -40,7 +40,7 @@ pub struct Aad<'a> {
 impl Aad<'_> {
     /// Unambiguous encoding: every string is length-prefixed, so no two distinct `Aad`s (or
     /// domains, or KEK ids) encode to the same bytes.
-    fn encode(&self, domain: &str, kek_id: &str) -> Vec<u8> {
+    pub(crate) fn encode(&self, domain: &str, kek_id: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         out.extend_from_slice(b"amika-v1");
         for part in [self.org_id, self.owner, self.object_id] {
@@ -160,11 +160,15 @@ impl Vault {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn wrap(&self, data_key: &[u8; DATA_KEY_LEN], aad: &Aad) -> Result<Vec<u8>, VaultError> {
+    pub(crate) fn wrap(
+        &self,
+        data_key: &[u8; DATA_KEY_LEN],
+        aad: &Aad,
+    ) -> Result<Vec<u8>, VaultError> {
         encrypt(&self.wrap_key, data_key, &aad.encode("dek", self.kek_id()))
     }
 
-    fn unwrap(
+    pub(crate) fn unwrap(
         &self,
         sealed: &Sealed,
         aad: &Aad,

@@ -18,6 +18,7 @@ mod envelope;
 mod error;
 mod key;
 mod secret;
+mod stream;
 
 pub use envelope::{Aad, Sealed, Vault};
 pub use error::VaultError;
@@ -26,3 +27,4 @@ pub use key::{
     KEY_FILE_NAME, MASTER_KEY_ENV,
 };
 pub use secret::SecretString;
+pub use stream::{OpeningReader, SealingWriter, StreamKey, CHUNK_LEN};

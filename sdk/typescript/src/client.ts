@@ -59,7 +59,12 @@ import { fromWire, normalizeCredentialType, toWire } from "./wire.js";
 import { readAgentEvents, type AgentStreamEvent, type AgentStreamOptions } from "./stream.js";
 import { followPresetInstall } from "./presets.js";
 import type {
+  CreateSandboxSnapshotInput,
   InstallPresetOptions,
+  ListSandboxSnapshotsOptions,
+  SandboxSnapshot,
+  ScrubPreview,
+  SnapshotList,
   Preset,
   PresetList,
   PresetRemoval,
@@ -750,6 +755,41 @@ export class AmikaClient {
   /** Newest first. Events never carry a value. */
   listAuditEvents(options: ListAuditEventsOptions = {}): Promise<AuditEvent[]> {
     return this.#call("get", "/api/v0beta1/audit-events", {}, { query: { limit: options.limit } });
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /** The caller's snapshots, newest first (`items`), optionally of one source sandbox. */
+  listSandboxSnapshots(options: ListSandboxSnapshotsOptions = {}): Promise<SnapshotList> {
+    return this.#call("get", "/api/v0beta1/sandbox-snapshots", {}, {
+      query: { source_sandbox_id: options.sourceSandboxId, repository_id: options.repositoryId },
+    });
+  }
+
+  /**
+   * Capture a sandbox. Answers at once with the snapshot `capturing` (the sandbox is
+   * `snapshotting`); poll `getSandboxSnapshot` until `active` or `failed`. A refused scrub is
+   * `failed`, its `errorMessage` naming the files and secrets found (never a value).
+   */
+  createSandboxSnapshot(input: CreateSandboxSnapshotInput): Promise<SandboxSnapshot> {
+    return this.#call("post", "/api/v0beta1/sandbox-snapshots", {}, { body: input });
+  }
+
+  getSandboxSnapshot(ref: string): Promise<SandboxSnapshot> {
+    return this.#call("get", "/api/v0beta1/sandbox-snapshots/{ref}", { ref });
+  }
+
+  /** What a `scrub_and_delete` capture of the sandbox removes: files and env var names. */
+  getSandboxScrubPreview(sandbox: string): Promise<ScrubPreview> {
+    return this.#call("get", "/api/v0beta1/sandbox-snapshots/scrub-preview", {}, {
+      query: { sandbox, by: "ref" },
+    });
+  }
+
+  async deleteSandboxSnapshot(ref: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/sandbox-snapshots/{ref}", { ref }, {
+      query: { by: "ref" },
+    });
   }
 
   // ---------------------------------------------------------------- presets

@@ -313,7 +313,7 @@ export interface CreateSandboxInput {
   preset?: string;
   /** Memory and process limits by size. */
   size?: SandboxSize;
-  /** Starting from a snapshot is not supported yet: leave it out or null. */
+  /** Start from this snapshot (its name or id): home and workspace are the snapshot's. */
   snapshot?: string | null;
   /** Minutes without exec or agent activity after which the sandbox is stopped; 0: never. */
   autoStopInterval?: number;
@@ -676,6 +676,65 @@ export interface SshAccess {
 export interface GetSSHOptions {
   /** The token's lifetime in seconds (60 to 86400; default 3600). */
   ttlSecs?: number;
+// ------------------------------------------------------------------ snapshots
+
+/** How a snapshot is taken: `scrub_and_delete` (default: injected credentials removed, and the
+ * capture refused when an injected value is still in the sandbox's files; the source is
+ * deleted once captured) or `full` (as is: unsafe; the source is kept). */
+export type SnapshotMode = Schemas["SnapshotMode"];
+export type SnapshotState = Schemas["SnapshotState"];
+
+/** A snapshot: a sandbox's home and workspace, captured encrypted, to start sandboxes from. */
+export interface SandboxSnapshot {
+  id: string;
+  /** Its slug (the name it was created with): what `createSandbox({ snapshot })` takes. */
+  snapshot: string;
+  provider: string;
+  description: string | null;
+  mode: SnapshotMode;
+  sourceSandboxId: string | null;
+  sourceSandboxName: string | null;
+  repositoryId: string | null;
+  repoName: string | null;
+  repoUrl: string | null;
+  branch: string | null;
+  baseSnapshot: string | null;
+  sandboxPreset: string | null;
+  sandboxSize: string | null;
+  /** `capturing`, then `active` or `failed` (with `errorMessage`). */
+  state: SnapshotState;
+  errorMessage: string | null;
+  /** Bytes of the encrypted archive, once captured. */
+  sizeBytes: number | null;
+  userId: string;
+  orgId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** `listSandboxSnapshots`. */
+export interface SnapshotList {
+  items: SandboxSnapshot[];
+}
+
+export interface ListSandboxSnapshotsOptions {
+  /** Only snapshots of this source sandbox (its id or name). */
+  sourceSandboxId?: string;
+  repositoryId?: string;
+}
+
+export interface CreateSandboxSnapshotInput {
+  /** The sandbox to capture: its name or id. */
+  sandboxRef: string;
+  name: string;
+  description?: string;
+  mode?: SnapshotMode;
+}
+
+/** What a `scrub_and_delete` capture removes, by path and name (never a value). */
+export interface ScrubPreview {
+  files: string[];
+  envVars: string[];
 }
 
 // ================================================================== Checks
@@ -755,6 +814,16 @@ type Checks = [
     >
   >,
   Assert<IsOutput<Sandbox, Schemas["Sandbox"]>>,
+  Assert<IsOutput<SandboxSnapshot, Schemas["SandboxSnapshot"]>>,
+  Assert<IsOutput<SnapshotList, Schemas["SnapshotList"]>>,
+  Assert<IsOutput<ScrubPreview, Schemas["ScrubPreview"]>>,
+  Assert<IsInput<CreateSandboxSnapshotInput, Schemas["CreateSnapshotRequest"]>>,
+  Assert<
+    Equals<
+      keyof Camelize<NonNullable<operations["list_snapshots"]["parameters"]["query"]>>,
+      keyof ListSandboxSnapshotsOptions
+    >
+  >,
   Assert<IsOutput<ResolvedAgentCredential, Schemas["ResolvedAgentCredential"]>>,
   Assert<IsOutput<ResolutionPreview, Schemas["ResolutionPreview"]>>,
   Assert<IsOutput<RepoConfigApplied, Schemas["RepoConfigApplied"]>>,

@@ -14,6 +14,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod sessions;
+pub mod snapshot;
 pub mod up;
 
 use std::process::ExitCode;
@@ -62,6 +63,9 @@ pub enum Command {
     /// update, remove.
     #[command(subcommand)]
     Preset(preset::PresetCommand),
+    /// Capture a prepared sandbox and start new ones from it: create, list, get, delete.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
 }
 
 /// What the hand-written `Debug` of an argument struct shows instead of a value it carries.
@@ -108,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sandbox(cmd) => return sandbox::run(&ctx, cmd).await,
         Command::Audit(args) => audit::run(&ctx, args).await?,
         Command::Preset(cmd) => preset::run(&ctx, cmd).await?,
+        Command::Snapshot(cmd) => snapshot::run(&ctx, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ mod openapi_constraints;
 mod openapi_errors;
 pub mod presets;
 pub mod ssh;
+pub mod snapshots;
 pub mod web;
 
 use amika_types::ErrorCode;
@@ -76,6 +77,8 @@ impl utoipa::Modify for BearerAuth {
         agents::latest_agent_session, agents::update_agent_session,
         presets::list_presets, presets::install_preset, presets::remove_preset,
         ssh::create_ssh_access, ssh::revoke_ssh_access, ssh::get_ssh_endpoint,
+        snapshots::list_snapshots, snapshots::create_snapshot, snapshots::scrub_preview,
+        snapshots::get_snapshot, snapshots::delete_snapshot,
     )
 )]
 #[derive(Debug)]
@@ -159,6 +162,7 @@ pub fn router(svc: Service) -> Router {
             "/sandboxes/{id}/sessions/latest",
             get(agents::latest_agent_session),
         )
+        .merge(snapshots::routes())
         .route("/presets", get(presets::list_presets))
         .route(
             "/presets/{name}",

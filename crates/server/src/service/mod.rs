@@ -15,6 +15,7 @@ pub mod sandboxes;
 pub mod sealing;
 pub mod secret_batch;
 pub mod secrets;
+pub mod snapshots;
 pub mod validate;
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use amika_store::{CredentialRow, SealedRef, SealedTable, SecretRow, Store, Store
 use amika_types::AgentKind;
 use amika_vault::{Aad, KeySource, MasterKey};
 
-pub use amika_vault::{SecretString, Vault, VaultError};
+pub use amika_vault::{OpeningReader, SealingWriter, SecretString, StreamKey, Vault, VaultError};
 
 use super::{Result, Service, ServiceError};
 use crate::StartError;
@@ -119,7 +119,37 @@ fn unreadable(e: VaultError, what: &str, name: &str) -> ServiceError {
     }
 }
 
+/// AAD field of a snapshot archive's data key and chunks.
+const SNAPSHOT_FIELD: &str = "snapshot.archive";
+
+/// A snapshot archive's AAD: its org, owner and id (DESIGN §11).
+pub(crate) fn snapshot_aad(row: &amika_store::SnapshotRow) -> Aad<'_> {
+    Aad {
+        org_id: &row.org_id,
+        owner: &row.user_id,
+        object_id: &row.id,
+        version: 0,
+        field: SNAPSHOT_FIELD,
+    }
+}
+
 impl Service {
+    /// A fresh data key for snapshot `row`'s archive; its wrapped form goes on the row.
+    pub(crate) fn new_snapshot_key(
+        &self,
+        row: &amika_store::SnapshotRow,
+    ) -> Result<(StreamKey, amika_store::Sealed)> {
+        Ok(self.sealing.0.new_stream_key(&snapshot_aad(row))?)
+    }
+
+    /// The data key of snapshot `row`'s archive.
+    pub(crate) fn open_snapshot_key(&self, row: &amika_store::SnapshotRow) -> Result<StreamKey> {
+        Ok(self
+            .sealing
+            .0
+            .open_stream_key(&row.sealed, &snapshot_aad(row))?)
+    }
+
     /// Seal `value` as `row`'s value. The row's id, owner and version must be final: they are
     /// the AAD.
     pub(crate) fn seal_secret(&self, row: &mut SecretRow, value: &SecretString) -> Result<()> {

@@ -17,6 +17,7 @@ mod credentials;
 mod sandboxes;
 mod secrets;
 pub(crate) mod ssh_tokens;
+mod snapshots;
 mod vault;
 
 use amika_types::{AgentKind, SandboxState};
@@ -25,7 +26,7 @@ use chrono::{DateTime, Utc};
 use crate::backend::Backend;
 use crate::{
     AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectionRecord, OrgRow,
-    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, Store, UserRow,
+    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, SnapshotRow, Store, UserRow,
 };
 
 #[async_trait::async_trait]
@@ -281,5 +282,28 @@ impl<B: Backend> Store for B {
     }
     async fn list_agent_turns(&self, session_id: &str) -> Result<Vec<AgentTurnRow>> {
         agents::list_agent_turns(self, session_id).await
+    }
+
+    // ---- snapshots
+    async fn insert_snapshot(&self, row: &SnapshotRow) -> Result<()> {
+        snapshots::insert_snapshot(self, row).await
+    }
+    async fn update_snapshot(&self, row: &SnapshotRow) -> Result<()> {
+        snapshots::update_snapshot(self, row).await
+    }
+    async fn get_snapshot(&self, id: &str) -> Result<SnapshotRow> {
+        snapshots::get_snapshot(self, id).await
+    }
+    async fn get_snapshot_by_name(&self, user_id: &str, name: &str) -> Result<SnapshotRow> {
+        snapshots::get_snapshot_by_name(self, user_id, name).await
+    }
+    async fn list_snapshots(&self, user_id: &str) -> Result<Vec<SnapshotRow>> {
+        snapshots::list_snapshots(self, user_id).await
+    }
+    async fn list_all_snapshots(&self) -> Result<Vec<SnapshotRow>> {
+        snapshots::list_all_snapshots(self).await
+    }
+    async fn delete_snapshot(&self, id: &str) -> Result<()> {
+        snapshots::delete_snapshot(self, id).await
     }
 }

@@ -163,6 +163,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/sandbox-snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's snapshots, newest first. */
+        get: operations["list_snapshots"];
+        put?: never;
+        /**
+         * Capture a sandbox (202, state `capturing`; poll the snapshot until `active` or `failed`).
+         *     The sandbox is `snapshotting` meanwhile. `scrub_and_delete` (the default) refuses to
+         *     capture when an injected value is still in its files (the snapshot fails naming them) and
+         *     deletes the sandbox once captured; `full` keeps everything (unsafe) and keeps the sandbox.
+         */
+        post: operations["create_snapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandbox-snapshots/scrub-preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a `scrub_and_delete` capture of the sandbox removes: its injected credential files and
+         *     env vars, by path and name (never a value).
+         */
+        get: operations["scrub_preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/sandbox-snapshots/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_snapshot"];
+        put?: never;
+        post?: never;
+        /** Delete a snapshot and its archive (not while it is capturing). */
+        delete: operations["delete_snapshot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/sandboxes": {
         parameters: {
             query?: never;
@@ -1006,7 +1066,7 @@ export interface components {
             size?: null | components["schemas"]["SandboxSize"];
             /** @description Run no setup script at all. */
             skip_setup_script?: boolean;
-            /** @description Start from this snapshot (not supported yet: must be null or absent). */
+            /** @description Start from this snapshot (its name or id): home and workspace are the snapshot's. */
             snapshot?: string | null;
             /** @description A repository the client uploaded (`POST /workspace-uploads`), used instead of `repo_url`. */
             workspace_upload?: string | null;
@@ -1029,6 +1089,18 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** @description `POST /sandbox-snapshots`. */
+        CreateSnapshotRequest: {
+            description?: string | null;
+            mode?: null | components["schemas"]["SnapshotMode"];
+            /**
+             * @description The snapshot's name: 1 to 63 characters, letters, digits, `-`, `_`, `.`, starting with a
+             *     letter or digit.
+             */
+            name: string;
+            /** @description The sandbox to capture: its id or name. */
+            sandbox_ref: string;
         };
         CreateUserRequest: {
             is_admin?: boolean;
@@ -1097,7 +1169,7 @@ export interface components {
          *     repairs it.
          * @enum {string}
          */
-        ErrorCode: "agent_auth_failed" | "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "over_limit" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "sandbox_limit_reached" | "secret_exists" | "secret_not_found" | "session_busy" | "unauthorized" | "unknown_kind" | "unsupported_media_type" | "value_unreadable";
+        ErrorCode: "agent_auth_failed" | "agent_credential_not_found" | "agent_credential_skipped" | "agent_credential_type_mismatch" | "agent_mismatch" | "conflict" | "credential_exists" | "forbidden" | "internal" | "invalid_agent_credentials" | "invalid_name" | "invalid_oauth_json" | "invalid_repo_config" | "invalid_request" | "invalid_state" | "invalid_value" | "malformed_json" | "method_not_allowed" | "not_found" | "org_not_found" | "over_limit" | "payload_too_large" | "provider_unavailable" | "repository_unavailable" | "sandbox_exists" | "sandbox_limit_reached" | "secret_exists" | "secret_not_found" | "secrets_in_snapshot" | "session_busy" | "snapshot_exists" | "unauthorized" | "unknown_kind" | "unsupported_media_type" | "value_unreadable";
         /** @description One field of the request that an error concerns, with the error's code and message. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -1360,16 +1432,62 @@ export interface components {
          * @enum {string}
          */
         SandboxSize: "xs" | "s" | "m" | "l" | "xl";
+        /** @description A snapshot. Keys of the reference that do not apply here are present and null. */
+        SandboxSnapshot: {
+            base_snapshot?: string | null;
+            branch?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            description?: string | null;
+            error_message?: string | null;
+            /** @description Its id (`snap_...`). */
+            id: string;
+            mode: components["schemas"]["SnapshotMode"];
+            org_id: string;
+            provider: string;
+            /** @description The repository's directory under `~/workspace`, when the source had one. */
+            repo_name?: string | null;
+            repo_url?: string | null;
+            repository_id?: string | null;
+            sandbox_preset?: string | null;
+            sandbox_size?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes of the encrypted archive (null until captured).
+             */
+            size_bytes?: number | null;
+            /**
+             * @description Its slug: the name given at creation, unique per user; what `snapshot` of a sandbox
+             *     create and `/sandbox-snapshots/{ref}` take (the id works too).
+             */
+            snapshot: string;
+            source_sandbox_id?: string | null;
+            source_sandbox_name?: string | null;
+            state: components["schemas"]["SnapshotState"];
+            /** Format: date-time */
+            updated_at: string;
+            user_id: string;
+        };
         /**
          * @description Lifecycle of a sandbox. `running` is the ready state clients wait for.
          * @enum {string}
          */
-        SandboxState: "deleting" | "failed" | "initializing" | "running" | "stopped" | "stopping";
+        SandboxState: "deleting" | "failed" | "initializing" | "running" | "snapshotting" | "stopped" | "stopping";
         /**
          * @description Who can see a secret or credential: its owner only, or every member of the org.
          * @enum {string}
          */
         Scope: "user" | "org";
+        /**
+         * @description `GET /sandbox-snapshots/scrub-preview?sandbox=REF`: what a `scrub_and_delete` capture of the
+         *     sandbox removes, by path and name only (never a value).
+         */
+        ScrubPreview: {
+            /** @description Injected env vars (secrets and agent keys). */
+            env_vars: string[];
+            /** @description Injected credential files, as paths in the sandbox (`/home/amika/.claude/.credentials.json`). */
+            files: string[];
+        };
         /**
          * @description What a batch did to one secret.
          * @enum {string}
@@ -1430,6 +1548,24 @@ export interface components {
             started_at?: string | null;
             state: string;
         };
+        /** @description `GET /sandbox-snapshots`. */
+        SnapshotList: {
+            items: components["schemas"]["SandboxSnapshot"][];
+        };
+        /**
+         * @description How a snapshot is taken. `scrub_and_delete` (the default) removes every injected
+         *     credential file and env var, refuses to capture when any injected value is still found in
+         *     what would be captured, and deletes the source sandbox once captured; `full` captures as
+         *     is (unsafe: whatever the agent wrote down is kept) and keeps the source.
+         * @enum {string}
+         */
+        SnapshotMode: "full" | "scrub_and_delete";
+        /**
+         * @description Lifecycle of a snapshot: `capturing` until its archive is complete, then `active`;
+         *     `failed` (with `error_message`) when the capture was refused or broke.
+         * @enum {string}
+         */
+        SnapshotState: "active" | "capturing" | "failed";
         /** @description A new SSH access token for one sandbox. `Debug` hides the token. */
         SshAccess: {
             /** Format: date-time */
@@ -2113,6 +2249,330 @@ export interface operations {
             };
             /** @description unknown preset (the message lists them) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_snapshots: {
+        parameters: {
+            query?: {
+                /** @description Only snapshots of this source sandbox (its id or name). */
+                source_sandbox_id?: string;
+                /** @description Only snapshots of this repository (amika keeps no repository ids: none match). */
+                repository_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_snapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSnapshotRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxSnapshot"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scrub_preview: {
+        parameters: {
+            query: {
+                /** @description The sandbox (its name or id). */
+                sandbox: string;
+                by?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScrubPreview"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_snapshot: {
+        parameters: {
+            query?: {
+                by?: string;
+            };
+            header?: never;
+            path: {
+                /** @description snapshot name or id */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxSnapshot"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_snapshot: {
+        parameters: {
+            query?: {
+                by?: string;
+            };
+            header?: never;
+            path: {
+                /** @description snapshot name or id */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OkStatus"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3451,6 +3911,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3461,6 +3930,33 @@ export interface operations {
             };
             /** @description the sandbox is not running */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3501,8 +3997,53 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description no such sandbox, or no such token of it */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4414,6 +4955,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SshEndpoint"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -79,6 +79,10 @@ pub struct CreateArgs {
     /// A preset of this server (a named set of tools), e.g. coder.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
+    /// Start from this snapshot (`amika snapshot list`): its home and workspace, repository
+    /// included; no repository of the current directory is sent.
+    #[arg(long, value_name = "SNAP", conflicts_with_all = ["git", "no_git", "with_changes", "branch", "new_branch"])]
+    pub snapshot: Option<String>,
     /// Memory and process limits: xs (512 MiB), s (1 GiB), m (2 GiB), l (4 GiB) or xl (8 GiB);
     /// --memory and --pids override them.
     #[arg(long, value_name = "SIZE")]
@@ -141,6 +145,7 @@ pub fn build_request(args: &CreateArgs) -> anyhow::Result<CreateSandboxRequest> 
         ("--new-branch", &args.new_branch),
         ("--git-credential", &args.git_credential),
         ("--preset", &args.preset),
+        ("--snapshot", &args.snapshot),
     ] {
         if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
             let what = if flag == "--name" {
@@ -176,6 +181,7 @@ pub fn build_request(args: &CreateArgs) -> anyhow::Result<CreateSandboxRequest> 
         setup_timeout_secs: args.setup_timeout,
         preset: args.preset.clone(),
         size: args.size,
+        snapshot: args.snapshot.clone(),
         auto_stop_interval: args.auto_stop,
         auto_delete_interval: args.auto_delete,
         ..Default::default()

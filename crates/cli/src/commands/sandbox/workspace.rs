@@ -36,7 +36,8 @@ pub enum WorkspaceChoice {
 /// Which repository the flags and `cwd` ask for. Runs git locally (to find the checkout) but
 /// sends nothing; every combination of flags that cannot work is refused here.
 pub fn choose(args: &CreateArgs, cwd: &Path) -> anyhow::Result<WorkspaceChoice> {
-    if args.no_git {
+    // A snapshot brings its own workspace.
+    if args.no_git || args.snapshot.is_some() {
         return Ok(WorkspaceChoice::Empty);
     }
     let local = match args.git.as_deref() {

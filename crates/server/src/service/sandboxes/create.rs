@@ -130,12 +130,7 @@ fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<St
             .at("provider"));
         }
     }
-    if req.snapshot.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(ServiceError::bad_request(
-            "starting from a snapshot is not supported by this server yet: leave snapshot null",
-        )
-        .at("snapshot"));
-    }
+    crate::service::snapshots::check_snapshot_field(req)?;
     let warnings = Vec::new();
     if let Some(preset) = req.preset.as_deref().filter(|p| !p.is_empty()) {
         presets::find(preset)?;
@@ -455,6 +450,8 @@ impl Service {
         }
         self.provider.check()?;
         let id = new_id("sbx");
+        req.snapshot = req.snapshot.filter(|s| !s.is_empty());
+        let from_snapshot = self.restore_for_create(caller, &req, &id).await?;
         let staged = match plan.as_mut() {
             Some(plan) => {
                 plan.claim_upload(&id)?;
@@ -462,7 +459,8 @@ impl Service {
                 plan.consume_upload();
                 Some(staged?)
             }
-            None => None,
+            None => (from_snapshot.as_ref().and_then(|s| s.repo.clone()))
+                .map(|repo| Staged { repo, config: None }),
         };
         let made = self
             .create_staged(caller, req, id.clone(), staged, preset)
@@ -479,6 +477,9 @@ impl Service {
                 // removed with its files, and removing twice is harmless).
                 if plan.is_some() {
                     self.discard_staged(&id).await;
+                }
+                if from_snapshot.is_some() {
+                    let _ = self.provider.remove(&id).await;
                 }
                 Err(e)
             }
@@ -503,9 +504,10 @@ impl Service {
             &resolved.resolutions,
             &resolved.credential_rows,
         )?;
-
         let (setup, outcome) = plan_setup(&req, config, staged.as_ref());
-        let workspace = (staged.is_some() || outcome.is_some()).then(|| WorkspaceRecord {
+        let kept = staged.is_some() || outcome.is_some() || req.snapshot.is_some();
+        let workspace = kept.then(|| WorkspaceRecord {
+            snapshot: req.snapshot.clone(),
             repo: staged.map(|s| s.repo),
             repo_config: resolved.applied.clone(),
             setup: outcome,

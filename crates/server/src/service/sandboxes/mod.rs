@@ -59,7 +59,7 @@ pub(crate) fn to_wire(r: &SandboxRow) -> t::Sandbox {
         repo_url: repo.and_then(|r| r.url.clone()),
         branch: repo.and_then(|r| r.branch.clone()),
         commit_hash: repo.and_then(|r| r.commit.clone()),
-        snapshot: None,
+        snapshot: workspace.snapshot.clone(),
         current_session_id: None,
         services: None,
         state: r.state,
