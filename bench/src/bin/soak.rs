@@ -570,23 +570,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         );
         tasks.push(tokio::spawn(r));
     }
-    let mut peak = start;
-    let mut last_print = Instant::now();
-    while tasks.iter().any(|t| !t.is_finished()) || !attack.is_finished() {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        peak = peak.max(Resources::now());
-        if last_print.elapsed() >= Duration::from_secs(30) {
-            last_print = Instant::now();
-            let r = Resources::now();
-            eprintln!(
-                "soak: {:.0} s, {} errors, RSS {:.1} MiB, {} fds",
-                began.elapsed().as_secs_f64(),
-                stats.total_errors(),
-                r.rss_kib as f64 / 1024.0,
-                r.fds
-            );
-        }
-    }
+    let peak = watch(&tasks, &attack, &stats, began, start).await;
     let ran = began.elapsed();
     for t in tasks {
         t.await?;
@@ -632,6 +616,35 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         bail!("{errors} errors counted (target 0): see the table");
     }
     Ok(())
+}
+
+/// Until every task has ended: the peak of this process's resources, and a line on stderr
+/// every 30 s.
+async fn watch<T, U>(
+    tasks: &[tokio::task::JoinHandle<T>],
+    attack: &tokio::task::JoinHandle<U>,
+    stats: &Stats,
+    began: Instant,
+    start: Resources,
+) -> Resources {
+    let mut peak = start;
+    let mut last_print = Instant::now();
+    while tasks.iter().any(|t| !t.is_finished()) || !attack.is_finished() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = Resources::now();
+        peak = peak.max(now);
+        if last_print.elapsed() >= Duration::from_secs(30) {
+            last_print = Instant::now();
+            eprintln!(
+                "soak: {:.0} s, {} errors, RSS {:.1} MiB, {} fds",
+                began.elapsed().as_secs_f64(),
+                stats.total_errors(),
+                now.rss_kib as f64 / 1024.0,
+                now.fds
+            );
+        }
+    }
+    peak
 }
 
 /// The operations' rows, the resources' table and the attacks' outcomes.
