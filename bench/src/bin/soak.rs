@@ -163,11 +163,19 @@ impl Stats {
     }
 }
 
-/// A client error as the report shows it: the status first when there is one.
+/// A client error as the report shows it: the status first when there is one, the trace id
+/// (which the server's log line on stderr names) last.
 fn describe(e: &ClientError) -> String {
-    match e.status() {
-        Some(status) => format!("HTTP {status}: {e}"),
-        None => e.to_string(),
+    match e {
+        ClientError::Api {
+            status,
+            trace_id: Some(trace),
+            ..
+        } => format!("HTTP {status}: {e} [trace {trace}]"),
+        _ => match e.status() {
+            Some(status) => format!("HTTP {status}: {e}"),
+            None => e.to_string(),
+        },
     }
 }
 
@@ -486,11 +494,18 @@ async fn hostile(
         if let Some(r) = result {
             o.last = r;
         }
+        // The attack's leftovers go (a full tmpfs stays charged to the memory cgroup), and the
+        // sandbox must still run a command.
+        let cleanup = vec![
+            "bash".to_string(),
+            "-c".to_string(),
+            r#"rm -f /tmp/soak-fill /tmp/soak-nofile "$HOME/soak-fill""#.to_string(),
+        ];
         stats
-            .timed("hostile: exec true after an attack", async {
-                match run_exec(&client, &id, vec!["true".into()], 30).await {
+            .timed("hostile: clean up after an attack", async {
+                match run_exec(&client, &id, cleanup, 30).await {
                     Ok((0, _)) => Ok(()),
-                    Ok((code, out)) => Err(format!("`true` exited {code}: {}", last_line(&out))),
+                    Ok((code, out)) => Err(format!("`rm` exited {code}: {}", last_line(&out))),
                     Err(Ok(m)) => Err(format!("error frame: {m}")),
                     Err(Err(m)) => Err(m),
                 }
@@ -511,6 +526,14 @@ fn last_line(out: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The server's warnings and errors, to stderr: what an error's trace id points at.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     Server::start(args.backend)
         .await?
         .run_then_stop(async |server| run(server, &args).await)
