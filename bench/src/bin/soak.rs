@@ -55,6 +55,10 @@ struct Args {
     /// shared, and no per-sandbox disk quota exists yet to stop it).
     #[arg(long, default_value_t = 1024)]
     hostile_disk_mib: u64,
+    /// Leave each attack's files (a full `/tmp`, the home file) in place instead of removing
+    /// them after it: the hostile sandbox then stays at its memory limit.
+    #[arg(long)]
+    keep_leftovers: bool,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
     #[command(flatten)]
@@ -439,6 +443,7 @@ struct HostileLimits {
     pids: u64,
     disk_mib: u64,
     phase_secs: u64,
+    keep_leftovers: bool,
 }
 
 /// What one attack did, as the report shows it.
@@ -499,20 +504,27 @@ async fn hostile(
         let cleanup = vec![
             "bash".to_string(),
             "-c".to_string(),
-            r#"rm -f /tmp/soak-fill /tmp/soak-nofile "$HOME/soak-fill""#.to_string(),
+            if limits.keep_leftovers {
+                "true".to_string()
+            } else {
+                r#"rm -f /tmp/soak-fill /tmp/soak-nofile "$HOME/soak-fill""#.to_string()
+            },
         ];
         stats
             .timed("hostile: clean up after an attack", async {
                 match run_exec(&client, &id, cleanup, 30).await {
                     Ok((0, _)) => Ok(()),
-                    Ok((code, out)) => Err(format!("`rm` exited {code}: {}", last_line(&out))),
+                    Ok((code, out)) => {
+                        Err(format!("the clean-up exited {code}: {}", last_line(&out)))
+                    }
                     Err(Ok(m)) => Err(format!("error frame: {m}")),
                     Err(Err(m)) => Err(m),
                 }
             })
             .await;
     }
-    let _ = client.delete_sandbox(&id).await;
+    let f = client.delete_sandbox(&id);
+    stats.timed("hostile: DELETE /sandboxes/{id}", api(f)).await;
     Ok(outcomes)
 }
 
@@ -533,6 +545,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .try_init();
     Server::start(args.backend)
         .await?
@@ -575,6 +588,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         pids: args.hostile_pids,
         disk_mib: args.hostile_disk_mib,
         phase_secs,
+        keep_leftovers: args.keep_leftovers,
     };
     let attack = tokio::spawn(hostile(conn.clone(), limits, stats.clone(), deadline));
     let mut tasks = Vec::new();
