@@ -398,11 +398,12 @@ async fn lifecycle_loop(
 const ATTACKS: &[(&str, &str)] = &[
     (
         "processes to the pids limit",
-        // Forks until fork fails; the count comes from a glob (a builtin: no fork needed).
+        // Forks until fork fails; the count comes from a glob and the children end by `kill 0`
+        // (builtins: no fork needed, `kill $(jobs -p)` would need one and leave them running).
         r#"end=$((SECONDS+$1)); n=0
 while [ $SECONDS -lt $end ]; do sleep "$1" 2>/dev/null & n=$((n+1)); done 2>/dev/null
 p=(/proc/[0-9]*); echo "forks tried: $n; processes at once: ${#p[@]}"
-kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; true"#,
+trap '' TERM; kill 0; wait 2>/dev/null; true"#,
     ),
     (
         "memory to the memory limit",
