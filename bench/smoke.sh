@@ -55,6 +55,9 @@ run "injection" injection
 for b in "${backends[@]}"; do
   run "api ($b)" api --backend "$b"
   run "vault ($b)" vault --backend "$b"
+  # 10 s, 10 readers, 2 create/exec/delete loops, the hostile sandbox's first attacks; exits
+  # non-zero when any error is counted, which fails this run.
+  run "soak ($b)" soak --backend "$b"
 done
 run "scale" scale
 run "create-repo" create-repo

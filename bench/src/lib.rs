@@ -241,6 +241,8 @@ pub struct Report {
     pub command: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// Further tables (headers, rows), printed after the main one.
+    pub tables: Vec<(Vec<String>, Vec<Vec<String>>)>,
     pub notes: Vec<String>,
 }
 
@@ -251,6 +253,7 @@ impl Report {
             command: command_line(bench, uses_postgres),
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            tables: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -258,6 +261,15 @@ impl Report {
     pub fn row(&mut self, cells: Vec<String>) {
         assert_eq!(cells.len(), self.headers.len(), "row width");
         self.rows.push(cells);
+    }
+
+    /// A further table, printed after the main one.
+    pub fn table(&mut self, headers: &[&str], rows: Vec<Vec<String>>) {
+        for row in &rows {
+            assert_eq!(row.len(), headers.len(), "row width");
+        }
+        let headers = headers.iter().map(|h| h.to_string()).collect();
+        self.tables.push((headers, rows));
     }
 
     pub fn note(&mut self, line: impl Into<String>) {
@@ -278,14 +290,10 @@ impl Report {
         let _ = writeln!(out, "### {} — {date} — {commit}\n", self.bench);
         let _ = writeln!(out, "- machine: {}", machine());
         let _ = writeln!(out, "- command: `{}`\n", self.command);
-        let _ = writeln!(out, "| {} |", self.headers.join(" | "));
-        let _ = writeln!(
-            out,
-            "|{}",
-            self.headers.iter().map(|_| "---|").collect::<String>()
-        );
-        for row in &self.rows {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
+        write_table(&mut out, &self.headers, &self.rows);
+        for (headers, rows) in &self.tables {
+            out.push('\n');
+            write_table(&mut out, headers, rows);
         }
         if !self.notes.is_empty() {
             out.push('\n');
@@ -314,6 +322,19 @@ impl Report {
             println!("(not recorded: --smoke or --no-record)");
         }
         Ok(())
+    }
+}
+
+/// A Markdown table.
+fn write_table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", headers.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        headers.iter().map(|_| "---|").collect::<String>()
+    );
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
     }
 }
 

@@ -10,8 +10,8 @@
 mod agents;
 mod presets;
 mod secret_batch;
-mod ssh;
 mod snapshots;
+mod ssh;
 mod stream;
 
 use std::fmt;

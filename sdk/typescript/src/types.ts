@@ -676,6 +676,8 @@ export interface SshAccess {
 export interface GetSSHOptions {
   /** The token's lifetime in seconds (60 to 86400; default 3600). */
   ttlSecs?: number;
+}
+
 // ------------------------------------------------------------------ snapshots
 
 /** How a snapshot is taken: `scrub_and_delete` (default: injected credentials removed, and the

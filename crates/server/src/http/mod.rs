@@ -19,8 +19,8 @@ pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
 pub mod presets;
-pub mod ssh;
 pub mod snapshots;
+pub mod ssh;
 pub mod web;
 
 use amika_types::ErrorCode;

@@ -16,8 +16,8 @@ mod audit;
 mod credentials;
 mod sandboxes;
 mod secrets;
-pub(crate) mod ssh_tokens;
 mod snapshots;
+pub(crate) mod ssh_tokens;
 mod vault;
 
 use amika_types::{AgentKind, SandboxState};
