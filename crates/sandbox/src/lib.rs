@@ -16,11 +16,14 @@
 //!   allocates nothing and takes no lock in the forked child (its inputs are prepared before).
 //! - `local::enter::install` — the `pre_exec` hook of an exec: `setns` into the sandbox through a
 //!   pidfd, drop to uid/gid 1000, a raw `clone(CLONE_PARENT)` whose parent side only writes the
-//!   command's pid to a pipe and `_exit`s, then in the command `prctl(NO_NEW_PRIVS)`, the
-//!   seccomp filter (a static program, see `local::seccomp`), `chdir` and `execve` with a
-//!   prepared environment. Sound for the same reasons (system calls only, no
+//!   command's pid to a pipe and `_exit`s, then in the command `local::seccomp::restrict_self`
+//!   (below), `chdir` and `execve` with a prepared environment. Sound for the same reasons (system calls only, no
 //!   allocation: every C string, pointer array and path candidate is built before `fork` and
 //!   outlives the hook), and the raw pointers it passes point into buffers the closure owns.
+//! - `local::seccomp::restrict_self` — in an exec's command, before `execve`:
+//!   `prctl(NO_NEW_PRIVS)` and `seccomp(SET_MODE_FILTER)` with the static filter program.
+//!   Sound because both are plain system calls and the program is static (its address is
+//!   taken before `fork`).
 //! - `local::enter::Running::new` — registering a command's pidfd with tokio's reactor
 //!   (`AsyncFd::register_with_interest`). Sound because the `OwnedFd` moves into the `AsyncFd`,
 //!   so the descriptor stays open and the same for the registration's whole life.

@@ -189,7 +189,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
     let init = target.init;
     let env = target.env;
     let report = target.report;
-    let (filter_at, filter_len) = super::seccomp::address();
+    let filter = super::seccomp::address();
     let controlling_tty = target.controlling_tty;
     // SAFETY: runs in the forked child of a multi-threaded process: only async-signal-safe
     // system calls through libc, no allocation (everything above is prepared and only borrowed),
@@ -229,8 +229,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
                     libc::_exit(0);
                 }
             }
-            // The command: no new privileges, then the filter (which needs them gone).
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            // The command.
             // A terminal session (SSH with a PTY): only a session leader can take a controlling
             // terminal, and the entering process (the leader so far) exits at once, so the
             // command leads a session of its own, whose terminal is the PTY on its stdin (job
@@ -239,14 +238,7 @@ pub(crate) fn install(cmd: &mut tokio::process::Command, target: Target) -> io::
             {
                 return Err(io::Error::last_os_error());
             }
-            let program = libc::sock_fprog {
-                len: filter_len,
-                filter: filter_at as *mut libc::sock_filter,
-            };
-            let mode = libc::SECCOMP_SET_MODE_FILTER;
-            if libc::syscall(libc::SYS_seccomp, mode, 0, &raw const program) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            super::seccomp::restrict_self(filter)?;
             let entered = libc::chdir(cwd.as_ptr()) == 0
                 || fallback
                     .as_ref()

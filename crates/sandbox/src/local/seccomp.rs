@@ -115,6 +115,26 @@ pub(crate) fn address() -> (usize, libc::c_ushort) {
     (program.as_ptr() as usize, program.len() as libc::c_ushort)
 }
 
+/// In a forked child (only system calls, no allocation): `no_new_privs`, then the filter at
+/// `address` (from [`address`], taken before the fork), for this process and all it starts.
+#[allow(unsafe_code)]
+pub(crate) fn restrict_self((at, len): (usize, libc::c_ushort)) -> std::io::Result<()> {
+    let program = libc::sock_fprog {
+        len,
+        filter: at as *mut libc::sock_filter,
+    };
+    // SAFETY: `prctl` and `seccomp` are plain system calls (async-signal-safe); `program`
+    // points at the static program `address` described, which lives for the whole process.
+    unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        let mode = libc::SECCOMP_SET_MODE_FILTER;
+        if libc::syscall(libc::SYS_seccomp, mode, 0, &raw const program) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The filter as the bytes bubblewrap's `--seccomp FD` reads (the `sock_filter` array).
 pub(crate) fn program_bytes() -> Vec<u8> {
     program()
