@@ -76,6 +76,25 @@ export async function launchBrowser(dir) {
 }
 
 /** Screenshots of the current page at both widths; back to 1280 px afterwards. */
+/** The context's page, with every request that leaves `base`'s origin pushed to `outside` and
+ * every console error (but failed 4xx loads, which tests cause on purpose) to `consoleErrors`. */
+export async function watchedPage(context, base, outside, consoleErrors) {
+  const origin = new URL(base).origin;
+  context.on("request", (req) => {
+    const url = new URL(req.url());
+    if (url.origin !== origin && url.protocol !== "data:") outside.push(req.url());
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) {
+      consoleErrors.push(msg.text());
+    }
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  return page;
+}
+
 export async function snap(page, name) {
   for (const width of [1280, 400]) {
     await page.setViewportSize({ width, height: 900 });

@@ -54,19 +54,7 @@ describe("the Secrets page in Chromium", () => {
     base = s.url;
     adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
     context = await harness.launchBrowser(tmp);
-    const origin = new URL(base).origin;
-    context.on("request", (req) => {
-      const url = new URL(req.url());
-      if (url.origin !== origin && url.protocol !== "data:") outside.push(req.url());
-    });
-    page = context.pages()[0] || (await context.newPage());
-    page.setDefaultTimeout(20_000);
-    page.on("console", (msg) => {
-      if (msg.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) {
-        consoleErrors.push(msg.text());
-      }
-    });
-    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    page = await harness.watchedPage(context, base, outside, consoleErrors);
     await harness.signIn(page, base, adminKey);
   });
 
