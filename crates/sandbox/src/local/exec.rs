@@ -65,11 +65,7 @@ impl LocalProvider {
         let command = match command.map(enter::Running::new) {
             Some(Ok(command)) => command,
             Some(Err(e)) => return Err(start_error(e, &record.cgroups)),
-            None => {
-                return Err(ProviderError::Io(io::Error::other(
-                    "the command did not start in the sandbox",
-                )))
-            }
+            None => return Err(not_started(&limits_before, &record.cgroups)),
         };
 
         let (tx, rx) = mpsc::channel(64);
@@ -123,6 +119,20 @@ fn start_error(e: io::Error, cgroups: &[PathBuf]) -> ProviderError {
          some of its processes end (stop and start the sandbox to end them all, or create it \
          with a larger pids)"
     ))
+}
+
+/// Why the entering process reported no command: the OOM killer took it (the sandbox is at
+/// its memory limit), or a failure it could not report.
+fn not_started(before: &cgroup::Events, cgroups: &[PathBuf]) -> ProviderError {
+    if cgroup::Events::read(cgroups).oom_kills > before.oom_kills {
+        return ProviderError::LimitReached(
+            "the sandbox is at its memory limit: the OOM killer ended the command before it \
+             started (files in its /tmp count against the limit too); free memory in it, stop \
+             and start it, or create it with a larger memory_mib"
+                .into(),
+        );
+    }
+    ProviderError::Io(io::Error::other("the command did not start in the sandbox"))
 }
 
 /// The command's working directory, once the command is known to be runnable as given.
@@ -353,6 +363,36 @@ async fn forward<R: AsyncRead + Unpin>(
                     break;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exec whose entering process reported no command answered a bare 500 while its
+    /// sandbox sat at its memory limit (the soak benchmark found it). Now the cgroup's OOM
+    /// count decides: a kill since the exec began is the memory limit; else an i/o error.
+    #[test]
+    fn a_command_the_oom_killer_took_before_it_started_is_the_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cgroups = [dir.path().to_path_buf()];
+        std::fs::write(dir.path().join("memory.events"), "oom 3\noom_kill 2\n").unwrap();
+        let before = cgroup::Events::read(&cgroups);
+        assert!(matches!(
+            not_started(&before, &cgroups),
+            ProviderError::Io(_)
+        ));
+        std::fs::write(dir.path().join("memory.events"), "oom 4\noom_kill 3\n").unwrap();
+        match not_started(&before, &cgroups) {
+            ProviderError::LimitReached(message) => {
+                assert!(
+                    message.starts_with("the sandbox is at its memory limit"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 }
