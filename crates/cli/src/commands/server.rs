@@ -245,11 +245,13 @@ pub async fn serve(
     config: ServerConfig,
     on_ready: impl FnOnce(&str, Option<&str>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // The SSH library logs each login's user name at debug level, and an SSH user name is an
+    // access token: its logs stop at info whatever RUST_LOG says.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
+        .add_directive("russh=info".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
