@@ -76,6 +76,30 @@ export async function launchBrowser(dir) {
 }
 
 /** Screenshots of the current page at both widths; back to 1280 px afterwards. */
+/** A call to the REST API of `base` with `key`: [status, parsed JSON or text]. */
+export async function api(base, key, method, path, body) {
+  const r = await fetch(`${base}/api/v0beta1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  try {
+    return [r.status, JSON.parse(text)];
+  } catch {
+    return [r.status, text];
+  }
+}
+
+/** Wait until `check()` holds, polling every `everyMs`; fails naming `what` after `limitMs`. */
+export async function waitFor(what, check, limitMs = 30_000, everyMs = 200) {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** The context's page, with every request that leaves `base`'s origin pushed to `outside` and
  * every console error (but failed 4xx loads, which tests cause on purpose) to `consoleErrors`. */
 export async function watchedPage(context, base, outside, consoleErrors) {

@@ -18,27 +18,9 @@ const checkPage = (name) => harness.checkPage(page, name);
 const submit = (action) => harness.submit(page, action);
 
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api/v0beta1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  try {
-    return [r.status, JSON.parse(text)];
-  } catch {
-    return [r.status, text];
-  }
-}
+const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
-async function waitFor(what, check, limitMs = 30_000) {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = (what, check, limitMs) => harness.waitFor(what, check, limitMs, 200);
 
 const state = async (name) => (await api("GET", `/sandboxes/${name}`))[1].state;
 

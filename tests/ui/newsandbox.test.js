@@ -16,19 +16,8 @@ const consoleErrors = [];
 
 const checkPage = (name) => harness.checkPage(page, name);
 
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api/v0beta1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  try {
-    return [r.status, JSON.parse(text)];
-  } catch {
-    return [r.status, text];
-  }
-}
+/** A call to the REST API as the admin: [status, parsed JSON or text]. */
+const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
 /** The cell texts of each row of the preview's resolution table. */
 const previewRows = () =>

@@ -23,19 +23,7 @@ const claudeDoc = (expiresAt) =>
 const CLAUDE_DOC = claudeDoc(Date.now() + 365 * 24 * 3600 * 1000);
 
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api/v0beta1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  try {
-    return [r.status, JSON.parse(text)];
-  } catch {
-    return [r.status, text];
-  }
-}
+const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
 /** The row of the credentials table whose name cell is `name`: its cell texts. */
 async function credentialRow(name) {

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as harness from "./harness.js";
 import { assertFitsNarrow, launchBrowser, root, snap, startServer, stopServer } from "./harness.js";
 
 const FAKE_CLAUDE = readFileSync(join(root, "crates/cli/tests/fixtures/fake-claude.sh"), "utf8");
@@ -24,19 +25,7 @@ const outside = [];
 const consoleErrors = [];
 
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api/v0beta1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  try {
-    return [r.status, JSON.parse(text)];
-  } catch {
-    return [r.status, text];
-  }
-}
+const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
 /** Run a command in the sandbox through the API's exec: its frames (NDJSON) as text. */
 async function execText(name, command) {
@@ -56,13 +45,7 @@ async function agentSleeping(name) {
   return text.includes("sleep 297");
 }
 
-async function waitFor(what, check, limitMs = 30_000) {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = (what, check, limitMs) => harness.waitFor(what, check, limitMs, 100);
 
 /** Type `message` into the box and send it; the page the browser comes back to. */
 async function sendMessage(message) {

@@ -77,19 +77,7 @@ async function tableRows(scope) {
 }
 
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api/v0beta1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  try {
-    return [r.status, JSON.parse(text)];
-  } catch {
-    return [r.status, text];
-  }
-}
+const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
 /** Run a command in a sandbox through the API's exec endpoint; returns its exit code and output. */
 async function sandboxExec(name, command) {

@@ -10,6 +10,8 @@
 //! Sandboxes have network `none`.
 
 mod coder_support;
+
+use amika_testkit::exec_sh;
 mod common;
 
 use amika_server::service::agents::AgentCommand;
@@ -19,7 +21,7 @@ use amika_types::{self as t, AgentKind};
 use axum::http::{Method, StatusCode};
 use base64::Engine;
 use coder_support::{
-    assert_no_value_in, create_offline, install_coder, layer, pin, push_credentials, run,
+    assert_no_value_in, create_offline, install_coder, layer, pin, push_credentials,
     shared_presets_dir, CLAUDE_ACCESS, CLAUDE_KEY, CLAUDE_REFRESH, CODEX_ACCESS, CODEX_KEY,
     CODEX_REFRESH, CREDENTIAL_VALUES,
 };
@@ -203,7 +205,7 @@ async fn no_value_reaches_a_transcript_session_metadata_or_the_preset_layer() {
 
         // The real CLIs, with every value of the sandbox in reach.
         for script in ["claude auth status", "codex login status"] {
-            let (_, out, err) = run(svc, &caller, sandbox, script).await;
+            let (_, out, err) = exec_sh(svc, &caller, sandbox, script).await;
             assert_no_value(script, &json!([out, err]));
         }
     }

@@ -9,6 +9,8 @@
 //! tests.
 
 mod coder_support;
+
+use amika_testkit::exec_sh;
 mod common;
 
 use std::time::{Duration, Instant};
@@ -18,8 +20,7 @@ use amika_server::service::Caller;
 use amika_server::Service;
 use amika_types::{self as t, AgentKind};
 use coder_support::{
-    assert_no_value_in, create, layer, pin, push_credentials, run, shared_presets_dir,
-    CREDENTIAL_VALUES,
+    assert_no_value_in, create, layer, pin, push_credentials, shared_presets_dir, CREDENTIAL_VALUES,
 };
 
 /// A server whose presets dir is the shared one, with `coder` installed (once per machine).
@@ -35,7 +36,7 @@ async fn server(warm: usize) -> common::App {
 
 /// `claude auth status` (JSON on stdout) and its exit code.
 async fn claude_status(svc: &Service, caller: &Caller, sandbox: &str) -> (i32, serde_json::Value) {
-    let (code, out, err) = run(svc, caller, sandbox, "claude auth status").await;
+    let (code, out, err) = exec_sh(svc, caller, sandbox, "claude auth status").await;
     let json = serde_json::from_str(&out).unwrap_or_else(|e| {
         panic!("claude auth status in {sandbox}: {e}\nstdout: {out}\nstderr: {err}")
     });
@@ -44,7 +45,7 @@ async fn claude_status(svc: &Service, caller: &Caller, sandbox: &str) -> (i32, s
 
 /// `codex login status` (it reports on stderr) and its exit code.
 async fn codex_status(svc: &Service, caller: &Caller, sandbox: &str) -> (i32, String) {
-    let (code, out, err) = run(svc, caller, sandbox, "codex login status").await;
+    let (code, out, err) = exec_sh(svc, caller, sandbox, "codex login status").await;
     (code, format!("{out}{err}"))
 }
 
@@ -123,12 +124,11 @@ async fn the_layer_is_read_only_inside_the_sandbox_and_its_bin_is_on_path() {
         "rm -f /opt/amika/preset/bin/claude",
         "touch /usr/x",
     ] {
-        let (code, out, err) = run(svc, &caller, "ro-box", script).await;
+        let (code, out, err) = exec_sh(svc, &caller, "ro-box", script).await;
         assert_ne!(code, 0, "{script}: {out}");
         assert!(err.contains("Read-only file system"), "{script}: {err}");
     }
-    let (code, out, err) = run(
-        svc,
+    let (code, out, err) = exec_sh(svc,
         &caller,
         "ro-box",
         "echo \"$PATH\"; command -v claude; command -v codex; claude --version; codex --version; cat /opt/amika/preset/amika-preset.json",
@@ -163,7 +163,7 @@ async fn the_layer_is_read_only_inside_the_sandbox_and_its_bin_is_on_path() {
     // A stop and a start keep the layer.
     svc.stop_sandbox(&caller, "ro-box").await.unwrap();
     svc.start_sandbox(&caller, "ro-box").await.unwrap();
-    let (code, out, _) = run(svc, &caller, "ro-box", "command -v claude").await;
+    let (code, out, _) = exec_sh(svc, &caller, "ro-box", "command -v claude").await;
     assert_eq!((code, out.trim()), (0, "/opt/amika/preset/bin/claude"));
     svc.delete_sandbox(&caller, "ro-box").await.unwrap();
 }
@@ -195,7 +195,7 @@ async fn a_warm_sandbox_serves_only_creates_of_its_own_preset() {
     ] {
         create(svc, &caller, name, preset, vec![]).await;
         settle(svc).await;
-        let (code, out, err) = run(svc, &caller, name, has_claude).await;
+        let (code, out, err) = exec_sh(svc, &caller, name, has_claude).await;
         assert_eq!(code, expect, "{name}: {out}{err}");
     }
     for name in ["plain-1", "coder-1", "coder-2", "plain-2", "coder-3"] {
@@ -262,7 +262,7 @@ async fn unknown_presets_are_refused_and_the_default_preset_applies_when_install
     );
     let without = create(svc, &caller, "without", Some(""), vec![]).await;
     assert_eq!(without.preset, None);
-    let (code, _, _) = run(svc, &caller, "without", "command -v claude").await;
+    let (code, _, _) = exec_sh(svc, &caller, "without", "command -v claude").await;
     assert_ne!(code, 0);
     for name in ["by-default", "without"] {
         svc.delete_sandbox(&caller, name).await.unwrap();
@@ -548,7 +548,7 @@ async fn an_update_installs_beside_the_old_version_and_sandboxes_keep_theirs() {
     );
     let after = create(svc, &caller, "after", Some("coder"), vec![]).await;
     assert_eq!(after.preset, Some(format!("coder@{}", def.version_id())));
-    let (code, out, _) = run(svc, &caller, "after", "claude --version").await;
+    let (code, out, _) = exec_sh(svc, &caller, "after", "claude --version").await;
     assert_eq!(code, 0);
     assert!(
         out.starts_with(def.packages["@anthropic-ai/claude-code"].as_str()),
@@ -557,7 +557,7 @@ async fn an_update_installs_beside_the_old_version_and_sandboxes_keep_theirs() {
 
     svc.stop_sandbox(&caller, "before").await.unwrap();
     svc.start_sandbox(&caller, "before").await.unwrap();
-    let (code, out, _) = run(svc, &caller, "before", "claude").await;
+    let (code, out, _) = exec_sh(svc, &caller, "before", "claude").await;
     assert_eq!((code, out.as_str()), (0, "old claude\n"));
     for name in ["before", "after"] {
         svc.delete_sandbox(&caller, name).await.unwrap();

@@ -102,27 +102,7 @@ async fn create_running(svc: &Service, caller: &Caller, req: t::CreateSandboxReq
 
 /// Run `script` with `sh -c` in the sandbox: (exit code, stdout).
 async fn sh(svc: &Service, caller: &Caller, sandbox: &str, script: &str) -> (i32, String) {
-    let mut exec = svc
-        .exec_sandbox(
-            caller,
-            sandbox,
-            t::ExecRequest {
-                command: vec!["sh".into(), "-c".into(), script.into()],
-                cwd: None,
-                timeout_secs: Some(60),
-            },
-        )
-        .await
-        .unwrap();
-    let (mut out, mut err, mut code) = (String::new(), String::new(), -1);
-    while let Some(frame) = exec.next().await {
-        match frame {
-            t::ExecFrame::Stdout { data } => out.push_str(&data),
-            t::ExecFrame::Stderr { data } => err.push_str(&data),
-            t::ExecFrame::Exit { code: c } => code = c,
-            t::ExecFrame::Error { message } => panic!("{message}"),
-        }
-    }
+    let (code, out, err) = amika_testkit::exec_sh(svc, caller, sandbox, script).await;
     if code != 0 {
         eprintln!("{script}: exit {code}, stderr: {err}");
     }

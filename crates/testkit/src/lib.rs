@@ -21,4 +21,4 @@ pub mod sse;
 
 pub use fixtures::{unsigned_id_token, ClaudeOauth, CodexAuth};
 pub use postgres::FreshDatabase;
-pub use server::{open_store, RunningServer, ServerBuilder, TestServer};
+pub use server::{exec_sh, open_store, RunningServer, ServerBuilder, TestServer};

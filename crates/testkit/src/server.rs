@@ -258,3 +258,31 @@ impl RunningServer {
         }
     }
 }
+
+/// Run `sh -c script` in sandbox `sandbox` through the service, as `caller`: (exit code,
+/// stdout, stderr), redacted as any exec. Panics on an error frame or a missing exit.
+pub async fn exec_sh(
+    svc: &Service,
+    caller: &amika_server::service::Caller,
+    sandbox: &str,
+    script: &str,
+) -> (i32, String, String) {
+    use amika_server::service::redaction::RedactedExec;
+    use amika_types::{ExecFrame, ExecRequest};
+    let req = ExecRequest {
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        cwd: None,
+        timeout_secs: Some(60),
+    };
+    let mut exec: RedactedExec = svc.exec_sandbox(caller, sandbox, req).await.unwrap();
+    let (mut out, mut err, mut code) = (String::new(), String::new(), None);
+    while let Some(frame) = exec.next().await {
+        match frame {
+            ExecFrame::Stdout { data } => out.push_str(&data),
+            ExecFrame::Stderr { data } => err.push_str(&data),
+            ExecFrame::Exit { code: c } => code = Some(c),
+            ExecFrame::Error { message } => panic!("{message}"),
+        }
+    }
+    (code.expect("an exit frame"), out, err)
+}

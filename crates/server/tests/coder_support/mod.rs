@@ -179,37 +179,6 @@ pub async fn create_offline(
     }
 }
 
-/// Run `sh -c script` in the sandbox: (exit code, stdout, stderr), redacted as any exec.
-pub async fn run(
-    svc: &Service,
-    caller: &Caller,
-    sandbox: &str,
-    script: &str,
-) -> (i32, String, String) {
-    let mut exec = svc
-        .exec_sandbox(
-            caller,
-            sandbox,
-            t::ExecRequest {
-                command: vec!["sh".into(), "-c".into(), script.into()],
-                cwd: None,
-                timeout_secs: Some(60),
-            },
-        )
-        .await
-        .unwrap();
-    let (mut out, mut err, mut code) = (String::new(), String::new(), None);
-    while let Some(frame) = exec.next().await {
-        match frame {
-            t::ExecFrame::Stdout { data } => out.push_str(&data),
-            t::ExecFrame::Stderr { data } => err.push_str(&data),
-            t::ExecFrame::Exit { code: c } => code = Some(c),
-            t::ExecFrame::Error { message } => panic!("{message}"),
-        }
-    }
-    (code.expect("an exit frame"), out, err)
-}
-
 /// `grep -r -F` for every value (patterns on stdin, not argv): fails the test on a hit.
 pub fn assert_no_value_in(dir: &Path, values: &[&str]) {
     let mut grep = Command::new("grep")
