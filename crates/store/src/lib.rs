@@ -14,6 +14,7 @@ pub mod sqlite;
 
 pub use models::*;
 pub use postgres::PostgresStore;
+pub use sql::ssh_keys::SshPublicKeyRow;
 pub use sql::ssh_tokens::SshTokenRow;
 pub use sqlite::SqliteStore;
 
@@ -222,6 +223,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user_id: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<()>;
+
+    // ---- registered ssh public keys
+    /// `Conflict` naming which is taken: the key (anyone's) or the name (the user's).
+    async fn insert_ssh_public_key(&self, row: &SshPublicKeyRow) -> Result<()>;
+    async fn list_ssh_public_keys(&self, user_id: &str) -> Result<Vec<SshPublicKeyRow>>;
+    async fn get_ssh_public_key_by_fingerprint(&self, fingerprint: &str)
+        -> Result<SshPublicKeyRow>;
+    /// `NotFound` unless the key is this user's.
+    async fn delete_ssh_public_key(&self, id: &str, user_id: &str) -> Result<()>;
 
     // ---- agent sessions and their turns (every text already redacted by the server)
     async fn insert_agent_session(&self, row: &AgentSessionRow) -> Result<()>;

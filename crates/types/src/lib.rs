@@ -154,7 +154,9 @@ pub use secret_batch::{
     SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretBatchResponse, SecretBatchResult,
 };
 mod ssh;
-pub use ssh::{RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint};
+pub use ssh::{
+    RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint, SshPublicKey, SshPublicKeyRequest,
+};
 mod snapshot;
 pub use snapshot::{
     CreateSnapshotRequest, SandboxSnapshot, ScrubPreview, SnapshotList, SnapshotMode, SnapshotState,

@@ -65,3 +65,29 @@ pub struct SshEndpoint {
     pub host_key_fingerprint: Option<String>,
     pub host_key: Option<String>,
 }
+
+/// Body of `POST /secrets/ssh-public-keys`: register a public key, to log in to your sandboxes
+/// as `ssh -p PORT SANDBOX_NAME@HOST`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshPublicKeyRequest {
+    /// Your name for the key (letters, digits, `.`, `_`, `-`), unique among your keys.
+    pub name: String,
+    /// One OpenSSH public key line, as in `~/.ssh/id_ed25519.pub`: `ssh-ed25519 AAAA... comment`.
+    /// Ed25519, ECDSA, and RSA of 2048 bits or more.
+    pub public_key: String,
+}
+
+/// A registered SSH public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SshPublicKey {
+    pub id: String,
+    pub name: String,
+    /// The key's algorithm, e.g. `ssh-ed25519`.
+    pub key_type: String,
+    /// `SHA256:...`, as `ssh-keygen -lf` shows it.
+    pub fingerprint: String,
+    /// The key without its comment: `ssh-ed25519 AAAA...`.
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+}

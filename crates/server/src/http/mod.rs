@@ -77,6 +77,7 @@ impl utoipa::Modify for BearerAuth {
         agents::latest_agent_session, agents::update_agent_session,
         presets::list_presets, presets::install_preset, presets::remove_preset,
         ssh::create_ssh_access, ssh::revoke_ssh_access, ssh::get_ssh_endpoint,
+        ssh::list_ssh_public_keys, ssh::create_ssh_public_key, ssh::delete_ssh_public_key,
         snapshots::list_snapshots, snapshots::create_snapshot, snapshots::scrub_preview,
         snapshots::get_snapshot, snapshots::delete_snapshot,
     )
@@ -107,6 +108,14 @@ pub fn router(svc: Service) -> Router {
                 .delete(h::delete_secret),
         )
         .route("/secrets/{id}/reveal", post(h::reveal_secret))
+        .route(
+            "/secrets/ssh-public-keys",
+            get(ssh::list_ssh_public_keys).post(ssh::create_ssh_public_key),
+        )
+        .route(
+            "/secrets/ssh-public-keys/{id}",
+            axum::routing::delete(ssh::delete_ssh_public_key),
+        )
         .route("/secret-batches", post(h::push_secrets))
         .route(
             "/secrets/{id}/{credential}",

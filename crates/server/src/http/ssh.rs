@@ -1,6 +1,6 @@
 //! Handlers of SSH access: mint and revoke a sandbox's SSH token (the public Amika API's
-//! `getSSH`/`revokeSSH`), and describe the server's SSH endpoint. Thin translations to
-//! `service::sandboxes::ssh_access`.
+//! `getSSH`/`revokeSSH`), describe the server's SSH endpoint, and register public keys. Thin
+//! translations to `service::sandboxes::ssh_access` and `service::ssh_keys`.
 
 use amika_types as t;
 use axum::body::Bytes;
@@ -62,4 +62,45 @@ pub async fn get_ssh_endpoint(State(svc): State<Service>, Auth(_c): Auth) -> Jso
         host_key_fingerprint: endpoint.map(|e| e.fingerprint.clone()),
         host_key: endpoint.map(|e| e.host_key.clone()),
     })
+}
+
+/// Your registered SSH public keys.
+#[utoipa::path(get, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets",
+    responses((status = 200, body = Vec<t::SshPublicKey>)))]
+pub async fn list_ssh_public_keys(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+) -> ApiResult<Json<Vec<t::SshPublicKey>>> {
+    Ok(Json(svc.list_ssh_public_keys(&c).await?))
+}
+
+/// Registers a public key: you can then log in to any running sandbox of yours as `ssh -p
+/// PORT SANDBOX_NAME@HOST` with the matching private key. A key is unique across the server.
+#[utoipa::path(post, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets",
+    request_body = t::SshPublicKeyRequest,
+    responses((status = 201, body = t::SshPublicKey), (status = 400, body = t::ErrorBody),
+        (status = 409, description = "the key is already registered, or you have a key of that name", body = t::ErrorBody)))]
+pub async fn create_ssh_public_key(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiJson(req): ApiJson<t::SshPublicKeyRequest>,
+) -> ApiResult<(StatusCode, Json<t::SshPublicKey>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.create_ssh_public_key(&c, req).await?),
+    ))
+}
+
+/// Removes a registered public key of yours (by id or name); logins with it are refused from
+/// now on.
+#[utoipa::path(delete, path = "/api/v0beta1/secrets/ssh-public-keys/{id}", tag = "secrets",
+    params(("id" = String, Path, description = "key id or name")),
+    responses((status = 204), (status = 404, body = t::ErrorBody)))]
+pub async fn delete_ssh_public_key(
+    State(svc): State<Service>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    svc.delete_ssh_public_key(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

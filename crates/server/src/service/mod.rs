@@ -16,6 +16,7 @@ pub mod sealing;
 pub mod secret_batch;
 pub mod secrets;
 pub mod snapshots;
+pub mod ssh_keys;
 pub mod validate;
 
 #[cfg(test)]
@@ -39,6 +40,19 @@ pub struct Caller {
     pub org_id: String,
     pub is_admin: bool,
     pub api_key_id: String,
+}
+
+impl Caller {
+    /// A user acting without an API key (an SSH login).
+    pub fn of_user(user: amika_store::UserRow) -> Self {
+        Caller {
+            user_id: user.id,
+            user_name: user.name,
+            org_id: user.org_id,
+            is_admin: user.is_admin,
+            api_key_id: String::new(),
+        }
+    }
 }
 
 /// What went wrong, in terms the API maps to a status and a code.

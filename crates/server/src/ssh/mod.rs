@@ -1,10 +1,11 @@
 //! The SSH endpoint: an SSH server inside the server process (`russh`), off unless
 //! `--ssh-listen` (or `ssh_listen` in the config file) is set.
 //!
-//! - **Login.** The SSH user name is a token minted by `POST /sandboxes/{id}/ssh` (see
+//! - **Login.** Either the SSH user name is a token minted by `POST /sandboxes/{id}/ssh` (see
 //!   `service::sandboxes::ssh_access`), checked with the `none` method: the token is the
-//!   credential, as in the public Amika API's `ssh TOKEN@HOST`. Passwords and
-//!   keyboard-interactive are never accepted. A refusal tells the client only "permission
+//!   credential, as in the public Amika API's `ssh TOKEN@HOST`; or the user name is a sandbox
+//!   name and the client signs with a key its owner registered (`publickey`, see
+//!   `service::ssh_keys`). Passwords and keyboard-interactive are never accepted. A refusal tells the client only "permission
 //!   denied"; the server logs why.
 //! - **Sessions** (`session` channels: a shell, a command, the `sftp` subsystem) run inside the
 //!   sandbox exactly as exec does, through the provider's `session` (see `channel`).
@@ -24,12 +25,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Server as _, Session};
+use russh::server::{
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Server as _, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelOpenFailure, MethodKind, MethodSet};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::service::sandboxes::ssh_access::{SshEndpointInfo, SshLogin};
+use crate::service::sandboxes::ssh_access::{SshEndpointInfo, SshLogin, SshLoginRefused};
 use crate::service::Service;
 
 pub use hostkey::{load_or_create_host_key, HOST_KEY_FILE};
@@ -54,7 +57,7 @@ pub fn prepare_ssh(
         fingerprint: public.fingerprint(russh::keys::HashAlg::Sha256).to_string(),
     });
     Ok(Arc::new(russh::server::Config {
-        methods: MethodSet::from(&[MethodKind::None][..]),
+        methods: MethodSet::from(&[MethodKind::None, MethodKind::PublicKey][..]),
         auth_rejection_time: AUTH_REJECTION_TIME,
         auth_rejection_time_initial: Some(AUTH_REJECTION_TIME),
         keys: vec![key],
@@ -144,6 +147,12 @@ impl russh::server::Handler for Connection {
                 self.login = Some(Arc::new(login));
                 Ok(Auth::Accept)
             }
+            // OpenSSH tries `none` first whatever the login: a sandbox name (a key login
+            // to come) is not worth a line at info.
+            Err(SshLoginRefused::Malformed) => {
+                tracing::debug!(peer = ?self.peer, "ssh login with none refused: not a token");
+                Ok(Auth::reject())
+            }
             Err(why) => {
                 tracing::info!(peer = ?self.peer, "ssh login refused: {why}");
                 Ok(Auth::reject())
@@ -151,12 +160,41 @@ impl russh::server::Handler for Connection {
         }
     }
 
+    /// A key is worth a signature only if it can log in: registered, and its owner has a
+    /// sandbox named `user`.
     async fn auth_publickey_offered(
         &mut self,
-        _user: &str,
-        _offer: PublicKeyOffer<'_>,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(Auth::reject())
+        Ok(
+            match self.service.ssh_key_login(user, offer.public_key).await {
+                Ok(_) => Auth::Accept,
+                Err(why) => {
+                    tracing::info!(peer = ?self.peer, "ssh key refused: {why}");
+                    Auth::reject()
+                }
+            },
+        )
+    }
+
+    /// The client has proved it holds the key: look it up again (it may have been deleted
+    /// in between).
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.service.ssh_key_login(user, key.public_key).await {
+            Ok(login) => {
+                self.login = Some(Arc::new(login));
+                Ok(Auth::Accept)
+            }
+            Err(why) => {
+                tracing::info!(peer = ?self.peer, "ssh login refused: {why}");
+                Ok(Auth::reject())
+            }
+        }
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {

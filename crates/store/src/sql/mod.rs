@@ -17,6 +17,7 @@ mod credentials;
 mod sandboxes;
 mod secrets;
 mod snapshots;
+pub(crate) mod ssh_keys;
 pub(crate) mod ssh_tokens;
 mod vault;
 
@@ -256,6 +257,23 @@ impl<B: Backend> Store for B {
         at: DateTime<Utc>,
     ) -> Result<()> {
         ssh_tokens::revoke_ssh_token(self, hash, sandbox_id, user_id, at).await
+    }
+
+    // ---- registered ssh public keys
+    async fn insert_ssh_public_key(&self, row: &crate::SshPublicKeyRow) -> Result<()> {
+        ssh_keys::insert_ssh_public_key(self, row).await
+    }
+    async fn list_ssh_public_keys(&self, user_id: &str) -> Result<Vec<crate::SshPublicKeyRow>> {
+        ssh_keys::list_ssh_public_keys(self, user_id).await
+    }
+    async fn get_ssh_public_key_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<crate::SshPublicKeyRow> {
+        ssh_keys::get_ssh_public_key_by_fingerprint(self, fingerprint).await
+    }
+    async fn delete_ssh_public_key(&self, id: &str, user_id: &str) -> Result<()> {
+        ssh_keys::delete_ssh_public_key(self, id, user_id).await
     }
 
     // ---- agent sessions and turns

@@ -74,13 +74,22 @@ impl SshState {
     }
 }
 
-/// Who logged in with a token, and to which sandbox.
+/// Who logged in, to which sandbox, and with what.
 #[derive(Debug, Clone)]
 pub struct SshLogin {
     pub caller: Caller,
     pub sandbox_id: String,
     pub sandbox_name: String,
-    pub token_id: String,
+    pub via: SshLoginVia,
+}
+
+/// What a login was made with (its id goes into every audit event of the login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshLoginVia {
+    /// A token minted by `POST /sandboxes/{id}/ssh` (its id).
+    Token(String),
+    /// A registered public key (its id).
+    Key(String),
 }
 
 /// Why a login is refused. The SSH client is only told "permission denied"; the server logs
@@ -95,6 +104,10 @@ pub enum SshLoginRefused {
     Revoked,
     #[error("token expired")]
     Expired,
+    #[error("public key not registered")]
+    UnknownKey,
+    #[error("the key's owner has no sandbox of that name")]
+    UnknownSandbox,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -254,16 +267,10 @@ impl Service {
             Err(e) => return Err(internal(e)),
         };
         Ok(SshLogin {
-            caller: Caller {
-                user_id: user.id,
-                user_name: user.name,
-                org_id: user.org_id,
-                is_admin: user.is_admin,
-                api_key_id: String::new(),
-            },
+            caller: Caller::of_user(user),
             sandbox_id: sandbox.id,
             sandbox_name: sandbox.name,
-            token_id: row.id,
+            via: SshLoginVia::Token(row.id),
         })
     }
 
@@ -313,7 +320,11 @@ impl Service {
         };
         let mut detail = detail;
         if let Some(map) = detail.as_object_mut() {
-            map.insert("token_id".into(), login.token_id.clone().into());
+            let (field, id) = match &login.via {
+                SshLoginVia::Token(id) => ("token_id", id),
+                SshLoginVia::Key(id) => ("key_id", id),
+            };
+            map.insert(field.into(), id.clone().into());
         }
         if let Err(e) = self
             .audit(
