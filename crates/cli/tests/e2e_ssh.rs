@@ -7,88 +7,13 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::agents::{api, api_as, str_of};
+use common::ssh::{access, client, refused, run, sandbox, ssh, ssh_server, text, SECRET};
 use common::{ok, wait_until, Server};
-use serde_json::{json, Value};
-
-const SECRET: &str = "ssh-e2e-secret-value-5f2c91";
-
-fn ssh_server() -> Server {
-    Server::start_with(None, &["--ssh-listen", "127.0.0.1:0"])
-}
-
-/// A running sandbox `name` with `SSH_SECRET` injected.
-fn sandbox(server: &Server, name: &str) {
-    let env = server.dir.path().join("ssh.env");
-    std::fs::write(&env, format!("ssh-secret={SECRET}\n")).unwrap();
-    ok(server
-        .amika()
-        .args(["secret", "push", "--from-file"])
-        .arg(&env)
-        .arg("--yes"));
-    ok(server.amika().args([
-        "sandbox",
-        "create",
-        "--name",
-        name,
-        "--no-git",
-        "--secret",
-        "env:SSH_SECRET=ssh-secret",
-    ]));
-}
-
-/// A fresh token: (the `ssh` arguments of its destination, the whole answer).
-fn access(server: &Server, name: &str) -> (Vec<String>, Value) {
-    let (status, body) = api(server, "POST", &format!("/sandboxes/{name}/ssh"), None);
-    assert_eq!(status, 200, "{body}");
-    let dest = str_of(&body, "ssh_destination")
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    (dest, body)
-}
-
-/// An OpenSSH client with no keys, agent or known hosts of the machine's, that never prompts.
-fn client(server: &Server, program: &str) -> Command {
-    let home = server.dir.path().join("ssh-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = Command::new(program);
-    cmd.env("HOME", &home)
-        .env_remove("SSH_AUTH_SOCK")
-        .args(["-o", "StrictHostKeyChecking=no"])
-        .args(["-o", "UserKnownHostsFile=/dev/null"])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-o", "ConnectTimeout=10"])
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn ssh(server: &Server, dest: &[String], command: &str) -> Command {
-    let mut cmd = client(server, "ssh");
-    cmd.args(dest).arg("--").arg(command);
-    cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("the OpenSSH client runs")
-}
-
-/// `ssh` with the same user but another authentication method, and its output.
-fn refused(server: &Server, dest: &[String], extra: &[&str]) -> String {
-    let out = run(client(server, "ssh")
-        .args(extra)
-        .args(dest)
-        .args(["--", "true"]));
-    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
-    text(&out.stderr)
-}
+use serde_json::json;
 
 /// Runs `ssh -tt` on a PTY of 30x100 (python3's `pty`), resizes it to 50x132 while the remote
 /// command waits, and returns everything the terminal showed.

@@ -1,6 +1,9 @@
-//! SSH access: mint and revoke a sandbox's SSH token, and the server's SSH endpoint.
+//! SSH access: mint and revoke a sandbox's SSH token, the server's SSH endpoint, and registered
+//! public keys.
 
-use amika_types::{RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint};
+use amika_types::{
+    RevokeSshRequest, SshAccess, SshAccessRequest, SshEndpoint, SshPublicKey, SshPublicKeyRequest,
+};
 use reqwest::Method;
 
 use crate::{encode_path_segment, Client, ClientError};
@@ -34,5 +37,35 @@ impl Client {
     /// `GET /ssh`: whether the server has an SSH endpoint, where, and its host key.
     pub async fn ssh_endpoint(&self) -> Result<SshEndpoint, ClientError> {
         self.call(Method::GET, "/ssh", None::<&()>).await
+    }
+
+    /// `GET /secrets/ssh-public-keys`: your registered public keys.
+    pub async fn list_ssh_public_keys(&self) -> Result<Vec<SshPublicKey>, ClientError> {
+        self.call(Method::GET, "/secrets/ssh-public-keys", None::<&()>)
+            .await
+    }
+
+    /// `POST /secrets/ssh-public-keys`: register a public key (one OpenSSH line).
+    pub async fn create_ssh_public_key(
+        &self,
+        name: &str,
+        public_key: &str,
+    ) -> Result<SshPublicKey, ClientError> {
+        let req = SshPublicKeyRequest {
+            name: name.to_owned(),
+            public_key: public_key.to_owned(),
+        };
+        self.call(Method::POST, "/secrets/ssh-public-keys", Some(&req))
+            .await
+    }
+
+    /// `DELETE /secrets/ssh-public-keys/{id}` (an id or a name).
+    pub async fn delete_ssh_public_key(&self, id_or_name: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "/secrets/ssh-public-keys/{}",
+            encode_path_segment(id_or_name)
+        );
+        self.call_no_content(Method::DELETE, &path, None::<&()>)
+            .await
     }
 }

@@ -92,6 +92,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/me", &["get"]),
     ("/api/v0beta1/sandboxes/{id}/ssh", &["post", "delete"]),
     ("/api/v0beta1/ssh", &["get"]),
+    ("/api/v0beta1/secrets/ssh-public-keys", &["get", "post"]),
+    ("/api/v0beta1/secrets/ssh-public-keys/{id}", &["delete"]),
     ("/api/v0beta1/admin/orgs", &["get", "post"]),
     ("/api/v0beta1/admin/users", &["post"]),
     ("/api/v0beta1/api-keys", &["get", "post"]),

@@ -62,6 +62,10 @@ pub struct SshEndpoint {
     pub enabled: bool,
     /// `HOST:PORT` it listens on (null when off).
     pub listen: Option<String>,
+    /// The host and port clients connect to (loopback when it listens on every address): with
+    /// a registered public key, `ssh -p PORT SANDBOX_NAME@HOST`.
+    pub host: Option<String>,
+    pub port: Option<u16>,
     pub host_key_fingerprint: Option<String>,
     pub host_key: Option<String>,
 }

@@ -43,6 +43,8 @@ import type {
   Me,
   GetSSHOptions,
   SshAccess,
+  SshPublicKey,
+  CreateSshPublicKeyInput,
   ResolutionPreview,
   Sandbox,
   Secret,
@@ -386,6 +388,24 @@ export class AmikaClient {
     await this.#call("delete", "/api/v0beta1/sandboxes/{id}/ssh", { id: idOrName }, {
       body: { token },
     });
+  }
+
+  /** Your registered SSH public keys. */
+  listSSHPublicKeys(): Promise<SshPublicKey[]> {
+    return this.#call("get", "/api/v0beta1/secrets/ssh-public-keys", {});
+  }
+
+  /**
+   * Register a public key: then `ssh -p PORT SANDBOX_NAME@HOST` logs in to a running sandbox of
+   * yours with the matching private key (a key is unique across the server).
+   */
+  createSSHPublicKey(input: CreateSshPublicKeyInput): Promise<SshPublicKey> {
+    return this.#call("post", "/api/v0beta1/secrets/ssh-public-keys", {}, { body: input });
+  }
+
+  /** Remove a registered key (by id or name): logins with it are refused from now on. */
+  async deleteSSHPublicKey(idOrName: string): Promise<void> {
+    await this.#call("delete", "/api/v0beta1/secrets/ssh-public-keys/{id}", { id: idOrName });
   }
 
   /**

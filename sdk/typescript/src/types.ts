@@ -678,6 +678,26 @@ export interface GetSSHOptions {
   ttlSecs?: number;
 }
 
+/** A registered SSH public key: logs in as `ssh -p PORT SANDBOX_NAME@HOST` to your sandboxes. */
+export interface SshPublicKey {
+  id: string;
+  name: string;
+  /** The key's algorithm, e.g. `ssh-ed25519`. */
+  keyType: string;
+  /** `SHA256:...`, as `ssh-keygen -lf` shows it. */
+  fingerprint: string;
+  /** The key without its comment: `ssh-ed25519 AAAA...`. */
+  publicKey: string;
+  createdAt: string;
+}
+
+export interface CreateSshPublicKeyInput {
+  /** Your name for the key, unique among your keys. */
+  name: string;
+  /** One OpenSSH public key line (`ssh-ed25519 AAAA... comment`): Ed25519, ECDSA, RSA >= 2048. */
+  publicKey: string;
+}
+
 // ------------------------------------------------------------------ snapshots
 
 /** How a snapshot is taken: `scrub_and_delete` (default: injected credentials removed, and the
@@ -847,6 +867,8 @@ type Checks = [
   Assert<IsOutput<ExecFrame, Schemas["ExecFrame"]>>,
   Assert<IsOutput<Me, Schemas["Me"]>>,
   Assert<IsOutput<SshAccess, Schemas["SshAccess"]>>,
+  Assert<IsOutput<SshPublicKey, Schemas["SshPublicKey"]>>,
+  Assert<IsInput<CreateSshPublicKeyInput, Schemas["SshPublicKeyRequest"]>>,
   Assert<IsInput<CreateSecretInput, Schemas["CreateSecretRequest"]>>,
   Assert<IsInput<UpdateSecretInput, Schemas["UpdateSecretRequest"]>>,
   Assert<IsInput<CreateProviderSecretInput, Schemas["CreateCredentialRequest"]>>,

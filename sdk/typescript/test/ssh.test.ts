@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,4 +66,35 @@ test("getSSH refuses a lifetime over 24 hours, naming the field", async () => {
   });
   const short = await amika.getSSH("ssh-box", { ttlSecs: 60 });
   assert.ok(Date.parse(short.expiresAt) <= Date.now() + 61_000);
+});
+
+test("a registered public key logs in as the sandbox's name, until it is deleted", async () => {
+  const key = join(home, "id_ed25519");
+  const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "sdk", "-f", key]);
+  assert.equal(gen.status, 0, String(gen.stderr));
+  const line = readFileSync(`${key}.pub`, "utf8");
+  const registered = await amika.createSSHPublicKey({ name: "sdk-key", publicKey: line });
+  assert.equal(registered.keyType, "ssh-ed25519");
+  assert.match(registered.fingerprint, /^SHA256:/);
+  assert.equal(registered.publicKey, line.trim().replace(/ sdk$/, ""));
+  assert.deepEqual(
+    (await amika.listSSHPublicKeys()).map((k) => k.name),
+    ["sdk-key"],
+  );
+  const port = /^-p (\d+) /.exec((await amika.getSSH("ssh-box")).sshDestination)![1];
+  const withKey = ["-i", key, "-o", "IdentitiesOnly=yes", `-p ${port} ssh-box@127.0.0.1`];
+  assert.deepEqual(ssh(withKey.join(" "), "id -un"), { status: 0, out: "amika\n" });
+
+  await assert.rejects(
+    amika.createSSHPublicKey({ name: "again", publicKey: line }),
+    (e: unknown) => e instanceof AmikaApiError && e.status === 409,
+  );
+  await assert.rejects(
+    amika.createSSHPublicKey({ name: "bad", publicKey: "ssh-ed25519 nope" }),
+    (e: unknown) =>
+      e instanceof AmikaApiError && e.status === 400 && e.details[0]?.field === "public_key",
+  );
+  await amika.deleteSSHPublicKey("sdk-key");
+  assert.equal(ssh(withKey.join(" "), "true").status, 255);
+  assert.deepEqual(await amika.listSSHPublicKeys(), []);
 });

@@ -15,6 +15,7 @@ pub mod secret;
 pub mod server;
 pub mod sessions;
 pub mod snapshot;
+pub mod ssh_key;
 pub mod up;
 
 use std::process::ExitCode;

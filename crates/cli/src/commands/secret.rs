@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::credential::{self, CredentialCommand};
 use super::extract::{self, ExtractArgs};
+use super::ssh_key::{self, SshKeyCommand};
 use super::Ctx;
 use crate::dotenv;
 use crate::output::{mask_for_table, or_dash, print_json, time, Table};
@@ -55,6 +56,10 @@ pub enum SecretCommand {
     Github(CredentialCommand),
     /// Find the agent credentials on this machine (and push them with --push).
     Extract(ExtractArgs),
+    /// Manage the SSH public keys that log you in to your sandboxes as
+    /// `ssh -p PORT SANDBOX_NAME@HOST` (or `amika sandbox ssh NAME --key`).
+    #[command(subcommand, name = "ssh-key")]
+    SshKey(SshKeyCommand),
 }
 
 /// `Debug` is written by hand below: the `KEY=VALUE` pairs carry values.
@@ -119,6 +124,7 @@ pub async fn run(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<()> {
             credential::run(ctx, amika_types::AgentKind::Github, cmd).await
         }
         SecretCommand::Extract(args) => extract::run(ctx, args).await,
+        SecretCommand::SshKey(cmd) => ssh_key::run(ctx, cmd).await,
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod agents;
+pub mod ssh;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -62,6 +62,12 @@ fn rules() -> Vec<Rule> {
             "name",
             Box::new(name(OBJECT_NAME, false)),
         ),
+        (
+            "SshPublicKeyRequest",
+            "name",
+            Box::new(name(OBJECT_NAME, false)),
+        ),
+        ("SshPublicKeyRequest", "public_key", Box::new(non_empty)),
         ("CreateSecretRequest", "value", Box::new(non_empty)),
         ("CreateCredentialRequest", "value", Box::new(non_empty)),
         (

@@ -10,6 +10,7 @@ use axum::Json;
 
 use super::auth::{ApiJson, ApiPath, Auth};
 use super::error::ApiResult;
+use crate::service::sandboxes::ssh_access::dest_host;
 use crate::service::{Service, ServiceError};
 
 /// Mints a short-lived SSH token for a running sandbox of the caller's: `ssh
@@ -59,6 +60,8 @@ pub async fn get_ssh_endpoint(State(svc): State<Service>, Auth(_c): Auth) -> Jso
     Json(t::SshEndpoint {
         enabled: endpoint.is_some(),
         listen: endpoint.map(|e| e.addr.to_string()),
+        host: endpoint.map(dest_host),
+        port: endpoint.map(|e| e.addr.port()),
         host_key_fingerprint: endpoint.map(|e| e.fingerprint.clone()),
         host_key: endpoint.map(|e| e.host_key.clone()),
     })

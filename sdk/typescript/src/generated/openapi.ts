@@ -568,6 +568,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/secrets/ssh-public-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your registered SSH public keys. */
+        get: operations["list_ssh_public_keys"];
+        put?: never;
+        /**
+         * Registers a public key: you can then log in to any running sandbox of yours as `ssh -p
+         *     PORT SANDBOX_NAME@HOST` with the matching private key. A key is unique across the server.
+         */
+        post: operations["create_ssh_public_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/ssh-public-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes a registered public key of yours (by id or name); logins with it are refused from
+         *     now on.
+         */
+        delete: operations["delete_ssh_public_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/secrets/{id}": {
         parameters: {
             query?: never;
@@ -1592,10 +1633,43 @@ export interface components {
         /** @description The SSH endpoint of a server (`GET /ssh`): whether it runs, where, and its host key. */
         SshEndpoint: {
             enabled: boolean;
+            /**
+             * @description The host and port clients connect to (loopback when it listens on every address): with
+             *     a registered public key, `ssh -p PORT SANDBOX_NAME@HOST`.
+             */
+            host?: string | null;
             host_key?: string | null;
             host_key_fingerprint?: string | null;
             /** @description `HOST:PORT` it listens on (null when off). */
             listen?: string | null;
+            /** Format: int32 */
+            port?: number | null;
+        };
+        /** @description A registered SSH public key. */
+        SshPublicKey: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description `SHA256:...`, as `ssh-keygen -lf` shows it. */
+            fingerprint: string;
+            id: string;
+            /** @description The key's algorithm, e.g. `ssh-ed25519`. */
+            key_type: string;
+            name: string;
+            /** @description The key without its comment: `ssh-ed25519 AAAA...`. */
+            public_key: string;
+        };
+        /**
+         * @description Body of `POST /secrets/ssh-public-keys`: register a public key, to log in to your sandboxes
+         *     as `ssh -p PORT SANDBOX_NAME@HOST`.
+         */
+        SshPublicKeyRequest: {
+            /** @description Your name for the key (letters, digits, `.`, `_`, `-`), unique among your keys. */
+            name: string;
+            /**
+             * @description One OpenSSH public key line, as in `~/.ssh/id_ed25519.pub`: `ssh-ed25519 AAAA... comment`.
+             *     Ed25519, ECDSA, and RSA of 2048 bits or more.
+             */
+            public_key: string;
         };
         /** @description `PUT /secrets/{kind}/{id}` (ours): a new `value` stores a new version. */
         UpdateCredentialRequest: {
@@ -4377,6 +4451,174 @@ export interface operations {
             };
             /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_ssh_public_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshPublicKey"][];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_ssh_public_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SshPublicKeyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshPublicKey"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the key is already registered, or you have a key of that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_ssh_public_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

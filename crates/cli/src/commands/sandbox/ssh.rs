@@ -6,6 +6,8 @@
 //! server's host key comes with the answer: it is written to a private `known_hosts` file for
 //! this run, so the connection is verified without trust on first use. `--print` prints the
 //! destination for another client (the token then lives until it expires or `--revoke`).
+//! `--key` mints no token: it logs in as `NAME@HOST` with the user's own key, registered with
+//! `amika secret ssh-key push`.
 //!
 //! The token reaches `ssh` as its user name, on its command line (the public Amika API's
 //! `ssh_destination` is made for that): it is short-lived and, unless `--print`ed, revoked when
@@ -35,8 +37,12 @@ pub struct SshArgs {
     #[arg(long, conflicts_with_all = ["command", "tty"])]
     pub revoke: bool,
     /// How long the token is valid, in seconds (60 to 86400) [default: 3600].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", conflicts_with = "key")]
     pub ttl: Option<u64>,
+    /// Log in with your own SSH key, registered with `amika secret ssh-key push`, instead of
+    /// a token (`ssh -p PORT NAME@HOST`; no token is minted).
+    #[arg(long, conflicts_with = "revoke")]
+    pub key: bool,
     /// A command to run instead of a login shell (after `--`).
     #[arg(
         trailing_var_arg = true,
@@ -73,6 +79,9 @@ pub async fn ssh(ctx: &Ctx, args: SshArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if args.key {
+        return ssh_with_key(ctx, &client, &args).await;
+    }
     let access = client.create_ssh_access(&args.name, args.ttl).await?;
     if args.print {
         if ctx.json() {
@@ -82,19 +91,62 @@ pub async fn ssh(ctx: &Ctx, args: SshArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let hosts = KnownHosts::write(&access)?;
+    let (port, user_host) = destination_parts(&access.ssh_destination)?;
+    let hosts = KnownHosts::write(host_of(&user_host), &port, &access.host_key)?;
+    let code = run_ssh(&hosts, &args, access.ssh_destination.split_whitespace())?;
+    revoke_quietly(&client, &args.name, &access).await;
+    Ok(code)
+}
+
+/// `--key`: `ssh -p PORT NAME@HOST`, the client signing with the user's own key.
+async fn ssh_with_key(
+    ctx: &Ctx,
+    client: &amika_client::Client,
+    args: &SshArgs,
+) -> anyhow::Result<ExitCode> {
+    // The SSH user is the sandbox's name (an id would not log in); this also fails early, and
+    // clearly, for a sandbox that does not exist.
+    let sandbox = client.get_sandbox(&args.name).await?;
+    let endpoint = client.ssh_endpoint().await?;
+    let (Some(host), Some(port), Some(host_key)) =
+        (endpoint.host, endpoint.port, endpoint.host_key)
+    else {
+        bail!("the server has no SSH endpoint: start it with --ssh-listen ADDR (or `ssh_listen` in its config file)");
+    };
+    let destination = [
+        "-p".to_owned(),
+        port.to_string(),
+        format!("{}@{host}", sandbox.name),
+    ];
+    if args.print {
+        if ctx.json() {
+            print_json(
+                &serde_json::json!({"ssh_destination": destination.join(" "), "host_key": host_key}),
+            )?;
+        } else {
+            crate::outln!("{}", destination.join(" "));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let hosts = KnownHosts::write(&host, &port.to_string(), &host_key)?;
+    run_ssh(&hosts, args, destination.iter().map(String::as_str))
+}
+
+fn run_ssh<'a>(
+    hosts: &KnownHosts,
+    args: &SshArgs,
+    destination: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<ExitCode> {
     let mut cmd = std::process::Command::new("ssh");
     cmd.args(hosts.options());
     if args.tty {
         cmd.arg("-t");
     }
-    cmd.args(access.ssh_destination.split_whitespace());
+    cmd.args(destination);
     if !args.command.is_empty() {
         cmd.arg("--").args(&args.command);
     }
-    let code = run_client(cmd, "ssh")?;
-    revoke_quietly(&client, &args.name, &access).await;
-    Ok(code)
+    run_client(cmd, "ssh")
 }
 
 pub async fn cp(ctx: &Ctx, args: CpArgs) -> anyhow::Result<ExitCode> {
@@ -110,7 +162,7 @@ pub async fn cp(ctx: &Ctx, args: CpArgs) -> anyhow::Result<ExitCode> {
     let client = ctx.client()?;
     let access = client.create_ssh_access(name, None).await?;
     let (port, user_host) = destination_parts(&access.ssh_destination)?;
-    let hosts = KnownHosts::write(&access)?;
+    let hosts = KnownHosts::write(host_of(&user_host), &port, &access.host_key)?;
     let remote = |spec: &str| {
         let (_, path) = remote_of(spec).unwrap_or_default();
         format!("{user_host}:{path}")
@@ -144,6 +196,11 @@ fn destination_parts(destination: &str) -> anyhow::Result<(String, String)> {
         ["-p", port, user_host] => Ok((port.to_string(), user_host.to_string())),
         _ => bail!("the server answered an SSH destination of an unexpected form"),
     }
+}
+
+/// `USER@HOST` → `HOST`.
+fn host_of(user_host: &str) -> &str {
+    user_host.rsplit('@').next().unwrap_or_default()
 }
 
 /// The token in a line that is either the token or a destination (`-p PORT TOKEN@HOST`).
@@ -191,17 +248,14 @@ struct KnownHosts {
 }
 
 impl KnownHosts {
-    fn write(access: &SshAccess) -> anyhow::Result<Self> {
-        let (port, user_host) = destination_parts(&access.ssh_destination)?;
-        let host = user_host.rsplit('@').next().unwrap_or_default();
+    fn write(host: &str, port: &str, host_key: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("amika-ssh")
             .tempdir()
             .context("cannot make a temporary directory")?;
         let path = dir.path().join("known_hosts");
         let mut file = std::fs::File::create(&path).context("cannot write known_hosts")?;
-        writeln!(file, "[{host}]:{port} {}", access.host_key)
-            .context("cannot write known_hosts")?;
+        writeln!(file, "[{host}]:{port} {host_key}").context("cannot write known_hosts")?;
         Ok(KnownHosts { _dir: dir, path })
     }
 

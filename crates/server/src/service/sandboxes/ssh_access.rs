@@ -360,7 +360,7 @@ fn repo_name(row: &SandboxRow) -> String {
 
 /// The host clients connect to: the endpoint's address, or loopback when it listens on every
 /// address (`0.0.0.0`, `::`).
-fn dest_host(endpoint: &SshEndpointInfo) -> String {
+pub fn dest_host(endpoint: &SshEndpointInfo) -> String {
     match endpoint.addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".into(),
         ip if ip.is_unspecified() => "::1".into(),
