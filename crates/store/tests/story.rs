@@ -1,6 +1,7 @@
 //! The one story of amika's storage, told to both backends: orgs and users, API keys, secrets and
 //! credentials in both scopes (who sees what, which name wins, which names collide), sandboxes,
-//! audit events, the sealed material key rotation walks through, and agent sessions and turns.
+//! audit events, the sealed material key rotation walks through, agent sessions and turns,
+//! snapshots and SSH public keys.
 //!
 //! `story_postgres` needs a server: run it under `scripts/with-postgres.sh`, which exports
 //! `AMIKA_TEST_DATABASE_URL`. It fails without one (so CI cannot silently skip it) unless
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use amika_store::{
     AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectedCredentialRef,
     InjectedSecretRef, InjectionRecord, OrgRow, RepoRecord, SandboxOptions, SandboxRow, Sealed,
-    SealedRef, SealedTable, SecretRow, SnapshotRow, Store, StoreError, UserRow,
+    SealedRef, SealedTable, SecretRow, SnapshotRow, SshPublicKeyRow, Store, StoreError, UserRow,
 };
 use amika_types::{
     AgentCredentialRef, AgentJobState, AgentKind, AgentSessionStatus, CredentialType, NetworkMode,
@@ -1074,6 +1075,79 @@ async fn story(store: Arc<dyn Store>) {
 
     agent_sessions_story(store.as_ref()).await;
     snapshots_story(store.as_ref()).await;
+    ssh_keys_story(store.as_ref()).await;
+}
+
+/// SSH public keys: a key (its fingerprint) once across the server, a name once per user; the
+/// conflict says which; only the owner deletes.
+async fn ssh_keys_story(store: &dyn Store) {
+    let o = org("org_keys", "keys-org");
+    store.create_org(&o).await.unwrap();
+    let (ann, bob) = (
+        user("u_kann", &o, "kann", false),
+        user("u_kbob", &o, "kbob", false),
+    );
+    for u in [&ann, &bob] {
+        store.create_user(u).await.unwrap();
+    }
+    let key = |id: &str, owner: &UserRow, name: &str, fingerprint: &str| SshPublicKeyRow {
+        id: id.into(),
+        user_id: owner.id.clone(),
+        name: name.into(),
+        key_type: "ssh-ed25519".into(),
+        public_key: format!("ssh-ed25519 AAAA{fingerprint}"),
+        fingerprint: fingerprint.into(),
+        created_at: at(1),
+    };
+    let laptop = key("ssk_1", &ann, "laptop", "SHA256:one");
+    store.insert_ssh_public_key(&laptop).await.unwrap();
+    store
+        .insert_ssh_public_key(&key("ssk_2", &ann, "desk", "SHA256:two"))
+        .await
+        .unwrap();
+    assert_conflict(
+        store
+            .insert_ssh_public_key(&key("ssk_3", &bob, "mine", "SHA256:one"))
+            .await,
+        "this public key is already registered (keys are unique across the server)",
+    );
+    assert_conflict(
+        store
+            .insert_ssh_public_key(&key("ssk_4", &ann, "laptop", "SHA256:four"))
+            .await,
+        "you already have an SSH public key named \"laptop\"",
+    );
+    store
+        .insert_ssh_public_key(&key("ssk_5", &bob, "laptop", "SHA256:five"))
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_ssh_public_keys("u_kann")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["desk", "laptop"]);
+    assert_eq!(
+        store
+            .get_ssh_public_key_by_fingerprint("SHA256:one")
+            .await
+            .unwrap(),
+        laptop
+    );
+    assert_not_found(
+        store.delete_ssh_public_key("ssk_1", "u_kbob").await,
+        "ssh public key",
+    );
+    store
+        .delete_ssh_public_key("ssk_1", "u_kann")
+        .await
+        .unwrap();
+    assert_not_found(
+        store.get_ssh_public_key_by_fingerprint("SHA256:one").await,
+        "ssh public key",
+    );
 }
 
 /// Snapshots: a name per user, updates of state/size/key only, listing per user newest first.
@@ -1487,8 +1561,8 @@ async fn story_sqlite() {
 
     // Reopening migrates nothing twice and finds everything where it was left.
     let reopened = amika_store::connect(&url).await.unwrap();
-    // 4 users of the main story, 2 of the snapshots'.
-    assert_eq!(reopened.count_users().await.unwrap(), 6);
+    // 4 users of the main story, 2 of the snapshots', 2 of the SSH keys'.
+    assert_eq!(reopened.count_users().await.unwrap(), 8);
 
     use sqlx::Connection;
     let raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
