@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub ceilings: Ceilings,
     /// Where the SSH endpoint listens (`--ssh-listen`); `None`: no SSH endpoint.
     pub ssh_listen: Option<SocketAddr>,
+    /// How long an SSH connection may take to log in before it is closed (OpenSSH's
+    /// `LoginGraceTime`): a client that stalls before then holds nothing for long.
+    pub ssh_login_grace: std::time::Duration,
 }
 
 /// Server-side ceilings on sandboxes: a create over one is refused (`422 over_limit`, naming
@@ -139,6 +142,7 @@ impl ServerConfig {
             default_preset: None,
             ceilings: Ceilings::default(),
             ssh_listen: None,
+            ssh_login_grace: std::time::Duration::from_secs(30),
         }
     }
 
@@ -215,6 +219,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_preset", &self.default_preset)
             .field("ceilings", &self.ceilings)
             .field("ssh_listen", &self.ssh_listen)
+            .field("ssh_login_grace", &self.ssh_login_grace)
             .finish()
     }
 }

@@ -1,7 +1,8 @@
 //! The SSH endpoint against a served server and a real sandbox, with an SSH client library
 //! where OpenSSH's client cannot be made to misbehave: an expired token, a client that opens
 //! hundreds of channels (refused past the limit, without harm to other connections or the
-//! API), the endpoint off unless configured, and `ssh_listen` in the config file.
+//! API), clients that stall before logging in or stop reading, the endpoint off unless
+//! configured, and `ssh_listen` in the config file.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +17,17 @@ use sha2::{Digest, Sha256};
 const B: &str = "/api/v0beta1";
 
 async fn serve(ssh: bool) -> RunningServer {
+    serve_with(ssh, |_| {}).await
+}
+
+async fn serve_with(ssh: bool, tweak: impl FnOnce(&mut ServerConfig) + Send) -> RunningServer {
     ServerBuilder::new()
         .configure(move |c| {
             c.warm_sandboxes = 0;
             if ssh {
                 c.ssh_listen = Some("127.0.0.1:0".parse().unwrap());
             }
+            tweak(c);
         })
         .open()
         .await
@@ -160,6 +166,96 @@ async fn hundreds_of_channels_are_refused_past_the_limit_and_harm_nobody_else() 
     assert!(why.to_string().contains("expired"), "{why}");
     let (_, ok) = connect(&server, &expired).await;
     assert!(!ok, "an expired token logs in");
+    server.stop().await;
+}
+
+/// This process's resident memory, in MiB (the server runs in it).
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// Clients that stall before logging in (silent, or a partial version line) are closed after
+/// the login grace time, and a client that does not read a command's output makes the command
+/// wait instead of the server buffering it; meanwhile other sessions and the API go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_slow_clients_are_bounded_and_harm_nobody_else() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = serve_with(true, |c| c.ssh_login_grace = Duration::from_secs(2)).await;
+    sandbox(&server, "slow").await;
+    let (status, access) = call(&server, "POST", "/sandboxes/slow/ssh", None).await;
+    assert_eq!(status, 200, "{access}");
+    let token = access["token"].as_str().unwrap();
+    let addr = server.service().ssh().endpoint().unwrap().addr;
+
+    let (session, ok) = connect(&server, token).await;
+    assert!(ok);
+    let mut stalled = Vec::new();
+    for i in 0..100 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            socket.write_all(b"SSH-2.0-").await.unwrap();
+        }
+        stalled.push(socket);
+    }
+    assert_eq!(
+        echo(&session, "during-the-stall").await,
+        "during-the-stall\n"
+    );
+    let (status, _) = call(&server, "GET", "/sandboxes/slow", None).await;
+    assert_eq!(status, 200);
+
+    // After the grace time every stalled connection is closed by the server (its version line,
+    // then the end); the logged-in session, older than the grace time, stays.
+    for mut socket in stalled {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(15), socket.read_to_end(&mut rest));
+        let ended = read
+            .await
+            .expect("a stalled connection is closed after the grace time");
+        if ended.is_ok() {
+            assert!(rest.starts_with(b"SSH-2.0-"), "{rest:?}");
+        }
+    }
+    assert_eq!(echo(&session, "after-the-grace").await, "after-the-grace\n");
+
+    // A reader that stops reading: 300 MB wait in the sandbox, not in the server's memory.
+    let before = rss_mib();
+    let mut channel = session.channel_open_session().await.unwrap();
+    channel
+        .exec(true, "head -c 300000000 /dev/zero; echo done >&2")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (other, ok) = connect(&server, token).await;
+    assert!(ok);
+    assert_eq!(
+        echo(&other, "beside-the-slow-reader").await,
+        "beside-the-slow-reader\n"
+    );
+    let grown = rss_mib().saturating_sub(before);
+    assert!(
+        grown < 64,
+        "the server buffered {grown} MiB for a client that does not read"
+    );
+    // Reading it all gets everything, in order.
+    let mut received = 0usize;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => {
+                assert!(data.iter().all(|&b| b == 0));
+                received += data.len();
+            }
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    assert_eq!(received, 300_000_000);
     server.stop().await;
 }
 

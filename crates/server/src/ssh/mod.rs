@@ -17,17 +17,16 @@
 //! - Every login, command, shell, SFTP session and forward is audited, never with content.
 
 mod channel;
+mod grace;
 mod hostkey;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use russh::server::{
-    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Server as _, Session, VerifiedPublicKey,
-};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelOpenFailure, MethodKind, MethodSet};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -72,40 +71,65 @@ pub fn prepare_ssh(
 }
 
 /// Serve SSH on `listener` (after [`prepare_ssh`]) until `shutdown` completes, then
-/// disconnect every client.
+/// disconnect every client. Each connection must log in within the login grace time
+/// (`ServerConfig::ssh_login_grace`, see `grace`).
 pub async fn serve_ssh(
     service: Service,
     listener: tokio::net::TcpListener,
     config: Arc<russh::server::Config>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut server = SshServer { service };
-    let running = server.run_on_socket(config, &listener);
-    let handle = running.handle();
-    tokio::select! {
-        result = running => result,
-        () = shutdown => {
-            handle.shutdown("the amika server is shutting down".into());
-            Ok(())
-        }
-    }
-}
-
-struct SshServer {
-    service: Service,
-}
-
-impl russh::server::Server for SshServer {
-    type Handler = Connection;
-
-    fn new_client(&mut self, peer: Option<SocketAddr>) -> Connection {
-        Connection {
-            service: self.service.clone(),
-            peer,
-            login: None,
-            channels: Arc::new(AtomicUsize::new(0)),
-            _alive: None,
-        }
+    let grace = service.config().ssh_login_grace;
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = &mut shutdown => {
+                let _ = stop.send(());
+                return Ok(());
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: the listener stays; try again shortly.
+                Err(e) => {
+                    tracing::warn!("ssh: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let logged_in = Arc::new(AtomicBool::new(false));
+        let handler = Connection::new(service.clone(), peer, logged_in.clone());
+        let stream = grace::GraceStream::new(socket, grace, logged_in);
+        let config = config.clone();
+        let mut stop = stop.subscribe();
+        tokio::spawn(async move {
+            let session = match russh::server::run_stream(config, stream, handler).await {
+                Ok(session) => session,
+                Err(e) => {
+                    tracing::debug!(?peer, "ssh connection setup failed: {e}");
+                    return;
+                }
+            };
+            let handle = session.handle();
+            tokio::select! {
+                result = session => {
+                    if let Err(e) = result {
+                        tracing::debug!(?peer, "ssh connection ended: {e}");
+                    }
+                }
+                _ = stop.recv() => {
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "the amika server is shutting down".into(),
+                            "en".into(),
+                        )
+                        .await;
+                }
+            }
+        });
     }
 }
 
@@ -114,6 +138,8 @@ pub(crate) struct Connection {
     service: Service,
     peer: Option<SocketAddr>,
     login: Option<Arc<SshLogin>>,
+    /// Set once logged in: ends the login grace time (`grace::GraceStream`).
+    logged_in: Arc<AtomicBool>,
     /// Channels open now (see [`MAX_CHANNELS_PER_CONNECTION`]).
     channels: Arc<AtomicUsize>,
     /// Dropped with the connection: ends its watcher of the sandbox's end switch.
@@ -130,6 +156,17 @@ impl Drop for ChannelSlot {
 }
 
 impl Connection {
+    fn new(service: Service, peer: SocketAddr, logged_in: Arc<AtomicBool>) -> Self {
+        Connection {
+            service,
+            peer: Some(peer),
+            login: None,
+            logged_in,
+            channels: Arc::new(AtomicUsize::new(0)),
+            _alive: None,
+        }
+    }
+
     /// A slot for a new channel, or `None` when the connection has its maximum open.
     fn channel_slot(&self) -> Option<ChannelSlot> {
         let open = self.channels.fetch_add(1, Ordering::SeqCst);
@@ -201,6 +238,7 @@ impl russh::server::Handler for Connection {
         let Some(login) = self.login.clone() else {
             return Ok(());
         };
+        self.logged_in.store(true, Ordering::Release);
         tracing::info!(peer = ?self.peer, sandbox = %login.sandbox_id, user = %login.caller.user_id, "ssh login");
         let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
         self.service
