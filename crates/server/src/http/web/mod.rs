@@ -25,6 +25,9 @@ mod sandboxes;
 mod secret_edit;
 mod secrets;
 mod session;
+mod ssh;
+#[cfg(test)]
+mod ssh_flow_tests;
 #[cfg(test)]
 mod stream_tests;
 mod workspace;
@@ -96,6 +99,8 @@ pub fn routes() -> Router<Service> {
             "/sandboxes/{name}/sessions/{session_id}/cancel",
             post(agent_stream::cancel),
         )
+        .route("/sandboxes/{name}/ssh", post(ssh::mint))
+        .route("/sandboxes/{name}/ssh/revoke", post(ssh::revoke))
         .route("/sandboxes/{name}/stop", post(sandboxes::stop))
         .route("/sandboxes/{name}/start", post(sandboxes::start))
         .route("/audit", get(audit::page))

@@ -352,7 +352,7 @@ pub(super) async fn detail_page(
 <div><dt>Limits</dt><dd>{limits}</dd></div>{lifetime}\
 <div><dt>Created</dt><dd>{created}</dd></div>\
 <div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>\
-{workspace}{message_box}{conversation_card}\
+{workspace}{ssh_card}{message_box}{conversation_card}\
 <section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
 <section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
         name = escape(&s.name),
@@ -363,6 +363,7 @@ pub(super) async fn detail_page(
         limits = escape(&limits),
         lifetime = workspace::lifetime_facts(&s),
         workspace = workspace::detail_cards(svc, &session.caller, &s).await,
+        ssh_card = super::ssh::ssh_card(svc, session, &s).await,
         created = html::date(&s.created_at),
         id = escape(&s.id),
         table = resolution_table(
