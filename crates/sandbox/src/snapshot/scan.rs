@@ -10,14 +10,16 @@
 //! escaping. Values shorter than [`MIN_SCANNED_LEN`] bytes are not searched: they would match
 //! ordinary text everywhere.
 //!
-//! Needles live in zeroizing buffers, and searching borrows them (`memchr::memmem`), so no
-//! copy of a value outlives the set.
+//! The search is one pass over a haystack whatever the number of needles (a value has about a
+//! dozen forms, a sandbox a few dozen values): a bit per first two bytes of any needle rejects
+//! most positions at once; the rest are looked up by their first four bytes and compared in
+//! full. Needles and that index live in zeroizing buffers, so no copy of a value outlives the
+//! set.
 
 use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use memchr::memmem;
 use zeroize::Zeroizing;
 
 /// Shortest value searched for.
@@ -35,6 +37,33 @@ pub struct ScanSet {
     labels: Vec<String>,
     needles: Vec<Needle>,
     longest: usize,
+    index: Index,
+}
+
+/// The needles by their first bytes (see the module's doc). Every needle has at least
+/// [`MIN_SCANNED_LEN`] = 4 bytes.
+struct Index {
+    /// One bit per value of a needle's first two bytes (65,536 bits).
+    first_two: Zeroizing<Vec<u64>>,
+    /// (a needle's first four bytes, big-endian; its index in `needles`), sorted.
+    by_prefix: Zeroizing<Vec<(u32, usize)>>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            first_two: Zeroizing::new(vec![0; 1024]),
+            by_prefix: Zeroizing::new(Vec::new()),
+        }
+    }
+}
+
+fn first_two(bytes: &[u8]) -> usize {
+    usize::from(bytes[0]) << 8 | usize::from(bytes[1])
+}
+
+fn first_four(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 impl fmt::Debug for ScanSet {
@@ -88,6 +117,11 @@ impl ScanSet {
             return;
         }
         self.longest = self.longest.max(bytes.len());
+        let two = first_two(&bytes);
+        self.index.first_two[two / 64] |= 1 << (two % 64);
+        let key = (first_four(&bytes), self.needles.len());
+        let at = self.index.by_prefix.partition_point(|e| *e < key);
+        self.index.by_prefix.insert(at, key);
         self.needles.push(Needle { label, bytes });
     }
 
@@ -116,11 +150,27 @@ impl ScanSet {
         }
     }
 
-    /// The labels of every value found in `haystack` (sorted indexes into the labels).
+    /// Add to `found` the label of every value that `haystack` holds in a searched form (one
+    /// pass over it).
     pub(crate) fn find(&self, haystack: &[u8], found: &mut Vec<usize>) {
-        for n in &self.needles {
-            if !found.contains(&n.label) && memmem::find(haystack, &n.bytes).is_some() {
-                found.push(n.label);
+        if self.needles.is_empty() || haystack.len() < MIN_SCANNED_LEN {
+            return;
+        }
+        let bits = &self.index.first_two;
+        for at in 0..=haystack.len() - MIN_SCANNED_LEN {
+            let rest = &haystack[at..];
+            let two = first_two(rest);
+            if bits[two / 64] & (1 << (two % 64)) == 0 {
+                continue;
+            }
+            let four = first_four(rest);
+            let by_prefix = &self.index.by_prefix;
+            let start = by_prefix.partition_point(|&(p, _)| p < four);
+            for &(_, n) in by_prefix[start..].iter().take_while(|(p, _)| *p == four) {
+                let needle = &self.needles[n];
+                if !found.contains(&needle.label) && rest.starts_with(&needle.bytes) {
+                    found.push(needle.label);
+                }
             }
         }
     }
@@ -229,5 +279,33 @@ mod tests {
             ["oauth"]
         );
         assert!(hits(&set, b"abc abc").is_empty());
+    }
+
+    proptest::proptest! {
+        /// The one-pass search finds exactly what a search for each raw value finds (the
+        /// values' other forms aside: a small alphabet makes raw hits, shared prefixes and
+        /// overlaps common).
+        #[test]
+        fn one_pass_finds_what_each_needle_search_finds(
+            values in proptest::collection::vec("[ab%]{4,9}", 1..12),
+            haystack in "[ab%]{0,200}",
+        ) {
+            let mut set = ScanSet::new();
+            for (i, v) in values.iter().enumerate() {
+                set.add(&format!("v{i}"), v.as_bytes());
+            }
+            let mut found = Vec::new();
+            set.find(haystack.as_bytes(), &mut found);
+            let labels: std::collections::BTreeSet<String> =
+                found.iter().map(|&i| set.label(i).to_string()).collect();
+            for (i, v) in values.iter().enumerate() {
+                let label = format!("v{i}");
+                let index = set.labels.iter().position(|l| *l == label).unwrap();
+                let naive = set.needles.iter().filter(|n| n.label == index).any(|n| {
+                    haystack.as_bytes().windows(n.bytes.len()).any(|w| w == &n.bytes[..])
+                });
+                proptest::prop_assert_eq!(labels.contains(&label), naive, "{} in {}", v, haystack);
+            }
+        }
     }
 }
