@@ -700,3 +700,44 @@ async fn create_running_again(svc: &Service, caller: &Caller, name: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `rotate-key` re-wraps a snapshot's data key with every other one: a snapshot taken before a
+/// rotation restores after it (the archive itself is not rewritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_taken_before_a_key_rotation_still_restores() {
+    let app = app().await;
+    let svc = &app.service;
+    let caller = svc.authenticate(&app.admin_key).await.unwrap();
+    let req = t::CreateSandboxRequest {
+        name: "rot".into(),
+        network: Some(NetworkMode::None),
+        ..Default::default()
+    };
+    create_running(svc, &caller, req).await;
+    let script = "echo before-rotation > ~/workspace/f.txt";
+    assert_eq!(sh(svc, &caller, "rot", script).await.0, 0);
+    let body = json!({"sandbox_ref": "rot", "name": "pre", "mode": "full"});
+    let snap = snapshot(&app, &app.admin_key, body).await;
+    assert_eq!(snap["state"], "active", "{snap}");
+    svc.delete_sandbox(&caller, "rot").await.unwrap();
+    let old_kek = svc.kek_id().to_string();
+
+    let config = svc.config().clone();
+    let new_kek = amika_server::rotate_key(&config, None).await.unwrap();
+    assert_ne!(new_kek, old_kek);
+    let opened = amika_server::open(config).await.unwrap();
+    let svc = &opened.service;
+    let store = amika_testkit::open_store(svc).await;
+    assert_eq!(store.kek_ids_in_use().await.unwrap(), vec![new_kek]);
+    let caller = svc.authenticate(&app.admin_key).await.unwrap();
+    let req = t::CreateSandboxRequest {
+        name: "after".into(),
+        network: Some(NetworkMode::None),
+        snapshot: Some("pre".into()),
+        ..Default::default()
+    };
+    create_running(svc, &caller, req).await;
+    let (code, out) = sh(svc, &caller, "after", "cat ~/workspace/f.txt").await;
+    assert_eq!((code, out.as_str()), (0, "before-rotation\n"));
+    svc.delete_sandbox(&caller, "after").await.unwrap();
+}

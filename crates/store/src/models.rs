@@ -39,6 +39,8 @@ pub enum SealedTable {
     Secret,
     Credential,
     Canary,
+    /// A snapshot archive's data key (the archive stays on disk, untouched by a rotation).
+    Snapshot,
 }
 
 /// A sealed value with what is needed to rebuild its AAD (key rotation).

@@ -68,6 +68,7 @@ fn credential_aad(row: &CredentialRow) -> Aad<'_> {
 fn sealed_ref_aad(r: &SealedRef) -> std::result::Result<Aad<'_>, StoreError> {
     let field = match (r.table, r.kind) {
         (SealedTable::Canary, _) => return Ok(CANARY_AAD),
+        (SealedTable::Snapshot, _) => SNAPSHOT_FIELD,
         (SealedTable::Secret, _) => SECRET_FIELD,
         (SealedTable::Credential, Some(kind)) => credential_field(kind),
         (SealedTable::Credential, None) => {

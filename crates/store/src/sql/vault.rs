@@ -14,7 +14,7 @@ const SET_CANARY: &str = "INSERT INTO vault_meta (id, kek_id, wrapped_key, ciphe
      wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext";
 
 const KEK_IDS: &str = "SELECT kek_id FROM secrets UNION SELECT kek_id FROM credentials \
-     UNION SELECT kek_id FROM vault_meta";
+     UNION SELECT kek_id FROM vault_meta UNION SELECT kek_id FROM snapshots";
 
 const ALL_SEALED_SECRETS: &str = "SELECT CAST(NULL AS TEXT) AS kind, id, org_id, user_id, \
      version, kek_id, wrapped_key, ciphertext FROM secrets ORDER BY id";
@@ -29,6 +29,9 @@ const RESEAL_SECRET: &str = "UPDATE secrets SET kek_id = $1, wrapped_key = $2, c
      WHERE id = $4 AND version = $5";
 const RESEAL_CREDENTIAL: &str = "UPDATE credentials SET kek_id = $1, wrapped_key = $2, \
      ciphertext = $3 WHERE id = $4 AND version = $5";
+const ALL_SEALED_SNAPSHOTS: &str =
+    "SELECT id, org_id, user_id, kek_id, wrapped_key FROM snapshots ORDER BY id";
+const RESEAL_SNAPSHOT: &str = "UPDATE snapshots SET kek_id = $1, wrapped_key = $2 WHERE id = $3";
 const RESEAL_CANARY: &str = "UPDATE vault_meta SET kek_id = $1, wrapped_key = $2, \
      ciphertext = $3 WHERE id = $4";
 
@@ -42,6 +45,16 @@ struct SealedRefRecord {
     version: i64,
     #[sqlx(flatten, try_from = "crate::models::SealedColumns")]
     sealed: Sealed,
+}
+
+/// A snapshot's wrapped data key (its ciphertext is the archive on disk).
+#[derive(sqlx::FromRow)]
+struct SnapshotKeyRecord {
+    id: String,
+    org_id: String,
+    user_id: String,
+    kek_id: String,
+    wrapped_key: Vec<u8>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -95,6 +108,22 @@ pub(crate) async fn all_sealed(db: &impl Backend) -> Result<Vec<SealedRef>> {
             });
         }
     }
+    let snapshots: Vec<SnapshotKeyRecord> = db.fetch_all(ALL_SEALED_SNAPSHOTS, &[]).await?;
+    for r in snapshots {
+        all.push(SealedRef {
+            table: SealedTable::Snapshot,
+            kind: None,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            version: 0,
+            sealed: Sealed {
+                kek_id: r.kek_id,
+                wrapped_key: r.wrapped_key,
+                ciphertext: Vec::new(),
+            },
+        });
+    }
     if let Some(sealed) = vault_canary(db).await? {
         all.push(SealedRef {
             table: SealedTable::Canary,
@@ -127,6 +156,10 @@ pub(crate) async fn replace_sealed(db: &impl Backend, updates: &[SealedRef]) -> 
                     RESEAL_CANARY,
                     params![&s.kek_id, &s.wrapped_key, &s.ciphertext, &u.id].to_vec(),
                 ),
+                SealedTable::Snapshot => (
+                    RESEAL_SNAPSHOT,
+                    params![&s.kek_id, &s.wrapped_key, &u.id].to_vec(),
+                ),
             };
             Statement {
                 sql: sql.into(),
@@ -145,6 +178,7 @@ pub(crate) async fn replace_sealed(db: &impl Backend, updates: &[SealedRef]) -> 
                 SealedTable::Secret => "secret",
                 SealedTable::Credential => "credential",
                 SealedTable::Canary => "vault canary",
+                SealedTable::Snapshot => "snapshot",
             };
             Err(StoreError::Conflict(format!(
                 "{what} {} (version {}) was changed or deleted during key rotation; \
