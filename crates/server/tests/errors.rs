@@ -525,3 +525,86 @@ async fn details_name_the_request_field_an_error_is_about() {
         "none of it created a sandbox"
     );
 }
+
+/// Was: a create (and its preview) stopped at the first bad field, so a client fixed one field
+/// per round trip (and the web form asked the preview again and again). Every field's error
+/// comes at once now, each in `details`, the first one's status and code on top.
+#[tokio::test]
+async fn a_create_with_three_bad_fields_names_all_three_at_once() {
+    let app = common::app().await;
+    let k = app.admin_key.clone();
+    let body = json!({
+        "name": "a b",
+        "secret_env_vars": {"DB": "MISSING", "1BAD": "ALSO_MISSING"},
+        "agent_credentials": [{"kind": "codex", "name": "nope"}],
+    });
+    for path in ["/sandboxes", "/sandboxes/resolve-preview"] {
+        let (status, answer) = app
+            .call(
+                Method::POST,
+                &format!("{B}{path}"),
+                Some(&k),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["code"], "invalid_name", "{path}: {answer}");
+        let details = answer["details"].as_array().unwrap();
+        let fields: Vec<&str> = details
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "secret_env_vars.1BAD",
+                "secret_env_vars.DB",
+                "agent_credentials[0].name"
+            ],
+            "{path}: one error per field, the invalid env var name not also 'not found'"
+        );
+        let codes: Vec<&str> = details
+            .iter()
+            .map(|d| d["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "invalid_name",
+                "invalid_name",
+                "secret_not_found",
+                "agent_credential_not_found"
+            ]
+        );
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains(details[0]["message"].as_str().unwrap()),
+            "{path}: the first error on top: {message}"
+        );
+        assert!(details[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret \"MISSING\" not found"));
+    }
+    // One bad field is one error, as before.
+    let (_, answer) = app
+        .call(
+            Method::POST,
+            &format!("{B}/sandboxes"),
+            Some(&k),
+            Some(json!({"name": "a b"})),
+        )
+        .await;
+    assert_eq!(answer["details"].as_array().unwrap().len(), 1, "{answer}");
+    assert!(answer["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid sandbox name"));
+    assert_eq!(
+        app.ok(Method::GET, &format!("{B}/sandboxes"), &k, None)
+            .await,
+        json!([]),
+        "nothing created"
+    );
+}

@@ -156,6 +156,27 @@ impl ServiceError {
         self
     }
 
+    /// Every error of a request at once: none is `Ok`, one is itself, more are
+    /// [`ServiceError::Several`] (in order, a nested `Several` flattened into it).
+    pub fn all(errors: Vec<ServiceError>) -> std::result::Result<(), ServiceError> {
+        let mut flat: Vec<ServiceError> = errors.into_iter().flat_map(ServiceError::each).collect();
+        match flat.len() {
+            0 => Ok(()),
+            1 => Err(flat.remove(0)),
+            _ => Err(ServiceError::Several(flat)),
+        }
+    }
+
+    /// The errors this one stands for: those of a [`ServiceError::Several`], else itself.
+    pub fn each(self) -> Vec<ServiceError> {
+        match self {
+            ServiceError::Several(errors) => {
+                errors.into_iter().flat_map(ServiceError::each).collect()
+            }
+            e => vec![e],
+        }
+    }
+
     /// The request field this error concerns, if it concerns one.
     pub fn field(&self) -> Option<&str> {
         match self {

@@ -153,18 +153,35 @@ pub fn resolve_agent_credentials(
     candidates: &[Candidate],
     now: DateTime<Utc>,
 ) -> Result<Vec<Resolution>, ResolveError> {
-    validate(requested)?;
-    let mut resolutions = requested
-        .iter()
-        .enumerate()
-        .map(|(index, request)| {
-            let bare = !request.none && request.name.is_none() && request.credential_type.is_none();
-            match repo.get(&request.kind).filter(|_| bare) {
-                Some(from_repo) => from_repo_config(index, from_repo, candidates, now),
-                None => resolve_one(index, request, candidates, now),
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    resolve_each_agent_credential(requested, repo, candidates, now)
+        .map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`resolve_agent_credentials`] with every entry's error, in request order (a malformed
+/// request: its first contradiction only, since nothing after it is resolved). Never an empty
+/// list of errors.
+pub fn resolve_each_agent_credential(
+    requested: &[AgentCredentialRef],
+    repo: &BTreeMap<AgentKind, AgentCredentialRef>,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+) -> Result<Vec<Resolution>, Vec<ResolveError>> {
+    validate(requested).map_err(|e| vec![e])?;
+    let (mut resolutions, mut errors) = (Vec::new(), Vec::new());
+    for (index, request) in requested.iter().enumerate() {
+        let bare = !request.none && request.name.is_none() && request.credential_type.is_none();
+        let outcome = match repo.get(&request.kind).filter(|_| bare) {
+            Some(from_repo) => from_repo_config(index, from_repo, candidates, now),
+            None => resolve_one(index, request, candidates, now),
+        };
+        match outcome {
+            Ok(r) => resolutions.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     resolutions.sort_by_key(|r| r.entry.kind);
     Ok(resolutions)
 }

@@ -74,11 +74,8 @@ fn check_entries(caller: &Caller, req: t::SecretBatchRequest) -> Result<Vec<Entr
             description: e.description,
         });
     }
-    match errors.len() {
-        0 => Ok(entries),
-        1 => Err(errors.remove(0)),
-        _ => Err(ServiceError::Several(errors)),
-    }
+    ServiceError::all(errors)?;
+    Ok(entries)
 }
 
 impl Service {

@@ -368,6 +368,35 @@ fn elapsed_text(ms: i64) -> String {
     }
 }
 
+/// A failed reply's badge and the sentence above its message, in plain words: what happened,
+/// not only the error code (a timed-out or unreachable agent is not a refused credential).
+fn failure_words(turn: &t::AgentTurn) -> (&'static str, String) {
+    let took = turn
+        .finished_at
+        .map(|at| elapsed_text((at - turn.created_at).num_milliseconds()));
+    match turn.error_code.as_deref() {
+        Some("agent_timeout") => (
+            "timed out",
+            format!(
+                "Timed out: the agent did not answer within the server's deadline and was stopped{}.",
+                took.map_or(String::new(), |t| format!(" after {t}"))
+            ),
+        ),
+        Some("agent_unreachable") => (
+            "unreachable",
+            "The agent could not reach its service over the network: the credential was not the problem."
+                .into(),
+        ),
+        Some("agent_auth_failed") => (
+            "sign-in failed",
+            "The agent's service refused its credential: it may have expired or been revoked."
+                .into(),
+        ),
+        Some("agent_cancelled") => ("cancelled", "Cancelled: the agent was stopped.".into()),
+        _ => ("failed", "The agent failed:".into()),
+    }
+}
+
 /// A turn of the conversation. A pending one shows how long it has run and `cancel`, the form
 /// that stops it (empty where there is none).
 fn turn_html(
@@ -398,7 +427,7 @@ fn turn_html(
             .finished_at
             .as_ref()
             .map_or(String::new(), |at| format!(" · {}", html::date(at)));
-        let error = if turn.is_error {
+        let (error, headline) = if turn.is_error {
             let mut what = vec![match &turn.error_code {
                 Some(c) => format!("error <code>{}</code>", escape(c)),
                 None => "error".to_string(),
@@ -406,15 +435,19 @@ fn turn_html(
             if let Some(code) = turn.exit_code {
                 what.push(format!("exit status {code}"));
             }
-            format!(
-                " · <span class=\"badge state-failed\">failed</span> {}",
-                what.join(" · ")
+            let (badge, headline) = failure_words(turn);
+            (
+                format!(
+                    " · <span class=\"badge state-failed\">{badge}</span> {}",
+                    what.join(" · ")
+                ),
+                format!("<p class=\"failure\">{}</p>", escape(&headline)),
             )
         } else {
-            String::new()
+            (String::new(), String::new())
         };
         format!(
-            "<div class=\"bubble agent{cls}\"><p class=\"who\">{agent}{when}{error}</p><div class=\"text\">{text}</div></div>",
+            "<div class=\"bubble agent{cls}\"><p class=\"who\">{agent}{when}{error}</p>{headline}<div class=\"text\">{text}</div></div>",
             cls = if turn.is_error { " error" } else { "" },
             agent = escape(agent.as_str()),
             text = escape(turn.response.as_deref().unwrap_or("")),

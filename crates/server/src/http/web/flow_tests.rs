@@ -708,6 +708,46 @@ async fn an_env_var_error_sits_on_its_row_whatever_its_message_mentions() {
     );
 }
 
+/// A create with three bad fields (the name, a missing secret, a pinned credential that is
+/// not there): one answer of the service, every error next to its input, nothing created.
+#[tokio::test]
+async fn a_create_with_three_bad_fields_shows_all_three_at_once() {
+    let ui = Ui::new().await;
+    let cookie = ui.sign_in(&ui.admin_key).await;
+    let token = ui.get("/sandboxes/new", Some(&cookie)).await.csrf();
+    for action in ["create", "preview"] {
+        let a = ui
+            .post(
+                "/sandboxes/new",
+                Some(&cookie),
+                &[
+                    ("_csrf", &token),
+                    ("action", action),
+                    ("name", "bad name!"),
+                    ("env", "DB"),
+                    ("secret", "MISSING"),
+                    ("agent_claude", "name:gone"),
+                    ("agent_codex", "none"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{action}: the first error's status"
+        );
+        for needle in [
+            "id=\"name-error\">invalid sandbox name &quot;bad name!&quot;",
+            "id=\"row-0-error\">env var DB: secret &quot;MISSING&quot; not found (add it on the Secrets page)",
+            "id=\"agent_claude-error\">agent credential for claude: no credential named &quot;gone&quot;",
+        ] {
+            assert!(a.body.contains(needle), "{action}: {needle} in {}", a.body);
+        }
+    }
+    let caller = ui.caller().await;
+    assert!(ui.service.list_sandboxes(&caller).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn env_rows_can_be_added_and_removed_without_javascript() {
     let ui = Ui::new().await;

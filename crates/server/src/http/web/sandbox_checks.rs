@@ -1,76 +1,25 @@
 //! Every error of a New sandbox form at once, in plain words.
 //!
-//! The service stops at the first error of a request. To report them all, the form asks again
-//! with the field that error names set aside — the name replaced by a valid placeholder, the
-//! env var or credential choice left out, a workspace field back to its default — until the
-//! request passes or an error names no field (or one already set aside). Only the preview is
-//! asked (it stores nothing); the errors keep the field they name, so each still lands next to
-//! its input.
+//! The service checks a create request whole and reports every field's error in one answer
+//! ([`ServiceError::Several`]); the form asks its preview once (it stores nothing) and places
+//! each error next to the input of the field it names.
 //!
 //! The messages are the service's, written for API and CLI users: [`plain`] takes out what a
 //! person filling in a form cannot use (request field paths, patterns, CLI commands).
 
 use amika_types as t;
-use serde_json::Value;
 
 use crate::service::{Caller, Service, ServiceError};
 
-/// How many times a form is asked again at most.
-const MAX_ROUNDS: usize = 12;
-/// A valid name standing in for one that was refused.
-const PLACEHOLDER_NAME: &str = "preview";
-
-/// The first error and every further one found by setting aside what each names; the preview
-/// when there is none.
+/// The preview of `req`, or every error the service finds in it, one per field it names.
 pub async fn check_all(
     svc: &Service,
     caller: &Caller,
     req: &t::CreateSandboxRequest,
 ) -> Result<t::ResolutionPreview, Vec<ServiceError>> {
-    let mut errors = Vec::new();
-    let mut set_aside: Vec<String> = Vec::new();
-    let mut current = req.clone();
-    for _ in 0..MAX_ROUNDS {
-        let e = match svc.preview_sandbox(caller, &current).await {
-            Ok(p) if errors.is_empty() => return Ok(p),
-            Ok(_) => break,
-            Err(e) => e,
-        };
-        let field = e.field().map(str::to_string);
-        errors.push(e);
-        let Some(field) = field else { break };
-        if set_aside.contains(&field) {
-            break;
-        }
-        match without(&current, &field) {
-            Some(next) => current = next,
-            None => break,
-        }
-        set_aside.push(field);
-    }
-    Err(errors)
-}
-
-/// `req` with the field at `path` set aside, or `None` where that cannot be done.
-fn without(req: &t::CreateSandboxRequest, path: &str) -> Option<t::CreateSandboxRequest> {
-    let mut v = serde_json::to_value(req).ok()?;
-    let obj = v.as_object_mut()?;
-    if path == "name" {
-        obj.insert("name".into(), Value::String(PLACEHOLDER_NAME.into()));
-    } else if let Some(env) = path.strip_prefix("secret_env_vars.") {
-        obj.get_mut("secret_env_vars")?
-            .as_object_mut()?
-            .remove(env)?;
-    } else if let Some(rest) = path.strip_prefix("agent_credentials[") {
-        let index: usize = rest.split_once(']')?.0.parse().ok()?;
-        let entry = obj.get_mut("agent_credentials")?.get_mut(index)?;
-        let kind = entry.get("kind")?.clone();
-        *entry = serde_json::json!({"kind": kind, "none": true});
-    } else {
-        let top = path.split(['.', '[']).next()?;
-        obj.remove(top)?;
-    }
-    serde_json::from_value(v).ok()
+    svc.preview_sandbox(caller, req)
+        .await
+        .map_err(ServiceError::each)
 }
 
 /// A service message without what only an API or CLI user can act on.
@@ -131,7 +80,6 @@ fn strip_commands(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amika_types::AgentKind;
 
     #[test]
     fn messages_lose_paths_patterns_and_commands() {
@@ -163,29 +111,5 @@ mod tests {
             let p = plain(m);
             assert!(!p.contains("amika e"), "{p}");
         }
-    }
-
-    #[test]
-    fn a_field_is_set_aside_as_the_request_stays_valid() {
-        let req = t::CreateSandboxRequest {
-            name: "bad name".into(),
-            secret_env_vars: [("A".to_string(), "a".to_string()), ("B".into(), "b".into())].into(),
-            agent_credentials: vec![t::AgentCredentialRef {
-                kind: AgentKind::Codex,
-                name: Some("missing".into()),
-                credential_type: None,
-                none: false,
-            }],
-            ..Default::default()
-        };
-        let r = without(&req, "name").unwrap();
-        assert_eq!(r.name, PLACEHOLDER_NAME);
-        let r = without(&req, "secret_env_vars.A").unwrap();
-        assert_eq!(r.secret_env_vars.keys().collect::<Vec<_>>(), ["B"]);
-        let r = without(&req, "agent_credentials[0].name").unwrap();
-        assert!(r.agent_credentials[0].none);
-        assert_eq!(r.agent_credentials[0].kind, AgentKind::Codex);
-        assert!(without(&req, "agent_credentials[5]").is_none());
-        assert!(without(&req, "secret_env_vars.C").is_none());
     }
 }

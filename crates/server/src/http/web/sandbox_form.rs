@@ -561,7 +561,7 @@ pub async fn submit(State(svc): State<Service>, form: WebForm) -> Response {
                 draft.check_rest(&svc, &session.caller).await;
                 return respond_form(&svc, &session, StatusCode::BAD_REQUEST, &draft).await;
             };
-            match svc.create_sandbox(&session.caller, req.clone()).await {
+            match svc.create_sandbox(&session.caller, req).await {
                 Ok(s) => {
                     let mut flash = format!("Sandbox {} created: {}.", s.name, s.state);
                     for w in &s.warnings {
@@ -571,18 +571,8 @@ pub async fn submit(State(svc): State<Service>, form: WebForm) -> Response {
                     see_other(&sandbox_href(&s))
                 }
                 Err(e) => {
-                    // A refused field: the others are checked too, so all are reported at once.
-                    let more = e.field().is_some();
-                    let status = draft.place(e);
-                    if more {
-                        let mut req = req;
-                        if req.name.is_empty() {
-                            req.name = PREVIEW_PLACEHOLDER_NAME.into();
-                        }
-                        if let Err(errors) = check_all(&svc, &session.caller, &req).await {
-                            draft.place_all(errors);
-                        }
-                    }
+                    // The service reports every refused field at once.
+                    let status = draft.place_all(e.each());
                     respond_form(&svc, &session, status, &draft).await
                 }
             }

@@ -3,6 +3,7 @@
 //! delete with a confirm page. The New sandbox form is in [`super::sandbox_form`].
 
 use amika_sandbox::lifecycle::{check_transition, is_transient, Operation};
+use amika_store::SandboxRow;
 use amika_types::{self as t, SandboxState};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -15,6 +16,7 @@ use super::workspace;
 use super::{error_in_page, html_response, see_other, WebForm, WebSession};
 use crate::http::auth::ApiPath;
 use crate::http::error::ApiError;
+use crate::service::sandboxes::recorded_injection_warnings;
 use crate::service::Service;
 
 /// The link to a sandbox's page: by name, or by id for a sandbox called `new` (whose name
@@ -181,11 +183,15 @@ pub(super) fn secret_mapping_list(mapped: &[(String, String, String)], names: &[
 
 /// The sandbox's injected secrets with the env var each went to and its scope now ("deleted"
 /// when it no longer exists).
-async fn injected_mapping(svc: &Service, session: &WebSession, s: &t::Sandbox) -> String {
-    let row = svc.find_sandbox(&session.caller, &s.id).await;
+async fn injected_mapping(
+    svc: &Service,
+    session: &WebSession,
+    s: &t::Sandbox,
+    row: Option<&SandboxRow>,
+) -> String {
     let secrets = svc.list_secrets(&session.caller).await.unwrap_or_default();
     let mapped: Vec<(String, String, String)> = match row {
-        Ok(row) => row
+        Some(row) => row
             .injection
             .secrets
             .iter()
@@ -199,9 +205,37 @@ async fn injected_mapping(svc: &Service, session: &WebSession, s: &t::Sandbox) -
                 (r.env.clone(), r.name.clone(), scope)
             })
             .collect(),
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     };
     secret_mapping_list(&mapped, &s.secret_names)
+}
+
+/// Where an env var given to the sandbox overrides (or stands beside) what one of its agent
+/// credentials injects, as the create warned: a card of its own near the top of the page, for
+/// as long as the sandbox lives. Nothing when there is none.
+fn injection_warnings_card(row: Option<&SandboxRow>) -> String {
+    let warnings = row.map(recorded_injection_warnings).unwrap_or_default();
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let items: String = warnings
+        .iter()
+        .map(|w| format!("<li>{}</li>", escape(&capitalized(w))))
+        .collect();
+    format!(
+        "<section class=\"card warnings-card\" aria-labelledby=\"warnings-title\" id=\"warnings\"><h2 id=\"warnings-title\">Warnings</h2>\
+<p class=\"hint\">An env var of this sandbox collides with what an agent credential injects, so the agent may not use the credential shown below:</p>\
+<ul class=\"warnings\">{items}</ul></section>"
+    )
+}
+
+/// `text` with its first letter in upper case (the service's messages start in lower case).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 // ------------------------------------------------------------------ list
@@ -325,6 +359,8 @@ pub(super) async fn detail_page(
         Ok(s) => s,
         Err(e) => return error_in_page(session, e),
     };
+    // The row's record of what was injected (for the env var of each secret, and warnings).
+    let row = svc.find_sandbox(&session.caller, &s.id).await.ok();
     let chosen = draft.view_session.as_deref();
     let conversation = match load_conversation(svc, &session.caller, &s.id, chosen).await {
         Ok(c) => c,
@@ -351,7 +387,7 @@ pub(super) async fn detail_page(
 <div><dt>Network</dt><dd>{network}</dd></div>\
 <div><dt>Limits</dt><dd>{limits}</dd></div>{lifetime}\
 <div><dt>Created</dt><dd>{created}</dd></div>\
-<div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>\
+<div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>{warnings}\
 {workspace}{ssh_card}{message_box}{conversation_card}\
 <section class=\"card\" aria-labelledby=\"resolution-title\"><h2 id=\"resolution-title\">Agent credentials</h2>{table}</section>\
 <section class=\"card\" aria-labelledby=\"injected-title\"><h2 id=\"injected-title\">Injected secrets</h2>{secrets}</section>",
@@ -371,7 +407,8 @@ pub(super) async fn detail_page(
             &s.resolved_agent_credentials,
             &expired_credentials(svc, &session.caller).await
         ),
-        secrets = injected_mapping(svc, session, &s).await,
+        secrets = injected_mapping(svc, session, &s, row.as_ref()).await,
+        warnings = injection_warnings_card(row.as_ref()),
         message_box = message_box(session, &s, &conversation, draft),
         conversation_card = conversation_card(&s, &conversation, &session.csrf),
     );

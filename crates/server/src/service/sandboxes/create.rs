@@ -11,21 +11,22 @@ use amika_sandbox::{Injection, SandboxSpec};
 use amika_store::{
     CredentialRow, InjectionRecord, SandboxOptions, SandboxRow, SecretRow, WorkspaceRecord,
 };
-use amika_types::{
-    self as t, AgentKind, CredentialType, ErrorCode, NetworkMode, SandboxState, SetupState,
-};
+use amika_types::{self as t, AgentKind, ErrorCode, NetworkMode, SandboxState, SetupState};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::injection::Prepared;
-use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT, MAX_SETUP_TIMEOUT};
+use super::checks::{after, check_request, gather};
+use super::injection::{injection_warnings, Prepared};
+use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT};
 use super::to_wire;
 use super::workspace::Staged;
 use crate::service::audit::{audit_row, Subject};
 use crate::service::presets;
 use crate::service::repo_config::{self, EnvValue, RepoConfig};
-use crate::service::resolver::{resolve_agent_credentials, Candidate, Resolution, ResolveError};
-use crate::service::{new_id, now, validate, Caller, Result, Service, ServiceError};
+use crate::service::resolver::{
+    resolve_each_agent_credential, Candidate, Resolution, ResolveError,
+};
+use crate::service::{new_id, now, Caller, Result, Service, ServiceError};
 
 /// The sandbox user's workspace, where repositories land.
 const WORKSPACE: &str = "/home/amika/workspace";
@@ -56,13 +57,6 @@ pub(super) fn candidate(row: &CredentialRow) -> Candidate {
     }
 }
 
-/// Longest plain env var value accepted.
-const MAX_ENV_VALUE_BYTES: usize = 64 * 1024;
-/// Longest `setup_script_text` accepted.
-const MAX_SETUP_SCRIPT_BYTES: usize = 256 * 1024;
-/// Largest idle interval, in minutes (a week), as the public API documents it.
-const MAX_INTERVAL_MINUTES: f64 = 10080.0;
-
 /// What a create resolved: secrets per env var, credentials, plain env vars, and what the
 /// repository's config contributed.
 pub(super) struct Resolved {
@@ -74,40 +68,20 @@ pub(super) struct Resolved {
 }
 
 impl Resolved {
-    /// Where an env var that a resolved credential also implies would not do what the report
-    /// says: a variable replacing a credential's key, or `ANTHROPIC_API_KEY` beside a claude
-    /// OAuth login (Claude Code then uses the variable, not the login).
+    /// [`injection_warnings`] of what this create resolved.
     fn injection_warnings(&self) -> Vec<String> {
-        let origin = |var: &str| {
-            if let Some((_, row)) = self.secrets.iter().find(|(env, _)| env == var) {
-                Some(format!("env var {var} (secret {:?})", row.name))
-            } else if self.env_vars.contains_key(var) {
-                Some(format!("env var {var} (a plain value)"))
-            } else {
-                None
-            }
-        };
-        let mut warnings = Vec::new();
-        for r in &self.resolutions {
-            let Some(c) = &r.credential else { continue };
-            let var = match c.kind {
-                AgentKind::Claude => "ANTHROPIC_API_KEY",
-                AgentKind::Codex => "OPENAI_API_KEY",
-                AgentKind::Github => continue,
-            };
-            let Some(what) = origin(var) else { continue };
-            warnings.push(match (c.kind, c.credential_type) {
-                (AgentKind::Claude, CredentialType::Oauth) => format!(
-                    "{what} is set beside the claude OAuth credential {:?}: Claude Code uses the variable, not the OAuth login",
-                    c.name
-                ),
-                _ => format!(
-                    "{what} replaces the key of the {} credential {:?} that the sandbox reports",
-                    c.kind, c.name
-                ),
-            });
-        }
-        warnings
+        let credentials = self.resolutions.iter().filter_map(|r| {
+            let c = r.credential.as_ref()?;
+            Some((c.kind, c.credential_type, c.name.as_str()))
+        });
+        injection_warnings(
+            |var| {
+                let secret = self.secrets.iter().find(|(env, _)| env == var);
+                secret.map(|(_, row)| row.name.as_str())
+            },
+            |var| self.env_vars.contains_key(var),
+            credentials,
+        )
     }
 }
 
@@ -115,87 +89,6 @@ impl Resolved {
 enum Origin {
     Request,
     RepoConfig(Option<usize>),
-}
-
-/// Checks of a create request that need nothing stored; returns the warnings to answer with.
-fn check_request(req: &t::CreateSandboxRequest, provider: &str) -> Result<Vec<String>> {
-    if !req.name.is_empty() {
-        validate::sandbox_name(&req.name)?;
-    }
-    if let Some(p) = &req.provider {
-        if p != provider {
-            return Err(ServiceError::bad_request(format!(
-                "unknown provider {p:?}: this server has {provider:?}"
-            ))
-            .at("provider"));
-        }
-    }
-    crate::service::snapshots::check_snapshot_field(req)?;
-    let warnings = Vec::new();
-    if let Some(preset) = req.preset.as_deref().filter(|p| !p.is_empty()) {
-        presets::find(preset)?;
-    }
-    super::limits::check_limits(req)?;
-    for (field, minutes, min) in [
-        ("auto_stop_interval", req.auto_stop_interval, 0.0),
-        ("auto_delete_interval", req.auto_delete_interval, -1.0),
-    ] {
-        if let Some(m) = minutes {
-            let ok = m.is_finite() && (m == min || (0.0..=MAX_INTERVAL_MINUTES).contains(&m));
-            if !ok {
-                return Err(ServiceError::bad_request(format!(
-                    "{field} must be a number of minutes from 0 to {MAX_INTERVAL_MINUTES}{}",
-                    if min < 0.0 { " (or -1 for never)" } else { "" }
-                ))
-                .at(field));
-            }
-        }
-    }
-    if let Some(secs) = req.setup_timeout_secs {
-        if secs == 0 || secs > MAX_SETUP_TIMEOUT.as_secs() {
-            return Err(ServiceError::bad_request(format!(
-                "setup_timeout_secs must be from 1 to {}",
-                MAX_SETUP_TIMEOUT.as_secs()
-            ))
-            .at("setup_timeout_secs"));
-        }
-    }
-    if let Some(text) = &req.setup_script_text {
-        if text.len() > MAX_SETUP_SCRIPT_BYTES || text.contains('\0') {
-            return Err(ServiceError::bad_request(format!(
-                "setup_script_text must be a script of at most {MAX_SETUP_SCRIPT_BYTES} bytes, without NUL"
-            ))
-            .at("setup_script_text"));
-        }
-    }
-    for (env, value) in &req.env_vars {
-        validate::env_var(env).map_err(|e| e.at(format!("env_vars.{env}")))?;
-        if value.len() > MAX_ENV_VALUE_BYTES || value.contains('\0') {
-            return Err(ServiceError::bad_request(format!(
-                "env_vars.{env}: the value must be at most {MAX_ENV_VALUE_BYTES} bytes, without NUL"
-            ))
-            .at(format!("env_vars.{env}")));
-        }
-        if req.secret_env_vars.contains_key(env) {
-            return Err(ServiceError::bad_request(format!(
-                "env var {env} is given twice, as a plain value (env_vars / --env) and as a secret (secret_env_vars / --secret): give it once"
-            ))
-            .at(format!("env_vars.{env}")));
-        }
-    }
-    for (env, name) in &req.secret_env_vars {
-        validate::env_var(env)?;
-        if name.is_empty() {
-            return Err(ServiceError::bad_request(format!(
-                "secret_env_vars.{env}: secret name must not be empty"
-            ))
-            .at(format!("secret_env_vars.{env}")));
-        }
-    }
-    for env in &req.disabled_repo_env_var_names {
-        validate::env_var(env).map_err(|e| e.at("disabled_repo_env_var_names"))?;
-    }
-    Ok(warnings)
 }
 
 /// The setup script a create runs (the request's, else the repository's), and the outcome to
@@ -230,6 +123,25 @@ fn plan_setup(
         }
         None => (None, None),
     }
+}
+
+/// The error of a mapped secret that the caller cannot see, naming where it was asked for.
+fn secret_not_found(env: &str, name: &str, origin: &Origin) -> ServiceError {
+    let (message, field) = match origin {
+        Origin::Request => (
+            format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
+            format!("secret_env_vars.{env}"),
+        ),
+        Origin::RepoConfig(line) => (
+            format!(
+                "{}{}: [env] {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)",
+                repo_config::PATH,
+                line.map(|l| format!(":{l}")).unwrap_or_default()
+            ),
+            repo_config::PATH.to_string(),
+        ),
+    };
+    ServiceError::unprocessable(ErrorCode::SecretNotFound, message).at(field)
 }
 
 /// A resolution error, naming the line of the repository's config when the config's entry is
@@ -309,42 +221,30 @@ impl Service {
                     .list_visible_credentials(&caller.org_id, &caller.user_id, *kind)
             })),
         )?;
+        // Every secret that is not found and every credential that does not resolve, at once.
+        let mut errors = Vec::new();
         let mut secrets = Vec::new();
         for (env, (name, origin)) in &mapped {
             match found.iter().find(|r| &r.name == name) {
                 Some(row) => secrets.push((env.clone(), row.clone())),
-                None => {
-                    let (message, field) = match origin {
-                        Origin::Request => (
-                            format!("env var {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)"),
-                            format!("secret_env_vars.{env}"),
-                        ),
-                        Origin::RepoConfig(line) => (
-                            format!(
-                                "{}{}: [env] {env}: secret {name:?} not found (push it with `amika secret push {name}=...`)",
-                                repo_config::PATH,
-                                line.map(|l| format!(":{l}")).unwrap_or_default()
-                            ),
-                            repo_config::PATH.to_string(),
-                        ),
-                    };
-                    return Err(
-                        ServiceError::unprocessable(ErrorCode::SecretNotFound, message).at(field),
-                    );
-                }
+                None => errors.push(secret_not_found(env, name, origin)),
             }
         }
         let credential_rows: Vec<CredentialRow> = per_kind.into_iter().flatten().collect();
         let candidates: Vec<Candidate> = credential_rows.iter().map(candidate).collect();
         let empty = BTreeMap::new();
         let from_repo = repo.map_or(&empty, |(c, _)| &c.agent_credentials);
-        let resolutions = resolve_agent_credentials(
+        let resolutions = resolve_each_agent_credential(
             &req.agent_credentials,
             from_repo,
             &candidates,
             chrono::Utc::now(),
         )
-        .map_err(|e| at_config_line(e, repo))?;
+        .unwrap_or_else(|each| {
+            errors.extend(each.into_iter().map(|e| at_config_line(e, repo)));
+            Vec::new()
+        });
+        ServiceError::all(errors)?;
         Ok(Resolved {
             secrets,
             resolutions,
@@ -362,18 +262,21 @@ impl Service {
         caller: &Caller,
         req: &t::CreateSandboxRequest,
     ) -> Result<t::ResolutionPreview> {
-        check_request(req, self.provider.name())?;
-        let staged = match self.plan_workspace(caller, req).await? {
+        let mut errors = Vec::new();
+        gather(&mut errors, check_request(req, self.provider.name()));
+        let plan = gather(&mut errors, self.plan_workspace(caller, req).await).flatten();
+        // A repository is cloned (for its config) only when nothing else is wrong.
+        let staged = match plan.filter(|_| errors.is_empty()) {
             Some(plan) => {
                 let id = new_id("preview");
                 let staged = self.stage_repository(&id, &plan).await;
                 self.discard_staged(&id).await;
-                Some(staged?)
+                gather(&mut errors, staged)
             }
             None => None,
         };
         let config = staged.as_ref().and_then(|s| s.config.as_ref());
-        let resolved = self.resolve_request(caller, req, config).await?;
+        let resolved = after(errors, self.resolve_request(caller, req, config).await)?;
         let mut secret_names: Vec<String> = resolved
             .secrets
             .iter()
@@ -431,22 +334,36 @@ impl Service {
         caller: &Caller,
         mut req: t::CreateSandboxRequest,
     ) -> Result<t::Sandbox> {
-        let mut warnings = check_request(&req, self.provider.name())?;
-        self.check_ceilings(caller, &req).await?;
-        let preset = self.choose_preset(&req, &mut warnings)?;
-        let mut plan = self.plan_workspace(caller, &req).await?;
+        // Every error of the request at once, before a clone that could take minutes.
+        let mut errors = Vec::new();
+        let mut warnings =
+            gather(&mut errors, check_request(&req, self.provider.name())).unwrap_or_default();
+        gather(&mut errors, self.check_ceilings(caller, &req).await);
+        // An unknown preset is already among the errors.
+        let preset = if errors.is_empty() {
+            gather(&mut errors, self.choose_preset(&req, &mut warnings)).flatten()
+        } else {
+            None
+        };
+        let mut plan = gather(&mut errors, self.plan_workspace(caller, &req).await).flatten();
         if req.name.is_empty() {
-            req.name = self
-                .generate_name(caller, plan.as_ref().map(|p| p.repo_name()))
-                .await?;
+            if errors.is_empty() {
+                let repo = plan.as_ref().map(|p| p.repo_name());
+                req.name = self.generate_name(caller, repo).await?;
+            }
         } else if self
             .store
             .get_sandbox_head_by_name(&caller.user_id, &req.name)
             .await
             .is_ok()
         {
-            // Before a clone that could take minutes (the insert checks again).
-            return Err(name_taken(&req.name));
+            // The insert checks again.
+            errors.push(name_taken(&req.name));
+        }
+        if !errors.is_empty() {
+            // The secrets and credentials too (without the repository's config, which only a
+            // clone could read: it adds no error, only fills bare entries).
+            after(errors, self.resolve_request(caller, &req, None).await)?;
         }
         self.provider.check()?;
         let id = new_id("sbx");

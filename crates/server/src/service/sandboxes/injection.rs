@@ -23,6 +23,57 @@ pub(super) struct Prepared {
     pub(super) record: InjectionRecord,
 }
 
+/// Where an env var that an injected credential also implies would not do what the resolution
+/// says: a variable replacing a credential's key, or `ANTHROPIC_API_KEY` beside a claude OAuth
+/// login (Claude Code then uses the variable, not the login). `secret_of` names the secret
+/// mapped to a variable, `plain` says whether it has a plain value; `credentials` are (kind,
+/// type, name). One place for the create's answer, its preview and the sandbox's page.
+pub(crate) fn injection_warnings<'a>(
+    secret_of: impl Fn(&str) -> Option<&'a str>,
+    plain: impl Fn(&str) -> bool,
+    credentials: impl IntoIterator<Item = (AgentKind, CredentialType, &'a str)>,
+) -> Vec<String> {
+    let origin = |var: &str| match secret_of(var) {
+        Some(secret) => Some(format!("env var {var} (secret {secret:?})")),
+        None => plain(var).then(|| format!("env var {var} (a plain value)")),
+    };
+    let mut warnings = Vec::new();
+    for (kind, credential_type, name) in credentials {
+        let var = match kind {
+            AgentKind::Claude => "ANTHROPIC_API_KEY",
+            AgentKind::Codex => "OPENAI_API_KEY",
+            AgentKind::Github => continue,
+        };
+        let Some(what) = origin(var) else { continue };
+        warnings.push(match (kind, credential_type) {
+            (AgentKind::Claude, CredentialType::Oauth) => format!(
+                "{what} is set beside the claude OAuth credential {name:?}: Claude Code uses the variable, not the OAuth login"
+            ),
+            _ => format!(
+                "{what} replaces the key of the {kind} credential {name:?} that the sandbox reports"
+            ),
+        });
+    }
+    warnings
+}
+
+/// [`injection_warnings`] of a sandbox as its row recorded what was injected (a create's
+/// warnings are not stored: they follow from this record).
+pub(crate) fn recorded_injection_warnings(row: &SandboxRow) -> Vec<String> {
+    let record = &row.injection;
+    injection_warnings(
+        |var| {
+            let secret = record.secrets.iter().find(|s| s.env == var);
+            secret.map(|s| s.name.as_str())
+        },
+        |var| row.options.env_vars.contains_key(var),
+        record
+            .credentials
+            .iter()
+            .map(|c| (c.kind, c.credential_type, c.name.as_str())),
+    )
+}
+
 /// A decrypted value as the provider takes it (one copy, zeroized on drop).
 pub(super) fn secret_bytes(v: &SecretString) -> SecretBytes {
     SecretBytes::new(v.expose_secret().as_bytes().to_vec())

@@ -18,6 +18,7 @@ pub(crate) const PIDS_RANGE: std::ops::RangeInclusive<u64> = 8..=4_194_304;
 
 /// The memory and process limits a create asks for, within what the kernel can take.
 pub(super) fn check_limits(req: &t::CreateSandboxRequest) -> Result<()> {
+    let mut errors = Vec::new();
     for (field, value, range, unit) in [
         (
             "memory_mib",
@@ -33,15 +34,17 @@ pub(super) fn check_limits(req: &t::CreateSandboxRequest) -> Result<()> {
         ),
     ] {
         if value.is_some_and(|v| !range.contains(&v)) {
-            return Err(ServiceError::bad_request(format!(
-                "{field} must be from {} to {}{unit}",
-                range.start(),
-                range.end()
-            ))
-            .at(field));
+            errors.push(
+                ServiceError::bad_request(format!(
+                    "{field} must be from {} to {}{unit}",
+                    range.start(),
+                    range.end()
+                ))
+                .at(field),
+            );
         }
     }
-    Ok(())
+    ServiceError::all(errors)
 }
 
 /// A refusal naming the ceiling.

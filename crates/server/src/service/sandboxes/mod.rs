@@ -10,11 +10,13 @@
 //! [`injection`] (what a start decrypts and injects, and what is redacted). Here: finding a
 //! sandbox and showing it.
 
+mod checks;
 mod create;
 mod disk;
 mod exec;
 mod idle;
 mod injection;
+pub(crate) use injection::recorded_injection_warnings;
 mod lifecycle;
 mod limits;
 pub(crate) use limits::{MEMORY_MIB_RANGE, PIDS_RANGE};

@@ -258,7 +258,7 @@ function followReply() {
       if (++polls > 30) delay = Math.min(delay * 1.5, 5000);
       setTimeout(poll, delay);
     } else {
-      finish("The reply has arrived.");
+      finish(lastOutcome(body));
     }
   };
   // The end of the send: the conversation as the server renders it (or `fallback` where that
@@ -315,11 +315,7 @@ function followReply() {
   });
   source.addEventListener("done", (event) => {
     const done = JSON.parse(event.data);
-    const text = !done.is_error
-      ? "The reply has arrived."
-      : done.error_code === "agent_cancelled"
-        ? "Cancelled: the agent was stopped."
-        : `The agent failed: ${done.response}`;
+    const text = !done.is_error ? "The reply has arrived." : failureText(done);
     end(text, () => {
       const target = stream();
       if (target) {
@@ -338,6 +334,31 @@ function followReply() {
       setTimeout(poll, delay);
     }
   });
+}
+
+// The status line for the conversation's last reply, as the server rendered it: its failure in
+// plain words, if it failed.
+function lastOutcome(body) {
+  const turns = body.querySelectorAll(".turn");
+  const failure = turns[turns.length - 1]?.querySelector(".bubble.agent.error .failure");
+  return failure ? failure.textContent : "The reply has arrived.";
+}
+
+// How a send that failed ended, in plain words for the status line (the conversation, as the
+// server renders it, has the details).
+function failureText(done) {
+  switch (done.error_code) {
+    case "agent_cancelled":
+      return "Cancelled: the agent was stopped.";
+    case "agent_timeout":
+      return "Timed out: the agent did not answer within the server's deadline and was stopped.";
+    case "agent_unreachable":
+      return "The agent could not reach its service over the network.";
+    case "agent_auth_failed":
+      return "The agent's service refused its credential.";
+    default:
+      return `The agent failed: ${done.response}`;
+  }
 }
 
 // One `delta` event in the pending reply: text joins the text before it; a tool call or the
