@@ -117,18 +117,25 @@ async fn an_exec_that_cannot_start_says_why() {
     assert_eq!(status, StatusCode::OK);
     assert!(out.to_string().contains("131071"), "{out}");
 
-    // Fill the sandbox's 8 processes with sleepers, then exec once more.
+    // Fill the sandbox's 8 processes, then exec once more. A shell cannot fill them all (it
+    // holds a slot while it forks and frees it when it exits), so a detached filler keeps
+    // taking every slot that frees, retrying without forking.
+    const FILLER: &str = "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(300)\n            os._exit(0)\n    except OSError:\n        time.sleep(0.01)\n";
     let (status, out) = exec(
         &app,
         "small",
         &[
             "sh",
             "-c",
-            "for i in 1 2 3 4 5 6 7 8 9; do setsid sleep 300 & done 2>/dev/null; echo filled",
+            "setsid python3 -c \"$1\" >/dev/null 2>&1 & echo filled",
+            "sh",
+            FILLER,
         ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{out}");
+    assert!(out.to_string().contains("filled"), "{out}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let answer = exec(&app, "small", &["true"]).await;
     assert_error(
         &answer,
