@@ -40,17 +40,7 @@ const checkPage = (name) => harness.checkPage(page, name);
 const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 const waitFor = (what, check, limitMs) => harness.waitFor(what, check, limitMs, 100);
 
-/** Run `command` in sandbox `name` through the API's exec; its NDJSON frames as text. */
-async function exec(name, command) {
-  const r = await fetch(`${base}/api/v0beta1/sandboxes/${name}/exec`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ command, timeout_secs: 30 }),
-  });
-  const text = await r.text();
-  assert.equal(r.status, 200, text);
-  return text;
-}
+const exec = (name, command) => harness.execText(base, adminKey, name, command);
 
 /** Create a running sandbox with the claude credential and install `script` as its claude
  * (and `files` beside it, in its home). */

@@ -75,7 +75,6 @@ export async function launchBrowser(dir) {
   });
 }
 
-/** Screenshots of the current page at both widths; back to 1280 px afterwards. */
 /** A call to the REST API of `base` with `key`: [status, parsed JSON or text]. */
 export async function api(base, key, method, path, body) {
   const r = await fetch(`${base}/api/v0beta1${path}`, {
@@ -89,6 +88,27 @@ export async function api(base, key, method, path, body) {
   } catch {
     return [r.status, text];
   }
+}
+
+/** POST each `[path, body]` to the REST API, each answered 201 (a test's fixtures). */
+export async function createAll(base, key, entries) {
+  for (const [path, body] of entries) {
+    const [status, answer] = await api(base, key, "POST", path, body);
+    assert.equal(status, 201, `${path}: ${JSON.stringify(answer)}`);
+  }
+}
+
+/** Run `command` in sandbox `name` through the API's exec (30 s at most): its NDJSON frames as
+ * text. */
+export async function execText(base, key, name, command) {
+  const r = await fetch(`${base}/api/v0beta1/sandboxes/${name}/exec`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ command, timeout_secs: 30 }),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  return text;
 }
 
 /** Wait until `check()` holds, polling every `everyMs`; fails naming `what` after `limitMs`. */
@@ -119,6 +139,7 @@ export async function watchedPage(context, base, outside, consoleErrors) {
   return page;
 }
 
+/** Screenshots of the current page at both widths; back to 1280 px afterwards. */
 export async function snap(page, name) {
   for (const width of [1280, 400]) {
     await page.setViewportSize({ width, height: 900 });

@@ -32,7 +32,7 @@ describe("the New sandbox form in Chromium", () => {
     server = s.child;
     base = s.url;
     adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
-    for (const [path, body] of [
+    await harness.createAll(base, adminKey, [
       ["/secrets/claude", { name: "work-key", type: "api_key", value: "sk-ant-api03-new-form", is_default: true }],
       [
         "/secrets/claude",
@@ -43,10 +43,7 @@ describe("the New sandbox form in Chromium", () => {
         },
       ],
       ["/secrets", { name: "DB_URL", value: "postgres://u:p@h/db" }],
-    ]) {
-      const [status, answer] = await api("POST", path, body);
-      assert.equal(status, 201, JSON.stringify(answer));
-    }
+    ]);
     context = await harness.launchBrowser(tmp);
     page = await harness.watchedPage(context, base, outside, consoleErrors);
     await harness.signIn(page, base, adminKey);

@@ -27,17 +27,7 @@ const consoleErrors = [];
 /** A call to the REST API as the admin: [status, parsed JSON or text]. */
 const api = (method, path, body) => harness.api(base, adminKey, method, path, body);
 
-/** Run a command in the sandbox through the API's exec: its frames (NDJSON) as text. */
-async function execText(name, command) {
-  const r = await fetch(`${base}/api/v0beta1/sandboxes/${name}/exec`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ command, timeout_secs: 30 }),
-  });
-  const text = await r.text();
-  assert.equal(r.status, 200, text);
-  return text;
-}
+const execText = (name, command) => harness.execText(base, adminKey, name, command);
 
 /** Whether the stand-in's `sleep 297` runs in the sandbox. */
 async function agentSleeping(name) {

@@ -31,15 +31,12 @@ describe("collision warnings on the sandbox page in Chromium", () => {
     base = s.url;
     adminKey = readFileSync(join(tmp, "data", "admin-api-key"), "utf8").trim();
     const login = { claudeAiOauth: { accessToken: "sk-ant-oat01-warnings", expiresAt: Date.now() + 86_400_000 } };
-    for (const [path, body] of [
+    await harness.createAll(base, adminKey, [
       ["/secrets/codex", { name: "codex-key", type: "api_key", value: "sk-proj-warnings-codex", is_default: true }],
       ["/secrets/claude", { name: "claude-login", type: "oauth", value: JSON.stringify(login), is_default: true }],
       ["/secrets", { name: "my-openai", value: "sk-proj-warnings-mapped" }],
       ["/secrets", { name: "my-anthropic", value: "sk-ant-api03-warnings-mapped" }],
-    ]) {
-      const [status, answer] = await api("POST", path, body);
-      assert.equal(status, 201, JSON.stringify(answer));
-    }
+    ]);
     context = await harness.launchBrowser(tmp);
     page = await harness.watchedPage(context, base, outside, consoleErrors);
     await harness.signIn(page, base, adminKey);

@@ -71,8 +71,9 @@ pub struct SshEndpoint {
 }
 
 /// Body of `POST /secrets/ssh-public-keys`: register a public key, to log in to your sandboxes
-/// as `ssh -p PORT SANDBOX_NAME@HOST`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// as `ssh -p PORT SANDBOX_NAME@HOST`. `Debug` shows the key's length only: a private key
+/// pasted by mistake must not reach a log.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshPublicKeyRequest {
     /// Your name for the key (letters, digits, `.`, `_`, `-`), unique among your keys.
@@ -80,6 +81,15 @@ pub struct SshPublicKeyRequest {
     /// One OpenSSH public key line, as in `~/.ssh/id_ed25519.pub`: `ssh-ed25519 AAAA... comment`.
     /// Ed25519, ECDSA, and RSA of 2048 bits or more.
     pub public_key: String,
+}
+
+impl fmt::Debug for SshPublicKeyRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshPublicKeyRequest")
+            .field("name", &self.name)
+            .field("public_key_len", &self.public_key.len())
+            .finish()
+    }
 }
 
 /// A registered SSH public key.
@@ -94,4 +104,23 @@ pub struct SshPublicKey {
     /// The key without its comment: `ssh-ed25519 AAAA...`.
     pub public_key: String,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_request_never_shows_its_key() {
+        let req = SshPublicKeyRequest {
+            name: "laptop".into(),
+            public_key: "-----BEGIN OPENSSH PRIVATE KEY-----b3BlbnNzaC1rZXk".into(),
+        };
+        let shown = format!("{req:?}");
+        assert!(
+            shown.contains("laptop") && shown.contains("public_key_len"),
+            "{shown}"
+        );
+        assert!(!shown.contains("b3BlbnNzaC1rZXk"), "{shown}");
+    }
 }

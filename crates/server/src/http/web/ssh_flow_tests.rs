@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 
-use super::flow_tests::Ui;
+use super::flow_tests::{Answer, Ui};
 use amika_types as t;
 
 const KEY: &str =
@@ -26,6 +26,12 @@ async fn running_sandbox(ui: &Ui, name: &str) {
     };
     let s = ui.service.create_sandbox(&caller, req).await.unwrap();
     assert_eq!(s.state, t::SandboxState::Running);
+}
+
+/// Submit the page's "Get an SSH command" form with `csrf`.
+async fn mint(ui: &Ui, cookie: &str, csrf: &str) -> Answer {
+    ui.post("/sandboxes/ssh-web/ssh", Some(cookie), &[("_csrf", csrf)])
+        .await
 }
 
 /// The token in the page's `ssh -p PORT TOKEN@HOST`.
@@ -53,13 +59,7 @@ async fn the_sandbox_page_mints_an_ssh_command_with_its_expiry_and_revokes_it() 
     let refused = ui.post("/sandboxes/ssh-web/ssh", Some(&cookie), &[]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
-    let minted = ui
-        .post(
-            "/sandboxes/ssh-web/ssh",
-            Some(&cookie),
-            &[("_csrf", &page.csrf())],
-        )
-        .await;
+    let minted = mint(&ui, &cookie, &page.csrf()).await;
     assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
     let port = ui.service.ssh().endpoint().unwrap().addr.port();
     let token = token_on(&minted.body);
@@ -120,13 +120,7 @@ async fn the_sandbox_page_mints_an_ssh_command_with_its_expiry_and_revokes_it() 
     let page = ui.get("/sandboxes/ssh-web", Some(&cookie)).await;
     assert!(!page.body.contains("Get an SSH command"));
     assert!(page.body.contains("SSH needs the sandbox running"));
-    let minted = ui
-        .post(
-            "/sandboxes/ssh-web/ssh",
-            Some(&cookie),
-            &[("_csrf", &page.csrf())],
-        )
-        .await;
+    let minted = mint(&ui, &cookie, &page.csrf()).await;
     assert_eq!(minted.status, StatusCode::CONFLICT, "{}", minted.body);
     assert!(minted.body.contains("amika sandbox start ssh-web"));
 }
