@@ -71,8 +71,7 @@ pub struct SshEndpoint {
 }
 
 /// Body of `POST /secrets/ssh-public-keys`: register a public key, to log in to your sandboxes
-/// as `ssh -p PORT SANDBOX_NAME@HOST`. `Debug` shows the key's length only: a private key
-/// pasted by mistake must not reach a log.
+/// as `ssh -p PORT SANDBOX_NAME@HOST`.
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshPublicKeyRequest {
@@ -83,6 +82,7 @@ pub struct SshPublicKeyRequest {
     pub public_key: String,
 }
 
+// `Debug` shows the key's length only: a private key pasted by mistake must not reach a log.
 impl fmt::Debug for SshPublicKeyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SshPublicKeyRequest")

@@ -108,14 +108,6 @@ pub fn router(svc: Service) -> Router {
                 .delete(h::delete_secret),
         )
         .route("/secrets/{id}/reveal", post(h::reveal_secret))
-        .route(
-            "/secrets/ssh-public-keys",
-            get(ssh::list_ssh_public_keys).post(ssh::create_ssh_public_key),
-        )
-        .route(
-            "/secrets/ssh-public-keys/{id}",
-            axum::routing::delete(ssh::delete_ssh_public_key),
-        )
         .route("/secret-batches", post(h::push_secrets))
         .route(
             "/secrets/{id}/{credential}",
@@ -135,11 +127,6 @@ pub fn router(svc: Service) -> Router {
         .route("/sandboxes/{id}/start", post(h::start_sandbox))
         .route("/sandboxes/{id}/stop", post(h::stop_sandbox))
         .route("/sandboxes/{id}/exec", post(h::exec_sandbox))
-        .route(
-            "/sandboxes/{id}/ssh",
-            post(ssh::create_ssh_access).delete(ssh::revoke_ssh_access),
-        )
-        .route("/ssh", get(ssh::get_ssh_endpoint))
         .route("/sandboxes/{id}/setup-log", get(h::get_setup_log))
         .route(
             "/workspace-uploads",
@@ -172,6 +159,7 @@ pub fn router(svc: Service) -> Router {
             get(agents::latest_agent_session),
         )
         .merge(snapshots::routes())
+        .merge(ssh::routes())
         .route("/presets", get(presets::list_presets))
         .route(
             "/presets/{name}",

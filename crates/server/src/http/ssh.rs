@@ -6,12 +6,32 @@ use amika_types as t;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 
 use super::auth::{ApiJson, ApiPath, Auth};
 use super::error::ApiResult;
 use crate::service::sandboxes::ssh_access::dest_host;
 use crate::service::{Service, ServiceError};
+
+/// The SSH routes: tokens, the endpoint, registered public keys (the static
+/// `/secrets/ssh-public-keys` wins over `/secrets/{id}`).
+pub fn routes() -> Router<Service> {
+    Router::new()
+        .route(
+            "/sandboxes/{id}/ssh",
+            post(create_ssh_access).delete(revoke_ssh_access),
+        )
+        .route("/ssh", get(get_ssh_endpoint))
+        .route(
+            "/secrets/ssh-public-keys",
+            get(list_ssh_public_keys).post(create_ssh_public_key),
+        )
+        .route(
+            "/secrets/ssh-public-keys/{id}",
+            delete(delete_ssh_public_key),
+        )
+}
 
 /// Mints a short-lived SSH token for a running sandbox of the caller's: `ssh
 /// <ssh_destination>` (split on whitespace) opens a shell in it. The body is optional (the
