@@ -73,6 +73,10 @@ pub struct Ceilings {
     pub max_disk_mib: Option<u64>,
     /// The network modes each role may ask for.
     pub allowed_networks: AllowedNetworks,
+    /// Most MiB of snapshot archives one user may hold (`None`: no quota).
+    pub snapshot_quota_mib_per_user: Option<u64>,
+    /// Most MiB of snapshot archives one org's users may hold together (`None`: no quota).
+    pub snapshot_quota_mib_per_org: Option<u64>,
 }
 
 impl Default for Ceilings {
@@ -84,6 +88,8 @@ impl Default for Ceilings {
             max_sandboxes_per_user: Some(50),
             max_disk_mib: Some(20480),
             allowed_networks: AllowedNetworks::default(),
+            snapshot_quota_mib_per_user: Some(20480),
+            snapshot_quota_mib_per_org: Some(102400),
         }
     }
 }
@@ -266,6 +272,10 @@ pub struct ConfigFile {
     pub max_sandboxes_per_user: Option<u64>,
     /// Most MiB of one sandbox's home and workspace; 0 means no limit.
     pub max_disk_mib: Option<u64>,
+    /// Most MiB of snapshots per user; 0 means no quota.
+    pub snapshot_quota_mib_per_user: Option<u64>,
+    /// Most MiB of snapshots per org; 0 means no quota.
+    pub snapshot_quota_mib_per_org: Option<u64>,
     /// Network modes per role: `{"admin": [...], "user": [...]}`, both required.
     pub allowed_networks: Option<AllowedNetworks>,
     /// Where the SSH endpoint listens, `IP:PORT`; `""`: off (the default).
@@ -396,6 +406,18 @@ impl ServerConfig {
                 "max_disk_mib",
                 1,
                 &mut self.ceilings.max_disk_mib,
+            ),
+            (
+                file.snapshot_quota_mib_per_user,
+                "snapshot_quota_mib_per_user",
+                1,
+                &mut self.ceilings.snapshot_quota_mib_per_user,
+            ),
+            (
+                file.snapshot_quota_mib_per_org,
+                "snapshot_quota_mib_per_org",
+                1,
+                &mut self.ceilings.snapshot_quota_mib_per_org,
             ),
         ] {
             match value {

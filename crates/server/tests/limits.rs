@@ -258,6 +258,17 @@ fn the_config_file_sets_the_ceilings() {
     assert_eq!(defaults.ceilings.max_memory_mib, Some(8192));
     assert_eq!(defaults.ceilings.max_pids, Some(4096));
     assert_eq!(defaults.ceilings.max_disk_mib, Some(20480));
+    assert_eq!(defaults.ceilings.snapshot_quota_mib_per_user, Some(20480));
+    assert_eq!(defaults.ceilings.snapshot_quota_mib_per_org, Some(102400));
+    let c =
+        apply(r#"{"snapshot_quota_mib_per_user": 0, "snapshot_quota_mib_per_org": 500}"#).unwrap();
+    assert_eq!(
+        (
+            c.ceilings.snapshot_quota_mib_per_user,
+            c.ceilings.snapshot_quota_mib_per_org
+        ),
+        (None, Some(500))
+    );
     assert_eq!(
         apply(r#"{"max_disk_mib": 0}"#)
             .unwrap()
@@ -299,6 +310,14 @@ fn malformed_ceilings_name_the_file_and_the_key() {
     for (json, needle) in [
         (r#"{"max_memory_mib": -1}"#, "invalid value: integer `-1`"),
         (r#"{"max_disk_mib": "10G"}"#, "invalid type: string \"10G\""),
+        (
+            r#"{"snapshot_quota_mib_per_user": -5}"#,
+            "invalid value: integer `-5`",
+        ),
+        (
+            r#"{"snapshot_quota_mib_per_org": "1T"}"#,
+            "invalid type: string \"1T\"",
+        ),
         (
             r#"{"max_memory_mib": "lots"}"#,
             "invalid type: string \"lots\"",

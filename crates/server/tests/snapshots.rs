@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::snapshots::{create_running, snapshot};
+
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -85,21 +87,6 @@ fn every_kind() -> Vec<t::AgentCredentialRef> {
         .collect()
 }
 
-async fn create_running(svc: &Service, caller: &Caller, req: t::CreateSandboxRequest) -> String {
-    let created = svc.create_sandbox(caller, req).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = svc.get_sandbox(caller, &created.id).await.unwrap();
-        match s.state {
-            SandboxState::Running => return created.id,
-            SandboxState::Failed => panic!("the sandbox failed: {:?}", s.error_message),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the sandbox did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Run `script` with `sh -c` in the sandbox: (exit code, stdout).
 async fn sh(svc: &Service, caller: &Caller, sandbox: &str, script: &str) -> (i32, String) {
     let (code, out, err) = amika_testkit::exec_sh(svc, caller, sandbox, script).await;
@@ -107,33 +94,6 @@ async fn sh(svc: &Service, caller: &Caller, sandbox: &str, script: &str) -> (i32
         eprintln!("{script}: exit {code}, stderr: {err}");
     }
     (code, out)
-}
-
-/// POST a snapshot and wait until it is no longer capturing: the final snapshot.
-async fn snapshot(app: &common::App, key: &str, body: Value) -> Value {
-    let (status, created) = app
-        .call(
-            Method::POST,
-            &format!("{API}/sandbox-snapshots"),
-            Some(key),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
-    assert_eq!(created["state"], "capturing", "{created}");
-    let path = format!(
-        "{API}/sandbox-snapshots/{}",
-        created["snapshot"].as_str().unwrap()
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let snap = app.ok(Method::GET, &path, key, None).await;
-        if snap["state"] != "capturing" {
-            return snap;
-        }
-        assert!(Instant::now() < deadline, "the capture did not end");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The archive of snapshot `id` decrypted with the data dir's master key and this test's own
@@ -641,6 +601,7 @@ async fn a_capture_cut_short_by_a_server_stop_leaves_no_half_snapshot_and_keeps_
         user_id: caller.user_id.clone(),
         name: "half".into(),
         description: None,
+        scope: t::Scope::User,
         mode: t::SnapshotMode::ScrubAndDelete,
         state: t::SnapshotState::Capturing,
         error_message: None,

@@ -251,9 +251,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// State, error, size and wrapped key (the rest never changes).
     async fn update_snapshot(&self, row: &SnapshotRow) -> Result<()>;
     async fn get_snapshot(&self, id: &str) -> Result<SnapshotRow>;
-    async fn get_snapshot_by_name(&self, user_id: &str, name: &str) -> Result<SnapshotRow>;
-    /// A user's snapshots, newest first.
-    async fn list_snapshots(&self, user_id: &str) -> Result<Vec<SnapshotRow>>;
+    /// The snapshot named `name` that the user sees: their own (either scope) first, then
+    /// their org's org-scope one.
+    async fn find_visible_snapshot(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> Result<SnapshotRow>;
+    /// The snapshots a user sees (their own and their org's org-scope ones), newest first.
+    async fn list_visible_snapshots(&self, org_id: &str, user_id: &str)
+        -> Result<Vec<SnapshotRow>>;
+    /// Bytes of archives held by the user and by their whole org (quotas).
+    async fn snapshot_usage(&self, org_id: &str, user_id: &str) -> Result<SnapshotUsage>;
     /// Every snapshot (reconciliation after a restart).
     async fn list_all_snapshots(&self) -> Result<Vec<SnapshotRow>>;
     async fn delete_snapshot(&self, id: &str) -> Result<()>;

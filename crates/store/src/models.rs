@@ -279,6 +279,7 @@ pub struct SnapshotRow {
     pub user_id: String,
     pub name: String,
     pub description: Option<String>,
+    pub scope: amika_types::Scope,
     pub mode: amika_types::SnapshotMode,
     pub state: amika_types::SnapshotState,
     pub error_message: Option<String>,
@@ -292,6 +293,13 @@ pub struct SnapshotRow {
     pub sealed: Sealed,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Bytes of snapshot archives a user holds, and their whole org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotUsage {
+    pub user_bytes: u64,
+    pub org_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use amika_store::{
     AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectedCredentialRef,
     InjectedSecretRef, InjectionRecord, OrgRow, RepoRecord, SandboxOptions, SandboxRow, Sealed,
-    SealedRef, SealedTable, SecretRow, SnapshotRow, SshPublicKeyRow, Store, StoreError, UserRow,
+    SealedRef, SealedTable, SecretRow, SnapshotRow, SnapshotUsage, SshPublicKeyRow, Store,
+    StoreError, UserRow,
 };
 use amika_types::{
     AgentCredentialRef, AgentJobState, AgentKind, AgentSessionStatus, CredentialType, NetworkMode,
@@ -1167,6 +1168,7 @@ async fn snapshots_story(store: &dyn Store) {
         user_id: owner.id.clone(),
         name: name.into(),
         description: Some("prepared".into()),
+        scope: Scope::User,
         mode: SnapshotMode::ScrubAndDelete,
         state: SnapshotState::Capturing,
         error_message: None,
@@ -1212,18 +1214,76 @@ async fn snapshots_story(store: &dyn Store) {
     active.updated_at = at(5);
     store.update_snapshot(&active).await.unwrap();
     assert_eq!(
-        store.get_snapshot_by_name("u_ann", "base").await.unwrap(),
+        store
+            .find_visible_snapshot("org_snap", "u_ann", "base")
+            .await
+            .unwrap(),
         active
     );
-    let names: Vec<String> = store
-        .list_snapshots("u_ann")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(names, ["snap_2", "snap_1"]);
-    assert_eq!(store.list_all_snapshots().await.unwrap().len(), 3);
+    // Org scope: bob's shared snapshot is seen by ann; her own of the same name shadows it.
+    let mut shared = row("snap_5", &bob, "shared", 6);
+    shared.scope = Scope::Org;
+    shared.size_bytes = Some(1_000);
+    store.insert_snapshot(&shared).await.unwrap();
+    let mut clash = row("snap_6", &ann, "shared", 7);
+    clash.scope = Scope::Org;
+    assert_conflict(
+        store.insert_snapshot(&clash).await,
+        "a snapshot named \"shared\" already exists",
+    );
+    assert_eq!(
+        store
+            .find_visible_snapshot("org_snap", "u_ann", "shared")
+            .await
+            .unwrap(),
+        shared
+    );
+    let own = row("snap_7", &ann, "shared", 8);
+    store.insert_snapshot(&own).await.unwrap();
+    assert_eq!(
+        store
+            .find_visible_snapshot("org_snap", "u_ann", "shared")
+            .await
+            .unwrap(),
+        own
+    );
+    // Another org sees none of them.
+    assert_not_found(
+        store
+            .find_visible_snapshot("org_other", "u_ann", "shared")
+            .await,
+        "snapshot",
+    );
+    let ids = |rows: Vec<SnapshotRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .list_visible_snapshots("org_snap", "u_ann")
+            .await
+            .unwrap()),
+        ["snap_7", "snap_5", "snap_2", "snap_1"]
+    );
+    assert_eq!(
+        ids(store
+            .list_visible_snapshots("org_snap", "u_bob")
+            .await
+            .unwrap()),
+        ["snap_5", "snap_3"]
+    );
+    assert_eq!(
+        store.snapshot_usage("org_snap", "u_ann").await.unwrap(),
+        SnapshotUsage {
+            user_bytes: 12_345,
+            org_bytes: 13_345
+        }
+    );
+    assert_eq!(
+        store.snapshot_usage("org_none", "u_ann").await.unwrap(),
+        SnapshotUsage {
+            user_bytes: 0,
+            org_bytes: 0
+        }
+    );
+    assert_eq!(store.list_all_snapshots().await.unwrap().len(), 5);
     store.delete_snapshot("snap_1").await.unwrap();
     assert_not_found(store.get_snapshot("snap_1").await, "snapshot");
     assert_not_found(store.delete_snapshot("snap_1").await, "snapshot");

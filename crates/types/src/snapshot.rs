@@ -35,9 +35,13 @@ string_enum!(
 pub struct SandboxSnapshot {
     /// Its id (`snap_...`).
     pub id: String,
-    /// Its slug: the name given at creation, unique per user; what `snapshot` of a sandbox
-    /// create and `/sandbox-snapshots/{ref}` take (the id works too).
+    /// Its slug: the name given at creation, unique per user (and, for org scope, per org);
+    /// what `snapshot` of a sandbox create and `/sandbox-snapshots/{ref}` take (the id works
+    /// too). By name, the caller's own snapshot wins over an org snapshot of the same name.
     pub snapshot: String,
+    /// `user` (only its creator sees it) or `org` (every member of the org sees it and can start
+    /// sandboxes from it; org admins create and delete it).
+    pub scope: crate::Scope,
     pub provider: String,
     pub description: Option<String>,
     pub mode: SnapshotMode,
@@ -75,6 +79,10 @@ pub struct CreateSnapshotRequest {
     /// Default `scrub_and_delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<SnapshotMode>,
+    /// Default `user`. `org` shares the snapshot with every member of the org: org admins only,
+    /// and only with `scrub_and_delete` (a `full` capture may hold the creator's secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::Scope>,
 }
 
 /// `GET /sandbox-snapshots`.

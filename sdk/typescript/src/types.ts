@@ -711,6 +711,8 @@ export interface SandboxSnapshot {
   id: string;
   /** Its slug (the name it was created with): what `createSandbox({ snapshot })` takes. */
   snapshot: string;
+  /** `user` (only its creator sees it) or `org` (every member of the org starts from it). */
+  scope: Scope;
   provider: string;
   description: string | null;
   mode: SnapshotMode;
@@ -751,6 +753,8 @@ export interface CreateSandboxSnapshotInput {
   name: string;
   description?: string;
   mode?: SnapshotMode;
+  /** `org` shares it with the org: org admins only, `scrub_and_delete` only. Default `user`. */
+  scope?: Scope;
 }
 
 /** What a `scrub_and_delete` capture removes, by path and name (never a value). */

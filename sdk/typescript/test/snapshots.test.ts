@@ -46,8 +46,9 @@ test("capture and fork: preview, scrub, list, start from the snapshot, delete", 
   assert.equal(made.exitCode, 0, made.stderr);
 
   assert.deepEqual(await amika.getSandboxScrubPreview("snap-src"), { files: [], envVars: ["API_TOKEN"] });
-  const created = await amika.createSandboxSnapshot({ sandboxRef: "snap-src", name: "sdk-base", description: "d" });
+  const created = await amika.createSandboxSnapshot({ sandboxRef: "snap-src", name: "sdk-base", description: "d", scope: "org" });
   assert.equal(created.state, "capturing");
+  assert.equal(created.scope, "org");
   assert.equal(created.snapshot, "sdk-base");
   const snap = await settled("sdk-base");
   assert.equal(snap.state, "active", snap.errorMessage ?? "");

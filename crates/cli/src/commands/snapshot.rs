@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use amika_types::{CreateSnapshotRequest, SandboxSnapshot, SnapshotMode, SnapshotState};
+use amika_types::{CreateSnapshotRequest, SandboxSnapshot, Scope, SnapshotMode, SnapshotState};
 use anyhow::bail;
 use serde_json::json;
 
@@ -23,7 +23,7 @@ pub enum SnapshotCommand {
     /// Capture a sandbox's home and workspace (scrub_and_delete: injected secrets removed and
     /// searched for, then the sandbox deleted; full: everything kept, the sandbox too).
     Create(CreateArgs),
-    /// Your snapshots, with their sizes.
+    /// Your snapshots and your org's shared ones, with their sizes.
     List {
         /// Only snapshots of this source sandbox (its name or id).
         #[arg(long, value_name = "NAME")]
@@ -59,6 +59,10 @@ pub struct CreateArgs {
     pub mode: Option<SnapshotMode>,
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Who can start sandboxes from it: only you (user, the default) or every member of your
+    /// org (org: org admins only, scrub_and_delete only).
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<Scope>,
     /// Ask nothing: --mode and --name are then required.
     #[arg(long)]
     pub no_interactive: bool,
@@ -128,6 +132,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<()> {
         name,
         description: args.description,
         mode: Some(mode),
+        scope: args.scope,
     };
     let started = client.create_snapshot(&req).await?;
     let spinner = (!ctx.json() && prompt::stderr_is_tty()).then(|| {
@@ -220,10 +225,13 @@ async fn list(ctx: &Ctx, sandbox: Option<&str>) -> anyhow::Result<()> {
     if ctx.json() {
         return print_json(&list);
     }
-    let mut table = Table::new(&["NAME", "STATE", "MODE", "SOURCE", "SIZE", "CREATED"]);
+    let mut table = Table::new(&[
+        "NAME", "SCOPE", "STATE", "MODE", "SOURCE", "SIZE", "CREATED",
+    ]);
     for s in &list.items {
         table.row(vec![
             s.snapshot.clone(),
+            s.scope.to_string(),
             s.state.to_string(),
             s.mode.to_string(),
             or_dash(s.source_sandbox_name.as_deref()),
@@ -237,6 +245,7 @@ async fn list(ctx: &Ctx, sandbox: Option<&str>) -> anyhow::Result<()> {
 fn show(s: &SandboxSnapshot) -> anyhow::Result<()> {
     crate::outln!("name:        {}", s.snapshot);
     crate::outln!("id:          {}", s.id);
+    crate::outln!("scope:       {}", s.scope);
     crate::outln!("state:       {}", s.state);
     crate::outln!("mode:        {}", s.mode);
     crate::outln!("source:      {}", or_dash(s.source_sandbox_name.as_deref()));

@@ -2,6 +2,8 @@
 //! `amika_testkit`) driven through the router in-process with `oneshot`.
 #![allow(dead_code)]
 
+pub mod snapshots;
+
 use amika_server::ServerConfig;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

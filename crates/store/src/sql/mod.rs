@@ -27,7 +27,8 @@ use chrono::{DateTime, Utc};
 use crate::backend::Backend;
 use crate::{
     AgentSessionRow, AgentTurnRow, ApiKeyRow, AuditRow, CredentialRow, InjectionRecord, OrgRow,
-    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, SnapshotRow, Store, UserRow,
+    Result, SandboxHead, SandboxRow, Sealed, SealedRef, SecretRow, SnapshotRow, SnapshotUsage,
+    Store, UserRow,
 };
 
 #[async_trait::async_trait]
@@ -312,11 +313,23 @@ impl<B: Backend> Store for B {
     async fn get_snapshot(&self, id: &str) -> Result<SnapshotRow> {
         snapshots::get_snapshot(self, id).await
     }
-    async fn get_snapshot_by_name(&self, user_id: &str, name: &str) -> Result<SnapshotRow> {
-        snapshots::get_snapshot_by_name(self, user_id, name).await
+    async fn find_visible_snapshot(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> Result<SnapshotRow> {
+        snapshots::find_visible_snapshot(self, org_id, user_id, name).await
     }
-    async fn list_snapshots(&self, user_id: &str) -> Result<Vec<SnapshotRow>> {
-        snapshots::list_snapshots(self, user_id).await
+    async fn list_visible_snapshots(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<SnapshotRow>> {
+        snapshots::list_visible_snapshots(self, org_id, user_id).await
+    }
+    async fn snapshot_usage(&self, org_id: &str, user_id: &str) -> Result<SnapshotUsage> {
+        snapshots::snapshot_usage(self, org_id, user_id).await
     }
     async fn list_all_snapshots(&self) -> Result<Vec<SnapshotRow>> {
         snapshots::list_all_snapshots(self).await

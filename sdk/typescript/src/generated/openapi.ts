@@ -1142,6 +1142,7 @@ export interface components {
             name: string;
             /** @description The sandbox to capture: its id or name. */
             sandbox_ref: string;
+            scope?: null | components["schemas"]["Scope"];
         };
         CreateUserRequest: {
             is_admin?: boolean;
@@ -1493,13 +1494,19 @@ export interface components {
             sandbox_preset?: string | null;
             sandbox_size?: string | null;
             /**
+             * @description `user` (only its creator sees it) or `org` (every member of the org sees it and can start
+             *     sandboxes from it; org admins create and delete it).
+             */
+            scope: components["schemas"]["Scope"];
+            /**
              * Format: int64
              * @description Bytes of the encrypted archive (null until captured).
              */
             size_bytes?: number | null;
             /**
-             * @description Its slug: the name given at creation, unique per user; what `snapshot` of a sandbox
-             *     create and `/sandbox-snapshots/{ref}` take (the id works too).
+             * @description Its slug: the name given at creation, unique per user (and, for org scope, per org);
+             *     what `snapshot` of a sandbox create and `/sandbox-snapshots/{ref}` take (the id works
+             *     too). By name, the caller's own snapshot wins over an org snapshot of the same name.
              */
             snapshot: string;
             source_sandbox_id?: string | null;

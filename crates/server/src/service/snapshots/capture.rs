@@ -6,6 +6,8 @@
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use amika_sandbox::lifecycle::Operation;
 use amika_sandbox::snapshot::{self, CaptureReport, ScanSet};
@@ -14,6 +16,7 @@ use amika_types::{SnapshotMode, SnapshotState};
 use serde_json::json;
 
 use super::injected_places;
+use super::quota::{Budget, BudgetWriter};
 use crate::service::audit::Subject;
 use crate::service::sealing::{snapshot_aad, SealingWriter, StreamKey};
 use crate::service::{error_chain, now, Caller, Result, Service, ServiceError};
@@ -24,6 +27,8 @@ enum Outcome {
     Captured(u64),
     /// Injected values were found: the capture was thrown away.
     Refused(CaptureReport),
+    /// The archive outgrew the room its quota left: thrown away.
+    OverQuota,
 }
 
 impl Service {
@@ -33,11 +38,13 @@ impl Service {
         mut snap: SnapshotRow,
         source: SandboxRow,
         was_running: bool,
+        budget: Budget,
     ) {
-        let outcome = self.capture(&snap, &source).await;
+        let outcome = self.capture(&snap, &source, budget.bytes).await;
         let (state, error, size) = match &outcome {
             Ok(Outcome::Captured(size)) => (SnapshotState::Active, None, Some(*size as i64)),
             Ok(Outcome::Refused(report)) => (SnapshotState::Failed, Some(refusal(report)), None),
+            Ok(Outcome::OverQuota) => (SnapshotState::Failed, Some(budget.exceeded()), None),
             Err(e) => {
                 let chain = error_chain(e);
                 tracing::warn!(snapshot = %snap.id, error = %chain, "snapshot capture failed");
@@ -78,6 +85,7 @@ impl Service {
                 "snapshot.refused",
                 json!({"found": report.hits.iter().map(|h| json!({"path": h.path, "secrets": h.labels})).collect::<Vec<_>>()}),
             ),
+            Ok(Outcome::OverQuota) => ("snapshot.failed", json!({"over_quota": budget.limit})),
             Err(_) => ("snapshot.failed", json!({})),
         };
         if let Err(e) = self
@@ -88,8 +96,13 @@ impl Service {
         }
     }
 
-    /// Stop the source and archive its home into the snapshot's file.
-    async fn capture(&self, snap: &SnapshotRow, source: &SandboxRow) -> Result<Outcome> {
+    /// Stop the source and archive its home into the snapshot's file, in at most `budget` bytes.
+    async fn capture(
+        &self,
+        snap: &SnapshotRow,
+        source: &SandboxRow,
+        budget: Option<u64>,
+    ) -> Result<Outcome> {
         {
             let lock = self.sandbox_lock(&source.id);
             let _guard = lock.lock().await;
@@ -113,7 +126,13 @@ impl Service {
         let dir = self.snapshots_dir();
         let snap = snap.clone();
         let written = tokio::task::spawn_blocking(move || {
-            write_archive(&dir, &partial, &done, &home, &scan, &exclude, &key, &snap)
+            let target = Target {
+                dir: &dir,
+                partial: &partial,
+                done: &done,
+                budget,
+            };
+            write_archive(&target, &home, &scan, &exclude, &key, &snap)
         })
         .await
         .map_err(ServiceError::internal)?
@@ -202,35 +221,50 @@ fn refusal(report: &CaptureReport) -> String {
     )
 }
 
+/// Where an archive is written: `partial` in `dir` until complete, then `done`; at most
+/// `budget` bytes.
+struct Target<'a> {
+    dir: &'a Path,
+    partial: &'a Path,
+    done: &'a Path,
+    budget: Option<u64>,
+}
+
 /// Archive `home` into `partial`, encrypted, then (no hit, or nothing searched for) sync it
-/// and rename it to `done`. A refused or failed capture leaves no file.
-#[allow(clippy::too_many_arguments)]
+/// and rename it to `done`. A refused, oversized or failed capture leaves no file.
 fn write_archive(
-    dir: &Path,
-    partial: &Path,
-    done: &Path,
+    target: &Target,
     home: &Path,
     scan: &ScanSet,
     exclude: &[String],
     key: &StreamKey,
     snap: &SnapshotRow,
 ) -> std::io::Result<Outcome> {
+    let Target {
+        dir,
+        partial,
+        done,
+        budget,
+    } = *target;
     std::fs::DirBuilder::new()
         .mode(0o700)
         .recursive(true)
         .create(dir)?;
+    let over = Arc::new(AtomicBool::new(false));
     let result = (|| {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(partial)?;
-        let sealed = SealingWriter::new(key, &snapshot_aad(snap), BufWriter::new(file))?;
+        let file = BufWriter::new(BudgetWriter::new(file, budget, over.clone()));
+        let sealed = SealingWriter::new(key, &snapshot_aad(snap), file)?;
         let (sealed, report) = snapshot::capture(home, scan, exclude, sealed)?;
         if !report.hits.is_empty() {
             return Ok(Outcome::Refused(report));
         }
-        let mut file = sealed.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let file = sealed.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let mut file = file.into_inner();
         file.flush()?;
         file.sync_all()?;
         let size = file.metadata()?.len();
@@ -241,5 +275,8 @@ fn write_archive(
     if !matches!(result, Ok(Outcome::Captured(_))) {
         let _ = std::fs::remove_file(partial);
     }
-    result
+    match result {
+        Err(_) if over.load(Ordering::Relaxed) => Ok(Outcome::OverQuota),
+        result => result,
+    }
 }

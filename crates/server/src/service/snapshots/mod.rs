@@ -17,9 +17,15 @@
 //!   a `capturing` row and a partial file: reconciliation at the next start fails the row and
 //!   removes the file ([`Service::reconcile_snapshots`]); the source sandbox is reconciled from
 //!   `snapshotting` to `stopped` with the other sandboxes, its files untouched.
-//! - **Tenancy**: a snapshot is its creator's; another user's is "not found", as a sandbox is.
+//! - **Tenancy**: a user-scope snapshot is its creator's; another user's is "not found", as a
+//!   sandbox is. An org-scope snapshot (`scope: org`, org admins, `scrub_and_delete` only) is
+//!   seen and started from by every member of its org, and deleted by its org admins.
+//! - **Quotas** (`snapshot_quota_mib_per_user`, `..._per_org`): a capture starts only with room
+//!   left, and stops, failing the snapshot and leaving the source as it was, once its archive
+//!   outgrows what was left ([`capture`]).
 
 mod capture;
+mod quota;
 mod restore;
 
 pub(crate) use restore::check_snapshot_field;
@@ -29,12 +35,14 @@ use std::path::PathBuf;
 use amika_sandbox::lifecycle::{check_transition, Operation};
 use amika_store::{InjectionRecord, SandboxRow, SnapshotRow, StoreError};
 use amika_types::{
-    self as t, AgentKind, CredentialType, ErrorCode, SandboxState, SnapshotMode, SnapshotState,
+    self as t, AgentKind, CredentialType, ErrorCode, SandboxState, Scope, SnapshotMode,
+    SnapshotState,
 };
 use serde_json::json;
 
 use super::audit::Subject;
 use super::sandboxes::state_error;
+use super::secrets::{forbid_org_write, visible, writable};
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 /// Longest description accepted.
@@ -48,6 +56,7 @@ pub(crate) fn snapshot_to_wire(r: &SnapshotRow) -> t::SandboxSnapshot {
     t::SandboxSnapshot {
         id: r.id.clone(),
         snapshot: r.name.clone(),
+        scope: r.scope,
         provider: r.provider.clone(),
         description: r.description.clone(),
         mode: r.mode,
@@ -110,6 +119,7 @@ fn new_row(
         user_id: caller.user_id.clone(),
         name: req.name.clone(),
         description: req.description.clone().filter(|d| !d.is_empty()),
+        scope: req.scope.unwrap_or(Scope::User),
         mode,
         state: SnapshotState::Capturing,
         error_message: None,
@@ -126,7 +136,17 @@ fn new_row(
     }
 }
 
-fn check_create(req: &t::CreateSnapshotRequest) -> Result<()> {
+fn check_create(caller: &Caller, req: &t::CreateSnapshotRequest) -> Result<()> {
+    if req.scope == Some(Scope::Org) {
+        if req.mode == Some(SnapshotMode::Full) {
+            return Err(ServiceError::bad_request(
+                "an org-scope snapshot is taken with mode scrub_and_delete: a full capture may \
+                 hold your secrets, and every member of the org could start a sandbox from it",
+            )
+            .at("mode"));
+        }
+        forbid_org_write(caller, Scope::Org, "snapshots").map_err(|e| e.at("scope"))?;
+    }
     if req.sandbox_ref.trim().is_empty() {
         return Err(ServiceError::bad_request(
             "sandbox_ref must name the sandbox to capture (its name or id)",
@@ -165,11 +185,12 @@ impl Service {
         )
     }
 
-    /// A snapshot of the caller's by id or name; another user's is not found.
+    /// A snapshot the caller sees (their own, their org's org-scope ones) by id or name (their
+    /// own first); another's is not found.
     pub(crate) async fn find_snapshot(&self, caller: &Caller, r: &str) -> Result<SnapshotRow> {
         let by_id = if r.starts_with("snap_") {
             match self.store.get_snapshot(r).await {
-                Ok(row) if row.user_id == caller.user_id => Some(row),
+                Ok(row) if visible(caller, &row.org_id, &row.user_id, row.scope) => Some(row),
                 Ok(_) | Err(StoreError::NotFound(_)) => None,
                 Err(e) => return Err(e.into()),
             }
@@ -178,7 +199,11 @@ impl Service {
         };
         match by_id {
             Some(row) => Ok(row),
-            None => match self.store.get_snapshot_by_name(&caller.user_id, r).await {
+            None => match self
+                .store
+                .find_visible_snapshot(&caller.org_id, &caller.user_id, r)
+                .await
+            {
                 Ok(row) => Ok(row),
                 Err(StoreError::NotFound(_)) => {
                     Err(ServiceError::NotFound(format!("snapshot {r:?}")))
@@ -195,7 +220,10 @@ impl Service {
         source_sandbox_id: Option<&str>,
         repository_id: Option<&str>,
     ) -> Result<t::SnapshotList> {
-        let rows = self.store.list_snapshots(&caller.user_id).await?;
+        let rows = self
+            .store
+            .list_visible_snapshots(&caller.org_id, &caller.user_id)
+            .await?;
         let items = rows
             .iter()
             .filter(|r| {
@@ -241,7 +269,7 @@ impl Service {
         caller: &Caller,
         req: t::CreateSnapshotRequest,
     ) -> Result<t::SandboxSnapshot> {
-        check_create(&req)?;
+        check_create(caller, &req)?;
         let mode = req.mode.unwrap_or(SnapshotMode::ScrubAndDelete);
         let source = self
             .find_sandbox(caller, req.sandbox_ref.trim())
@@ -259,8 +287,9 @@ impl Service {
             ))
             .at("sandbox_ref")
         })?;
-        self.make_room(caller, &req.name).await?;
         let mut row = new_row(caller, &req, &source, mode);
+        self.make_room(caller, &row).await?;
+        let budget = self.snapshot_budget(caller).await?;
         let (_, sealed) = self.new_snapshot_key(&row)?;
         row.sealed = sealed;
         self.store
@@ -290,28 +319,38 @@ impl Service {
             "snapshot.created",
             subject,
             Some(&source.id),
-            json!({"mode": mode, "unsafe": mode == SnapshotMode::Full}),
+            json!({"mode": mode, "scope": row.scope, "unsafe": mode == SnapshotMode::Full}),
         )
         .await?;
         let wire = snapshot_to_wire(&row);
         let svc = self.clone();
         let caller = caller.clone();
         tokio::spawn(async move {
-            svc.capture_in_background(caller, row, source, was_running)
+            svc.capture_in_background(caller, row, source, was_running, budget)
                 .await
         });
         Ok(wire)
     }
 
-    /// A failed snapshot of the same name gives way (it is what a retry after a refused scrub
-    /// asks for); any other is a conflict.
-    async fn make_room(&self, caller: &Caller, name: &str) -> Result<()> {
-        match self.store.get_snapshot_by_name(&caller.user_id, name).await {
-            Ok(old) if old.state == SnapshotState::Failed => self.remove_snapshot(&old).await,
+    /// A failed snapshot of the caller's of the same name gives way (it is what a retry after a
+    /// refused scrub asks for); another of theirs, or an org snapshot for a new org snapshot, is
+    /// a conflict. (Another member's org snapshot of that name is only shadowed by a new
+    /// user-scope one, as for secrets.)
+    async fn make_room(&self, caller: &Caller, new: &SnapshotRow) -> Result<()> {
+        let name = &new.name;
+        let found = self
+            .store
+            .find_visible_snapshot(&caller.org_id, &caller.user_id, name)
+            .await;
+        match found {
+            Ok(old) if old.user_id == caller.user_id && old.state == SnapshotState::Failed => {
+                self.remove_snapshot(&old).await
+            }
+            Ok(old) if old.user_id != caller.user_id && new.scope == Scope::User => Ok(()),
             Ok(_) => Err(ServiceError::conflict(
                 ErrorCode::SnapshotExists,
                 format!(
-                    "a snapshot named {name:?} already exists: pick another name or delete it first"
+                    "a snapshot named {name:?} already exists (yours, or in your org): pick another name or delete it first"
                 ),
             )
             .at("name")),
@@ -341,6 +380,12 @@ impl Service {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, snapshot = %r))]
     pub async fn delete_snapshot(&self, caller: &Caller, r: &str) -> Result<()> {
         let row = self.find_snapshot(caller, r).await?;
+        if !writable(caller, &row.org_id, &row.user_id, row.scope) {
+            return Err(ServiceError::Forbidden(format!(
+                "snapshot {} is an org snapshot: only org admins delete it",
+                row.name
+            )));
+        }
         if row.state == SnapshotState::Capturing {
             return Err(ServiceError::conflict(
                 ErrorCode::InvalidState,

@@ -1,0 +1,58 @@
+//! Snapshot helpers shared by the snapshot tests: start a sandbox and wait until it runs; take a
+//! snapshot over the API and wait until its capture ends.
+
+use std::time::{Duration, Instant};
+
+use amika_server::service::Caller;
+use amika_server::Service;
+use amika_types::{self as t, SandboxState};
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+
+const API: &str = "/api/v0beta1";
+
+pub async fn create_running(
+    svc: &Service,
+    caller: &Caller,
+    req: t::CreateSandboxRequest,
+) -> String {
+    let created = svc.create_sandbox(caller, req).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = svc.get_sandbox(caller, &created.id).await.unwrap();
+        match s.state {
+            SandboxState::Running => return created.id,
+            SandboxState::Failed => panic!("the sandbox failed: {:?}", s.error_message),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the sandbox did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// POST a snapshot and wait until it is no longer capturing: the final snapshot.
+pub async fn snapshot(app: &super::App, key: &str, body: Value) -> Value {
+    let (status, created) = app
+        .call(
+            Method::POST,
+            &format!("{API}/sandbox-snapshots"),
+            Some(key),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    assert_eq!(created["state"], "capturing", "{created}");
+    let path = format!(
+        "{API}/sandbox-snapshots/{}",
+        created["snapshot"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let snap = app.ok(Method::GET, &path, key, None).await;
+        if snap["state"] != "capturing" {
+            return snap;
+        }
+        assert!(Instant::now() < deadline, "the capture did not end");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
