@@ -57,6 +57,39 @@ fn capture_and_fork_through_the_cli_and_a_refused_scrub_names_the_file() {
         "snapshot",
         "create",
         "--sandbox",
+        "src",
+        "--name",
+        "base",
+        "--mode",
+        "full",
+        "--scope",
+        "team",
+    ]));
+    assert!(
+        err.contains("--scope") && err.contains("user or org"),
+        "{err}"
+    );
+    let err = fails(server.amika().args([
+        "snapshot",
+        "create",
+        "--sandbox",
+        "src",
+        "--name",
+        "base",
+        "--mode",
+        "full",
+        "--scope",
+        "org",
+        "--no-interactive",
+    ]));
+    assert!(
+        err.contains("org-scope snapshot is taken with mode scrub_and_delete"),
+        "{err}"
+    );
+    let err = fails(server.amika().args([
+        "snapshot",
+        "create",
+        "--sandbox",
         "nope",
         "--name",
         "base",
@@ -75,15 +108,19 @@ fn capture_and_fork_through_the_cli_and_a_refused_scrub_names_the_file() {
         "base",
         "--mode",
         "scrub_and_delete",
+        "--scope",
+        "org",
         "--no-interactive",
         "-o",
         "json",
     ]));
     assert_eq!(snap["state"], "active", "{snap}");
+    assert_eq!(snap["scope"], "org", "{snap}");
     let list = ok_json(server.amika().args(["snapshot", "list", "-o", "json"]));
     assert_eq!(list["items"][0]["snapshot"], "base");
     let text = ok(server.amika().args(["snapshot", "list"]));
     assert!(text.contains("SIZE") && text.contains("KiB"), "{text}");
+    assert!(text.contains("SCOPE") && text.contains(" org "), "{text}");
 
     ok(server.amika().args([
         "sandbox",
