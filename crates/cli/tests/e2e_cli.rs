@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use common::{exec_sh, fails, http, ok, ok_json, sha256, Server};
+use common::{exec_sh, fails, http, ok, ok_json, sha256, wait_until, Server};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -2181,7 +2181,11 @@ fn sandbox_lifecycle_exec_and_secret_rotation_through_the_cli() {
         server.amika().args(["sandbox", "get", "life-box"]),
         &["not found"],
     );
-    assert!(!server.data_dir.join("sandboxes").join(&id).exists());
+    wait_until(
+        "the deleted sandbox's files to go",
+        Duration::from_secs(20),
+        || !server.data_dir.join("sandboxes").join(&id).exists(),
+    );
     ok(server.amika().args([
         "sandbox",
         "create",

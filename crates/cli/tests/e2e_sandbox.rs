@@ -4,7 +4,11 @@
 
 mod common;
 
-use common::{claude_oauth_doc, exec_sh, fails, files_containing, ok, ok_json, sha256, Server};
+use std::time::Duration;
+
+use common::{
+    claude_oauth_doc, exec_sh, fails, files_containing, ok, ok_json, sha256, wait_until, Server,
+};
 use serde_json::Value;
 
 const DB_URL: &str = "postgres://app:db-pw-5d1e9a@db:5432/app";
@@ -236,15 +240,21 @@ fn design_sequence_injects_exactly_what_was_resolved() {
         "{detail}"
     );
 
-    // Delete kills everything and removes its files.
+    // Delete kills everything and removes its files (the answer comes once nothing runs in
+    // it; the kernel and the file removal finish right after, in the background).
     let id = sb["id"].as_str().unwrap().to_string();
     ok(server
         .amika()
         .args(["sandbox", "delete", "dev-box", "--yes"]));
-    assert!(!server.data_dir.join("sandboxes").join(&id).exists());
-    assert!(
-        !String::from_utf8_lossy(&all_cmdlines()).contains(&id),
-        "a process of the deleted sandbox survives"
+    wait_until(
+        "the deleted sandbox's files to go",
+        Duration::from_secs(20),
+        || !server.data_dir.join("sandboxes").join(&id).exists(),
+    );
+    wait_until(
+        "every process of the deleted sandbox to end",
+        Duration::from_secs(20),
+        || !String::from_utf8_lossy(&all_cmdlines()).contains(&id),
     );
     assert!(fails(server.amika().args(["sandbox", "get", "dev-box"])).contains("not found"));
 }

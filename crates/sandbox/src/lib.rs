@@ -291,6 +291,14 @@ pub trait Provider: Send + Sync + fmt::Debug {
     async fn stop(&self, id: &str) -> Result<()>;
     /// Kill every process and remove all files of the sandbox. Idempotent.
     async fn remove(&self, id: &str) -> Result<()>;
+    /// Send every process of the sandbox its end (SIGKILL) without waiting for the kernel to
+    /// finish it: once this returns, nothing runs in the sandbox again. A delete answers after
+    /// this and leaves the rest of `remove` (waiting, cgroups, files) to the background.
+    /// Idempotent. The default does nothing (a provider without it is halted by `remove`).
+    async fn halt(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Ok(())
+    }
     /// Clone (or unbundle) a repository for sandbox `id`, before its first start; the start
     /// moves it into `~/workspace/<repo_name>`, and `remove` discards it if the sandbox never
     /// starts.

@@ -235,6 +235,10 @@ impl Provider for LocalProvider {
         self.remove_sandbox(id).await
     }
 
+    async fn halt(&self, id: &str) -> Result<()> {
+        self.halt_sandbox(id).await
+    }
+
     async fn exec(&self, id: &str, spec: ExecSpec) -> Result<ExecHandle> {
         self.exec_in_sandbox(id, spec).await
     }

@@ -160,15 +160,20 @@ impl ProcRef {
         self.is_alive().then_some(fd)
     }
 
+    /// SIGKILL the process, not waiting for it to exit. Ok if it was gone.
+    pub fn kill(&self) -> io::Result<()> {
+        match self.pidfd() {
+            Some(fd) => send_kill(&fd),
+            None => Ok(()),
+        }
+    }
+
     /// SIGKILL the process and wait (up to `timeout`) until it has exited. Ok if it was gone.
     pub async fn kill_and_wait(&self, timeout: Duration) -> io::Result<()> {
         let Some(fd) = self.pidfd() else {
             return Ok(());
         };
-        match rustix::process::pidfd_send_signal(&fd, Signal::KILL) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-            Err(e) => return Err(e.into()),
-        }
+        send_kill(&fd)?;
         if wait_for_exit(fd, timeout).await? {
             Ok(())
         } else {
@@ -282,6 +287,13 @@ impl ProcRef {
 }
 
 /// SIGKILL every process in the process group `pgid` (a session leader's pid, see [`install`]).
+fn send_kill(fd: &OwnedFd) -> io::Result<()> {
+    match rustix::process::pidfd_send_signal(fd, Signal::KILL) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) fn kill_group(pgid: i32) {
     if let Some(pid) = Pid::from_raw(pgid) {
         let _ = rustix::process::kill_process_group(pid, Signal::KILL);

@@ -8,6 +8,24 @@ use super::{check_id, pool, LocalProvider, POOL_DIR};
 use crate::{ProviderError, Result};
 
 impl LocalProvider {
+    /// SIGKILL the sandbox's init, not waiting: the kernel then ends every process of its pid
+    /// namespace (each exec joined it), so nothing runs in the sandbox any more. `remove`
+    /// does the waiting and the rest.
+    pub(super) async fn halt_sandbox(&self, id: &str) -> Result<()> {
+        if check_id(id).is_err() {
+            return Ok(());
+        }
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        match self.read_record(id) {
+            Ok(Some(record)) => Ok(record.init.kill()?),
+            // No record: nothing started, or a state file `remove` deals with.
+            Ok(None) => Ok(()),
+            Err(ProviderError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) async fn remove_sandbox(&self, id: &str) -> Result<()> {
         if check_id(id).is_err() {
             return Ok(());

@@ -337,6 +337,8 @@ pub struct Service {
     ending: Arc<tokio::sync::watch::Sender<bool>>,
     /// The SSH endpoint, once it listens, and the switches that end sandboxes' SSH sessions.
     ssh: sandboxes::ssh_access::SshState,
+    /// Deleted sandboxes being taken apart (see `sandboxes::teardown`).
+    teardowns: sandboxes::Teardowns,
 }
 
 impl Service {
@@ -359,6 +361,7 @@ impl Service {
             ending: Arc::new(tokio::sync::watch::channel(false).0),
             auth_cache: Default::default(),
             ssh: Default::default(),
+            teardowns: Default::default(),
         }
     }
 
@@ -382,11 +385,11 @@ impl Service {
         self.provider.check()
     }
 
-    /// Whether the provider's background work (warm sandboxes being started) is done, so that
-    /// a benchmark can keep it out of a measurement. Only with the `bench` feature.
+    /// Whether background work (warm sandboxes being started, deleted ones taken apart) is
+    /// done, so that a benchmark can keep it out of a measurement. Only with the `bench` feature.
     #[cfg(feature = "bench")]
     pub fn is_settled(&self) -> bool {
-        self.provider.is_settled()
+        self.provider.is_settled() && self.teardowns.is_empty()
     }
 }
 

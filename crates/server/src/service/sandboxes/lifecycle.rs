@@ -284,7 +284,9 @@ impl Service {
             .remove(&head.id);
         self.unwatch_idle(&head.id);
         self.ssh.end_sessions(&head.id);
-        if let Err(e) = self.provider.remove(&head.id).await {
+        // Halted, nothing runs in it any more: the answer need not wait for the kernel and the
+        // file system to take it apart (see `teardown`).
+        if let Err(e) = self.provider.halt(&head.id).await {
             // Not a state change: the sandbox stays `deleting` (the next delete, or the
             // reconciliation at the next start, finishes it) and says why it is still there.
             let why = format!("delete: {e}");
@@ -294,6 +296,7 @@ impl Service {
             return Err(e.into());
         }
         self.store.delete_sandbox(&head.id).await?;
+        self.tear_down_in_background(&head);
         self.remove_setup_log(&head.id).await;
         let subject = Subject {
             object_type: "sandbox",

@@ -23,7 +23,10 @@ pub(crate) use limits::{MEMORY_MIB_RANGE, PIDS_RANGE};
 mod reconcile;
 mod setup;
 pub mod ssh_access;
+mod teardown;
 mod workspace;
+
+pub(crate) use teardown::Teardowns;
 
 pub(crate) use idle::{Busy, IdleTable};
 pub use setup::SetupFollow;
