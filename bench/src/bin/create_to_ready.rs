@@ -2,7 +2,8 @@
 //!
 //! Each iteration creates a sandbox through the API with 10 env secrets, a Claude OAuth
 //! credential and a Codex API key, waits until it is running, runs the first exec of `true` and
-//! stops the clock; the sandbox is then deleted (not timed). Beside it, in the same iteration,
+//! stops the clock; the sandbox is then deleted, its `DELETE` timed on its own (issue 19's
+//! target: the answer within one raw bwrap start, the teardown after it). Beside it, in the same iteration,
 //! raw `bwrap --unshare-all ... /usr/bin/true` is timed. Both network modes (`egress`, the
 //! default, and `none`) are measured; the order within an iteration is shuffled (fixed seed) so
 //! that no step always runs on a warmer machine or right after the same other step. Before each
@@ -16,7 +17,7 @@
 //! the preset's layer mounted, compared with `none` without it. Target: the preset adds < 2 ms
 //! at p50.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use amika_bench::{
     create_to_ready, ratio, raw_bwrap, seed_create_fixtures, verdict, Backend, CommonArgs,
@@ -110,6 +111,7 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
     let mut raw = Vec::new();
     let mut egress: Vec<CreateTiming> = Vec::new();
     let mut none: Vec<CreateTiming> = Vec::new();
+    let (mut delete_egress, mut delete_none) = (Vec::new(), Vec::new());
     for i in 0..warmup + iterations {
         let measured = i >= warmup;
         // Shuffled, not rotated: with a rotation each step always follows the same other one
@@ -141,13 +143,16 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
                 Step::Sandbox(network) => {
                     let name = format!("c2r-{network}-{i}");
                     let t = create_to_ready(&server.client, &template, &name, network).await?;
+                    server.settle().await;
+                    let started = Instant::now();
                     server.client.delete_sandbox(&name).await?;
+                    let deleted = started.elapsed();
                     tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
                     if measured {
                         match network {
-                            NetworkMode::Egress => egress.push(t),
-                            _ => none.push(t),
-                        }
+                            NetworkMode::Egress => (egress.push(t), delete_egress.push(deleted)),
+                            _ => (none.push(t), delete_none.push(deleted)),
+                        };
                     }
                 }
             }
@@ -157,7 +162,8 @@ async fn run(server: &Server, iterations: usize, warmup: usize, args: &Args) -> 
         }
     }
 
-    report(args, warmup, &raw, &egress, &none, &with_preset)
+    let deletes = [("egress", delete_egress), ("none", delete_none)];
+    report(args, warmup, &raw, &egress, &none, &with_preset, &deletes)
 }
 
 /// The table and verdicts of a run.
@@ -168,6 +174,7 @@ fn report(
     egress: &[CreateTiming],
     none: &[CreateTiming],
     with_preset: &[CreateTiming],
+    deletes: &[(&str, Vec<Duration>)],
 ) -> anyhow::Result<()> {
     let raw = Summary::of(raw);
     let mut report = Report::new(
@@ -219,6 +226,18 @@ fn report(
             verdict(p99 <= 5.0),
         ));
     }
+    for (mode, times) in deletes {
+        let s = Summary::of(times);
+        row(
+            &format!("**{mode}: `DELETE /sandboxes/{{name}}`** (the answer)"),
+            &s,
+        );
+        let p50 = ratio(s.p50, raw.p50);
+        verdicts.push(format!(
+            "delete, {mode}: p50 {p50:.2}× raw — target ≤ 1× {}",
+            verdict(p50 <= 1.0)
+        ));
+    }
     if let Some(preset) = &args.preset {
         let total = |t: &[CreateTiming]| {
             Summary::of(&t.iter().map(CreateTiming::total).collect::<Vec<_>>())
@@ -250,7 +269,7 @@ fn report(
         report.note(v);
     }
     report.note(format!(
-        "backend {}; every create carries 10 env secrets, a claude oauth and a codex api_key credential; sandboxes deleted between iterations (not timed), then {} ms of rest; {warmup} warm-up iterations; server --warm-sandboxes {}",
+        "backend {}; every create carries 10 env secrets, a claude oauth and a codex api_key credential; each sandbox deleted after its create-to-ready (the delete timed on its own, after the server settled), then {} ms of rest; {warmup} warm-up iterations; server --warm-sandboxes {}",
         args.backend.name(),
         args.settle_ms,
         args.warm_sandboxes
