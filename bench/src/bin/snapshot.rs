@@ -115,6 +115,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
                     name: name.clone(),
                     description: None,
                     mode: Some(SnapshotMode::ScrubAndDelete),
+                    scope: None,
                 },
             )
             .await?;
