@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use amika_sandbox::lifecycle::{check_transition, Operation};
-use amika_types::{self as t, SandboxState, SnapshotMode, SnapshotState};
+use amika_sandbox::lifecycle::{check_transition, is_transient, Operation};
+use amika_types::{self as t, SnapshotMode, SnapshotState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -314,9 +314,9 @@ pub async fn capture(
     }
 }
 
-/// The snapshot once its capture ended and its source sandbox is no longer `snapshotting` (so
-/// the form shown again can be submitted again at once), or as it is after [`SETTLE`]; `None`
-/// when it cannot be read.
+/// The snapshot once its capture ended and its source sandbox settled (deleted, or back as it
+/// was: stopped, or running again, so that the form shown again can be submitted again at
+/// once), or as it is after [`SETTLE`]; `None` when it cannot be read.
 async fn settle(
     svc: &Service,
     caller: &Caller,
@@ -327,7 +327,7 @@ async fn settle(
     let mut snap = svc.get_snapshot(caller, snapshot_id).await.ok()?;
     loop {
         let source_busy = match svc.get_sandbox(caller, sandbox_id).await {
-            Ok(source) => source.state == SandboxState::Snapshotting,
+            Ok(source) => is_transient(source.state),
             Err(_) => false,
         };
         if (snap.state != SnapshotState::Capturing && !source_busy) || Instant::now() >= deadline {

@@ -166,7 +166,8 @@ async fn a_sandbox_is_captured_listed_forked_and_deleted_from_the_ui() {
     let bad = capture(&ui, &cookie, "snap-src", &[("name", "bad name")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(
-        bad.body.contains("id=\"name-error\">snapshot name"),
+        bad.body
+            .contains("id=\"name-error\">invalid snapshot name &quot;bad name&quot;"),
         "{}",
         bad.body
     );
