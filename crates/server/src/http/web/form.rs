@@ -24,6 +24,9 @@ pub mod limits {
     pub const ENV_VAR: usize = 128;
     pub const VALUE: usize = crate::service::validate::MAX_VALUE_BYTES;
     pub const MESSAGE: usize = crate::service::agents::MAX_MESSAGE_BYTES;
+    /// A snapshot's description, in characters (the service's `MAX_DESCRIPTION_CHARS`, which
+    /// it keeps private; the snapshot flow test checks one more is refused).
+    pub const SNAPSHOT_DESCRIPTION: usize = 1024;
 }
 
 /// Submitted form fields, in order (repeated names such as the env-var rows keep their order).

@@ -37,6 +37,7 @@ pub fn date(at: &DateTime<Utc>) -> String {
 pub enum Nav {
     Sandboxes,
     NewSandbox,
+    Snapshots,
     Secrets,
     Presets,
     Audit,
@@ -108,12 +109,13 @@ pub fn page_with(title: &str, chrome: &Chrome<'_>, body: &str, refresh: Option<R
     format!(
         "{head}<body><a class=\"skip\" href=\"#main\">Skip to content</a>\
 <header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/sandboxes\"><span class=\"logo\" aria-hidden=\"true\"></span>amika</a>\
-<nav aria-label=\"Main\">{}{}{}{}{}</nav>\
+<nav aria-label=\"Main\">{}{}{}{}{}{}</nav>\
 <div class=\"who\"><span class=\"user\" title=\"Signed in as\">{}</span>\
 <form method=\"post\" action=\"/logout\">{}<button type=\"submit\" class=\"button ghost small\">Sign out</button></form></div>\
 </div></header><main id=\"main\" class=\"wrap\">{flash}{body}</main></body></html>",
         link(Nav::Sandboxes, "/sandboxes", "Sandboxes"),
         link(Nav::NewSandbox, "/sandboxes/new", "New sandbox"),
+        link(Nav::Snapshots, "/snapshots", "Snapshots"),
         link(Nav::Secrets, "/secrets", "Secrets"),
         link(Nav::Presets, "/presets", "Presets"),
         link(Nav::Audit, "/audit", "Audit"),

@@ -4,7 +4,8 @@
 //! This module holds the router, the headers every page gets and the shared responses; sign-in,
 //! sessions and CSRF live in [`session`], submitted forms and their errors in [`form`], and the
 //! pages in `secrets`, `sandboxes` (with the New sandbox form in `sandbox_form` and the
-//! repository, env and setup parts of both in `workspace`), `agents` and `presets`.
+//! repository, env and setup parts of both in `workspace`), `snapshots` (with the capture form
+//! in `snapshot_capture`), `agents` and `presets`.
 //!
 //! Every page is sent with a strict Content-Security-Policy (scripts, styles and everything else
 //! from this server only) and `X-Frame-Options: DENY`; the CSS and JS are embedded in the binary.
@@ -25,6 +26,10 @@ mod sandboxes;
 mod secret_edit;
 mod secrets;
 mod session;
+mod snapshot_capture;
+mod snapshots;
+#[cfg(test)]
+mod snapshots_flow_tests;
 mod ssh;
 #[cfg(test)]
 mod ssh_flow_tests;
@@ -98,6 +103,15 @@ pub fn routes() -> Router<Service> {
         .route(
             "/sandboxes/{name}/sessions/{session_id}/cancel",
             post(agent_stream::cancel),
+        )
+        .route(
+            "/sandboxes/{name}/snapshot",
+            get(snapshot_capture::capture_page).post(snapshot_capture::capture),
+        )
+        .route("/snapshots", get(snapshots::page))
+        .route(
+            "/snapshots/{id}/delete",
+            get(snapshots::confirm_delete).post(snapshots::delete),
         )
         .route("/sandboxes/{name}/ssh", post(ssh::mint))
         .route("/sandboxes/{name}/ssh/revoke", post(ssh::revoke))

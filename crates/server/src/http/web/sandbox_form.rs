@@ -1,4 +1,5 @@
-//! The New sandbox form: a preset choice ([`super::presets::preset_select`]), env-var rows
+//! The New sandbox form: a preset choice ([`super::presets::preset_select`]), the snapshot to
+//! start from ([`super::snapshots::snapshot_select`], preselected by `?snapshot=`), env-var rows
 //! mapping secrets, one credential choice per agent kind,
 //! the workspace fields of [`super::workspace`] (repository, plain env vars, setup script, size,
 //! idle intervals), and a resolution preview from `Service::preview_sandbox`, which also says what
@@ -12,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use amika_types::{self as t, AgentKind, CredentialType, Scope};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -20,6 +22,7 @@ use super::html::{self, escape, Nav};
 use super::presets;
 use super::sandbox_checks::{check_all, plain};
 use super::sandboxes::{expired_credentials, resolution_table, sandbox_href, secret_mapping_list};
+use super::snapshots::{self, SNAPSHOT_FIELD};
 use super::workspace::{self, WorkspaceDraft};
 use super::{error_in_page, html_response, see_other, FormErrors, WebForm, WebSession};
 use crate::http::error::ApiError;
@@ -48,6 +51,10 @@ struct Draft {
     workspace: WorkspaceDraft,
     /// The request without the fields the form itself refused (see `check_rest`).
     partial: Option<t::CreateSandboxRequest>,
+    /// The snapshot select's value: `""` (none) or a snapshot's name.
+    snapshot: String,
+    /// The snapshot the last preview starts from.
+    snapshot_info: Option<t::SandboxSnapshot>,
 }
 
 impl Draft {
@@ -77,6 +84,7 @@ impl Draft {
         Draft {
             name: fields.get("name").trim().to_string(),
             preset: fields.get("preset").to_string(),
+            snapshot: fields.get(SNAPSHOT_FIELD).trim().to_string(),
             rows,
             agents,
             workspace: WorkspaceDraft::from_fields(fields),
@@ -135,6 +143,7 @@ impl Draft {
             preset: presets::preset_request(&self.preset),
             secret_env_vars,
             agent_credentials,
+            snapshot: (!self.snapshot.is_empty()).then(|| self.snapshot.clone()),
             ..Default::default()
         };
         self.workspace.apply(&mut req, &mut self.errors);
@@ -187,7 +196,7 @@ impl Draft {
     /// The input that shows the request field at `path`: the name field for `name`, the row of
     /// the env var for `secret_env_vars.VAR`, the kind's select for `agent_credentials[i]...`.
     fn input_for(&self, path: &str) -> Option<String> {
-        if path == "name" || path == "preset" {
+        if path == "name" || path == "preset" || path == SNAPSHOT_FIELD {
             return Some(path.into());
         }
         if let Some(input) = WorkspaceDraft::input_for(path) {
@@ -229,6 +238,8 @@ struct Choices {
     /// Where the caller's default github credential is used for clones.
     github_hosts: Vec<String>,
     presets: t::PresetList,
+    /// The caller's active snapshots, to start from.
+    snapshots: Vec<t::SandboxSnapshot>,
     /// The caller's credentials that have expired, which the preview marks.
     expired: Vec<(AgentKind, String, chrono::DateTime<chrono::Utc>)>,
 }
@@ -294,6 +305,7 @@ async fn load_choices(svc: &Service, session: &WebSession) -> Result<Choices, Se
         git_credentials,
         github_hosts: svc.config.github_hosts.clone(),
         presets: svc.list_presets(),
+        snapshots: snapshots::startable(svc, c).await?,
         expired: expired_credentials(svc, c).await,
     })
 }
@@ -387,8 +399,9 @@ fn row_mapping(d: &Draft, choices: &Choices) -> Vec<(String, String, String)> {
 fn preview_card(d: &Draft, choices: &Choices) -> String {
     let inner = match &d.preview {
         Some(p) => format!(
-            "<p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}\
+            "<p class=\"hint\">What a create with the choices above resolves to now. Nothing has been created yet.</p>{}{}\
 <h3>Secrets to inject</h3>{}{}{}",
+            d.snapshot_info.as_ref().map_or(String::new(), snapshots::preview_part),
             resolution_table("Resolution preview", &p.resolved_agent_credentials, &choices.expired),
             secret_mapping_list(&row_mapping(d, choices), &p.secret_names),
             workspace::preview_part(&d.workspace, p),
@@ -450,7 +463,7 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         "<div class=\"page-head\"><h1>New sandbox</h1><p class=\"lead\">Pick a repository to work in, map secrets to environment variables and choose the agent credentials to inject.</p></div>\
 {general}<form method=\"post\" action=\"/sandboxes/new\" class=\"sandbox-form\" novalidate>{csrf}\
 <button type=\"submit\" name=\"action\" value=\"create\" class=\"visually-hidden\" tabindex=\"-1\" aria-hidden=\"true\">Create sandbox</button>\
-<section class=\"card\" aria-labelledby=\"basics-title\"><h2 id=\"basics-title\">Sandbox</h2>{name}{preset}</section>\
+<section class=\"card\" aria-labelledby=\"basics-title\"><h2 id=\"basics-title\">Sandbox</h2>{name}{preset}{snapshot}</section>\
 {repository}\
 <section class=\"card\" aria-labelledby=\"env-title\"><h2 id=\"env-title\">Secrets as environment variables</h2>\
 <p class=\"hint\">Each row injects a secret's value as an env var. Leave a row blank to skip it.</p>\
@@ -468,6 +481,7 @@ fn render_form(session: &WebSession, choices: &Choices, d: &Draft) -> String {
         general = html::form_errors(&e.general),
         csrf = html::csrf_field(&session.csrf),
         preset = presets::preset_select(&choices.presets, &d.preset, e.get("preset")),
+        snapshot = snapshots::snapshot_select(&choices.snapshots, &d.snapshot, e.get(SNAPSHOT_FIELD)),
         repository = workspace::repository_card(
             &d.workspace,
             e,
@@ -522,18 +536,55 @@ async fn preview(svc: &Service, session: &WebSession, draft: &mut Draft) -> Stat
     if req.name.is_empty() {
         req.name = PREVIEW_PLACEHOLDER_NAME.into();
     }
-    match check_all(svc, &session.caller, &req).await {
-        Ok(p) => {
+    let checked = check_all(svc, &session.caller, &req).await;
+    // The service's preview checks the snapshot field's form only; whether it names an active
+    // snapshot of the caller's is asked here, so the preview says what a create would.
+    let snapshot = match req.snapshot.as_deref() {
+        Some(name) => Some(snapshots::chosen(svc, &session.caller, name).await),
+        None => None,
+    };
+    match (checked, snapshot) {
+        (Ok(_), Some(Err(message))) => {
+            draft.errors.on(SNAPSHOT_FIELD, message);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        (Ok(p), snapshot) => {
             draft.preview = Some(p);
+            draft.snapshot_info = snapshot.and_then(Result::ok);
             StatusCode::OK
         }
-        Err(errors) => draft.place_all(errors),
+        (Err(errors), snapshot) => {
+            let status = draft.place_all(errors);
+            if let Some(Err(message)) = snapshot {
+                draft.errors.on(SNAPSHOT_FIELD, message);
+            }
+            status
+        }
     }
 }
 
-pub async fn new_form(State(svc): State<Service>, session: WebSession) -> Response {
+/// The New sandbox form's query: `?snapshot=NAME` chooses the snapshot to start from (the
+/// Snapshots page's "New sandbox" links).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    snapshot: Option<String>,
+}
+
+pub async fn new_form(
+    State(svc): State<Service>,
+    session: WebSession,
+    query: Result<Query<NewQuery>, QueryRejection>,
+) -> Response {
     // Open with the preview of the defaults, so what "Default (auto)" means is visible at once.
-    let mut draft = Draft::default();
+    let mut draft = Draft {
+        snapshot: query
+            .ok()
+            .and_then(|Query(q)| q.snapshot)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        ..Draft::default()
+    };
     let _ = preview(&svc, &session, &mut draft).await;
     respond_form(&svc, &session, StatusCode::OK, &draft).await
 }

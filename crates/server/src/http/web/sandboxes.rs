@@ -385,7 +385,7 @@ pub(super) async fn detail_page(
 <div><dt>State</dt><dd id=\"sandbox-state\">{state}</dd></div>\
 <div><dt>Provider</dt><dd>{provider}</dd></div>\
 <div><dt>Network</dt><dd>{network}</dd></div>\
-<div><dt>Limits</dt><dd>{limits}</dd></div>{lifetime}\
+<div><dt>Limits</dt><dd>{limits}</dd></div>{lifetime}{snapshot}\
 <div><dt>Created</dt><dd>{created}</dd></div>\
 <div><dt>Id</dt><dd><code>{id}</code></dd></div></dl></section>{warnings}\
 {workspace}{ssh_card}{message_box}{conversation_card}\
@@ -398,6 +398,10 @@ pub(super) async fn detail_page(
         network = escape(s.network.as_str()),
         limits = escape(&limits),
         lifetime = workspace::lifetime_facts(&s),
+        snapshot = s.snapshot.as_deref().map_or(String::new(), |n| format!(
+            "<div><dt>Started from</dt><dd id=\"sandbox-snapshot-name\">snapshot <a href=\"/snapshots\"><code>{}</code></a></dd></div>",
+            escape(n)
+        )),
         workspace = workspace::detail_cards(svc, &session.caller, &s).await,
         ssh_card = super::ssh::ssh_card(svc, session, &s).await,
         created = html::date(&s.created_at),
@@ -427,8 +431,8 @@ pub(super) async fn detail_page(
     )
 }
 
-/// The buttons of a sandbox's page head: Stop (running or starting), Start (stopped or failed)
-/// and Delete, each offered only where the lifecycle allows it.
+/// The buttons of a sandbox's page head: Stop (running or starting), Start (stopped or failed),
+/// Snapshot… (running or stopped) and Delete, each offered only where the lifecycle allows it.
 fn lifecycle_actions(s: &t::Sandbox, csrf: &str) -> String {
     let href = sandbox_href(s);
     let post = |op: &str, label: &str, class: &str| {
@@ -443,6 +447,11 @@ fn lifecycle_actions(s: &t::Sandbox, csrf: &str) -> String {
     }
     if check_transition(s.state, Operation::Start).is_ok() {
         out.push_str(&post("start", "Start", "primary"));
+    }
+    if check_transition(s.state, Operation::Snapshot).is_ok() {
+        out.push_str(&format!(
+            "<a class=\"button ghost\" href=\"{href}/snapshot\" id=\"sandbox-snapshot\">Snapshot…</a>"
+        ));
     }
     if check_transition(s.state, Operation::Delete).is_ok() {
         out.push_str(&format!(
