@@ -239,31 +239,7 @@ fn report(
         ));
     }
     if let Some(preset) = &args.preset {
-        let total = |t: &[CreateTiming]| {
-            Summary::of(&t.iter().map(CreateTiming::total).collect::<Vec<_>>())
-        };
-        let (with, without) = (total(with_preset), total(none));
-        row(
-            &format!("**none + preset {preset}: create-to-ready**"),
-            &with,
-        );
-        let part = |f: fn(&CreateTiming) -> Duration| {
-            Summary::of(&with_preset.iter().map(f).collect::<Vec<_>>())
-        };
-        row(
-            &format!("none + preset {preset}: of which create"),
-            &part(|t| t.create),
-        );
-        row(
-            &format!("none + preset {preset}: of which first exec of `true`"),
-            &part(|t| t.first_exec),
-        );
-        let added = with.p50.as_secs_f64() * 1000.0 - without.p50.as_secs_f64() * 1000.0;
-        verdicts.push(format!(
-            "preset {preset}: adds {added:.2} ms at p50 over `none` without it — target < 2 ms {}; median of the per-iteration differences (same iteration, both creates): {:.2} ms",
-            verdict(added < 2.0),
-            paired_median_ms(with_preset, none),
-        ));
+        verdicts.push(preset_rows(preset, with_preset, none, &mut row));
     }
     for v in verdicts {
         report.note(v);
@@ -275,6 +251,39 @@ fn report(
         args.warm_sandboxes
     ));
     report.finish(&args.common)
+}
+
+/// The preset's rows (`--preset`), and its verdict.
+fn preset_rows(
+    preset: &str,
+    with_preset: &[CreateTiming],
+    none: &[CreateTiming],
+    row: &mut dyn FnMut(&str, &Summary),
+) -> String {
+    let total =
+        |t: &[CreateTiming]| Summary::of(&t.iter().map(CreateTiming::total).collect::<Vec<_>>());
+    let (with, without) = (total(with_preset), total(none));
+    row(
+        &format!("**none + preset {preset}: create-to-ready**"),
+        &with,
+    );
+    let part = |f: fn(&CreateTiming) -> Duration| {
+        Summary::of(&with_preset.iter().map(f).collect::<Vec<_>>())
+    };
+    row(
+        &format!("none + preset {preset}: of which create"),
+        &part(|t| t.create),
+    );
+    row(
+        &format!("none + preset {preset}: of which first exec of `true`"),
+        &part(|t| t.first_exec),
+    );
+    let added = with.p50.as_secs_f64() * 1000.0 - without.p50.as_secs_f64() * 1000.0;
+    format!(
+        "preset {preset}: adds {added:.2} ms at p50 over `none` without it — target < 2 ms {}; median of the per-iteration differences (same iteration, both creates): {:.2} ms",
+        verdict(added < 2.0),
+        paired_median_ms(with_preset, none),
+    )
 }
 
 /// The median of `a[i] - b[i]` (same iteration) in ms: less sensitive to what the machine does
