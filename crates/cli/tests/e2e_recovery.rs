@@ -8,7 +8,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ok, ok_json, Server};
+use common::{ok, ok_json, wait_until, Server};
 
 /// Sandbox ids of processes whose command line points into this data dir.
 fn running_sandbox_ids(data_dir: &std::path::Path) -> Vec<String> {
@@ -216,9 +216,12 @@ fn kill_9_during_work_loses_and_orphans_nothing() {
             .amika()
             .args(["sandbox", "delete", sb["name"].as_str().unwrap(), "--yes"]));
     }
-    assert!(
-        running_sandbox_ids(&server.data_dir).is_empty(),
-        "every sandbox process is gone after delete"
+    // A delete answers once nothing runs in the sandbox; the processes' exit and the files'
+    // removal finish in the background, right after.
+    wait_until(
+        "every sandbox process to be gone after delete",
+        Duration::from_secs(30),
+        || running_sandbox_ids(&server.data_dir).is_empty(),
     );
 }
 
@@ -293,5 +296,9 @@ fn concurrent_creates_of_one_name_yield_one_sandbox_and_409s() {
     );
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("not_found"), "{body}");
-    assert_eq!(common::sandbox_dirs(&server.data_dir), Vec::<String>::new());
+    wait_until(
+        "the deleted sandbox's files to go",
+        Duration::from_secs(30),
+        || common::sandbox_dirs(&server.data_dir).is_empty(),
+    );
 }
