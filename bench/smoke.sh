@@ -64,6 +64,7 @@ run "create-repo" create-repo
 run "agent-stream" agent-stream
 run "ssh" ssh
 run "snapshot" snapshot
+run "cli-path" cli-path
 
 if [[ $failed -eq 0 ]]; then
   echo "test result: ok. $passed passed; 0 failed (bench smoke)"
