@@ -15,9 +15,11 @@ mod bench {
     }
 }
 pub mod error;
+pub mod paging;
 pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
+mod openapi_kinds;
 pub mod presets;
 pub mod snapshots;
 pub mod ssh;
@@ -39,6 +41,8 @@ use error::{ApiError, TRACE_ID};
 use handlers as h;
 use openapi_constraints::Constraints;
 use openapi_errors::StandardErrors;
+use openapi_kinds::KindPaths;
+use paging::PagingHeaders;
 
 struct BearerAuth;
 
@@ -57,10 +61,22 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Where the API is: the server that serves the document (its paths carry `/api/v0beta1`).
+struct Servers;
+
+impl utoipa::Modify for Servers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.servers = Some(vec![utoipa::openapi::server::ServerBuilder::new()
+            .url("/")
+            .description(Some("the amika server that serves this document"))
+            .build()]);
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "amika API", description = "Sandboxes for AI coding agents with secrets and agent credentials injected from an encrypted vault."),
-    modifiers(&BearerAuth, &StandardErrors, &Constraints),
+    modifiers(&BearerAuth, &StandardErrors, &Constraints, &PagingHeaders, &KindPaths, &Servers),
     security(("bearer" = [])),
     paths(
         h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,

@@ -4,12 +4,13 @@
 
 use amika_types as t;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
-use super::auth::{ApiJson, ApiPath, Auth};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::paging::PageQuery;
 use super::error::ApiResult;
 use crate::service::sandboxes::ssh_access::dest_host;
 use crate::service::{Service, ServiceError};
@@ -88,13 +89,18 @@ pub async fn get_ssh_endpoint(State(svc): State<Service>, Auth(_c): Auth) -> Jso
 }
 
 /// Your registered SSH public keys.
-#[utoipa::path(get, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets",
+#[utoipa::path(get, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets", params(PageQuery),
     responses((status = 200, body = Vec<t::SshPublicKey>)))]
 pub async fn list_ssh_public_keys(
     State(svc): State<Service>,
     Auth(c): Auth,
-) -> ApiResult<Json<Vec<t::SshPublicKey>>> {
-    Ok(Json(svc.list_ssh_public_keys(&c).await?))
+    uri: OriginalUri,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<t::SshPublicKey>>)> {
+    let page = q.request()?;
+    let all = svc.list_ssh_public_keys(&c).await?;
+    let listed = page.apply(all, |k| vec![k.name.clone()]);
+    Ok(super::paging::answer(listed, &uri, &page))
 }
 
 /// Registers a public key: you can then log in to any running sandbox of yours as `ssh -p

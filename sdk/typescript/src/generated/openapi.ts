@@ -11,8 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List orgs (admins: their own org) */
         get: operations["list_orgs"];
         put?: never;
+        /** Create an org (admins) */
         post: operations["create_org"];
         delete?: never;
         options?: never;
@@ -29,6 +31,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Create a user with their first API key (admins) */
         post: operations["create_user"];
         delete?: never;
         options?: never;
@@ -43,8 +46,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your API keys */
         get: operations["list_api_keys"];
         put?: never;
+        /** Create an API key */
         post: operations["create_api_key"];
         delete?: never;
         options?: never;
@@ -62,6 +67,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
+        /** Delete an API key */
         delete: operations["delete_api_key"];
         options?: never;
         head?: never;
@@ -75,6 +81,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List audit events, newest first */
         get: operations["list_audit_events"];
         put?: never;
         post?: never;
@@ -91,6 +98,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Who the API key belongs to */
         get: operations["me"];
         put?: never;
         post?: never;
@@ -213,6 +221,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a snapshot */
         get: operations["get_snapshot"];
         put?: never;
         post?: never;
@@ -230,8 +239,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your sandboxes */
         get: operations["list_sandboxes"];
         put?: never;
+        /** Create a sandbox */
         post: operations["create_sandbox"];
         delete?: never;
         options?: never;
@@ -248,6 +259,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Preview what a sandbox create would resolve */
         post: operations["preview_sandbox"];
         delete?: never;
         options?: never;
@@ -262,9 +274,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a sandbox */
         get: operations["get_sandbox"];
         put?: never;
         post?: never;
+        /** Delete a sandbox */
         delete: operations["delete_sandbox"];
         options?: never;
         head?: never;
@@ -321,6 +335,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get an agent-send job */
         get: operations["get_agent_send_job"];
         put?: never;
         post?: never;
@@ -403,6 +418,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List a sandbox's agent sessions */
         get: operations["list_agent_sessions"];
         put?: never;
         /**
@@ -508,6 +524,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Start a stopped sandbox */
         post: operations["start_sandbox"];
         delete?: never;
         options?: never;
@@ -524,6 +541,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Stop a sandbox */
         post: operations["stop_sandbox"];
         delete?: never;
         options?: never;
@@ -559,9 +577,117 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your secrets and your org's */
         get: operations["list_secrets"];
         put?: never;
+        /** Create a secret */
         post: operations["create_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (claude) */
+        get: operations["list_credentials_claude"];
+        put?: never;
+        /** Create an agent credential (claude) */
+        post: operations["create_credential_claude"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (claude) */
+        put: operations["update_credential_claude"];
+        post?: never;
+        /** Delete an agent credential (claude) */
+        delete: operations["delete_credential_claude"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (claude) */
+        post: operations["reveal_credential_claude"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (codex) */
+        get: operations["list_credentials_codex"];
+        put?: never;
+        /** Create an agent credential (codex) */
+        post: operations["create_credential_codex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (codex) */
+        put: operations["update_credential_codex"];
+        post?: never;
+        /** Delete an agent credential (codex) */
+        delete: operations["delete_credential_codex"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (codex) */
+        post: operations["reveal_credential_codex"];
         delete?: never;
         options?: never;
         head?: never;
@@ -620,6 +746,7 @@ export interface paths {
         /** `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST). */
         put: operations["update_secret"];
         post?: never;
+        /** Delete a secret */
         delete: operations["delete_secret"];
         options?: never;
         head?: never;
@@ -635,55 +762,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Reveal a secret's value */
         post: operations["reveal_secret"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["list_credentials"];
-        put?: never;
-        post: operations["create_credential"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put: operations["update_credential"];
-        post?: never;
-        delete: operations["delete_credential"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}/{id}/reveal": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["reveal_credential"];
         delete?: never;
         options?: never;
         head?: never;
@@ -734,6 +814,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Health check */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -2667,7 +2748,19 @@ export interface operations {
     };
     list_sandboxes: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2676,6 +2769,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4359,7 +4456,19 @@ export interface operations {
     };
     list_secrets: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4368,6 +4477,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4469,9 +4582,21 @@ export interface operations {
             };
         };
     };
-    list_ssh_public_keys: {
+    list_credentials_claude: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4480,6 +4605,716 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_credentials_codex: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_ssh_public_keys: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4777,352 +5612,6 @@ export interface operations {
             header?: never;
             path: {
                 /** @description secret id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RevealSecretResponse"];
-                };
-            };
-            /** @description A path parameter is malformed (`invalid_request`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_credentials: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description claude or codex */
-                kind: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"][];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    create_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description claude or codex */
-                kind: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreateCredentialRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    update_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateCredentialRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"];
-                };
-            };
-            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    delete_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A path parameter is malformed (`invalid_request`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    reveal_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
                 id: string;
             };
             cookie?: never;
