@@ -2,7 +2,7 @@
 # Property-based fuzzing of the REST API against its own OpenAPI document (issue 17).
 #
 # Starts a real `amika server` (SQLite and real bubblewrap sandboxes, in a temp data dir, on a
-# free port of 127.0.0.1), takes the first admin's API key from DATA_DIR/admin-api-key and runs
+# free port of 127.0.0.1, with its SSH endpoint on, so that minting SSH access is fuzzed too), takes the first admin's API key from DATA_DIR/admin-api-key and runs
 # Schemathesis on the document the server serves at /openapi.json, with every check (`--checks
 # all`: no 5xx, every status and header documented, responses matching their schemas, schema-valid
 # requests accepted, invalid ones rejected, no request accepted without the key, stateful links
@@ -32,7 +32,8 @@ cleanup() {
 trap cleanup EXIT
 # The server must use its own temp state, whatever the caller's environment says.
 env -u AMIKA_DATABASE_URL -u AMIKA_MASTER_KEY RUST_LOG=warn \
-  "$bin" server --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
+  "$bin" server --listen 127.0.0.1:0 --ssh-listen 127.0.0.1:0 --data-dir "$dir/data" \
+  >"$dir/stdout" 2>"$dir/stderr" &
 server=$!
 url=
 for _ in $(seq 300); do

@@ -728,7 +728,7 @@ fn bad_requests_say_what_is_wrong() {
         ),
         (
             json!({"message": "m", "timeout_secs": 100000}),
-            400,
+            422,
             "longer than this server's agent deadline of 600s",
         ),
         (

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth, KindPath};
 use super::error::ApiResult;
 use super::paging::{self, PageQuery};
 use crate::service::credentials::parse_agent_kind;
@@ -50,7 +50,8 @@ pub async fn list_orgs(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<J
 
 /// Create a user with their first API key (admins)
 #[utoipa::path(post, path = "/api/v0beta1/admin/users", tag = "admin", request_body = t::CreateUserRequest,
-    responses((status = 201, body = t::CreatedUser), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+    responses((status = 201, body = t::CreatedUser), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody),
+        (status = 422, description = "no such org (`org_not_found`)", body = t::ErrorBody)))]
 pub async fn create_user(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -147,7 +148,8 @@ pub async fn push_secrets(
 
 /// `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST).
 #[utoipa::path(put, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
-    request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody)))]
+    request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody),
+        (status = 409, description = "a rename or scope change collides with a secret of that name (`secret_exists`)", body = t::ErrorBody)))]
 pub async fn update_secret(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -191,11 +193,10 @@ pub async fn reveal_secret(
 pub async fn list_credentials(
     State(svc): State<Service>,
     Auth(c): Auth,
-    ApiPath(k): ApiPath<String>,
+    KindPath(kind): KindPath,
     uri: OriginalUri,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<t::CredentialSummary>>)> {
-    let kind = parse_agent_kind(&k)?;
     let page = q.request()?;
     let all = svc.list_credentials(&c, kind).await?;
     let listed = page.apply(all, |c| vec![c.name.clone(), c.scope.as_str().to_string()]);
@@ -208,10 +209,9 @@ pub async fn list_credentials(
 pub async fn create_credential(
     State(svc): State<Service>,
     Auth(c): Auth,
-    ApiPath(k): ApiPath<String>,
+    KindPath(kind): KindPath,
     ApiJson(req): ApiJson<t::CreateCredentialRequest>,
 ) -> ApiResult<(StatusCode, Json<t::CredentialSummary>)> {
-    let kind = parse_agent_kind(&k)?;
     Ok((
         StatusCode::CREATED,
         Json(svc.create_credential(&c, kind, req).await?),

@@ -2,6 +2,7 @@
 //! trace ids, body limits, the OpenAPI document at `/openapi.json` and its browsable UI at `/docs`.
 
 pub mod agents;
+mod allow;
 pub mod auth;
 /// Benchmark-only routes, compiled in only with the `bench` feature: the benchmarks enable it,
 /// the `amika` binary does not.
@@ -20,6 +21,7 @@ pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
 mod openapi_kinds;
+mod openapi_params;
 pub mod presets;
 pub mod snapshots;
 pub mod ssh;
@@ -42,6 +44,7 @@ use handlers as h;
 use openapi_constraints::Constraints;
 use openapi_errors::StandardErrors;
 use openapi_kinds::KindPaths;
+use openapi_params::ParamConstraints;
 use paging::PagingHeaders;
 
 struct BearerAuth;
@@ -76,7 +79,7 @@ impl utoipa::Modify for Servers {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "amika API", description = "Sandboxes for AI coding agents with secrets and agent credentials injected from an encrypted vault."),
-    modifiers(&BearerAuth, &StandardErrors, &Constraints, &PagingHeaders, &KindPaths, &Servers),
+    modifiers(&BearerAuth, &StandardErrors, &Constraints, &ParamConstraints, &PagingHeaders, &KindPaths, &Servers),
     security(("bearer" = [])),
     paths(
         h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,
@@ -195,6 +198,7 @@ pub fn router(svc: Service) -> Router {
         // Unknown paths: the web module's fallback (JSON under /api/, a page for a browser).
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(allow::documented_allow))
         .layer(middleware::from_fn(trace))
         .with_state(svc)
 }

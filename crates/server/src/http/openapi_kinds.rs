@@ -1,5 +1,5 @@
 //! `/secrets/{kind}...` documented as one path per agent kind (`/secrets/claude`,
-//! `/secrets/codex`, ...), as the public Amika API's own document has them. The router serves
+//! `/secrets/codex`, `/secrets/github`), as the public Amika API's own document has them. The router serves
 //! `/secrets/{x}` for both a secret (PUT, DELETE by id or name) and a credential kind (GET,
 //! POST): written as two templates that differ only in the parameter's name, the document was
 //! ambiguous (OpenAPI linters reject it, and a client could not tell which operation a URL is).
@@ -40,7 +40,7 @@ impl utoipa::Modify for KindPaths {
             .collect();
         for path in templated {
             let Some(item) = openapi.paths.paths.remove(&path) else { continue };
-            for &kind in AgentKind::AGENTS {
+            for &kind in AgentKind::ALL {
                 let mut copy: PathItem = item.clone();
                 for op in [
                     copy.get.as_mut(),

@@ -52,8 +52,21 @@ pub async fn create_ssh_access(
     let req = if body.iter().all(u8::is_ascii_whitespace) {
         t::SshAccessRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ServiceError::bad_request(format!("invalid SSH access request: {e}")))?
+        // `null` is the document's "no body" too (the body schema is nullable).
+        let bad = |e: serde_json::Error| {
+            ServiceError::bad_request(format!("invalid SSH access request: {e}"))
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+        if !(value.is_object() || value.is_null()) {
+            return Err(ServiceError::bad_request(
+                "invalid SSH access request: the body must be a JSON object (`{\"ttl_secs\": N}`), null or empty",
+            )
+            .into());
+        }
+        super::auth::integral_floats_as_integers(&mut value);
+        serde_json::from_value::<Option<t::SshAccessRequest>>(value)
+            .map_err(bad)?
+            .unwrap_or_default()
     };
     Ok(Json(svc.create_ssh_access(&c, &id, req).await?))
 }

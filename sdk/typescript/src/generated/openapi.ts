@@ -694,6 +694,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0beta1/secrets/github": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (github) */
+        get: operations["list_credentials_github"];
+        put?: never;
+        /** Create an agent credential (github) */
+        post: operations["create_credential_github"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/github/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (github) */
+        put: operations["update_credential_github"];
+        post?: never;
+        /** Delete an agent credential (github) */
+        delete: operations["delete_credential_github"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/github/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (github) */
+        post: operations["reveal_credential_github"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0beta1/secrets/ssh-public-keys": {
         parameters: {
             query?: never;
@@ -907,10 +960,7 @@ export interface components {
             new_session?: boolean;
             /** @description Continue this session (an id from an earlier answer). */
             session_id?: string | null;
-            /**
-             * Format: int64
-             * @description Seconds before the agent is stopped; at most the server's deadline (default 600).
-             */
+            /** @description Seconds before the agent is stopped; at most the server's deadline (default 600; over it is `422 over_limit`). */
             timeout_secs?: number | null;
             /**
              * @description The directory the agent runs in, inside the sandbox: absolute, or relative to the
@@ -1119,17 +1169,9 @@ export interface components {
          */
         CreateSandboxRequest: {
             agent_credentials?: components["schemas"]["AgentCredentialRef"][];
-            /**
-             * Format: double
-             * @description Minutes without exec or agent activity after which the sandbox is deleted; -1, 0 or
-             *     absent: never. At most 10080.
-             */
-            auto_delete_interval?: number | null;
-            /**
-             * Format: double
-             * @description Minutes without exec or agent activity after which a running sandbox is stopped; 0 or
-             *     absent: never. At most 10080 (a week).
-             */
+            /** @description Minutes without exec or agent use before the sandbox is deleted; 0, -1 or absent: never. */
+            auto_delete_interval?: null | -1 | number;
+            /** @description Minutes without exec or agent use before the sandbox stops; 0 or absent: never. */
             auto_stop_interval?: number | null;
             /**
              * @description The branch to check out; default the repository's default branch (for an upload, its
@@ -1205,8 +1247,11 @@ export interface components {
          *     the agent's conversation.
          */
         CreateSessionRequest: {
-            /** @description `claude` or `codex`. */
-            agent_name: components["schemas"]["AgentKind"];
+            /**
+             * @description `claude` or `codex`.
+             * @enum {string}
+             */
+            agent_name: "claude" | "codex";
             /** @description The client's own metadata: a JSON object of at most 16 KiB (serialized). Default `{}`. */
             metadata?: {
                 [key: string]: unknown;
@@ -1324,13 +1369,12 @@ export interface components {
         };
         /** @description `POST /sandboxes/{id}/exec` (an extension of ours). Output is relayed redacted. */
         ExecRequest: {
-            command: string[];
+            command: [
+                string
+            ];
             /** @description Working directory inside the sandbox; defaults to the workspace. */
             cwd?: string | null;
-            /**
-             * Format: int64
-             * @description Seconds before the command is killed.
-             */
+            /** @description Seconds before the command is killed. */
             timeout_secs?: number | null;
         };
         /** @description `GET /healthz`. */
@@ -1705,10 +1749,7 @@ export interface components {
         };
         /** @description Optional body of `POST /sandboxes/{id}/ssh` (the public API sends none). */
         SshAccessRequest: {
-            /**
-             * Format: int64
-             * @description How long the token is valid, in seconds: 60 to 86400 (24 h); default 3600.
-             */
+            /** @description How long the token is valid, in seconds; default 3600. */
             ttl_secs?: number | null;
         };
         /** @description The SSH endpoint of a server (`GET /ssh`): whether it runs, where, and its host key. */
@@ -1775,7 +1816,11 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             } | null;
-            status?: null | components["schemas"]["AgentSessionStatus"];
+            /**
+             * @description `idle`, `completed`, `failed` or `cancelled` (`running` is the server's to set).
+             * @enum {string|null}
+             */
+            status?: "idle" | "completed" | "failed" | "cancelled" | null;
         };
         User: {
             /** Format: date-time */
@@ -2003,6 +2048,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no such org (`org_not_found`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
             500: {
                 headers: {
@@ -2177,7 +2231,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description At most this many events, newest first (1..=1000, default 100). */
-                limit?: number | null;
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -2191,6 +2245,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEvent"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -2568,7 +2631,7 @@ export interface operations {
             query: {
                 /** @description The sandbox (its name or id). */
                 sandbox: string;
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path?: never;
@@ -2623,7 +2686,7 @@ export interface operations {
     get_snapshot: {
         parameters: {
             query?: {
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path: {
@@ -2642,7 +2705,7 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxSnapshot"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2682,7 +2745,7 @@ export interface operations {
     delete_snapshot: {
         parameters: {
             query?: {
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path: {
@@ -2701,7 +2764,7 @@ export interface operations {
                     "application/json": components["schemas"]["OkStatus"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2777,6 +2840,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Sandbox"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -3628,7 +3700,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only sessions in this status: `idle`, `running`, `completed`, `failed` or `cancelled`. */
-                status?: string;
+                status?: "idle" | "running" | "completed" | "failed" | "cancelled";
                 /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
                 limit?: number;
                 /** @description Skip this many first. */
@@ -3787,7 +3859,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only sessions of this agent: `claude` or `codex`. */
-                agent?: string;
+                agent?: "claude" | "codex";
             };
             header?: never;
             path: {
@@ -4012,7 +4084,7 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["ExecFrame"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4485,6 +4557,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SecretSummary"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -5288,6 +5369,359 @@ export interface operations {
             };
         };
     };
+    list_credentials_github: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_ssh_public_keys: {
         parameters: {
             query?: {
@@ -5319,6 +5753,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SshPublicKey"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -5515,6 +5958,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a rename or scope change collides with a secret of that name (`secret_exists`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
