@@ -53,6 +53,12 @@ AMIKA_FUZZ_KEY="$key" "$st" --config-file "$root/scripts/schemathesis.toml" run 
   "$url/openapi.json" --url "$url" \
   --checks all --max-time "${FUZZ_MAX_TIME:-120}" --seed "$seed" \
   --report junit --report-dir "$dir/report" "$@" || status=$?
+# The run's key must still work at the end (a run that lost it tested little after that).
+if ! curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$url/api/v0beta1/me" 2>/dev/null; then
+  echo "fuzz: the run's API key no longer authenticates; its audit trail:" >&2
+  sqlite3 "$dir/data/amika.db" "select created_at, action, object_type, object_id from audit_events where object_type = 'api_key'" >&2 2>/dev/null || true
+  status=1
+fi
 if [[ $status -ne 0 ]]; then
   echo "== the server's log (warnings and errors)" >&2
   tail -n 50 "$dir/stderr" >&2

@@ -114,10 +114,17 @@ async fn seed(server: &Server, secrets: usize, page: u32) -> anyhow::Result<()> 
         .list_page::<amika_types::SecretSummary>("/secrets", page, None)
         .await?;
     if first.items.len() != secrets.min(page as usize) {
-        bail!("the first page has {} secrets, expected {}", first.items.len(), secrets.min(page as usize));
+        bail!(
+            "the first page has {} secrets, expected {}",
+            first.items.len(),
+            secrets.min(page as usize)
+        );
     }
     if (secrets > page as usize) != first.next_cursor.is_some() {
-        bail!("the first page's next cursor is {:?} with {secrets} stored", first.next_cursor);
+        bail!(
+            "the first page's next cursor is {:?} with {secrets} stored",
+            first.next_cursor
+        );
     }
     server.client.get_sandbox("bench-box").await?;
     Ok(())
@@ -127,12 +134,18 @@ async fn seed(server: &Server, secrets: usize, page: u32) -> anyhow::Result<()> 
 fn endpoints(page: u32) -> [(String, String); 6] {
     let api = amika_types::API_BASE;
     [
-        ("ceiling: `GET /bench/constant`".into(), "/bench/constant".into()),
+        (
+            "ceiling: `GET /bench/constant`".into(),
+            "/bench/constant".into(),
+        ),
         (
             "`GET /bench/authenticated` (constant after auth)".into(),
             "/bench/authenticated".into(),
         ),
-        ("`GET /healthz` (public, no storage)".into(), "/healthz".into()),
+        (
+            "`GET /healthz` (public, no storage)".into(),
+            "/healthz".into(),
+        ),
         (
             "`GET /api/v0beta1/sandboxes/bench-box` (by name)".into(),
             format!("{api}/sandboxes/bench-box"),

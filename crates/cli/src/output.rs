@@ -197,7 +197,8 @@ impl PagedOutput {
         match &self.headers {
             None => {
                 for item in items {
-                    let one = serde_json::to_string_pretty(item).context("cannot encode output as JSON")?;
+                    let one = serde_json::to_string_pretty(item)
+                        .context("cannot encode output as JSON")?;
                     text.push_str(if self.printed == 0 { "[\n" } else { ",\n" });
                     let indented: Vec<String> = one.lines().map(|l| format!("  {l}")).collect();
                     text.push_str(&indented.join("\n"));

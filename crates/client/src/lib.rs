@@ -28,9 +28,9 @@ use amika_types::{
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+pub use paging::{Page, NEXT_CURSOR_HEADER, PAGE_SIZE};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-pub use paging::{Page, NEXT_CURSOR_HEADER, PAGE_SIZE};
 pub use stream::{AgentEventStream, ExecStream};
 
 /// How long an ordinary (non-streaming) request may take before it is abandoned.

@@ -11,20 +11,13 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
 /// `GET path` with the admin's key: status, the `X-Next-Cursor` and `Link` headers, the body.
-async fn get(
-    app: &common::App,
-    path: &str,
-) -> (StatusCode, Option<String>, Option<String>, Value) {
+async fn get(app: &common::App, path: &str) -> (StatusCode, Option<String>, Option<String>, Value) {
     let req = Request::get(path)
         .header("authorization", format!("Bearer {}", app.admin_key))
         .body(Body::empty())
         .unwrap();
     let (status, headers, body) = app.raw(req).await;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    };
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
     (status, header("x-next-cursor"), header("link"), body)
 }
 
@@ -90,7 +83,10 @@ async fn pages_walk_every_secret_once(app: common::App) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique, seen, "no secret twice, list order kept");
-    assert!(seen.iter().any(|n| n.starts_with('q')), "inserts after the position show up");
+    assert!(
+        seen.iter().any(|n| n.starts_with('q')),
+        "inserts after the position show up"
+    );
 }
 
 #[tokio::test]
@@ -159,8 +155,11 @@ async fn sandboxes_ssh_keys_and_credentials_page_too() {
     let (_, next, _, body) = get(&app, "/api/v0beta1/secrets/claude?limit=2").await;
     assert_eq!(names(&body), ["c0", "c1"]);
     let cursor = next.expect("a next page");
-    let (_, next, _, body) =
-        get(&app, &format!("/api/v0beta1/secrets/claude?cursor={cursor}")).await;
+    let (_, next, _, body) = get(
+        &app,
+        &format!("/api/v0beta1/secrets/claude?cursor={cursor}"),
+    )
+    .await;
     assert_eq!(names(&body), ["c2"]);
     assert_eq!(next, None);
     let (status, next, _, body) = get(&app, "/api/v0beta1/sandboxes?limit=1").await;

@@ -70,7 +70,10 @@ async fn secret_pages(store: Arc<dyn Store>) {
             .unwrap();
     }
     originals.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
-    let all = store.list_visible_secrets("o_pages", "u_pann").await.unwrap();
+    let all = store
+        .list_visible_secrets("o_pages", "u_pann")
+        .await
+        .unwrap();
     let all: Vec<(String, Scope)> = all.into_iter().map(|r| (r.name, r.scope)).collect();
     assert_eq!(all, originals, "the unpaged list is in (name, scope) order");
 
@@ -92,19 +95,34 @@ async fn secret_pages(store: Arc<dyn Store>) {
         if round >= 5 {
             continue;
         }
-        for (i, name) in [format!("s{:03}", round * 2 + 1), format!("{}a", last.name), format!("z{round}")]
-            .into_iter()
-            .enumerate()
+        for (i, name) in [
+            format!("s{:03}", round * 2 + 1),
+            format!("{}a", last.name),
+            format!("z{round}"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             store
-                .insert_secret(&secret(&format!("sec_new{round}_{i}"), &ann, &name, Scope::User))
+                .insert_secret(&secret(
+                    &format!("sec_new{round}_{i}"),
+                    &ann,
+                    &name,
+                    Scope::User,
+                ))
                 .await
                 .unwrap();
         }
     }
-    let originals_seen: Vec<(String, Scope)> =
-        seen.iter().filter(|s| originals.contains(s)).cloned().collect();
-    assert_eq!(originals_seen, originals, "every original secret once, in order");
+    let originals_seen: Vec<(String, Scope)> = seen
+        .iter()
+        .filter(|s| originals.contains(s))
+        .cloned()
+        .collect();
+    assert_eq!(
+        originals_seen, originals,
+        "every original secret once, in order"
+    );
     let mut unique = seen.clone();
     unique.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
     unique.dedup();

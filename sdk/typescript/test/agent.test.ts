@@ -247,7 +247,7 @@ describe("agentSend", () => {
       message: /longer than this server's agent deadline of 600s/,
     });
     await expectApiError(amika.agentSend("agent-box", { message: "m", sessionId: "ses_nope" }), {
-      status: 404,
+      status: 422,
       code: "not_found",
       message: /agent session "ses_nope" in sandbox "agent-box" not found/,
     });

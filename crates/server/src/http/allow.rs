@@ -79,8 +79,14 @@ mod tests {
 
     #[test]
     fn the_most_literal_template_wins() {
-        assert_eq!(documented_methods("/api/v0beta1/secrets/claude"), Some("GET,HEAD,POST"));
-        assert_eq!(documented_methods("/api/v0beta1/secrets/gemini"), Some("PUT,DELETE"));
+        assert_eq!(
+            documented_methods("/api/v0beta1/secrets/claude"),
+            Some("GET,HEAD,POST")
+        );
+        assert_eq!(
+            documented_methods("/api/v0beta1/secrets/gemini"),
+            Some("PUT,DELETE")
+        );
         assert_eq!(documented_methods("/healthz"), Some("GET,HEAD"));
         assert_eq!(documented_methods("/nowhere/at/all"), None);
     }

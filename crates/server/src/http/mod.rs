@@ -16,12 +16,12 @@ mod bench {
     }
 }
 pub mod error;
-pub mod paging;
 pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
 mod openapi_kinds;
 mod openapi_params;
+pub mod paging;
 pub mod presets;
 pub mod snapshots;
 pub mod ssh;

@@ -52,12 +52,11 @@ fn standard(path: &str, method: &str, op: &mut Operation) {
             "The body was not sent as `Content-Type: application/json` (`unsupported_media_type`).",
         );
     }
-    let has_query = op.parameters.iter().flatten().any(|p| {
-        matches!(
-            p.parameter_in,
-            utoipa::openapi::path::ParameterIn::Query
-        )
-    });
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
     if has_query {
         add(
             op,

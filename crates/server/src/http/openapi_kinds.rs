@@ -39,7 +39,9 @@ impl utoipa::Modify for KindPaths {
             .cloned()
             .collect();
         for path in templated {
-            let Some(item) = openapi.paths.paths.remove(&path) else { continue };
+            let Some(item) = openapi.paths.paths.remove(&path) else {
+                continue;
+            };
             for &kind in AgentKind::ALL {
                 let mut copy: PathItem = item.clone();
                 for op in [

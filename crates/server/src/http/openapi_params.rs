@@ -11,8 +11,8 @@ use utoipa::openapi::{OpenApi, RefOr};
 use crate::service::audit::AUDIT_LIMITS;
 use crate::service::paging::{CURSOR_PATTERN, MAX_CURSOR_CHARS};
 use crate::service::sandboxes::checks::MAX_INTERVAL_MINUTES;
-use crate::service::validate::ENV_VAR;
 use crate::service::sandboxes::ssh_access::{MAX_SSH_TTL_SECS, MIN_SSH_TTL_SECS};
+use crate::service::validate::ENV_VAR;
 
 pub(super) struct ParamConstraints;
 
@@ -49,15 +49,27 @@ fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
             "agent",
             json!({"type": "string", "enum": agents()}),
         ),
-        ("", "by", json!({"type": "string", "enum": ["ref", "id", "name"]})),
+        (
+            "",
+            "by",
+            json!({"type": "string", "enum": ["ref", "id", "name"]}),
+        ),
         // Not blank: the server trims it.
-        ("", "sandbox", json!({"type": "string", "minLength": 1, "pattern": "\\S"})),
+        (
+            "",
+            "sandbox",
+            json!({"type": "string", "minLength": 1, "pattern": "\\S"}),
+        ),
         (
             "/api/v0beta1/sandboxes/{id}/sessions",
             "offset",
             json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         ),
-        ("/api/v0beta1/workspace-uploads", "origin_url", json!({"type": "string", "minLength": 1})),
+        (
+            "/api/v0beta1/workspace-uploads",
+            "origin_url",
+            json!({"type": "string", "minLength": 1}),
+        ),
         (
             "/api/v0beta1/workspace-uploads",
             "repo_name",
@@ -74,20 +86,37 @@ fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
 
 /// (schema, property, its whole schema).
 fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
-    let label = json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": LABEL_PATTERN});
+    let label =
+        json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": LABEL_PATTERN});
     vec![
         ("CreateOrgRequest", "name", label.clone()),
         ("CreateUserRequest", "name", label.clone()),
         ("CreateApiKeyRequest", "name", label),
-        ("CreateUserRequest", "org", json!({"type": "string", "minLength": 1, "description": "Org name or id."})),
-        ("CreateSnapshotRequest", "sandbox_ref", json!({"type": "string", "minLength": 1, "pattern": "\\S", "description": "The sandbox to capture: its id or name."})),
-        ("CreateSessionRequest", "agent_name", json!({"type": "string", "enum": agents(), "description": "`claude` or `codex`."})),
+        (
+            "CreateUserRequest",
+            "org",
+            json!({"type": "string", "minLength": 1, "description": "Org name or id."}),
+        ),
+        (
+            "CreateSnapshotRequest",
+            "sandbox_ref",
+            json!({"type": "string", "minLength": 1, "pattern": "\\S", "description": "The sandbox to capture: its id or name."}),
+        ),
+        (
+            "CreateSessionRequest",
+            "agent_name",
+            json!({"type": "string", "enum": agents(), "description": "`claude` or `codex`."}),
+        ),
         (
             "UpdateSessionRequest",
             "status",
             json!({"type": ["string", "null"], "enum": ["idle", "completed", "failed", "cancelled", null], "description": "`idle`, `completed`, `failed` or `cancelled` (`running` is the server's to set)."}),
         ),
-        ("AgentSendRequest", "message", json!({"type": "string", "minLength": 1, "description": "The prompt; passed to the agent as one argument, never through a shell."})),
+        (
+            "AgentSendRequest",
+            "message",
+            json!({"type": "string", "minLength": 1, "description": "The prompt; passed to the agent as one argument, never through a shell."}),
+        ),
         // The program (the first word) must not be empty; later arguments may be.
         (
             "ExecRequest",
@@ -109,7 +138,11 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
             "auto_delete_interval",
             json!({"oneOf": [{"type": "null"}, {"type": "number", "enum": [-1]}, {"type": "number", "minimum": 0, "maximum": MAX_INTERVAL_MINUTES}], "description": "Minutes without exec or agent use before the sandbox is deleted; 0, -1 or absent: never."}),
         ),
-        ("SecretBatchRequest", "secrets", json!({"type": "array", "items": {"$ref": "#/components/schemas/SecretBatchEntry"}, "minItems": 1, "description": "At least one; a (name, scope) at most once."})),
+        (
+            "SecretBatchRequest",
+            "secrets",
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/SecretBatchEntry"}, "minItems": 1, "description": "At least one; a (name, scope) at most once."}),
+        ),
         (
             "AgentSendRequest",
             "timeout_secs",
@@ -136,23 +169,37 @@ impl utoipa::Modify for ParamConstraints {
     fn modify(&self, openapi: &mut OpenApi) {
         let queries = query_rules();
         for (path, item) in openapi.paths.paths.iter_mut() {
-            for op in [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.patch.as_mut(), item.delete.as_mut()]
-                .into_iter()
-                .flatten()
+            for op in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 for p in op.parameters.iter_mut().flatten() {
                     if !matches!(p.parameter_in, ParameterIn::Query) {
                         continue;
                     }
-                    let rule = queries.iter().find(|(at, name, _)| *name == p.name && *at == path)
-                        .or_else(|| queries.iter().find(|(at, name, _)| *name == p.name && at.is_empty()));
+                    let rule = queries
+                        .iter()
+                        .find(|(at, name, _)| *name == p.name && *at == path)
+                        .or_else(|| {
+                            queries
+                                .iter()
+                                .find(|(at, name, _)| *name == p.name && at.is_empty())
+                        });
                     if let Some((_, _, v)) = rule {
                         p.schema = Some(schema(v.clone()));
                     }
                 }
             }
         }
-        let Some(components) = openapi.components.as_mut() else { return };
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
         for (name, property, v) in property_rules() {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 if object.properties.contains_key(property) {

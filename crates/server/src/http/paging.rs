@@ -67,24 +67,32 @@ impl utoipa::Modify for PagingHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{header::HeaderBuilder, path::ParameterIn, Object, RefOr, Type};
         for item in openapi.paths.paths.values_mut() {
-            let Some(op) = item.get.as_mut() else { continue };
-            let paged = op.parameters.iter().flatten().any(|p| {
-                p.name == "cursor" && matches!(p.parameter_in, ParameterIn::Query)
-            });
+            let Some(op) = item.get.as_mut() else {
+                continue;
+            };
+            let paged = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.name == "cursor" && matches!(p.parameter_in, ParameterIn::Query));
             let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") else {
                 continue;
             };
             if !paged {
                 continue;
             }
-            let cursor = HeaderBuilder::new().schema(Object::with_type(Type::String)).description(Some(
-                "The `cursor` of the next page; absent on the last page and when the request \
+            let cursor = HeaderBuilder::new()
+                .schema(Object::with_type(Type::String))
+                .description(Some(
+                    "The `cursor` of the next page; absent on the last page and when the request \
                  sent neither `limit` nor `cursor`.",
-            ));
-            let link = HeaderBuilder::new().schema(Object::with_type(Type::String)).description(Some(
-                "`<PATH?limit=N&cursor=C>; rel=\"next\"`: the next page's URL (RFC 8288); \
+                ));
+            let link = HeaderBuilder::new()
+                .schema(Object::with_type(Type::String))
+                .description(Some(
+                    "`<PATH?limit=N&cursor=C>; rel=\"next\"`: the next page's URL (RFC 8288); \
                  present exactly when `X-Next-Cursor` is.",
-            ));
+                ));
             ok.headers.insert("X-Next-Cursor".into(), cursor.build());
             ok.headers.insert("Link".into(), link.build());
         }

@@ -10,8 +10,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::paging::PageQuery;
 use super::error::ApiResult;
+use super::paging::PageQuery;
 use crate::service::sandboxes::ssh_access::dest_host;
 use crate::service::{Service, ServiceError};
 

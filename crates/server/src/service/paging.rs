@@ -116,7 +116,9 @@ fn decode_cursor(cursor: &str) -> Result<Vec<String>> {
     let well_formed = !cursor.is_empty()
         && cursor.len() <= MAX_CURSOR_CHARS
         && cursor.len() % 2 == 0
-        && cursor.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        && cursor
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !well_formed {
         return Err(ServiceError::bad_request(format!(
             "cursor must be the X-Next-Cursor of a previous page (lowercase hex, at most \
@@ -157,11 +159,17 @@ mod tests {
     fn malformed_limits_and_cursors_are_refused_naming_the_parameter() {
         for bad in ["0", "-1", "1001", "abc", "1.5", ""] {
             let e = field(PageRequest::parse(Some(bad), None).unwrap_err());
-            assert!(e.starts_with("limit: limit must be a whole number in 1..=1000"), "{e}");
+            assert!(
+                e.starts_with("limit: limit must be a whole number in 1..=1000"),
+                "{e}"
+            );
         }
         for bad in ["", "a", "ABCD", "zz", "0g", &"ab".repeat(3000)] {
             let e = field(PageRequest::parse(None, Some(bad)).unwrap_err());
-            assert!(e.starts_with("cursor: cursor must be the X-Next-Cursor"), "{e}");
+            assert!(
+                e.starts_with("cursor: cursor must be the X-Next-Cursor"),
+                "{e}"
+            );
         }
     }
 
@@ -183,7 +191,11 @@ mod tests {
                 None => break,
             }
         }
-        let originals: Vec<u32> = seen.iter().copied().filter(|n| n % 2 == 0 && *n < 50).collect();
+        let originals: Vec<u32> = seen
+            .iter()
+            .copied()
+            .filter(|n| n % 2 == 0 && *n < 50)
+            .collect();
         assert_eq!(originals, (0..25).map(|n| n * 2).collect::<Vec<_>>());
         let mut unique = seen.clone();
         unique.dedup();

@@ -7,8 +7,8 @@ use amika_types::{self as t, ErrorCode, Scope};
 use serde_json::json;
 
 use super::audit::Subject;
-use super::sealing::SecretString;
 use super::paging::{encode_cursor, Page, PageRequest};
+use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
 pub(crate) fn to_wire(r: SecretRow) -> t::SecretSummary {
@@ -93,7 +93,10 @@ impl Service {
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_secrets(&self, caller: &Caller) -> Result<Vec<t::SecretSummary>> {
-        Ok(self.list_secrets_page(caller, &PageRequest::default()).await?.items)
+        Ok(self
+            .list_secrets_page(caller, &PageRequest::default())
+            .await?
+            .items)
     }
 
     /// The visible secrets, by (name, scope): all of them, or the page asked for.
