@@ -327,7 +327,7 @@ describe("error cases", () => {
     assert.ok(err instanceof AmikaNetworkError, String(err));
     assert.ok(!(err instanceof AmikaApiError));
     assert.match(err.message, /cannot reach the amika server at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/);
-    assert.match(err.request, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/v0beta1\/sandboxes$/);
+    assert.match(err.request, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/v0beta1\/sandboxes\?limit=500$/);
     // The same for the streaming exec.
     const streamErr = await offline.exec("x", ["true"]).then(() => undefined, (e: unknown) => e);
     assert.ok(streamErr instanceof AmikaNetworkError, String(streamErr));

@@ -115,7 +115,7 @@ pub fn encode_cursor(key: &[String]) -> String {
 fn decode_cursor(cursor: &str) -> Result<Vec<String>> {
     let well_formed = !cursor.is_empty()
         && cursor.len() <= MAX_CURSOR_CHARS
-        && cursor.len() % 2 == 0
+        && cursor.len().is_multiple_of(2)
         && cursor
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));

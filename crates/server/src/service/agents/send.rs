@@ -317,13 +317,15 @@ impl Service {
         let asked = match &req.session_id {
             // A body's reference to nothing is a 422 naming the field (a 404 is for the URL:
             // the sandbox exists).
-            Some(id) => Some(self.sandbox_session(sandbox, id).await.map_err(|e| match e {
-                ServiceError::NotFound(what) => ServiceError::unprocessable(
-                    ErrorCode::NotFound,
-                    format!("{what} not found"),
-                )
-                .at("session_id"),
-                other => other,
+            Some(id) => Some(self.sandbox_session(sandbox, id).await.map_err(|e| {
+                match e {
+                    ServiceError::NotFound(what) => ServiceError::unprocessable(
+                        ErrorCode::NotFound,
+                        format!("{what} not found"),
+                    )
+                    .at("session_id"),
+                    other => other,
+                }
             })?),
             None => None,
         };
