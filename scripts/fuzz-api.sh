@@ -27,12 +27,20 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server" 2>/dev/null || true
   fi
-  rm -rf "$dir"
+  # Sandboxes outlive a stopped server (a restart finds them running): the run deletes its own
+  # through the API (below); any left (one mid-create when the server stopped) is ended here,
+  # by pid, found by this run's data dir in its command line.
+  local p cmd
+  for p in /proc/[0-9]*; do
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    [[ "$cmd" == *"$dir/data/sandboxes/"* ]] && kill -KILL "${p#/proc/}" 2>/dev/null
+  done
+  rm -rf "$dir" 2>/dev/null || true
 }
 trap cleanup EXIT
 # The server must use its own temp state, whatever the caller's environment says.
 env -u AMIKA_DATABASE_URL -u AMIKA_MASTER_KEY RUST_LOG=warn \
-  "$bin" server --listen 127.0.0.1:0 --ssh-listen 127.0.0.1:0 --data-dir "$dir/data" \
+  "$bin" server --listen 127.0.0.1:0 --ssh-listen 127.0.0.1:0 --warm-sandboxes 0 --data-dir "$dir/data" \
   >"$dir/stdout" 2>"$dir/stderr" &
 server=$!
 url=
@@ -53,12 +61,21 @@ AMIKA_FUZZ_KEY="$key" "$st" --config-file "$root/scripts/schemathesis.toml" run 
   "$url/openapi.json" --url "$url" \
   --checks all --max-time "${FUZZ_MAX_TIME:-120}" --seed "$seed" \
   --report junit --report-dir "$dir/report" "$@" || status=$?
+# curl reads the key from a file (0600), never from its command line.
+(umask 077 && printf 'Authorization: Bearer %s\n' "$key" >"$dir/auth-header")
 # The run's key must still work at the end (a run that lost it tested little after that).
-if ! curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$url/api/v0beta1/me" 2>/dev/null; then
+if ! curl -fsS -o /dev/null -H @"$dir/auth-header" "$url/api/v0beta1/me" 2>/dev/null; then
   echo "fuzz: the run's API key no longer authenticates; its audit trail:" >&2
   sqlite3 "$dir/data/amika.db" "select created_at, action, object_type, object_id from audit_events where object_type = 'api_key'" >&2 2>/dev/null || true
   status=1
 fi
+# Delete the sandboxes the run created through the API: the server ends their processes, their
+# network helpers and cgroups (a stopped server leaves its sandboxes running, by design).
+curl -fsS -H @"$dir/auth-header" "$url/api/v0beta1/sandboxes" 2>/dev/null \
+  | python3 -c 'import json, sys; print("\n".join(s["id"] for s in json.load(sys.stdin)))' \
+  | while read -r id; do
+      curl -fsS -o /dev/null -X DELETE -H @"$dir/auth-header" "$url/api/v0beta1/sandboxes/$id" || true
+    done || true
 if [[ $status -ne 0 ]]; then
   echo "== the server's log (warnings and errors)" >&2
   tail -n 50 "$dir/stderr" >&2
