@@ -17,6 +17,10 @@ echo "== benchmark smoke runs (bench/smoke.sh: every benchmark with tiny counts,
 scripts/with-postgres.sh bench/smoke.sh 2>&1 | tee -a "$log"
 
 # (further test steps append their output to "$log" with `2>&1 | tee -a "$log"`)
+echo "== OpenAPI document lint (scripts/lint-openapi.sh: Redocly CLI, recommended rules, no errors)"
+scripts/lint-openapi.sh 2>&1 | tee -a "$log"
+echo "== API fuzzing against a real server (scripts/fuzz-api.sh: Schemathesis, every check, bounded time)"
+scripts/fuzz-api.sh 2>&1 | tee -a "$log"
 echo "== TypeScript SDK against a real server (sdk/typescript: npm ci from the lockfile, npm test)"
 (cd sdk/typescript && npm ci --no-audit --no-fund && npm test) 2>&1 | tee -a "$log"
 echo "== Web UI in headless Chromium against a real server (tests/ui: npm ci from the lockfile, npm test)"

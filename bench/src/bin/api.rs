@@ -3,8 +3,11 @@
 //! One server (started with `AMIKA_BENCH_ROUTES=1`) answers, one after the other:
 //! - `GET /bench/constant` — a constant, no service call: the ceiling of the HTTP stack here;
 //! - `GET /bench/authenticated` — the same constant after authenticating the key (diagnostic);
+//! - `GET /healthz` — public, no key, no storage: the HTTP stack and routing alone;
 //! - `GET /api/v0beta1/sandboxes/{name}` — a sandbox by name;
-//! - `GET /api/v0beta1/secrets` — the secrets list with 1,000 secrets stored.
+//! - `GET /api/v0beta1/secrets?limit=50` — the first page of the secrets list;
+//! - `GET /api/v0beta1/secrets` — the whole secrets list, with 1,000 secrets stored
+//!   (`--secrets 10000` for issue 17's figure).
 //!
 //! Targets: each API endpoint at least 50% of the ceiling's throughput, p99 under 10 ms.
 //! The 1,000 secrets are created through the service layer in process (seal + insert + audit,
@@ -33,6 +36,9 @@ struct Args {
     /// Secrets stored for the list endpoint.
     #[arg(long, default_value_t = 1000)]
     secrets: usize,
+    /// `limit` of the first-page request.
+    #[arg(long, default_value_t = 50)]
+    page: u32,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
     #[command(flatten)]
@@ -68,14 +74,14 @@ fn main() -> anyhow::Result<()> {
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
     let secrets = args.common.count(args.secrets, 50);
     let duration = args.common.count(args.duration as usize, 1) as u64;
-    seed(server, secrets).await?;
+    seed(server, secrets, args.page).await?;
     let results = load_endpoints(server, args, duration, secrets).await?;
     report(args, duration, &results)
 }
 
 /// Store `secrets` secrets and the sandbox `bench-box`, and check that the endpoints answer
 /// what they should before they are loaded.
-async fn seed(server: &Server, secrets: usize) -> anyhow::Result<()> {
+async fn seed(server: &Server, secrets: usize, page: u32) -> anyhow::Result<()> {
     let caller = server.caller().await?;
     for i in 0..secrets {
         server
@@ -103,28 +109,54 @@ async fn seed(server: &Server, secrets: usize) -> anyhow::Result<()> {
     if listed.len() != secrets {
         bail!("the list has {} secrets, expected {secrets}", listed.len());
     }
+    let first = server
+        .client
+        .list_page::<amika_types::SecretSummary>("/secrets", page, None)
+        .await?;
+    if first.items.len() != secrets.min(page as usize) {
+        bail!(
+            "the first page has {} secrets, expected {}",
+            first.items.len(),
+            secrets.min(page as usize)
+        );
+    }
+    if (secrets > page as usize) != first.next_cursor.is_some() {
+        bail!(
+            "the first page's next cursor is {:?} with {secrets} stored",
+            first.next_cursor
+        );
+    }
     server.client.get_sandbox("bench-box").await?;
     Ok(())
 }
 
 /// The endpoints loaded, in order, with their labels: the two references first.
-fn endpoints() -> [(&'static str, String); 4] {
+fn endpoints(page: u32) -> [(String, String); 6] {
+    let api = amika_types::API_BASE;
     [
         (
-            "ceiling: `GET /bench/constant`",
-            "/bench/constant".to_string(),
+            "ceiling: `GET /bench/constant`".into(),
+            "/bench/constant".into(),
         ),
         (
-            "`GET /bench/authenticated` (constant after auth)",
-            "/bench/authenticated".to_string(),
+            "`GET /bench/authenticated` (constant after auth)".into(),
+            "/bench/authenticated".into(),
         ),
         (
-            "`GET /api/v0beta1/sandboxes/bench-box` (by name)",
-            format!("{}/sandboxes/bench-box", amika_types::API_BASE),
+            "`GET /healthz` (public, no storage)".into(),
+            "/healthz".into(),
         ),
         (
-            "`GET /api/v0beta1/secrets` (1,000 stored)",
-            format!("{}/secrets", amika_types::API_BASE),
+            "`GET /api/v0beta1/sandboxes/bench-box` (by name)".into(),
+            format!("{api}/sandboxes/bench-box"),
+        ),
+        (
+            format!("`GET /api/v0beta1/secrets?limit={page}` (first page, 1,000 stored)"),
+            format!("{api}/secrets?limit={page}"),
+        ),
+        (
+            "`GET /api/v0beta1/secrets` (all, 1,000 stored)".into(),
+            format!("{api}/secrets"),
         ),
     ]
 }
@@ -138,7 +170,7 @@ async fn load_endpoints(
     secrets: usize,
 ) -> anyhow::Result<Vec<(String, WrkResult)>> {
     let mut results = Vec::new();
-    for (label, path) in &endpoints() {
+    for (label, path) in &endpoints(args.page) {
         let url = format!("{}{path}", server.url);
         eprintln!("wrk {url} for {duration}s ...");
         let r = wrk(&url, &server.admin_key, args, duration).await?;
@@ -169,8 +201,9 @@ fn report(args: &Args, duration: u64, results: &[(String, WrkResult)]) -> anyhow
     );
     for (i, (label, r)) in results.iter().enumerate() {
         let share = r.rps / ceiling;
-        // The ceiling and the authenticated constant are references, not API endpoints.
-        let target = if i < 2 {
+        // The ceiling, the authenticated constant and /healthz are references, not API
+        // endpoints.
+        let target = if i < 3 {
             "—".to_string()
         } else {
             format!(

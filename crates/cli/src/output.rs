@@ -159,6 +159,107 @@ impl Table {
     }
 }
 
+/// A list printed a page at a time, as the pages arrive: a table whose column widths are the
+/// first page's (grown when a later row needs more), or one JSON array streamed item by item
+/// (the same text `print_json` gives for the whole list).
+#[derive(Debug)]
+pub struct PagedOutput {
+    /// `None`: JSON.
+    headers: Option<Vec<String>>,
+    widths: Vec<usize>,
+    printed: usize,
+}
+
+impl PagedOutput {
+    pub fn table(headers: &[&str]) -> Self {
+        PagedOutput {
+            headers: Some(headers.iter().map(|h| h.to_string()).collect()),
+            widths: headers.iter().map(|h| h.chars().count()).collect(),
+            printed: 0,
+        }
+    }
+
+    pub fn json() -> Self {
+        PagedOutput {
+            headers: None,
+            widths: Vec::new(),
+            printed: 0,
+        }
+    }
+
+    /// Prints one page's items (`cells` gives a table row).
+    pub fn page<T: Serialize>(
+        &mut self,
+        items: &[T],
+        cells: impl Fn(&T) -> Vec<String>,
+    ) -> anyhow::Result<()> {
+        let mut text = String::new();
+        match &self.headers {
+            None => {
+                for item in items {
+                    let one = serde_json::to_string_pretty(item)
+                        .context("cannot encode output as JSON")?;
+                    text.push_str(if self.printed == 0 { "[\n" } else { ",\n" });
+                    let indented: Vec<String> = one.lines().map(|l| format!("  {l}")).collect();
+                    text.push_str(&indented.join("\n"));
+                    self.printed += 1;
+                }
+            }
+            Some(headers) => {
+                let rows: Vec<Vec<String>> = items.iter().map(cells).collect();
+                for row in &rows {
+                    for (w, cell) in self.widths.iter_mut().zip(row) {
+                        *w = (*w).max(cell.chars().count());
+                    }
+                }
+                if self.printed == 0 && !rows.is_empty() {
+                    text.push_str(&render_line(headers, &self.widths));
+                }
+                for row in &rows {
+                    text.push_str(&render_line(row, &self.widths));
+                }
+                self.printed += rows.len();
+            }
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()?;
+        Ok(())
+    }
+
+    /// Ends the output (a table with no row still shows its header; JSON closes its array).
+    pub fn finish(self) -> anyhow::Result<()> {
+        let text = match &self.headers {
+            None if self.printed == 0 => "[]\n".to_string(),
+            None => "\n]\n".to_string(),
+            Some(headers) if self.printed == 0 => render_line(headers, &self.widths),
+            Some(_) => String::new(),
+        };
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()?;
+        Ok(())
+    }
+}
+
+/// One table line: cells padded to `widths`, two spaces apart, no trailing spaces.
+fn render_line(cells: &[String], widths: &[usize]) -> String {
+    let columns = widths.len();
+    let mut text = String::new();
+    for (i, cell) in cells.iter().enumerate().take(columns) {
+        if i > 0 {
+            text.push_str("  ");
+        }
+        text.push_str(cell);
+        if i + 1 < columns {
+            text.push_str(&" ".repeat(widths[i].saturating_sub(cell.chars().count())));
+        }
+    }
+    let mut line = text.trim_end().to_string();
+    line.push('\n');
+    line
+}
+
 /// A timestamp for tables: `2024-05-01 12:34:56` (UTC).
 pub fn time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()

@@ -728,7 +728,7 @@ fn bad_requests_say_what_is_wrong() {
         ),
         (
             json!({"message": "m", "timeout_secs": 100000}),
-            400,
+            422,
             "longer than this server's agent deadline of 600s",
         ),
         (
@@ -749,7 +749,7 @@ fn bad_requests_say_what_is_wrong() {
         ),
         (
             json!({"message": "m", "session_id": "ses_nope"}),
-            404,
+            422,
             r#"agent session "ses_nope" in sandbox "strict" not found"#,
         ),
     ];

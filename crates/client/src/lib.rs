@@ -8,6 +8,7 @@
 //! The API key is held privately and never appears in `Debug` output or in any error.
 
 mod agents;
+mod paging;
 mod presets;
 mod secret_batch;
 mod snapshots;
@@ -27,6 +28,7 @@ use amika_types::{
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+pub use paging::{Page, NEXT_CURSOR_HEADER, PAGE_SIZE};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 pub use stream::{AgentEventStream, ExecStream};
@@ -359,7 +361,7 @@ impl Client {
 
     /// `GET /secrets`: the caller's secrets and the org's, without values.
     pub async fn list_secrets(&self) -> Result<Vec<SecretSummary>, ClientError> {
-        self.call(Method::GET, "/secrets", NO_BODY).await
+        self.list_all("/secrets").await
     }
 
     /// `POST /secrets` (409 `secret_exists` when the caller already has the name in that scope).
@@ -403,7 +405,7 @@ impl Client {
         kind: AgentKind,
     ) -> Result<Vec<CredentialSummary>, ClientError> {
         let path = format!("/secrets/{}", kind.as_str());
-        self.call(Method::GET, &path, NO_BODY).await
+        self.list_all(&path).await
     }
 
     /// `POST /secrets/{kind}` (409 on a duplicate name in that scope).
@@ -477,7 +479,7 @@ impl Client {
 
     /// `GET /sandboxes`.
     pub async fn list_sandboxes(&self) -> Result<Vec<Sandbox>, ClientError> {
-        self.call(Method::GET, "/sandboxes", NO_BODY).await
+        self.list_all("/sandboxes").await
     }
 
     /// `POST /sandboxes` → 202: the sandbox, possibly still `initializing`

@@ -41,8 +41,7 @@ impl Client {
 
     /// `GET /secrets/ssh-public-keys`: your registered public keys.
     pub async fn list_ssh_public_keys(&self) -> Result<Vec<SshPublicKey>, ClientError> {
-        self.call(Method::GET, "/secrets/ssh-public-keys", None::<&()>)
-            .await
+        self.list_all("/secrets/ssh-public-keys").await
     }
 
     /// `POST /secrets/ssh-public-keys`: register a public key (one OpenSSH line).

@@ -104,7 +104,8 @@ async fn malformed_requests_are_4xx_envelopes_that_name_the_problem() {
                 &k,
                 r#"{"name":"c","value":"k","type":"api_key"}"#,
             ),
-            StatusCode::BAD_REQUEST,
+            // `/secrets/gemini` is a secret's URL, which takes only PUT and DELETE.
+            StatusCode::METHOD_NOT_ALLOWED,
             "unknown_kind",
             "claude, codex or github",
         ),

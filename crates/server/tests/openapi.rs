@@ -102,9 +102,16 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v0beta1/secrets/{id}", &["put", "delete"]),
     ("/api/v0beta1/secrets/{id}/reveal", &["post"]),
     ("/api/v0beta1/secret-batches", &["post"]),
-    ("/api/v0beta1/secrets/{kind}", &["get", "post"]),
-    ("/api/v0beta1/secrets/{kind}/{id}", &["put", "delete"]),
-    ("/api/v0beta1/secrets/{kind}/{id}/reveal", &["post"]),
+    // One path per agent kind (a `{kind}` template would collide with `/secrets/{id}`).
+    ("/api/v0beta1/secrets/claude", &["get", "post"]),
+    ("/api/v0beta1/secrets/claude/{id}", &["put", "delete"]),
+    ("/api/v0beta1/secrets/claude/{id}/reveal", &["post"]),
+    ("/api/v0beta1/secrets/codex", &["get", "post"]),
+    ("/api/v0beta1/secrets/codex/{id}", &["put", "delete"]),
+    ("/api/v0beta1/secrets/codex/{id}/reveal", &["post"]),
+    ("/api/v0beta1/secrets/github", &["get", "post"]),
+    ("/api/v0beta1/secrets/github/{id}", &["put", "delete"]),
+    ("/api/v0beta1/secrets/github/{id}/reveal", &["post"]),
     ("/api/v0beta1/audit-events", &["get"]),
     ("/api/v0beta1/sandboxes", &["get", "post"]),
     ("/api/v0beta1/sandboxes/resolve-preview", &["post"]),
@@ -204,7 +211,6 @@ async fn every_listed_route_is_served_by_the_router() {
     for (path, methods) in ROUTES {
         let concrete = path
             .replace("{id}", "x")
-            .replace("{kind}", "claude")
             .replace("{job_id}", "x")
             .replace("{session_id}", "x");
         for m in *methods {

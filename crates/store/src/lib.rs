@@ -104,6 +104,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_secret(&self, id: &str) -> Result<SecretRow>;
     /// Secrets visible to a user: their own user-scoped ones and their org's org-scoped ones.
     async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>>;
+    /// A page of [`Store::list_visible_secrets`]: at most `limit` of them, those after the sort
+    /// key `after` = (name, scope) in its order (`("", "")` for the first page).
+    async fn list_visible_secrets_after(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<SecretRow>>;
     /// The user's own secret of that name, else the org's.
     async fn find_visible_secret(
         &self,

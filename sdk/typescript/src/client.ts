@@ -118,7 +118,12 @@ interface CallOptions {
   signal?: AbortSignal;
   /** Instead of the client's `timeoutMs`; null: none. */
   timeoutMs?: number | null;
+  /** Sees the answer's headers (a paged list's `X-Next-Cursor`). */
+  onHeaders?: (headers: Headers) => void;
 }
+
+/** Items per page when a list method pages through. */
+export const PAGE_SIZE = 500;
 
 /** What a route parameter is called in an error about its value. */
 const SEGMENT_NAMES: Record<string, string> = {
@@ -135,6 +140,14 @@ function segment(what: string, value: string): string {
     );
   }
   return encodeURIComponent(value);
+}
+
+/**
+ * A credential route of `kind`: the document has one path per agent kind (`/secrets/claude`,
+ * `/secrets/codex`), all of one shape, so the route is typed as Claude's.
+ */
+function kindRoute<S extends string>(kind: AgentKind, suffix: S): `/api/v0beta1/secrets/claude${S}` {
+  return `/api/v0beta1/secrets/${segment("agent kind", kind)}${suffix}` as `/api/v0beta1/secrets/claude${S}`;
 }
 
 /** A signal that aborts when any of `signals` does (`AbortSignal.any` needs Node 20.3). */
@@ -316,6 +329,7 @@ export class AmikaClient {
       timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs),
     );
     const resp = await this.#send(method, url, body, signal, timeoutMs);
+    opts.onHeaders?.(resp.headers);
     let text: string;
     try {
       text = await resp.text();
@@ -329,6 +343,43 @@ export class AmikaClient {
     if (text === "") return undefined as T;
     const json: unknown = JSON.parse(text);
     return (opts.raw ? json : fromWire<T>(json)) as T;
+  }
+
+  /**
+   * The pages of a list (`limit`, `cursor` in; the next cursor in `X-Next-Cursor`), one array at
+   * a time as they arrive. A server that does not page (the public Amika API) answers the whole
+   * list as one page.
+   */
+  async *#pages<T, R extends Route>(
+    route: R,
+    params: Record<ParamsOf<R>, string>,
+    limit: number = PAGE_SIZE,
+  ): AsyncGenerator<T[]> {
+    let cursor: string | undefined;
+    for (;;) {
+      let next: string | undefined;
+      const items = await this.#call<T[], R>("get" as MethodOf<R>, route, params, {
+        query: { limit, cursor },
+        onHeaders: (h) => {
+          next = h.get("x-next-cursor") || undefined;
+        },
+      });
+      yield items;
+      // A cursor that does not move would loop for ever: stop rather than hang.
+      if (next === undefined || next === cursor) return;
+      cursor = next;
+    }
+  }
+
+  async #listAll<T, R extends Route>(route: R, params: Record<ParamsOf<R>, string>): Promise<T[]> {
+    const all: T[] = [];
+    for await (const page of this.#pages<T, R>(route, params)) all.push(...page);
+    return all;
+  }
+
+  /** Your secrets and your org's a page at a time (`limit` per page, 1..1000), as they arrive. */
+  secretPages(limit: number = PAGE_SIZE): AsyncGenerator<Secret[]> {
+    return this.#pages<Secret, "/api/v0beta1/secrets">("/api/v0beta1/secrets", {}, limit);
   }
 
   // ---------------------------------------------------------------- me
@@ -357,7 +408,7 @@ export class AmikaClient {
   }
 
   listSandboxes(): Promise<Sandbox[]> {
-    return this.#call("get", "/api/v0beta1/sandboxes", {});
+    return this.#listAll("/api/v0beta1/sandboxes", {});
   }
 
   async deleteSandbox(idOrName: string): Promise<void> {
@@ -392,7 +443,7 @@ export class AmikaClient {
 
   /** Your registered SSH public keys. */
   listSSHPublicKeys(): Promise<SshPublicKey[]> {
-    return this.#call("get", "/api/v0beta1/secrets/ssh-public-keys", {});
+    return this.#listAll("/api/v0beta1/secrets/ssh-public-keys", {});
   }
 
   /**
@@ -693,7 +744,7 @@ export class AmikaClient {
   // ---------------------------------------------------------------- secrets
 
   listSecrets(): Promise<Secret[]> {
-    return this.#call("get", "/api/v0beta1/secrets", {});
+    return this.#listAll("/api/v0beta1/secrets", {});
   }
 
   createSecret(input: CreateSecretInput): Promise<Secret> {
@@ -722,11 +773,11 @@ export class AmikaClient {
   // ---------------------------------------------------------------- agent credentials
 
   listProviderSecrets(kind: AgentKind): Promise<AgentCredential[]> {
-    return this.#call("get", "/api/v0beta1/secrets/{kind}", { kind });
+    return this.#listAll(kindRoute(kind, ""), {});
   }
 
   createProviderSecret(kind: AgentKind, input: CreateProviderSecretInput): Promise<AgentCredential> {
-    return this.#call("post", "/api/v0beta1/secrets/{kind}", { kind }, {
+    return this.#call("post", kindRoute(kind, ""), {}, {
       body: { ...input, type: normalizeCredentialType(input.type) },
     });
   }
@@ -736,21 +787,21 @@ export class AmikaClient {
     idOrName: string,
     input: UpdateProviderSecretInput,
   ): Promise<AgentCredential> {
-    return this.#call("put", "/api/v0beta1/secrets/{kind}/{id}", { kind, id: idOrName }, {
+    return this.#call("put", kindRoute(kind, "/{id}"), { id: idOrName }, {
       body: { ...input, type: normalizeCredentialType(input.type) },
     });
   }
 
   async deleteProviderSecret(kind: AgentKind, idOrName: string): Promise<void> {
-    await this.#call("delete", "/api/v0beta1/secrets/{kind}/{id}", { kind, id: idOrName });
+    await this.#call("delete", kindRoute(kind, "/{id}"), { id: idOrName });
   }
 
   /** The credential's plaintext value (audited; the server may have reveal turned off). */
   async revealProviderSecret(kind: AgentKind, idOrName: string): Promise<string> {
-    const r = await this.#call<{ value: string }, "/api/v0beta1/secrets/{kind}/{id}/reveal">(
+    const r = await this.#call<{ value: string }, "/api/v0beta1/secrets/claude/{id}/reveal">(
       "post",
-      "/api/v0beta1/secrets/{kind}/{id}/reveal",
-      { kind, id: idOrName },
+      kindRoute(kind, "/{id}/reveal"),
+      { id: idOrName },
     );
     return r.value;
   }

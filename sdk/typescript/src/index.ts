@@ -8,7 +8,7 @@
  * const sb = await amika.getSandbox("dev-box");
  * ```
  */
-export { AmikaClient, SDK_VERSION } from "./client.js";
+export { AmikaClient, PAGE_SIZE, SDK_VERSION } from "./client.js";
 export type { AmikaClientOptions, Bytes } from "./client.js";
 export {
   AmikaAgentJobTimeoutError,

@@ -616,7 +616,8 @@ export interface AgentSessionsList {
 
 /** `createSession`. */
 export interface CreateSessionInput {
-  agentName: AgentKind;
+  /** `claude` or `codex` (`github` is a credential kind, not an agent). */
+  agentName: Exclude<AgentKind, "github">;
   /** The caller's own object, at most 16 KiB as JSON; its keys are sent as given. */
   metadata?: Record<string, unknown>;
 }

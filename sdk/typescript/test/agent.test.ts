@@ -242,12 +242,12 @@ describe("agentSend", () => {
       message: /session_id and new_session exclude each other/,
     });
     await expectApiError(amika.agentSend("agent-box", { message: "m", timeoutSecs: 100_000 }), {
-      status: 400,
-      code: "invalid_request",
+      status: 422,
+      code: "over_limit",
       message: /longer than this server's agent deadline of 600s/,
     });
     await expectApiError(amika.agentSend("agent-box", { message: "m", sessionId: "ses_nope" }), {
-      status: 404,
+      status: 422,
       code: "not_found",
       message: /agent session "ses_nope" in sandbox "agent-box" not found/,
     });

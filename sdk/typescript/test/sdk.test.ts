@@ -290,7 +290,7 @@ describe("error cases", () => {
     assert.ok(!names.includes("bad-secret-box") && !names.includes("bad-cred-box"), String(names));
   });
 
-  test("400: an unknown field, and an unknown agent kind", async () => {
+  test("400: an unknown field; 405: an unknown agent kind (/secrets/{id} is a secret's URL)", async () => {
     const untyped = { name: "COLOUR", value: "v", colour: "red" } as unknown as Parameters<
       AmikaClient["createSecret"]
     >[0];
@@ -300,7 +300,7 @@ describe("error cases", () => {
       message: /colour/,
     });
     await expectApiError(amika.listProviderSecrets("gemini" as AgentKind), {
-      status: 400,
+      status: 405,
       code: "unknown_kind",
       message: /"gemini".*claude, codex or github/,
     });
@@ -327,7 +327,7 @@ describe("error cases", () => {
     assert.ok(err instanceof AmikaNetworkError, String(err));
     assert.ok(!(err instanceof AmikaApiError));
     assert.match(err.message, /cannot reach the amika server at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/);
-    assert.match(err.request, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/v0beta1\/sandboxes$/);
+    assert.match(err.request, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/v0beta1\/sandboxes\?limit=500$/);
     // The same for the streaming exec.
     const streamErr = await offline.exec("x", ["true"]).then(() => undefined, (e: unknown) => e);
     assert.ok(streamErr instanceof AmikaNetworkError, String(streamErr));

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use amika_client::{Page, PAGE_SIZE};
 use amika_types::{Scope, SecretBatchAction, SecretBatchEntry, SecretBatchRequest, SecretSummary};
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -20,7 +21,7 @@ use super::extract::{self, ExtractArgs};
 use super::ssh_key::{self, SshKeyCommand};
 use super::Ctx;
 use crate::dotenv;
-use crate::output::{mask_for_table, or_dash, print_json, time, Table};
+use crate::output::{mask_for_table, or_dash, print_json, time, PagedOutput, Table};
 use crate::prompt;
 
 #[derive(Debug, Subcommand)]
@@ -408,31 +409,42 @@ impl Progress {
     }
 }
 
+/// Prints a page at a time as the pages arrive, so thousands of secrets start showing at once.
 async fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let secrets = ctx.client()?.list_secrets().await?;
-    if ctx.json() {
-        return print_json(&secrets);
+    let client = ctx.client()?;
+    let mut out = if ctx.json() {
+        PagedOutput::json()
+    } else {
+        PagedOutput::table(&[
+            "NAME",
+            "SCOPE",
+            "VERSION",
+            "CREATED",
+            "UPDATED",
+            "DESCRIPTION",
+        ])
+    };
+    let mut cursor: Option<String> = None;
+    loop {
+        let page: Page<SecretSummary> = client
+            .list_page("/secrets", PAGE_SIZE, cursor.as_deref())
+            .await?;
+        out.page(&page.items, |s| {
+            vec![
+                s.name.clone(),
+                s.scope.to_string(),
+                s.version.to_string(),
+                time(&s.created_at),
+                time(&s.updated_at),
+                or_dash(s.description.as_ref()),
+            ]
+        })?;
+        match page.next_cursor {
+            Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+            _ => break,
+        }
     }
-    let mut table = Table::new(&[
-        "NAME",
-        "SCOPE",
-        "VERSION",
-        "CREATED",
-        "UPDATED",
-        "DESCRIPTION",
-    ]);
-    for s in &secrets {
-        table.row(vec![
-            s.name.clone(),
-            s.scope.to_string(),
-            s.version.to_string(),
-            time(&s.created_at),
-            time(&s.updated_at),
-            or_dash(s.description.as_ref()),
-        ]);
-    }
-    table.print()?;
-    Ok(())
+    out.finish()
 }
 
 async fn delete(ctx: &Ctx, name: String, yes: bool) -> anyhow::Result<()> {

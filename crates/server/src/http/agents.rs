@@ -133,6 +133,7 @@ pub async fn create_agent_send_job(
     ))
 }
 
+/// Get an agent-send job
 #[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/agent-send-jobs/{job_id}", tag = "agents",
     params(("id" = String, Path, description = "sandbox id or name"), ("job_id" = String, Path)),
     responses((status = 200, body = t::AgentSendJobResponse), (status = 404, body = t::ErrorBody)))]
@@ -155,6 +156,7 @@ pub struct SessionsQuery {
     pub offset: Option<u64>,
 }
 
+/// List a sandbox's agent sessions
 #[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}/sessions", tag = "agents",
     params(("id" = String, Path, description = "sandbox id or name"), SessionsQuery),
     responses((status = 200, body = t::AgentSessionsList), (status = 400, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]

@@ -31,10 +31,50 @@ impl FromRequestParts<Service> for Auth {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` whose rejections are [`ApiError`]s. The body must be a JSON object (every request
+/// body of the API is one; serde would otherwise take `[a, b]` as a struct's fields in order),
+/// and a number with no fraction (`60.0`) is the integer it equals, as JSON Schema counts it.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(mut value) =
+            axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ServiceError::bad_request(
+                "the body must be a JSON object (`{...}`) with the operation's fields",
+            )
+            .into());
+        }
+        integral_floats_as_integers(&mut value);
+        // Through the bytes again, so that a field's error names its path as axum's does.
+        let bytes = serde_json::to_vec(&value).map_err(ServiceError::internal)?;
+        Ok(ApiJson(axum::Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
+
+/// Every number with no fractional part, written as a float (`60.0`), becomes the integer
+/// (so that integer fields take it); other numbers stay as they are.
+pub fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                // Integral and below 2^53 in magnitude: the cast is exact.
+                #[allow(clippy::cast_possible_truncation)]
+                let n = f as i64;
+                *value = Value::from(n);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
 
 /// `Path<T>` whose rejections are [`ApiError`]s.
 #[derive(Debug, FromRequestParts)]
@@ -63,5 +103,30 @@ impl From<QueryRejection> for ApiError {
             ErrorCode::InvalidRequest,
             r.body_text(),
         )
+    }
+}
+
+/// The `{x}` of `/secrets/{x}` as an agent credential kind (GET and POST there). `/secrets/{x}`
+/// is also a secret's URL, which takes only PUT and DELETE: so any other `x` is a 405 (before
+/// the body is read), naming the kinds there are.
+#[derive(Debug, Clone, Copy)]
+pub struct KindPath(pub amika_types::AgentKind);
+
+impl<S: Send + Sync> FromRequestParts<S> for KindPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        raw.parse().map(KindPath).map_err(|message: String| {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::UnknownKind,
+                format!(
+                    "{} {}: {message}; a secret's URL /secrets/{{id}} takes only PUT and DELETE",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            )
+        })
     }
 }

@@ -2,17 +2,19 @@
 
 use amika_types as t;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth, KindPath};
 use super::error::ApiResult;
+use super::paging::{self, PageQuery};
 use crate::service::credentials::parse_agent_kind;
 use crate::service::Service;
 
+/// Health check
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = t::Health)))]
 pub async fn healthz() -> Json<t::Health> {
     Json(t::Health {
@@ -21,6 +23,7 @@ pub async fn healthz() -> Json<t::Health> {
     })
 }
 
+/// Who the API key belongs to
 #[utoipa::path(get, path = "/api/v0beta1/me", tag = "auth", responses((status = 200, body = t::Me), (status = 401, body = t::ErrorBody)))]
 pub async fn me(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<Json<t::Me>> {
     Ok(Json(svc.me(&c).await?))
@@ -28,6 +31,7 @@ pub async fn me(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<Json<t::
 
 // ------------------------------------------------------------------ admin
 
+/// Create an org (admins)
 #[utoipa::path(post, path = "/api/v0beta1/admin/orgs", tag = "admin", request_body = t::CreateOrgRequest,
     responses((status = 201, body = t::Org), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn create_org(
@@ -38,13 +42,16 @@ pub async fn create_org(
     Ok((StatusCode::CREATED, Json(svc.create_org(&c, req).await?)))
 }
 
+/// List orgs (admins: their own org)
 #[utoipa::path(get, path = "/api/v0beta1/admin/orgs", tag = "admin", responses((status = 200, body = Vec<t::Org>)))]
 pub async fn list_orgs(State(svc): State<Service>, Auth(c): Auth) -> ApiResult<Json<Vec<t::Org>>> {
     Ok(Json(svc.list_orgs(&c).await?))
 }
 
+/// Create a user with their first API key (admins)
 #[utoipa::path(post, path = "/api/v0beta1/admin/users", tag = "admin", request_body = t::CreateUserRequest,
-    responses((status = 201, body = t::CreatedUser), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
+    responses((status = 201, body = t::CreatedUser), (status = 403, body = t::ErrorBody), (status = 409, body = t::ErrorBody),
+        (status = 422, description = "no such org (`org_not_found`)", body = t::ErrorBody)))]
 pub async fn create_user(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -62,6 +69,7 @@ pub async fn create_user(
 
 // ------------------------------------------------------------------ api keys
 
+/// List your API keys
 #[utoipa::path(get, path = "/api/v0beta1/api-keys", tag = "api-keys", responses((status = 200, body = t::ListApiKeysResponse)))]
 pub async fn list_api_keys(
     State(svc): State<Service>,
@@ -70,6 +78,7 @@ pub async fn list_api_keys(
     Ok(Json(svc.list_api_keys(&c).await?))
 }
 
+/// Create an API key
 #[utoipa::path(post, path = "/api/v0beta1/api-keys", tag = "api-keys", request_body = t::CreateApiKeyRequest, responses((status = 201, body = t::ApiKeyWithValue)))]
 pub async fn create_api_key(
     State(svc): State<Service>,
@@ -86,6 +95,7 @@ pub async fn create_api_key(
     ))
 }
 
+/// Delete an API key
 #[utoipa::path(delete, path = "/api/v0beta1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)), responses((status = 204), (status = 404, body = t::ErrorBody)))]
 pub async fn delete_api_key(
     State(svc): State<Service>,
@@ -98,14 +108,20 @@ pub async fn delete_api_key(
 
 // ------------------------------------------------------------------ secrets
 
-#[utoipa::path(get, path = "/api/v0beta1/secrets", tag = "secrets", responses((status = 200, body = Vec<t::SecretSummary>)))]
+/// List your secrets and your org's
+#[utoipa::path(get, path = "/api/v0beta1/secrets", tag = "secrets", params(PageQuery), responses((status = 200, body = Vec<t::SecretSummary>)))]
 pub async fn list_secrets(
     State(svc): State<Service>,
     Auth(c): Auth,
-) -> ApiResult<Json<Vec<t::SecretSummary>>> {
-    Ok(Json(svc.list_secrets(&c).await?))
+    uri: OriginalUri,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<t::SecretSummary>>)> {
+    let page = q.request()?;
+    let listed = svc.list_secrets_page(&c, &page).await?;
+    Ok(paging::answer(listed, &uri, &page))
 }
 
+/// Create a secret
 #[utoipa::path(post, path = "/api/v0beta1/secrets", tag = "secrets", request_body = t::CreateSecretRequest,
     responses((status = 201, body = t::SecretSummary), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn create_secret(
@@ -132,7 +148,8 @@ pub async fn push_secrets(
 
 /// `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST).
 #[utoipa::path(put, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
-    request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody)))]
+    request_body = t::UpdateSecretRequest, responses((status = 200, body = t::SecretSummary), (status = 404, body = t::ErrorBody),
+        (status = 409, description = "a rename or scope change collides with a secret of that name (`secret_exists`)", body = t::ErrorBody)))]
 pub async fn update_secret(
     State(svc): State<Service>,
     Auth(c): Auth,
@@ -142,6 +159,7 @@ pub async fn update_secret(
     Ok(Json(svc.update_secret(&c, &id, req).await?))
 }
 
+/// Delete a secret
 #[utoipa::path(delete, path = "/api/v0beta1/secrets/{id}", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
     responses((status = 204), (status = 404, body = t::ErrorBody)))]
 pub async fn delete_secret(
@@ -153,6 +171,7 @@ pub async fn delete_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Reveal a secret's value
 #[utoipa::path(post, path = "/api/v0beta1/secrets/{id}/reveal", tag = "secrets", params(("id" = String, Path, description = "secret id or name")),
     responses((status = 200, body = t::RevealSecretResponse), (status = 403, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
 pub async fn reveal_secret(
@@ -168,31 +187,38 @@ pub async fn reveal_secret(
 
 // ------------------------------------------------------------------ agent credentials
 
-#[utoipa::path(get, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex")),
+/// List agent credentials of a kind
+#[utoipa::path(get, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex"), PageQuery),
     responses((status = 200, body = Vec<t::CredentialSummary>), (status = 400, body = t::ErrorBody)))]
 pub async fn list_credentials(
     State(svc): State<Service>,
     Auth(c): Auth,
-    ApiPath(k): ApiPath<String>,
-) -> ApiResult<Json<Vec<t::CredentialSummary>>> {
-    Ok(Json(svc.list_credentials(&c, parse_agent_kind(&k)?).await?))
+    KindPath(kind): KindPath,
+    uri: OriginalUri,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<t::CredentialSummary>>)> {
+    let page = q.request()?;
+    let all = svc.list_credentials(&c, kind).await?;
+    let listed = page.apply(all, |c| vec![c.name.clone(), c.scope.as_str().to_string()]);
+    Ok(paging::answer(listed, &uri, &page))
 }
 
+/// Create an agent credential
 #[utoipa::path(post, path = "/api/v0beta1/secrets/{kind}", tag = "credentials", params(("kind" = String, Path, description = "claude or codex")),
     request_body = t::CreateCredentialRequest, responses((status = 201, body = t::CredentialSummary), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn create_credential(
     State(svc): State<Service>,
     Auth(c): Auth,
-    ApiPath(k): ApiPath<String>,
+    KindPath(kind): KindPath,
     ApiJson(req): ApiJson<t::CreateCredentialRequest>,
 ) -> ApiResult<(StatusCode, Json<t::CredentialSummary>)> {
-    let kind = parse_agent_kind(&k)?;
     Ok((
         StatusCode::CREATED,
         Json(svc.create_credential(&c, kind, req).await?),
     ))
 }
 
+/// Update an agent credential
 #[utoipa::path(put, path = "/api/v0beta1/secrets/{kind}/{id}", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
     request_body = t::UpdateCredentialRequest, responses((status = 200, body = t::CredentialSummary), (status = 404, body = t::ErrorBody)))]
 pub async fn update_credential(
@@ -205,6 +231,7 @@ pub async fn update_credential(
     Ok(Json(svc.update_credential(&c, kind, &id, req).await?))
 }
 
+/// Delete an agent credential
 #[utoipa::path(delete, path = "/api/v0beta1/secrets/{kind}/{id}", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
     responses((status = 204), (status = 404, body = t::ErrorBody)))]
 pub async fn delete_credential(
@@ -217,6 +244,7 @@ pub async fn delete_credential(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Reveal an agent credential's value
 #[utoipa::path(post, path = "/api/v0beta1/secrets/{kind}/{id}/reveal", tag = "credentials", params(("kind" = String, Path), ("id" = String, Path, description = "credential id or name")),
     responses((status = 200, body = t::RevealSecretResponse), (status = 403, body = t::ErrorBody), (status = 404, body = t::ErrorBody)))]
 pub async fn reveal_credential(
@@ -243,6 +271,7 @@ pub struct AuditQuery {
     pub limit: Option<String>,
 }
 
+/// List audit events, newest first
 #[utoipa::path(get, path = "/api/v0beta1/audit-events", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<t::AuditEvent>)))]
 pub async fn list_audit_events(
     State(svc): State<Service>,
@@ -259,14 +288,21 @@ pub async fn list_audit_events(
 
 // ------------------------------------------------------------------ sandboxes
 
-#[utoipa::path(get, path = "/api/v0beta1/sandboxes", tag = "sandboxes", responses((status = 200, body = Vec<t::Sandbox>)))]
+/// List your sandboxes
+#[utoipa::path(get, path = "/api/v0beta1/sandboxes", tag = "sandboxes", params(PageQuery), responses((status = 200, body = Vec<t::Sandbox>)))]
 pub async fn list_sandboxes(
     State(svc): State<Service>,
     Auth(c): Auth,
-) -> ApiResult<Json<Vec<t::Sandbox>>> {
-    Ok(Json(svc.list_sandboxes(&c).await?))
+    uri: OriginalUri,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<t::Sandbox>>)> {
+    let page = q.request()?;
+    let all = svc.list_sandboxes(&c).await?;
+    let listed = page.apply(all, |s| vec![s.name.clone()]);
+    Ok(paging::answer(listed, &uri, &page))
 }
 
+/// Create a sandbox
 #[utoipa::path(post, path = "/api/v0beta1/sandboxes", tag = "sandboxes", request_body = t::CreateSandboxRequest,
     responses((status = 202, body = t::Sandbox), (status = 400, body = t::ErrorBody), (status = 409, body = t::ErrorBody), (status = 422, body = t::ErrorBody), (status = 503, body = t::ErrorBody)))]
 pub async fn create_sandbox(
@@ -280,6 +316,7 @@ pub async fn create_sandbox(
     ))
 }
 
+/// Preview what a sandbox create would resolve
 #[utoipa::path(post, path = "/api/v0beta1/sandboxes/resolve-preview", tag = "sandboxes", request_body = t::CreateSandboxRequest,
     responses((status = 200, body = t::ResolutionPreview), (status = 400, body = t::ErrorBody), (status = 422, body = t::ErrorBody)))]
 pub async fn preview_sandbox(
@@ -290,6 +327,7 @@ pub async fn preview_sandbox(
     Ok(Json(svc.preview_sandbox(&c, &req).await?))
 }
 
+/// Get a sandbox
 #[utoipa::path(get, path = "/api/v0beta1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
     responses((status = 200, body = t::Sandbox), (status = 404, body = t::ErrorBody)))]
 pub async fn get_sandbox(
@@ -300,6 +338,7 @@ pub async fn get_sandbox(
     Ok(Json(svc.get_sandbox(&c, &id).await?))
 }
 
+/// Delete a sandbox
 #[utoipa::path(delete, path = "/api/v0beta1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
     responses((status = 200, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn delete_sandbox(
@@ -311,6 +350,7 @@ pub async fn delete_sandbox(
     Ok(Json(t::OkStatus { ok: true }))
 }
 
+/// Start a stopped sandbox
 #[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/start", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
     responses((status = 202, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn start_sandbox(
@@ -322,6 +362,7 @@ pub async fn start_sandbox(
     Ok((StatusCode::ACCEPTED, Json(t::OkStatus { ok: true })))
 }
 
+/// Stop a sandbox
 #[utoipa::path(post, path = "/api/v0beta1/sandboxes/{id}/stop", tag = "sandboxes", params(("id" = String, Path, description = "sandbox id or name")),
     responses((status = 202, body = t::OkStatus), (status = 404, body = t::ErrorBody), (status = 409, body = t::ErrorBody)))]
 pub async fn stop_sandbox(

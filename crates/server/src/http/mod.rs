@@ -2,6 +2,7 @@
 //! trace ids, body limits, the OpenAPI document at `/openapi.json` and its browsable UI at `/docs`.
 
 pub mod agents;
+mod allow;
 pub mod auth;
 /// Benchmark-only routes, compiled in only with the `bench` feature: the benchmarks enable it,
 /// the `amika` binary does not.
@@ -18,6 +19,9 @@ pub mod error;
 pub mod handlers;
 mod openapi_constraints;
 mod openapi_errors;
+mod openapi_kinds;
+mod openapi_params;
+pub mod paging;
 pub mod presets;
 pub mod snapshots;
 pub mod ssh;
@@ -39,6 +43,9 @@ use error::{ApiError, TRACE_ID};
 use handlers as h;
 use openapi_constraints::Constraints;
 use openapi_errors::StandardErrors;
+use openapi_kinds::KindPaths;
+use openapi_params::ParamConstraints;
+use paging::PagingHeaders;
 
 struct BearerAuth;
 
@@ -57,10 +64,22 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Where the API is: the server that serves the document (its paths carry `/api/v0beta1`).
+struct Servers;
+
+impl utoipa::Modify for Servers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.servers = Some(vec![utoipa::openapi::server::ServerBuilder::new()
+            .url("/")
+            .description(Some("the amika server that serves this document"))
+            .build()]);
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "amika API", description = "Sandboxes for AI coding agents with secrets and agent credentials injected from an encrypted vault."),
-    modifiers(&BearerAuth, &StandardErrors, &Constraints),
+    modifiers(&BearerAuth, &StandardErrors, &Constraints, &ParamConstraints, &PagingHeaders, &KindPaths, &Servers),
     security(("bearer" = [])),
     paths(
         h::healthz, h::me, h::create_org, h::list_orgs, h::create_user,
@@ -179,6 +198,7 @@ pub fn router(svc: Service) -> Router {
         // Unknown paths: the web module's fallback (JSON under /api/, a page for a browser).
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(allow::documented_allow))
         .layer(middleware::from_fn(trace))
         .with_state(svc)
 }

@@ -6,6 +6,7 @@
 use utoipa::openapi::schema::{Object, Schema};
 use utoipa::openapi::{OpenApi, RefOr};
 
+use crate::service::sandboxes::setup::MAX_SETUP_TIMEOUT;
 use crate::service::sandboxes::{MEMORY_MIB_RANGE, PIDS_RANGE};
 use crate::service::validate::{NameRule, ENV_VAR, OBJECT_NAME, SANDBOX_NAME};
 
@@ -87,6 +88,22 @@ fn rules() -> Vec<Rule> {
             Box::new(range(MEMORY_MIB_RANGE)),
         ),
         ("CreateSandboxRequest", "pids", Box::new(range(PIDS_RANGE))),
+        (
+            "CreateSandboxRequest",
+            "setup_timeout_secs",
+            Box::new(range(1..=MAX_SETUP_TIMEOUT.as_secs())),
+        ),
+        (
+            "SecretBatchEntry",
+            "name",
+            Box::new(name(OBJECT_NAME, false)),
+        ),
+        ("SecretBatchEntry", "value", Box::new(non_empty)),
+        (
+            "CreateSnapshotRequest",
+            "name",
+            Box::new(name(SANDBOX_NAME, false)),
+        ),
     ]
 }
 

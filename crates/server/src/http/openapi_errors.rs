@@ -52,6 +52,18 @@ fn standard(path: &str, method: &str, op: &mut Operation) {
             "The body was not sent as `Content-Type: application/json` (`unsupported_media_type`).",
         );
     }
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    if has_query {
+        add(
+            op,
+            "400",
+            "A query parameter is malformed (`invalid_request`); `details` names it.",
+        );
+    }
     if path.contains('{') {
         add(
             op,

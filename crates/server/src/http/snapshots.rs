@@ -117,6 +117,7 @@ pub async fn scrub_preview(
     Ok(Json(svc.scrub_preview(&c, &q.sandbox).await?))
 }
 
+/// Get a snapshot
 #[utoipa::path(get, path = "/api/v0beta1/sandbox-snapshots/{ref}", tag = "snapshots",
     params(("ref" = String, Path, description = "snapshot name or id"), ByQuery),
     responses((status = 200, body = t::SandboxSnapshot), (status = 404, body = t::ErrorBody)))]

@@ -4,13 +4,14 @@
 
 use amika_types as t;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
-use super::auth::{ApiJson, ApiPath, Auth};
+use super::auth::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::error::ApiResult;
+use super::paging::PageQuery;
 use crate::service::sandboxes::ssh_access::dest_host;
 use crate::service::{Service, ServiceError};
 
@@ -51,8 +52,21 @@ pub async fn create_ssh_access(
     let req = if body.iter().all(u8::is_ascii_whitespace) {
         t::SshAccessRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ServiceError::bad_request(format!("invalid SSH access request: {e}")))?
+        // `null` is the document's "no body" too (the body schema is nullable).
+        let bad = |e: serde_json::Error| {
+            ServiceError::bad_request(format!("invalid SSH access request: {e}"))
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+        if !(value.is_object() || value.is_null()) {
+            return Err(ServiceError::bad_request(
+                "invalid SSH access request: the body must be a JSON object (`{\"ttl_secs\": N}`), null or empty",
+            )
+            .into());
+        }
+        super::auth::integral_floats_as_integers(&mut value);
+        serde_json::from_value::<Option<t::SshAccessRequest>>(value)
+            .map_err(bad)?
+            .unwrap_or_default()
     };
     Ok(Json(svc.create_ssh_access(&c, &id, req).await?))
 }
@@ -88,13 +102,18 @@ pub async fn get_ssh_endpoint(State(svc): State<Service>, Auth(_c): Auth) -> Jso
 }
 
 /// Your registered SSH public keys.
-#[utoipa::path(get, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets",
+#[utoipa::path(get, path = "/api/v0beta1/secrets/ssh-public-keys", tag = "secrets", params(PageQuery),
     responses((status = 200, body = Vec<t::SshPublicKey>)))]
 pub async fn list_ssh_public_keys(
     State(svc): State<Service>,
     Auth(c): Auth,
-) -> ApiResult<Json<Vec<t::SshPublicKey>>> {
-    Ok(Json(svc.list_ssh_public_keys(&c).await?))
+    uri: OriginalUri,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<t::SshPublicKey>>)> {
+    let page = q.request()?;
+    let all = svc.list_ssh_public_keys(&c).await?;
+    let listed = page.apply(all, |k| vec![k.name.clone()]);
+    Ok(super::paging::answer(listed, &uri, &page))
 }
 
 /// Registers a public key: you can then log in to any running sandbox of yours as `ssh -p

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub(crate) mod feed;
+pub mod paging;
 pub mod presets;
 pub mod redaction;
 pub mod repo_config;

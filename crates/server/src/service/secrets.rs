@@ -7,6 +7,7 @@ use amika_types::{self as t, ErrorCode, Scope};
 use serde_json::json;
 
 use super::audit::Subject;
+use super::paging::{encode_cursor, Page, PageRequest};
 use super::sealing::SecretString;
 use super::{new_id, now, validate, Caller, Result, Service, ServiceError};
 
@@ -93,12 +94,47 @@ impl Service {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_secrets(&self, caller: &Caller) -> Result<Vec<t::SecretSummary>> {
         Ok(self
-            .store
-            .list_visible_secrets(&caller.org_id, &caller.user_id)
+            .list_secrets_page(caller, &PageRequest::default())
             .await?
-            .into_iter()
-            .map(to_wire)
-            .collect())
+            .items)
+    }
+
+    /// The visible secrets, by (name, scope): all of them, or the page asked for.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
+    pub async fn list_secrets_page(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> Result<Page<t::SecretSummary>> {
+        let Some(limit) = page.limit else {
+            let rows = self
+                .store
+                .list_visible_secrets(&caller.org_id, &caller.user_id)
+                .await?;
+            return Ok(Page::all(rows).map(to_wire));
+        };
+        // In SQL (the list may be long): one row more than the page tells whether more follow.
+        let after = page.after.as_deref().unwrap_or_default();
+        let key = |i: usize| after.get(i).map(String::as_str).unwrap_or_default();
+        let mut rows = self
+            .store
+            .list_visible_secrets_after(
+                &caller.org_id,
+                &caller.user_id,
+                (key(0), key(1)),
+                i64::from(limit) + 1,
+            )
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = rows
+            .last()
+            .filter(|_| more)
+            .map(|r| encode_cursor(&[r.name.clone(), r.scope.as_str().to_string()]));
+        Ok(Page {
+            items: rows.into_iter().map(to_wire).collect(),
+            next_cursor,
+        })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, secret = %req.name))]

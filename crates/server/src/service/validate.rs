@@ -121,6 +121,13 @@ pub fn env_var(value: &str) -> Result<()> {
 
 /// Org, user and API key names: free text, printable, short.
 pub fn label(what: &str, value: &str) -> Result<()> {
+    // The length counts surrounding blanks too, as the OpenAPI document's `maxLength` does.
+    if value.chars().count() > 64 {
+        return fail(
+            "name",
+            format!("{what} {:?} is longer than 64 characters", value.trim()),
+        );
+    }
     let value = value.trim();
     let expected = "1 to 64 printable characters";
     if value.is_empty() {

@@ -112,6 +112,15 @@ impl<B: Backend> Store for B {
     async fn list_visible_secrets(&self, org_id: &str, user_id: &str) -> Result<Vec<SecretRow>> {
         secrets::list_visible_secrets(self, org_id, user_id).await
     }
+    async fn list_visible_secrets_after(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<SecretRow>> {
+        secrets::list_visible_secrets_after(self, org_id, user_id, after, limit).await
+    }
     async fn find_visible_secret(
         &self,
         org_id: &str,

@@ -33,6 +33,20 @@ const LIST_VISIBLE: &str = concat!(
     columns!(),
     " FROM secrets WHERE org_id = $1 AND (scope = 'org' OR user_id = $2) ORDER BY name, scope"
 );
+// A page of [`LIST_VISIBLE`]: the rows after the sort key ($3, $4), at most $5 of them. A user
+// sees at most one secret per (name, scope), so the key is unique among the rows listed. One
+// branch per scope, each walking its scope's unique (owner, name) index from the key and
+// stopping after $5 rows, then merged: a page costs its own rows, not a sort of the whole org's
+// secrets (bench/RESULTS.md, issue 17).
+const LIST_VISIBLE_AFTER: &str = concat!(
+    "SELECT * FROM (SELECT ",
+    columns!(),
+    " FROM secrets WHERE scope = 'org' AND org_id = $1 AND name >= $3 \
+     AND (name > $3 OR 'org' > $4) ORDER BY name LIMIT $5) AS o UNION ALL SELECT * FROM (SELECT ",
+    columns!(),
+    " FROM secrets WHERE scope = 'user' AND user_id = $2 AND org_id = $1 AND name >= $3 \
+     AND (name > $3 OR 'user' > $4) ORDER BY name LIMIT $5) AS u ORDER BY name, scope LIMIT $5"
+);
 // The user's own secret shadows the org's of the same name. One branch per scope, so that each
 // is answered by its scope's unique (owner, name) index: an `OR` of the scopes scans every
 // secret of the org.
@@ -227,6 +241,19 @@ pub(crate) async fn list_visible_secrets(
     let records: Vec<SecretRecord> = db
         .fetch_all(LIST_VISIBLE, &params![org_id, user_id])
         .await?;
+    convert_all(records)
+}
+
+/// At most `limit` visible secrets after the sort key `after` (name, scope), in list order.
+pub(crate) async fn list_visible_secrets_after(
+    db: &impl Backend,
+    org_id: &str,
+    user_id: &str,
+    after: (&str, &str),
+    limit: i64,
+) -> Result<Vec<SecretRow>> {
+    let p = params![org_id, user_id, after.0, after.1, limit];
+    let records: Vec<SecretRecord> = db.fetch_all(LIST_VISIBLE_AFTER, &p).await?;
     convert_all(records)
 }
 

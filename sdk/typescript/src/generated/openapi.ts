@@ -11,8 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List orgs (admins: their own org) */
         get: operations["list_orgs"];
         put?: never;
+        /** Create an org (admins) */
         post: operations["create_org"];
         delete?: never;
         options?: never;
@@ -29,6 +31,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Create a user with their first API key (admins) */
         post: operations["create_user"];
         delete?: never;
         options?: never;
@@ -43,8 +46,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your API keys */
         get: operations["list_api_keys"];
         put?: never;
+        /** Create an API key */
         post: operations["create_api_key"];
         delete?: never;
         options?: never;
@@ -62,6 +67,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
+        /** Delete an API key */
         delete: operations["delete_api_key"];
         options?: never;
         head?: never;
@@ -75,6 +81,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List audit events, newest first */
         get: operations["list_audit_events"];
         put?: never;
         post?: never;
@@ -91,6 +98,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Who the API key belongs to */
         get: operations["me"];
         put?: never;
         post?: never;
@@ -213,6 +221,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a snapshot */
         get: operations["get_snapshot"];
         put?: never;
         post?: never;
@@ -230,8 +239,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your sandboxes */
         get: operations["list_sandboxes"];
         put?: never;
+        /** Create a sandbox */
         post: operations["create_sandbox"];
         delete?: never;
         options?: never;
@@ -248,6 +259,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Preview what a sandbox create would resolve */
         post: operations["preview_sandbox"];
         delete?: never;
         options?: never;
@@ -262,9 +274,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a sandbox */
         get: operations["get_sandbox"];
         put?: never;
         post?: never;
+        /** Delete a sandbox */
         delete: operations["delete_sandbox"];
         options?: never;
         head?: never;
@@ -321,6 +335,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get an agent-send job */
         get: operations["get_agent_send_job"];
         put?: never;
         post?: never;
@@ -403,6 +418,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List a sandbox's agent sessions */
         get: operations["list_agent_sessions"];
         put?: never;
         /**
@@ -508,6 +524,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Start a stopped sandbox */
         post: operations["start_sandbox"];
         delete?: never;
         options?: never;
@@ -524,6 +541,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Stop a sandbox */
         post: operations["stop_sandbox"];
         delete?: never;
         options?: never;
@@ -559,9 +577,170 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List your secrets and your org's */
         get: operations["list_secrets"];
         put?: never;
+        /** Create a secret */
         post: operations["create_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (claude) */
+        get: operations["list_credentials_claude"];
+        put?: never;
+        /** Create an agent credential (claude) */
+        post: operations["create_credential_claude"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (claude) */
+        put: operations["update_credential_claude"];
+        post?: never;
+        /** Delete an agent credential (claude) */
+        delete: operations["delete_credential_claude"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/claude/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (claude) */
+        post: operations["reveal_credential_claude"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (codex) */
+        get: operations["list_credentials_codex"];
+        put?: never;
+        /** Create an agent credential (codex) */
+        post: operations["create_credential_codex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (codex) */
+        put: operations["update_credential_codex"];
+        post?: never;
+        /** Delete an agent credential (codex) */
+        delete: operations["delete_credential_codex"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/codex/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (codex) */
+        post: operations["reveal_credential_codex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/github": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent credentials of a kind (github) */
+        get: operations["list_credentials_github"];
+        put?: never;
+        /** Create an agent credential (github) */
+        post: operations["create_credential_github"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/github/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Update an agent credential (github) */
+        put: operations["update_credential_github"];
+        post?: never;
+        /** Delete an agent credential (github) */
+        delete: operations["delete_credential_github"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0beta1/secrets/github/{id}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal an agent credential's value (github) */
+        post: operations["reveal_credential_github"];
         delete?: never;
         options?: never;
         head?: never;
@@ -620,6 +799,7 @@ export interface paths {
         /** `/secrets/{x}` serves both secrets by id (PUT, DELETE) and credential kinds (GET, POST). */
         put: operations["update_secret"];
         post?: never;
+        /** Delete a secret */
         delete: operations["delete_secret"];
         options?: never;
         head?: never;
@@ -635,55 +815,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Reveal a secret's value */
         post: operations["reveal_secret"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["list_credentials"];
-        put?: never;
-        post: operations["create_credential"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put: operations["update_credential"];
-        post?: never;
-        delete: operations["delete_credential"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v0beta1/secrets/{kind}/{id}/reveal": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["reveal_credential"];
         delete?: never;
         options?: never;
         head?: never;
@@ -734,6 +867,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Health check */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -826,10 +960,7 @@ export interface components {
             new_session?: boolean;
             /** @description Continue this session (an id from an earlier answer). */
             session_id?: string | null;
-            /**
-             * Format: int64
-             * @description Seconds before the agent is stopped; at most the server's deadline (default 600).
-             */
+            /** @description Seconds before the agent is stopped; at most the server's deadline (default 600; over it is `422 over_limit`). */
             timeout_secs?: number | null;
             /**
              * @description The directory the agent runs in, inside the sandbox: absolute, or relative to the
@@ -1038,17 +1169,9 @@ export interface components {
          */
         CreateSandboxRequest: {
             agent_credentials?: components["schemas"]["AgentCredentialRef"][];
-            /**
-             * Format: double
-             * @description Minutes without exec or agent activity after which the sandbox is deleted; -1, 0 or
-             *     absent: never. At most 10080.
-             */
-            auto_delete_interval?: number | null;
-            /**
-             * Format: double
-             * @description Minutes without exec or agent activity after which a running sandbox is stopped; 0 or
-             *     absent: never. At most 10080 (a week).
-             */
+            /** @description Minutes without exec or agent use before the sandbox is deleted; 0, -1 or absent: never. */
+            auto_delete_interval?: null | -1 | number;
+            /** @description Minutes without exec or agent use before the sandbox stops; 0 or absent: never. */
             auto_stop_interval?: number | null;
             /**
              * @description The branch to check out; default the repository's default branch (for an upload, its
@@ -1124,8 +1247,11 @@ export interface components {
          *     the agent's conversation.
          */
         CreateSessionRequest: {
-            /** @description `claude` or `codex`. */
-            agent_name: components["schemas"]["AgentKind"];
+            /**
+             * @description `claude` or `codex`.
+             * @enum {string}
+             */
+            agent_name: "claude" | "codex";
             /** @description The client's own metadata: a JSON object of at most 16 KiB (serialized). Default `{}`. */
             metadata?: {
                 [key: string]: unknown;
@@ -1244,13 +1370,12 @@ export interface components {
         };
         /** @description `POST /sandboxes/{id}/exec` (an extension of ours). Output is relayed redacted. */
         ExecRequest: {
-            command: string[];
+            command: [
+                string
+            ];
             /** @description Working directory inside the sandbox; defaults to the workspace. */
             cwd?: string | null;
-            /**
-             * Format: int64
-             * @description Seconds before the command is killed.
-             */
+            /** @description Seconds before the command is killed. */
             timeout_secs?: number | null;
         };
         /** @description `GET /healthz`. */
@@ -1631,10 +1756,7 @@ export interface components {
         };
         /** @description Optional body of `POST /sandboxes/{id}/ssh` (the public API sends none). */
         SshAccessRequest: {
-            /**
-             * Format: int64
-             * @description How long the token is valid, in seconds: 60 to 86400 (24 h); default 3600.
-             */
+            /** @description How long the token is valid, in seconds; default 3600. */
             ttl_secs?: number | null;
         };
         /** @description The SSH endpoint of a server (`GET /ssh`): whether it runs, where, and its host key. */
@@ -1701,7 +1823,11 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             } | null;
-            status?: null | components["schemas"]["AgentSessionStatus"];
+            /**
+             * @description `idle`, `completed`, `failed` or `cancelled` (`running` is the server's to set).
+             * @enum {string|null}
+             */
+            status?: "idle" | "completed" | "failed" | "cancelled" | null;
         };
         User: {
             /** Format: date-time */
@@ -1929,6 +2055,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no such org (`org_not_found`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
             500: {
                 headers: {
@@ -2103,7 +2238,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description At most this many events, newest first (1..=1000, default 100). */
-                limit?: number | null;
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -2117,6 +2252,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEvent"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -2494,7 +2638,7 @@ export interface operations {
             query: {
                 /** @description The sandbox (its name or id). */
                 sandbox: string;
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path?: never;
@@ -2549,7 +2693,7 @@ export interface operations {
     get_snapshot: {
         parameters: {
             query?: {
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path: {
@@ -2568,7 +2712,7 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxSnapshot"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2608,7 +2752,7 @@ export interface operations {
     delete_snapshot: {
         parameters: {
             query?: {
-                by?: string;
+                by?: "ref" | "id" | "name";
             };
             header?: never;
             path: {
@@ -2627,7 +2771,7 @@ export interface operations {
                     "application/json": components["schemas"]["OkStatus"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2674,7 +2818,19 @@ export interface operations {
     };
     list_sandboxes: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2683,10 +2839,23 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Sandbox"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -3538,7 +3707,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only sessions in this status: `idle`, `running`, `completed`, `failed` or `cancelled`. */
-                status?: string;
+                status?: "idle" | "running" | "completed" | "failed" | "cancelled";
                 /** @description At most this many sessions (1..=1000, default 100), most recently used first. */
                 limit?: number;
                 /** @description Skip this many first. */
@@ -3697,7 +3866,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only sessions of this agent: `claude` or `codex`. */
-                agent?: string;
+                agent?: "claude" | "codex";
             };
             header?: never;
             path: {
@@ -3922,7 +4091,7 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["ExecFrame"];
                 };
             };
-            /** @description A path parameter is malformed (`invalid_request`). */
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4366,7 +4535,19 @@ export interface operations {
     };
     list_secrets: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4375,10 +4556,23 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SecretSummary"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -4476,11 +4670,302 @@ export interface operations {
             };
         };
     };
-    list_ssh_public_keys: {
+    list_credentials_claude: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_claude: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_claude: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -4490,7 +4975,800 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_credentials_codex: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_codex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_credentials_github: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCredentialRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCredentialRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialSummary"];
+                };
+            };
+            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reveal_credential_github: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealSecretResponse"];
+                };
+            };
+            /** @description A path parameter is malformed (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_ssh_public_keys: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Answer a page of at most this many items (1..=1000) instead of the whole list; the next
+                 *     page's cursor comes in the `X-Next-Cursor` header. Without `limit` and `cursor` the
+                 *     whole list is answered.
+                 */
+                limit?: number;
+                /**
+                 * @description Continue after the previous page: its `X-Next-Cursor` header, as it came (100 items
+                 *     unless `limit` says otherwise).
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description `<PATH?limit=N&cursor=C>; rel="next"`: the next page's URL (RFC 8288); present exactly when `X-Next-Cursor` is. */
+                    Link?: string;
+                    /** @description The `cursor` of the next page; absent on the last page and when the request sent neither `limit` nor `cursor`. */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["SshPublicKey"][];
+                };
+            };
+            /** @description A query parameter is malformed (`invalid_request`); `details` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing or invalid API key (`unauthorized`). */
@@ -4694,6 +5972,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description a rename or scope change collides with a secret of that name (`secret_exists`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
             413: {
                 headers: {
@@ -4784,352 +6071,6 @@ export interface operations {
             header?: never;
             path: {
                 /** @description secret id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RevealSecretResponse"];
-                };
-            };
-            /** @description A path parameter is malformed (`invalid_request`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_credentials: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description claude or codex */
-                kind: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"][];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    create_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description claude or codex */
-                kind: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreateCredentialRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such object visible to the caller (`not_found`); another user's answers the same. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    update_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateCredentialRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialSummary"];
-                };
-            };
-            /** @description The body is malformed JSON (`malformed_json`) or a field is invalid (`invalid_request` and the more specific codes); `details` names the field. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than the server's `max_body_bytes` (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body was not sent as `Content-Type: application/json` (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    delete_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A path parameter is malformed (`invalid_request`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid API key (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An internal error (`internal`, or `value_unreadable` for a stored value that failed its integrity check); the `trace_id` finds it in the server's log. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    reveal_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string;
-                /** @description credential id or name */
                 id: string;
             };
             cookie?: never;

@@ -91,10 +91,15 @@ pub(crate) fn check_send_request(req: &t::AgentSendRequest, max: Duration) -> Re
         Some(0) => {
             Err(ServiceError::bad_request("timeout_secs must be at least 1").at("timeout_secs"))
         }
-        Some(s) if Duration::from_secs(s) > max => Err(ServiceError::bad_request(format!(
-            "timeout_secs {s} is longer than this server's agent deadline of {}s",
-            max.as_secs()
-        ))
+        // Over the server's own setting (its config), not a malformed request: 422, as a
+        // create over one of the server's limits is.
+        Some(s) if Duration::from_secs(s) > max => Err(ServiceError::unprocessable(
+            amika_types::ErrorCode::OverLimit,
+            format!(
+                "timeout_secs {s} is longer than this server's agent deadline of {}s",
+                max.as_secs()
+            ),
+        )
         .at("timeout_secs")),
         Some(s) => Ok(Duration::from_secs(s)),
     }

@@ -315,7 +315,18 @@ impl Service {
         req: &t::AgentSendRequest,
     ) -> Result<(Option<AgentSessionRow>, AgentKind)> {
         let asked = match &req.session_id {
-            Some(id) => Some(self.sandbox_session(sandbox, id).await?),
+            // A body's reference to nothing is a 422 naming the field (a 404 is for the URL:
+            // the sandbox exists).
+            Some(id) => Some(self.sandbox_session(sandbox, id).await.map_err(|e| {
+                match e {
+                    ServiceError::NotFound(what) => ServiceError::unprocessable(
+                        ErrorCode::NotFound,
+                        format!("{what} not found"),
+                    )
+                    .at("session_id"),
+                    other => other,
+                }
+            })?),
             None => None,
         };
         let kind = match (&asked, req.agent) {

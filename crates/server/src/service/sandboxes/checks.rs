@@ -12,7 +12,7 @@ const MAX_ENV_VALUE_BYTES: usize = 64 * 1024;
 /// Longest `setup_script_text` accepted.
 const MAX_SETUP_SCRIPT_BYTES: usize = 256 * 1024;
 /// Largest idle interval, in minutes (a week), as the public API documents it.
-const MAX_INTERVAL_MINUTES: f64 = 10080.0;
+pub(crate) const MAX_INTERVAL_MINUTES: f64 = 10080.0;
 
 /// Checks of a create request that need nothing stored, every one of them (each error names
 /// its field, [`ServiceError::all`]); returns the warnings to answer with.

@@ -10,7 +10,7 @@
 //! [`injection`] (what a start decrypts and injects, and what is redacted). Here: finding a
 //! sandbox and showing it.
 
-mod checks;
+pub(crate) mod checks;
 mod create;
 mod disk;
 mod exec;
@@ -21,7 +21,7 @@ mod lifecycle;
 mod limits;
 pub(crate) use limits::{MEMORY_MIB_RANGE, PIDS_RANGE};
 mod reconcile;
-mod setup;
+pub(crate) mod setup;
 pub mod ssh_access;
 mod teardown;
 mod workspace;
