@@ -54,17 +54,7 @@ impl Answer {
 
 /// `a=1&b=2` with each part percent-encoded.
 pub(super) fn form(pairs: &[(&str, &str)]) -> String {
-    fn enc(s: &str) -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    }
+    let enc = |s: &str| super::html::percent_encode(s, b"");
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
@@ -148,6 +138,26 @@ impl Ui {
 }
 
 /// `name=value` of the cookie `name` among `Set-Cookie` values.
+/// A member (not an admin) of the admin's org named `dev`: their API key and, signed in, their
+/// session cookie.
+pub(super) async fn member(ui: &Ui) -> (zeroize::Zeroizing<String>, String) {
+    let caller = ui.caller().await;
+    let (_, key) = ui
+        .service
+        .create_user(
+            &caller,
+            t::CreateUserRequest {
+                name: "dev".into(),
+                org: "default".into(),
+                is_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = ui.sign_in(&key).await;
+    (key, cookie)
+}
+
 fn cookie_pair(set_cookies: &[String], name: &str) -> String {
     set_cookies
         .iter()

@@ -365,6 +365,20 @@ pub fn table(caption: &str, headers: &[&str], rows: &[Vec<String>], empty: &str)
     )
 }
 
+/// `text` percent-encoded for a URL: every byte but ASCII letters, digits, `-_.~` and those of
+/// `keep` (e.g. `/` in a path).
+pub(super) fn percent_encode(text: &str, keep: &[u8]) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

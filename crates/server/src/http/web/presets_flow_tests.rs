@@ -15,24 +15,6 @@ use amika_types as t;
 
 const REFRESH: &str = "<meta name=\"amika-reload\" content=\"2\">";
 
-/// A member (not an admin) of the admin's org, signed in: their session cookie.
-async fn member_cookie(ui: &Ui) -> String {
-    let caller = ui.caller().await;
-    let (_, key) = ui
-        .service
-        .create_user(
-            &caller,
-            t::CreateUserRequest {
-                name: "dev".into(),
-                org: "default".into(),
-                is_admin: false,
-            },
-        )
-        .await
-        .unwrap();
-    ui.sign_in(&key).await
-}
-
 /// The presets page once no install started from it is running.
 async fn settled_page(ui: &Ui, cookie: &str) -> Answer {
     let deadline = Instant::now() + Duration::from_secs(15 * 60);
@@ -55,7 +37,7 @@ fn coder() -> &'static service_presets::PresetDef {
 async fn every_user_sees_the_presets_and_only_admins_get_the_buttons() {
     let ui = Ui::new().await;
     let admin = ui.sign_in(&ui.admin_key).await;
-    let member = member_cookie(&ui).await;
+    let member = super::flow_tests::member(&ui).await.1;
 
     let page = ui.get("/presets", Some(&admin)).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -146,7 +128,7 @@ async fn every_user_sees_the_presets_and_only_admins_get_the_buttons() {
 async fn an_install_from_the_page_shows_its_step_then_its_result_and_removal_keeps_what_is_used() {
     let ui = Ui::with(|c| c.warm_sandboxes = 0).await;
     let admin = ui.sign_in(&ui.admin_key).await;
-    let member = member_cookie(&ui).await;
+    let member = super::flow_tests::member(&ui).await.1;
     let id = coder().version_id();
 
     let csrf = ui.get("/presets", Some(&admin)).await.csrf();
@@ -274,7 +256,7 @@ async fn a_failed_install_shows_npm_s_message_to_admins_and_offers_the_install_a
     // npm cannot make its cache under a file: a real failure of the real npm.
     let ui = Ui::with(|c| c.npm_cache_dir = "/dev/null/amika-npm".into()).await;
     let admin = ui.sign_in(&ui.admin_key).await;
-    let member = member_cookie(&ui).await;
+    let member = super::flow_tests::member(&ui).await.1;
     let csrf = ui.get("/presets", Some(&admin)).await.csrf();
     ui.post("/presets/coder/install", Some(&admin), &[("_csrf", &csrf)])
         .await;

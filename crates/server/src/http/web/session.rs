@@ -190,7 +190,11 @@ impl WebSession {
 fn to_login(parts: &Parts) -> Response {
     let path = parts.uri.path();
     if parts.method == Method::GET && path != "/" && safe_next(path) {
-        Redirect::to(&format!("/login?next={}", percent_encode(path))).into_response()
+        Redirect::to(&format!(
+            "/login?next={}",
+            super::html::percent_encode(path, b"/")
+        ))
+        .into_response()
     } else {
         Redirect::to("/login").into_response()
     }
@@ -268,18 +272,6 @@ fn safe_next(next: &str) -> bool {
         && next
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,20 +22,11 @@ pub(super) const SNAPSHOT_FIELD: &str = "snapshot";
 
 /// The link that opens the New sandbox form with `name` chosen.
 pub(super) fn new_sandbox_href(name: &str) -> String {
-    format!("/sandboxes/new?snapshot={}", escape(&query_encode(name)))
-}
-
-/// `text` percent-encoded for a query string (names are plain, but a link never trusts that).
-fn query_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    // Names are plain, but a link never trusts that.
+    format!(
+        "/sandboxes/new?snapshot={}",
+        escape(&html::percent_encode(name, b""))
+    )
 }
 
 /// A size in bytes for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.

@@ -412,20 +412,8 @@ async fn an_org_admin_shares_a_snapshot_and_members_see_it_without_a_delete_butt
     assert!(admin_list.body.contains(delete_button));
 
     // A member sees it, may start from it, may not delete it nor share their own.
-    let (_, key) = ui
-        .service
-        .create_user(
-            &caller,
-            t::CreateUserRequest {
-                name: "dev".into(),
-                org: "default".into(),
-                is_admin: false,
-            },
-        )
-        .await
-        .unwrap();
+    let (key, member_cookie) = super::flow_tests::member(&ui).await;
     let member = ui.service.authenticate(&key).await.unwrap();
-    let member_cookie = ui.sign_in(&key).await;
     let list = ui.get("/snapshots", Some(&member_cookie)).await;
     assert!(
         list.body.contains("<strong>team-env</strong>")
