@@ -500,8 +500,19 @@ async fn hostile(
         if let Some(r) = result {
             o.last = r;
         }
-        // The attack's leftovers go (a full tmpfs stays charged to the memory cgroup), and the
-        // sandbox must still run a command.
+        // The attack's leftovers go: its processes (an attack cut short by a limit can leave
+        // children that hold the pids limit, and then every exec is rightly refused with 409
+        // until they end) by a stop and a start, as the 409's message tells a user to do —
+        // which also empties the tmpfs `/tmp` — and its files in home by the clean-up command,
+        // which shows that the sandbox still runs a command.
+        if !limits.keep_leftovers {
+            stats
+                .timed(
+                    "hostile: stop and start after an attack",
+                    restart(&client, &id),
+                )
+                .await;
+        }
         let cleanup = vec![
             "bash".to_string(),
             "-c".to_string(),
@@ -527,6 +538,25 @@ async fn hostile(
     let f = client.delete_sandbox(&id);
     stats.timed("hostile: DELETE /sandboxes/{id}", api(f)).await;
     Ok(outcomes)
+}
+
+/// Stop the sandbox and start it again, until it runs.
+async fn restart(client: &Client, id: &str) -> Result<(), String> {
+    client.stop_sandbox(id).await.map_err(|e| describe(&e))?;
+    client.start_sandbox(id).await.map_err(|e| describe(&e))?;
+    let sb = client
+        .wait_for_sandbox(
+            id,
+            &[SandboxState::Running],
+            Duration::from_millis(20),
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| describe(&e))?;
+    match sb.state {
+        SandboxState::Running => Ok(()),
+        state => Err(format!("the hostile sandbox is {state} after a restart")),
+    }
 }
 
 fn last_line(out: &str) -> String {
