@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::snapshots::{create_running, snapshot};
+use common::snapshots::{assert_hidden, create_running, snapshot};
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -422,34 +422,7 @@ async fn another_users_sandbox_and_snapshot_are_refused_and_bad_requests_say_why
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    for path in [
-        format!("{API}/sandbox-snapshots/my-snap"),
-        format!("{API}/sandbox-snapshots/{}", snap["id"].as_str().unwrap()),
-    ] {
-        let (status, _) = app.call(Method::GET, &path, Some(&other), None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = app.call(Method::DELETE, &path, Some(&other), None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-    }
-    let list = app
-        .ok(
-            Method::GET,
-            &format!("{API}/sandbox-snapshots"),
-            &other,
-            None,
-        )
-        .await;
-    assert_eq!(list, json!({"items": []}));
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("{API}/sandboxes"),
-            Some(&other),
-            Some(json!({"name": "thief", "snapshot": snap["id"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["details"][0]["field"], "snapshot", "{body}");
+    assert_hidden(&app, &other, &snap, "my-snap").await;
     let (status, _) = app
         .call(
             Method::GET,

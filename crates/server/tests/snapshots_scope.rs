@@ -10,7 +10,7 @@ use amika_server::service::Caller;
 use amika_server::Service;
 use amika_types::{self as t, NetworkMode};
 use axum::http::{Method, StatusCode};
-use common::snapshots::{create_running, snapshot};
+use common::snapshots::{assert_hidden, create_running, snapshot};
 use serde_json::{json, Value};
 
 const API: &str = "/api/v0beta1";
@@ -171,31 +171,7 @@ async fn an_org_snapshot_is_shared_with_the_org_only_and_deleted_by_its_admins_o
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     // Another org sees nothing, by name or id, and cannot start from it.
-    for path in [&by_name, &by_id] {
-        let (status, _) = app.call(Method::GET, path, Some(&carol_key), None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = app.call(Method::DELETE, path, Some(&carol_key), None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-    }
-    let list = app
-        .ok(
-            Method::GET,
-            &format!("{API}/sandbox-snapshots"),
-            &carol_key,
-            None,
-        )
-        .await;
-    assert_eq!(list, json!({"items": []}));
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("{API}/sandboxes"),
-            Some(&carol_key),
-            Some(json!({"name": "thief", "snapshot": snap["id"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["details"][0]["field"], "snapshot", "{body}");
+    assert_hidden(&app, &carol_key, &snap, "team-env").await;
 
     // A member's own snapshot of the same name shadows the org's, for them only; a second org
     // snapshot of that name is a conflict.

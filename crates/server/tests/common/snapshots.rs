@@ -56,3 +56,31 @@ pub async fn snapshot(app: &super::App, key: &str, body: Value) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `key`'s caller neither sees snapshot `snap` (by `name` or id: 404 for get and delete, an
+/// empty list) nor starts a sandbox from it (422 on `snapshot`).
+pub async fn assert_hidden(app: &super::App, key: &str, snap: &Value, name: &str) {
+    for path in [
+        format!("{API}/sandbox-snapshots/{name}"),
+        format!("{API}/sandbox-snapshots/{}", snap["id"].as_str().unwrap()),
+    ] {
+        let (status, _) = app.call(Method::GET, &path, Some(key), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app.call(Method::DELETE, &path, Some(key), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let list = app
+        .ok(Method::GET, &format!("{API}/sandbox-snapshots"), key, None)
+        .await;
+    assert_eq!(list, serde_json::json!({"items": []}));
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("{API}/sandboxes"),
+            Some(key),
+            Some(serde_json::json!({"name": "thief", "snapshot": snap["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["field"], "snapshot", "{body}");
+}

@@ -300,19 +300,16 @@ pub(super) async fn chosen(
     caller: &Caller,
     name: &str,
 ) -> Result<t::SandboxSnapshot, String> {
-    let s = svc.get_snapshot(caller, name).await.map_err(|e| match e {
-        ServiceError::NotFound(_) => {
-            format!("snapshot {name:?} not found: the Snapshots page lists yours")
-        }
-        e => ApiError::from(e).message,
-    })?;
-    if s.state != SnapshotState::Active {
-        return Err(format!(
-            "snapshot {} is {}: a sandbox starts from an active snapshot only",
-            s.snapshot, s.state
-        ));
-    }
-    Ok(s)
+    // The create's own check (found, the caller's or their org's, active), in the page's words.
+    svc.snapshot_to_start_from(caller, name)
+        .await
+        .map(|row| crate::service::snapshots::snapshot_to_wire(&row))
+        .map_err(|e| {
+            ApiError::from(e).message.replace(
+                "`amika snapshot list` shows yours",
+                "the Snapshots page lists yours",
+            )
+        })
 }
 
 /// The preview's line about the snapshot the sandbox starts from.

@@ -134,11 +134,12 @@ impl Service {
         caller: &Caller,
         row: &SandboxRow,
     ) -> Result<()> {
+        // Outside the lock: a same-named sandbox's teardown holds up this create only.
+        self.wait_for_teardown(&caller.user_id, &row.name).await;
         let lock = self
             .locks
             .handle(&format!("sandbox-count:{}", caller.user_id));
         let _guard = lock.lock().await;
-        self.wait_for_teardown(&caller.user_id, &row.name).await;
         self.check_sandbox_count(caller).await?;
         self.store.insert_sandbox(row).await.map_err(|e| match e {
             StoreError::Conflict(_) => super::create::name_taken(&row.name),
