@@ -247,7 +247,8 @@ impl Service {
     /// What a `scrub_and_delete` capture of the sandbox removes: credential files and env vars,
     /// by path and name.
     pub async fn scrub_preview(&self, caller: &Caller, sandbox: &str) -> Result<t::ScrubPreview> {
-        if sandbox.trim().is_empty() {
+        // Blank in the document's sense (`\S` of ECMAScript, which U+0085 is not).
+        if sandbox.chars().all(|c| c.is_ascii_whitespace()) {
             return Err(
                 ServiceError::bad_request("sandbox must name a sandbox (its name or id)")
                     .at("sandbox"),
