@@ -2,6 +2,7 @@
 //! cgroups, its output relayed as it arrives, its timeout, and notes when a limit bit.
 
 use std::io::{self, PipeReader};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{ChildStderr, ChildStdout, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::proc::{self, ChildSetup};
 use super::record::RunRecord;
@@ -20,8 +21,9 @@ use crate::{ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
 
 /// Default working directory of execs.
 const WORKSPACE: &str = "/home/amika/workspace";
-/// After an exec's command exits, how long its output may still drain. A background process
-/// that keeps the pipes open does not hold the exec open beyond this.
+/// After an exec's command exits, how long its output may still drain to its end. A background
+/// process that keeps the pipes open does not hold the exec open beyond this; what is in the
+/// pipes by then is still delivered.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 impl LocalProvider {
@@ -304,8 +306,14 @@ async fn run_exec(
     done: Arc<AtomicBool>,
     limits: LimitWatch,
 ) {
-    let out_task = tokio::spawn(forward(stdout, tx.clone(), ExecEvent::Stdout));
-    let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr));
+    let (stop, stopped) = watch::channel(false);
+    let out_task = tokio::spawn(forward(
+        stdout,
+        tx.clone(),
+        ExecEvent::Stdout,
+        stopped.clone(),
+    ));
+    let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr, stopped));
 
     let waited = match timeout {
         Some(limit) => tokio::time::timeout(limit, command.wait()).await.ok(),
@@ -322,15 +330,19 @@ async fn run_exec(
             Err(())
         }
     };
-    let (out_abort, err_abort) = (out_task.abort_handle(), err_task.abort_handle());
-    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+    let drained = async {
         let _ = out_task.await;
         let _ = err_task.await;
-    })
-    .await;
-    if drained.is_err() {
-        out_abort.abort();
-        err_abort.abort();
+    };
+    tokio::pin!(drained);
+    if tokio::time::timeout(DRAIN_GRACE, &mut drained)
+        .await
+        .is_err()
+    {
+        // A background process still holds a pipe open, or the relay is behind (a busy server, a
+        // slow reader): stop waiting for more, but deliver everything already written.
+        let _ = stop.send(true);
+        drained.await;
     }
     done.store(true, Ordering::SeqCst);
     for note in limits.notes() {
@@ -349,20 +361,40 @@ async fn run_exec(
     let _ = tx.send(ExecEvent::Exit(code)).await;
 }
 
-async fn forward<R: AsyncRead + Unpin>(
+/// Relay one output pipe as it arrives, to its end; or, once `stop` is set, exactly what the
+/// pipe holds at that moment (written before the command exited, or since by a background
+/// process that keeps the pipe open), so that a writer that never stops cannot hold it open.
+async fn forward<R: AsyncRead + AsFd + Unpin>(
     mut reader: R,
     tx: mpsc::Sender<ExecEvent>,
     wrap: fn(Vec<u8>) -> ExecEvent,
+    mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
-                    break;
-                }
-            }
+    while !*stop.borrow() {
+        let n = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => break,
+            read = reader.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+            return;
+        }
+    }
+    let mut left = rustix::io::ioctl_fionread(&reader).unwrap_or(0);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        // The bytes are in the pipe: this read does not wait.
+        let n = match rustix::io::read(&reader, &mut buf[..want]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        left = left.saturating_sub(n as u64);
+        if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+            return;
         }
     }
 }
