@@ -291,7 +291,7 @@ impl LocalProvider {
         .map_err(StartError::Io)?;
         cmd.spawn().map_err(|source| StartError::Spawn {
             program: self.tools.bwrap.clone(),
-            source,
+            source: name_what_is_missing(source, dir, cgroups),
         })
     }
 
@@ -434,11 +434,54 @@ pub(super) fn make_mount_point(home: &Path, rel: &str) -> Result<(), StartError>
     Ok(())
 }
 
+/// A spawn's `ENOENT` can come from bwrap itself, from the child's `chdir` into the sandbox's
+/// directory, or from joining a cgroup in `pre_exec`; std does not say which. Name what is gone.
+fn name_what_is_missing(e: std::io::Error, dir: &Path, cgroups: &[PathBuf]) -> std::io::Error {
+    if e.kind() != std::io::ErrorKind::NotFound {
+        return e;
+    }
+    let missing: Vec<String> = std::iter::once(dir.to_path_buf())
+        .chain(cgroups.iter().map(|c| c.join("cgroup.procs")))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return e;
+    }
+    std::io::Error::new(e.kind(), format!("{e} (gone: {})", missing.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::local::script;
     use zeroize::Zeroizing;
+
+    #[test]
+    fn a_spawn_that_found_nothing_names_what_is_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, cgroup) = (root.path().join("slot"), root.path().join("cg"));
+        std::fs::create_dir(&cgroup).unwrap();
+        std::fs::write(cgroup.join("cgroup.procs"), "").unwrap();
+        let enoent = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        let named = name_what_is_missing(enoent(), &dir, std::slice::from_ref(&cgroup));
+        assert_eq!(named.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            named
+                .to_string()
+                .ends_with(&format!("(gone: {})", dir.display())),
+            "{named}"
+        );
+        // Everything there: the error as it was; another error: untouched.
+        std::fs::create_dir(&dir).unwrap();
+        let plain = name_what_is_missing(enoent(), &dir, &[cgroup]);
+        assert_eq!(plain.to_string(), enoent().to_string());
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(
+            name_what_is_missing(eperm, &root.path().join("x"), &[]).kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+    }
 
     /// Run the init's stage 1 on the host's `/bin/sh` with `script` on stdin, stage 2 being
     /// `echo stage2`: (exit code, stdout).
