@@ -23,6 +23,8 @@ use amika_types::{
 use anyhow::{bail, Context};
 use rand::distributions::{Alphanumeric, DistString};
 
+pub mod served;
+
 /// The environment variable that turns the server's benchmark-only routes on
 /// (`GET /bench/constant`, see `amika_server::http::bench`; compiled in by the `bench` feature
 /// of amika-server, which this crate enables).

@@ -1,6 +1,7 @@
 //! Soak test (issue 18): a running server under load while one sandbox attacks the host.
 //!
-//! For `--duration` (default 10 minutes), on one real server on 127.0.0.1 in this process:
+//! For `--duration` (default 10 minutes), on one real server on 127.0.0.1 in a child process of
+//! its own (`amika_bench::served`: what it holds is measured apart from the clients):
 //! - `--clients` (200) API clients, each with its own connection pool, read in a loop:
 //!   `GET /sandboxes`, `GET /sandboxes/{id}` (an idle fixture sandbox), `GET /secrets`,
 //!   `GET /audit-events?limit=50`, with `--think-ms` between requests;
@@ -13,15 +14,16 @@
 //!
 //! It counts every error (a non-2xx answer, a transport failure, an unexpected answer) by
 //! operation with its first message (target 0: the run exits non-zero when any is counted),
-//! reports p50/p99 per operation, and the memory (RSS) and open file descriptors of this process
-//! — the server, and the clients beside it — before the load, at their peak and after it
+//! reports p50/p99 per operation, and the memory (RSS) and open file descriptors of the server's
+//! process before the load, at their peak and after it
 //! (target: flat), with the host's open-file count (`/proc/sys/fs/file-nr`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amika_bench::{ms, seed_create_fixtures, Backend, CommonArgs, Report, Server, Summary};
+use amika_bench::served::{self, Served};
+use amika_bench::{ms, seed_create_fixtures, Backend, CommonArgs, Report, Summary};
 use amika_client::{Client, ClientError};
 use amika_types::{CreateSandboxRequest, ExecFrame, ExecRequest, SandboxState};
 use anyhow::bail;
@@ -61,6 +63,9 @@ struct Args {
     keep_leftovers: bool,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// Be the server of another run of this benchmark (see `amika_bench::served`).
+    #[arg(long = "serve-only", hide = true)]
+    serve_only: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -185,7 +190,8 @@ fn describe(e: &ClientError) -> String {
 
 // ---------------------------------------------------------------------------------- resources
 
-/// RSS and open descriptors of this process, and the host's allocated file handles.
+/// RSS, open descriptors and threads of process `pid` (the server), and the host's allocated
+/// file handles.
 #[derive(Debug, Clone, Copy, Default)]
 struct Resources {
     rss_kib: u64,
@@ -195,8 +201,8 @@ struct Resources {
 }
 
 impl Resources {
-    fn now() -> Resources {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    fn of(pid: u32) -> Resources {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let field = |name: &str| {
             status.lines().find_map(|l| {
                 l.strip_prefix(name)?
@@ -207,7 +213,7 @@ impl Resources {
                     .ok()
             })
         };
-        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
         let host_files = std::fs::read_to_string("/proc/sys/fs/file-nr")
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
@@ -578,10 +584,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    Server::start(args.backend)
-        .await?
-        .run_then_stop(async |server| run(server, &args).await)
-        .await
+    if args.serve_only {
+        return served::serve(args.backend).await;
+    }
+    let mut server = Served::spawn(&["--backend", args.backend.name()]).await?;
+    let result = run(&mut server, &args).await;
+    server.stop().await?;
+    result
 }
 
 /// The counts of this run, `--smoke` making them tiny.
@@ -598,7 +607,7 @@ fn sizes(args: &Args) -> (Duration, usize, usize, u64) {
     }
 }
 
-async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
+async fn run(server: &mut Served, args: &Args) -> anyhow::Result<()> {
     let (duration, clients, loops, phase_secs) = sizes(args);
     let template = seed_create_fixtures(&server.client, 10).await?;
     let conn = Conn {
@@ -608,8 +617,8 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
     let fixture = create_running(&server.client, &template, "soak-fixture")
         .await
         .map_err(anyhow::Error::msg)?;
-    server.settle().await;
-    let start = Resources::now();
+    server.settle().await?;
+    let start = Resources::of(server.pid);
     let stats = Stats::default();
     let began = Instant::now();
     let deadline = began + duration;
@@ -638,7 +647,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         );
         tasks.push(tokio::spawn(r));
     }
-    let peak = watch(&tasks, &attack, &stats, began, start).await;
+    let peak = watch(server.pid, &tasks, &attack, &stats, began, start).await;
     let ran = began.elapsed();
     for t in tasks {
         t.await?;
@@ -651,9 +660,9 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         }
     };
     // Let the deletes' background work and the connections' ends land.
-    server.settle().await;
+    server.settle().await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let end = Resources::now();
+    let end = Resources::of(server.pid);
     let errors = stats.total_errors();
     let mut report = Report::new(
         "soak",
@@ -678,7 +687,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         args.hostile_pids,
         args.hostile_disk_mib,
     ));
-    report.note("RSS, fds and threads are this process's: the server and, beside it, the clients (their connections count among the fds); `start` is after setup, before the load, `end` 3 s after it stopped");
+    report.note("RSS, fds and threads are the server's: it runs in a child process of its own (the clients run in the benchmark's process); `start` is after setup, before the load, `end` 3 s after it stopped");
     report.finish(&args.common)?;
     if errors > 0 {
         bail!("{errors} errors counted (target 0): see the table");
@@ -686,9 +695,10 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Until every task has ended: the peak of this process's resources, and a line on stderr
+/// Until every task has ended: the peak of the server's resources, and a line on stderr
 /// every 30 s.
 async fn watch<T, U>(
+    server: u32,
     tasks: &[tokio::task::JoinHandle<T>],
     attack: &tokio::task::JoinHandle<U>,
     stats: &Stats,
@@ -699,7 +709,7 @@ async fn watch<T, U>(
     let mut last_print = Instant::now();
     while tasks.iter().any(|t| !t.is_finished()) || !attack.is_finished() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = Resources::now();
+        let now = Resources::of(server);
         peak = peak.max(now);
         if last_print.elapsed() >= Duration::from_secs(30) {
             last_print = Instant::now();
