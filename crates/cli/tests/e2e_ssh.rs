@@ -108,6 +108,14 @@ fn a_token_logs_in_to_its_sandbox_and_runs_commands_and_terminals() {
         "from-stdin\n[REDACTED:ssh-secret]\n1000\n/home/amika/workspace\n"
     );
 
+    // A background process that keeps the output open holds the session only for the drain
+    // grace; what was written is all there.
+    let started = std::time::Instant::now();
+    let out = run(&mut ssh(&server, &dest, "seq 1 3000; sleep 1000 &"));
+    let expected: String = (1..=3000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text(&out.stdout), expected);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
     // A terminal: the PTY's size, then its resize, seen by `stty size`; not redacted (see
     // docs/threat-model.md, "SSH sessions").
     let screen = on_a_terminal(

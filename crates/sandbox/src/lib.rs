@@ -32,12 +32,14 @@
 //!
 //! Tests add one more (`libc::mkfifo` on a fresh path, in the curated `/etc` tests).
 
+mod drain;
 pub mod keyed_lock;
 pub mod lifecycle;
 pub mod local;
 pub mod redact;
 pub mod snapshot;
 
+pub use drain::EndOutput;
 pub use keyed_lock::{KeyedLock, KeyedLocks};
 pub use lifecycle::{check_transition, reconcile, Operation, Reconcile, TransitionError};
 pub use local::LocalProvider;
@@ -204,6 +206,9 @@ pub struct SessionHandle {
     pub exit: tokio::sync::oneshot::Receiver<i32>,
     /// Resizes the terminal (`None` without one).
     pub resize: Option<Box<dyn Fn(TerminalSize) + Send + Sync>>,
+    /// Once the command exited and its output had time to drain: `stdout` and `stderr` give what
+    /// they hold and end (a background process may keep them open for ever).
+    pub end_output: EndOutput,
     pub(crate) _guard: Box<dyn Send + Sync + fmt::Debug>,
 }
 

@@ -2,7 +2,6 @@
 //! cgroups, its output relayed as it arrives, its timeout, and notes when a limit bit.
 
 use std::io::{self, PipeReader};
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,13 +10,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{ChildStderr, ChildStdout, Command};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::proc::{self, ChildSetup};
 use super::record::RunRecord;
 use super::script::{self, HOME};
 use super::{cgroup, enter, rlimit, LocalProvider, TIMEOUT_EXIT_CODE};
-use crate::{ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
+use crate::{EndOutput, ExecEvent, ExecHandle, ExecSpec, ProviderError, Result};
 
 /// Default working directory of execs.
 const WORKSPACE: &str = "/home/amika/workspace";
@@ -306,14 +305,9 @@ async fn run_exec(
     done: Arc<AtomicBool>,
     limits: LimitWatch,
 ) {
-    let (stop, stopped) = watch::channel(false);
-    let out_task = tokio::spawn(forward(
-        stdout,
-        tx.clone(),
-        ExecEvent::Stdout,
-        stopped.clone(),
-    ));
-    let err_task = tokio::spawn(forward(stderr, tx.clone(), ExecEvent::Stderr, stopped));
+    let mut end = EndOutput::default();
+    let out_task = tokio::spawn(forward(end.pipe(stdout), tx.clone(), ExecEvent::Stdout));
+    let err_task = tokio::spawn(forward(end.pipe(stderr), tx.clone(), ExecEvent::Stderr));
 
     let waited = match timeout {
         Some(limit) => tokio::time::timeout(limit, command.wait()).await.ok(),
@@ -341,7 +335,7 @@ async fn run_exec(
     {
         // A background process still holds a pipe open, or the relay is behind (a busy server, a
         // slow reader): stop waiting for more, but deliver everything already written.
-        let _ = stop.send(true);
+        end.now();
         drained.await;
     }
     done.store(true, Ordering::SeqCst);
@@ -361,40 +355,20 @@ async fn run_exec(
     let _ = tx.send(ExecEvent::Exit(code)).await;
 }
 
-/// Relay one output pipe as it arrives, to its end; or, once `stop` is set, exactly what the
-/// pipe holds at that moment (written before the command exited, or since by a background
-/// process that keeps the pipe open), so that a writer that never stops cannot hold it open.
-async fn forward<R: AsyncRead + AsFd + Unpin>(
+async fn forward<R: AsyncRead + Unpin>(
     mut reader: R,
     tx: mpsc::Sender<ExecEvent>,
     wrap: fn(Vec<u8>) -> ExecEvent,
-    mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
-    while !*stop.borrow() {
-        let n = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => break,
-            read = reader.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            },
-        };
-        if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
-            return;
-        }
-    }
-    let mut left = rustix::io::ioctl_fionread(&reader).unwrap_or(0);
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        // The bytes are in the pipe: this read does not wait.
-        let n = match rustix::io::read(&reader, &mut buf[..want]) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        left = left.saturating_sub(n as u64);
-        if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
-            return;
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 }

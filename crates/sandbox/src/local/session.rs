@@ -13,7 +13,7 @@
 //! root has it; otherwise the caller gets a clear error.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,7 +28,8 @@ use tokio::sync::oneshot;
 use super::exec::{check_command, entering_command, KillGroupOnDrop, Stdin};
 use super::{enter, LocalProvider};
 use crate::{
-    ExecSpec, ProviderError, Result, SessionHandle, SessionSpec, TerminalSize, TerminalSpec,
+    EndOutput, ExecSpec, ProviderError, Result, SessionHandle, SessionSpec, TerminalSize,
+    TerminalSpec,
 };
 
 /// Longest a port-forwarding connection may take to be accepted inside the sandbox.
@@ -102,18 +103,20 @@ impl LocalProvider {
             let _ = exit_tx.send(code);
         });
         let guard = Box::new(KillGroupOnDrop { pgid, done });
+        let mut end_output = EndOutput::default();
         Ok(match leader {
             Some(leader) => {
                 let leader = Arc::new(register(leader)?);
                 let resizer = leader.clone();
                 SessionHandle {
                     stdin: Box::new(PtyLeader(leader.clone())),
-                    stdout: Box::new(PtyLeader(leader)),
+                    stdout: Box::new(end_output.pipe(PtyLeader(leader))),
                     stderr: None,
                     exit,
                     resize: Some(Box::new(move |size| {
                         let _ = rustix::termios::tcsetwinsize(resizer.get_ref(), winsize(size));
                     })),
+                    end_output,
                     _guard: guard,
                 }
             }
@@ -123,10 +126,11 @@ impl LocalProvider {
                 };
                 SessionHandle {
                     stdin: Box::new(stdin),
-                    stdout: Box::new(stdout),
-                    stderr: Some(Box::new(stderr)),
+                    stdout: Box::new(end_output.pipe(stdout)),
+                    stderr: Some(Box::new(end_output.pipe(stderr))),
                     exit,
                     resize: None,
+                    end_output,
                     _guard: guard,
                 }
             }
@@ -228,12 +232,19 @@ fn not_runnable_session(code: i32, message: String, terminal: bool) -> SessionHa
         stderr,
         exit,
         resize: None,
+        end_output: EndOutput::default(),
         _guard: Box::new(()),
     }
 }
 
 /// The PTY's leader side as a tokio reader and writer.
 struct PtyLeader(Arc<AsyncFd<OwnedFd>>);
+
+impl AsFd for PtyLeader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.get_ref().as_fd()
+    }
+}
 
 impl AsyncRead for PtyLeader {
     fn poll_read(

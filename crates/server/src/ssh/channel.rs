@@ -22,8 +22,9 @@ use crate::service::Service;
 /// Where OpenSSH's SFTP server is (Debian's `openssh-sftp-server`); it runs inside the sandbox,
 /// which sees the host's `/usr`.
 const SFTP_SERVERS: &[&str] = &["/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server"];
-/// After the command exited, how long its output may still drain (a background process that
-/// keeps the pipes open does not hold the channel open beyond this).
+/// After the command exited, how long its output may still drain to its end (a background
+/// process that keeps the pipes open does not hold the channel open beyond this; what the pipes
+/// hold by then is still sent).
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What a channel runs.
@@ -216,6 +217,7 @@ async fn relay(
     let mut stdin = session.stdin;
     let (stdout, stderr, exit) = (session.stdout, session.stderr, session.exit);
     let resize = session.resize;
+    let end_output = session.end_output;
     let (out_filter, err_filter) = match filters {
         Some((o, e)) => (Some(o), Some(e)),
         None => (None, None),
@@ -256,15 +258,22 @@ async fn relay(
         code = exit => code.unwrap_or(255),
         () = input => return Outcome { code: 255 },
     };
-    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+    let drained = async {
         let _ = out.await;
         if let Some(err) = err {
             let _ = err.await;
         }
-    })
-    .await;
-    if drained.is_err() {
+    };
+    tokio::pin!(drained);
+    if tokio::time::timeout(DRAIN_GRACE, &mut drained)
+        .await
+        .is_err()
+    {
+        // A background process keeps the output open, or the client reads slowly: what is
+        // written so far still reaches the client before the exit status.
         tracing::debug!("ssh: output still open after the command exited");
+        end_output.now();
+        drained.await;
     }
     Outcome { code }
 }
