@@ -110,6 +110,61 @@ async fn on_sqlite_a_write_is_seen_by_the_next_read() {
     each_write_is_seen_by_the_next_read(&server.service, &caller).await;
 }
 
+/// A sandbox shown as running, from memory, whose init then dies, is shown failed at once: the
+/// row may come from memory, its processes are looked at on every read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shown_sandbox_whose_processes_died_is_shown_failed() {
+    let server = amika_testkit::ServerBuilder::new().open().await.unwrap();
+    let (svc, caller) = (
+        &server.service,
+        server
+            .service
+            .authenticate(&server.admin_key)
+            .await
+            .unwrap(),
+    );
+    let created = svc
+        .create_sandbox(&caller, request("doomed"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            shown(svc, &caller, "doomed", &created.id).await,
+            Some(SandboxState::Running)
+        );
+    }
+    let state = server
+        .data_dir()
+        .join("sandboxes")
+        .join(&created.id)
+        .join("state.json");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    let init = record["init"]["pid"].as_i64().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &init.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let shown_now = loop {
+        let s = svc.get_sandbox(&caller, "doomed").await.unwrap();
+        if s.state != SandboxState::Running || start.elapsed() > Duration::from_secs(5) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(shown_now.state, SandboxState::Failed, "{shown_now:?}");
+    assert!(shown_now
+        .error_message
+        .unwrap()
+        .contains("the sandbox died"));
+    assert_eq!(
+        shown(svc, &caller, "doomed", &created.id).await,
+        Some(SandboxState::Failed)
+    );
+    svc.delete_sandbox(&caller, "doomed").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn on_postgres_a_write_is_seen_by_the_next_read() {
     let Some(db) = amika_testkit::FreshDatabase::for_test("sandbox_cache") else {
