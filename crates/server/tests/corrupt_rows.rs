@@ -52,22 +52,15 @@ async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
     let row = stopped_sandbox(&caller);
     store.insert_sandbox(&row).await.unwrap();
 
-    // Options as an older writer may have spelled them still read.
+    // The rows are rewritten under the server (a raw connection), which a server never
+    // expects: a row it has shown it may show again from memory (issue 19's cache), so nothing
+    // is shown before the corrupt spellings are (a row that does not decode is never kept).
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let set_options = |text: &'static str| {
         sqlx::query("UPDATE sandboxes SET options = $1 WHERE id = $2")
             .bind(text)
             .bind("sbx_0000corrupt")
     };
-    set_options(r#"{"network": "none", "memory_mib": 64, "pids": null}"#)
-        .execute(&mut raw)
-        .await
-        .unwrap();
-    let shown = svc.get_sandbox(&caller, "offline").await.unwrap();
-    assert_eq!(
-        (shown.network, shown.memory_mib, shown.pids),
-        (NetworkMode::None, Some(64), None)
-    );
 
     // No network mode, or one that is not a mode: never `egress`, and never a start.
     for corrupt in [
@@ -102,6 +95,17 @@ async fn unreadable_options_fail_the_start_instead_of_defaulting_the_network() {
             assert!(!err.contains("sideways"), "the value leaked: {err}");
         }
     }
+
+    // Options as an older writer may have spelled them still read.
+    set_options(r#"{"network": "none", "memory_mib": 64, "pids": null}"#)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let shown = svc.get_sandbox(&caller, "offline").await.unwrap();
+    assert_eq!(
+        (shown.network, shown.memory_mib, shown.pids),
+        (NetworkMode::None, Some(64), None)
+    );
 }
 
 /// Before reconciliation read sandboxes by their identity and state only, one row whose JSON

@@ -146,9 +146,13 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
         &self,
         statements: &[Statement<'_>],
     ) -> Result<Result<(), usize>, sqlx::Error>;
+
+    /// The sandbox rows this store shows from memory (see [`crate::sandbox_cache`]).
+    fn sandbox_cache(&self) -> &crate::sandbox_cache::SandboxCache;
 }
 
-/// Implement [`Backend`] for `$store`, a struct whose `pool` is an `sqlx::Pool<$db>`.
+/// Implement [`Backend`] for `$store`, a struct whose `pool` is an `sqlx::Pool<$db>` and whose
+/// `cache` is its `Arc<SandboxCache>`.
 macro_rules! impl_backend {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -235,6 +239,10 @@ macro_rules! impl_backend {
                 }
                 tx.commit().await?;
                 Ok(Ok(()))
+            }
+
+            fn sandbox_cache(&self) -> &$crate::sandbox_cache::SandboxCache {
+                &self.cache
             }
         }
     };

@@ -9,6 +9,7 @@ mod backend;
 mod codec;
 mod models;
 pub mod postgres;
+mod sandbox_cache;
 mod sql;
 pub mod sqlite;
 
@@ -186,6 +187,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow>;
     async fn get_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow>;
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>>;
+    /// [`Store::get_sandbox`], from memory when the row is there and nothing has written it
+    /// since. Only to show a sandbox: a decision (a state check before acting) reads the
+    /// database, so that a row another server has just written can never cause a wrong action.
+    /// Fresh after every write through this store; on PostgreSQL, after a write through
+    /// another server once its notification has arrived (milliseconds).
+    async fn show_sandbox(&self, id: &str) -> Result<SandboxRow>;
+    /// [`Store::get_sandbox_by_name`], as [`Store::show_sandbox`].
+    async fn show_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow>;
+    /// [`Store::list_sandboxes`], as [`Store::show_sandbox`].
+    async fn show_sandboxes(&self, user_id: &str) -> Result<std::sync::Arc<Vec<SandboxRow>>>;
     /// Every sandbox of every user (reconciliation at start).
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>>;
     /// Every sandbox's id with its head, in one query, oldest first. Each head is decoded on

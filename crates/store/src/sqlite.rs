@@ -4,17 +4,21 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use crate::sandbox_cache::SandboxCache;
 use crate::Result;
 
 /// [`crate::Store`] over a SQLite database (`sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Serves from the start: SQLite has one server, and its every write goes through here.
+    cache: Arc<SandboxCache>,
 }
 
 impl SqliteStore {
@@ -60,7 +64,10 @@ impl SqliteStore {
                 .await?
         };
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            cache: Arc::new(SandboxCache::serving()),
+        })
     }
 }
 

@@ -151,6 +151,38 @@ impl ProcRef {
         matches!(read_stat(self.pid), Some(s) if s.start_time == self.start_time && s.state != b'Z' && s.state != b'X')
     }
 
+    /// [`ProcRef::is_alive`] for a process asked about again and again (a sandbox's init, each
+    /// time the sandbox is shown): the first answer opens a pidfd and keeps it, and the next
+    /// ones are one `poll(2)` on it instead of reading and parsing `/proc/PID/stat` (issue 19:
+    /// that read was half the CPU of `GET /sandboxes` with 10 running). A pidfd pins the process
+    /// it was opened for, so a reused pid cannot answer for it; it is readable once the process
+    /// has exited, zombie or not, as `is_alive` says.
+    pub fn is_alive_watched(&self) -> bool {
+        let key = (self.pid, self.start_time);
+        let mut watched = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
+        match watched.get(&key).map(has_exited) {
+            Some(Some(false)) => return true,
+            Some(Some(true)) => {
+                watched.remove(&key);
+                return false;
+            }
+            // Cannot tell: ask /proc afresh below.
+            Some(None) => drop(watched.remove(&key)),
+            None => {}
+        }
+        let Some(fd) = self.pidfd() else {
+            return false;
+        };
+        if watched.len() >= WATCHED_MAX {
+            watched.retain(|_, fd| has_exited(fd) == Some(false));
+            if watched.len() >= WATCHED_MAX {
+                watched.clear();
+            }
+        }
+        watched.insert(key, fd);
+        true
+    }
+
     /// A pidfd for exactly this process, or `None` if it has exited. The start time is checked
     /// *after* opening: a pidfd pins the process it was opened for, so if the start time still
     /// matches then, every later signal through it reaches this process and no other.
@@ -202,6 +234,29 @@ impl ProcRef {
         let path = format!("/proc/{}/environ", self.pid);
         let data = secret_buf::read_file(Path::new(&path)).ok()?;
         self.is_alive().then_some(data)
+    }
+}
+
+/// The pidfds [`ProcRef::is_alive_watched`] keeps, by process. An entry goes when its process
+/// is found exited; the map is bounded (emptied of exited processes, then of all, when full).
+static WATCHED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<(i32, u64), OwnedFd>>,
+> = std::sync::LazyLock::new(Default::default);
+const WATCHED_MAX: usize = 4096;
+
+/// Whether the pidfd's process has exited, without waiting; `None` if poll(2) cannot tell.
+fn has_exited(fd: &OwnedFd) -> Option<bool> {
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        match rustix::event::poll(&mut fds, Some(&now)) {
+            Ok(n) => return Some(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
     }
 }
 
@@ -317,6 +372,47 @@ mod tests {
             "a different start time is a different process"
         );
         assert!(me.environ().is_some());
+    }
+
+    #[test]
+    fn a_watched_process_is_alive_until_it_exits_zombie_or_not() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let rec = ProcRef::of(child.id() as i32).unwrap();
+        let other = ProcRef {
+            start_time: rec.start_time + 1,
+            ..rec
+        };
+        for _ in 0..3 {
+            assert!(rec.is_alive_watched());
+            assert!(
+                !other.is_alive_watched(),
+                "another start time, another process"
+            );
+        }
+        assert!(WATCHED
+            .lock()
+            .unwrap()
+            .contains_key(&(rec.pid, rec.start_time)));
+        rustix::process::kill_process(Pid::from_raw(rec.pid).unwrap(), Signal::KILL).unwrap();
+        // Not reaped yet: a zombie, dead all the same.
+        let start = std::time::Instant::now();
+        while rec.is_alive_watched() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "still alive after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!rec.is_alive() && !rec.is_alive_watched());
+        assert!(!WATCHED
+            .lock()
+            .unwrap()
+            .contains_key(&(rec.pid, rec.start_time)));
+        child.wait().unwrap();
+        assert!(!rec.is_alive_watched());
     }
 
     #[tokio::test]

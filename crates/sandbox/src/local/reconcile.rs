@@ -16,7 +16,7 @@ impl LocalProvider {
         }
         Ok(match self.read_record(id)? {
             None => RuntimeStatus::NotRunning { reason: None },
-            Some(record) if record.init.is_alive() => RuntimeStatus::Running,
+            Some(record) if record.init.is_alive_watched() => RuntimeStatus::Running,
             Some(record) => RuntimeStatus::NotRunning {
                 reason: Some(if cgroup::oom_killed(&record.cgroups) {
                     "killed by the OOM killer".into()

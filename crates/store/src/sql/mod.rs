@@ -21,6 +21,8 @@ pub(crate) mod ssh_keys;
 pub(crate) mod ssh_tokens;
 mod vault;
 
+use std::sync::Arc;
+
 use amika_types::{AgentKind, SandboxState};
 use chrono::{DateTime, Utc};
 
@@ -177,10 +179,14 @@ impl<B: Backend> Store for B {
 
     // ---- sandboxes
     async fn insert_sandbox(&self, row: &SandboxRow) -> Result<()> {
-        sandboxes::insert_sandbox(self, row).await
+        let done = sandboxes::insert_sandbox(self, row).await;
+        self.sandbox_cache().evict(&row.id);
+        done
     }
     async fn update_sandbox(&self, row: &SandboxRow) -> Result<()> {
-        sandboxes::update_sandbox(self, row).await
+        let done = sandboxes::update_sandbox(self, row).await;
+        self.sandbox_cache().evict(&row.id);
+        done
     }
     async fn transition_sandbox(
         &self,
@@ -190,7 +196,10 @@ impl<B: Backend> Store for B {
         error_message: Option<&str>,
         updated_at: DateTime<Utc>,
     ) -> Result<bool> {
-        sandboxes::transition_sandbox(self, id, from, to, error_message, updated_at).await
+        let done =
+            sandboxes::transition_sandbox(self, id, from, to, error_message, updated_at).await;
+        self.sandbox_cache().evict(id);
+        done
     }
     async fn start_sandbox(
         &self,
@@ -200,7 +209,9 @@ impl<B: Backend> Store for B {
         injection: &InjectionRecord,
         updated_at: DateTime<Utc>,
     ) -> Result<bool> {
-        sandboxes::start_sandbox(self, id, from, to, injection, updated_at).await
+        let done = sandboxes::start_sandbox(self, id, from, to, injection, updated_at).await;
+        self.sandbox_cache().evict(id);
+        done
     }
     async fn get_sandbox(&self, id: &str) -> Result<SandboxRow> {
         sandboxes::get_sandbox(self, id).await
@@ -210,6 +221,36 @@ impl<B: Backend> Store for B {
     }
     async fn list_sandboxes(&self, user_id: &str) -> Result<Vec<SandboxRow>> {
         sandboxes::list_sandboxes(self, user_id).await
+    }
+    async fn show_sandbox(&self, id: &str) -> Result<SandboxRow> {
+        let cache = self.sandbox_cache();
+        if let Some(row) = cache.get(id) {
+            return Ok(row);
+        }
+        let ticket = cache.ticket();
+        let row = sandboxes::get_sandbox(self, id).await?;
+        ticket.inspect(|&t| cache.fill(t, &row));
+        Ok(row)
+    }
+    async fn show_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow> {
+        let cache = self.sandbox_cache();
+        if let Some(row) = cache.get_by_name(user_id, name) {
+            return Ok(row);
+        }
+        let ticket = cache.ticket();
+        let row = sandboxes::get_sandbox_by_name(self, user_id, name).await?;
+        ticket.inspect(|&t| cache.fill(t, &row));
+        Ok(row)
+    }
+    async fn show_sandboxes(&self, user_id: &str) -> Result<Arc<Vec<SandboxRow>>> {
+        let cache = self.sandbox_cache();
+        if let Some(rows) = cache.list(user_id) {
+            return Ok(rows);
+        }
+        let ticket = cache.ticket();
+        let rows = Arc::new(sandboxes::list_sandboxes(self, user_id).await?);
+        ticket.inspect(|&t| cache.fill_list(t, user_id, rows.clone()));
+        Ok(rows)
     }
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>> {
         sandboxes::list_all_sandboxes(self).await
@@ -230,10 +271,14 @@ impl<B: Backend> Store for B {
         error_message: Option<&str>,
         updated_at: DateTime<Utc>,
     ) -> Result<bool> {
-        sandboxes::set_sandbox_error(self, id, state, error_message, updated_at).await
+        let done = sandboxes::set_sandbox_error(self, id, state, error_message, updated_at).await;
+        self.sandbox_cache().evict(id);
+        done
     }
     async fn delete_sandbox(&self, id: &str) -> Result<()> {
-        sandboxes::delete_sandbox(self, id).await
+        let done = sandboxes::delete_sandbox(self, id).await;
+        self.sandbox_cache().evict(id);
+        done
     }
 
     // ---- audit

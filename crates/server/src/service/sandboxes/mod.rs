@@ -141,17 +141,24 @@ impl Service {
         find_owned(caller, id_or_name, by_id, by_name, |r| &r.user_id).await
     }
 
+    /// Shows a sandbox: the row from the store's memory when it has it (`Store::show_sandbox`:
+    /// fresh after every write), since showing decides nothing. What acts on a sandbox finds it
+    /// with [`Service::find_sandbox`], from the database.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id, sandbox = %id_or_name))]
     pub async fn get_sandbox(&self, caller: &Caller, id_or_name: &str) -> Result<t::Sandbox> {
-        let row = self.find_sandbox(caller, id_or_name).await?;
+        let by_id = self.store.show_sandbox(id_or_name);
+        let by_name = self.store.show_sandbox_by_name(&caller.user_id, id_or_name);
+        let row = find_owned(caller, id_or_name, by_id, by_name, |r| &r.user_id).await?;
         Ok(to_wire(&self.observe_runtime(row).await?))
     }
 
+    /// Shows the caller's sandboxes, from the store's memory as [`Service::get_sandbox`].
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn list_sandboxes(&self, caller: &Caller) -> Result<Vec<t::Sandbox>> {
-        let mut out = Vec::new();
-        for row in self.store.list_sandboxes(&caller.user_id).await? {
-            out.push(to_wire(&self.observe_runtime(row).await?));
+        let rows = self.store.show_sandboxes(&caller.user_id).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            out.push(to_wire(&self.observe_runtime(row.clone()).await?));
         }
         Ok(out)
     }
