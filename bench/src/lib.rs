@@ -10,6 +10,8 @@
 //! Benchmarks are programs, never timed tests; `--smoke` runs each with tiny counts for CI
 //! (`bench/smoke.sh`) and appends nothing.
 
+pub mod spans;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -42,6 +42,10 @@ struct Args {
     network: Network,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// Also time the server's tracing spans (wall time by step, waits included) during the
+    /// measured window, and print them as a second table.
+    #[arg(long)]
+    spans: bool,
     /// The server's `--warm-sandboxes`.
     #[arg(long, default_value_t = amika_sandbox::local::DEFAULT_WARM)]
     warm_sandboxes: usize,
@@ -239,13 +243,22 @@ async fn cycle_loop(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let spans = if args.spans {
+        Some(amika_bench::spans::SpanTimes::install()?)
+    } else {
+        None
+    };
     Server::start_with(args.backend, |c| c.warm_sandboxes = args.warm_sandboxes)
         .await?
-        .run_then_stop(async |server| run(server, &args).await)
+        .run_then_stop(async |server| run(server, &args, spans.as_ref()).await)
         .await
 }
 
-async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
+async fn run(
+    server: &Server,
+    args: &Args,
+    spans: Option<&amika_bench::spans::SpanTimes>,
+) -> anyhow::Result<()> {
     let (clients, duration, warmup) = if args.common.smoke {
         (4, Duration::from_secs(3), Duration::from_secs(1))
     } else {
@@ -273,12 +286,17 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
             ))
         })
         .collect();
+    if let Some(spans) = spans {
+        tokio::time::sleep_until(window.start.into()).await;
+        spans.clear();
+    }
     let amika = measure(window, loops, &tally).await;
     // The last deletes' teardowns, before the server stops.
     server.settle().await;
 
     let raw_tally = raw_tally.lock().expect("tally lock");
     let tally = tally.lock().expect("tally lock");
+    let spans = spans.map(|s| s.table());
     report(
         args,
         (clients, duration, warmup),
@@ -286,6 +304,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         &raw_tally,
         amika,
         &tally,
+        spans,
     )
 }
 
@@ -296,6 +315,7 @@ fn report(
     raw_tally: &Tally,
     amika: Rate,
     tally: &Tally,
+    spans: Option<(Vec<&str>, Vec<Vec<String>>)>,
 ) -> anyhow::Result<()> {
     let mut report = Report::new(
         "throughput",
@@ -375,5 +395,9 @@ fn report(
         warmup.as_secs_f64(),
         args.warm_sandboxes,
     ));
+    if let Some((headers, rows)) = spans {
+        report.table(&headers, rows);
+        report.note("the second table: the server's spans (amika's crates, debug level) that closed in the measured window (`--spans`), by name, the largest sum first");
+    }
     report.finish(&args.common)
 }

@@ -60,6 +60,7 @@ impl LocalProvider {
     /// Kill what [`Self::bwrap_processes`] finds for `id`: each process's children first (a
     /// bwrap's child is the sandbox's init, whose death ends the whole pid namespace), then the
     /// process itself.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn kill_strays(&self, id: &str) -> Result<()> {
         for (_, process) in self.bwrap_processes().into_iter().filter(|(i, _)| i == id) {
             for child in process.children() {

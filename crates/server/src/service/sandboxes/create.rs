@@ -166,6 +166,7 @@ impl Service {
     /// (`repo`: parsed, and its text for error lines) below the request's own fields, touching
     /// nothing. Also returns the rows of the credentials it considered, so that a create does
     /// not read the resolved ones again.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn resolve_request(
         &self,
         caller: &Caller,
@@ -404,6 +405,7 @@ impl Service {
     }
 
     /// The create after its repository (if any) is staged under `id`.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_staged(
         &self,
         caller: &Caller,
@@ -562,6 +564,7 @@ impl Service {
     }
 
     /// The sandbox's event and one per injected credential and secret, written at once.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn audit_injection(
         &self,
         caller: &Caller,
@@ -618,6 +621,7 @@ impl Service {
     /// Start the provider in a task that outlives the request, then run the setup script if
     /// there is one; wait up to [`START_WAIT`] for both. `None`: still starting (the task will
     /// record the outcome on the row). `Some(Ok(row))`: running, as recorded.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn start_in_background(
         &self,
         row: SandboxRow,
@@ -642,6 +646,7 @@ impl Service {
 
     /// Start the sandbox (under its lock), run its setup script (without the lock, so that a
     /// stop or delete can end a script that hangs), and record the outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn run_start(
         &self,
         row: &SandboxRow,

@@ -55,6 +55,7 @@ fn over(field: &str, message: String) -> ServiceError {
 impl Service {
     /// Refuse a create whose network, memory or process limit is over this server's ceilings
     /// for `caller`, or a caller who already has as many sandboxes as allowed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn check_ceilings(
         &self,
         caller: &Caller,
@@ -109,6 +110,7 @@ impl Service {
     }
 
     /// Refuse a caller who already has `max_sandboxes_per_user` sandboxes.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn check_sandbox_count(&self, caller: &Caller) -> Result<()> {
         let Some(max) = self.config.ceilings.max_sandboxes_per_user else {
             return Ok(());
@@ -129,6 +131,7 @@ impl Service {
     /// count and the insert under one lock per user, so that parallel creates of one user
     /// cannot all pass the count. (Servers sharing one PostgreSQL database each hold their own
     /// lock: there, parallel creates through several servers may pass by one per server.)
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn insert_within_ceiling(
         &self,
         caller: &Caller,

@@ -129,6 +129,7 @@ impl Service {
     }
 
     /// [`Service::find_sandbox`] without decoding the JSON columns (delete).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn find_sandbox_head(
         &self,
         caller: &Caller,
