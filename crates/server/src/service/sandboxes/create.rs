@@ -16,6 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::checks::{after, check_request, gather};
+use super::count::Reservation;
 use super::injection::{injection_warnings, Prepared};
 use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT};
 use super::to_wire;
@@ -339,7 +340,12 @@ impl Service {
         let mut errors = Vec::new();
         let mut warnings =
             gather(&mut errors, check_request(&req, self.provider.name())).unwrap_or_default();
-        gather(&mut errors, self.check_ceilings(caller, &req).await);
+        // The sandbox count after the other ceilings; the reservation counts this create
+        // against it until its row is in (see `count`).
+        let reservation = match gather(&mut errors, self.check_ceilings(caller, &req).await) {
+            Some(()) => gather(&mut errors, self.reserve_sandbox(caller).await),
+            None => None,
+        };
         // An unknown preset is already among the errors.
         let preset = if errors.is_empty() {
             gather(&mut errors, self.choose_preset(&req, &mut warnings)).flatten()
@@ -367,6 +373,10 @@ impl Service {
             after(errors, self.resolve_request(caller, &req, None).await)?;
         }
         self.provider.check()?;
+        let reservation = match reservation {
+            Some(r) => r,
+            None => self.reserve_sandbox(caller).await?,
+        };
         let id = new_id("sbx");
         req.snapshot = req.snapshot.filter(|s| !s.is_empty());
         let from_snapshot = self.restore_for_create(caller, &req, &id).await?;
@@ -381,7 +391,7 @@ impl Service {
                 .map(|repo| Staged { repo, config: None }),
         };
         let made = self
-            .create_staged(caller, req, id.clone(), staged, preset)
+            .create_staged(caller, req, (id.clone(), reservation), staged, preset)
             .await;
         match made {
             Ok(mut sandbox) => {
@@ -410,7 +420,7 @@ impl Service {
         &self,
         caller: &Caller,
         req: t::CreateSandboxRequest,
-        id: String,
+        (id, reservation): (String, Reservation),
         staged: Option<Staged>,
         preset: Option<String>,
     ) -> Result<t::Sandbox> {
@@ -481,7 +491,8 @@ impl Service {
             created_at: at,
             updated_at: at,
         };
-        self.insert_within_ceiling(caller, &row).await?;
+        self.insert_within_ceiling(caller, &row, reservation)
+            .await?;
         if setup.is_some() {
             self.live_setup_log(&row.id);
         }

@@ -11,6 +11,7 @@
 //! sandbox and showing it.
 
 pub(crate) mod checks;
+mod count;
 mod create;
 mod disk;
 mod exec;
@@ -26,6 +27,7 @@ pub mod ssh_access;
 mod teardown;
 mod workspace;
 
+pub(crate) use count::Creating;
 pub(crate) use teardown::Teardowns;
 
 pub(crate) use idle::{Busy, IdleTable};
