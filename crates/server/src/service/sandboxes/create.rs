@@ -69,6 +69,14 @@ pub(super) struct Resolved {
 }
 
 impl Resolved {
+    /// The names of the secrets it maps, sorted, each once.
+    fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.iter().map(|(_, r)| r.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// [`injection_warnings`] of what this create resolved.
     fn injection_warnings(&self) -> Vec<String> {
         let credentials = self.resolutions.iter().filter_map(|r| {
@@ -279,13 +287,7 @@ impl Service {
         };
         let config = staged.as_ref().and_then(|s| s.config.as_ref());
         let resolved = after(errors, self.resolve_request(caller, req, config).await)?;
-        let mut secret_names: Vec<String> = resolved
-            .secrets
-            .iter()
-            .map(|(_, r)| r.name.clone())
-            .collect();
-        secret_names.sort();
-        secret_names.dedup();
+        let secret_names = resolved.secret_names();
         let mut warnings = resolved.injection_warnings();
         // A preset that is not installed: the create would warn the same.
         self.choose_preset(req, &mut warnings)?;
@@ -442,13 +444,7 @@ impl Service {
             setup: outcome,
         });
 
-        let mut secret_names: Vec<String> = resolved
-            .secrets
-            .iter()
-            .map(|(_, r)| r.name.clone())
-            .collect();
-        secret_names.sort();
-        secret_names.dedup();
+        let secret_names = resolved.secret_names();
         let (size_memory, size_pids) = req.size.map(|s| s.limits()).unzip();
         let options = SandboxOptions {
             network: req.network.unwrap_or(NetworkMode::Egress),
