@@ -65,6 +65,8 @@ run "agent-stream" agent-stream
 run "ssh" ssh
 run "snapshot" snapshot
 run "cli-path" cli-path
+# 4 create + delete loops for 3 s beside 4 raw bwrap loops.
+run "throughput" throughput
 
 if [[ $failed -eq 0 ]]; then
   echo "test result: ok. $passed passed; 0 failed (bench smoke)"

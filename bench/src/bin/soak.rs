@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amika_bench::served::{self, Served};
-use amika_bench::{ms, seed_create_fixtures, Backend, CommonArgs, Report, Summary};
+use amika_bench::{ms, parse_duration, seed_create_fixtures, Backend, CommonArgs, Report, Summary};
 use amika_client::{Client, ClientError};
 use amika_types::{CreateSandboxRequest, ExecFrame, ExecRequest, SandboxState};
 use anyhow::bail;
@@ -68,48 +68,6 @@ struct Args {
     serve_only: bool,
     #[command(flatten)]
     common: CommonArgs,
-}
-
-/// `600` (seconds), `90s`, `10m`, `1h` or a sum of them (`2m30s`); more than 0.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration: write e.g. `600`, `90s`, `10m` or `2m30s`");
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return if n == 0 {
-            Err("the duration must be more than 0".into())
-        } else {
-            Ok(Duration::from_secs(n))
-        };
-    }
-    let (mut total, mut digits) = (0u64, String::new());
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(bad());
-    }
-    if total == 0 {
-        return Err("the duration must be more than 0".into());
-    }
-    Ok(Duration::from_secs(total))
 }
 
 // ---------------------------------------------------------------------------------- counting
@@ -777,42 +735,6 @@ fn fill_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_in_seconds_minutes_hours_and_sums() {
-        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
-    }
-
-    #[test]
-    fn malformed_durations_are_refused_with_an_example() {
-        for bad in [
-            "",
-            " ",
-            "m",
-            "10x",
-            "-5",
-            "1.5m",
-            "10m5",
-            "5 m",
-            "99999999999999999999h",
-        ] {
-            let err = parse_duration(bad).expect_err(bad);
-            assert!(
-                err.contains("is not a duration") && err.contains("10m"),
-                "{bad}: {err}"
-            );
-        }
-        for zero in ["0", "0s", "0m0s"] {
-            assert_eq!(
-                parse_duration(zero),
-                Err("the duration must be more than 0".to_string())
-            );
-        }
-    }
 
     #[test]
     fn errors_are_counted_by_operation_with_the_first_message() {

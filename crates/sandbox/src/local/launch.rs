@@ -193,6 +193,7 @@ impl LocalProvider {
     /// Start bubblewrap for the sandbox in `dir` (prepared) and record its processes; the
     /// sandbox then waits for its injection script (see `start`'s `commit`). On failure nothing
     /// is left running; the caller removes the cgroups it made.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn launch(
         &self,
         dir: &Path,
@@ -248,6 +249,7 @@ impl LocalProvider {
 
     /// Spawn bubblewrap for the sandbox in `dir`, in `cgroups`, with only `keep_fd` (the egress
     /// helper's exit fd) inherited beyond its pipes.
+    #[tracing::instrument(level = "debug", skip_all)]
     fn spawn_bwrap(
         &self,
         dir: &Path,
@@ -300,6 +302,7 @@ impl LocalProvider {
     /// stdin, and if this server dies first the pipe closes and the init exits by itself. So
     /// every sandbox that can outlive this server has a `state.json` that a restarted one finds.
     /// On failure bwrap is killed and no record is left.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn record_launch(
         &self,
         dir: &Path,

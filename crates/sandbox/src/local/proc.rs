@@ -124,13 +124,20 @@ struct Stat {
 
 fn read_stat(pid: i32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text).map(|(stat, _)| stat)
+}
+
+/// The fields of a `/proc/<pid>/stat` text, and the command name (`comm`: the executable's
+/// file name, at most 15 bytes).
+fn parse_stat(text: &str) -> Option<(Stat, &str)> {
     // The command name (field 2) is in parentheses and may contain spaces or ')': split after
     // the last ')'. What follows starts at field 3 (state); start time is field 22.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
+    let close = text.rfind(')')?;
+    let comm = &text[text.find('(')? + 1..close];
+    let mut fields = text[close + 1..].split_ascii_whitespace();
     let state = fields.next()?.bytes().next()?;
     let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    Some((Stat { state, start_time }, comm))
 }
 
 impl ProcRef {
@@ -288,6 +295,16 @@ async fn wait_for_exit(fd: OwnedFd, timeout: Duration) -> io::Result<bool> {
 /// `/proc`. Each process is identified *before* its command line is read and checked again
 /// after, so a pid reused in between is never returned under the old command line.
 pub(crate) fn find_by_cmdline<T>(select: impl Fn(&[&[u8]]) -> Option<T>) -> Vec<(T, ProcRef)> {
+    find_named_by_cmdline(|_| true, select)
+}
+
+/// [`find_by_cmdline`] among the processes whose command name (`comm`, see [`parse_stat`])
+/// `named` accepts: the others' command lines are not read. (Reading one maps the process's
+/// memory: the costly part of a scan, which a teardown runs with hundreds of processes around.)
+pub(crate) fn find_named_by_cmdline<T>(
+    named: impl Fn(&str) -> bool,
+    select: impl Fn(&[&[u8]]) -> Option<T>,
+) -> Vec<(T, ProcRef)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -300,9 +317,16 @@ pub(crate) fn find_by_cmdline<T>(select: impl Fn(&[&[u8]]) -> Option<T>) -> Vec<
         else {
             continue;
         };
-        let Ok(proc_ref) = ProcRef::of(pid) else {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
+        let Some((Stat { start_time, .. }, comm)) = parse_stat(&stat) else {
+            continue;
+        };
+        if !named(comm) {
+            continue;
+        }
+        let proc_ref = ProcRef { pid, start_time };
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };

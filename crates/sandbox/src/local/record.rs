@@ -59,6 +59,7 @@ impl LocalProvider {
     }
 
     /// [`Self::write_record_at`] for a start.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) fn record_start(
         &self,
         dir: &Path,

@@ -11,6 +11,7 @@ impl LocalProvider {
     /// SIGKILL the sandbox's init, not waiting: the kernel then ends every process of its pid
     /// namespace (each exec joined it), so nothing runs in the sandbox any more. `remove`
     /// does the waiting and the rest.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn halt_sandbox(&self, id: &str) -> Result<()> {
         if check_id(id).is_err() {
             return Ok(());
@@ -26,6 +27,7 @@ impl LocalProvider {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn remove_sandbox(&self, id: &str) -> Result<()> {
         if check_id(id).is_err() {
             return Ok(());

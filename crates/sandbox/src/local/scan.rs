@@ -36,30 +36,45 @@ impl LocalProvider {
     ) -> Vec<(String, ProcRef)> {
         use std::os::unix::ffi::OsStrExt;
         let bwrap = self.tools.bwrap.as_os_str().as_bytes();
-        proc::find_by_cmdline(|argv| {
-            let program = Path::new(std::ffi::OsStr::from_bytes(argv.first()?));
-            if program.as_os_str().as_bytes() != bwrap
-                && program.file_name() != Some("bwrap".as_ref())
-            {
-                return None;
-            }
-            argv.windows(2).find_map(|pair| {
-                if pair[0] != b"--bind" {
+        // A process's command name is its executable's file name cut to 15 bytes: bwrap (and
+        // its child before that becomes the init) is named as what it was started as.
+        let comm_of = |name: &[u8]| name[..name.len().min(15)].to_vec();
+        let names = [
+            comm_of(b"bwrap"),
+            comm_of(
+                Path::new(std::ffi::OsStr::from_bytes(bwrap))
+                    .file_name()
+                    .map_or(b"bwrap", |n| n.as_bytes()),
+            ),
+        ];
+        proc::find_named_by_cmdline(
+            |comm| names.iter().any(|n| n == comm.as_bytes()),
+            |argv| {
+                let program = Path::new(std::ffi::OsStr::from_bytes(argv.first()?));
+                if program.as_os_str().as_bytes() != bwrap
+                    && program.file_name() != Some("bwrap".as_ref())
+                {
                     return None;
                 }
-                let source = Path::new(std::ffi::OsStr::from_bytes(pair[1]));
-                let rest = source.strip_prefix(&self.root_dir).ok()?;
-                if rest.file_name()? != "home" {
-                    return None;
-                }
-                name(rest.parent()?)
-            })
-        })
+                argv.windows(2).find_map(|pair| {
+                    if pair[0] != b"--bind" {
+                        return None;
+                    }
+                    let source = Path::new(std::ffi::OsStr::from_bytes(pair[1]));
+                    let rest = source.strip_prefix(&self.root_dir).ok()?;
+                    if rest.file_name()? != "home" {
+                        return None;
+                    }
+                    name(rest.parent()?)
+                })
+            },
+        )
     }
 
     /// Kill what [`Self::bwrap_processes`] finds for `id`: each process's children first (a
     /// bwrap's child is the sandbox's init, whose death ends the whole pid namespace), then the
     /// process itself.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn kill_strays(&self, id: &str) -> Result<()> {
         for (_, process) in self.bwrap_processes().into_iter().filter(|(i, _)| i == id) {
             for child in process.children() {

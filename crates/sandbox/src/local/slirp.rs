@@ -15,6 +15,7 @@ use super::{LocalProvider, BASE_ENV, START_TIMEOUT};
 
 impl LocalProvider {
     /// Give the sandbox's network namespace a user-mode NAT to the outside (egress mode).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn start_slirp4netns(
         &self,
         dir: &Path,

@@ -44,6 +44,7 @@ impl LocalProvider {
         self.start_locked(spec, injection).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn start_locked(
         &self,
         spec: &SandboxSpec,
@@ -121,6 +122,7 @@ impl LocalProvider {
     }
 
     /// Start sandbox `dir` from nothing: its cgroups, then [`Self::launch_in`].
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn cold_start(
         &self,
         dir: &Path,
@@ -138,6 +140,7 @@ impl LocalProvider {
 
     /// Send the injection script (ending in the commit line) and wait until the sandbox is
     /// ready. On failure the sandbox is torn down.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn commit(
         &self,
         dir: &Path,

@@ -18,6 +18,7 @@ impl LocalProvider {
         self.stop_locked(id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn stop_locked(&self, id: &str) -> Result<()> {
         // Strays first: one may sit in the sandbox's cgroups, which the teardown removes.
         self.kill_strays(id).await?;
@@ -32,6 +33,7 @@ impl LocalProvider {
     }
 
     /// Kill every process of a run and remove its cgroups and state file.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn teardown(&self, dir: &Path, record: &RunRecord) -> Result<()> {
         // The init first: the kernel then kills the rest of the pid namespace before the init's
         // pidfd reports its exit. bwrap then reaps it and exits by itself; it is killed only if

@@ -18,6 +18,7 @@ impl LocalProvider {
     /// Turn a warm sandbox into sandbox `dir`: its directory and its cgroups take the sandbox's
     /// name, and the cgroups get its limits — before the script gives it anything to run. A
     /// warm sandbox that cannot be moved into place is let go and a cold one started instead.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn claim(
         &self,
         parked: Parked,
@@ -110,6 +111,7 @@ impl LocalProvider {
     }
 
     /// Start a warm sandbox of `shape` under `.pool`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn park(&self, shape: &Shape) -> Result<Parked, StartError> {
         static SLOTS: AtomicU64 = AtomicU64::new(0);
         self.sweep_pool().await;

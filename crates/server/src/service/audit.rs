@@ -79,6 +79,7 @@ pub fn audit_row(
 }
 
 impl Service {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit(
         &self,
         caller: &Caller,
@@ -95,6 +96,7 @@ impl Service {
     }
 
     /// Write several events at once, all or none (rows from [`audit_row`]).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_all(&self, caller: &Caller, rows: Vec<AuditRow>) -> Result<()> {
         self.store.insert_audit_events(&rows).await?;
         for row in &rows {

@@ -340,6 +340,8 @@ pub struct Service {
     ssh: sandboxes::ssh_access::SshState,
     /// Deleted sandboxes being taken apart (see `sandboxes::teardown`).
     teardowns: sandboxes::Teardowns,
+    /// Creates between their sandbox count and their insert (see `sandboxes::count`).
+    creating: sandboxes::Creating,
 }
 
 impl Service {
@@ -363,6 +365,7 @@ impl Service {
             auth_cache: Default::default(),
             ssh: Default::default(),
             teardowns: Default::default(),
+            creating: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::checks::{after, check_request, gather};
+use super::count::Reservation;
 use super::injection::{injection_warnings, Prepared};
 use super::setup::{SetupPlan, DEFAULT_SETUP_TIMEOUT};
 use super::to_wire;
@@ -68,6 +69,14 @@ pub(super) struct Resolved {
 }
 
 impl Resolved {
+    /// The names of the secrets it maps, sorted, each once.
+    fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.iter().map(|(_, r)| r.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// [`injection_warnings`] of what this create resolved.
     fn injection_warnings(&self) -> Vec<String> {
         let credentials = self.resolutions.iter().filter_map(|r| {
@@ -166,6 +175,7 @@ impl Service {
     /// (`repo`: parsed, and its text for error lines) below the request's own fields, touching
     /// nothing. Also returns the rows of the credentials it considered, so that a create does
     /// not read the resolved ones again.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn resolve_request(
         &self,
         caller: &Caller,
@@ -277,13 +287,7 @@ impl Service {
         };
         let config = staged.as_ref().and_then(|s| s.config.as_ref());
         let resolved = after(errors, self.resolve_request(caller, req, config).await)?;
-        let mut secret_names: Vec<String> = resolved
-            .secrets
-            .iter()
-            .map(|(_, r)| r.name.clone())
-            .collect();
-        secret_names.sort();
-        secret_names.dedup();
+        let secret_names = resolved.secret_names();
         let mut warnings = resolved.injection_warnings();
         // A preset that is not installed: the create would warn the same.
         self.choose_preset(req, &mut warnings)?;
@@ -338,7 +342,12 @@ impl Service {
         let mut errors = Vec::new();
         let mut warnings =
             gather(&mut errors, check_request(&req, self.provider.name())).unwrap_or_default();
-        gather(&mut errors, self.check_ceilings(caller, &req).await);
+        // The sandbox count after the other ceilings; the reservation counts this create
+        // against it until its row is in (see `count`).
+        let reservation = match gather(&mut errors, self.check_ceilings(caller, &req).await) {
+            Some(()) => gather(&mut errors, self.reserve_sandbox(caller).await),
+            None => None,
+        };
         // An unknown preset is already among the errors.
         let preset = if errors.is_empty() {
             gather(&mut errors, self.choose_preset(&req, &mut warnings)).flatten()
@@ -366,6 +375,10 @@ impl Service {
             after(errors, self.resolve_request(caller, &req, None).await)?;
         }
         self.provider.check()?;
+        let reservation = match reservation {
+            Some(r) => r,
+            None => self.reserve_sandbox(caller).await?,
+        };
         let id = new_id("sbx");
         req.snapshot = req.snapshot.filter(|s| !s.is_empty());
         let from_snapshot = self.restore_for_create(caller, &req, &id).await?;
@@ -380,7 +393,7 @@ impl Service {
                 .map(|repo| Staged { repo, config: None }),
         };
         let made = self
-            .create_staged(caller, req, id.clone(), staged, preset)
+            .create_staged(caller, req, (id.clone(), reservation), staged, preset)
             .await;
         match made {
             Ok(mut sandbox) => {
@@ -404,11 +417,12 @@ impl Service {
     }
 
     /// The create after its repository (if any) is staged under `id`.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_staged(
         &self,
         caller: &Caller,
         req: t::CreateSandboxRequest,
-        id: String,
+        (id, reservation): (String, Reservation),
         staged: Option<Staged>,
         preset: Option<String>,
     ) -> Result<t::Sandbox> {
@@ -430,13 +444,7 @@ impl Service {
             setup: outcome,
         });
 
-        let mut secret_names: Vec<String> = resolved
-            .secrets
-            .iter()
-            .map(|(_, r)| r.name.clone())
-            .collect();
-        secret_names.sort();
-        secret_names.dedup();
+        let secret_names = resolved.secret_names();
         let (size_memory, size_pids) = req.size.map(|s| s.limits()).unzip();
         let options = SandboxOptions {
             network: req.network.unwrap_or(NetworkMode::Egress),
@@ -479,7 +487,8 @@ impl Service {
             created_at: at,
             updated_at: at,
         };
-        self.insert_within_ceiling(caller, &row).await?;
+        self.insert_within_ceiling(caller, &row, reservation)
+            .await?;
         if setup.is_some() {
             self.live_setup_log(&row.id);
         }
@@ -562,6 +571,7 @@ impl Service {
     }
 
     /// The sandbox's event and one per injected credential and secret, written at once.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn audit_injection(
         &self,
         caller: &Caller,
@@ -618,6 +628,7 @@ impl Service {
     /// Start the provider in a task that outlives the request, then run the setup script if
     /// there is one; wait up to [`START_WAIT`] for both. `None`: still starting (the task will
     /// record the outcome on the row). `Some(Ok(row))`: running, as recorded.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn start_in_background(
         &self,
         row: SandboxRow,
@@ -642,6 +653,7 @@ impl Service {
 
     /// Start the sandbox (under its lock), run its setup script (without the lock, so that a
     /// stop or delete can end a script that hangs), and record the outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn run_start(
         &self,
         row: &SandboxRow,

@@ -214,6 +214,7 @@ impl Service {
 
     /// Decrypt the resolved credentials (from the rows resolution read) and the secrets into an
     /// injection.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) fn prepare_resolved(
         &self,
         plain_env: &BTreeMap<String, String>,

@@ -38,6 +38,7 @@ impl Service {
     /// [`Service::transition`] for a sandbox known by its identity and state only: what
     /// reconciliation and delete read, so a row whose other columns do not decode can still
     /// be stopped and removed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn transition_head(
         &self,
         head: &SandboxHead,

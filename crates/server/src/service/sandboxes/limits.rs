@@ -7,6 +7,7 @@
 use amika_store::{SandboxRow, StoreError};
 use amika_types::{self as t, ErrorCode, NetworkMode};
 
+use super::count::Reservation;
 use crate::service::{Caller, Result, Service, ServiceError};
 
 /// The memory limits a create may ask for, in MiB (above the range its bytes would not fit
@@ -54,7 +55,8 @@ fn over(field: &str, message: String) -> ServiceError {
 
 impl Service {
     /// Refuse a create whose network, memory or process limit is over this server's ceilings
-    /// for `caller`, or a caller who already has as many sandboxes as allowed.
+    /// for `caller` (the sandbox count is `reserve_sandbox`'s).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn check_ceilings(
         &self,
         caller: &Caller,
@@ -105,46 +107,27 @@ impl Service {
                 ));
             }
         }
-        self.check_sandbox_count(caller).await
-    }
-
-    /// Refuse a caller who already has `max_sandboxes_per_user` sandboxes.
-    async fn check_sandbox_count(&self, caller: &Caller) -> Result<()> {
-        let Some(max) = self.config.ceilings.max_sandboxes_per_user else {
-            return Ok(());
-        };
-        let have = self.store.list_sandboxes(&caller.user_id).await?.len() as u64;
-        if have >= max {
-            return Err(ServiceError::unprocessable(
-                ErrorCode::OverLimit,
-                format!(
-                    "you have {have} sandboxes, this server's ceiling max_sandboxes_per_user = {max}: delete one first"
-                ),
-            ));
-        }
         Ok(())
     }
 
-    /// Insert a new sandbox's row if its user is still under `max_sandboxes_per_user`: the
-    /// count and the insert under one lock per user, so that parallel creates of one user
-    /// cannot all pass the count. (Servers sharing one PostgreSQL database each hold their own
-    /// lock: there, parallel creates through several servers may pass by one per server.)
+    /// Insert a new sandbox's row, counted against its user's `max_sandboxes_per_user` by
+    /// `reservation` until it is in (see `count`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn insert_within_ceiling(
         &self,
         caller: &Caller,
         row: &SandboxRow,
+        reservation: Reservation,
     ) -> Result<()> {
-        // Outside the lock: a same-named sandbox's teardown holds up this create only.
+        // A same-named sandbox's teardown holds up this create only.
         self.wait_for_teardown(&caller.user_id, &row.name).await;
-        let lock = self
-            .locks
-            .handle(&format!("sandbox-count:{}", caller.user_id));
-        let _guard = lock.lock().await;
-        self.check_sandbox_count(caller).await?;
-        self.store.insert_sandbox(row).await.map_err(|e| match e {
+        reservation.set_id(&row.id);
+        let inserted = self.store.insert_sandbox(row).await.map_err(|e| match e {
             StoreError::Conflict(_) => super::create::name_taken(&row.name),
             e => e.into(),
-        })
+        });
+        drop(reservation);
+        inserted
     }
 }
 

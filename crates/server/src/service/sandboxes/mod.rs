@@ -11,6 +11,7 @@
 //! sandbox and showing it.
 
 pub(crate) mod checks;
+mod count;
 mod create;
 mod disk;
 mod exec;
@@ -26,6 +27,7 @@ pub mod ssh_access;
 mod teardown;
 mod workspace;
 
+pub(crate) use count::Creating;
 pub(crate) use teardown::Teardowns;
 
 pub(crate) use idle::{Busy, IdleTable};
@@ -129,6 +131,7 @@ impl Service {
     }
 
     /// [`Service::find_sandbox`] without decoding the JSON columns (delete).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn find_sandbox_head(
         &self,
         caller: &Caller,

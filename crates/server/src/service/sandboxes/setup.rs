@@ -248,6 +248,7 @@ impl Service {
     }
 
     /// Remove a deleted sandbox's setup log.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn remove_setup_log(&self, id: &str) {
         self.setup_logs
             .lock()

@@ -101,6 +101,7 @@ impl Service {
 
     /// Which repository `req` asks for, checked, and the clone's token; `None`: an empty
     /// workspace. Touches nothing.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn plan_workspace(
         &self,
         caller: &Caller,
