@@ -300,6 +300,14 @@ async fn a_server_whose_listener_is_down_reads_the_database() {
     };
     assert_eq!(error_shown().await, None);
     assert_eq!(error_shown().await, None); // in B's memory now
+                                           // Until B shows `error`, within BOUND.
+    let shown_within_bound = async |error: &str, failure: &str| {
+        let start = Instant::now();
+        while error_shown().await.as_deref() != Some(error) {
+            assert!(start.elapsed() < BOUND, "{failure}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
 
     let name = db.name();
     on_cluster(format!(
@@ -312,14 +320,11 @@ async fn a_server_whose_listener_is_down_reads_the_database() {
     ))
     .await;
     set_error(&mut raw, "written while nobody listened").await;
-    let start = Instant::now();
-    while error_shown().await.as_deref() != Some("written while nobody listened") {
-        assert!(
-            start.elapsed() < BOUND,
-            "B still shows the row from before the write"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    shown_within_bound(
+        "written while nobody listened",
+        "B still shows the row from before the write",
+    )
+    .await;
 
     // Listening again, B serves from memory again: a write made with the notifying trigger off
     // (which only this test does) goes unseen for a while. Then, trigger on, writes show again.
@@ -356,13 +361,6 @@ async fn a_server_whose_listener_is_down_reads_the_database() {
         start.elapsed()
     );
     set_error(&mut raw, "heard").await;
-    let after = Instant::now();
-    while error_shown().await.as_deref() != Some("heard") {
-        assert!(
-            after.elapsed() < BOUND,
-            "a write after the listener is back went unseen"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    shown_within_bound("heard", "a write after the listener is back went unseen").await;
     b.delete_sandbox(&on_b, "quiet-box").await.unwrap();
 }

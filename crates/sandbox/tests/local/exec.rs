@@ -111,7 +111,7 @@ async fn everything_written_before_the_exit_reaches_a_late_reader() {
     p.start(&spec("late"), Injection::default()).await.unwrap();
     let script = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; \
                   [ $((i % 10)) -eq 0 ] && sleep 0.01; done";
-    let mut handle = p
+    let handle = p
         .exec(
             "late",
             ExecSpec {
@@ -124,14 +124,7 @@ async fn everything_written_before_the_exit_reaches_a_late_reader() {
         .unwrap();
     // The command is done well within this; the relay's grace after its exit too.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut out = Output::default();
-    while let Some(event) = handle.events.recv().await {
-        match event {
-            ExecEvent::Stdout(b) => out.stdout.extend(b),
-            ExecEvent::Stderr(b) => out.stderr.extend(b),
-            ExecEvent::Exit(c) => out.code = Some(c),
-        }
-    }
+    let out = collect(handle).await;
     let expected: String = (1..=300).map(|i| format!("line{i}\n")).collect();
     assert_eq!(out.code, Some(0));
     assert_eq!(out.out(), expected);

@@ -122,7 +122,11 @@ impl Output {
 }
 
 async fn exec_spec(p: &LocalProvider, id: &str, spec: ExecSpec) -> Output {
-    let mut handle = p.exec(id, spec).await.expect("exec");
+    collect(p.exec(id, spec).await.expect("exec")).await
+}
+
+/// Everything an exec's handle gives, to its end.
+async fn collect(mut handle: amika_sandbox::ExecHandle) -> Output {
     let mut out = Output::default();
     while let Some(event) = handle.events.recv().await {
         match event {
