@@ -105,15 +105,22 @@ mod tests {
 
     use super::*;
 
+    type Pipe = Draining<tokio::net::unix::pipe::Receiver>;
+
+    /// A pipe's reading end as `EndOutput` ends it, the `EndOutput`, and the writing end.
+    fn endable_pipe() -> (Pipe, EndOutput, std::io::PipeWriter) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).unwrap();
+        let mut end = EndOutput::default();
+        (end.pipe(reader), end, writer)
+    }
+
     /// A pipe whose writer stays open (a background process): it is read as it fills until
     /// ended, then gives what it holds — all of it, in order — and its end, while the writer is
     /// still there.
     #[tokio::test]
     async fn an_ended_pipe_gives_what_it_holds_then_its_end() {
-        let (reader, mut writer) = std::io::pipe().unwrap();
-        let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).unwrap();
-        let mut end = EndOutput::default();
-        let mut pipe = end.pipe(reader);
+        let (mut pipe, end, mut writer) = endable_pipe();
         writer.write_all(b"first\n").unwrap();
         let mut buf = vec![0u8; 64];
         let n = pipe.read(&mut buf).await.unwrap();
@@ -141,10 +148,7 @@ mod tests {
     /// `now` wakes a reader that is already waiting.
     #[tokio::test]
     async fn ending_wakes_a_waiting_reader() {
-        let (reader, mut writer) = std::io::pipe().unwrap();
-        let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).unwrap();
-        let mut end = EndOutput::default();
-        let mut pipe = end.pipe(reader);
+        let (mut pipe, end, mut writer) = endable_pipe();
         let read = tokio::spawn(async move {
             let mut got = Vec::new();
             pipe.read_to_end(&mut got).await.map(|_| got)

@@ -41,7 +41,9 @@ async fn shown(svc: &Service, caller: &Caller, name: &str, id: &str) -> Option<S
 
 /// Every kind of write (create, stop, start, delete, a create of the same name), each followed
 /// at once by reads through the same server.
-async fn each_write_is_seen_by_the_next_read(svc: &Service, caller: &Caller) {
+async fn each_write_is_seen_by_the_next_read(server: &amika_testkit::TestServer) {
+    let svc = &server.service;
+    let caller = &svc.authenticate(&server.admin_key).await.unwrap();
     let box1 = svc
         .create_sandbox(caller, request("cache-box"))
         .await
@@ -102,12 +104,7 @@ async fn each_write_is_seen_by_the_next_read(svc: &Service, caller: &Caller) {
 #[tokio::test(flavor = "multi_thread")]
 async fn on_sqlite_a_write_is_seen_by_the_next_read() {
     let server = amika_testkit::ServerBuilder::new().open().await.unwrap();
-    let caller = server
-        .service
-        .authenticate(&server.admin_key)
-        .await
-        .unwrap();
-    each_write_is_seen_by_the_next_read(&server.service, &caller).await;
+    each_write_is_seen_by_the_next_read(&server).await;
 }
 
 /// A sandbox shown as running, from memory, whose init then dies, is shown failed at once: the
@@ -175,12 +172,7 @@ async fn on_postgres_a_write_is_seen_by_the_next_read() {
         .open()
         .await
         .unwrap();
-    let caller = server
-        .service
-        .authenticate(&server.admin_key)
-        .await
-        .unwrap();
-    each_write_is_seen_by_the_next_read(&server.service, &caller).await;
+    each_write_is_seen_by_the_next_read(&server).await;
 }
 
 /// Two servers on one PostgreSQL database, sharing the data dir too (a running sandbox is

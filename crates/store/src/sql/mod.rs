@@ -224,33 +224,20 @@ impl<B: Backend> Store for B {
     }
     async fn show_sandbox(&self, id: &str) -> Result<SandboxRow> {
         let cache = self.sandbox_cache();
-        if let Some(row) = cache.get(id) {
-            return Ok(row);
-        }
-        let ticket = cache.ticket();
-        let row = sandboxes::get_sandbox(self, id).await?;
-        ticket.inspect(|&t| cache.fill(t, &row));
-        Ok(row)
+        let read = sandboxes::get_sandbox(self, id);
+        read_through(cache, cache.get(id), read, |t, row| cache.fill(t, row)).await
     }
     async fn show_sandbox_by_name(&self, user_id: &str, name: &str) -> Result<SandboxRow> {
         let cache = self.sandbox_cache();
-        if let Some(row) = cache.get_by_name(user_id, name) {
-            return Ok(row);
-        }
-        let ticket = cache.ticket();
-        let row = sandboxes::get_sandbox_by_name(self, user_id, name).await?;
-        ticket.inspect(|&t| cache.fill(t, &row));
-        Ok(row)
+        let hit = cache.get_by_name(user_id, name);
+        let read = sandboxes::get_sandbox_by_name(self, user_id, name);
+        read_through(cache, hit, read, |t, row| cache.fill(t, row)).await
     }
     async fn show_sandboxes(&self, user_id: &str) -> Result<Arc<Vec<SandboxRow>>> {
         let cache = self.sandbox_cache();
-        if let Some(rows) = cache.list(user_id) {
-            return Ok(rows);
-        }
-        let ticket = cache.ticket();
-        let rows = Arc::new(sandboxes::list_sandboxes(self, user_id).await?);
-        ticket.inspect(|&t| cache.fill_list(t, user_id, rows.clone()));
-        Ok(rows)
+        let read = async { Ok(Arc::new(sandboxes::list_sandboxes(self, user_id).await?)) };
+        let keep = |t, rows: &Arc<_>| cache.fill_list(t, user_id, Arc::clone(rows));
+        read_through(cache, cache.list(user_id), read, keep).await
     }
     async fn list_all_sandboxes(&self) -> Result<Vec<SandboxRow>> {
         sandboxes::list_all_sandboxes(self).await
@@ -391,4 +378,23 @@ impl<B: Backend> Store for B {
     async fn delete_snapshot(&self, id: &str) -> Result<()> {
         snapshots::delete_snapshot(self, id).await
     }
+}
+
+/// `hit` when the cache had it; else what `read` (a query not yet started) finds, handed to
+/// `keep` for the cache unless a sandbox write came between the query's start and its answer.
+async fn read_through<T>(
+    cache: &crate::sandbox_cache::SandboxCache,
+    hit: Option<T>,
+    read: impl std::future::Future<Output = Result<T>>,
+    keep: impl FnOnce(crate::sandbox_cache::Ticket, &T),
+) -> Result<T> {
+    if let Some(found) = hit {
+        return Ok(found);
+    }
+    let ticket = cache.ticket();
+    let found = read.await?;
+    if let Some(ticket) = ticket {
+        keep(ticket, &found);
+    }
+    Ok(found)
 }
