@@ -215,11 +215,7 @@ async fn measure_mode(
     list_requests: usize,
 ) -> anyhow::Result<ModeMeasurement> {
     let me = std::process::id();
-    ensure!(
-        descendants(me).is_empty(),
-        "processes are left over from before: {:?}",
-        descendants(me)
-    );
+    no_processes_left(me).await?;
     let mut timings = Vec::with_capacity(n);
     for i in 0..n {
         let t = create_to_ready(&server.client, template, &sandbox_name(mode, i), network).await?;
@@ -246,6 +242,30 @@ async fn measure_mode(
         list,
         delete_all: t.elapsed(),
     })
+}
+
+/// Waits (up to 10 s) until `me` has no descendants: a delete answers once the sandbox's init
+/// is killed and tears the rest down in the background, so the previous mode's processes may
+/// still be exiting.
+async fn no_processes_left(me: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = descendants(me);
+        if left.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "processes are left over from before, 10 s after their sandboxes were deleted: {:?}",
+            left.iter()
+                .map(|pid| {
+                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"));
+                    format!("{pid} {}", comm.as_deref().unwrap_or("(gone)").trim())
+                })
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The `i`th sandbox of a mode's run.
