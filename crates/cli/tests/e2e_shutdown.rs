@@ -53,7 +53,10 @@ fn sigterm_ends_a_running_exec_after_the_grace_and_the_server_exits() {
         .read_line(&mut started)
         .unwrap();
     assert_eq!(started, "started\n");
-    assert_eq!(processes_running(b"sleep\x00613\x00"), 1);
+    // `echo` runs before `exec` replaces the shell, so the sleep may be a moment behind.
+    wait_until("the command runs", Duration::from_secs(5), || {
+        processes_running(b"sleep\x00613\x00") == 1
+    });
 
     let signalled = Instant::now();
     sigterm(server.pid());
