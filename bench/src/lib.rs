@@ -255,14 +255,16 @@ pub fn commit() -> String {
 }
 
 /// The command that reproduces this run: `cargo run --release -p amika-bench --bin NAME -- ARGS`
-/// (under `scripts/with-postgres.sh` when PostgreSQL is involved).
+/// (without `--release` from a debug build; under `scripts/with-postgres.sh` when PostgreSQL is
+/// involved).
 pub fn command_line(bin: &str, uses_postgres: bool) -> String {
     let args: Vec<String> = std::env::args().skip(1).map(|a| shell_word(&a)).collect();
     let mut cmd = String::new();
     if uses_postgres {
         cmd.push_str("scripts/with-postgres.sh ");
     }
-    let _ = write!(cmd, "cargo run --release -p amika-bench --bin {bin}");
+    let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+    let _ = write!(cmd, "cargo run{profile} -p amika-bench --bin {bin}");
     if !args.is_empty() {
         let _ = write!(cmd, " -- {}", args.join(" "));
     }
@@ -697,6 +699,14 @@ pub async fn raw_bwrap() -> anyhow::Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reproducing_command_names_the_build_profile_it_ran_with() {
+        let cmd = command_line("api", true);
+        assert!(cmd.starts_with("scripts/with-postgres.sh cargo run"), "{cmd}");
+        assert_eq!(cmd.contains(" --release "), !cfg!(debug_assertions), "{cmd}");
+        assert!(cmd.contains(" -p amika-bench --bin api"), "{cmd}");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {
