@@ -263,7 +263,11 @@ pub fn command_line(bin: &str, uses_postgres: bool) -> String {
     if uses_postgres {
         cmd.push_str("scripts/with-postgres.sh ");
     }
-    let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
     let _ = write!(cmd, "cargo run{profile} -p amika-bench --bin {bin}");
     if !args.is_empty() {
         let _ = write!(cmd, " -- {}", args.join(" "));
@@ -703,8 +707,15 @@ mod tests {
     #[test]
     fn the_reproducing_command_names_the_build_profile_it_ran_with() {
         let cmd = command_line("api", true);
-        assert!(cmd.starts_with("scripts/with-postgres.sh cargo run"), "{cmd}");
-        assert_eq!(cmd.contains(" --release "), !cfg!(debug_assertions), "{cmd}");
+        assert!(
+            cmd.starts_with("scripts/with-postgres.sh cargo run"),
+            "{cmd}"
+        );
+        assert_eq!(
+            cmd.contains(" --release "),
+            !cfg!(debug_assertions),
+            "{cmd}"
+        );
         assert!(cmd.contains(" -p amika-bench --bin api"), "{cmd}");
     }
 

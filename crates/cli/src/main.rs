@@ -16,10 +16,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    match commands::run(cli).await {
+    // A server (`amika server`, `amika up`) gets a worker thread per core. A client command
+    // waits on one request at a time: one thread, and no worker threads to start nor cgroup CPU
+    // quota to look up for their count (together most of the CLI's own start-up).
+    let mut runtime = if cli.command.serves() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {

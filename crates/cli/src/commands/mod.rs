@@ -69,6 +69,13 @@ pub enum Command {
     Snapshot(snapshot::SnapshotCommand),
 }
 
+impl Command {
+    /// Whether this command runs a server in this process (rather than talking to one).
+    pub fn serves(&self) -> bool {
+        matches!(self, Command::Up(_) | Command::Server(_))
+    }
+}
+
 /// What the hand-written `Debug` of an argument struct shows instead of a value it carries.
 pub(crate) const REDACTED: &str = "[REDACTED]";
 
