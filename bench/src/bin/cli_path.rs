@@ -6,9 +6,10 @@
 //!   `amika sandbox exec N -- true`, two CLI processes, from the first spawn to the second exit
 //!   (target: at most 2.5× one raw bwrap start);
 //! - raw `bwrap --unshare-all ... /usr/bin/true` (the baseline);
-//! - the CLI's own cost: `amika sandbox get N -o json` beside `curl` of the same request and the
-//!   bare `true` binary (process start), so that what the CLI does before and around its one
-//!   request shows as the difference.
+//! - the CLI's own cost: `amika sandbox get N -o json` beside `curl` of the same request,
+//!   `amika --version` (the CLI's start with no request) and the bare `true` binary (process
+//!   start), so that what the CLI does before and around its one request shows as the
+//!   difference.
 //!
 //! The sandbox is deleted through the API after each iteration (not timed), and the server's
 //! background work (warm sandboxes, teardowns) settles before each step.
@@ -92,8 +93,8 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         &headers,
         format!("Authorization: Bearer {}\n", server.admin_key),
     )?;
-    let (mut path, mut raw, mut get, mut curl, mut bare) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let [mut path, mut raw, mut get, mut curl, mut version, mut bare]: [Vec<Duration>; 6] =
+        Default::default();
     for i in 0..warmup + iterations {
         let name = format!("cli-path-{i}");
         server.settle().await;
@@ -117,6 +118,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         let p = started.elapsed();
         let g = timed(amika(server, &["sandbox", "get", &name, "-o", "json"])?).await?;
         let c = timed(curl_get(server, &name, &headers)).await?;
+        let v = timed(amika(server, &["--version"])?).await?;
         let b = timed(Command::new("true")).await?;
         server.client.delete_sandbox(&name).await?;
         if i >= warmup {
@@ -124,10 +126,12 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
             raw.push(r);
             get.push(g);
             curl.push(c);
+            version.push(v);
             bare.push(b);
         }
     }
-    let [path, raw, get, curl, bare] = [path, raw, get, curl, bare].map(|v| Summary::of(&v));
+    let [path, raw, get, curl, version, bare] =
+        [path, raw, get, curl, version, bare].map(|v| Summary::of(&v));
     let mut report = Report::new(
         "cli-path",
         false,
@@ -141,6 +145,7 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         ),
         ("`amika sandbox get NAME -o json` (spawn to exit)", &get),
         ("`curl` of the same `GET /sandboxes/{name}`", &curl),
+        ("`amika --version` (the CLI's start, no request)", &version),
         ("`true` (process start)", &bare),
     ] {
         let mut cells = vec![label.to_string()];
@@ -156,10 +161,10 @@ async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
         verdict(x <= 2.5)
     ));
     report.note(format!(
-        "the CLI around one request: `amika sandbox get` {} against curl {} (the CLI's start-up and client set-up: {:.2} ms more at p50); a bare process start {}",
+        "the CLI around one request: `amika sandbox get` {} against curl {}; the CLI's start alone (`amika --version`) {} against a bare process start {}",
         ms(get.p50),
         ms(curl.p50),
-        (get.p50.as_secs_f64() - curl.p50.as_secs_f64()) * 1000.0,
+        ms(version.p50),
         ms(bare.p50)
     ));
     report.note(format!(
