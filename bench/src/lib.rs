@@ -17,10 +17,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use amika_client::Client;
+use amika_client::{Client, ClientError};
 use amika_types::{
     AgentCredentialRef, AgentKind, CreateCredentialRequest, CreateSandboxRequest,
-    CreateSecretRequest, CredentialType, ExecFrame, ExecRequest, NetworkMode, SandboxState,
+    CreateSecretRequest, CredentialType, ExecFrame, ExecRequest, NetworkMode, Sandbox,
+    SandboxState,
 };
 use anyhow::{bail, Context};
 use rand::distributions::{Alphanumeric, DistString};
@@ -611,24 +612,9 @@ pub async fn create_to_ready(
     req.name = name.to_string();
     req.network = Some(network);
     let started = Instant::now();
-    let sb = client.create_sandbox(&req).await?;
-    if sb.state != SandboxState::Running {
-        let sb = client
-            .wait_for_sandbox(
-                &sb.id,
-                &[SandboxState::Running],
-                Duration::from_millis(2),
-                Duration::from_secs(60),
-            )
-            .await?;
-        if sb.state != SandboxState::Running {
-            bail!(
-                "sandbox {name} is {}: {}",
-                sb.state,
-                sb.error_message.unwrap_or_default()
-            );
-        }
-    }
+    let sb = create_running(client, &req, Duration::from_millis(2))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let create = started.elapsed();
     let exec_started = Instant::now();
     exec_true(client, &sb.id).await?;
@@ -636,6 +622,50 @@ pub async fn create_to_ready(
         create,
         first_exec: exec_started.elapsed(),
     })
+}
+
+/// `POST /sandboxes` for `req`, then (unless it already runs) poll it every `poll`, for up to
+/// 120 s, until it is running. The error says why: the client error as [`describe`] puts it, or
+/// the state the sandbox ended in with its error message.
+pub async fn create_running(
+    client: &Client,
+    req: &CreateSandboxRequest,
+    poll: Duration,
+) -> Result<Sandbox, String> {
+    let sb = client.create_sandbox(req).await.map_err(|e| describe(&e))?;
+    if sb.state == SandboxState::Running {
+        return Ok(sb);
+    }
+    let sb = client
+        .wait_for_sandbox(
+            &sb.id,
+            &[SandboxState::Running],
+            poll,
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| describe(&e))?;
+    if sb.state != SandboxState::Running {
+        let why = sb.error_message.unwrap_or_default();
+        return Err(format!("sandbox {} is {}: {why}", req.name, sb.state));
+    }
+    Ok(sb)
+}
+
+/// A client error as a report shows it: the status first when there is one, the trace id
+/// (which the server's log line names) last.
+pub fn describe(e: &ClientError) -> String {
+    match e {
+        ClientError::Api {
+            status,
+            trace_id: Some(trace),
+            ..
+        } => format!("HTTP {status}: {e} [trace {trace}]"),
+        _ => match e.status() {
+            Some(status) => format!("HTTP {status}: {e}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// Run `true` in a sandbox and check that it exited 0.

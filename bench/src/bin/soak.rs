@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amika_bench::served::{self, Served};
-use amika_bench::{ms, parse_duration, seed_create_fixtures, Backend, CommonArgs, Report, Summary};
+use amika_bench::{
+    describe, ms, parse_duration, seed_create_fixtures, Backend, CommonArgs, Report, Summary,
+};
 use amika_client::{Client, ClientError};
 use amika_types::{CreateSandboxRequest, ExecFrame, ExecRequest, SandboxState};
 use anyhow::bail;
@@ -127,22 +129,6 @@ impl Stats {
             .values()
             .map(|s| s.errors)
             .sum()
-    }
-}
-
-/// A client error as the report shows it: the status first when there is one, the trace id
-/// (which the server's log line on stderr names) last.
-fn describe(e: &ClientError) -> String {
-    match e {
-        ClientError::Api {
-            status,
-            trace_id: Some(trace),
-            ..
-        } => format!("HTTP {status}: {e} [trace {trace}]"),
-        _ => match e.status() {
-            Some(status) => format!("HTTP {status}: {e}"),
-            None => e.to_string(),
-        },
     }
 }
 
@@ -278,7 +264,7 @@ async fn run_exec(
     Err(Err("the exec stream ended without an exit frame".into()))
 }
 
-/// Create `name` from `template` and wait until it is running.
+/// Create `name` from `template` and wait until it is running; its id.
 async fn create_running(
     client: &Client,
     template: &CreateSandboxRequest,
@@ -286,29 +272,7 @@ async fn create_running(
 ) -> Result<String, String> {
     let mut req = template.clone();
     req.name = name.to_string();
-    let sb = client
-        .create_sandbox(&req)
-        .await
-        .map_err(|e| describe(&e))?;
-    if sb.state == SandboxState::Running {
-        return Ok(sb.id);
-    }
-    let sb = client
-        .wait_for_sandbox(
-            &sb.id,
-            &[SandboxState::Running],
-            Duration::from_millis(20),
-            Duration::from_secs(120),
-        )
-        .await
-        .map_err(|e| describe(&e))?;
-    if sb.state != SandboxState::Running {
-        return Err(format!(
-            "sandbox {name} is {}: {}",
-            sb.state,
-            sb.error_message.unwrap_or_default()
-        ));
-    }
+    let sb = amika_bench::create_running(client, &req, Duration::from_millis(20)).await?;
     Ok(sb.id)
 }
 

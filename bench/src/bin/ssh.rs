@@ -16,7 +16,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use amika_bench::{exec_true, ms, ratio, Backend, CommonArgs, Report, Server, Summary};
+use amika_bench::{
+    create_running, exec_true, ms, ratio, Backend, CommonArgs, Report, Server, Summary,
+};
 use amika_types::CreateSandboxRequest;
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -113,22 +115,13 @@ async fn cli_exec_true(server: &Server, name: &str) -> anyhow::Result<Option<Dur
 async fn run(server: &Server, args: &Args) -> anyhow::Result<()> {
     let iterations = args.common.count(args.iterations, 3);
     let name = "ssh-bench";
-    let sb = server
-        .client
-        .create_sandbox(&CreateSandboxRequest {
-            name: name.into(),
-            ..Default::default()
-        })
-        .await?;
-    server
-        .client
-        .wait_for_sandbox(
-            &sb.id,
-            &[amika_types::SandboxState::Running],
-            Duration::from_millis(50),
-            Duration::from_secs(60),
-        )
-        .await?;
+    let req = CreateSandboxRequest {
+        name: name.into(),
+        ..Default::default()
+    };
+    let sb = create_running(&server.client, &req, Duration::from_millis(50))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let access = server.client.create_ssh_access(name, None).await?;
     let dest: Vec<String> = access
         .ssh_destination

@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amika_bench::{
-    ms, parse_duration, raw_bwrap, seed_create_fixtures, verdict, Backend, CommonArgs, Report,
-    Server, Summary,
+    create_running, describe, ms, parse_duration, raw_bwrap, seed_create_fixtures, verdict,
+    Backend, CommonArgs, Report, Server, Summary,
 };
 use amika_client::Client;
-use amika_types::{CreateSandboxRequest, NetworkMode, SandboxState};
+use amika_types::{CreateSandboxRequest, NetworkMode};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -38,9 +38,9 @@ struct Args {
     /// Unmeasured load first (same loops), before each measurement.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     warmup: Duration,
-    /// The network mode of every create.
-    #[arg(long, value_enum, default_value_t = Network::Egress)]
-    network: Network,
+    /// The network mode of every create: egress, none or host.
+    #[arg(long, default_value = "egress")]
+    network: NetworkMode,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
     /// Also time the server's tracing spans (wall time by step, waits included) during the
@@ -52,21 +52,6 @@ struct Args {
     warm_sandboxes: usize,
     #[command(flatten)]
     common: CommonArgs,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Network {
-    Egress,
-    None,
-}
-
-impl Network {
-    fn mode(self) -> NetworkMode {
-        match self {
-            Network::Egress => NetworkMode::Egress,
-            Network::None => NetworkMode::None,
-        }
-    }
 }
 
 /// The measured window: cycles that end inside it count.
@@ -198,32 +183,6 @@ async fn baseline(clients: usize, window: Window) -> (Rate, Shared) {
     (measure(window, loops, &tally).await, tally)
 }
 
-/// `POST /sandboxes` until the sandbox is running.
-async fn create_running(client: &Client, req: &CreateSandboxRequest) -> Result<(), String> {
-    let sb = client
-        .create_sandbox(req)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sb = if sb.state == SandboxState::Running {
-        sb
-    } else {
-        client
-            .wait_for_sandbox(
-                &sb.id,
-                &[SandboxState::Running],
-                Duration::from_millis(10),
-                Duration::from_secs(120),
-            )
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    if sb.state != SandboxState::Running {
-        let why = sb.error_message.unwrap_or_default();
-        return Err(format!("sandbox {} is {}: {why}", req.name, sb.state));
-    }
-    Ok(())
-}
-
 /// One client's create + delete loop until the window ends.
 async fn cycle_loop(
     client: Client,
@@ -238,7 +197,7 @@ async fn cycle_loop(
         req.name = format!("tp-{j}-{n}");
         n += 1;
         let began = Instant::now();
-        if let Err(e) = create_running(&client, &req).await {
+        if let Err(e) = create_running(&client, &req, Duration::from_millis(10)).await {
             record_error(&tally, "create", e);
             let _ = client.delete_sandbox(&req.name).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -247,7 +206,7 @@ async fn cycle_loop(
         let created = began.elapsed();
         let deleting = Instant::now();
         if let Err(e) = client.delete_sandbox(&req.name).await {
-            record_error(&tally, "delete", e.to_string());
+            record_error(&tally, "delete", describe(&e));
             continue;
         }
         let deleted = deleting.elapsed();
@@ -285,7 +244,7 @@ async fn run(
         (args.clients, args.duration, args.warmup)
     };
     let mut template = seed_create_fixtures(&server.client, 10).await?;
-    template.network = Some(args.network.mode());
+    template.network = Some(args.network);
 
     eprintln!("raw bwrap: {clients} loops, {warmup:?} warm-up, {duration:?}");
     let (raw, raw_tally) = baseline(clients, Window::after_warmup(warmup, duration)).await;
@@ -380,7 +339,7 @@ fn report(
         &raw_tally.cycles,
         errors(raw_tally, "raw bwrap"),
     );
-    let network = args.network.mode();
+    let network = args.network;
     row(
         &format!("**amika: create + delete cycle**, {clients} clients, {network}"),
         Some(amika),

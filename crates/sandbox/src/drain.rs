@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -33,6 +34,23 @@ impl EndOutput {
             flag.set.store(true, Ordering::SeqCst);
             flag.reader.wake();
         }
+    }
+
+    /// Wait up to `grace` for `drained` (the relay of every pipe to its end); if it is not done
+    /// by then — a background process holds a pipe open, or the relay is behind — end the pipes
+    /// ([`Self::now`]) and wait for the rest of what they held. Whether they had to be ended.
+    pub async fn drain_within(
+        &self,
+        grace: Duration,
+        drained: impl std::future::Future<Output = ()>,
+    ) -> bool {
+        tokio::pin!(drained);
+        if tokio::time::timeout(grace, &mut drained).await.is_ok() {
+            return false;
+        }
+        self.now();
+        drained.await;
+        true
     }
 
     /// `inner` as a pipe this ends.
@@ -99,7 +117,6 @@ impl<R: AsFd> AsFd for Draining<R> {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::time::Duration;
 
     use tokio::io::AsyncReadExt;
 

@@ -324,20 +324,12 @@ async fn run_exec(
             Err(())
         }
     };
-    let drained = async {
+    // Everything written before the end is delivered, even by a relay that is behind.
+    end.drain_within(DRAIN_GRACE, async {
         let _ = out_task.await;
         let _ = err_task.await;
-    };
-    tokio::pin!(drained);
-    if tokio::time::timeout(DRAIN_GRACE, &mut drained)
-        .await
-        .is_err()
-    {
-        // A background process still holds a pipe open, or the relay is behind (a busy server, a
-        // slow reader): stop waiting for more, but deliver everything already written.
-        end.now();
-        drained.await;
-    }
+    })
+    .await;
     done.store(true, Ordering::SeqCst);
     for note in limits.notes() {
         let _ = tx.send(ExecEvent::Stderr(note.into_bytes())).await;

@@ -258,22 +258,15 @@ async fn relay(
         code = exit => code.unwrap_or(255),
         () = input => return Outcome { code: 255 },
     };
+    // What is written so far reaches the client before the exit status, even a slow one.
     let drained = async {
         let _ = out.await;
         if let Some(err) = err {
             let _ = err.await;
         }
     };
-    tokio::pin!(drained);
-    if tokio::time::timeout(DRAIN_GRACE, &mut drained)
-        .await
-        .is_err()
-    {
-        // A background process keeps the output open, or the client reads slowly: what is
-        // written so far still reaches the client before the exit status.
+    if end_output.drain_within(DRAIN_GRACE, drained).await {
         tracing::debug!("ssh: output still open after the command exited");
-        end_output.now();
-        drained.await;
     }
     Outcome { code }
 }

@@ -375,9 +375,11 @@ impl Service {
             after(errors, self.resolve_request(caller, &req, None).await)?;
         }
         self.provider.check()?;
-        let reservation = match reservation {
-            Some(r) => r,
-            None => self.reserve_sandbox(caller).await?,
+        // Had a ceiling or the count refused, its error was returned just above.
+        let Some(reservation) = reservation else {
+            return Err(ServiceError::internal(
+                "a create passed without its reservation",
+            ));
         };
         let id = new_id("sbx");
         req.snapshot = req.snapshot.filter(|s| !s.is_empty());

@@ -122,12 +122,10 @@ impl Service {
         // A same-named sandbox's teardown holds up this create only.
         self.wait_for_teardown(&caller.user_id, &row.name).await;
         reservation.set_id(&row.id);
-        let inserted = self.store.insert_sandbox(row).await.map_err(|e| match e {
+        self.store.insert_sandbox(row).await.map_err(|e| match e {
             StoreError::Conflict(_) => super::create::name_taken(&row.name),
             e => e.into(),
-        });
-        drop(reservation);
-        inserted
+        })
     }
 }
 
